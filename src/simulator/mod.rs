@@ -1,0 +1,1 @@
+//! A faithful, embeddable simulator of Cloudflare's registration workflow API.
