@@ -5,8 +5,17 @@
 //!
 //! - [`domain`]: `DomainName` and `AccountId`, parsed once at the edge;
 //! - [`upstream`]: the Cloudflare API wire model and client;
-//! - [`simulator`]: a faithful, embeddable stand-in for that API (sandbox mode, tests, benchmarks).
+//! - [`cache`]: per-state TTL cache with single-flight loading;
+//! - [`registrations`]: the one read path (credential + account + cache);
+//! - [`graphql`]: the schema;
+//! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
 
+pub mod cache;
+pub mod config;
 pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod registrations;
 pub mod simulator;
+pub mod telemetry;
 pub mod upstream;

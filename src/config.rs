@@ -1,0 +1,295 @@
+//! Command line and environment: one typed, documented struct per component,
+//! parsed once at start-up, failing fast with a message that names the setting.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use reqwest::Url;
+use secrecy::SecretString;
+
+use crate::cache::{CacheSettings, TtlPolicy};
+use crate::domain::AccountId;
+use crate::upstream::{ClientSettings, Credentials};
+
+/// The official API root.
+pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
+
+/// `registrar-gateway`: GraphQL over Cloudflare Registrar's registration workflows.
+#[derive(Debug, Parser)]
+#[command(
+    name = "registrar-gateway",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to run; the gateway when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Gateway settings (when no subcommand is given).
+    #[command(flatten)]
+    pub gateway: GatewayConfig,
+}
+
+/// The binary's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the simulator of the Cloudflare Registrar API on its own.
+    Simulate(crate::simulator::SimulateArgs),
+    /// Print the GraphQL schema (SDL) and exit.
+    Schema,
+    /// Probe a running gateway's /healthz (for container health checks); exits 0 when healthy.
+    Healthcheck {
+        /// The gateway's address; 0.0.0.0 and :: are probed on loopback.
+        #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Args)]
+pub struct GatewayConfig {
+    /// Address the gateway listens on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Log lines as text or JSON (the level is set by RUST_LOG, default info).
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(flatten, next_help_heading = "Upstream (Cloudflare API)")]
+    pub upstream: UpstreamConfig,
+    #[command(flatten, next_help_heading = "Cache")]
+    pub cache: CacheConfig,
+    #[command(flatten, next_help_heading = "HTTP server")]
+    pub http: HttpConfig,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the upstream is and how to authenticate to it.
+#[derive(Debug, Args)]
+pub struct UpstreamConfig {
+    /// API root. Unset and without credentials, the gateway runs its embedded simulator (sandbox mode).
+    #[arg(long, env = "CLOUDFLARE_BASE_URL")]
+    pub base_url: Option<Url>,
+    /// API token with Registrar permissions (sent as `Authorization: Bearer`).
+    #[arg(long, env = "CLOUDFLARE_API_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub api_token: Option<SecretString>,
+    /// Account email for a global API key (with --api-key).
+    #[arg(long, env = "CLOUDFLARE_EMAIL", hide_env_values = true, value_parser = secret)]
+    pub email: Option<SecretString>,
+    /// Global API key (with --email).
+    #[arg(long, env = "CLOUDFLARE_API_KEY", hide_env_values = true, value_parser = secret)]
+    pub api_key: Option<SecretString>,
+    /// Account used when a query names none.
+    #[arg(long, env = "CLOUDFLARE_ACCOUNT_ID", value_parser = account_id)]
+    pub account_id: Option<AccountId>,
+    /// Limit on connecting to the upstream.
+    #[arg(long, env = "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub connect_timeout: Duration,
+    /// Limit on one upstream request, connection to last byte.
+    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "15s", value_parser = duration)]
+    pub request_timeout: Duration,
+}
+
+/// Cache size and freshness by workflow state.
+#[derive(Debug, Args)]
+pub struct CacheConfig {
+    /// Most registrations held in the cache.
+    #[arg(
+        long = "cache-capacity",
+        env = "GATEWAY_CACHE_CAPACITY",
+        default_value_t = 100_000
+    )]
+    pub capacity: u64,
+    /// Freshness of pending and in-progress statuses.
+    #[arg(long = "cache-ttl-active", env = "GATEWAY_CACHE_TTL_ACTIVE", default_value = "2s", value_parser = duration)]
+    pub ttl_active: Duration,
+    /// Freshness of blocked and action-required statuses.
+    #[arg(long = "cache-ttl-waiting", env = "GATEWAY_CACHE_TTL_WAITING", default_value = "15s", value_parser = duration)]
+    pub ttl_waiting: Duration,
+    /// Freshness of succeeded and failed statuses (they never change).
+    #[arg(long = "cache-ttl-terminal", env = "GATEWAY_CACHE_TTL_TERMINAL", default_value = "1h", value_parser = duration)]
+    pub ttl_terminal: Duration,
+    /// Freshness of "no workflow for this domain".
+    #[arg(long = "cache-ttl-not-found", env = "GATEWAY_CACHE_TTL_NOT_FOUND", default_value = "5s", value_parser = duration)]
+    pub ttl_not_found: Duration,
+}
+
+/// The HTTP server's limits and cross-origin policy.
+#[derive(Debug, Args)]
+pub struct HttpConfig {
+    /// Limit on handling one HTTP request (answers 408 past it).
+    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes (answers 413 past it).
+    #[arg(long, env = "GATEWAY_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+    /// Origins allowed to call the API from a browser (comma-separated; `*` for any).
+    #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Most domains in one registrationStatuses query.
+    #[arg(long, env = "GATEWAY_MAX_DOMAINS", default_value_t = 100)]
+    pub max_domains: usize,
+}
+
+/// What the gateway talks to, decided from the credentials and base URL given.
+#[derive(Debug)]
+pub enum UpstreamTarget {
+    /// A real (or standalone simulated) API at `base_url`.
+    Remote {
+        /// API root.
+        base_url: Url,
+        /// How to authenticate.
+        credentials: Credentials,
+    },
+    /// No credentials and no base URL: the embedded simulator.
+    Sandbox,
+}
+
+/// A setting that makes the configuration unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Only one half of a global API key was given.
+    #[error(
+        "{missing} is required with {given} (a global API key needs both); or set CLOUDFLARE_API_TOKEN instead"
+    )]
+    IncompleteApiKey {
+        /// The setting that is missing.
+        missing: &'static str,
+        /// The setting that was given.
+        given: &'static str,
+    },
+    /// A base URL without credentials.
+    #[error(
+        "CLOUDFLARE_BASE_URL is set but no credentials are: set CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY), or unset CLOUDFLARE_BASE_URL to use the embedded simulator"
+    )]
+    MissingCredentials,
+}
+
+impl UpstreamConfig {
+    /// Decides between a remote API and the sandbox; a token wins over a global key.
+    pub fn target(&self) -> Result<UpstreamTarget, ConfigError> {
+        let credentials = match (&self.api_token, &self.email, &self.api_key) {
+            (Some(token), _, _) => Some(Credentials::ApiToken(token.clone())),
+            (None, Some(email), Some(key)) => Some(Credentials::GlobalApiKey {
+                email: email.clone(),
+                key: key.clone(),
+            }),
+            (None, Some(_), None) => {
+                return Err(incomplete("CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL"));
+            }
+            (None, None, Some(_)) => {
+                return Err(incomplete("CLOUDFLARE_EMAIL", "CLOUDFLARE_API_KEY"));
+            }
+            (None, None, None) => None,
+        };
+        match (credentials, &self.base_url) {
+            (Some(credentials), base_url) => Ok(UpstreamTarget::Remote {
+                base_url: base_url.clone().unwrap_or_else(cloudflare_base_url),
+                credentials,
+            }),
+            (None, None) => Ok(UpstreamTarget::Sandbox),
+            (None, Some(_)) => Err(ConfigError::MissingCredentials),
+        }
+    }
+
+    /// Client settings for `base_url`.
+    pub fn client_settings(&self, base_url: Url) -> ClientSettings {
+        ClientSettings {
+            base_url,
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The cache's settings.
+    pub fn settings(&self) -> CacheSettings {
+        CacheSettings {
+            capacity: self.capacity,
+            ttl: TtlPolicy {
+                active: self.ttl_active,
+                waiting: self.ttl_waiting,
+                terminal: self.ttl_terminal,
+                not_found: self.ttl_not_found,
+            },
+        }
+    }
+}
+
+fn incomplete(missing: &'static str, given: &'static str) -> ConfigError {
+    ConfigError::IncompleteApiKey { missing, given }
+}
+
+fn cloudflare_base_url() -> Url {
+    Url::parse(CLOUDFLARE_BASE_URL).expect("the official base URL is a valid URL")
+}
+
+fn secret(value: &str) -> Result<SecretString, String> {
+    if value.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    Ok(SecretString::from(value))
+}
+
+fn account_id(value: &str) -> Result<AccountId, String> {
+    AccountId::parse(value).map_err(|error| error.to_string())
+}
+
+/// Parses `500ms`, `2s`, `5m`, `1h`.
+pub fn duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value)
+        .map_err(|error| format!("{error} (expected e.g. 500ms, 2s, 5m)"))
+}
+
+impl GatewayConfig {
+    /// Parses settings the way the binary does (flags, then environment), for tests and embedding.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            gateway: GatewayConfig,
+        }
+        Only::try_parse_from(args).map(|only| only.gateway)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_half_a_global_key_is_refused() {
+        let config = GatewayConfig::from_args(["gw", "--email", "me@example.com"]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        let error = config.upstream.target().unwrap_err().to_string();
+        assert!(
+            error.starts_with("CLOUDFLARE_API_KEY is required with CLOUDFLARE_EMAIL"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_expected_form() {
+        let error = GatewayConfig::from_args(["gw", "--cache-ttl-active", "soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--cache-ttl-active") && error.contains("expected e.g. 500ms"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! The GraphQL schema: types, the query root and the error enum, kept apart from
+//! any transport. [`build_schema`] wires it to the gateway's services.
+
+mod error;
+mod query;
+mod types;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+
+pub use error::GraphqlError;
+pub use query::{QueryLimits, QueryRoot};
+pub use types::RegistrationStatus;
+
+use crate::registrations::Registrations;
+
+/// The gateway's executable schema.
+pub type GatewaySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Limits on operation shape, applied to every request.
+const MAX_DEPTH: usize = 12;
+
+/// The schema with its services attached.
+pub fn build_schema(registrations: Registrations, limits: QueryLimits) -> GatewaySchema {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .data(registrations)
+        .data(limits)
+        .limit_depth(MAX_DEPTH)
+        .finish()
+}
+
+/// The schema's SDL, as kept in `schema/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
+}

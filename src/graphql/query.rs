@@ -1,0 +1,118 @@
+//! The query root: `registrationStatus` and `registrationStatuses`.
+
+use async_graphql::{Context, ErrorExtensions, ID, Object};
+use futures::future::join_all;
+
+use super::error::GraphqlError;
+use super::types::RegistrationStatus;
+use crate::domain::{AccountId, DomainName};
+use crate::registrations::Registrations;
+
+/// Limits on what one query may ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryLimits {
+    /// Most domains in one `registrationStatuses` call.
+    pub max_domains: usize,
+}
+
+/// Queries for front ends and dashboards.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The status of a domain's registration workflow, or null when Cloudflare has
+    /// none for it. `accountId` defaults to the gateway's configured account.
+    async fn registration_status(
+        &self,
+        ctx: &Context<'_>,
+        domain: String,
+        account_id: Option<ID>,
+    ) -> async_graphql::Result<Option<RegistrationStatus>> {
+        let lookup = async {
+            let registrations = service::<Registrations>(ctx)?;
+            let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
+            let domain = parse_domain(&domain)?;
+            status(registrations, account, domain).await
+        };
+        lookup.await.map_err(|error| error.extend())
+    }
+
+    /// Statuses of several domains at once, fetched concurrently, in the order asked.
+    /// A failure for one domain is an error at that list index; the others still answer.
+    async fn registration_statuses(
+        &self,
+        ctx: &Context<'_>,
+        domains: Vec<String>,
+        account_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<async_graphql::Result<Option<RegistrationStatus>>>> {
+        let registrations = service::<Registrations>(ctx).map_err(|error| error.extend())?;
+        let limits = service::<QueryLimits>(ctx).map_err(|error| error.extend())?;
+        let targets = parse_targets(
+            registrations,
+            limits,
+            &domains,
+            account_id.as_deref().map(String::as_str),
+        )
+        .map_err(|error| error.extend())?;
+        let lookups = targets.into_iter().map(|(account, domain)| async move {
+            status(registrations, account, domain)
+                .await
+                .map_err(|error| error.extend())
+        });
+        Ok(join_all(lookups).await)
+    }
+}
+
+/// A service the schema was built with (see [`super::build_schema`]).
+fn service<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a T, GraphqlError> {
+    ctx.data::<T>()
+        .map_err(|error| GraphqlError::Internal(error.message))
+}
+
+async fn status(
+    registrations: &Registrations,
+    account: AccountId,
+    domain: DomainName,
+) -> Result<Option<RegistrationStatus>, GraphqlError> {
+    let snapshot = registrations.status(account, domain.clone()).await?;
+    Ok(RegistrationStatus::from_snapshot(domain, &snapshot))
+}
+
+/// Validates a whole `registrationStatuses` request before any upstream call.
+fn parse_targets(
+    registrations: &Registrations,
+    limits: &QueryLimits,
+    domains: &[String],
+    account_id: Option<&str>,
+) -> Result<Vec<(AccountId, DomainName)>, GraphqlError> {
+    if domains.len() > limits.max_domains {
+        return Err(GraphqlError::BadUserInput(format!(
+            "at most {} domains per registrationStatuses call, got {}",
+            limits.max_domains,
+            domains.len()
+        )));
+    }
+    let account = parse_account(registrations, account_id)?;
+    domains
+        .iter()
+        .map(|domain| Ok((account.clone(), parse_domain(domain)?)))
+        .collect()
+}
+
+fn parse_domain(input: &str) -> Result<DomainName, GraphqlError> {
+    DomainName::parse(input).map_err(|error| GraphqlError::BadUserInput(error.to_string()))
+}
+
+fn parse_account(
+    registrations: &Registrations,
+    requested: Option<&str>,
+) -> Result<AccountId, GraphqlError> {
+    match requested {
+        Some(id) => AccountId::parse(id).map_err(|error| GraphqlError::BadUserInput(error.to_string())),
+        None => registrations.default_account().cloned().ok_or_else(|| {
+            GraphqlError::BadUserInput(
+                "accountId is required: this gateway has no default account (CLOUDFLARE_ACCOUNT_ID)".to_owned(),
+            )
+        }),
+    }
+}

@@ -1,0 +1,218 @@
+//! GraphQL object types mirroring the upstream's `WorkflowStatus` in GraphQL
+//! conventions, plus what front ends need without digging in JSON.
+
+use std::sync::Arc;
+
+use async_graphql::{Enum, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::cache::Snapshot;
+use crate::domain::DomainName;
+use crate::upstream::{self, WorkflowStatus};
+
+/// A registration workflow's state.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "WorkflowState")]
+pub enum WorkflowStateGql {
+    /// Created, not yet processing.
+    Pending,
+    /// Processing; the workflow has an internal deadline.
+    InProgress,
+    /// Paused until the user acts (see `actionRequired`); never resolves on its own.
+    ActionRequired,
+    /// Waiting on a third party such as the registry; may take hours.
+    Blocked,
+    /// Terminal: the domain is registered (see `registration`).
+    Succeeded,
+    /// Terminal: see `error`. Do not retry without review.
+    Failed,
+    /// A state this gateway does not know yet; `rawState` has the upstream's value.
+    Unknown,
+}
+
+impl From<&upstream::WorkflowState> for WorkflowStateGql {
+    fn from(state: &upstream::WorkflowState) -> Self {
+        use upstream::WorkflowState as Wire;
+        match state {
+            Wire::Pending => Self::Pending,
+            Wire::InProgress => Self::InProgress,
+            Wire::ActionRequired => Self::ActionRequired,
+            Wire::Blocked => Self::Blocked,
+            Wire::Succeeded => Self::Succeeded,
+            Wire::Failed => Self::Failed,
+            Wire::Unknown(_) => Self::Unknown,
+        }
+    }
+}
+
+/// The status of one registration workflow, as last fetched from Cloudflare.
+pub struct RegistrationStatus {
+    domain: DomainName,
+    status: Arc<WorkflowStatus>,
+    fetched_at: DateTime<Utc>,
+}
+
+impl RegistrationStatus {
+    /// The GraphQL view of a snapshot; `None` when the upstream has no workflow.
+    pub fn from_snapshot(domain: DomainName, snapshot: &Snapshot) -> Option<Self> {
+        Some(Self {
+            domain,
+            status: snapshot.status.clone()?,
+            fetched_at: snapshot.fetched_at,
+        })
+    }
+
+    fn context_str(&self, key: &str) -> Option<String> {
+        let value = self.status.context.as_ref()?.get(key)?;
+        value.as_str().map(str::to_owned)
+    }
+}
+
+#[Object]
+impl RegistrationStatus {
+    /// The normalised domain name (lowercase, punycode, no trailing dot).
+    async fn domain_name(&self) -> &str {
+        self.domain.as_str()
+    }
+
+    /// Where the workflow is.
+    async fn state(&self) -> WorkflowStateGql {
+        (&self.status.state).into()
+    }
+
+    /// The upstream's `state` value verbatim, useful when `state` is `UNKNOWN`.
+    async fn raw_state(&self) -> &str {
+        self.status.state.as_str()
+    }
+
+    /// True exactly when the workflow succeeded or failed; it will not change again.
+    async fn completed(&self) -> bool {
+        self.status.completed
+    }
+
+    /// When the workflow started.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.status.created_at
+    }
+
+    /// When the state last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.status.updated_at
+    }
+
+    /// Upstream API paths (relative to the API root) for this status and the domain.
+    async fn links(&self) -> WorkflowLinks {
+        WorkflowLinks {
+            self_link: self.status.links.self_link.clone(),
+            resource: self.status.links.resource.clone(),
+        }
+    }
+
+    /// The upstream's workflow-specific `context` object, verbatim.
+    async fn context(&self) -> Option<Json<Map<String, Value>>> {
+        self.status.context.clone().map(Json)
+    }
+
+    /// Why the workflow failed; only when `state` is `FAILED`.
+    async fn error(&self) -> Option<WorkflowError> {
+        self.status.error.as_ref().map(|error| WorkflowError {
+            code: error.code.clone(),
+            message: error.message.clone(),
+        })
+    }
+
+    /// What the user must do; only when `state` is `ACTION_REQUIRED`.
+    async fn action_required(&self) -> Option<ActionRequired> {
+        (self.status.state == upstream::WorkflowState::ActionRequired).then(|| ActionRequired {
+            action: self.context_str("action"),
+            confirmation_sent_to: self.context_str("confirmation_sent_to"),
+        })
+    }
+
+    /// The registered domain; only when `state` is `SUCCEEDED` and the upstream sent it.
+    async fn registration(&self) -> Option<Registration> {
+        let value = self.status.context.as_ref()?.get("registration")?;
+        serde_json::from_value(value.clone()).ok().map(Registration)
+    }
+
+    /// When the gateway fetched this status from Cloudflare.
+    async fn fetched_at(&self) -> DateTime<Utc> {
+        self.fetched_at
+    }
+
+    /// Seconds since `fetchedAt`: how old this view of the workflow is.
+    async fn age_seconds(&self) -> f64 {
+        let age = Utc::now() - self.fetched_at;
+        age.num_milliseconds().max(0) as f64 / 1000.0
+    }
+}
+
+/// Upstream API paths, relative to the API root (no `/client/v4`).
+#[derive(SimpleObject)]
+pub struct WorkflowLinks {
+    /// This status resource.
+    #[graphql(name = "self")]
+    self_link: String,
+    /// The domain resource.
+    resource: Option<String>,
+}
+
+/// A failed workflow's reason (a string code, unlike HTTP error codes).
+#[derive(SimpleObject)]
+pub struct WorkflowError {
+    /// Machine-readable reason, e.g. `registry_rejected`.
+    code: String,
+    /// Human-readable reason.
+    message: String,
+}
+
+/// The user action a paused workflow waits for.
+#[derive(SimpleObject)]
+pub struct ActionRequired {
+    /// `context.action`, e.g. `registrant_email_confirmation_pending`.
+    action: Option<String>,
+    /// `context.confirmation_sent_to`: the (masked) address a confirmation went to.
+    confirmation_sent_to: Option<String>,
+}
+
+/// A registered domain (the upstream's Registration resource).
+pub struct Registration(upstream::Registration);
+
+#[Object]
+impl Registration {
+    /// The registered name.
+    async fn domain_name(&self) -> &str {
+        &self.0.domain_name
+    }
+
+    /// `active`, `registration_pending`, `expired`, ... (open-ended).
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+
+    /// When the registration was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Expiry; null only while the registration is pending.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    /// Whether the domain renews automatically.
+    async fn auto_renew(&self) -> bool {
+        self.0.auto_renew
+    }
+
+    /// `redaction` or `off`.
+    async fn privacy_mode(&self) -> &str {
+        &self.0.privacy_mode
+    }
+
+    /// Whether the registrar lock is on.
+    async fn locked(&self) -> bool {
+        self.0.locked
+    }
+}

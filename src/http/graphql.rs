@@ -1,0 +1,318 @@
+//! GraphQL over HTTP, per the GraphQL-over-HTTP specification: `POST` with an
+//! `application/json` body and `GET` with URL parameters; the response media type
+//! negotiated from `Accept`; request errors (unparseable or invalid documents) answered
+//! 400 without `data` under `application/graphql-response+json`; mutations refused on GET.
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{Request, Variables};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
+const JSON: &str = "application/json; charset=utf-8";
+
+/// The two response media types the spec defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MediaType {
+    /// `application/graphql-response+json`: status codes carry request errors.
+    GraphqlResponseJson,
+    /// `application/json`: the legacy type, always 200 for well-formed requests.
+    Json,
+}
+
+/// `POST /graphql`.
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let media = match negotiate(&headers) {
+        Ok(media) => media,
+        Err(response) => return response,
+    };
+    if !is_json_content_type(&headers) {
+        let message = "POST bodies must be application/json";
+        return failure(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
+    }
+    let params = match serde_json::from_slice::<PostParams>(&body) {
+        Ok(params) => params,
+        Err(error) => {
+            return failure(
+                media,
+                StatusCode::BAD_REQUEST,
+                &format!("invalid JSON body: {error}"),
+            );
+        }
+    };
+    match params.into_request() {
+        Ok(request) => execute(&state, media, request, Method::Post).await,
+        Err(message) => failure(media, StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+/// `GET /graphql?query=...&operationName=...&variables=...`.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let media = match negotiate(&headers) {
+        Ok(media) => media,
+        Err(response) => return response,
+    };
+    let params = serde_urlencoded_params(query.as_deref().unwrap_or_default());
+    match params.and_then(GetParams::into_request) {
+        Ok(request) => execute(&state, media, request, Method::Get).await,
+        Err(message) => failure(media, StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
+
+async fn execute(
+    state: &AppState,
+    media: MediaType,
+    mut request: Request,
+    method: Method,
+) -> Response {
+    let operation_name = request.operation_name.take();
+    let operation = match request.parsed_query() {
+        Ok(document) => selected_operation(&document.operations, operation_name.as_deref()),
+        Err(error) => return respond(media, async_graphql::Response::from_errors(vec![error])),
+    };
+    if method == Method::Get && operation == Some(OperationType::Mutation) {
+        let mut response = failure(
+            media,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations are only accepted over POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    request.operation_name = operation_name;
+    respond(media, state.schema.execute(request).await)
+}
+
+/// The type of the operation that will run, when the document names one unambiguously.
+fn selected_operation(
+    operations: &DocumentOperations,
+    name: Option<&str>,
+) -> Option<OperationType> {
+    match (operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation.node.ty),
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            operations.get(name).map(|operation| operation.node.ty)
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
+            .values()
+            .next()
+            .map(|operation| operation.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+/// A GraphQL response; a request error (nothing executed: no data, no error has a
+/// path) omits `data` and is a 400 under `application/graphql-response+json`.
+fn respond(media: MediaType, response: async_graphql::Response) -> Response {
+    let request_error = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    let (status, body) = if request_error {
+        let status = match media {
+            MediaType::GraphqlResponseJson => StatusCode::BAD_REQUEST,
+            MediaType::Json => StatusCode::OK,
+        };
+        (
+            status,
+            serde_json::to_vec(&json!({ "errors": response.errors })),
+        )
+    } else {
+        (StatusCode::OK, serde_json::to_vec(&response))
+    };
+    match body {
+        Ok(body) => with_media_type(media, status, body),
+        Err(error) => failure(
+            media,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("could not encode the response: {error}"),
+        ),
+    }
+}
+
+/// A request that is not a well-formed GraphQL-over-HTTP request.
+fn failure(media: MediaType, status: StatusCode, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message }] }).to_string();
+    with_media_type(media, status, body.into_bytes())
+}
+
+fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {
+    let content_type = match media {
+        MediaType::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
+        MediaType::Json => JSON,
+    };
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (header::VARY, HeaderValue::from_static("accept")),
+    ];
+    (status, headers, body).into_response()
+}
+
+/// Picks the response media type from `Accept` (by q-value, the spec's type winning
+/// ties and wildcards); no `Accept` means `application/json`, as the spec advises.
+fn negotiate(headers: &HeaderMap) -> Result<MediaType, Response> {
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return Ok(MediaType::Json);
+    };
+    let accept = accept.to_str().unwrap_or_default();
+    let mut best: Option<(f32, MediaType)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let essence = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let quality = parts
+            .filter_map(|param| param.strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let media = match essence.as_str() {
+            "application/graphql-response+json" | "application/*" | "*/*" => {
+                MediaType::GraphqlResponseJson
+            }
+            "application/json" => MediaType::Json,
+            _ => continue,
+        };
+        let better = match best {
+            None => true,
+            Some((best_quality, best_media)) => {
+                quality > best_quality
+                    || (quality == best_quality
+                        && media == MediaType::GraphqlResponseJson
+                        && best_media == MediaType::Json)
+            }
+        };
+        if quality > 0.0 && better {
+            best = Some((quality, media));
+        }
+    }
+    best.map(|(_, media)| media).ok_or_else(|| {
+        let message = "Accept must allow application/graphql-response+json or application/json";
+        failure(MediaType::Json, StatusCode::NOT_ACCEPTABLE, message)
+    })
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = value.split(';').map(str::trim);
+    let essence_is_json = parts
+        .next()
+        .is_some_and(|essence| essence.eq_ignore_ascii_case("application/json"));
+    let charset_is_utf8 = parts
+        .filter_map(|param| param.strip_prefix("charset="))
+        .all(|charset| charset.trim_matches('"').eq_ignore_ascii_case("utf-8"));
+    essence_is_json && charset_is_utf8
+}
+
+/// The JSON body of a POST. A batch (JSON array) is refused by the type itself.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<Map<String, Value>>,
+    /// Accepted and type-checked per the spec; no extension is implemented yet.
+    #[serde(rename = "extensions")]
+    _extensions: Option<Map<String, Value>>,
+}
+
+impl PostParams {
+    fn into_request(self) -> Result<Request, String> {
+        build_request(self.query, self.operation_name, self.variables)
+    }
+}
+
+/// The URL parameters of a GET; `variables` and `extensions` are JSON-encoded.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+impl GetParams {
+    fn into_request(self) -> Result<Request, String> {
+        let variables = match self.variables.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                serde_json::from_str::<Map<String, Value>>(text)
+                    .map_err(|error| format!("variables must be a JSON object: {error}"))?,
+            ),
+        };
+        if let Some(text) = self.extensions.as_deref().filter(|text| !text.is_empty()) {
+            serde_json::from_str::<Map<String, Value>>(text)
+                .map_err(|error| format!("extensions must be a JSON object: {error}"))?;
+        }
+        build_request(self.query, self.operation_name, variables)
+    }
+}
+
+fn serde_urlencoded_params(query: &str) -> Result<GetParams, String> {
+    serde_urlencoded::from_str(query).map_err(|error| format!("invalid URL parameters: {error}"))
+}
+
+fn build_request(
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<Map<String, Value>>,
+) -> Result<Request, String> {
+    let query = query
+        .filter(|query| !query.is_empty())
+        .ok_or("the query parameter is required")?;
+    let mut request = Request::new(query);
+    if let Some(name) = operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = variables {
+        request = request.variables(Variables::from_json(Value::Object(variables)));
+    }
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Result<MediaType, StatusCode> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, value.parse().unwrap());
+        negotiate(&headers).map_err(|response| response.status())
+    }
+
+    #[test]
+    fn accept_negotiation_prefers_the_spec_media_type() {
+        assert_eq!(
+            accept("application/graphql-response+json, application/json;q=0.9"),
+            Ok(MediaType::GraphqlResponseJson)
+        );
+        assert_eq!(accept("application/json"), Ok(MediaType::Json));
+        assert_eq!(accept("*/*"), Ok(MediaType::GraphqlResponseJson));
+        assert_eq!(
+            accept("application/json, application/graphql-response+json;q=0.5"),
+            Ok(MediaType::Json)
+        );
+        assert_eq!(accept("text/html"), Err(StatusCode::NOT_ACCEPTABLE));
+        assert_eq!(negotiate(&HeaderMap::new()).ok(), Some(MediaType::Json));
+    }
+}

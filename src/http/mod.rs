@@ -1,0 +1,126 @@
+//! The HTTP server: routes (`/graphql`, GraphiQL at `/`, `/healthz`, `/readyz`) and
+//! the layers every request goes through (request id, tracing, panic catching,
+//! timeout, body limit, CORS).
+
+mod graphiql;
+mod graphql;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use graphiql::example_query;
+
+use crate::graphql::GatewaySchema;
+
+/// What handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The executable schema with its services.
+    pub schema: GatewaySchema,
+    /// The rendered GraphiQL page.
+    pub graphiql: Html<Bytes>,
+    /// Cancelled when the gateway starts shutting down (readiness turns 503).
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// State for `schema`, with GraphiQL opening on `default_query`.
+    pub fn new(schema: GatewaySchema, default_query: &str, shutdown: CancellationToken) -> Self {
+        Self {
+            schema,
+            graphiql: graphiql::page(default_query),
+            shutdown,
+        }
+    }
+}
+
+/// Limits and policies of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Limit on handling one request.
+    pub request_timeout: Duration,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Origins allowed cross-origin; `*` allows any; empty allows none.
+    pub cors_origins: Vec<String>,
+}
+
+/// The gateway's router.
+pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(cors(&settings.cors_origins));
+    Router::new()
+        .route("/", get(graphiql))
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(settings.body_limit))
+        .layer(layers)
+        .with_state(state)
+}
+
+/// One span per request, named by route (not raw path) so logs group well.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|id| id.to_str().ok());
+    tracing::info_span!("http", method = %request.method(), route, request_id)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|origin| origin.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::ACCEPT, header::AUTHORIZATION])
+        .max_age(Duration::from_secs(3600))
+}
+
+async fn graphiql(State(state): State<AppState>) -> Html<Bytes> {
+    state.graphiql.clone()
+}
+
+/// Liveness: the process serves HTTP.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: 503 once shutdown has begun, so load balancers drain this replica.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else {
+        (StatusCode::OK, "ready")
+    }
+}

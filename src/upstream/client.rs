@@ -1,0 +1,189 @@
+//! The HTTP client for `GET .../registrations/{domain}/registration-status`.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url, header::HeaderMap};
+
+use super::{Credential, Envelope, UpstreamError, WorkflowStatus};
+use crate::domain::{AccountId, DomainName};
+
+/// How to reach the upstream.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    /// API root, e.g. `https://api.cloudflare.com/client/v4`.
+    pub base_url: Url,
+    /// Limit on establishing a connection.
+    pub connect_timeout: Duration,
+    /// Limit on a whole request, connection to last byte.
+    pub request_timeout: Duration,
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    /// The base URL cannot have paths appended (e.g. `mailto:`), or is not HTTP(S).
+    #[error("the upstream base URL must be an http:// or https:// URL, got \"{0}\"")]
+    BaseUrl(Url),
+    /// reqwest could not set up TLS or its connection pool.
+    #[error("could not build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Talks to the upstream; cheap to clone (one shared connection pool).
+#[derive(Clone, Debug)]
+pub struct UpstreamClient {
+    http: reqwest::Client,
+    base_url: Url,
+}
+
+impl UpstreamClient {
+    /// Builds a client with rustls, timeouts and no redirect following (a redirect from
+    /// the API is unexpected and must not carry credentials elsewhere).
+    pub fn new(settings: &ClientSettings) -> Result<Self, ClientBuildError> {
+        let base_url = settings.base_url.clone();
+        if base_url.cannot_be_a_base() || !matches!(base_url.scheme(), "http" | "https") {
+            return Err(ClientBuildError::BaseUrl(base_url));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("registrar-gateway/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { http, base_url })
+    }
+
+    /// Fetches a registration workflow's status: `Ok(None)` when the upstream has no
+    /// workflow for the domain (404, code 10000).
+    pub async fn registration_status(
+        &self,
+        credential: &Credential,
+        account: &AccountId,
+        domain: &DomainName,
+    ) -> Result<Option<WorkflowStatus>, UpstreamError> {
+        let url = self.status_url(account, domain);
+        let request = credential.credentials().apply(self.http.get(url));
+        let response = request
+            .send()
+            .await
+            .map_err(UpstreamError::from_transport)?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = response
+            .bytes()
+            .await
+            .map_err(UpstreamError::from_transport)?;
+        if status == StatusCode::OK {
+            return decode_status(&body).map(Some);
+        }
+        classify_failure(status, &body, retry_after).map(|()| None)
+    }
+
+    /// `{base}/accounts/{account}/registrar/registrations/{domain}/registration-status`,
+    /// each segment percent-encoded by `Url` so no input can change the path.
+    fn status_url(&self, account: &AccountId, domain: &DomainName) -> Url {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .expect("checked in UpstreamClient::new: the base URL can be a base")
+            .pop_if_empty()
+            .extend(["accounts", account.as_str(), "registrar", "registrations"])
+            .extend([domain.as_str(), "registration-status"]);
+        url
+    }
+}
+
+fn decode_status(body: &[u8]) -> Result<WorkflowStatus, UpstreamError> {
+    let envelope: Envelope<WorkflowStatus> = serde_json::from_slice(body)
+        .map_err(|error| UpstreamError::InvalidResponse(error.to_string()))?;
+    match envelope.result {
+        Some(status) if envelope.success => Ok(status),
+        _ => Err(UpstreamError::InvalidResponse(
+            "HTTP 200 without a successful result".to_owned(),
+        )),
+    }
+}
+
+/// Maps a non-200 answer to `Ok(())` for "no workflow" or to the matching error.
+fn classify_failure(
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<(), UpstreamError> {
+    let errors = serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(body)
+        .map(|envelope| envelope.errors)
+        .unwrap_or_default();
+    let has_code = |codes: &[u32]| errors.iter().any(|error| codes.contains(&error.code));
+    let code = status.as_u16();
+    match code {
+        404 if has_code(&[10000]) => Ok(()),
+        401 | 403 => Err(UpstreamError::Auth {
+            status: code,
+            errors,
+        }),
+        400 if has_code(&[9106, 6003]) => Err(UpstreamError::Auth {
+            status: code,
+            errors,
+        }),
+        429 => Err(UpstreamError::RateLimited {
+            retry_after,
+            errors,
+        }),
+        400..=499 => Err(UpstreamError::Rejected {
+            status: code,
+            errors,
+        }),
+        500..=599 => Err(UpstreamError::Unavailable { status: code }),
+        _ => Err(UpstreamError::InvalidResponse(format!(
+            "unexpected HTTP {status}"
+        ))),
+    }
+}
+
+/// `retry-after-ms`, then `Retry-After` in seconds or as an HTTP date, as the official SDKs read them.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
+    if let Some(millis) = header("retry-after-ms").and_then(|value| value.parse::<f64>().ok()) {
+        return Duration::try_from_secs_f64(millis / 1000.0).ok();
+    }
+    let value = header("retry-after")?;
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_milliseconds() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "300".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(300)));
+        headers.insert("retry-after-ms", "1500".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn failures_are_classified_by_status_and_envelope_code() {
+        let not_found = br#"{"errors":[{"code":10000,"message":"No workflow found for example.com"}],"messages":[],"result":null,"success":false}"#;
+        assert!(classify_failure(StatusCode::NOT_FOUND, not_found, None).is_ok());
+        let missing = br#"{"success":false,"errors":[{"code":9106,"message":"Missing X-Auth-Key, X-Auth-Email or Authorization headers"}]}"#;
+        assert!(matches!(
+            classify_failure(StatusCode::BAD_REQUEST, missing, None),
+            Err(UpstreamError::Auth { status: 400, .. })
+        ));
+        assert!(matches!(
+            classify_failure(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>", None),
+            Err(UpstreamError::Unavailable { status: 502 })
+        ));
+        assert!(matches!(
+            classify_failure(StatusCode::NOT_FOUND, b"<html>no route</html>", None),
+            Err(UpstreamError::Rejected { status: 404, .. })
+        ));
+    }
+}

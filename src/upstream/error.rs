@@ -1,0 +1,86 @@
+//! One error enum for everything that can go wrong talking to the upstream.
+//! It keeps the upstream's own `errors[].code`/`message` and never holds a credential.
+
+use std::time::Duration;
+
+use super::ApiMessage;
+
+/// Why an upstream call did not produce a workflow status (or a definite "no workflow").
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// 401/403, or a 400 about missing or malformed auth headers (9106, 6003).
+    #[error("the upstream refused the gateway's credentials (HTTP {status})")]
+    Auth {
+        /// HTTP status from the upstream.
+        status: u16,
+        /// The upstream's envelope errors.
+        errors: Vec<ApiMessage>,
+    },
+    /// 429: the credential's request budget is spent.
+    #[error("the upstream rate limit for this credential is exhausted")]
+    RateLimited {
+        /// From `Retry-After`, when sent.
+        retry_after: Option<Duration>,
+        /// The upstream's envelope errors (code 971).
+        errors: Vec<ApiMessage>,
+    },
+    /// Any other 4xx: the upstream understood and refused the request.
+    #[error("the upstream rejected the request (HTTP {status})")]
+    Rejected {
+        /// HTTP status from the upstream.
+        status: u16,
+        /// The upstream's envelope errors.
+        errors: Vec<ApiMessage>,
+    },
+    /// A 5xx answer.
+    #[error("the upstream is unavailable (HTTP {status})")]
+    Unavailable {
+        /// HTTP status from the upstream.
+        status: u16,
+    },
+    /// No complete answer within the configured request timeout.
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    /// The connection could not be made or broke before an answer.
+    #[error("the upstream could not be reached: {0}")]
+    Unreachable(String),
+    /// An answer that is not the documented envelope.
+    #[error("the upstream answered with an unreadable body: {0}")]
+    InvalidResponse(String),
+}
+
+impl UpstreamError {
+    /// The upstream's envelope errors, when it sent any.
+    pub fn upstream_errors(&self) -> &[ApiMessage] {
+        match self {
+            Self::Auth { errors, .. }
+            | Self::RateLimited { errors, .. }
+            | Self::Rejected { errors, .. } => errors,
+            _ => &[],
+        }
+    }
+
+    /// Classifies a transport-level failure from reqwest. The URL is dropped from the
+    /// message: it is ours, and says nothing the caller needs.
+    pub(crate) fn from_transport(error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::Timeout
+        } else if error.is_decode() {
+            Self::InvalidResponse(error.without_url().to_string())
+        } else {
+            Self::Unreachable(error_chain(&error.without_url()))
+        }
+    }
+}
+
+/// `error: cause: cause`, since reqwest's top-level message alone is vague.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

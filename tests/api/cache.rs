@@ -1,0 +1,90 @@
+//! The poll economy of queries: concurrent identical reads make one upstream call,
+//! entries expire by state, and credentials never share an entry.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy};
+use registrar_gateway::domain::{AccountId, DomainName};
+use registrar_gateway::upstream::{ClientSettings, Credential, Credentials, FingerprintKey, UpstreamClient, UpstreamError};
+
+use crate::gateway::{ACCOUNT, spawn_app, spawn_app_with};
+use crate::helpers::spawn_simulator_with;
+
+#[tokio::test]
+async fn two_hundred_concurrent_identical_queries_make_one_upstream_call() {
+    let app = spawn_app().await;
+    let answers = join_all((0..200).map(|_| app.status_of("demo-pending.com"))).await;
+    assert_eq!(app.upstream_calls(), 1);
+    for answer in &answers {
+        assert_eq!(answer["data"]["registrationStatus"]["state"], "PENDING", "{answer}");
+        assert_eq!(answer["data"]["registrationStatus"]["fetchedAt"], answers[0]["data"]["registrationStatus"]["fetchedAt"]);
+    }
+}
+
+#[tokio::test]
+async fn an_expired_entry_is_fetched_again_once() {
+    let app = spawn_app_with(&["--cache-ttl-active", "150ms"]).await;
+    app.status_of("demo-pending.com").await;
+    app.status_of("demo-pending.com").await;
+    assert_eq!(app.upstream_calls(), 1);
+    // moka's clock is std's Instant: letting the TTL pass is the behaviour under test.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    join_all((0..50).map(|_| app.status_of("demo-pending.com"))).await;
+    assert_eq!(app.upstream_calls(), 2);
+}
+
+#[tokio::test]
+async fn terminal_statuses_are_served_from_cache() {
+    let app = spawn_app_with(&["--cache-ttl-active", "0s"]).await;
+    for _ in 0..5 {
+        app.status_of("demo-succeeded.com").await;
+        app.status_of("demo-failed.com").await;
+    }
+    assert_eq!(app.upstream_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_load_is_not_cached() {
+    let app = spawn_app().await;
+    app.simulator.set_faults(registrar_gateway::simulator::Faults { server_error_share: 1.0, ..Default::default() });
+    let body = app.status_of("demo-succeeded.com").await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["upstreamStatus"], 502);
+    app.simulator.set_faults(Default::default());
+    let body = app.status_of("demo-succeeded.com").await;
+    assert_eq!(body["data"]["registrationStatus"]["state"], "SUCCEEDED", "{body}");
+    assert_eq!(app.upstream_calls(), 2);
+}
+
+#[tokio::test]
+async fn two_credentials_never_share_a_cache_entry() {
+    let simulator = spawn_simulator_with(|config| config.refuse_credential("refused-token")).await;
+    let client = UpstreamClient::new(&ClientSettings {
+        base_url: simulator.base_url().parse().unwrap(),
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let ttl = TtlPolicy {
+        active: Duration::from_secs(60),
+        waiting: Duration::from_secs(60),
+        terminal: Duration::from_secs(60),
+        not_found: Duration::from_secs(60),
+    };
+    let cache = StatusCache::new(&CacheSettings { capacity: 100, ttl }, client);
+    let key_material = FingerprintKey::random();
+    let accepted = Credential::new(Credentials::ApiToken("accepted-token".into()), &key_material);
+    let refused = Credential::new(Credentials::ApiToken("refused-token".into()), &key_material);
+    let key_for = |credential: &Credential| StatusKey {
+        credential: credential.fingerprint(),
+        account: AccountId::parse(ACCOUNT).unwrap(),
+        domain: DomainName::parse("demo-succeeded.com").unwrap(),
+    };
+
+    let snapshot = cache.get_or_fetch(&accepted, key_for(&accepted)).await.unwrap();
+    assert!(snapshot.status.is_some());
+    let error = cache.get_or_fetch(&refused, key_for(&refused)).await.unwrap_err();
+    assert!(matches!(error.as_ref(), UpstreamError::Auth { status: 403, .. }), "{error:?}");
+    assert_eq!(simulator.stats().requests_total, 2);
+}

@@ -1,0 +1,119 @@
+//! Starting the gateway for a test: a manual-clock simulator and the gateway on
+//! `127.0.0.1:0`, talking to each other over real sockets.
+
+use std::net::SocketAddr;
+
+use registrar_gateway::config::GatewayConfig;
+use registrar_gateway::simulator::SimulatorHandle;
+use registrar_gateway::startup::Application;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::spawn_simulator;
+
+/// The account every gateway test uses.
+pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+/// The token the test gateway presents to the simulator.
+pub const TOKEN: &str = "test-token-0123456789";
+/// The spec's response media type.
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// A running gateway and the simulator behind it; both stop when dropped.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub simulator: SimulatorHandle,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A gateway with default settings in front of a fresh simulator.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// A gateway with extra command-line settings in front of a fresh simulator.
+pub async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
+    let simulator = spawn_simulator().await;
+    spawn_gateway(simulator, TOKEN, extra_args).await
+}
+
+/// A gateway presenting `token` to an existing simulator.
+pub async fn spawn_gateway(simulator: SimulatorHandle, token: &str, extra_args: &[&str]) -> TestApp {
+    let base_url = simulator.base_url();
+    let mut args = vec![
+        "registrar-gateway", "--listen", "127.0.0.1:0", "--base-url", &base_url, "--api-token", token,
+        "--account-id", ACCOUNT,
+    ];
+    args.extend_from_slice(extra_args);
+    let config = GatewayConfig::from_args(args).expect("test settings parse");
+    start(config, simulator).await
+}
+
+async fn start(config: GatewayConfig, simulator: SimulatorHandle) -> TestApp {
+    let app = Application::build(&config).await.expect("the gateway starts");
+    let address = app.local_addr();
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        simulator,
+        http: reqwest::Client::new(),
+        shutdown,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// POSTs a GraphQL request the way a spec-following client does; asserts HTTP 200.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        let response = self.post_json(json!({ "query": query, "variables": variables })).await;
+        assert_eq!(response.status(), 200, "GraphQL request failed over HTTP");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// POSTs a JSON body to /graphql accepting `application/graphql-response+json`.
+    pub async fn post_json(&self, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/graphql"))
+            .header(ACCEPT, GRAPHQL_RESPONSE_JSON)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    /// `registrationStatus(domain)` with every field selected.
+    pub async fn status_of(&self, domain: &str) -> Value {
+        self.query(STATUS_QUERY, json!({ "domain": domain })).await
+    }
+
+    /// Upstream requests the simulator has received so far.
+    pub fn upstream_calls(&self) -> u64 {
+        self.simulator.stats().requests_total
+    }
+}
+
+/// Every field of `RegistrationStatus`.
+pub const STATUS_QUERY: &str = r#"
+query Status($domain: String!, $accountId: ID) {
+  registrationStatus(domain: $domain, accountId: $accountId) {
+    domainName state rawState completed createdAt updatedAt
+    links { self resource }
+    context
+    error { code message }
+    actionRequired { action confirmationSentTo }
+    registration { domainName status createdAt expiresAt autoRenew privacyMode locked }
+    fetchedAt ageSeconds
+  }
+}"#;
