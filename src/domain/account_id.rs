@@ -12,7 +12,9 @@ pub struct AccountId(String);
 
 /// Why a string is not an account id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid account id \"{0}\": expected 1 to 32 letters or digits (a Cloudflare account id is 32 hex characters)")]
+#[error(
+    "invalid account id \"{0}\": expected 1 to 32 letters or digits (a Cloudflare account id is 32 hex characters)"
+)]
 pub struct InvalidAccountId(String);
 
 impl AccountId {
@@ -51,7 +53,14 @@ mod tests {
     fn accepts_platform_ids_and_rejects_the_rest() {
         assert!(AccountId::parse("023e105f4ecef8ad9ca31a8372d0c353").is_ok());
         assert!(AccountId::parse("abc").is_ok());
-        for input in ["", "023e105f4ecef8ad9ca31a8372d0c3530", "a/b", "a b", "../x", "ab%2F"] {
+        for input in [
+            "",
+            "023e105f4ecef8ad9ca31a8372d0c3530",
+            "a/b",
+            "a b",
+            "../x",
+            "ab%2F",
+        ] {
             assert!(AccountId::parse(input).is_err(), "{input:?} was accepted");
         }
     }

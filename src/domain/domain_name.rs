@@ -116,8 +116,23 @@ mod tests {
         let long_label = format!("{}.com", "a".repeat(64));
         let long_name = format!("{}com", "abcdefghi.".repeat(26));
         for input in [
-            "", ".", "com", "a..com", "-a.com", "a-.com", "a_b.com", "a b.com", "../x.com",
-            "a%2Fb.com", "a/b.com", "a?.com", "a#.com", "a\0.com", "1.2.3.4", &long_label, &long_name,
+            "",
+            ".",
+            "com",
+            "a..com",
+            "-a.com",
+            "a-.com",
+            "a_b.com",
+            "a b.com",
+            "../x.com",
+            "a%2Fb.com",
+            "a/b.com",
+            "a?.com",
+            "a#.com",
+            "a\0.com",
+            "1.2.3.4",
+            &long_label,
+            &long_name,
         ] {
             assert!(DomainName::parse(input).is_err(), "{input:?} was accepted");
         }

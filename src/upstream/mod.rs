@@ -3,4 +3,6 @@
 
 pub mod model;
 
-pub use model::{ApiMessage, Envelope, Links, Registration, WorkflowError, WorkflowState, WorkflowStatus};
+pub use model::{
+    ApiMessage, Envelope, Links, Registration, WorkflowError, WorkflowState, WorkflowStatus,
+};

@@ -220,7 +220,10 @@ mod tests {
             "links":{"self":"/accounts/abc/registrar/registrations/example.com/registration-status"}}}"#;
         let envelope: Envelope<WorkflowStatus> = serde_json::from_str(body).unwrap();
         let status = envelope.result.unwrap();
-        assert_eq!(status.state, WorkflowState::Unknown("awaiting_registry_magic".into()));
+        assert_eq!(
+            status.state,
+            WorkflowState::Unknown("awaiting_registry_magic".into())
+        );
         assert_eq!(status.links.resource, None);
     }
 
