@@ -93,10 +93,10 @@ pub struct UpstreamConfig {
     pub account_id: Option<AccountId>,
     /// Limit on connecting to the upstream.
     #[arg(long, env = "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = duration)]
-    pub connect_timeout: Duration,
+    pub upstream_connect_timeout: Duration,
     /// Limit on one upstream request, connection to last byte.
     #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "15s", value_parser = duration)]
-    pub request_timeout: Duration,
+    pub upstream_timeout: Duration,
 }
 
 /// Cache size and freshness by workflow state.
@@ -205,8 +205,8 @@ impl UpstreamConfig {
     pub fn client_settings(&self, base_url: Url) -> ClientSettings {
         ClientSettings {
             base_url,
-            connect_timeout: self.connect_timeout,
-            request_timeout: self.request_timeout,
+            connect_timeout: self.upstream_connect_timeout,
+            request_timeout: self.upstream_timeout,
         }
     }
 }
@@ -270,6 +270,12 @@ impl GatewayConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 
     #[test]
     fn defaults_parse_and_half_a_global_key_is_refused() {

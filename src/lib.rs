@@ -8,6 +8,8 @@
 //! - [`cache`]: per-state TTL cache with single-flight loading;
 //! - [`registrations`]: the one read path (credential + account + cache);
 //! - [`graphql`]: the schema;
+//! - [`http`]: the axum server: GraphQL over HTTP, GraphiQL, health;
+//! - [`startup`]: builds the whole from [`config`] and runs it;
 //! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
 
 pub mod cache;
@@ -17,5 +19,6 @@ pub mod graphql;
 pub mod http;
 pub mod registrations;
 pub mod simulator;
+pub mod startup;
 pub mod telemetry;
 pub mod upstream;

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use registrar_gateway::config::{Cli, Command};
-use registrar_gateway::startup::{Application, shutdown_signal};
+use registrar_gateway::simulator::SimulateArgs;
+use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
 use registrar_gateway::{graphql, simulator, telemetry};
 
 #[tokio::main]
@@ -18,8 +19,9 @@ async fn main() -> ExitCode {
         }
         Some(Command::Simulate(args)) => {
             telemetry::init(cli.gateway.log_format);
-            simulator::run_standalone_from_args(args).await
+            simulate(args).await
         }
+        Some(Command::Healthcheck { listen }) => probe_health(listen).await.map_err(Into::into),
         None => {
             telemetry::init(cli.gateway.log_format);
             serve(cli.gateway).await
@@ -28,7 +30,6 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error}");
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
@@ -45,5 +46,11 @@ async fn serve(
         stop.cancel();
     });
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn simulate(args: SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let listen = args.listen;
+    simulator::run_standalone(args.into_config()?, listen).await?;
     Ok(())
 }

@@ -55,29 +55,48 @@ impl Application {
     pub async fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
         let listener = bind(config.listen).await?;
         let (client_settings, credentials, simulator) = match config.upstream.target()? {
-            UpstreamTarget::Remote { base_url, credentials } => {
+            UpstreamTarget::Remote {
+                base_url,
+                credentials,
+            } => {
                 tracing::info!(base_url = %base_url, "talking to the configured upstream");
                 (config.upstream.client_settings(base_url), credentials, None)
             }
             UpstreamTarget::Sandbox => {
                 let simulator = start_sandbox_simulator().await?;
-                let base_url = simulator.base_url().parse().expect("the simulator's base URL is a valid URL");
+                let base_url = simulator
+                    .base_url()
+                    .parse()
+                    .expect("the simulator's base URL is a valid URL");
                 let token = Credentials::ApiToken(SANDBOX_TOKEN.into());
-                (config.upstream.client_settings(base_url), token, Some(simulator))
+                (
+                    config.upstream.client_settings(base_url),
+                    token,
+                    Some(simulator),
+                )
             }
         };
         let default_account = config.upstream.account_id.clone().or_else(|| {
-            simulator.as_ref().map(|_| AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id"))
+            simulator
+                .as_ref()
+                .map(|_| AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id"))
         });
         let credential = Credential::new(credentials, &FingerprintKey::random());
-        let cache = StatusCache::new(&config.cache.settings(), UpstreamClient::new(&client_settings)?);
+        let cache = StatusCache::new(
+            &config.cache.settings(),
+            UpstreamClient::new(&client_settings)?,
+        );
         let registrations = Registrations::new(cache, credential, default_account);
         let limits = QueryLimits {
             max_domains: config.http.max_domains,
         };
         let shutdown = CancellationToken::new();
         let schema = build_schema(registrations, limits);
-        let state = AppState::new(schema, &example_query(SANDBOX_EXAMPLE_DOMAIN), shutdown.clone());
+        let state = AppState::new(
+            schema,
+            &example_query(SANDBOX_EXAMPLE_DOMAIN),
+            shutdown.clone(),
+        );
         let http = HttpSettings {
             request_timeout: config.http.request_timeout,
             body_limit: config.http.body_limit,
@@ -93,7 +112,9 @@ impl Application {
 
     /// The address the gateway listens on (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// The embedded simulator, in sandbox mode.
@@ -207,7 +228,10 @@ pub async fn probe_health(mut address: SocketAddr) -> Result<(), ProbeError> {
     let response = request
         .send()
         .await
-        .map_err(|source| ProbeError::Unreachable { url: url.clone(), source })?;
+        .map_err(|source| ProbeError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
     match response.status() {
         status if status.is_success() => Ok(()),
         status => Err(ProbeError::Unhealthy { url, status }),

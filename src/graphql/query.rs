@@ -44,7 +44,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         domains: Vec<String>,
         account_id: Option<ID>,
-    ) -> async_graphql::Result<Vec<async_graphql::Result<Option<RegistrationStatus>>>> {
+    ) -> async_graphql::Result<Vec<Option<async_graphql::Result<RegistrationStatus>>>> {
         let registrations = service::<Registrations>(ctx).map_err(|error| error.extend())?;
         let limits = service::<QueryLimits>(ctx).map_err(|error| error.extend())?;
         let targets = parse_targets(
@@ -55,9 +55,9 @@ impl QueryRoot {
         )
         .map_err(|error| error.extend())?;
         let lookups = targets.into_iter().map(|(account, domain)| async move {
-            status(registrations, account, domain)
-                .await
-                .map_err(|error| error.extend())
+            // `Option<Result<_>>` is a nullable item whose error is reported at its index.
+            let result = status(registrations, account, domain).await;
+            result.map_err(|error| error.extend()).transpose()
         });
         Ok(join_all(lookups).await)
     }

@@ -30,7 +30,7 @@ enum MediaType {
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let media = match negotiate(&headers) {
         Ok(media) => media,
-        Err(response) => return response,
+        Err(not_acceptable) => return not_acceptable.into_response(),
     };
     if !is_json_content_type(&headers) {
         let message = "POST bodies must be application/json";
@@ -60,7 +60,7 @@ pub async fn get(
 ) -> Response {
     let media = match negotiate(&headers) {
         Ok(media) => media,
-        Err(response) => return response,
+        Err(not_acceptable) => return not_acceptable.into_response(),
     };
     let params = serde_urlencoded_params(query.as_deref().unwrap_or_default());
     match params.and_then(GetParams::into_request) {
@@ -165,45 +165,45 @@ fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Respo
     (status, headers, body).into_response()
 }
 
-/// Picks the response media type from `Accept` (by q-value, the spec's type winning
-/// ties and wildcards); no `Accept` means `application/json`, as the spec advises.
-fn negotiate(headers: &HeaderMap) -> Result<MediaType, Response> {
+/// Picks the response media type from `Accept`: highest q-value first, then an
+/// explicit type over a wildcard, then the spec's type over the legacy one. No
+/// `Accept` means `application/json`, as the spec advises.
+fn negotiate(headers: &HeaderMap) -> Result<MediaType, NotAcceptable> {
     let Some(accept) = headers.get(header::ACCEPT) else {
         return Ok(MediaType::Json);
     };
     let accept = accept.to_str().unwrap_or_default();
-    let mut best: Option<(f32, MediaType)> = None;
-    for range in accept.split(',') {
+    let ranked = accept.split(',').filter_map(|range| {
         let mut parts = range.split(';').map(str::trim);
-        let essence = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let essence = parts.next()?.to_ascii_lowercase();
         let quality = parts
             .filter_map(|param| param.strip_prefix("q="))
             .find_map(|q| q.parse::<f32>().ok())
             .unwrap_or(1.0);
-        let media = match essence.as_str() {
-            "application/graphql-response+json" | "application/*" | "*/*" => {
-                MediaType::GraphqlResponseJson
-            }
-            "application/json" => MediaType::Json,
-            _ => continue,
+        let (media, explicit) = match essence.as_str() {
+            "application/graphql-response+json" => (MediaType::GraphqlResponseJson, true),
+            "application/json" => (MediaType::Json, true),
+            "application/*" | "*/*" => (MediaType::GraphqlResponseJson, false),
+            _ => return None,
         };
-        let better = match best {
-            None => true,
-            Some((best_quality, best_media)) => {
-                quality > best_quality
-                    || (quality == best_quality
-                        && media == MediaType::GraphqlResponseJson
-                        && best_media == MediaType::Json)
-            }
-        };
-        if quality > 0.0 && better {
-            best = Some((quality, media));
-        }
-    }
-    best.map(|(_, media)| media).ok_or_else(|| {
+        let millis = (quality.clamp(0.0, 1.0) * 1000.0) as u16;
+        let rank = (millis, explicit, media == MediaType::GraphqlResponseJson);
+        (millis > 0).then_some((rank, media))
+    });
+    ranked
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, media)| media)
+        .ok_or(NotAcceptable)
+}
+
+/// No response media type we can produce is acceptable to the client.
+struct NotAcceptable;
+
+impl IntoResponse for NotAcceptable {
+    fn into_response(self) -> Response {
         let message = "Accept must allow application/graphql-response+json or application/json";
         failure(MediaType::Json, StatusCode::NOT_ACCEPTABLE, message)
-    })
+    }
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -297,7 +297,7 @@ mod tests {
     fn accept(value: &str) -> Result<MediaType, StatusCode> {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, value.parse().unwrap());
-        negotiate(&headers).map_err(|response| response.status())
+        negotiate(&headers).map_err(|not_acceptable| not_acceptable.into_response().status())
     }
 
     #[test]
@@ -308,6 +308,11 @@ mod tests {
         );
         assert_eq!(accept("application/json"), Ok(MediaType::Json));
         assert_eq!(accept("*/*"), Ok(MediaType::GraphqlResponseJson));
+        assert_eq!(accept("application/json, */*"), Ok(MediaType::Json));
+        assert_eq!(
+            accept("application/graphql-response+json;q=0"),
+            Err(StatusCode::NOT_ACCEPTABLE)
+        );
         assert_eq!(
             accept("application/json, application/graphql-response+json;q=0.5"),
             Ok(MediaType::Json)

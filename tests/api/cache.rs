@@ -6,7 +6,9 @@ use std::time::Duration;
 use futures::future::join_all;
 use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy};
 use registrar_gateway::domain::{AccountId, DomainName};
-use registrar_gateway::upstream::{ClientSettings, Credential, Credentials, FingerprintKey, UpstreamClient, UpstreamError};
+use registrar_gateway::upstream::{
+    ClientSettings, Credential, Credentials, FingerprintKey, UpstreamClient, UpstreamError,
+};
 
 use crate::gateway::{ACCOUNT, spawn_app, spawn_app_with};
 use crate::helpers::spawn_simulator_with;
@@ -17,8 +19,14 @@ async fn two_hundred_concurrent_identical_queries_make_one_upstream_call() {
     let answers = join_all((0..200).map(|_| app.status_of("demo-pending.com"))).await;
     assert_eq!(app.upstream_calls(), 1);
     for answer in &answers {
-        assert_eq!(answer["data"]["registrationStatus"]["state"], "PENDING", "{answer}");
-        assert_eq!(answer["data"]["registrationStatus"]["fetchedAt"], answers[0]["data"]["registrationStatus"]["fetchedAt"]);
+        assert_eq!(
+            answer["data"]["registrationStatus"]["state"], "PENDING",
+            "{answer}"
+        );
+        assert_eq!(
+            answer["data"]["registrationStatus"]["fetchedAt"],
+            answers[0]["data"]["registrationStatus"]["fetchedAt"]
+        );
     }
 }
 
@@ -47,13 +55,24 @@ async fn terminal_statuses_are_served_from_cache() {
 #[tokio::test]
 async fn a_failed_load_is_not_cached() {
     let app = spawn_app().await;
-    app.simulator.set_faults(registrar_gateway::simulator::Faults { server_error_share: 1.0, ..Default::default() });
+    app.simulator
+        .set_faults(registrar_gateway::simulator::Faults {
+            error_share: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
     let body = app.status_of("demo-succeeded.com").await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
+        "{body}"
+    );
     assert_eq!(body["errors"][0]["extensions"]["upstreamStatus"], 502);
-    app.simulator.set_faults(Default::default());
+    app.simulator.set_faults(Default::default()).unwrap();
     let body = app.status_of("demo-succeeded.com").await;
-    assert_eq!(body["data"]["registrationStatus"]["state"], "SUCCEEDED", "{body}");
+    assert_eq!(
+        body["data"]["registrationStatus"]["state"], "SUCCEEDED",
+        "{body}"
+    );
     assert_eq!(app.upstream_calls(), 2);
 }
 
@@ -74,7 +93,10 @@ async fn two_credentials_never_share_a_cache_entry() {
     };
     let cache = StatusCache::new(&CacheSettings { capacity: 100, ttl }, client);
     let key_material = FingerprintKey::random();
-    let accepted = Credential::new(Credentials::ApiToken("accepted-token".into()), &key_material);
+    let accepted = Credential::new(
+        Credentials::ApiToken("accepted-token".into()),
+        &key_material,
+    );
     let refused = Credential::new(Credentials::ApiToken("refused-token".into()), &key_material);
     let key_for = |credential: &Credential| StatusKey {
         credential: credential.fingerprint(),
@@ -82,9 +104,18 @@ async fn two_credentials_never_share_a_cache_entry() {
         domain: DomainName::parse("demo-succeeded.com").unwrap(),
     };
 
-    let snapshot = cache.get_or_fetch(&accepted, key_for(&accepted)).await.unwrap();
+    let snapshot = cache
+        .get_or_fetch(&accepted, key_for(&accepted))
+        .await
+        .unwrap();
     assert!(snapshot.status.is_some());
-    let error = cache.get_or_fetch(&refused, key_for(&refused)).await.unwrap_err();
-    assert!(matches!(error.as_ref(), UpstreamError::Auth { status: 403, .. }), "{error:?}");
+    let error = cache
+        .get_or_fetch(&refused, key_for(&refused))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.as_ref(), UpstreamError::Auth { status: 403, .. }),
+        "{error:?}"
+    );
     assert_eq!(simulator.stats().requests_total, 2);
 }

@@ -45,11 +45,22 @@ pub async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
 }
 
 /// A gateway presenting `token` to an existing simulator.
-pub async fn spawn_gateway(simulator: SimulatorHandle, token: &str, extra_args: &[&str]) -> TestApp {
+pub async fn spawn_gateway(
+    simulator: SimulatorHandle,
+    token: &str,
+    extra_args: &[&str],
+) -> TestApp {
     let base_url = simulator.base_url();
     let mut args = vec![
-        "registrar-gateway", "--listen", "127.0.0.1:0", "--base-url", &base_url, "--api-token", token,
-        "--account-id", ACCOUNT,
+        "registrar-gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--base-url",
+        &base_url,
+        "--api-token",
+        token,
+        "--account-id",
+        ACCOUNT,
     ];
     args.extend_from_slice(extra_args);
     let config = GatewayConfig::from_args(args).expect("test settings parse");
@@ -57,7 +68,9 @@ pub async fn spawn_gateway(simulator: SimulatorHandle, token: &str, extra_args: 
 }
 
 async fn start(config: GatewayConfig, simulator: SimulatorHandle) -> TestApp {
-    let app = Application::build(&config).await.expect("the gateway starts");
+    let app = Application::build(&config)
+        .await
+        .expect("the gateway starts");
     let address = app.local_addr();
     let shutdown = app.shutdown_token();
     tokio::spawn(app.run_until_stopped());
@@ -76,7 +89,9 @@ impl TestApp {
 
     /// POSTs a GraphQL request the way a spec-following client does; asserts HTTP 200.
     pub async fn query(&self, query: &str, variables: Value) -> Value {
-        let response = self.post_json(json!({ "query": query, "variables": variables })).await;
+        let response = self
+            .post_json(json!({ "query": query, "variables": variables }))
+            .await;
         assert_eq!(response.status(), 200, "GraphQL request failed over HTTP");
         response.json().await.expect("a JSON body")
     }

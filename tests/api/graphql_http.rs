@@ -9,7 +9,10 @@ use crate::gateway::{GRAPHQL_RESPONSE_JSON, TestApp, spawn_app, spawn_app_with};
 const QUERY: &str = r#"{ registrationStatus(domain: "demo-succeeded.com") { state } }"#;
 
 fn content_type(response: &reqwest::Response) -> String {
-    response.headers()[CONTENT_TYPE].to_str().unwrap().to_owned()
+    response.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn post(app: &TestApp, accept: &str, content_type: &str, body: String) -> reqwest::Response {
@@ -24,7 +27,13 @@ async fn post(app: &TestApp, accept: &str, content_type: &str, body: String) -> 
 }
 
 async fn get(app: &TestApp, accept: &str, params: &[(&str, &str)]) -> reqwest::Response {
-    app.http.get(app.url("/graphql")).header(ACCEPT, accept).query(params).send().await.unwrap()
+    let url = reqwest::Url::parse_with_params(&app.url("/graphql"), params).unwrap();
+    app.http
+        .get(url)
+        .header(ACCEPT, accept)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -32,13 +41,25 @@ async fn post_answers_in_the_media_type_the_client_accepts() {
     let app = spawn_app().await;
     let body = json!({ "query": QUERY }).to_string();
 
-    let response = post(&app, GRAPHQL_RESPONSE_JSON, "application/json", body.clone()).await;
+    let response = post(
+        &app,
+        GRAPHQL_RESPONSE_JSON,
+        "application/json",
+        body.clone(),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert!(content_type(&response).starts_with(GRAPHQL_RESPONSE_JSON));
     let expected = json!({ "data": { "registrationStatus": { "state": "SUCCEEDED" } } });
     assert_eq!(response.json::<Value>().await.unwrap(), expected);
 
-    let response = post(&app, "application/json", "application/json; charset=utf-8", body.clone()).await;
+    let response = post(
+        &app,
+        "application/json",
+        "application/json; charset=utf-8",
+        body.clone(),
+    )
+    .await;
     assert!(content_type(&response).starts_with("application/json"));
     assert_eq!(response.json::<Value>().await.unwrap(), expected);
 
@@ -49,16 +70,33 @@ async fn post_answers_in_the_media_type_the_client_accepts() {
 #[tokio::test]
 async fn unparseable_and_invalid_documents_are_request_errors() {
     let app = spawn_app().await;
-    for query in ["{ registrationStatus(", "{ noSuchField }", r#"{ registrationStatus(domain: 1) { state } }"#] {
+    for query in [
+        "{ registrationStatus(",
+        "{ noSuchField }",
+        r#"{ registrationStatus(domain: 1) { state } }"#,
+    ] {
         let body = json!({ "query": query }).to_string();
-        let response = post(&app, GRAPHQL_RESPONSE_JSON, "application/json", body.clone()).await;
+        let response = post(
+            &app,
+            GRAPHQL_RESPONSE_JSON,
+            "application/json",
+            body.clone(),
+        )
+        .await;
         assert_eq!(response.status(), 400, "{query}");
         let payload: Value = response.json().await.unwrap();
-        assert!(payload.get("data").is_none(), "a request error has no data entry: {payload}");
+        assert!(
+            payload.get("data").is_none(),
+            "a request error has no data entry: {payload}"
+        );
         assert!(payload["errors"][0]["message"].is_string());
 
         let legacy = post(&app, "application/json", "application/json", body).await;
-        assert_eq!(legacy.status(), 200, "application/json answers 200 for well-formed requests");
+        assert_eq!(
+            legacy.status(),
+            200,
+            "application/json answers 200 for well-formed requests"
+        );
     }
     assert_eq!(app.upstream_calls(), 0);
 }
@@ -68,11 +106,27 @@ async fn malformed_http_requests_get_4xx_without_reaching_graphql() {
     let app = spawn_app().await;
     let cases = [
         ("application/json", "{not json".to_owned(), 400),
-        ("application/json", json!([{ "query": QUERY }]).to_string(), 400),
-        ("application/json", json!({ "variables": {} }).to_string(), 400),
-        ("application/json", json!({ "query": QUERY, "variables": [1] }).to_string(), 400),
+        (
+            "application/json",
+            json!([{ "query": QUERY }]).to_string(),
+            400,
+        ),
+        (
+            "application/json",
+            json!({ "variables": {} }).to_string(),
+            400,
+        ),
+        (
+            "application/json",
+            json!({ "query": QUERY, "variables": [1] }).to_string(),
+            400,
+        ),
         ("text/plain", json!({ "query": QUERY }).to_string(), 415),
-        ("application/json; charset=latin1", json!({ "query": QUERY }).to_string(), 415),
+        (
+            "application/json; charset=latin1",
+            json!({ "query": QUERY }).to_string(),
+            415,
+        ),
     ];
     for (content_type, body, status) in cases {
         let response = post(&app, GRAPHQL_RESPONSE_JSON, content_type, body.clone()).await;
@@ -85,20 +139,40 @@ async fn malformed_http_requests_get_4xx_without_reaching_graphql() {
 async fn get_runs_queries_with_url_parameters() {
     let app = spawn_app().await;
     let query = "query One($d: String!) { registrationStatus(domain: $d) { state } } query Two { __typename }";
-    let params = [("query", query), ("operationName", "One"), ("variables", r#"{"d":"demo-failed.com"}"#)];
+    let params = [
+        ("query", query),
+        ("operationName", "One"),
+        ("variables", r#"{"d":"demo-failed.com"}"#),
+    ];
     let response = get(&app, GRAPHQL_RESPONSE_JSON, &params).await;
     assert_eq!(response.status(), 200);
     let payload: Value = response.json().await.unwrap();
-    assert_eq!(payload, json!({ "data": { "registrationStatus": { "state": "FAILED" } } }));
+    assert_eq!(
+        payload,
+        json!({ "data": { "registrationStatus": { "state": "FAILED" } } })
+    );
 }
 
 #[tokio::test]
 async fn get_refuses_mutations_with_405() {
     let app = spawn_app().await;
-    let response = get(&app, GRAPHQL_RESPONSE_JSON, &[("query", "mutation { register }")]).await;
+    let response = get(
+        &app,
+        GRAPHQL_RESPONSE_JSON,
+        &[("query", "mutation { register }")],
+    )
+    .await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()[ALLOW], "POST");
-    let response = get(&app, GRAPHQL_RESPONSE_JSON, &[("query", "query Q { __typename } mutation M { x }"), ("operationName", "M")]).await;
+    let response = get(
+        &app,
+        GRAPHQL_RESPONSE_JSON,
+        &[
+            ("query", "query Q { __typename } mutation M { x }"),
+            ("operationName", "M"),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), 405);
 }
 
@@ -123,9 +197,17 @@ async fn cors_allows_only_the_configured_origins() {
             .send()
     };
     let allowed = preflight("https://app.example.com").await.unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
     let refused = preflight("https://evil.example.net").await.unwrap();
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -140,5 +222,8 @@ async fn health_readiness_and_graphiql_are_served() {
     assert!(content_type(&page).starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"new URL("/graphql""#) && html.contains("subscriptionUrl"));
-    assert!(html.contains("registrationStatus(domain: \\\"demo-action-required.com\\\")"), "the default query names a demo domain");
+    assert!(
+        html.contains("registrationStatus(domain: \\\"demo-action-required.com\\\")"),
+        "the default query names a demo domain"
+    );
 }

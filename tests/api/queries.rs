@@ -17,7 +17,10 @@ fn status(body: &Value) -> &Value {
 fn assert_links(status: &Value, domain: &str) {
     let resource = format!("/accounts/{ACCOUNT}/registrar/registrations/{domain}");
     assert_eq!(status["links"]["resource"], json!(resource));
-    assert_eq!(status["links"]["self"], json!(format!("{resource}/registration-status")));
+    assert_eq!(
+        status["links"]["self"],
+        json!(format!("{resource}/registration-status"))
+    );
 }
 
 #[tokio::test]
@@ -31,7 +34,10 @@ async fn terminal_states_carry_their_registration_or_error() {
     assert_eq!(succeeded["rawState"], "succeeded");
     assert_eq!(succeeded["completed"], true);
     assert_links(succeeded, "demo-succeeded.com");
-    assert_eq!(succeeded["registration"]["domainName"], "demo-succeeded.com");
+    assert_eq!(
+        succeeded["registration"]["domainName"],
+        "demo-succeeded.com"
+    );
     assert_eq!(succeeded["registration"]["status"], "active");
     assert!(succeeded["registration"]["expiresAt"].is_string());
     assert_eq!(succeeded["context"]["domain_name"], "demo-succeeded.com");
@@ -43,7 +49,11 @@ async fn terminal_states_carry_their_registration_or_error() {
     assert_eq!(failed["state"], "FAILED");
     assert_eq!(failed["completed"], true);
     assert_eq!(failed["error"]["code"], "registry_rejected");
-    assert!(failed["error"]["message"].as_str().is_some_and(|message| !message.is_empty()));
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .is_some_and(|message| !message.is_empty())
+    );
     assert_eq!(failed["registration"], Value::Null);
 }
 
@@ -54,7 +64,10 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
 
     let body = app.status_of(domain).await;
     let pending = status(&body);
-    assert_eq!((pending["state"].clone(), pending["completed"].clone()), (json!("PENDING"), json!(false)));
+    assert_eq!(
+        (pending["state"].clone(), pending["completed"].clone()),
+        (json!("PENDING"), json!(false))
+    );
     assert_eq!(pending["createdAt"], pending["updatedAt"]);
     assert_links(pending, domain);
     let created_at = pending["createdAt"].clone();
@@ -70,15 +83,27 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
     let paused = status(&body);
     assert_eq!(paused["state"], "ACTION_REQUIRED");
     assert_eq!(paused["completed"], false);
-    assert_eq!(paused["actionRequired"]["action"], "registrant_email_confirmation_pending");
-    assert_eq!(paused["actionRequired"]["confirmationSentTo"], "r***@demo-action-required.com");
+    assert_eq!(
+        paused["actionRequired"]["action"],
+        "registrant_email_confirmation_pending"
+    );
+    assert_eq!(
+        paused["actionRequired"]["confirmationSentTo"],
+        "r***@demo-action-required.com"
+    );
 
     app.simulator.advance_clock(Duration::from_secs(3600));
     let body = app.status_of(domain).await;
-    assert_eq!(status(&body)["state"], "ACTION_REQUIRED", "action_required never resolves on its own");
+    assert_eq!(
+        status(&body)["state"],
+        "ACTION_REQUIRED",
+        "action_required never resolves on its own"
+    );
 
     let account = AccountId::parse(ACCOUNT).unwrap();
-    app.simulator.resolve_action(&account, &DomainName::parse(domain).unwrap()).unwrap();
+    app.simulator
+        .resolve_action(&account, &DomainName::parse(domain).unwrap())
+        .unwrap();
     app.simulator.advance_clock(Duration::from_secs(10));
     let body = app.status_of(domain).await;
     assert_eq!(status(&body)["state"], "SUCCEEDED");
@@ -103,9 +128,13 @@ async fn freshness_says_when_the_status_was_fetched() {
     let app = spawn_app().await;
     let body = app.status_of("demo-pending.com").await;
     let pending = status(&body);
-    let fetched_at = chrono::DateTime::parse_from_rfc3339(pending["fetchedAt"].as_str().unwrap()).unwrap();
+    let fetched_at =
+        chrono::DateTime::parse_from_rfc3339(pending["fetchedAt"].as_str().unwrap()).unwrap();
     let age = chrono::Utc::now().signed_duration_since(fetched_at);
-    assert!(age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::seconds(10), "{age}");
+    assert!(
+        age >= chrono::TimeDelta::zero() && age < chrono::TimeDelta::seconds(10),
+        "{age}"
+    );
     assert!(pending["ageSeconds"].as_f64().is_some_and(|age| age >= 0.0));
 }
 
@@ -119,7 +148,11 @@ async fn a_domain_without_a_workflow_is_null_not_an_error() {
 #[tokio::test]
 async fn equivalent_spellings_of_a_domain_share_one_upstream_call() {
     let app = spawn_app().await;
-    for spelling in ["Demo-Succeeded.COM", "demo-succeeded.com.", "demo-succeeded.com"] {
+    for spelling in [
+        "Demo-Succeeded.COM",
+        "demo-succeeded.com.",
+        "demo-succeeded.com",
+    ] {
         let body = app.status_of(spelling).await;
         assert_eq!(status(&body)["domainName"], "demo-succeeded.com");
     }
@@ -139,10 +172,18 @@ async fn bad_domains_and_account_ids_are_refused_before_any_upstream_call() {
         json!({ "domain": "example.com", "accountId": "0123456789abcdef0123456789abcdef0" }),
     ];
     for variables in cases {
-        let body = app.query(crate::gateway::STATUS_QUERY, variables.clone()).await;
+        let body = app
+            .query(crate::gateway::STATUS_QUERY, variables.clone())
+            .await;
         let error = &body["errors"][0];
-        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{variables}: {body}");
-        assert!(error["message"].as_str().unwrap().starts_with("invalid "), "{body}");
+        assert_eq!(
+            error["extensions"]["code"], "BAD_USER_INPUT",
+            "{variables}: {body}"
+        );
+        assert!(
+            error["message"].as_str().unwrap().starts_with("invalid "),
+            "{body}"
+        );
         assert_eq!(body["data"]["registrationStatus"], Value::Null);
     }
     assert_eq!(app.upstream_calls(), 0);
@@ -150,24 +191,35 @@ async fn bad_domains_and_account_ids_are_refused_before_any_upstream_call() {
 
 #[tokio::test]
 async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() {
-    let simulator = spawn_simulator_with(|config| config.refuse_credential(crate::gateway::TOKEN)).await;
+    let simulator =
+        spawn_simulator_with(|config| config.refuse_credential(crate::gateway::TOKEN)).await;
     let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
     let body = app.status_of("demo-succeeded.com").await;
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], "UPSTREAM_AUTH", "{body}");
     assert_eq!(error["extensions"]["upstreamStatus"], 403);
-    assert_eq!(error["extensions"]["upstreamErrors"], json!([{ "code": 10000, "message": "Authentication error" }]));
-    assert!(!body.to_string().contains(crate::gateway::TOKEN), "the token leaked: {body}");
+    assert_eq!(
+        error["extensions"]["upstreamErrors"],
+        json!([{ "code": 10000, "message": "Authentication error" }])
+    );
+    assert!(
+        !body.to_string().contains(crate::gateway::TOKEN),
+        "the token leaked: {body}"
+    );
 }
 
 #[tokio::test]
 async fn an_exhausted_upstream_rate_limit_is_reported_with_its_retry_after() {
-    let simulator = spawn_simulator_with(|config| config.rate_limit(1, Duration::from_secs(300))).await;
+    let simulator =
+        spawn_simulator_with(|config| config.rate_limit(1, Duration::from_secs(300))).await;
     let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
     app.status_of("demo-succeeded.com").await;
     let body = app.status_of("demo-failed.com").await;
     let error = &body["errors"][0];
-    assert_eq!(error["extensions"]["code"], "UPSTREAM_RATE_LIMITED", "{body}");
+    assert_eq!(
+        error["extensions"]["code"], "UPSTREAM_RATE_LIMITED",
+        "{body}"
+    );
     assert_eq!(error["extensions"]["upstreamErrors"][0]["code"], 971);
     let retry_after = error["extensions"]["retryAfterSeconds"].as_u64().unwrap();
     assert!((1..=300).contains(&retry_after), "{retry_after}");
@@ -184,20 +236,37 @@ async fn a_dashboard_query_answers_each_domain_and_isolates_failures() {
         json!([{ "domainName": "demo-succeeded.com", "state": "SUCCEEDED" }, null, { "domainName": "demo-failed.com", "state": "FAILED" }])
     );
 
-    app.simulator.set_faults(registrar_gateway::simulator::Faults { server_error_share: 1.0, ..Default::default() });
+    app.simulator
+        .set_faults(registrar_gateway::simulator::Faults {
+            error_share: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
     let domains = json!(["demo-succeeded.com", "demo-pending.com"]);
     let body = app.query(query, json!({ "domains": domains })).await;
-    assert_eq!(body["data"]["registrationStatuses"][0]["state"], "SUCCEEDED", "served from cache: {body}");
+    assert_eq!(
+        body["data"]["registrationStatuses"][0]["state"], "SUCCEEDED",
+        "served from cache: {body}"
+    );
     assert_eq!(body["data"]["registrationStatuses"][1], Value::Null);
-    assert_eq!(body["errors"][0]["path"], json!(["registrationStatuses", 1]));
-    assert_eq!(body["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE");
+    assert_eq!(
+        body["errors"][0]["path"],
+        json!(["registrationStatuses", 1])
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "UPSTREAM_UNAVAILABLE"
+    );
 }
 
 #[tokio::test]
 async fn a_dashboard_query_over_the_list_limit_is_refused_whole() {
     let app = spawn_app_with(&["--max-domains", "2"]).await;
-    let query = r#"query($domains: [String!]!) { registrationStatuses(domains: $domains) { state } }"#;
-    let body = app.query(query, json!({ "domains": ["a.com", "b.com", "c.com"] })).await;
+    let query =
+        r#"query($domains: [String!]!) { registrationStatuses(domains: $domains) { state } }"#;
+    let body = app
+        .query(query, json!({ "domains": ["a.com", "b.com", "c.com"] }))
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(app.upstream_calls(), 0);
 }

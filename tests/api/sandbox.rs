@@ -6,9 +6,15 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
-    let config = GatewayConfig::from_args(["registrar-gateway", "--listen", "127.0.0.1:0"]).unwrap();
-    let app = Application::build(&config).await.expect("the sandbox starts");
-    assert!(app.simulator().is_some(), "sandbox mode runs the embedded simulator");
+    let config =
+        GatewayConfig::from_args(["registrar-gateway", "--listen", "127.0.0.1:0"]).unwrap();
+    let app = Application::build(&config)
+        .await
+        .expect("the sandbox starts");
+    assert!(
+        app.simulator().is_some(),
+        "sandbox mode runs the embedded simulator"
+    );
     let address = app.local_addr();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
@@ -20,7 +26,10 @@ async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
         .await
         .unwrap();
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({ "data": { "registrationStatus": { "state": "SUCCEEDED", "completed": true } } }));
+    assert_eq!(
+        body,
+        json!({ "data": { "registrationStatus": { "state": "SUCCEEDED", "completed": true } } })
+    );
 
     shutdown.cancel();
     server.await.unwrap().expect("a clean shutdown");

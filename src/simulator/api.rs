@@ -1,0 +1,166 @@
+//! The simulated `/client/v4` registrar routes. Checks run in the order the
+//! platform plausibly uses: route and account id, auth, rate limit, domain
+//! validation, lookup.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::time::Instant;
+
+use super::Shared;
+use super::auth;
+use super::create;
+use super::edge::API_PREFIX;
+use super::rate_limit::{Quota, Verdict};
+use super::reply::{self, ApiError};
+use super::store::StoreError;
+use crate::domain::{AccountId, DomainName, InvalidDomainName};
+
+/// The API routes; unknown paths get the platform's 7003 routing error.
+pub fn router() -> Router<Arc<Shared>> {
+    let registrations = "/client/v4/accounts/{account_id}/registrar/registrations";
+    Router::new()
+        .route(registrations, post(create::create))
+        .route(
+            &format!("{registrations}/{{domain_name}}"),
+            get(registration),
+        )
+        .route(
+            &format!("{registrations}/{{domain_name}}/registration-status"),
+            get(registration_status),
+        )
+        .fallback(unrouted)
+}
+
+/// A request that passed routing, auth and the rate limit.
+pub struct Admitted {
+    /// The account in the path.
+    pub account: AccountId,
+    /// The credential's remaining quota.
+    pub quota: Quota,
+}
+
+/// Routing (account id), then auth, then the rate limit.
+pub fn admit(
+    shared: &Shared,
+    uri: &Uri,
+    account: &str,
+    headers: &HeaderMap,
+) -> Result<Admitted, ApiError> {
+    let account = AccountId::parse(account).map_err(|_| route_error(uri))?;
+    let credential = auth::credential(headers).map_err(ApiError::Auth)?;
+    shared.refused.admit(&credential).map_err(ApiError::Auth)?;
+    match shared.limiter.check(credential.key(), Instant::now()) {
+        Verdict::Allowed(quota) => Ok(Admitted { account, quota }),
+        Verdict::Limited { retry_after_secs } => {
+            tracing::debug!(retry_after_secs, "rate limited");
+            Err(ApiError::RateLimited { retry_after_secs })
+        }
+    }
+}
+
+/// The path after `/client/v4`, as the platform echoes it in 7003.
+pub fn route_error(uri: &Uri) -> ApiError {
+    let path = uri.path();
+    ApiError::Route {
+        path: path.strip_prefix(API_PREFIX).unwrap_or(path).to_owned(),
+    }
+}
+
+/// Parses the domain early (to count the request against it); errors are reported after auth.
+fn parse_and_count(
+    shared: &Shared,
+    account: &str,
+    domain: &str,
+) -> Result<DomainName, InvalidDomainName> {
+    let domain = DomainName::parse(domain);
+    if let (Ok(account), Ok(domain)) = (AccountId::parse(account), &domain) {
+        shared.counters.registration(&account, domain);
+    }
+    domain
+}
+
+type RegistrationPath = Result<Path<(String, String)>, PathRejection>;
+
+/// `GET …/registrations/{domain_name}/registration-status`: the hot path.
+async fn registration_status(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    path: RegistrationPath,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(Path((account, domain))) = path else {
+        return route_error(&uri).into_response();
+    };
+    let domain = parse_and_count(&shared, &account, &domain);
+    let admitted = match admit(&shared, &uri, &account, &headers) {
+        Ok(admitted) => admitted,
+        Err(error) => return error.into_response(),
+    };
+    let answer = match domain {
+        Err(_) => ApiError::InvalidDomain.into_response(),
+        Ok(domain) => {
+            let now = shared.clock.now();
+            let account = &admitted.account;
+            match shared
+                .store
+                .read(account, &domain, now, |w| w.status(account, &domain, now))
+            {
+                Ok(Some(status)) => reply::success(StatusCode::OK, status),
+                Ok(None) => ApiError::WorkflowNotFound(domain).into_response(),
+                Err(err) => capacity(err).into_response(),
+            }
+        }
+    };
+    reply::with_quota(answer, admitted.quota)
+}
+
+/// `GET …/registrations/{domain_name}`: the Registration, once the workflow succeeded.
+async fn registration(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    path: RegistrationPath,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(Path((account, domain))) = path else {
+        return route_error(&uri).into_response();
+    };
+    let domain = parse_and_count(&shared, &account, &domain);
+    let admitted = match admit(&shared, &uri, &account, &headers) {
+        Ok(admitted) => admitted,
+        Err(error) => return error.into_response(),
+    };
+    let answer = match domain {
+        Err(_) => ApiError::InvalidDomain.into_response(),
+        Ok(domain) => {
+            let now = shared.clock.now();
+            match shared.store.read(&admitted.account, &domain, now, |w| {
+                w.registration(&domain, now)
+            }) {
+                Ok(Some(Some(registration))) => reply::success(StatusCode::OK, registration),
+                Ok(_) => ApiError::DomainNotFound.into_response(),
+                Err(err) => capacity(err).into_response(),
+            }
+        }
+    };
+    reply::with_quota(answer, admitted.quota)
+}
+
+/// A store error as an API answer (the simulator's own bound, not a platform error).
+pub fn capacity(err: StoreError) -> ApiError {
+    ApiError::Capacity(err.to_string())
+}
+
+/// Anything else: 7003 under `/client/v4`, a plain 404 elsewhere.
+async fn unrouted(uri: Uri) -> Response {
+    if uri.path().starts_with(API_PREFIX) {
+        route_error(&uri).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "not found\n").into_response()
+    }
+}

@@ -1,0 +1,173 @@
+//! Simulator settings: the typed [`SimulatorConfig`] (builder-style, for tests and
+//! sandbox mode) and the `simulate` subcommand's flags ([`SimulateArgs`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::rate_limit::RateLimitPolicy;
+use super::scenario::{ScenarioError, ScenarioSet};
+
+/// Everything a simulator needs to start.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    pub(crate) manual_clock: bool,
+    pub(crate) scenarios: ScenarioSet,
+    pub(crate) rate_limit: RateLimitPolicy,
+    pub(crate) refused_credentials: Vec<String>,
+    pub(crate) sync_window: Duration,
+    pub(crate) max_workflows: usize,
+}
+
+impl Default for SimulatorConfig {
+    /// Demo scenarios, real clock, any well-formed credential, 1200 requests / 300 s.
+    fn default() -> Self {
+        Self {
+            manual_clock: false,
+            scenarios: ScenarioSet::demo(),
+            rate_limit: RateLimitPolicy {
+                limit: 1200,
+                window: Duration::from_secs(300),
+            },
+            refused_credentials: Vec::new(),
+            sync_window: Duration::from_secs(10),
+            max_workflows: 100_000,
+        }
+    }
+}
+
+impl SimulatorConfig {
+    /// The workflow clock only moves when advanced (tests).
+    pub fn manual_clock(mut self) -> Self {
+        self.manual_clock = true;
+        self
+    }
+
+    /// `limit` requests per `window` per credential; `limit == 0` disables limiting.
+    pub fn rate_limit(mut self, limit: u32, window: Duration) -> Self {
+        self.rate_limit = RateLimitPolicy { limit, window };
+        self
+    }
+
+    /// Answers this bearer token or API key with 403 "Authentication error".
+    pub fn refuse_credential(mut self, credential: impl Into<String>) -> Self {
+        self.refused_credentials.push(credential.into());
+        self
+    }
+
+    /// How long `create` waits (on the workflow clock) for completion before answering 202.
+    pub fn sync_window(mut self, window: Duration) -> Self {
+        self.sync_window = window;
+        self
+    }
+
+    /// Adds scenarios to the demos, replacing demos of the same name.
+    pub fn scenarios(mut self, scenarios: ScenarioSet) -> Result<Self, ScenarioError> {
+        self.scenarios.merge(scenarios)?;
+        Ok(self)
+    }
+
+    /// Most workflows stored in all (each account's demo set counts).
+    pub fn max_workflows(mut self, max: usize) -> Self {
+        self.max_workflows = max;
+        self
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatorError {
+    /// The scenario file could not be read.
+    #[error("cannot read scenario file {path}: {source}")]
+    ReadScenarios {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The scenario file is invalid.
+    #[error("invalid scenario file {path}: {source}")]
+    InvalidScenarios {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: ScenarioError,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Waiting for a shutdown signal failed.
+    #[error("cannot wait for a shutdown signal: {0}")]
+    Signal(std::io::Error),
+}
+
+/// `registrar-gateway simulate`: run the simulator as a standalone process.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SIMULATOR_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// JSON scenario file, added to the demo scenarios (format in docs/simulator.md).
+    #[arg(long, env = "SIMULATOR_SCENARIOS")]
+    pub scenarios: Option<PathBuf>,
+
+    /// Requests allowed per credential per window; 0 turns rate limiting off.
+    #[arg(long, env = "SIMULATOR_RATE_LIMIT", default_value_t = 1200)]
+    pub rate_limit: u32,
+
+    /// The rate limit window, e.g. "300s" or "5m".
+    #[arg(long, env = "SIMULATOR_RATE_LIMIT_WINDOW", default_value = "300s", value_parser = humantime::parse_duration)]
+    pub rate_limit_window: Duration,
+
+    /// A bearer token or API key to refuse with 403 (repeatable; comma-separated in the env var).
+    #[arg(
+        long = "refuse-token",
+        env = "SIMULATOR_REFUSE_TOKENS",
+        value_delimiter = ','
+    )]
+    pub refuse_tokens: Vec<String>,
+
+    /// How long a create waits for its workflow to complete before answering 202.
+    #[arg(long, env = "SIMULATOR_SYNC_WINDOW", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub sync_window: Duration,
+
+    /// Freeze the workflow clock; it then moves only through POST /__sim/clock/advance.
+    #[arg(long, env = "SIMULATOR_MANUAL_CLOCK")]
+    pub manual_clock: bool,
+
+    /// Most workflows stored in all (each account's demo set counts).
+    #[arg(long, env = "SIMULATOR_MAX_WORKFLOWS", default_value_t = 100_000)]
+    pub max_workflows: usize,
+}
+
+impl SimulateArgs {
+    /// Builds the config, reading and validating the scenario file.
+    pub fn into_config(self) -> Result<SimulatorConfig, SimulatorError> {
+        let mut config = SimulatorConfig::default()
+            .rate_limit(self.rate_limit, self.rate_limit_window)
+            .sync_window(self.sync_window)
+            .max_workflows(self.max_workflows);
+        config.manual_clock = self.manual_clock;
+        config.refused_credentials = self.refuse_tokens;
+        if let Some(path) = self.scenarios {
+            let json =
+                std::fs::read_to_string(&path).map_err(|source| SimulatorError::ReadScenarios {
+                    path: path.clone(),
+                    source,
+                })?;
+            let invalid = |source| SimulatorError::InvalidScenarios {
+                path: path.clone(),
+                source,
+            };
+            let scenarios = ScenarioSet::from_json(&json).map_err(invalid)?;
+            config = config.scenarios(scenarios).map_err(invalid)?;
+        }
+        Ok(config)
+    }
+}

@@ -1,0 +1,340 @@
+//! Scenarios: named scripts of workflow states, the built-in demos, and the JSON
+//! scenario file format (`--scenarios FILE`, documented in `docs/simulator.md`).
+//!
+//! A script is a list of steps. Every step but the last lasts a fixed number of
+//! seconds, except `action_required`, which lasts until the user acts
+//! ([`super::SimulatorHandle::resolve_action`]). The last step is terminal:
+//! `succeeded` or `failed`. Validation enforces that shape once, at load time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::domain::DomainName;
+use crate::upstream::{WorkflowError, WorkflowState};
+
+/// The scenario `create` uses for a domain no scenario names.
+pub const DEFAULT_CREATE_SCENARIO: &str = "quick-success";
+
+/// How long a step lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEnd {
+    /// A fixed stretch of workflow-clock time, in whole seconds.
+    After(u32),
+    /// Until [`super::SimulatorHandle::resolve_action`] is called (`action_required`).
+    Resolved,
+    /// Never: the workflow is complete (`succeeded`, `failed`).
+    Terminal,
+}
+
+/// One state of a script with what the status shows while in it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The state reported.
+    pub state: WorkflowState,
+    /// When the step ends.
+    pub end: StepEnd,
+    /// Extra `context` keys (besides `domain_name`, and `registration` on success).
+    pub context: Map<String, Value>,
+    /// The workflow error; set exactly on `failed` steps.
+    pub error: Option<WorkflowError>,
+}
+
+/// A named script, optionally bound to a demo domain present in every account.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name used by `add_workflow` and the control API.
+    pub name: String,
+    /// Demo domain instantiated with this script in every account, if any.
+    pub domain: Option<DomainName>,
+    /// What the scenario is for, shown by `GET /__sim/scenarios`.
+    pub description: String,
+    /// The steps, validated: the last is terminal, and only the last.
+    pub steps: Vec<Step>,
+}
+
+/// The scenarios a simulator knows, by name.
+#[derive(Debug, Clone)]
+pub struct ScenarioSet {
+    by_name: BTreeMap<String, Arc<Scenario>>,
+}
+
+/// Why a scenario definition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    /// The JSON does not match the documented format.
+    #[error("not a valid scenario file: {0}")]
+    Format(String),
+    /// A script breaks a rule.
+    #[error("scenario \"{scenario}\", step {step}: {problem}")]
+    Step {
+        /// Scenario name.
+        scenario: String,
+        /// 1-based step number.
+        step: usize,
+        /// The rule broken.
+        problem: String,
+    },
+    /// A scenario-level problem (name, domain, empty steps).
+    #[error("scenario \"{scenario}\": {problem}")]
+    Scenario {
+        /// Scenario name.
+        scenario: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The file format: `{"scenarios": [ScenarioSpec, ...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    scenarios: Vec<ScenarioSpec>,
+}
+
+/// One scenario as written in JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioSpec {
+    name: String,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    description: String,
+    steps: Vec<StepSpec>,
+}
+
+/// One step as written in JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepSpec {
+    state: String,
+    #[serde(default)]
+    seconds: Option<u32>,
+    #[serde(default)]
+    context: Map<String, Value>,
+    #[serde(default)]
+    error: Option<WorkflowError>,
+}
+
+/// A scenario as listed by `GET /__sim/scenarios`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioSummary {
+    /// Scenario name.
+    pub name: String,
+    /// Demo domain, if any.
+    pub domain: Option<String>,
+    /// What it does.
+    pub description: String,
+    /// `state (duration)` per step, e.g. `pending 10s`.
+    pub steps: Vec<String>,
+}
+
+impl ScenarioSet {
+    /// The built-in demo scenarios.
+    pub fn demo() -> Self {
+        Self::from_json(super::demo::DEMO_SCENARIOS)
+            .unwrap_or_else(|err| unreachable!("built-in scenarios are invalid: {err}"))
+    }
+
+    /// Parses and validates a scenario file's contents.
+    pub fn from_json(json: &str) -> Result<Self, ScenarioError> {
+        let file: ScenarioFile =
+            serde_json::from_str(json).map_err(|err| ScenarioError::Format(err.to_string()))?;
+        let mut set = Self {
+            by_name: BTreeMap::new(),
+        };
+        for spec in file.scenarios {
+            let scenario = build_scenario(spec)?;
+            set.insert(scenario)?;
+        }
+        Ok(set)
+    }
+
+    /// Adds every scenario of `other`, replacing those with the same name.
+    pub fn merge(&mut self, other: ScenarioSet) -> Result<(), ScenarioError> {
+        for scenario in other.by_name.into_values() {
+            self.by_name.remove(&scenario.name);
+            self.insert(Arc::unwrap_or_clone(scenario))?;
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, scenario: Scenario) -> Result<(), ScenarioError> {
+        let clash = |problem: String| ScenarioError::Scenario {
+            scenario: scenario.name.clone(),
+            problem,
+        };
+        if self.by_name.contains_key(&scenario.name) {
+            return Err(clash("the name is used twice".into()));
+        }
+        if let Some(domain) = &scenario.domain
+            && let Some(other) = self.demo_for(domain)
+        {
+            return Err(clash(format!(
+                "domain {domain} is already used by \"{}\"",
+                other.name
+            )));
+        }
+        self.by_name
+            .insert(scenario.name.clone(), Arc::new(scenario));
+        Ok(())
+    }
+
+    /// The scenario called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Scenario>> {
+        self.by_name.get(name)
+    }
+
+    /// The scenario bound to demo domain `domain`.
+    pub fn demo_for(&self, domain: &DomainName) -> Option<&Arc<Scenario>> {
+        self.by_name
+            .values()
+            .find(|scenario| scenario.domain.as_ref() == Some(domain))
+    }
+
+    /// Scenarios bound to a demo domain (instantiated in every account).
+    pub fn demos(&self) -> impl Iterator<Item = &Arc<Scenario>> {
+        self.by_name
+            .values()
+            .filter(|scenario| scenario.domain.is_some())
+    }
+
+    /// The script `create` uses for `domain`: its demo scenario, else the default.
+    pub fn for_create(&self, domain: &DomainName) -> Option<&Arc<Scenario>> {
+        self.demo_for(domain)
+            .or_else(|| self.get(DEFAULT_CREATE_SCENARIO))
+            .or_else(|| self.by_name.values().next())
+    }
+
+    /// Every scenario, for listing.
+    pub fn summaries(&self) -> Vec<ScenarioSummary> {
+        self.by_name
+            .values()
+            .map(|scenario| scenario.summary())
+            .collect()
+    }
+}
+
+impl Scenario {
+    fn summary(&self) -> ScenarioSummary {
+        let steps = self
+            .steps
+            .iter()
+            .map(|step| match step.end {
+                StepEnd::After(seconds) => format!("{} {seconds}s", step.state),
+                StepEnd::Resolved => format!("{} until resolved", step.state),
+                StepEnd::Terminal => step.state.to_string(),
+            })
+            .collect();
+        ScenarioSummary {
+            name: self.name.clone(),
+            domain: self.domain.as_ref().map(|domain| domain.to_string()),
+            description: self.description.clone(),
+            steps,
+        }
+    }
+}
+
+fn build_scenario(spec: ScenarioSpec) -> Result<Scenario, ScenarioError> {
+    let scenario_error = |problem: String| ScenarioError::Scenario {
+        scenario: spec.name.clone(),
+        problem,
+    };
+    if spec.name.is_empty() || spec.name.len() > 64 {
+        return Err(scenario_error("the name must be 1 to 64 characters".into()));
+    }
+    if spec.steps.is_empty() || spec.steps.len() > 32 {
+        return Err(scenario_error("a script has 1 to 32 steps".into()));
+    }
+    let domain = match &spec.domain {
+        Some(raw) => Some(DomainName::parse(raw).map_err(|err| scenario_error(err.to_string()))?),
+        None => None,
+    };
+    let last = spec.steps.len() - 1;
+    let steps = spec
+        .steps
+        .into_iter()
+        .enumerate()
+        .map(|(index, step)| {
+            build_step(step, index == last).map_err(|problem| ScenarioError::Step {
+                scenario: spec.name.clone(),
+                step: index + 1,
+                problem,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Scenario {
+        name: spec.name,
+        domain,
+        description: spec.description,
+        steps,
+    })
+}
+
+fn build_step(spec: StepSpec, is_last: bool) -> Result<Step, String> {
+    let state = WorkflowState::from_wire(&spec.state);
+    let end = match (&state, spec.seconds) {
+        (WorkflowState::Unknown(raw), _) => return Err(format!("unknown state \"{raw}\"")),
+        (WorkflowState::Succeeded | WorkflowState::Failed, None) => StepEnd::Terminal,
+        (WorkflowState::ActionRequired, None) => StepEnd::Resolved,
+        (WorkflowState::Pending | WorkflowState::InProgress | WorkflowState::Blocked, Some(s))
+            if s > 0 =>
+        {
+            StepEnd::After(s)
+        }
+        (WorkflowState::Pending | WorkflowState::InProgress | WorkflowState::Blocked, _) => {
+            return Err(format!("{state} needs \"seconds\" (at least 1)"));
+        }
+        (_, Some(_)) => return Err(format!("{state} takes no \"seconds\"")),
+    };
+    if (end == StepEnd::Terminal) != is_last {
+        return Err("the last step, and only the last, must be succeeded or failed".into());
+    }
+    if spec.context.contains_key("domain_name") || spec.context.contains_key("registration") {
+        return Err("context.domain_name and context.registration are set by the simulator".into());
+    }
+    let error = match (&state, spec.error) {
+        (WorkflowState::Failed, error) => Some(error.unwrap_or_else(|| WorkflowError {
+            code: "registry_rejected".into(),
+            message: "Registry rejected the registration request.".into(),
+        })),
+        (_, Some(_)) => return Err("only a failed step has an \"error\"".into()),
+        (_, None) => None,
+    };
+    Ok(Step {
+        context: with_state_defaults(&state, spec.context),
+        state,
+        end,
+        error,
+    })
+}
+
+/// Fills the documented context keys a state carries when the file leaves them out.
+fn with_state_defaults(
+    state: &WorkflowState,
+    mut context: Map<String, Value>,
+) -> Map<String, Value> {
+    let defaults: &[(&str, &str)] = match state {
+        WorkflowState::ActionRequired => &[
+            ("action", "registrant_email_confirmation_pending"),
+            ("confirmation_sent_to", "r***@example.com"),
+        ],
+        WorkflowState::Blocked => &[
+            ("blocked_by", "registry"),
+            (
+                "detail",
+                "Awaiting registry confirmation. This may take up to 24 hours.",
+            ),
+        ],
+        _ => &[],
+    };
+    for (key, value) in defaults {
+        context
+            .entry(*key)
+            .or_insert_with(|| Value::String((*value).into()));
+    }
+    context
+}

@@ -1,0 +1,177 @@
+//! Request counters: a lock-free total and per-status-class counts, plus a
+//! bounded per-(account, domain) map for "how often did the gateway ask about X".
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::domain::{AccountId, DomainName};
+
+/// Distinct (account, domain) pairs counted; requests for further pairs only
+/// count towards `requests_untracked`.
+const MAX_TRACKED_REGISTRATIONS: usize = 100_000;
+
+/// A snapshot of the counters, as served by `GET /__sim/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Every request under `/client/v4`, whatever its answer.
+    pub requests_total: u64,
+    /// Answers by status class: `2xx`, `4xx`, `5xx` (reset and hung requests have none).
+    pub responses_by_class: BTreeMap<String, u64>,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// Connections reset by the reset fault.
+    pub resets: u64,
+    /// Requests left hanging by the hang fault.
+    pub hangs: u64,
+    /// Requests per account, then per domain (registration endpoints only).
+    pub registrations: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Registration requests not counted per pair because the map was full.
+    pub requests_untracked: u64,
+}
+
+/// The live counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    total: AtomicU64,
+    /// Indexed by the status code's first digit (0-5).
+    by_class: [AtomicU64; 6],
+    rate_limited: AtomicU64,
+    resets: AtomicU64,
+    hangs: AtomicU64,
+    untracked: AtomicU64,
+    /// A std mutex: held for one hash-map update, never across an await.
+    per_registration: Mutex<PerRegistration>,
+}
+
+/// Counts per account, then per domain, so lookups borrow instead of cloning.
+#[derive(Debug, Default)]
+struct PerRegistration {
+    accounts: HashMap<AccountId, HashMap<DomainName, u64>>,
+    /// Pairs stored, bounded by `MAX_TRACKED_REGISTRATIONS`.
+    tracked: usize,
+}
+
+impl PerRegistration {
+    fn get_mut(&mut self, account: &AccountId) -> Option<&mut HashMap<DomainName, u64>> {
+        self.accounts.get_mut(account)
+    }
+
+    fn count(&self, account: &AccountId, domain: &DomainName) -> u64 {
+        let domains = self.accounts.get(account);
+        domains
+            .and_then(|domains| domains.get(domain))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl Counters {
+    /// Counts one API request.
+    pub fn request(&self) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an answer's status.
+    pub fn response(&self, status: u16) {
+        let class = usize::from(status / 100).min(5);
+        self.by_class[class].fetch_add(1, Ordering::Relaxed);
+        if status == 429 {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a reset connection.
+    pub fn reset_connection(&self) {
+        self.resets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a hung request.
+    pub fn hang(&self) {
+        self.hangs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request about (account, domain); clones the names only on a pair's first request.
+    pub fn registration(&self, account: &AccountId, domain: &DomainName) {
+        let mut map = self
+            .per_registration
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(count) = map
+            .get_mut(account)
+            .and_then(|domains| domains.get_mut(domain))
+        {
+            *count += 1;
+        } else if map.tracked < MAX_TRACKED_REGISTRATIONS {
+            map.tracked += 1;
+            let domains = map.accounts.entry(account.clone()).or_default();
+            domains.insert(domain.clone(), 1);
+        } else {
+            self.untracked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Requests counted for (account, domain); raw strings are normalised first.
+    pub fn requests_for(&self, account: &str, domain: &str) -> u64 {
+        let (Ok(account), Ok(domain)) = (AccountId::parse(account), DomainName::parse(domain))
+        else {
+            return 0;
+        };
+        let map = self
+            .per_registration
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        map.count(&account, &domain)
+    }
+
+    /// A consistent-enough snapshot.
+    pub fn snapshot(&self) -> Stats {
+        let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+        let responses_by_class = classes
+            .iter()
+            .zip(&self.by_class[1..])
+            .map(|(name, count)| ((*name).to_owned(), count.load(Ordering::Relaxed)))
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        let mut registrations: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let map = self
+            .per_registration
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for (account, domains) in &map.accounts {
+            let counts = domains
+                .iter()
+                .map(|(domain, count)| (domain.to_string(), *count));
+            registrations.insert(account.to_string(), counts.collect());
+        }
+        Stats {
+            requests_total: self.total.load(Ordering::Relaxed),
+            responses_by_class,
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            resets: self.resets.load(Ordering::Relaxed),
+            hangs: self.hangs.load(Ordering::Relaxed),
+            registrations,
+            requests_untracked: self.untracked.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset(&self) {
+        let atomics = [
+            &self.total,
+            &self.rate_limited,
+            &self.resets,
+            &self.hangs,
+            &self.untracked,
+        ];
+        for counter in atomics.into_iter().chain(&self.by_class) {
+            counter.store(0, Ordering::Relaxed);
+        }
+        *self
+            .per_registration
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = PerRegistration::default();
+    }
+}

@@ -1,0 +1,239 @@
+//! Every workflow the simulator knows, per account, with the demo workflows
+//! instantiated on an account's first touch and a bound on how much is stored.
+//!
+//! One `std::sync::RwLock` guards the map: it is held only for a lookup or an
+//! insert, never across an await, and reads (the hot path) share it.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
+
+use chrono::{DateTime, Utc};
+
+use super::scenario::{DEFAULT_CREATE_SCENARIO, ScenarioSet};
+use super::workflow::{NotAwaitingAction, RegistrationOrder, Workflow};
+use crate::domain::{AccountId, DomainName};
+use crate::upstream::WorkflowStatus;
+
+/// The platform's limit of domains registered per account.
+pub const MAX_DOMAINS_PER_ACCOUNT: usize = 100;
+
+/// Why a workflow operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The simulator stores no more than its configured number of workflows.
+    #[error(
+        "the simulator is full: it stores at most {limit} workflows (demo workflows count, one set per account)"
+    )]
+    Full {
+        /// The configured bound.
+        limit: usize,
+    },
+    /// `add_workflow` named a scenario that does not exist.
+    #[error("unknown scenario \"{0}\" (GET /__sim/scenarios lists them)")]
+    UnknownScenario(String),
+    /// No workflow exists for that account and domain.
+    #[error("no workflow found for {domain} in account {account}")]
+    NoWorkflow {
+        /// The account.
+        account: String,
+        /// The domain.
+        domain: String,
+    },
+    /// `resolve_action` on a workflow that is not waiting for the user.
+    #[error(transparent)]
+    NotAwaitingAction(#[from] NotAwaitingAction),
+    /// The account already has 100 domains.
+    #[error("Domain limit reached: you cannot register more than 100 domains.")]
+    DomainLimit,
+}
+
+/// What `create` found or made.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The workflow's status at creation time.
+    pub status: WorkflowStatus,
+    /// When its state next changes by itself, if ever.
+    pub next_change: Option<DateTime<Utc>>,
+}
+
+/// The workflow map and its bound.
+#[derive(Debug)]
+pub struct Store {
+    scenarios: ScenarioSet,
+    max_workflows: usize,
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    accounts: HashMap<AccountId, HashMap<DomainName, Workflow>>,
+    /// Workflows stored, plus one per account without any (so accounts are bounded too).
+    slots_used: usize,
+}
+
+type Guard<'a> = RwLockWriteGuard<'a, Inner>;
+
+impl Store {
+    /// An empty store for these scenarios, holding at most `max_workflows`.
+    pub fn new(scenarios: ScenarioSet, max_workflows: usize) -> Self {
+        Self {
+            scenarios,
+            max_workflows,
+            inner: RwLock::default(),
+        }
+    }
+
+    /// The scenarios workflows are started from.
+    pub fn scenarios(&self) -> &ScenarioSet {
+        &self.scenarios
+    }
+
+    /// Runs `read` on the workflow, instantiating the account's demos on first touch.
+    pub fn read<R>(
+        &self,
+        account: &AccountId,
+        domain: &DomainName,
+        now: DateTime<Utc>,
+        read: impl FnOnce(&Workflow) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        {
+            let inner = self
+                .inner
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner());
+            if let Some(workflows) = inner.accounts.get(account) {
+                return Ok(workflows.get(domain).map(read));
+            }
+        }
+        let mut inner = self.write();
+        let workflows = self.touch(&mut inner, account, now)?;
+        Ok(workflows.get(domain).map(read))
+    }
+
+    /// `create`: returns the domain's workflow, starting one if there is none.
+    pub fn create(
+        &self,
+        account: &AccountId,
+        domain: &DomainName,
+        order: RegistrationOrder,
+        now: DateTime<Utc>,
+    ) -> Result<Created, StoreError> {
+        let mut inner = self.write();
+        let created = |workflow: &Workflow| Created {
+            status: workflow.status(account, domain, now),
+            next_change: workflow.next_change(now),
+        };
+        let workflows = self.touch(&mut inner, account, now)?;
+        if let Some(existing) = workflows.get(domain) {
+            return Ok(created(existing));
+        }
+        if workflows.values().filter(|w| !w.is_demo()).count() >= MAX_DOMAINS_PER_ACCOUNT {
+            return Err(StoreError::DomainLimit);
+        }
+        let Some(scenario) = self.scenarios.for_create(domain).cloned() else {
+            return Err(StoreError::UnknownScenario(DEFAULT_CREATE_SCENARIO.into()));
+        };
+        let workflow = Workflow::start(scenario, now, order, false);
+        let answer = created(&workflow);
+        self.insert(&mut inner, account, domain, workflow, now)?;
+        Ok(answer)
+    }
+
+    /// Starts `scenario` for (account, domain), replacing any workflow there.
+    pub fn add(
+        &self,
+        account: &AccountId,
+        domain: &DomainName,
+        scenario: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(scenario) = self.scenarios.get(scenario).cloned() else {
+            return Err(StoreError::UnknownScenario(scenario.to_owned()));
+        };
+        let mut inner = self.write();
+        let workflow = Workflow::start(scenario, now, RegistrationOrder::default(), false);
+        self.insert(&mut inner, account, domain, workflow, now)
+    }
+
+    /// The user acted on an `action_required` workflow.
+    pub fn resolve(
+        &self,
+        account: &AccountId,
+        domain: &DomainName,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        let workflow = self.touch(&mut inner, account, now)?.get_mut(domain);
+        let workflow = workflow.ok_or_else(|| no_workflow(account, domain))?;
+        Ok(workflow.resolve(now)?)
+    }
+
+    fn write(&self) -> Guard<'_> {
+        self.inner
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The account's workflows, instantiating its demo workflows if it is new.
+    fn touch<'a>(
+        &self,
+        inner: &'a mut Inner,
+        account: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<&'a mut HashMap<DomainName, Workflow>, StoreError> {
+        match inner.accounts.entry(account.clone()) {
+            Entry::Occupied(entry) => Ok(entry.into_mut()),
+            Entry::Vacant(entry) => {
+                let demos: HashMap<DomainName, Workflow> = self
+                    .scenarios
+                    .demos()
+                    .filter_map(|scenario| {
+                        let domain = scenario.domain.clone()?;
+                        let order = RegistrationOrder::default();
+                        Some((
+                            domain,
+                            Workflow::start(Arc::clone(scenario), now, order, true),
+                        ))
+                    })
+                    .collect();
+                self.reserve(&mut inner.slots_used, demos.len().max(1))?;
+                Ok(entry.insert(demos))
+            }
+        }
+    }
+
+    /// Stores `workflow` for (account, domain), replacing any workflow there.
+    fn insert(
+        &self,
+        inner: &mut Inner,
+        account: &AccountId,
+        domain: &DomainName,
+        workflow: Workflow,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !self.touch(inner, account, now)?.contains_key(domain) {
+            self.reserve(&mut inner.slots_used, 1)?;
+        }
+        self.touch(inner, account, now)?
+            .insert(domain.clone(), workflow);
+        Ok(())
+    }
+
+    fn reserve(&self, slots_used: &mut usize, slots: usize) -> Result<(), StoreError> {
+        if *slots_used + slots > self.max_workflows {
+            return Err(StoreError::Full {
+                limit: self.max_workflows,
+            });
+        }
+        *slots_used += slots;
+        Ok(())
+    }
+}
+
+fn no_workflow(account: &AccountId, domain: &DomainName) -> StoreError {
+    StoreError::NoWorkflow {
+        account: account.to_string(),
+        domain: domain.to_string(),
+    }
+}

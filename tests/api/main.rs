@@ -1,0 +1,9 @@
+//! The integration suite: one binary, real servers on `127.0.0.1:0`, real sockets.
+
+mod cache;
+mod gateway;
+mod graphql_http;
+mod helpers;
+mod queries;
+mod sandbox;
+mod schema_file;
