@@ -17,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod poller;
 pub mod registrations;
 pub mod simulator;
 pub mod startup;

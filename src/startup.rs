@@ -12,9 +12,12 @@ use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
 use crate::graphql::{QueryLimits, build_schema};
 use crate::http::{AppState, HttpSettings, example_query, router};
+use crate::poller::Pollers;
 use crate::registrations::Registrations;
 use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
-use crate::upstream::{ClientBuildError, Credential, Credentials, FingerprintKey, UpstreamClient};
+use crate::upstream::{
+    ClientBuildError, ClientSettings, Credential, Credentials, FingerprintKey, UpstreamClient,
+};
 
 /// The account used in sandbox mode when none is configured (the spec's example id).
 pub const SANDBOX_ACCOUNT_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
@@ -54,43 +57,12 @@ impl Application {
     /// Binds the listener and builds every service from `config`.
     pub async fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
         let listener = bind(config.listen).await?;
-        let (client_settings, credentials, simulator) = match config.upstream.target()? {
-            UpstreamTarget::Remote {
-                base_url,
-                credentials,
-            } => {
-                tracing::info!(base_url = %base_url, "talking to the configured upstream");
-                (config.upstream.client_settings(base_url), credentials, None)
-            }
-            UpstreamTarget::Sandbox => {
-                let simulator = start_sandbox_simulator().await?;
-                let base_url = simulator
-                    .base_url()
-                    .parse()
-                    .expect("the simulator's base URL is a valid URL");
-                let token = Credentials::ApiToken(SANDBOX_TOKEN.into());
-                (
-                    config.upstream.client_settings(base_url),
-                    token,
-                    Some(simulator),
-                )
-            }
-        };
-        let default_account = config.upstream.account_id.clone().or_else(|| {
-            simulator
-                .as_ref()
-                .map(|_| AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id"))
-        });
-        let credential = Credential::new(credentials, &FingerprintKey::random());
-        let cache = StatusCache::new(
-            &config.cache.settings(),
-            UpstreamClient::new(&client_settings)?,
-        );
-        let registrations = Registrations::new(cache, credential, default_account);
+        let upstream = Upstream::connect(config).await?;
+        let shutdown = CancellationToken::new();
+        let registrations = upstream.registrations(config, shutdown.clone())?;
         let limits = QueryLimits {
             max_domains: config.http.max_domains,
         };
-        let shutdown = CancellationToken::new();
         let schema = build_schema(registrations, limits);
         let state = AppState::new(
             schema,
@@ -106,7 +78,7 @@ impl Application {
             listener,
             router: router(state, &http),
             shutdown,
-            simulator,
+            simulator: upstream.simulator,
         })
     }
 
@@ -138,6 +110,71 @@ impl Application {
             simulator.shutdown().await;
         }
         Ok(())
+    }
+}
+
+/// Where upstream calls go and with which credentials.
+struct Upstream {
+    client: ClientSettings,
+    credentials: Credentials,
+    default_account: Option<AccountId>,
+    simulator: Option<SimulatorHandle>,
+}
+
+impl Upstream {
+    /// The configured API, or the embedded simulator when no credentials are set.
+    async fn connect(config: &GatewayConfig) -> Result<Self, StartupError> {
+        let configured_account = config.upstream.account_id.clone();
+        match config.upstream.target()? {
+            UpstreamTarget::Remote {
+                base_url,
+                credentials,
+            } => {
+                tracing::info!(base_url = %base_url, "talking to the configured upstream");
+                Ok(Self {
+                    client: config.upstream.client_settings(base_url),
+                    credentials,
+                    default_account: configured_account,
+                    simulator: None,
+                })
+            }
+            UpstreamTarget::Sandbox => {
+                let simulator = start_sandbox_simulator().await?;
+                let base_url = simulator
+                    .base_url()
+                    .parse()
+                    .expect("the simulator's base URL is a valid URL");
+                let sandbox_account =
+                    AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id");
+                Ok(Self {
+                    client: config.upstream.client_settings(base_url),
+                    credentials: Credentials::ApiToken(SANDBOX_TOKEN.into()),
+                    default_account: Some(configured_account.unwrap_or(sandbox_account)),
+                    simulator: Some(simulator),
+                })
+            }
+        }
+    }
+
+    /// The read and watch path: client, cache, pollers.
+    fn registrations(
+        &self,
+        config: &GatewayConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Registrations, StartupError> {
+        let credential = Credential::new(self.credentials.clone(), &FingerprintKey::random());
+        let cache = StatusCache::new(&config.cache.settings(), UpstreamClient::new(&self.client)?);
+        let pollers = Pollers::new(
+            config.subscriptions.poller_settings(),
+            cache.clone(),
+            shutdown,
+        );
+        Ok(Registrations::new(
+            cache,
+            pollers,
+            credential,
+            self.default_account.clone(),
+        ))
     }
 }
 

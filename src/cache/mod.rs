@@ -103,13 +103,25 @@ impl StatusCache {
             .await
     }
 
+    /// A snapshot fetched after `since` (by anyone: a query's fetch saves the
+    /// poller a call), else a fresh fetch shared with concurrent readers.
+    pub async fn fetch_newer_than(
+        &self,
+        credential: &Credential,
+        key: StatusKey,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Arc<Snapshot>, Arc<UpstreamError>> {
+        if let Some(cached) = self.entries.get(&key).await {
+            if since.is_none_or(|since| cached.fetched_at > since) {
+                return Ok(cached);
+            }
+            self.entries.invalidate(&key).await;
+        }
+        self.get_or_fetch(credential, key).await
+    }
+
     /// The cached snapshot for `key`, if fresh, without calling upstream.
     pub async fn peek(&self, key: &StatusKey) -> Option<Arc<Snapshot>> {
         self.entries.get(key).await
-    }
-
-    /// Stores a snapshot obtained elsewhere (the poller), replacing what was cached.
-    pub async fn store(&self, key: StatusKey, snapshot: Arc<Snapshot>) {
-        self.entries.insert(key, snapshot).await;
     }
 }

@@ -16,6 +16,15 @@ pub enum GraphqlError {
     /// The upstream call failed.
     #[error("{0}")]
     Upstream(Arc<UpstreamError>),
+    /// A subscription limit (per connection or gateway-wide) is reached.
+    #[error("{0}")]
+    TooManySubscriptions(String),
+    /// The upstream has no workflow to watch.
+    #[error("{0}")]
+    WorkflowNotFound(String),
+    /// A blocked workflow outlasted the gateway's watch limit.
+    #[error("{0}")]
+    WatchExpired(String),
     /// A bug in the gateway (e.g. the schema was built without a service).
     #[error("internal error: {0}")]
     Internal(String),
@@ -27,6 +36,9 @@ impl GraphqlError {
         match self {
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+            Self::TooManySubscriptions(_) => "TOO_MANY_SUBSCRIPTIONS",
+            Self::WorkflowNotFound(_) => "WORKFLOW_NOT_FOUND",
+            Self::WatchExpired(_) => "WATCH_EXPIRED",
             Self::Upstream(error) => match error.as_ref() {
                 UpstreamError::Auth { .. } => "UPSTREAM_AUTH",
                 UpstreamError::RateLimited { .. } => "UPSTREAM_RATE_LIMITED",

@@ -2,26 +2,29 @@
 //! any transport. [`build_schema`] wires it to the gateway's services.
 
 mod error;
+mod input;
 mod query;
+mod subscription;
 mod types;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptyMutation, Schema};
 
 pub use error::GraphqlError;
 pub use query::{QueryLimits, QueryRoot};
+pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
 pub use types::RegistrationStatus;
 
 use crate::registrations::Registrations;
 
 /// The gateway's executable schema.
-pub type GatewaySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type GatewaySchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
 /// Limits on operation shape, applied to every request.
 const MAX_DEPTH: usize = 12;
 
 /// The schema with its services attached.
 pub fn build_schema(registrations: Registrations, limits: QueryLimits) -> GatewaySchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
         .data(registrations)
         .data(limits)
         .limit_depth(MAX_DEPTH)
@@ -30,7 +33,7 @@ pub fn build_schema(registrations: Registrations, limits: QueryLimits) -> Gatewa
 
 /// The schema's SDL, as kept in `schema/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
         .finish()
         .sdl()
 }

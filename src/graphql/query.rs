@@ -4,6 +4,7 @@ use async_graphql::{Context, ErrorExtensions, ID, Object};
 use futures::future::join_all;
 
 use super::error::GraphqlError;
+use super::input::{parse_account, parse_domain, service};
 use super::types::RegistrationStatus;
 use crate::domain::{AccountId, DomainName};
 use crate::registrations::Registrations;
@@ -63,12 +64,6 @@ impl QueryRoot {
     }
 }
 
-/// A service the schema was built with (see [`super::build_schema`]).
-fn service<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a T, GraphqlError> {
-    ctx.data::<T>()
-        .map_err(|error| GraphqlError::Internal(error.message))
-}
-
 async fn status(
     registrations: &Registrations,
     account: AccountId,
@@ -97,22 +92,4 @@ fn parse_targets(
         .iter()
         .map(|domain| Ok((account.clone(), parse_domain(domain)?)))
         .collect()
-}
-
-fn parse_domain(input: &str) -> Result<DomainName, GraphqlError> {
-    DomainName::parse(input).map_err(|error| GraphqlError::BadUserInput(error.to_string()))
-}
-
-fn parse_account(
-    registrations: &Registrations,
-    requested: Option<&str>,
-) -> Result<AccountId, GraphqlError> {
-    match requested {
-        Some(id) => AccountId::parse(id).map_err(|error| GraphqlError::BadUserInput(error.to_string())),
-        None => registrations.default_account().cloned().ok_or_else(|| {
-            GraphqlError::BadUserInput(
-                "accountId is required: this gateway has no default account (CLOUDFLARE_ACCOUNT_ID)".to_owned(),
-            )
-        }),
-    }
 }

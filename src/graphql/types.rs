@@ -56,11 +56,17 @@ pub struct RegistrationStatus {
 impl RegistrationStatus {
     /// The GraphQL view of a snapshot; `None` when the upstream has no workflow.
     pub fn from_snapshot(domain: DomainName, snapshot: &Snapshot) -> Option<Self> {
-        Some(Self {
+        let status = snapshot.status.clone()?;
+        Some(Self::new(domain, status, snapshot.fetched_at))
+    }
+
+    /// The GraphQL view of a status fetched at `fetched_at`.
+    pub fn new(domain: DomainName, status: Arc<WorkflowStatus>, fetched_at: DateTime<Utc>) -> Self {
+        Self {
             domain,
-            status: snapshot.status.clone()?,
-            fetched_at: snapshot.fetched_at,
-        })
+            status,
+            fetched_at,
+        }
     }
 
     fn context_str(&self, key: &str) -> Option<String> {

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// How the gateway authenticates to Cloudflare: one of the two schemes the
 /// registrar operations accept.
+#[derive(Clone)]
 pub enum Credentials {
     /// `Authorization: Bearer <token>`.
     ApiToken(SecretString),

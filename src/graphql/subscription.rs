@@ -1,0 +1,140 @@
+//! The subscription root: `registrationStatusChanged` streams a registration's
+//! state changes from its one shared poller, and ends where the upstream says a
+//! poll loop must end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_graphql::{Context, ErrorExtensions, ID, SimpleObject, Subscription};
+use futures::{Stream, StreamExt};
+
+use super::error::GraphqlError;
+use super::input::{parse_account, parse_domain, service};
+use super::types::{RegistrationStatus, WorkflowStateGql};
+use crate::domain::DomainName;
+use crate::poller::{StatusEvent, WatchEnd};
+use crate::registrations::Registrations;
+
+/// One change of a registration's state.
+#[derive(SimpleObject)]
+pub struct StatusChange {
+    /// Per-registration sequence number: consecutive for a subscriber that saw every change.
+    sequence: u64,
+    /// The state before this change; null for the first status the gateway saw.
+    previous_state: Option<WorkflowStateGql>,
+    /// The status after the change.
+    status: RegistrationStatus,
+}
+
+impl StatusChange {
+    fn new(domain: DomainName, event: &StatusEvent) -> Self {
+        Self {
+            sequence: event.sequence,
+            previous_state: event.previous_state.as_ref().map(Into::into),
+            status: RegistrationStatus::new(domain, Arc::clone(&event.status), event.fetched_at),
+        }
+    }
+}
+
+/// Subscriptions for live views.
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// A registration's status now, then one event per change of state. Completes
+    /// after SUCCEEDED or FAILED; after ACTION_REQUIRED too, unless
+    /// `keepWatchingActionRequired` asks to keep watching (slowly) for the user to act.
+    /// While BLOCKED it keeps watching, slowly, up to the gateway's limit, then ends
+    /// with a WATCH_EXPIRED error.
+    async fn registration_status_changed(
+        &self,
+        ctx: &Context<'_>,
+        domain: String,
+        account_id: Option<ID>,
+        #[graphql(default = false)] keep_watching_action_required: bool,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<StatusChange>> + use<>>
+    {
+        let registrations = service::<Registrations>(ctx).map_err(|error| error.extend())?;
+        let account = parse_account(registrations, account_id.as_deref().map(String::as_str))
+            .map_err(|error| error.extend())?;
+        let domain = parse_domain(&domain).map_err(|error| error.extend())?;
+        let slot = match ctx.data_opt::<ConnectionSubscriptions>() {
+            Some(connection) => Some(connection.acquire().map_err(|error| error.extend())?),
+            None => None,
+        };
+        let watch = registrations
+            .watch(account, domain.clone(), keep_watching_action_required)
+            .await
+            .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()).extend())?;
+        Ok(watch.into_stream().map(move |item| {
+            // The connection's slot is held for as long as the stream lives.
+            let _slot = &slot;
+            match item {
+                Ok(event) => Ok(StatusChange::new(domain.clone(), &event)),
+                Err(end) => Err(end_error(&domain, end).extend()),
+            }
+        }))
+    }
+}
+
+/// What subscribers are told when watching stops for a reason other than the workflow ending.
+fn end_error(domain: &DomainName, end: WatchEnd) -> GraphqlError {
+    match end {
+        WatchEnd::NotFound => {
+            GraphqlError::WorkflowNotFound(format!("no registration workflow for {domain}"))
+        }
+        WatchEnd::Expired { blocked_for } => GraphqlError::WatchExpired(format!(
+            "{domain} stayed blocked for {}s, longer than this gateway watches; query it later",
+            blocked_for.as_secs()
+        )),
+        WatchEnd::GaveUp(error) => GraphqlError::Upstream(error),
+        WatchEnd::Completed
+        | WatchEnd::ActionRequired
+        | WatchEnd::Idle
+        | WatchEnd::ShuttingDown => {
+            GraphqlError::Internal(format!("watching {domain} ended without a final event"))
+        }
+    }
+}
+
+/// A connection's subscription budget, placed in each websocket connection's data.
+#[derive(Clone, Debug)]
+pub struct ConnectionSubscriptions {
+    active: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl ConnectionSubscriptions {
+    /// A budget of `max` concurrent subscriptions.
+    pub fn new(max: usize) -> Self {
+        Self {
+            active: Arc::default(),
+            max,
+        }
+    }
+
+    fn acquire(&self) -> Result<SubscriptionSlot, GraphqlError> {
+        let taken = self
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
+                (active < self.max).then_some(active + 1)
+            });
+        match taken {
+            Ok(_) => Ok(SubscriptionSlot(Arc::clone(&self.active))),
+            Err(_) => Err(GraphqlError::TooManySubscriptions(format!(
+                "at most {} subscriptions per connection",
+                self.max
+            ))),
+        }
+    }
+}
+
+/// One taken slot; freed on drop.
+#[derive(Debug)]
+struct SubscriptionSlot(Arc<AtomicUsize>);
+
+impl Drop for SubscriptionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}

@@ -1,0 +1,241 @@
+//! One shared poller per watched registration, however many subscribers.
+//!
+//! [`Pollers::watch`] hands a subscriber a [`Watch`]: the registration's current
+//! status at once, then one event per change of state. Behind it runs at most one
+//! poll loop per [`StatusKey`] (account, domain, credential), reading through the
+//! status cache so queries are served from the poller's latest result. A poller stops
+//! where the upstream says a poll loop must end (succeeded, failed, action_required
+//! unless someone keeps watching, blocked past a maximum), after too many failures,
+//! or a grace period after its last subscriber left.
+
+mod backoff;
+mod feed;
+mod task;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use backoff::Pacing;
+pub use feed::{StatusEvent, Watch, WatchEnd};
+
+use crate::cache::{StatusCache, StatusKey};
+use crate::upstream::Credential;
+use feed::Feed;
+
+/// Settings shared by every poller.
+#[derive(Clone, Debug)]
+pub struct PollerSettings {
+    /// Poll intervals.
+    pub pacing: Pacing,
+    /// How long a workflow may stay blocked before watchers are told to give up.
+    pub blocked_max_watch: Duration,
+    /// How long a poller outlives its last subscriber (a reconnecting tab finds it warm).
+    pub grace: Duration,
+    /// Consecutive failed polls before the poller gives up.
+    pub max_failures: u32,
+    /// Most subscribers across all registrations.
+    pub max_watchers: usize,
+}
+
+/// Why a watch could not start.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WatchRefused {
+    /// The gateway-wide subscriber limit is reached.
+    #[error("the gateway watches the most registrations it may ({0} subscribers)")]
+    TooManyWatchers(usize),
+}
+
+/// Counters of the poll economy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollerStats {
+    /// Pollers running now.
+    pub active_pollers: usize,
+    /// Subscribers attached now.
+    pub active_watchers: usize,
+    /// Pollers started since start-up.
+    pub pollers_started: u64,
+    /// Polls made (each one upstream call at most).
+    pub polls: u64,
+}
+
+/// The registry of pollers; cheap to clone.
+#[derive(Clone)]
+pub struct Pollers {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    settings: PollerSettings,
+    cache: StatusCache,
+    registry: Mutex<Registry>,
+    pollers_started: AtomicU64,
+    polls: AtomicU64,
+    shutdown: CancellationToken,
+}
+
+#[derive(Default)]
+struct Registry {
+    entries: HashMap<StatusKey, Arc<Entry>>,
+    watchers: usize,
+}
+
+/// One poller's shared state. Counts change only under the registry lock.
+struct Entry {
+    feed: tokio::sync::watch::Sender<Arc<Feed>>,
+    watchers: std::sync::atomic::AtomicUsize,
+    keep_watchers: std::sync::atomic::AtomicUsize,
+    /// Wakes the poll loop when subscribers come or go.
+    subscribers_changed: Notify,
+}
+
+impl Pollers {
+    /// A registry polling through `cache`; every poller stops when `shutdown` is cancelled.
+    pub fn new(settings: PollerSettings, cache: StatusCache, shutdown: CancellationToken) -> Self {
+        let shared = Shared {
+            settings,
+            cache,
+            registry: Mutex::default(),
+            pollers_started: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            shutdown,
+        };
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Watches `key` as `credential`. A registration already known to be terminal is
+    /// answered from cache with no poller and no upstream call.
+    pub async fn watch(
+        &self,
+        credential: &Credential,
+        key: StatusKey,
+        keep_watching_action_required: bool,
+    ) -> Result<Watch, WatchRefused> {
+        if let Some(snapshot) = self.shared.cache.peek(&key).await {
+            if let Some(event) = StatusEvent::terminal_from_cache(&snapshot) {
+                return Ok(Watch::finished(event));
+            }
+        }
+        let mut registry = self.shared.lock();
+        if registry.watchers >= self.shared.settings.max_watchers {
+            return Err(WatchRefused::TooManyWatchers(
+                self.shared.settings.max_watchers,
+            ));
+        }
+        let entry = match registry.entries.get(&key) {
+            Some(entry) if !entry.has_ended() => Arc::clone(entry),
+            _ => self.start_poller(&mut registry, credential, key.clone()),
+        };
+        registry.watchers += 1;
+        entry.watchers.fetch_add(1, Ordering::Relaxed);
+        if keep_watching_action_required {
+            entry.keep_watchers.fetch_add(1, Ordering::Relaxed);
+        }
+        entry.subscribers_changed.notify_one();
+        let guard = WatcherGuard {
+            shared: Arc::clone(&self.shared),
+            entry: Arc::clone(&entry),
+            keeps_watching: keep_watching_action_required,
+        };
+        Ok(Watch::live(
+            entry.feed.subscribe(),
+            keep_watching_action_required,
+            guard,
+        ))
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> PollerStats {
+        let registry = self.shared.lock();
+        PollerStats {
+            active_pollers: registry.entries.len(),
+            active_watchers: registry.watchers,
+            pollers_started: self.shared.pollers_started.load(Ordering::Relaxed),
+            polls: self.shared.polls.load(Ordering::Relaxed),
+        }
+    }
+
+    fn start_poller(
+        &self,
+        registry: &mut Registry,
+        credential: &Credential,
+        key: StatusKey,
+    ) -> Arc<Entry> {
+        let entry = Arc::new(Entry {
+            feed: tokio::sync::watch::Sender::new(Arc::new(Feed::default())),
+            watchers: Default::default(),
+            keep_watchers: Default::default(),
+            subscribers_changed: Notify::new(),
+        });
+        registry.entries.insert(key.clone(), Arc::clone(&entry));
+        self.shared.pollers_started.fetch_add(1, Ordering::Relaxed);
+        let poller = task::Poller::new(
+            Arc::clone(&self.shared),
+            Arc::clone(&entry),
+            credential.clone(),
+            key,
+        );
+        tokio::spawn(poller.run());
+        entry
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        // The registry holds plain counters: a panic elsewhere cannot leave it torn.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes `entry` from the registry if it is still the one registered for `key`.
+    fn retire(&self, key: &StatusKey, entry: &Arc<Entry>) {
+        let mut registry = self.lock();
+        if registry
+            .entries
+            .get(key)
+            .is_some_and(|current| Arc::ptr_eq(current, entry))
+        {
+            registry.entries.remove(key);
+        }
+    }
+}
+
+impl Entry {
+    fn has_ended(&self) -> bool {
+        self.feed.borrow().end.is_some()
+    }
+
+    fn watchers(&self) -> usize {
+        self.watchers.load(Ordering::Relaxed)
+    }
+
+    fn keep_watchers(&self) -> usize {
+        self.keep_watchers.load(Ordering::Relaxed)
+    }
+}
+
+/// A subscriber's share of a poller; dropping it (client `complete`, disconnect)
+/// releases the share at once.
+struct WatcherGuard {
+    shared: Arc<Shared>,
+    entry: Arc<Entry>,
+    keeps_watching: bool,
+}
+
+impl Drop for WatcherGuard {
+    fn drop(&mut self) {
+        let mut registry = self.shared.lock();
+        registry.watchers -= 1;
+        self.entry.watchers.fetch_sub(1, Ordering::Relaxed);
+        if self.keeps_watching {
+            self.entry.keep_watchers.fetch_sub(1, Ordering::Relaxed);
+        }
+        drop(registry);
+        self.entry.subscribers_changed.notify_one();
+    }
+}

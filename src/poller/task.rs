@@ -1,0 +1,193 @@
+//! The poll loop of one registration: poll, publish a change, wait; until the
+//! workflow ends, polling fails for good, or nobody watches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::backoff::Backoff;
+use super::feed::{StatusEvent, WatchEnd};
+use super::{Entry, Shared};
+use crate::cache::StatusKey;
+use crate::upstream::{Credential, UpstreamError, WorkflowState, WorkflowStatus};
+
+/// What one poll decided.
+enum Step {
+    /// Poll again after this delay.
+    Again(Duration),
+    /// Stop watching.
+    End(WatchEnd),
+}
+
+/// The state of one poll loop.
+pub(super) struct Poller {
+    shared: Arc<Shared>,
+    entry: Arc<Entry>,
+    credential: Credential,
+    key: StatusKey,
+    backoff: Backoff,
+    sequence: u64,
+    last_state: Option<WorkflowState>,
+    last_poll: Option<DateTime<Utc>>,
+    failures: u32,
+    blocked_since: Option<Instant>,
+}
+
+impl Poller {
+    pub fn new(
+        shared: Arc<Shared>,
+        entry: Arc<Entry>,
+        credential: Credential,
+        key: StatusKey,
+    ) -> Self {
+        let backoff = Backoff::new(shared.settings.pacing.clone());
+        Self {
+            shared,
+            entry,
+            credential,
+            key,
+            backoff,
+            sequence: 0,
+            last_state: None,
+            last_poll: None,
+            failures: 0,
+            blocked_since: None,
+        }
+    }
+
+    /// Polls until the watch ends, publishes the end and leaves the registry.
+    pub async fn run(mut self) {
+        let end = loop {
+            let delay = match self.poll_once().await {
+                Step::Again(delay) => delay,
+                Step::End(end) => break end,
+            };
+            if let Some(end) = self.wait(delay).await {
+                break end;
+            }
+        };
+        tracing::debug!(domain = %self.key.domain, account = %self.key.account, ?end, "poller stopped");
+        self.entry.feed.send_modify(|feed| {
+            let mut ended = (**feed).clone();
+            ended.end = Some(end);
+            *feed = Arc::new(ended);
+        });
+        self.shared.retire(&self.key, &self.entry);
+    }
+
+    /// One poll: a status fetched since the last poll (by anyone) or a fresh fetch.
+    async fn poll_once(&mut self) -> Step {
+        self.shared
+            .polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let since = self.last_poll.replace(Utc::now());
+        let fetched = self
+            .shared
+            .cache
+            .fetch_newer_than(&self.credential, self.key.clone(), since)
+            .await;
+        match fetched {
+            Ok(snapshot) => {
+                self.failures = 0;
+                match &snapshot.status {
+                    Some(status) => self.observe(Arc::clone(status), snapshot.fetched_at),
+                    None => Step::End(WatchEnd::NotFound),
+                }
+            }
+            Err(error) => self.failed(error),
+        }
+    }
+
+    fn observe(&mut self, status: Arc<WorkflowStatus>, fetched_at: DateTime<Utc>) -> Step {
+        let state = status.state.clone();
+        let changed = self.last_state.as_ref() != Some(&state);
+        if changed {
+            self.publish(Arc::clone(&status), fetched_at);
+        }
+        self.blocked_since = match (&state, self.blocked_since) {
+            (WorkflowState::Blocked, Some(since)) => Some(since),
+            (WorkflowState::Blocked, None) => Some(Instant::now()),
+            _ => None,
+        };
+        if state.is_terminal() {
+            return Step::End(WatchEnd::Completed);
+        }
+        if state == WorkflowState::ActionRequired && self.entry.keep_watchers() == 0 {
+            return Step::End(WatchEnd::ActionRequired);
+        }
+        if let Some(since) = self.blocked_since {
+            let blocked_for = since.elapsed();
+            if blocked_for >= self.shared.settings.blocked_max_watch {
+                return Step::End(WatchEnd::Expired { blocked_for });
+            }
+        }
+        Step::Again(self.backoff.after_observation(&state, changed))
+    }
+
+    fn publish(&mut self, status: Arc<WorkflowStatus>, fetched_at: DateTime<Utc>) {
+        self.sequence += 1;
+        let event = StatusEvent {
+            sequence: self.sequence,
+            previous_state: self.last_state.replace(status.state.clone()),
+            status,
+            fetched_at,
+        };
+        self.entry
+            .feed
+            .send_modify(|feed| *feed = Arc::new(feed.with_event(event)));
+    }
+
+    /// Retries what may pass (5xx, timeouts, 429 after its Retry-After); gives up on
+    /// what cannot (refused credentials, other 4xx) or after too many failures.
+    fn failed(&mut self, error: Arc<UpstreamError>) -> Step {
+        self.failures += 1;
+        let retryable = !matches!(
+            error.as_ref(),
+            UpstreamError::Auth { .. } | UpstreamError::Rejected { .. }
+        );
+        tracing::debug!(domain = %self.key.domain, failures = self.failures, %error, "poll failed");
+        if !retryable || self.failures >= self.shared.settings.max_failures {
+            return Step::End(WatchEnd::GaveUp(error));
+        }
+        let retry_after = match error.as_ref() {
+            UpstreamError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        Step::Again(self.backoff.after_failure(retry_after))
+    }
+
+    /// Waits `delay` for the next poll. While nobody watches, it does not poll and
+    /// stops after the grace period; it stops at once on shutdown, and when the
+    /// last keep-watching subscriber of a paused workflow leaves.
+    async fn wait(&self, delay: Duration) -> Option<WatchEnd> {
+        let next_poll = Instant::now() + delay;
+        let mut idle_until: Option<Instant> = None;
+        loop {
+            let notified = self.entry.subscribers_changed.notified();
+            let wake_at = if self.entry.watchers() == 0 {
+                *idle_until.get_or_insert_with(|| Instant::now() + self.shared.settings.grace)
+            } else {
+                idle_until = None;
+                if self.last_state == Some(WorkflowState::ActionRequired)
+                    && self.entry.keep_watchers() == 0
+                {
+                    return Some(WatchEnd::ActionRequired);
+                }
+                next_poll
+            };
+            tokio::select! {
+                () = self.shared.shutdown.cancelled() => return Some(WatchEnd::ShuttingDown),
+                () = notified => continue,
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
+            if idle_until.is_none() {
+                return None;
+            }
+            if self.entry.watchers() == 0 {
+                return Some(WatchEnd::Idle);
+            }
+        }
+    }
+}
