@@ -9,6 +9,9 @@ use crate::helpers::{
     ACCOUNT, TOKEN, header, json, spawn_simulator, spawn_simulator_with, status_path,
 };
 
+/// Auth headers sent by one case.
+type Headers = Vec<(&'static str, &'static str)>;
+
 const MISSING: &str = r#"{"success":false,"errors":[{"code":9106,"message":"Missing X-Auth-Key, X-Auth-Email or Authorization headers"}]}"#;
 
 fn invalid_headers(code: u32, message: &str) -> Value {
@@ -21,7 +24,7 @@ async fn auth_headers_are_checked_like_the_platform_does() {
     let sim = spawn_simulator().await;
     let key = "c2547eb745079dac9320b638f5e225cf483cc";
     let missing: Value = serde_json::from_str(MISSING).unwrap();
-    let cases: Vec<(Vec<(&str, &str)>, u16, Value)> = vec![
+    let cases: Vec<(Headers, u16, Value)> = vec![
         (vec![], 400, missing.clone()),
         (
             vec![("X-Auth-Email", "user@example.com")],
