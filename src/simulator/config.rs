@@ -171,3 +171,61 @@ impl SimulateArgs {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    #[test]
+    fn an_invalid_scenario_file_is_named_in_the_error() {
+        let path = std::env::temp_dir().join(format!("sim-scenarios-{}.json", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"{"scenarios":[{"name":"x","steps":[{"state":"blocked"}]}]}"#,
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "sim",
+            "--scenarios",
+            path.to_str().unwrap(),
+            "--rate-limit",
+            "0",
+        ]);
+        let err = cli.args.into_config().unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            err,
+            format!(
+                "invalid scenario file {}: scenario \"x\", step 1: blocked needs \"seconds\" (at least 1)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn flags_reach_the_config() {
+        let cli = Cli::parse_from([
+            "sim",
+            "--rate-limit",
+            "0",
+            "--sync-window",
+            "2s",
+            "--refuse-token",
+            "a,b",
+            "--manual-clock",
+        ]);
+        let config = cli.args.into_config().unwrap();
+        assert_eq!(config.rate_limit.limit, 0);
+        assert_eq!(config.sync_window, Duration::from_secs(2));
+        assert_eq!(config.refused_credentials, ["a", "b"]);
+        assert!(config.manual_clock);
+    }
+}

@@ -8,7 +8,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::time::Instant;
 
 use super::Shared;
 use super::faults::FaultAction;
@@ -31,7 +30,7 @@ pub async fn edge(State(shared): State<Arc<Shared>>, request: Request, next: Nex
         return next.run(request).await;
     }
     shared.counters.request();
-    let (latency, fault) = shared.faults.next(Instant::now());
+    let (latency, fault) = shared.faults.next(shared.clock.now());
     if !latency.is_zero() {
         tokio::select! {
             () = tokio::time::sleep(latency) => {}

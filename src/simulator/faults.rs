@@ -5,13 +5,15 @@
 //! from the last `set_faults`) is hit when `floor(n*s)` steps past
 //! `floor((n-1)*s)`, so 0.25 hits exactly every 4th request. When several kinds
 //! hit one request, the first of down, reset, hang, 5xx, malformed wins.
+//! The "down" period runs on the workflow clock, so a manual clock makes it
+//! end exactly when a test advances past it.
 
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 /// Fault settings, as set through the handle or `PUT /__sim/faults` (JSON in milliseconds).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,7 +33,7 @@ pub struct Faults {
     /// How long a hung request hangs; 60 s when zero.
     #[serde(rename = "hang_ms", with = "millis")]
     pub hang_for: Duration,
-    /// Answer every API request 503 (HTML) for this long, starting now.
+    /// Answer every API request 503 (HTML) for this long (workflow-clock time), starting now.
     #[serde(rename = "down_for_ms", with = "millis")]
     pub down_for: Duration,
 }
@@ -107,15 +109,16 @@ impl Faults {
 pub struct FaultInjector {
     /// Fast path: false while no fault is set, so requests skip the lock.
     active: AtomicBool,
-    settings: RwLock<(Faults, Option<Instant>)>,
+    settings: RwLock<(Faults, Option<DateTime<Utc>>)>,
     requests: AtomicU64,
 }
 
 impl FaultInjector {
     /// Replaces the settings (validated) and restarts the request count.
-    pub fn set(&self, faults: Faults, now: Instant) -> Result<(), FaultsError> {
+    pub fn set(&self, faults: Faults, now: DateTime<Utc>) -> Result<(), FaultsError> {
         faults.validate()?;
-        let down_until = (!faults.down_for.is_zero()).then(|| now + faults.down_for);
+        let down_for = TimeDelta::from_std(faults.down_for).unwrap_or(TimeDelta::MAX);
+        let down_until = (!faults.down_for.is_zero()).then(|| now + down_for);
         self.active
             .store(faults != Faults::default(), Ordering::Release);
         *self
@@ -136,7 +139,7 @@ impl FaultInjector {
     }
 
     /// Decides the latency and fault for the next request.
-    pub fn next(&self, now: Instant) -> (Duration, Option<FaultAction>) {
+    pub fn next(&self, now: DateTime<Utc>) -> (Duration, Option<FaultAction>) {
         if !self.active.load(Ordering::Acquire) {
             return (Duration::ZERO, None);
         }
@@ -217,13 +220,13 @@ mod tests {
     #[test]
     fn down_lasts_for_its_period_then_requests_pass() {
         let injector = FaultInjector::default();
-        let t0 = Instant::now();
+        let t0 = Utc::now();
         let down = Faults {
             down_for: Duration::from_secs(5),
             ..Faults::default()
         };
         injector.set(down, t0).unwrap();
         assert_eq!(injector.next(t0).1, Some(FaultAction::Down));
-        assert_eq!(injector.next(t0 + Duration::from_secs(5)).1, None);
+        assert_eq!(injector.next(t0 + TimeDelta::seconds(5)).1, None);
     }
 }

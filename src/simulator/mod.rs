@@ -172,7 +172,7 @@ impl SimulatorHandle {
 
     /// Replaces the fault settings (all off by default); restarts the share count.
     pub fn set_faults(&self, faults: Faults) -> Result<(), FaultsError> {
-        self.shared.faults.set(faults, tokio::time::Instant::now())
+        self.shared.faults.set(faults, self.shared.clock.now())
     }
 
     /// The fault settings as last set.

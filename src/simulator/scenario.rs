@@ -338,3 +338,77 @@ fn with_state_defaults(
     }
     context
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(json: &str) -> String {
+        ScenarioSet::from_json(json).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_demo_scenarios_are_valid_and_bound_to_their_domains() {
+        let demo = ScenarioSet::demo();
+        assert_eq!(demo.demos().count(), 8);
+        let domain = DomainName::parse("demo-blocked.com").unwrap();
+        assert_eq!(demo.demo_for(&domain).unwrap().name, "blocked");
+        let other = DomainName::parse("new.example").unwrap();
+        assert_eq!(
+            demo.for_create(&other).unwrap().name,
+            DEFAULT_CREATE_SCENARIO
+        );
+    }
+
+    #[test]
+    fn invalid_scripts_are_refused_with_the_scenario_step_and_rule() {
+        let one = |steps: &str| format!(r#"{{"scenarios":[{{"name":"x","steps":[{steps}]}}]}}"#);
+        let cases = [
+            (
+                one(r#"{"state":"pending"}"#),
+                "scenario \"x\", step 1: pending needs \"seconds\" (at least 1)",
+            ),
+            (
+                one(r#"{"state":"succeeded"},{"state":"failed"}"#),
+                "scenario \"x\", step 1: the last step, and only the last, must be succeeded or failed",
+            ),
+            (
+                one(r#"{"state":"pending","seconds":1}"#),
+                "scenario \"x\", step 1: the last step, and only the last, must be succeeded or failed",
+            ),
+            (
+                one(r#"{"state":"waiting","seconds":1}"#),
+                "scenario \"x\", step 1: unknown state \"waiting\"",
+            ),
+            (
+                one(r#"{"state":"succeeded","seconds":3}"#),
+                "scenario \"x\", step 1: succeeded takes no \"seconds\"",
+            ),
+            (
+                one(r#"{"state":"succeeded","error":{"code":"a","message":"b"}}"#),
+                "scenario \"x\", step 1: only a failed step has an \"error\"",
+            ),
+            (one(""), "scenario \"x\": a script has 1 to 32 steps"),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(error(&json), expected);
+        }
+        assert!(error("{").starts_with("not a valid scenario file: "));
+    }
+
+    #[test]
+    fn merging_replaces_scenarios_of_the_same_name() {
+        let mut set = ScenarioSet::demo();
+        let extra = r#"{"scenarios":[{"name":"succeeds","domain":"demo-succeeds.com","steps":[{"state":"failed"}]}]}"#;
+        set.merge(ScenarioSet::from_json(extra).unwrap()).unwrap();
+        assert_eq!(set.get("succeeds").unwrap().steps.len(), 1);
+        let clash = r#"{"scenarios":[{"name":"other","domain":"demo-fails.com","steps":[{"state":"failed"}]}]}"#;
+        let err = set
+            .merge(ScenarioSet::from_json(clash).unwrap())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "scenario \"other\": domain demo-fails.com is already used by \"fails\""
+        );
+    }
+}

@@ -12,6 +12,7 @@ use registrar_gateway::upstream::{
 
 use crate::gateway::{ACCOUNT, spawn_app, spawn_app_with};
 use crate::helpers::spawn_simulator_with;
+use registrar_gateway::simulator::SimulatorConfig;
 
 #[tokio::test]
 async fn two_hundred_concurrent_identical_queries_make_one_upstream_call() {
@@ -78,7 +79,10 @@ async fn a_failed_load_is_not_cached() {
 
 #[tokio::test]
 async fn two_credentials_never_share_a_cache_entry() {
-    let simulator = spawn_simulator_with(|config| config.refuse_credential("refused-token")).await;
+    let simulator =
+        spawn_simulator_with(SimulatorConfig::default().refuse_credential("refused-token"))
+            .await
+            .handle;
     let client = UpstreamClient::new(&ClientSettings {
         base_url: simulator.base_url().parse().unwrap(),
         connect_timeout: Duration::from_secs(5),

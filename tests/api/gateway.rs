@@ -40,7 +40,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// A gateway with extra command-line settings in front of a fresh simulator.
 pub async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
-    let simulator = spawn_simulator().await;
+    let simulator = spawn_simulator().await.handle;
     spawn_gateway(simulator, TOKEN, extra_args).await
 }
 

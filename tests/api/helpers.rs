@@ -1,23 +1,122 @@
-//! Starting the simulator for a test: on `127.0.0.1:0`, with a manual clock so
-//! workflows move only when the test advances them.
+//! Starting a simulator for a test and talking to it like a client would.
 
+use std::time::Duration;
+
+use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::simulator::{self, SimulatorConfig, SimulatorHandle};
+use reqwest::{Client, Response};
+use serde_json::Value;
 use tokio::net::TcpListener;
 
-/// A fresh simulator with the demo scenarios and a manual clock.
-pub async fn spawn_simulator() -> SimulatorHandle {
-    spawn_simulator_with(|config| config).await
+/// The account tests use unless they need another.
+pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+/// The bearer token tests send.
+pub const TOKEN: &str = "test-token";
+
+/// A running simulator and an HTTP client for it.
+pub struct TestSimulator {
+    pub handle: SimulatorHandle,
+    pub client: Client,
 }
 
-/// A fresh manual-clock simulator, further configured by `configure`.
-pub async fn spawn_simulator_with(
-    configure: impl FnOnce(SimulatorConfig) -> SimulatorConfig,
-) -> SimulatorHandle {
+/// A simulator with the default settings and a manual clock.
+pub async fn spawn_simulator() -> TestSimulator {
+    spawn_simulator_with(SimulatorConfig::default()).await
+}
+
+/// A simulator with `config` and a manual clock.
+pub async fn spawn_simulator_with(config: SimulatorConfig) -> TestSimulator {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("a loopback port");
-    let config = configure(SimulatorConfig::default().manual_clock());
-    simulator::spawn(config, listener)
+        .expect("bind 127.0.0.1:0");
+    let handle = simulator::spawn(config.manual_clock(), listener)
         .await
-        .expect("the simulator starts")
+        .expect("simulator starts");
+    TestSimulator {
+        handle,
+        client: client(Duration::from_secs(10)),
+    }
+}
+
+/// A client with a request timeout.
+pub fn client(timeout: Duration) -> Client {
+    Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("client builds")
+}
+
+/// `/accounts/{account}/registrar/registrations/{domain}/registration-status`.
+pub fn status_path(account: &str, domain: &str) -> String {
+    format!("/accounts/{account}/registrar/registrations/{domain}/registration-status")
+}
+
+pub fn account() -> AccountId {
+    AccountId::parse(ACCOUNT).unwrap()
+}
+
+pub fn domain(name: &str) -> DomainName {
+    DomainName::parse(name).unwrap()
+}
+
+impl TestSimulator {
+    /// An absolute URL for an API path (relative to `/client/v4`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.handle.base_url())
+    }
+
+    /// A control-API URL.
+    pub fn control_url(&self, path: &str) -> String {
+        format!("http://{}/__sim{path}", self.handle.local_addr())
+    }
+
+    /// GET an API path with the test bearer token.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request answered")
+    }
+
+    /// GET a domain's registration status in the test account.
+    pub async fn status(&self, domain: &str) -> Response {
+        self.get(&status_path(ACCOUNT, domain)).await
+    }
+
+    /// The status `result`, asserting a 200 success envelope.
+    pub async fn status_result(&self, domain: &str) -> Value {
+        let response = self.status(domain).await;
+        assert_eq!(response.status(), 200, "status of {domain}");
+        let body: Value = response.json().await.expect("JSON body");
+        assert_eq!(body["success"], true);
+        assert_eq!(body["errors"], Value::Array(vec![]));
+        assert_eq!(body["messages"], Value::Array(vec![]));
+        body["result"].clone()
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.handle.advance_clock(Duration::from_secs(seconds));
+    }
+
+    /// Stops the simulator and waits for its tasks.
+    pub async fn stop(self) {
+        self.handle.shutdown().await;
+    }
+}
+
+/// Reads a response as (status, JSON body).
+pub async fn json(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = response.json().await.expect("JSON body");
+    (status, body)
+}
+
+/// A header as a string, if present.
+pub fn header(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
 }

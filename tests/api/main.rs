@@ -1,4 +1,4 @@
-//! The integration suite: one binary, real servers on `127.0.0.1:0`, real sockets.
+//! Integration tests: one binary, real servers on 127.0.0.1:0, real sockets.
 
 mod cache;
 mod gateway;
@@ -7,3 +7,9 @@ mod helpers;
 mod queries;
 mod sandbox;
 mod schema_file;
+mod simulator_control;
+mod simulator_create;
+mod simulator_errors;
+mod simulator_examples;
+mod simulator_faults;
+mod simulator_workflows;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::gateway::{ACCOUNT, spawn_app, spawn_app_with};
 use crate::helpers::spawn_simulator_with;
+use registrar_gateway::simulator::SimulatorConfig;
 
 fn status(body: &Value) -> &Value {
     assert_eq!(body["errors"], Value::Null, "unexpected errors: {body}");
@@ -192,7 +193,9 @@ async fn bad_domains_and_account_ids_are_refused_before_any_upstream_call() {
 #[tokio::test]
 async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() {
     let simulator =
-        spawn_simulator_with(|config| config.refuse_credential(crate::gateway::TOKEN)).await;
+        spawn_simulator_with(SimulatorConfig::default().refuse_credential(crate::gateway::TOKEN))
+            .await
+            .handle;
     let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
     let body = app.status_of("demo-succeeded.com").await;
     let error = &body["errors"][0];
@@ -211,7 +214,9 @@ async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() 
 #[tokio::test]
 async fn an_exhausted_upstream_rate_limit_is_reported_with_its_retry_after() {
     let simulator =
-        spawn_simulator_with(|config| config.rate_limit(1, Duration::from_secs(300))).await;
+        spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)))
+            .await
+            .handle;
     let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
     app.status_of("demo-succeeded.com").await;
     let body = app.status_of("demo-failed.com").await;
