@@ -11,7 +11,7 @@ use crate::cache::StatusCache;
 use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
 use crate::graphql::{QueryLimits, build_schema};
-use crate::http::{AppState, HttpSettings, example_query, router};
+use crate::http::{AppState, HttpSettings, WsSettings, example_query, router};
 use crate::poller::Pollers;
 use crate::registrations::Registrations;
 use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
@@ -50,6 +50,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     shutdown: CancellationToken,
+    pollers: Pollers,
     simulator: Option<SimulatorHandle>,
 }
 
@@ -63,12 +64,16 @@ impl Application {
         let limits = QueryLimits {
             max_domains: config.http.max_domains,
         };
+        let pollers = registrations.pollers().clone();
         let schema = build_schema(registrations, limits);
-        let state = AppState::new(
-            schema,
-            &example_query(SANDBOX_EXAMPLE_DOMAIN),
-            shutdown.clone(),
-        );
+        let websocket = WsSettings {
+            init_timeout: config.subscriptions.ws_init_timeout,
+            keepalive: config.subscriptions.ws_keepalive,
+            max_subscriptions_per_connection: config.subscriptions.max_subscriptions_per_connection,
+            max_message_size: config.http.body_limit,
+        };
+        let default_query = example_query(SANDBOX_EXAMPLE_DOMAIN);
+        let state = AppState::new(schema, &default_query, shutdown.clone(), websocket);
         let http = HttpSettings {
             request_timeout: config.http.request_timeout,
             body_limit: config.http.body_limit,
@@ -78,6 +83,7 @@ impl Application {
             listener,
             router: router(state, &http),
             shutdown,
+            pollers,
             simulator: upstream.simulator,
         })
     }
@@ -92,6 +98,11 @@ impl Application {
     /// The embedded simulator, in sandbox mode.
     pub fn simulator(&self) -> Option<&SimulatorHandle> {
         self.simulator.as_ref()
+    }
+
+    /// The shared pollers (their counters show the poll economy).
+    pub fn pollers(&self) -> &Pollers {
+        &self.pollers
     }
 
     /// Cancelling this token stops the gateway gracefully.

@@ -103,8 +103,8 @@ impl StatusCache {
             .await
     }
 
-    /// A snapshot fetched after `since` (by anyone: a query's fetch saves the
-    /// poller a call), else a fresh fetch shared with concurrent readers.
+    /// A cached snapshot fetched after `since` (by anyone: a query's fetch saves
+    /// the poller a call), else a fresh fetch shared with concurrent readers.
     pub async fn fetch_newer_than(
         &self,
         credential: &Credential,

@@ -31,6 +31,14 @@ pub fn build_schema(registrations: Registrations, limits: QueryLimits) -> Gatewa
         .finish()
 }
 
+/// Whether a response is a request error: nothing executed (parse, validation or
+/// variable errors), so there is no data and no error has a path.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
 /// The schema's SDL, as kept in `schema/schema.graphql`.
 pub fn sdl() -> String {
     Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)

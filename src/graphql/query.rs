@@ -19,7 +19,7 @@ pub struct QueryLimits {
 /// Queries for front ends and dashboards.
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The status of a domain's registration workflow, or null when Cloudflare has
     /// none for it. `accountId` defaults to the gateway's configured account.

@@ -39,7 +39,7 @@ impl StatusChange {
 /// Subscriptions for live views.
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// A registration's status now, then one event per change of state. Completes
     /// after SUCCEEDED or FAILED; after ACTION_REQUIRED too, unless

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use crate::graphql::is_request_error;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
@@ -122,9 +123,7 @@ fn selected_operation(
 /// A GraphQL response; a request error (nothing executed: no data, no error has a
 /// path) omits `data` and is a 400 under `application/graphql-response+json`.
 fn respond(media: MediaType, response: async_graphql::Response) -> Response {
-    let request_error = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| error.path.is_empty());
+    let request_error = is_request_error(&response);
     let (status, body) = if request_error {
         let status = match media {
             MediaType::GraphqlResponseJson => StatusCode::BAD_REQUEST,

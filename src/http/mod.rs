@@ -4,14 +4,16 @@
 
 mod graphiql;
 mod graphql;
+mod websocket;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -22,6 +24,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use graphiql::example_query;
+pub use websocket::WsSettings;
 
 use crate::graphql::GatewaySchema;
 
@@ -32,17 +35,26 @@ pub struct AppState {
     pub schema: GatewaySchema,
     /// The rendered GraphiQL page.
     pub graphiql: Html<Bytes>,
-    /// Cancelled when the gateway starts shutting down (readiness turns 503).
+    /// Cancelled when the gateway starts shutting down (readiness turns 503,
+    /// websockets close).
     pub shutdown: CancellationToken,
+    /// Websocket limits and timers.
+    pub websocket: WsSettings,
 }
 
 impl AppState {
     /// State for `schema`, with GraphiQL opening on `default_query`.
-    pub fn new(schema: GatewaySchema, default_query: &str, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        schema: GatewaySchema,
+        default_query: &str,
+        shutdown: CancellationToken,
+        websocket: WsSettings,
+    ) -> Self {
         Self {
             schema,
             graphiql: graphiql::page(default_query),
             shutdown,
+            websocket,
         }
     }
 }
@@ -73,7 +85,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(cors(&settings.cors_origins));
     Router::new()
         .route("/", get(graphiql))
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(settings.body_limit))
@@ -105,6 +117,19 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::ACCEPT, header::AUTHORIZATION])
         .max_age(Duration::from_secs(3600))
+}
+
+/// `GET /graphql`: a websocket upgrade, or a GraphQL-over-HTTP query.
+async fn graphql_get_or_upgrade(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    if !websocket::is_upgrade(&parts.headers) {
+        let query = RawQuery(parts.uri.query().map(str::to_owned));
+        return graphql::get(State(state), parts.headers, query).await;
+    }
+    match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => websocket::upgrade(state, &mut parts, upgrade).await,
+        Err(rejection) => rejection.into_response(),
+    }
 }
 
 async fn graphiql(State(state): State<AppState>) -> Html<Bytes> {

@@ -75,6 +75,8 @@ struct Shared {
     registry: Mutex<Registry>,
     pollers_started: AtomicU64,
     polls: AtomicU64,
+    /// The number of running pollers, for those who wait for none.
+    active: tokio::sync::watch::Sender<usize>,
     shutdown: CancellationToken,
 }
 
@@ -102,6 +104,7 @@ impl Pollers {
             registry: Mutex::default(),
             pollers_started: AtomicU64::new(0),
             polls: AtomicU64::new(0),
+            active: tokio::sync::watch::Sender::new(0),
             shutdown,
         };
         Self {
@@ -161,6 +164,13 @@ impl Pollers {
         }
     }
 
+    /// Resolves once no poller runs (every watched workflow ended or was left).
+    pub async fn until_idle(&self) {
+        let mut active = self.shared.active.subscribe();
+        // The sender lives in `self.shared`, so the channel cannot close here.
+        let _ = active.wait_for(|count| *count == 0).await;
+    }
+
     fn start_poller(
         &self,
         registry: &mut Registry,
@@ -174,6 +184,7 @@ impl Pollers {
             subscribers_changed: Notify::new(),
         });
         registry.entries.insert(key.clone(), Arc::clone(&entry));
+        self.shared.active.send_replace(registry.entries.len());
         self.shared.pollers_started.fetch_add(1, Ordering::Relaxed);
         let poller = task::Poller::new(
             Arc::clone(&self.shared),
@@ -201,6 +212,7 @@ impl Shared {
             .is_some_and(|current| Arc::ptr_eq(current, entry))
         {
             registry.entries.remove(key);
+            self.active.send_replace(registry.entries.len());
         }
     }
 }

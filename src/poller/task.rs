@@ -2,6 +2,7 @@
 //! workflow ends, polling fails for good, or nobody watches.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -30,7 +31,8 @@ pub(super) struct Poller {
     backoff: Backoff,
     sequence: u64,
     last_state: Option<WorkflowState>,
-    last_poll: Option<DateTime<Utc>>,
+    /// When the newest status this poller saw was fetched.
+    last_fetched: Option<DateTime<Utc>>,
     failures: u32,
     blocked_since: Option<Instant>,
 }
@@ -51,7 +53,7 @@ impl Poller {
             backoff,
             sequence: 0,
             last_state: None,
-            last_poll: None,
+            last_fetched: None,
             failures: 0,
             blocked_since: None,
         }
@@ -77,20 +79,19 @@ impl Poller {
         self.shared.retire(&self.key, &self.entry);
     }
 
-    /// One poll: a status fetched since the last poll (by anyone) or a fresh fetch.
+    /// One poll: a status newer than the last one seen (a query may have fetched
+    /// it meanwhile), else a fresh fetch.
     async fn poll_once(&mut self) -> Step {
-        self.shared
-            .polls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let since = self.last_poll.replace(Utc::now());
-        let fetched = self
-            .shared
-            .cache
-            .fetch_newer_than(&self.credential, self.key.clone(), since)
-            .await;
-        match fetched {
+        self.shared.polls.fetch_add(1, Ordering::Relaxed);
+        let key = self.key.clone();
+        let cache = &self.shared.cache;
+        match cache
+            .fetch_newer_than(&self.credential, key, self.last_fetched)
+            .await
+        {
             Ok(snapshot) => {
                 self.failures = 0;
+                self.last_fetched = Some(snapshot.fetched_at);
                 match &snapshot.status {
                     Some(status) => self.observe(Arc::clone(status), snapshot.fetched_at),
                     None => Step::End(WatchEnd::NotFound),
@@ -163,30 +164,33 @@ impl Poller {
     /// last keep-watching subscriber of a paused workflow leaves.
     async fn wait(&self, delay: Duration) -> Option<WatchEnd> {
         let next_poll = Instant::now() + delay;
-        let mut idle_until: Option<Instant> = None;
+        let mut idle_deadline: Option<Instant> = None;
         loop {
             let notified = self.entry.subscribers_changed.notified();
-            let wake_at = if self.entry.watchers() == 0 {
-                *idle_until.get_or_insert_with(|| Instant::now() + self.shared.settings.grace)
-            } else {
-                idle_until = None;
-                if self.last_state == Some(WorkflowState::ActionRequired)
-                    && self.entry.keep_watchers() == 0
-                {
+            let idle = self.entry.watchers() == 0;
+            if !idle {
+                idle_deadline = None;
+                let paused = self.last_state == Some(WorkflowState::ActionRequired);
+                if paused && self.entry.keep_watchers() == 0 {
                     return Some(WatchEnd::ActionRequired);
                 }
-                next_poll
+            }
+            let grace = self.shared.settings.grace;
+            let wake_at = match idle {
+                true => *idle_deadline.get_or_insert_with(|| Instant::now() + grace),
+                false => next_poll,
             };
             tokio::select! {
                 () = self.shared.shutdown.cancelled() => return Some(WatchEnd::ShuttingDown),
                 () = notified => continue,
                 () = tokio::time::sleep_until(wake_at) => {}
             }
-            if idle_until.is_none() {
-                return None;
-            }
-            if self.entry.watchers() == 0 {
-                return Some(WatchEnd::Idle);
+            match (idle, self.entry.watchers()) {
+                // Time for the next poll.
+                (false, _) => return None,
+                (true, 0) => return Some(WatchEnd::Idle),
+                // Someone came back during the grace period: wait for the poll.
+                (true, _) => {}
             }
         }
     }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use registrar_gateway::config::GatewayConfig;
+use registrar_gateway::poller::Pollers;
 use registrar_gateway::simulator::SimulatorHandle;
 use registrar_gateway::startup::Application;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -23,6 +24,7 @@ pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 pub struct TestApp {
     pub address: SocketAddr,
     pub simulator: SimulatorHandle,
+    pub pollers: Pollers,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
 }
@@ -73,10 +75,12 @@ async fn start(config: GatewayConfig, simulator: SimulatorHandle) -> TestApp {
         .expect("the gateway starts");
     let address = app.local_addr();
     let shutdown = app.shutdown_token();
+    let pollers = app.pollers().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         simulator,
+        pollers,
         http: reqwest::Client::new(),
         shutdown,
     }

@@ -13,3 +13,6 @@ mod simulator_errors;
 mod simulator_examples;
 mod simulator_faults;
 mod simulator_workflows;
+mod subscriptions;
+mod websocket;
+mod websocket_protocol;

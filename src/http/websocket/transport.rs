@@ -1,0 +1,258 @@
+//! The `graphql-transport-ws` protocol, to the letter of its protocol document:
+//! close 4400 on an invalid message, 4401 on subscribe before ack, 4408 without
+//! `connection_init` in time, 4409 on a duplicate active id, 4429 on a second init;
+//! `error` (not `next`) for an operation that cannot start; server `ping`s; one task
+//! per connection multiplexing every operation's stream.
+
+use std::collections::HashMap;
+
+use async_graphql::{Request, Response, Variables};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::stream::{AbortHandle, BoxStream, SelectAll, SplitSink};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::graphql::{ConnectionSubscriptions, is_request_error};
+use crate::http::AppState;
+
+/// The longest close reason a close frame can carry.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// Messages a client may send.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        /// Type-checked per the protocol (an object when present); nothing reads it yet.
+        #[serde(default, rename = "payload")]
+        _payload: Option<Map<String, Value>>,
+    },
+    Ping {},
+    Pong {},
+    Subscribe {
+        id: String,
+        payload: SubscribePayload,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscribePayload {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Map<String, Value>>,
+    /// Accepted and type-checked per the protocol; no extension is implemented yet.
+    #[serde(rename = "extensions")]
+    _extensions: Option<Map<String, Value>>,
+}
+
+/// One operation's response, tagged with its id and generation; `None` when it ended.
+type Tagged = (String, u64, Option<Response>);
+
+/// What the connection loop does next.
+enum Flow {
+    Continue,
+    Close(u16, String),
+    Disconnected,
+}
+
+/// A running operation.
+struct Operation {
+    generation: u64,
+    abort: AbortHandle,
+    responded: bool,
+}
+
+struct Connection {
+    state: AppState,
+    sink: SplitSink<WebSocket, Message>,
+    subscriptions: ConnectionSubscriptions,
+    operations: HashMap<String, Operation>,
+    streams: SelectAll<BoxStream<'static, Tagged>>,
+    generations: u64,
+    init_received: bool,
+    acknowledged: bool,
+}
+
+/// Serves one connection until either side closes it or the gateway stops.
+pub(super) async fn serve(socket: WebSocket, state: AppState) {
+    let settings = state.websocket;
+    let (sink, mut incoming) = socket.split();
+    let mut connection = Connection {
+        subscriptions: ConnectionSubscriptions::new(settings.max_subscriptions_per_connection),
+        state,
+        sink,
+        operations: HashMap::new(),
+        streams: SelectAll::new(),
+        generations: 0,
+        init_received: false,
+        acknowledged: false,
+    };
+    let init_deadline = tokio::time::sleep(settings.init_timeout);
+    tokio::pin!(init_deadline);
+    let start = tokio::time::Instant::now() + settings.keepalive;
+    let mut keepalive = tokio::time::interval_at(start, settings.keepalive);
+    let shutdown = connection.state.shutdown.clone();
+    loop {
+        let flow = tokio::select! {
+            () = shutdown.cancelled() => Flow::Close(1001, "server shutting down".to_owned()),
+            () = &mut init_deadline, if !connection.acknowledged => {
+                Flow::Close(4408, "Connection initialisation timeout".to_owned())
+            }
+            message = incoming.next() => match message {
+                Some(Ok(message)) => connection.on_message(message).await,
+                Some(Err(_)) | None => Flow::Disconnected,
+            },
+            Some(tagged) = connection.streams.next(), if !connection.streams.is_empty() => {
+                connection.on_response(tagged).await
+            }
+            _ = keepalive.tick(), if connection.acknowledged => connection.send(json!({ "type": "ping" })).await,
+        };
+        match flow {
+            Flow::Continue => {}
+            Flow::Close(code, reason) => {
+                connection.close(code, &reason).await;
+                break;
+            }
+            Flow::Disconnected => break,
+        }
+    }
+}
+
+impl Connection {
+    async fn on_message(&mut self, message: Message) -> Flow {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => return invalid("binary messages are not part of the protocol"),
+            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+            Message::Close(_) => return Flow::Disconnected,
+        };
+        match serde_json::from_str::<ClientMessage>(text.as_str()) {
+            Ok(message) => self.on_client_message(message).await,
+            Err(error) => invalid(&format!("Invalid message received: {error}")),
+        }
+    }
+
+    async fn on_client_message(&mut self, message: ClientMessage) -> Flow {
+        match message {
+            ClientMessage::ConnectionInit { .. } if self.init_received => {
+                Flow::Close(4429, "Too many initialisation requests".to_owned())
+            }
+            ClientMessage::ConnectionInit { .. } => {
+                self.init_received = true;
+                self.acknowledged = true;
+                self.send(json!({ "type": "connection_ack" })).await
+            }
+            ClientMessage::Ping {} => self.send(json!({ "type": "pong" })).await,
+            ClientMessage::Pong {} => Flow::Continue,
+            ClientMessage::Subscribe { .. } if !self.acknowledged => {
+                Flow::Close(4401, "Unauthorized".to_owned())
+            }
+            ClientMessage::Subscribe { id, .. } if self.operations.contains_key(&id) => {
+                Flow::Close(4409, format!("Subscriber for {id} already exists"))
+            }
+            ClientMessage::Subscribe { id, payload } => {
+                self.start(id, payload);
+                Flow::Continue
+            }
+            ClientMessage::Complete { id } => {
+                if let Some(operation) = self.operations.remove(&id) {
+                    operation.abort.abort();
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Starts an operation; its responses arrive through `self.streams`.
+    fn start(&mut self, id: String, payload: SubscribePayload) {
+        let mut request = Request::new(payload.query).data(self.subscriptions.clone());
+        if let Some(name) = payload.operation_name {
+            request = request.operation_name(name);
+        }
+        if let Some(variables) = payload.variables {
+            request = request.variables(Variables::from_json(Value::Object(variables)));
+        }
+        self.generations += 1;
+        let generation = self.generations;
+        let (responses, abort) =
+            futures::stream::abortable(self.state.schema.execute_stream(request));
+        let tag = id.clone();
+        let ended = futures::stream::once(std::future::ready((id.clone(), generation, None)));
+        let tagged = responses
+            .map(move |response| (tag.clone(), generation, Some(response)))
+            .chain(ended);
+        self.streams.push(tagged.boxed());
+        let operation = Operation {
+            generation,
+            abort,
+            responded: false,
+        };
+        self.operations.insert(id, operation);
+    }
+
+    /// Forwards one response: `error` when the operation could not start, else
+    /// `next`; `complete` when its stream ends. Responses of operations the client
+    /// completed (or an older operation under a reused id) are dropped.
+    async fn on_response(&mut self, (id, generation, response): Tagged) -> Flow {
+        let Some(operation) = self
+            .operations
+            .get_mut(&id)
+            .filter(|op| op.generation == generation)
+        else {
+            return Flow::Continue;
+        };
+        let Some(response) = response else {
+            self.operations.remove(&id);
+            return self.send(json!({ "type": "complete", "id": id })).await;
+        };
+        if !operation.responded && is_request_error(&response) {
+            if let Some(operation) = self.operations.remove(&id) {
+                operation.abort.abort();
+            }
+            return self
+                .send(json!({ "type": "error", "id": id, "payload": response.errors }))
+                .await;
+        }
+        operation.responded = true;
+        self.send(json!({ "type": "next", "id": id, "payload": response }))
+            .await
+    }
+
+    async fn send(&mut self, message: Value) -> Flow {
+        match self
+            .sink
+            .send(Message::Text(message.to_string().into()))
+            .await
+        {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Disconnected,
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: truncate(reason, MAX_CLOSE_REASON).into(),
+        };
+        // The peer may already be gone; there is nothing more to do then.
+        let _ = self.sink.send(Message::Close(Some(frame))).await;
+    }
+}
+
+fn invalid(reason: &str) -> Flow {
+    Flow::Close(4400, reason.to_owned())
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

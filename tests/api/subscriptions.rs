@@ -1,0 +1,397 @@
+//! `registrationStatusChanged` end to end over graphql-transport-ws: one poller per
+//! registration however many watch, every ending the upstream prescribes, faults,
+//! disconnects and limits. The simulator's clock moves only when a test advances it.
+
+use std::time::Duration;
+
+use registrar_gateway::domain::{AccountId, DomainName};
+use registrar_gateway::simulator::Faults;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::gateway::{ACCOUNT, TestApp, spawn_app_with};
+use crate::websocket::{WsClient, change, connect_ready};
+
+/// Poll every 10 ms, without jitter, and stop a poller as soon as nobody watches.
+const FAST_POLLING: [&str; 12] = [
+    "--poll-initial",
+    "10ms",
+    "--poll-max",
+    "10ms",
+    "--poll-blocked-initial",
+    "10ms",
+    "--poll-blocked-max",
+    "10ms",
+    "--poll-jitter",
+    "0",
+    "--poller-grace",
+    "0s",
+];
+
+async fn fast_app(extra: &[&str]) -> TestApp {
+    let args: Vec<&str> = FAST_POLLING.iter().chain(extra).copied().collect();
+    spawn_app_with(&args).await
+}
+
+fn states(changes: &[Value]) -> Vec<&str> {
+    changes
+        .iter()
+        .map(|change| change["status"]["state"].as_str().unwrap())
+        .collect()
+}
+
+/// Reads `id`'s messages until `complete`, returning the changes seen.
+async fn follow_to_completion(client: &mut WsClient, id: &str) -> Vec<Value> {
+    let mut changes = Vec::new();
+    loop {
+        let message = client.recv().await;
+        match message["type"].as_str() {
+            Some("next") => changes.push(change(&message, id)),
+            Some("complete") => return changes,
+            _ => panic!("unexpected message: {message}"),
+        }
+    }
+}
+
+async fn next_change(client: &mut WsClient, id: &str) -> Value {
+    let message = client.recv().await;
+    assert_eq!(message["type"], "next", "{message}");
+    change(&message, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_subscribers_share_one_poller_and_see_every_state_in_order() {
+    const CONNECTIONS: usize = 10;
+    const PER_CONNECTION: usize = 100;
+    let app = fast_app(&[]).await;
+    let (progress_tx, mut progress) = mpsc::unbounded_channel::<(usize, usize)>();
+    let mut followers = Vec::new();
+    for connection in 0..CONNECTIONS {
+        let mut client = connect_ready(&app).await;
+        for id in 0..PER_CONNECTION {
+            client
+                .watch(&id.to_string(), "demo-succeeds.com", false)
+                .await;
+        }
+        let progress_tx = progress_tx.clone();
+        followers.push(tokio::spawn(async move {
+            let mut seen = vec![Vec::new(); PER_CONNECTION];
+            let (mut completed, mut reported) = (0, 0);
+            while completed < PER_CONNECTION {
+                let message = client.recv().await;
+                let id: usize = message["id"].as_str().unwrap().parse().unwrap();
+                match message["type"].as_str() {
+                    Some("next") => seen[id].push(change(&message, &id.to_string())),
+                    Some("complete") => completed += 1,
+                    _ => panic!("unexpected message: {message}"),
+                }
+                let least = seen.iter().map(Vec::len).min().unwrap_or_default();
+                if least > reported {
+                    reported = least;
+                    progress_tx.send((connection, least)).unwrap();
+                }
+            }
+            seen
+        }));
+    }
+    let mut reached = [0; CONNECTIONS];
+    for (events, advance) in [(1, 10), (2, 20)] {
+        while reached.iter().any(|&count| count < events) {
+            let (connection, count) = progress.recv().await.unwrap();
+            reached[connection] = count;
+        }
+        app.simulator.advance_clock(Duration::from_secs(advance));
+    }
+    for follower in followers {
+        for changes in follower.await.unwrap() {
+            assert_eq!(states(&changes), ["PENDING", "IN_PROGRESS", "SUCCEEDED"]);
+            let sequences: Vec<u64> = changes
+                .iter()
+                .map(|change| change["sequence"].as_u64().unwrap())
+                .collect();
+            assert_eq!(sequences, [1, 2, 3]);
+            let previous: Vec<&Value> = changes
+                .iter()
+                .map(|change| &change["previousState"])
+                .collect();
+            assert_eq!(
+                previous,
+                [&Value::Null, &json!("PENDING"), &json!("IN_PROGRESS")]
+            );
+        }
+    }
+    app.pollers.until_idle().await;
+    let stats = app.pollers.stats();
+    assert_eq!(stats.pollers_started, 1, "one poller for 1,000 subscribers");
+    assert_eq!(
+        app.upstream_calls(),
+        stats.polls,
+        "every upstream call is that one poller's"
+    );
+    assert_eq!(stats.active_watchers, 0);
+}
+
+#[tokio::test]
+async fn a_failed_workflow_ends_the_subscription_with_its_error() {
+    let app = fast_app(&[]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-fails.com", false).await;
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "PENDING"
+    );
+    app.simulator.advance_clock(Duration::from_secs(30));
+    let changes = follow_to_completion(&mut client, "1").await;
+    let last = changes.last().unwrap();
+    assert_eq!(last["status"]["state"], "FAILED");
+    assert_eq!(last["status"]["completed"], true);
+    assert_eq!(last["status"]["error"]["code"], "registry_rejected");
+    app.pollers.until_idle().await;
+}
+
+#[tokio::test]
+async fn action_required_surfaces_the_action_and_completes_by_default() {
+    let app = fast_app(&[]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-action-required.com", false).await;
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "PENDING"
+    );
+    app.simulator.advance_clock(Duration::from_secs(15));
+    let changes = follow_to_completion(&mut client, "1").await;
+    let paused = changes.last().unwrap();
+    assert_eq!(paused["status"]["state"], "ACTION_REQUIRED");
+    assert_eq!(
+        paused["status"]["actionRequired"]["action"],
+        "registrant_email_confirmation_pending"
+    );
+    assert_eq!(
+        paused["status"]["actionRequired"]["confirmationSentTo"],
+        "r***@demo-action-required.com"
+    );
+    app.pollers.until_idle().await;
+    let calls = app.upstream_calls();
+    assert_eq!(
+        calls,
+        app.pollers.stats().polls,
+        "the poller stopped: it never resolves on its own"
+    );
+}
+
+#[tokio::test]
+async fn keep_watching_follows_action_required_until_the_user_acts() {
+    let app = fast_app(&[]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-action-required.com", true).await;
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "PENDING"
+    );
+    app.simulator.advance_clock(Duration::from_secs(5));
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "IN_PROGRESS"
+    );
+    app.simulator.advance_clock(Duration::from_secs(10));
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "ACTION_REQUIRED"
+    );
+
+    let account = AccountId::parse(ACCOUNT).unwrap();
+    let domain = DomainName::parse("demo-action-required.com").unwrap();
+    app.simulator.resolve_action(&account, &domain).unwrap();
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "IN_PROGRESS"
+    );
+    app.simulator.advance_clock(Duration::from_secs(10));
+    let changes = follow_to_completion(&mut client, "1").await;
+    assert_eq!(states(&changes), ["SUCCEEDED"]);
+}
+
+#[tokio::test]
+async fn a_workflow_blocked_past_the_watch_limit_ends_with_watch_expired() {
+    let app = fast_app(&["--blocked-max-watch", "100ms"]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-blocked.com", false).await;
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "PENDING"
+    );
+    app.simulator.advance_clock(Duration::from_secs(15));
+    loop {
+        let message = client.recv().await;
+        let errors = &message["payload"]["errors"];
+        if errors.is_null() {
+            assert_eq!(message["type"], "next", "{message}");
+            continue;
+        }
+        assert_eq!(
+            errors[0]["extensions"]["code"], "WATCH_EXPIRED",
+            "{message}"
+        );
+        break;
+    }
+    assert_eq!(
+        client.recv().await,
+        json!({ "type": "complete", "id": "1" })
+    );
+}
+
+#[tokio::test]
+async fn leaving_subscribers_release_the_poller_and_upstream_calls_stop() {
+    let app = fast_app(&[]).await;
+    let mut first = connect_ready(&app).await;
+    let mut second = connect_ready(&app).await;
+    first.watch("a", "demo-pending.com", false).await;
+    second.watch("b", "demo-pending.com", false).await;
+    second.watch("c", "demo-pending.com", false).await;
+    next_change(&mut first, "a").await;
+    next_change(&mut second, "b").await;
+    next_change(&mut second, "c").await;
+    assert_eq!(app.pollers.stats().active_watchers, 3);
+
+    first.send(json!({ "type": "complete", "id": "a" })).await;
+    second.close().await;
+    app.pollers.until_idle().await;
+    let stats = app.pollers.stats();
+    assert_eq!((stats.active_pollers, stats.active_watchers), (0, 0));
+    assert_eq!(app.upstream_calls(), stats.polls);
+}
+
+#[tokio::test]
+async fn a_query_of_a_watched_registration_is_served_from_the_pollers_result() {
+    let app = spawn_app_with(&["--poll-initial", "1h", "--poll-max", "1h"]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-pending.com", false).await;
+    next_change(&mut client, "1").await;
+    let calls = app.upstream_calls();
+    let body = app.status_of("demo-pending.com").await;
+    assert_eq!(body["data"]["registrationStatus"]["state"], "PENDING");
+    assert_eq!(app.upstream_calls(), calls);
+}
+
+#[tokio::test]
+async fn a_late_subscriber_to_a_finished_workflow_gets_it_from_cache_and_completes() {
+    let app = fast_app(&[]).await;
+    app.status_of("demo-succeeded.com").await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-succeeded.com", false).await;
+    let changes = follow_to_completion(&mut client, "1").await;
+    assert_eq!(states(&changes), ["SUCCEEDED"]);
+    assert_eq!(app.upstream_calls(), 1, "only the query's call");
+    assert_eq!(app.pollers.stats().pollers_started, 0);
+}
+
+#[tokio::test]
+async fn an_upstream_outage_mid_stream_is_ridden_out() {
+    let app = fast_app(&[]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-succeeds.com", false).await;
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "PENDING"
+    );
+    app.simulator
+        .set_faults(Faults {
+            error_share: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
+    let failing_from = app.upstream_calls();
+    app.simulator.advance_clock(Duration::from_secs(10));
+    while app.upstream_calls() < failing_from + 3 {
+        tokio::task::yield_now().await;
+    }
+    app.simulator.set_faults(Faults::default()).unwrap();
+    let change = next_change(&mut client, "1").await;
+    assert_eq!(
+        change["status"]["state"], "IN_PROGRESS",
+        "the subscription survived the 5xx burst"
+    );
+    assert_eq!(change["sequence"], 2);
+}
+
+#[tokio::test]
+async fn subscribers_are_told_when_the_poller_gives_up() {
+    let app = fast_app(&["--poll-max-failures", "3"]).await;
+    app.simulator
+        .set_faults(Faults {
+            error_share: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-pending.com", false).await;
+    let message = client.recv().await;
+    assert_eq!(message["type"], "next");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
+        "{message}"
+    );
+    assert_eq!(
+        client.recv().await,
+        json!({ "type": "complete", "id": "1" })
+    );
+    assert_eq!(app.upstream_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_domain_without_a_workflow_ends_with_workflow_not_found() {
+    let app = fast_app(&[]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "nothing-here.com", false).await;
+    let message = client.recv().await;
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "WORKFLOW_NOT_FOUND",
+        "{message}"
+    );
+    assert_eq!(client.recv().await["type"], "complete");
+}
+
+#[tokio::test]
+async fn subscriptions_are_bounded_per_connection_and_in_total() {
+    let app = fast_app(&[
+        "--max-subscriptions-per-connection",
+        "2",
+        "--max-subscriptions",
+        "3",
+    ])
+    .await;
+    let mut first = connect_ready(&app).await;
+    for id in ["1", "2", "3"] {
+        first.watch(id, "demo-pending.com", false).await;
+    }
+    let mut refused = None;
+    let mut accepted = 0;
+    while accepted < 2 || refused.is_none() {
+        let message = first.recv().await;
+        match (
+            message["type"].as_str(),
+            message["payload"]["errors"].is_null(),
+        ) {
+            (Some("next"), true) => accepted += 1,
+            (Some("next"), false) => refused = Some(message),
+            (Some("complete"), _) => {}
+            _ => panic!("unexpected message: {message}"),
+        }
+    }
+    let refused = refused.unwrap();
+    assert_eq!(refused["id"], "3");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
+
+    let mut second = connect_ready(&app).await;
+    second.watch("1", "demo-in-progress.com", false).await;
+    assert!(second.recv().await["payload"]["errors"].is_null());
+    second.watch("2", "demo-in-progress.com", false).await;
+    let message = second.recv().await;
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS",
+        "{message}"
+    );
+}

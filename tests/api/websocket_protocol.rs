@@ -1,0 +1,191 @@
+//! The websocket protocols to the letter: graphql-transport-ws close codes, `error`
+//! for operations that cannot start, server pings; the legacy graphql-ws protocol.
+
+use serde_json::{Value, json};
+
+use crate::gateway::{spawn_app, spawn_app_with};
+use crate::websocket::{WATCH, connect, connect_ready};
+
+#[tokio::test]
+async fn the_modern_subprotocol_is_chosen_and_echoed() {
+    let app = spawn_app().await;
+    let client = connect(&app, "graphql-ws, graphql-transport-ws").await;
+    assert_eq!(client.protocol.as_deref(), Some("graphql-transport-ws"));
+    let legacy = connect(&app, "graphql-ws").await;
+    assert_eq!(legacy.protocol.as_deref(), Some("graphql-ws"));
+
+    let refused = app
+        .http
+        .get(app.url("/graphql"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "mqtt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+}
+
+#[tokio::test]
+async fn invalid_messages_close_with_4400() {
+    let app = spawn_app().await;
+    for message in [
+        "not json",
+        r#"{"type":"shout"}"#,
+        r#"{"type":"subscribe","id":"1"}"#,
+        r#"{"id":"1"}"#,
+    ] {
+        let mut client = connect(&app, "graphql-transport-ws").await;
+        client.send(json!({ "type": "connection_init" })).await;
+        client.recv().await;
+        client.send_text(message).await;
+        let (code, reason) = client.expect_close().await;
+        assert_eq!(code, 4400, "{message}");
+        assert!(reason.len() <= 123, "a close reason fits a close frame");
+    }
+}
+
+#[tokio::test]
+async fn subscribing_before_the_ack_closes_with_4401() {
+    let app = spawn_app().await;
+    let mut client = connect(&app, "graphql-transport-ws").await;
+    client
+        .send(json!({ "type": "subscribe", "id": "1", "payload": { "query": WATCH } }))
+        .await;
+    assert_eq!(
+        client.expect_close().await,
+        (4401, "Unauthorized".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_second_init_closes_with_4429() {
+    let app = spawn_app().await;
+    let mut client = connect_ready(&app).await;
+    client.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(
+        client.expect_close().await,
+        (4429, "Too many initialisation requests".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_active_id_closes_with_4409() {
+    let app = spawn_app().await;
+    let mut client = connect_ready(&app).await;
+    client.watch("same", "demo-pending.com", false).await;
+    assert_eq!(client.recv().await["type"], "next");
+    client.watch("same", "demo-pending.com", false).await;
+    assert_eq!(
+        client.expect_close().await,
+        (4409, "Subscriber for same already exists".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn an_id_can_be_reused_once_completed() {
+    let app = spawn_app().await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-pending.com", false).await;
+    assert_eq!(client.recv().await["type"], "next");
+    client.send(json!({ "type": "complete", "id": "1" })).await;
+    client.watch("1", "demo-in-progress.com", false).await;
+    let message = client.recv().await;
+    assert_eq!(
+        message["payload"]["data"]["registrationStatusChanged"]["status"]["domainName"],
+        "demo-in-progress.com"
+    );
+}
+
+#[tokio::test]
+async fn no_connection_init_in_time_closes_with_4408() {
+    let app = spawn_app_with(&["--ws-init-timeout", "50ms"]).await;
+    let mut client = connect(&app, "graphql-transport-ws").await;
+    assert_eq!(
+        client.expect_close().await,
+        (4408, "Connection initialisation timeout".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn the_server_pings_idle_connections_and_answers_pings() {
+    let app = spawn_app_with(&["--ws-keepalive", "50ms"]).await;
+    let mut client = connect_ready(&app).await;
+    assert_eq!(client.recv().await, json!({ "type": "ping" }));
+    client.send(json!({ "type": "ping" })).await;
+    loop {
+        let message = client.recv().await;
+        if message["type"] == "pong" {
+            break;
+        }
+        assert_eq!(message["type"], "ping");
+    }
+}
+
+#[tokio::test]
+async fn an_operation_that_cannot_start_gets_an_error_message_not_next() {
+    let app = spawn_app().await;
+    let mut client = connect_ready(&app).await;
+    let payload = json!({ "query": "subscription { noSuchField }" });
+    client
+        .send(json!({ "type": "subscribe", "id": "bad", "payload": payload }))
+        .await;
+    let message = client.recv().await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "bad");
+    assert!(message["payload"][0]["message"].is_string());
+    assert_eq!(app.upstream_calls(), 0);
+}
+
+#[tokio::test]
+async fn queries_run_over_the_socket_too() {
+    let app = spawn_app().await;
+    let mut client = connect_ready(&app).await;
+    let payload =
+        json!({ "query": r#"{ registrationStatus(domain: "demo-failed.com") { state } }"# });
+    client
+        .send(json!({ "type": "subscribe", "id": "q", "payload": payload }))
+        .await;
+    let message = client.recv().await;
+    assert_eq!(
+        message["payload"]["data"],
+        json!({ "registrationStatus": { "state": "FAILED" } })
+    );
+    assert_eq!(
+        client.recv().await,
+        json!({ "type": "complete", "id": "q" })
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_going_away() {
+    let app = spawn_app().await;
+    let mut client = connect_ready(&app).await;
+    drop(app);
+    assert_eq!(client.expect_close().await.0, 1001);
+}
+
+#[tokio::test]
+async fn the_legacy_protocol_streams_changes_and_completes() {
+    let app = spawn_app().await;
+    let mut client = connect(&app, "graphql-ws").await;
+    client
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    assert_eq!(client.recv().await["type"], "connection_ack");
+    let payload = json!({ "query": WATCH, "variables": { "domain": "demo-succeeded.com" } });
+    client
+        .send(json!({ "type": "start", "id": "1", "payload": payload }))
+        .await;
+    let data = client.recv().await;
+    assert_eq!(data["type"], "data", "{data}");
+    let change: &Value = &data["payload"]["data"]["registrationStatusChanged"];
+    assert_eq!(change["status"]["state"], "SUCCEEDED");
+    assert_eq!(change["sequence"], 1);
+    assert_eq!(
+        client.recv().await,
+        json!({ "type": "complete", "id": "1" })
+    );
+}
