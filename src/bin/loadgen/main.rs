@@ -219,6 +219,8 @@ impl Plan {
                 "4",
                 "--per-connection",
                 "10",
+                "--poll-window",
+                "500ms",
             ])),
             simulator: Some(simulator::SimulatorArgs::parse_from([
                 "simulator",
