@@ -1,0 +1,310 @@
+//! Scenario 3, fan-out: S websocket subscribers (graphql-transport-ws, many
+//! subscriptions per connection) over M registrations. Measures the upstream polls
+//! while subscribers idle (one poller per registration means about one poll per
+//! registration per poll interval), the time from the simulator's state change
+//! (a manual clock advance) to each subscriber's event, and the gateway's RSS
+//! before, during and after.
+
+mod connection;
+
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::BenchError;
+use crate::latency::Percentiles;
+use crate::report::Report;
+use crate::stack::{Setup, Stack};
+use connection::{Event, Kind};
+
+/// The demo script used: pending 10 s, in progress 20 s, then succeeded.
+const SCRIPT: &str = "succeeds";
+/// Clock advance that moves every workflow from pending to in progress.
+const TO_IN_PROGRESS: f64 = 10.0;
+/// Clock advance that then completes every workflow.
+const TO_SUCCEEDED: f64 = 20.0;
+/// Connections opened at once while setting up.
+const CONNECT_CONCURRENCY: usize = 16;
+
+/// Fan-out settings.
+#[derive(Debug, Clone, Parser)]
+pub struct FanoutArgs {
+    /// Subscribers (S), up to 50,000.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub subscribers: u32,
+    /// Registrations they watch (M); subscriber i watches registration i mod M.
+    #[arg(long, default_value_t = 100)]
+    pub registrations: usize,
+    /// Subscriptions per websocket connection (the gateway's cap is 100 by default).
+    #[arg(long, default_value_t = 100)]
+    pub per_connection: usize,
+    /// The gateway's poll interval (`--poll-initial` and `--poll-max`) and active TTL.
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+    /// How long upstream polls are counted while subscribers idle.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub poll_window: Duration,
+    /// Deadline for each phase (all subscribed, all changed, all completed).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub phase_deadline: Duration,
+}
+
+impl FanoutArgs {
+    fn gateway_flags(&self) -> Vec<String> {
+        let poll = humantime::format_duration(self.poll_interval).to_string();
+        let total = self.subscribers.max(100_000).to_string();
+        [
+            ("--cache-ttl-active", poll.as_str()),
+            ("--poll-initial", &poll),
+            ("--poll-max", &poll),
+            ("--poll-multiplier", "1.5"),
+            ("--poll-jitter", "0.1"),
+            (
+                "--max-subscriptions-per-connection",
+                &self.per_connection.to_string(),
+            ),
+            ("--max-subscriptions", &total),
+        ]
+        .iter()
+        .flat_map(|(flag, value)| [(*flag).to_owned(), (*value).to_owned()])
+        .collect()
+    }
+}
+
+/// RSS of the gateway at the points the issue asks for, in KiB.
+#[derive(Debug, Default)]
+struct Rss {
+    before: Option<u64>,
+    during: Option<u64>,
+    after: Option<u64>,
+    /// (subscribers with their first event, RSS KiB) while subscribing.
+    curve: Vec<(usize, u64)>,
+}
+
+/// Runs the fan-out scenario.
+pub async fn run(setup: &Setup, args: &FanoutArgs) -> Result<Report, BenchError> {
+    ensure_subscriptions(setup)?;
+    let stack = setup.stack(&args.gateway_flags()).await?;
+    let domains = create_workflows(setup, &stack, args).await?;
+    let mut rss = Rss {
+        before: stack.gateway.rss_kib(),
+        ..Rss::default()
+    };
+    let (sender, mut events) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    let ws_url = format!(
+        "{}/graphql",
+        stack.gateway.url.replacen("http://", "ws://", 1)
+    );
+    let tasks = connection::open_all(&ws_url, &domains, args, sender, &stop).await?;
+    let subscribers = args.subscribers as usize;
+    let initial = collect(
+        &mut events,
+        subscribers,
+        Kind::Initial,
+        args.phase_deadline,
+        |count| {
+            let step = (subscribers / 10).max(1);
+            if count % step == 0 {
+                rss.curve
+                    .extend(stack.gateway.rss_kib().map(|kib| (count, kib)));
+            }
+        },
+    )
+    .await;
+    rss.during = stack.gateway.rss_kib();
+    let polls = count_polls(setup, &stack, &domains, args).await?;
+    let advanced = Instant::now();
+    stack.control.advance_clock(TO_IN_PROGRESS).await?;
+    let changed = collect(
+        &mut events,
+        subscribers,
+        Kind::Changed,
+        args.phase_deadline,
+        drop,
+    )
+    .await;
+    stack.control.advance_clock(TO_SUCCEEDED).await?;
+    let completed = collect(
+        &mut events,
+        subscribers,
+        Kind::Completed,
+        args.phase_deadline,
+        drop,
+    )
+    .await;
+    stop.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    rss.after = stack.gateway.rss_kib();
+    let latencies = changed
+        .times
+        .iter()
+        .map(|at| at.saturating_duration_since(advanced))
+        .collect();
+    let phases = Phases {
+        initial,
+        changed,
+        completed,
+    };
+    Ok(report(
+        args,
+        polls,
+        Percentiles::of(latencies),
+        &phases,
+        &rss,
+    ))
+}
+
+/// Refuses early, as "not measured", when the gateway has no subscriptions yet.
+fn ensure_subscriptions(setup: &Setup) -> Result<(), BenchError> {
+    if setup.external.is_some() {
+        return Ok(());
+    }
+    let output = std::process::Command::new(setup.gateway_bin())
+        .arg("schema")
+        .output()?;
+    let schema = String::from_utf8_lossy(&output.stdout);
+    if schema.contains("registrationStatusChanged") {
+        Ok(())
+    } else {
+        Err(BenchError::Unsupported(
+            "this gateway's schema has no registrationStatusChanged subscription".to_owned(),
+        ))
+    }
+}
+
+async fn create_workflows(
+    setup: &Setup,
+    stack: &Stack,
+    args: &FanoutArgs,
+) -> Result<Vec<String>, BenchError> {
+    let mut domains = Vec::with_capacity(args.registrations);
+    for index in 0..args.registrations {
+        let domain = format!("fanout-{index}.com");
+        stack
+            .control
+            .add_workflow(&setup.account, &domain, SCRIPT)
+            .await?;
+        domains.push(domain);
+    }
+    Ok(domains)
+}
+
+/// Upstream polls of the watched registrations over the poll window, subscribers idle.
+async fn count_polls(
+    setup: &Setup,
+    stack: &Stack,
+    domains: &[String],
+    args: &FanoutArgs,
+) -> Result<u64, BenchError> {
+    stack.control.reset_stats().await?;
+    // A measurement window, not a synchronisation: polls are counted over a fixed time.
+    tokio::time::sleep(args.poll_window).await;
+    let stats = stack.control.stats().await?;
+    Ok(stats.requests_for(&setup.account, domains.iter().map(String::as_str)))
+}
+
+/// Events of one kind received in a phase, and failures seen meanwhile.
+#[derive(Debug, Default)]
+struct Collected {
+    times: Vec<Instant>,
+    failures: usize,
+    first_failure: Option<String>,
+}
+
+/// The three phases' events.
+struct Phases {
+    initial: Collected,
+    changed: Collected,
+    completed: Collected,
+}
+
+/// Receives events until `want` of `kind` (or failures) arrived, or the deadline passed.
+async fn collect(
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    want: usize,
+    kind: Kind,
+    deadline: Duration,
+    mut on_event: impl FnMut(usize),
+) -> Collected {
+    let deadline = Instant::now() + deadline;
+    let mut collected = Collected::default();
+    while collected.times.len() + collected.failures < want {
+        let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await else {
+            break;
+        };
+        match event.kind {
+            Kind::Failed(reason) => {
+                collected.failures += 1;
+                collected.first_failure.get_or_insert(reason);
+            }
+            received if received == kind => {
+                collected.times.push(event.at);
+                on_event(collected.times.len());
+            }
+            _ => {}
+        }
+    }
+    collected
+}
+
+fn report(
+    args: &FanoutArgs,
+    polls: u64,
+    latency: Option<Percentiles>,
+    phases: &Phases,
+    rss: &Rss,
+) -> Report {
+    let subscribers = u64::from(args.subscribers);
+    let intervals = args.poll_window.as_secs_f64() / args.poll_interval.as_secs_f64();
+    let per_registration =
+        polls as f64 / args.registrations.max(1) as f64 / intervals.max(f64::EPSILON);
+    let per_subscriber = rss
+        .before
+        .zip(rss.during)
+        .map(|(before, during)| during.saturating_sub(before) as f64 / subscribers as f64);
+    let mut report = Report::new("fan-out (websocket subscriptions)");
+    report
+        .metric("subscribers (S)", subscribers)
+        .metric("registrations (M)", args.registrations as u64)
+        .metric("subscriptions per connection", args.per_connection as u64)
+        .metric("poll interval ms", args.poll_interval.as_millis() as u64)
+        .metric(
+            "subscribed (first event received)",
+            phases.initial.times.len() as u64,
+        )
+        .metric("upstream polls in poll window", polls)
+        .metric("poll window s", args.poll_window.as_secs_f64())
+        .against(
+            "polls per registration per interval",
+            per_registration,
+            "~1 (one poller each)",
+        )
+        .metric("change events received", phases.changed.times.len() as u64)
+        .metric("change-to-event p50 ms", latency.map(|p| p.p50_ms))
+        .against("change-to-event p99 ms", latency.map(|p| p.p99_ms), "< 100")
+        .metric("change-to-event max ms", latency.map(|p| p.max_ms))
+        .metric("completed", phases.completed.times.len() as u64)
+        .metric(
+            "failures",
+            (phases.initial.failures + phases.changed.failures + phases.completed.failures) as u64,
+        )
+        .metric("gateway RSS before KiB", rss.before)
+        .metric("gateway RSS during KiB", rss.during)
+        .metric("gateway RSS after KiB", rss.after)
+        .against("RSS per idle subscriber KiB", per_subscriber, "< 20")
+        .series("latency", serde_json::json!(latency))
+        .series("rss_curve", serde_json::json!(rss.curve));
+    let failure = [&phases.initial, &phases.changed, &phases.completed]
+        .into_iter()
+        .find_map(|phase| phase.first_failure.clone());
+    if let Some(failure) = failure {
+        report.metric("first failure", failure);
+    }
+    report
+}

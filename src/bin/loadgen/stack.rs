@@ -1,0 +1,118 @@
+//! The system under test for one scenario: a simulator (manual clock, no rate
+//! limit) and a gateway pointed at it, both started fresh with the scenario's
+//! gateway flags, or the running ones given by `--simulator-url/--gateway-url`.
+
+use std::path::PathBuf;
+
+use crate::clients::SimulatorControl;
+use crate::error::BenchError;
+use crate::processes::{self, Launch, Service};
+
+/// The account every scenario uses (the gateway's default account).
+pub const DEFAULT_ACCOUNT: &str = "bebebebebebebebebebebebebebebebe";
+
+/// Where the processes come from; built once from the command line.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Directory of `registrar-gateway` and `loadgen`.
+    pub bin_dir: PathBuf,
+    /// Running processes to use instead of starting them.
+    pub external: Option<External>,
+    /// The gateway's default account.
+    pub account: String,
+}
+
+/// Processes started by someone else.
+#[derive(Debug, Clone)]
+pub struct External {
+    /// `http://HOST:PORT` of the gateway.
+    pub gateway_url: String,
+    /// `http://HOST:PORT` of the simulator.
+    pub simulator_url: String,
+    /// The gateway's pid, for RSS figures.
+    pub gateway_pid: Option<u32>,
+}
+
+/// A simulator and a gateway in front of it.
+#[derive(Debug)]
+pub struct Stack {
+    /// The gateway (declared first so it stops first: it talks to the simulator).
+    pub gateway: Service,
+    /// The simulator, held so it runs (and stops) with the stack.
+    _simulator: Service,
+    /// The simulator's control API.
+    pub control: SimulatorControl,
+}
+
+impl Setup {
+    /// The gateway executable.
+    pub fn gateway_bin(&self) -> PathBuf {
+        self.bin_dir.join("registrar-gateway")
+    }
+
+    /// Starts a simulator alone (or uses the running one).
+    pub async fn simulator(&self) -> Result<Service, BenchError> {
+        if let Some(external) = &self.external {
+            return Ok(Service::external(&external.simulator_url, None));
+        }
+        let args = [
+            "simulate",
+            "--rate-limit",
+            "0",
+            "--manual-clock",
+            "--max-workflows",
+            "1000000",
+        ];
+        processes::start(Launch {
+            name: "simulator",
+            program: &self.gateway_bin(),
+            args: args.map(str::to_owned).to_vec(),
+            ready_path: "/__sim/stats",
+        })
+        .await
+    }
+
+    /// Starts a simulator and a gateway run with `gateway_flags` (or uses the running ones).
+    pub async fn stack(&self, gateway_flags: &[String]) -> Result<Stack, BenchError> {
+        let simulator = self.simulator().await?;
+        let gateway = match &self.external {
+            Some(external) => Service::external(&external.gateway_url, external.gateway_pid),
+            None => self.start_gateway(&simulator, gateway_flags).await?,
+        };
+        let control = SimulatorControl::new(&simulator.url)?;
+        if !control.clock_is_manual().await? {
+            return Err(BenchError::Unexpected(
+                "the simulator must run with --manual-clock so workflows change only when advanced"
+                    .to_owned(),
+            ));
+        }
+        Ok(Stack {
+            gateway,
+            _simulator: simulator,
+            control,
+        })
+    }
+
+    async fn start_gateway(
+        &self,
+        simulator: &Service,
+        flags: &[String],
+    ) -> Result<Service, BenchError> {
+        let mut args = vec![
+            "--base-url".to_owned(),
+            format!("{}/client/v4", simulator.url),
+            "--api-token".to_owned(),
+            "bench-token".to_owned(),
+            "--account-id".to_owned(),
+            self.account.clone(),
+        ];
+        args.extend_from_slice(flags);
+        processes::start(Launch {
+            name: "gateway",
+            program: &self.gateway_bin(),
+            args,
+            ready_path: "/healthz",
+        })
+        .await
+    }
+}
