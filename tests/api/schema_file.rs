@@ -1,4 +1,4 @@
-//! `schema/schema.graphql` is the schema the code serves.
+//! The committed documents that describe the code: the SDL and the README's settings.
 
 #[test]
 fn the_committed_sdl_matches_the_code() {
@@ -8,4 +8,30 @@ fn the_committed_sdl_matches_the_code() {
         committed == registrar_gateway::graphql::sdl(),
         "schema/schema.graphql is out of date: run `cargo run -- schema > schema/schema.graphql`"
     );
+}
+
+#[test]
+fn the_readme_documents_every_gateway_setting() {
+    use clap::CommandFactory;
+    let readme = include_str!("../../README.md");
+    let command = registrar_gateway::config::Cli::command();
+    for arg in command.get_arguments() {
+        let Some(long) = arg
+            .get_long()
+            .filter(|long| !["help", "version"].contains(long))
+        else {
+            continue;
+        };
+        assert!(
+            readme.contains(&format!("`--{long}`")),
+            "README.md does not document --{long}"
+        );
+        if let Some(env) = arg.get_env() {
+            let env = env.to_str().unwrap();
+            assert!(
+                readme.contains(&format!("`{env}`")),
+                "README.md does not document {env}"
+            );
+        }
+    }
 }
