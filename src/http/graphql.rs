@@ -166,7 +166,7 @@ fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Respo
 
 /// Picks the response media type from `Accept`: highest q-value first, then an
 /// explicit type over a wildcard, then the spec's type over the legacy one. No
-/// `Accept` means `application/json`, as the spec advises.
+/// `Accept`, or only a wildcard, means `application/json`, as the spec advises.
 fn negotiate(headers: &HeaderMap) -> Result<MediaType, NotAcceptable> {
     let Some(accept) = headers.get(header::ACCEPT) else {
         return Ok(MediaType::Json);
@@ -182,7 +182,8 @@ fn negotiate(headers: &HeaderMap) -> Result<MediaType, NotAcceptable> {
         let (media, explicit) = match essence.as_str() {
             "application/graphql-response+json" => (MediaType::GraphqlResponseJson, true),
             "application/json" => (MediaType::Json, true),
-            "application/*" | "*/*" => (MediaType::GraphqlResponseJson, false),
+            // The spec's compatibility rule: a wildcard gets the type every client reads.
+            "application/*" | "*/*" => (MediaType::Json, false),
             _ => return None,
         };
         let millis = (quality.clamp(0.0, 1.0) * 1000.0) as u16;
@@ -306,7 +307,11 @@ mod tests {
             Ok(MediaType::GraphqlResponseJson)
         );
         assert_eq!(accept("application/json"), Ok(MediaType::Json));
-        assert_eq!(accept("*/*"), Ok(MediaType::GraphqlResponseJson));
+        assert_eq!(accept("*/*"), Ok(MediaType::Json));
+        assert_eq!(
+            accept("application/graphql-response+json, */*;q=0.8"),
+            Ok(MediaType::GraphqlResponseJson)
+        );
         assert_eq!(accept("application/json, */*"), Ok(MediaType::Json));
         assert_eq!(
             accept("application/graphql-response+json;q=0"),
