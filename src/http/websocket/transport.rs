@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{Request, Response, Variables};
+use async_graphql::{Request, Response, ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::{AbortHandle, BoxStream, SelectAll, SplitSink};
-use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use futures::{FutureExt, SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::graphql::{ConnectionSubscriptions, is_request_error};
 use crate::http::AppState;
@@ -48,6 +48,26 @@ struct SubscribePayload {
     /// Accepted and type-checked per the protocol; no extension is implemented yet.
     #[serde(rename = "extensions")]
     _extensions: Option<Map<String, Value>>,
+}
+
+/// Messages the server sends, serialised straight from borrowed data.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerMessage<'a> {
+    ConnectionAck,
+    Ping,
+    Pong,
+    Next {
+        id: &'a str,
+        payload: &'a Response,
+    },
+    Error {
+        id: &'a str,
+        payload: &'a [ServerError],
+    },
+    Complete {
+        id: &'a str,
+    },
 }
 
 /// One operation's response, tagged with its id and generation; `None` when it ended.
@@ -108,9 +128,13 @@ pub(super) async fn serve(socket: WebSocket, state: AppState) {
                 Some(Err(_)) | None => Flow::Disconnected,
             },
             Some(tagged) = connection.streams.next(), if !connection.streams.is_empty() => {
-                connection.on_response(tagged).await
+                connection.on_responses(tagged).await
             }
-            _ = keepalive.tick(), if connection.acknowledged => connection.send(json!({ "type": "ping" })).await,
+            _ = keepalive.tick(), if connection.acknowledged => connection.send(ServerMessage::Ping).await,
+        };
+        let flow = match flow {
+            Flow::Continue => connection.flush().await,
+            other => other,
         };
         match flow {
             Flow::Continue => {}
@@ -145,9 +169,9 @@ impl Connection {
             ClientMessage::ConnectionInit { .. } => {
                 self.init_received = true;
                 self.acknowledged = true;
-                self.send(json!({ "type": "connection_ack" })).await
+                self.send(ServerMessage::ConnectionAck).await
             }
-            ClientMessage::Ping {} => self.send(json!({ "type": "pong" })).await,
+            ClientMessage::Ping {} => self.send(ServerMessage::Pong).await,
             ClientMessage::Pong {} => Flow::Continue,
             ClientMessage::Subscribe { .. } if !self.acknowledged => {
                 Flow::Close(4401, "Unauthorized".to_owned())
@@ -208,27 +232,54 @@ impl Connection {
         };
         let Some(response) = response else {
             self.operations.remove(&id);
-            return self.send(json!({ "type": "complete", "id": id })).await;
+            return self.send(ServerMessage::Complete { id: &id }).await;
         };
         if !operation.responded && is_request_error(&response) {
             if let Some(operation) = self.operations.remove(&id) {
                 operation.abort.abort();
             }
             return self
-                .send(json!({ "type": "error", "id": id, "payload": response.errors }))
+                .send(ServerMessage::Error {
+                    id: &id,
+                    payload: &response.errors,
+                })
                 .await;
         }
         operation.responded = true;
-        self.send(json!({ "type": "next", "id": id, "payload": response }))
-            .await
+        self.send(ServerMessage::Next {
+            id: &id,
+            payload: &response,
+        })
+        .await
     }
 
-    async fn send(&mut self, message: Value) -> Flow {
-        match self
-            .sink
-            .send(Message::Text(message.to_string().into()))
-            .await
-        {
+    /// Queues a message; [`Connection::flush`] writes what is queued.
+    async fn send(&mut self, message: ServerMessage<'_>) -> Flow {
+        let text = match serde_json::to_string(&message) {
+            Ok(text) => text,
+            Err(error) => return Flow::Close(1011, format!("could not encode a message: {error}")),
+        };
+        match self.sink.feed(Message::Text(text.into())).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Disconnected,
+        }
+    }
+
+    /// Forwards `first` and every other response already waiting, so a burst of
+    /// events (one state change, many subscribers) goes out in one write.
+    async fn on_responses(&mut self, first: Tagged) -> Flow {
+        let mut flow = self.on_response(first).await;
+        while matches!(flow, Flow::Continue) {
+            let Some(Some(tagged)) = self.streams.next().now_or_never() else {
+                break;
+            };
+            flow = self.on_response(tagged).await;
+        }
+        flow
+    }
+
+    async fn flush(&mut self) -> Flow {
+        match self.sink.flush().await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Disconnected,
         }
