@@ -1,30 +1,24 @@
-//! The one way the gateway reads a registration's status: it picks the credential
-//! and keys the cache, so the GraphQL layer and (later) pollers share one path.
+//! The one way the gateway reads a registration's status: it keys the cache by the
+//! credential a caller uses, so the GraphQL layer and pollers share one path.
 
 use std::sync::Arc;
 
-use crate::cache::{Snapshot, StatusCache, StatusKey};
+use crate::cache::{Served, StatusCache, StatusKey};
 use crate::domain::{AccountId, DomainName};
 use crate::upstream::{Credential, UpstreamError};
 
-/// Reads registration statuses through the cache with the gateway's credential.
+/// Reads registration statuses through the cache.
 #[derive(Clone)]
 pub struct Registrations {
     cache: StatusCache,
-    credential: Credential,
     default_account: Option<AccountId>,
 }
 
 impl Registrations {
-    /// Reads through `cache` as `credential`; `default_account` serves requests that name none.
-    pub fn new(
-        cache: StatusCache,
-        credential: Credential,
-        default_account: Option<AccountId>,
-    ) -> Self {
+    /// Reads through `cache`; `default_account` serves requests that name none.
+    pub fn new(cache: StatusCache, default_account: Option<AccountId>) -> Self {
         Self {
             cache,
-            credential,
             default_account,
         }
     }
@@ -34,17 +28,19 @@ impl Registrations {
         self.default_account.as_ref()
     }
 
-    /// The status of `domain` in `account`: cached when fresh, else fetched once for all callers.
+    /// The status of `domain` in `account` as seen through `credential`: cached when
+    /// fresh, else fetched once for all callers, else stale when the upstream fails.
     pub async fn status(
         &self,
+        credential: &Credential,
         account: AccountId,
         domain: DomainName,
-    ) -> Result<Arc<Snapshot>, Arc<UpstreamError>> {
+    ) -> Result<Served, Arc<UpstreamError>> {
         let key = StatusKey {
-            credential: self.credential.fingerprint(),
+            credential: credential.fingerprint(),
             account,
             domain,
         };
-        self.cache.get_or_fetch(&self.credential, key).await
+        self.cache.get_or_fetch(credential, key).await
     }
 }

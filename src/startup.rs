@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AccessPolicy;
 use crate::cache::StatusCache;
 use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
@@ -54,12 +55,13 @@ impl Application {
     /// Binds the listener and builds every service from `config`.
     pub async fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
         let listener = bind(config.listen).await?;
-        let (client_settings, credentials, simulator) = match config.upstream.target()? {
+        let mode = config.access.credential_mode;
+        let (client_settings, credentials, simulator) = match config.upstream.target(mode)? {
             UpstreamTarget::Remote {
                 base_url,
                 credentials,
             } => {
-                tracing::info!(base_url = %base_url, "talking to the configured upstream");
+                tracing::info!(base_url = %base_url, credential_mode = ?mode, "talking to the configured upstream");
                 (config.upstream.client_settings(base_url), credentials, None)
             }
             UpstreamTarget::Sandbox => {
@@ -71,7 +73,7 @@ impl Application {
                 let token = Credentials::ApiToken(SANDBOX_TOKEN.into());
                 (
                     config.upstream.client_settings(base_url),
-                    token,
+                    Some(token),
                     Some(simulator),
                 )
             }
@@ -81,19 +83,33 @@ impl Application {
                 .as_ref()
                 .map(|_| AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id"))
         });
-        let credential = Credential::new(credentials, &FingerprintKey::random());
+        let fingerprint_key = FingerprintKey::random();
+        let server_credential =
+            credentials.map(|credentials| Credential::new(credentials, &fingerprint_key));
+        let access = AccessPolicy::new(
+            mode,
+            server_credential,
+            &config.access.access_keys,
+            fingerprint_key,
+        );
         let cache = StatusCache::new(
             &config.cache.settings(),
             UpstreamClient::new(&client_settings)?,
         );
-        let registrations = Registrations::new(cache, credential, default_account);
-        let limits = QueryLimits {
+        let registrations = Registrations::new(cache, default_account);
+        let query_limits = QueryLimits {
             max_domains: config.http.max_domains,
         };
         let shutdown = CancellationToken::new();
-        let schema = build_schema(registrations, limits);
+        let schema = build_schema(
+            registrations,
+            access.clone(),
+            query_limits,
+            config.limits.operation_limits(),
+        );
         let state = AppState::new(
             schema,
+            access,
             &example_query(SANDBOX_EXAMPLE_DOMAIN),
             shutdown.clone(),
         );

@@ -7,7 +7,7 @@ use async_graphql::{Enum, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::cache::Snapshot;
+use crate::cache::Served;
 use crate::domain::DomainName;
 use crate::upstream::{self, WorkflowStatus};
 
@@ -51,15 +51,17 @@ pub struct RegistrationStatus {
     domain: DomainName,
     status: Arc<WorkflowStatus>,
     fetched_at: DateTime<Utc>,
+    stale: bool,
 }
 
 impl RegistrationStatus {
-    /// The GraphQL view of a snapshot; `None` when the upstream has no workflow.
-    pub fn from_snapshot(domain: DomainName, snapshot: &Snapshot) -> Option<Self> {
+    /// The GraphQL view of a served snapshot; `None` when the upstream has no workflow.
+    pub fn from_served(domain: DomainName, served: &Served) -> Option<Self> {
         Some(Self {
             domain,
-            status: snapshot.status.clone()?,
-            fetched_at: snapshot.fetched_at,
+            status: served.snapshot.status.clone()?,
+            fetched_at: served.snapshot.fetched_at,
+            stale: served.stale,
         })
     }
 
@@ -145,6 +147,13 @@ impl RegistrationStatus {
     async fn age_seconds(&self) -> f64 {
         let age = Utc::now() - self.fetched_at;
         age.num_milliseconds().max(0) as f64 / 1000.0
+    }
+
+    /// True when this status is past its freshness and served only because Cloudflare
+    /// could not be asked for a newer one (unavailable, slow or rate limited);
+    /// `fetchedAt` and `ageSeconds` say how old it is.
+    async fn stale(&self) -> bool {
+        self.stale
     }
 }
 

@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 pub use graphiql::example_query;
 
+use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
 
 /// What handlers share; cheap to clone.
@@ -30,6 +31,8 @@ use crate::graphql::GatewaySchema;
 pub struct AppState {
     /// The executable schema with its services.
     pub schema: GatewaySchema,
+    /// Admits callers (access keys) and reads their own Cloudflare credential.
+    pub access: AccessPolicy,
     /// The rendered GraphiQL page.
     pub graphiql: Html<Bytes>,
     /// Cancelled when the gateway starts shutting down (readiness turns 503).
@@ -38,9 +41,15 @@ pub struct AppState {
 
 impl AppState {
     /// State for `schema`, with GraphiQL opening on `default_query`.
-    pub fn new(schema: GatewaySchema, default_query: &str, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        schema: GatewaySchema,
+        access: AccessPolicy,
+        default_query: &str,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             schema,
+            access,
             graphiql: graphiql::page(default_query),
             shutdown,
         }
@@ -103,7 +112,14 @@ fn cors(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::ACCEPT, header::AUTHORIZATION])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-auth-email"),
+            HeaderName::from_static("x-auth-key"),
+            HeaderName::from_static(ACCESS_KEY_HEADER),
+        ])
         .max_age(Duration::from_secs(3600))
 }
 

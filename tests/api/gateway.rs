@@ -33,6 +33,12 @@ impl Drop for TestApp {
     }
 }
 
+/// Retry backoff settings every test gateway gets unless the test gives its own.
+const FAST_RETRIES: [(&str, &str); 2] = [
+    ("--upstream-retry-initial", "1ms"),
+    ("--upstream-retry-max", "20ms"),
+];
+
 /// A gateway with default settings in front of a fresh simulator.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
@@ -62,6 +68,12 @@ pub async fn spawn_gateway(
         "--account-id",
         ACCOUNT,
     ];
+    // Retry backoffs are real time: keep them tiny unless a test sets its own.
+    for (flag, value) in FAST_RETRIES {
+        if !extra_args.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend_from_slice(extra_args);
     let config = GatewayConfig::from_args(args).expect("test settings parse");
     start(config, simulator).await
