@@ -63,11 +63,7 @@ impl Extension for OperationLimits {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if let Some(nesting) = bracket_nesting_over(&request.query, MAX_NESTING) {
-            return Err(refuse(GraphqlError::TooDeep(format!(
-                "the document nests brackets deeper than {nesting} (the limit is {MAX_NESTING})"
-            ))));
-        }
+        check_nesting(&request.query)?;
         let variables = request.variables.clone();
         // A document that does not parse is left to async-graphql to report.
         if let Ok(document) = request.parsed_query() {
@@ -77,8 +73,25 @@ impl Extension for OperationLimits {
     }
 }
 
+/// Refuses a document whose brackets nest deeper than [`MAX_NESTING`], before it
+/// is parsed (the parser recurses per level, and its own limit's error echoes the
+/// whole document). Transports that parse documents themselves call this first.
+pub fn check_nesting(query: &str) -> ServerResult<()> {
+    match bracket_nesting_over(query, MAX_NESTING) {
+        None => Ok(()),
+        Some(nesting) => Err(refuse(GraphqlError::TooDeep(format!(
+            "the document nests brackets deeper than {} (the limit is {MAX_NESTING})",
+            nesting - 1
+        )))),
+    }
+}
+
+/// A request error: the code in its extensions, and no location (it is about the
+/// whole document).
 fn refuse(error: GraphqlError) -> ServerError {
-    error.extend().into_server_error(Default::default())
+    let mut error = error.extend().into_server_error(Default::default());
+    error.locations.clear();
+    error
 }
 
 impl OperationLimits {
@@ -104,18 +117,19 @@ impl OperationLimits {
         if measure.introspection && !self.introspection {
             return Err(GraphqlError::IntrospectionDisabled);
         }
-        if measure.depth > self.max_depth || measure.nesting >= MAX_NESTING {
+        if measure.depth > self.max_depth {
             return Err(GraphqlError::TooDeep(format!(
                 "the operation is {} fields deep; the limit is {} (--max-depth)",
                 measure.depth, self.max_depth
             )));
         }
-        let over = |value: u64, limit: u64| (value > limit).then_some((value, limit));
-        if let Some((value, limit)) = over(measure.complexity, self.max_complexity) {
-            return Err(GraphqlError::TooComplex(format!(
-                "the operation selects {value} fields; the limit is {limit} (--max-complexity)"
+        if measure.nesting >= MAX_NESTING {
+            return Err(GraphqlError::TooDeep(format!(
+                "the operation nests {} selection sets through fragments; the limit is {MAX_NESTING}",
+                measure.nesting
             )));
         }
+        let over = |value: u64, limit: u64| (value > limit).then_some((value, limit));
         if let Some((value, limit)) = over(measure.root_fields, self.max_root_fields) {
             return Err(GraphqlError::TooManyRootFields(format!(
                 "the operation has {value} root fields (aliases count); the limit is {limit} (--max-root-fields)"
@@ -124,6 +138,11 @@ impl OperationLimits {
         if let Some((value, limit)) = over(measure.lookups, self.max_lookups) {
             return Err(GraphqlError::TooManyLookups(format!(
                 "the operation asks for {value} registration statuses; the limit is {limit} (--max-lookups)"
+            )));
+        }
+        if let Some((value, limit)) = over(measure.complexity, self.max_complexity) {
+            return Err(GraphqlError::TooComplex(format!(
+                "the operation selects {value} fields; the limit is {limit} (--max-complexity)"
             )));
         }
         Ok(())
@@ -210,7 +229,7 @@ impl<'a> Walker<'a> {
             Some(Some(measure)) => return Ok(*measure),
             Some(None) => {
                 return Err(GraphqlError::TooDeep(format!(
-                    "fragment {name} spreads itself, making the operation infinitely deep"
+                    "fragment {name} spreads itself: the operation would be infinitely deep, past the depth limit (--max-depth)"
                 )));
             }
             None => {}

@@ -9,7 +9,7 @@ mod types;
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
 
 pub use error::GraphqlError;
-pub use limits::{MAX_NESTING, OperationLimits};
+pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use query::{QueryLimits, QueryRoot};
 pub use types::RegistrationStatus;
 

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use crate::access::AccessError;
+use crate::graphql::check_nesting;
 use crate::upstream::Credential;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -117,6 +118,9 @@ async fn execute(
     mut request: Request,
     method: Method,
 ) -> Response {
+    if let Err(error) = check_nesting(&request.query) {
+        return respond(media, async_graphql::Response::from_errors(vec![error]));
+    }
     let operation_name = request.operation_name.take();
     let operation = match request.parsed_query() {
         Ok(document) => selected_operation(&document.operations, operation_name.as_deref()),
