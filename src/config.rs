@@ -8,10 +8,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 use secrecy::SecretString;
 
+use crate::access::CredentialMode;
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::domain::AccountId;
+use crate::graphql::OperationLimits;
 use crate::poller::{Pacing, PollerSettings};
-use crate::upstream::{ClientSettings, Credentials};
+use crate::upstream::{ClientSettings, Credentials, RetryPolicy};
 
 /// The official API root.
 pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -65,6 +67,10 @@ pub struct GatewayConfig {
     pub http: HttpConfig,
     #[command(flatten, next_help_heading = "Subscriptions and polling")]
     pub subscriptions: SubscriptionConfig,
+    #[command(flatten, next_help_heading = "Access")]
+    pub access: AccessConfig,
+    #[command(flatten, next_help_heading = "Operation limits")]
+    pub limits: LimitsConfig,
 }
 
 /// How log lines are written.
@@ -100,6 +106,15 @@ pub struct UpstreamConfig {
     /// Limit on one upstream request, connection to last byte.
     #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "15s", value_parser = duration)]
     pub upstream_timeout: Duration,
+    /// Retries of a failed status read (connect errors, timeouts, 5xx, 429 with a short Retry-After); 0 turns retries off.
+    #[arg(long, env = "GATEWAY_UPSTREAM_RETRIES", default_value_t = 2)]
+    pub upstream_retries: u32,
+    /// Backoff before the first retry; it doubles for each further one (with up to 25% jitter).
+    #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_INITIAL", default_value = "500ms", value_parser = duration)]
+    pub upstream_retry_initial: Duration,
+    /// Cap on one backoff, and the longest upstream Retry-After worth waiting for before answering UPSTREAM_RATE_LIMITED.
+    #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_MAX", default_value = "8s", value_parser = duration)]
+    pub upstream_retry_max: Duration,
 }
 
 /// Cache size and freshness by workflow state.
@@ -124,6 +139,12 @@ pub struct CacheConfig {
     /// Freshness of "no workflow for this domain".
     #[arg(long = "cache-ttl-not-found", env = "GATEWAY_CACHE_TTL_NOT_FOUND", default_value = "5s", value_parser = duration)]
     pub ttl_not_found: Duration,
+    /// How long a failed upstream read is shared with later readers of the same status, so a failing upstream is not hammered; 0s turns this off.
+    #[arg(long = "cache-ttl-error", env = "GATEWAY_CACHE_TTL_ERROR", default_value = "1s", value_parser = duration)]
+    pub ttl_error: Duration,
+    /// How long past its freshness a cached status is still served (flagged `stale`) when the upstream is unavailable, slow or rate limited.
+    #[arg(long, env = "GATEWAY_STALE_IF_ERROR", default_value = "5m", value_parser = duration)]
+    pub stale_if_error: Duration,
 }
 
 /// The HTTP server's limits and cross-origin policy.
@@ -211,6 +232,56 @@ impl SubscriptionConfig {
     }
 }
 
+/// Who may call the gateway and whose Cloudflare credential it uses.
+#[derive(Debug, Args)]
+pub struct AccessConfig {
+    /// Whose Cloudflare credential upstream calls use: `server` (the gateway's own), `pass-through` (the caller's `Authorization: Bearer` or `X-Auth-Email` + `X-Auth-Key`; refused without one) or `pass-through-or-server` (the caller's when sent, else the gateway's).
+    #[arg(long, env = "GATEWAY_CREDENTIAL_MODE", value_enum, default_value_t = CredentialMode::Server)]
+    pub credential_mode: CredentialMode,
+    /// A key callers must present in `X-Gateway-Key` (or, in server mode, as `Authorization: Bearer`); repeatable, comma-separated in the env var; none means no key is required.
+    #[arg(
+        long = "access-key",
+        env = "GATEWAY_ACCESS_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    pub access_keys: Vec<SecretString>,
+}
+
+/// Bounds on what one GraphQL operation may ask for.
+#[derive(Debug, Args)]
+pub struct LimitsConfig {
+    /// Deepest field nesting of an operation (answers OPERATION_TOO_DEEP past it).
+    #[arg(long, env = "GATEWAY_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+    /// Most fields in an operation, fragments expanded (answers OPERATION_TOO_COMPLEX past it).
+    #[arg(long, env = "GATEWAY_MAX_COMPLEXITY", default_value_t = 1000)]
+    pub max_complexity: u64,
+    /// Most root fields in an operation, each alias counting (answers TOO_MANY_ROOT_FIELDS past it).
+    #[arg(long, env = "GATEWAY_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: u64,
+    /// Most registration statuses one operation may look up: one per registrationStatus, one per domain of registrationStatuses (answers TOO_MANY_LOOKUPS past it).
+    #[arg(long, env = "GATEWAY_MAX_LOOKUPS", default_value_t = 100)]
+    pub max_lookups: u64,
+    /// Refuse `__schema` and `__type` queries (answers INTROSPECTION_DISABLED).
+    #[arg(long, env = "GATEWAY_DISABLE_INTROSPECTION")]
+    pub disable_introspection: bool,
+}
+
+impl LimitsConfig {
+    /// The limits the schema enforces.
+    pub fn operation_limits(&self) -> OperationLimits {
+        OperationLimits {
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            max_root_fields: self.max_root_fields,
+            max_lookups: self.max_lookups,
+            introspection: !self.disable_introspection,
+        }
+    }
+}
+
 /// What the gateway talks to, decided from the credentials and base URL given.
 #[derive(Debug)]
 pub enum UpstreamTarget {
@@ -218,8 +289,8 @@ pub enum UpstreamTarget {
     Remote {
         /// API root.
         base_url: Url,
-        /// How to authenticate.
-        credentials: Credentials,
+        /// The gateway's own credential; absent only when callers bring theirs.
+        credentials: Option<Credentials>,
     },
     /// No credentials and no base URL: the embedded simulator.
     Sandbox,
@@ -240,14 +311,15 @@ pub enum ConfigError {
     },
     /// A base URL without credentials.
     #[error(
-        "CLOUDFLARE_BASE_URL is set but no credentials are: set CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY), or unset CLOUDFLARE_BASE_URL to use the embedded simulator"
+        "CLOUDFLARE_BASE_URL is set but no credentials are: set CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY), set GATEWAY_CREDENTIAL_MODE=pass-through, or unset CLOUDFLARE_BASE_URL to use the embedded simulator"
     )]
     MissingCredentials,
 }
 
 impl UpstreamConfig {
     /// Decides between a remote API and the sandbox; a token wins over a global key.
-    pub fn target(&self) -> Result<UpstreamTarget, ConfigError> {
+    /// In `pass-through` mode a remote API needs no credentials of the gateway's own.
+    pub fn target(&self, mode: CredentialMode) -> Result<UpstreamTarget, ConfigError> {
         let credentials = match (&self.api_token, &self.email, &self.api_key) {
             (Some(token), _, _) => Some(Credentials::ApiToken(token.clone())),
             (None, Some(email), Some(key)) => Some(Credentials::GlobalApiKey {
@@ -265,9 +337,15 @@ impl UpstreamConfig {
         match (credentials, &self.base_url) {
             (Some(credentials), base_url) => Ok(UpstreamTarget::Remote {
                 base_url: base_url.clone().unwrap_or_else(cloudflare_base_url),
-                credentials,
+                credentials: Some(credentials),
             }),
             (None, None) => Ok(UpstreamTarget::Sandbox),
+            (None, Some(base_url)) if mode == CredentialMode::PassThrough => {
+                Ok(UpstreamTarget::Remote {
+                    base_url: base_url.clone(),
+                    credentials: None,
+                })
+            }
             (None, Some(_)) => Err(ConfigError::MissingCredentials),
         }
     }
@@ -278,6 +356,11 @@ impl UpstreamConfig {
             base_url,
             connect_timeout: self.upstream_connect_timeout,
             request_timeout: self.upstream_timeout,
+            retry: RetryPolicy {
+                retries: self.upstream_retries,
+                initial: self.upstream_retry_initial,
+                max: self.upstream_retry_max,
+            },
         }
     }
 }
@@ -293,6 +376,8 @@ impl CacheConfig {
                 terminal: self.ttl_terminal,
                 not_found: self.ttl_not_found,
             },
+            stale_if_error: self.stale_if_error,
+            error_ttl: self.ttl_error,
         }
     }
 }
@@ -352,7 +437,11 @@ mod tests {
     fn defaults_parse_and_half_a_global_key_is_refused() {
         let config = GatewayConfig::from_args(["gw", "--email", "me@example.com"]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
-        let error = config.upstream.target().unwrap_err().to_string();
+        let error = config
+            .upstream
+            .target(CredentialMode::Server)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("CLOUDFLARE_API_KEY is required with CLOUDFLARE_EMAIL"),
             "{error}"

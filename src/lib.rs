@@ -6,12 +6,14 @@
 //! - [`domain`]: `DomainName` and `AccountId`, parsed once at the edge;
 //! - [`upstream`]: the Cloudflare API wire model and client;
 //! - [`cache`]: per-state TTL cache with single-flight loading;
+//! - [`access`]: gateway access keys and whose credential a request uses;
 //! - [`registrations`]: the one read path (credential + account + cache);
 //! - [`graphql`]: the schema;
 //! - [`http`]: the axum server: GraphQL over HTTP, GraphiQL, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it;
 //! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
 
+pub mod access;
 pub mod cache;
 pub mod config;
 pub mod domain;

@@ -1,35 +1,29 @@
-//! The one way the gateway reads a registration's status: it picks the credential
-//! and keys the cache, so the GraphQL layer and (later) pollers share one path.
+//! The one way the gateway reads and watches a registration's status: it keys the
+//! cache and the pollers by the caller's credential, so queries and subscriptions
+//! share one path and data never crosses from one credential to another.
 
 use std::sync::Arc;
 
-use crate::cache::{Snapshot, StatusCache, StatusKey};
+use crate::cache::{Served, StatusCache, StatusKey};
 use crate::domain::{AccountId, DomainName};
 use crate::poller::{Pollers, Watch, WatchRefused};
 use crate::upstream::{Credential, UpstreamError};
 
-/// Reads and watches registration statuses with the gateway's credential.
+/// Reads registration statuses through the cache and watches them through pollers.
 #[derive(Clone)]
 pub struct Registrations {
     cache: StatusCache,
     pollers: Pollers,
-    credential: Credential,
     default_account: Option<AccountId>,
 }
 
 impl Registrations {
-    /// Reads through `cache` and watches through `pollers` as `credential`;
-    /// `default_account` serves requests that name none.
-    pub fn new(
-        cache: StatusCache,
-        pollers: Pollers,
-        credential: Credential,
-        default_account: Option<AccountId>,
-    ) -> Self {
+    /// Reads through `cache` and watches through `pollers`; `default_account`
+    /// serves requests that name none.
+    pub fn new(cache: StatusCache, pollers: Pollers, default_account: Option<AccountId>) -> Self {
         Self {
             cache,
             pollers,
-            credential,
             default_account,
         }
     }
@@ -39,27 +33,29 @@ impl Registrations {
         self.default_account.as_ref()
     }
 
-    /// The status of `domain` in `account`: cached when fresh, else fetched once for all callers.
+    /// The status of `domain` in `account` as seen through `credential`: cached when
+    /// fresh, else fetched once for all callers, else stale when the upstream fails.
     pub async fn status(
         &self,
+        credential: &Credential,
         account: AccountId,
         domain: DomainName,
-    ) -> Result<Arc<Snapshot>, Arc<UpstreamError>> {
-        self.cache
-            .get_or_fetch(&self.credential, self.key(account, domain))
-            .await
+    ) -> Result<Served, Arc<UpstreamError>> {
+        let key = Self::key(credential, account, domain);
+        self.cache.get_or_fetch(credential, key).await
     }
 
-    /// Watches `domain` in `account` through its one shared poller.
+    /// Watches `domain` in `account` as `credential` through its one shared poller.
     pub async fn watch(
         &self,
+        credential: &Credential,
         account: AccountId,
         domain: DomainName,
         keep_watching_action_required: bool,
     ) -> Result<Watch, WatchRefused> {
-        let key = self.key(account, domain);
+        let key = Self::key(credential, account, domain);
         self.pollers
-            .watch(&self.credential, key, keep_watching_action_required)
+            .watch(credential, key, keep_watching_action_required)
             .await
     }
 
@@ -68,9 +64,9 @@ impl Registrations {
         &self.pollers
     }
 
-    fn key(&self, account: AccountId, domain: DomainName) -> StatusKey {
+    fn key(credential: &Credential, account: AccountId, domain: DomainName) -> StatusKey {
         StatusKey {
-            credential: self.credential.fingerprint(),
+            credential: credential.fingerprint(),
             account,
             domain,
         }

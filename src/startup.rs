@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::AccessPolicy;
 use crate::cache::StatusCache;
 use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
@@ -60,20 +61,27 @@ impl Application {
         let listener = bind(config.listen).await?;
         let upstream = Upstream::connect(config).await?;
         let shutdown = CancellationToken::new();
+        let fingerprint_key = FingerprintKey::random();
+        let server_credential = upstream
+            .credentials
+            .clone()
+            .map(|credentials| Credential::new(credentials, &fingerprint_key));
+        let access = AccessPolicy::new(
+            config.access.credential_mode,
+            server_credential,
+            &config.access.access_keys,
+            fingerprint_key,
+        );
         let registrations = upstream.registrations(config, shutdown.clone())?;
-        let limits = QueryLimits {
+        let pollers = registrations.pollers().clone();
+        let query_limits = QueryLimits {
             max_domains: config.http.max_domains,
         };
-        let pollers = registrations.pollers().clone();
-        let schema = build_schema(registrations, limits);
-        let websocket = WsSettings {
-            init_timeout: config.subscriptions.ws_init_timeout,
-            keepalive: config.subscriptions.ws_keepalive,
-            max_subscriptions_per_connection: config.subscriptions.max_subscriptions_per_connection,
-            max_message_size: config.http.body_limit,
-        };
+        let limits = config.limits.operation_limits();
+        let schema = build_schema(registrations, access.clone(), query_limits, limits);
         let default_query = example_query(SANDBOX_EXAMPLE_DOMAIN);
-        let state = AppState::new(schema, &default_query, shutdown.clone(), websocket);
+        let websocket = websocket_settings(config);
+        let state = AppState::new(schema, access, &default_query, shutdown.clone(), websocket);
         let http = HttpSettings {
             request_timeout: config.http.request_timeout,
             body_limit: config.http.body_limit,
@@ -127,7 +135,8 @@ impl Application {
 /// Where upstream calls go and with which credentials.
 struct Upstream {
     client: ClientSettings,
-    credentials: Credentials,
+    /// The gateway's own credential; `None` when callers must bring theirs (pass-through).
+    credentials: Option<Credentials>,
     default_account: Option<AccountId>,
     simulator: Option<SimulatorHandle>,
 }
@@ -136,12 +145,13 @@ impl Upstream {
     /// The configured API, or the embedded simulator when no credentials are set.
     async fn connect(config: &GatewayConfig) -> Result<Self, StartupError> {
         let configured_account = config.upstream.account_id.clone();
-        match config.upstream.target()? {
+        let mode = config.access.credential_mode;
+        match config.upstream.target(mode)? {
             UpstreamTarget::Remote {
                 base_url,
                 credentials,
             } => {
-                tracing::info!(base_url = %base_url, "talking to the configured upstream");
+                tracing::info!(base_url = %base_url, credential_mode = ?mode, "talking to the configured upstream");
                 Ok(Self {
                     client: config.upstream.client_settings(base_url),
                     credentials,
@@ -159,7 +169,7 @@ impl Upstream {
                     AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id");
                 Ok(Self {
                     client: config.upstream.client_settings(base_url),
-                    credentials: Credentials::ApiToken(SANDBOX_TOKEN.into()),
+                    credentials: Some(Credentials::ApiToken(SANDBOX_TOKEN.into())),
                     default_account: Some(configured_account.unwrap_or(sandbox_account)),
                     simulator: Some(simulator),
                 })
@@ -173,7 +183,6 @@ impl Upstream {
         config: &GatewayConfig,
         shutdown: CancellationToken,
     ) -> Result<Registrations, StartupError> {
-        let credential = Credential::new(self.credentials.clone(), &FingerprintKey::random());
         let cache = StatusCache::new(&config.cache.settings(), UpstreamClient::new(&self.client)?);
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
@@ -183,9 +192,18 @@ impl Upstream {
         Ok(Registrations::new(
             cache,
             pollers,
-            credential,
             self.default_account.clone(),
         ))
+    }
+}
+
+fn websocket_settings(config: &GatewayConfig) -> WsSettings {
+    let subscriptions = &config.subscriptions;
+    WsSettings {
+        init_timeout: subscriptions.ws_init_timeout,
+        keepalive: subscriptions.ws_keepalive,
+        max_subscriptions_per_connection: subscriptions.max_subscriptions_per_connection,
+        max_message_size: config.http.body_limit,
     }
 }
 

@@ -1,18 +1,27 @@
-//! The status cache: one moka cache in front of the upstream client.
+//! The status cache: moka caches in front of the upstream client.
 //!
 //! Concurrent reads of one missing or expired key make exactly one upstream call
 //! (moka coalesces `try_get_with` per key), and the call runs in its own task so a
-//! caller that disconnects does not restart it for the others. Entries live as long
-//! as their state can stay unchanged: short while a workflow moves, long once it is
-//! terminal. Failed loads are never stored. Keys include the credential's
-//! fingerprint, so data never crosses from one credential to another.
+//! caller that disconnects does not restart it for the others. Entries stay fresh
+//! as long as their state can stay unchanged: short while a workflow moves, long
+//! once it is terminal. Keys include the credential's fingerprint, so data never
+//! crosses from one credential to another.
+//!
+//! moka has no stale-if-error, so three caches share the key:
+//! - `fresh`: what is served without asking upstream (expires by [`TtlPolicy`]);
+//! - `last_good`: the same snapshots kept `stale_if_error` longer, served flagged
+//!   stale when a refresh fails because the upstream is unavailable;
+//! - `failures`: a failed load, remembered briefly so that callers arriving just
+//!   after it share the failure instead of each calling a struggling upstream.
 
 mod ttl;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use ttl::Extended;
 pub use ttl::TtlPolicy;
 
 use crate::domain::{AccountId, DomainName};
@@ -48,6 +57,16 @@ impl Snapshot {
     }
 }
 
+/// A snapshot as served: fresh, or stale because refreshing it failed.
+#[derive(Clone, Debug)]
+pub struct Served {
+    /// The answer.
+    pub snapshot: Arc<Snapshot>,
+    /// True when the snapshot is past its freshness and the upstream could not be
+    /// asked for a newer one.
+    pub stale: bool,
+}
+
 /// Settings for [`StatusCache`].
 #[derive(Clone, Debug)]
 pub struct CacheSettings {
@@ -55,73 +74,178 @@ pub struct CacheSettings {
     pub capacity: u64,
     /// How long each kind of answer stays fresh.
     pub ttl: TtlPolicy,
+    /// How long past its freshness a snapshot may still be served when the upstream fails.
+    pub stale_if_error: Duration,
+    /// How long a failed load is shared with later callers; zero turns this off.
+    pub error_ttl: Duration,
 }
 
 /// The cache; cheap to clone (handles to one shared store).
 #[derive(Clone)]
 pub struct StatusCache {
-    entries: moka::future::Cache<StatusKey, Arc<Snapshot>>,
+    fresh: moka::future::Cache<StatusKey, Arc<Snapshot>>,
+    last_good: moka::future::Cache<StatusKey, Arc<Snapshot>>,
+    /// `None` when failures are not shared (`error_ttl` zero).
+    failures: Option<moka::future::Cache<StatusKey, UpstreamError>>,
     upstream: UpstreamClient,
 }
 
 impl StatusCache {
     /// An empty cache loading through `upstream`.
     pub fn new(settings: &CacheSettings, upstream: UpstreamClient) -> Self {
-        let entries = moka::future::Cache::builder()
+        let fresh = moka::future::Cache::builder()
             .max_capacity(settings.capacity)
             .expire_after(settings.ttl.clone())
             .build();
-        Self { entries, upstream }
+        let last_good = moka::future::Cache::builder()
+            .max_capacity(settings.capacity)
+            .expire_after(Extended {
+                policy: settings.ttl.clone(),
+                extra: settings.stale_if_error,
+            })
+            .build();
+        let failures = (!settings.error_ttl.is_zero()).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(settings.capacity)
+                .time_to_live(settings.error_ttl)
+                .build()
+        });
+        Self {
+            fresh,
+            last_good,
+            failures,
+            upstream,
+        }
     }
 
-    /// The fresh snapshot for `key`, fetching it (once, however many ask) when absent or expired.
+    /// The snapshot for `key`: fresh when cached, else fetched (once, however many
+    /// ask). When that fetch fails because the upstream is unavailable (not for auth
+    /// or other refusals), the last good snapshot within the stale-if-error bound is
+    /// served flagged stale instead of the error.
     pub async fn get_or_fetch(
         &self,
         credential: &Credential,
         key: StatusKey,
-    ) -> Result<Arc<Snapshot>, Arc<UpstreamError>> {
+    ) -> Result<Served, Arc<UpstreamError>> {
         debug_assert_eq!(credential.fingerprint(), key.credential);
-        let upstream = self.upstream.clone();
-        let credential = credential.clone();
-        let load_key = key.clone();
-        self.entries
-            .try_get_with(key, async move {
-                let fetch = async move {
-                    upstream
-                        .registration_status(&credential, &load_key.account, &load_key.domain)
-                        .await
-                };
-                // Spawned so the load survives the caller that started it (moka would
-                // otherwise restart it for the remaining waiters).
-                match tokio::spawn(fetch).await {
-                    Ok(result) => result.map(|status| Arc::new(Snapshot::fetched_now(status))),
-                    Err(join_error) => Err(UpstreamError::Unreachable(format!(
-                        "the upstream call was aborted: {join_error}"
-                    ))),
-                }
-            })
+        let error = match self
+            .fresh
+            .try_get_with(key.clone(), self.load(credential, &key, true))
             .await
+        {
+            Ok(snapshot) => {
+                return Ok(Served {
+                    snapshot,
+                    stale: false,
+                });
+            }
+            Err(error) => error,
+        };
+        if !serves_stale(&error) {
+            return Err(error);
+        }
+        match self.last_good.get(&key).await {
+            Some(snapshot) => {
+                tracing::warn!(
+                    credential = %key.credential,
+                    domain = %key.domain,
+                    fetched_at = %snapshot.fetched_at,
+                    %error,
+                    "serving a stale status: the upstream failed"
+                );
+                Ok(Served {
+                    snapshot,
+                    stale: true,
+                })
+            }
+            None => Err(error),
+        }
     }
 
-    /// A cached snapshot fetched after `since` (by anyone: a query's fetch saves
-    /// the poller a call), else a fresh fetch shared with concurrent readers.
+    /// The load moka runs for a missing or expired key: a recent failure is shared
+    /// (when `reuse_failure`), otherwise the upstream is asked and the outcome remembered.
+    fn load(
+        &self,
+        credential: &Credential,
+        key: &StatusKey,
+        reuse_failure: bool,
+    ) -> impl Future<Output = Result<Arc<Snapshot>, UpstreamError>> + use<> {
+        let this = self.clone();
+        let credential = credential.clone();
+        let key = key.clone();
+        async move {
+            if reuse_failure
+                && let Some(failures) = &this.failures
+                && let Some(error) = failures.get(&key).await
+            {
+                return Err(error);
+            }
+            // Spawned so the load (and remembering its outcome) survives the caller
+            // that started it; moka would otherwise restart it for the remaining waiters.
+            let fetch = async move {
+                let answer = this
+                    .upstream
+                    .registration_status(&credential, &key.account, &key.domain)
+                    .await;
+                match answer {
+                    Ok(status) => {
+                        let snapshot = Arc::new(Snapshot::fetched_now(status));
+                        this.last_good.insert(key, Arc::clone(&snapshot)).await;
+                        Ok(snapshot)
+                    }
+                    Err(error) => {
+                        if let Some(failures) = &this.failures {
+                            failures.insert(key, error.clone()).await;
+                        }
+                        Err(error)
+                    }
+                }
+            };
+            match tokio::spawn(fetch).await {
+                Ok(result) => result,
+                Err(join_error) => Err(UpstreamError::Unreachable(format!(
+                    "the upstream call was aborted: {join_error}"
+                ))),
+            }
+        }
+    }
+
+    /// For a poller: a fresh snapshot fetched after `since` (by anyone: a query's
+    /// fetch saves the poller a call), else a fetch shared with concurrent readers.
+    /// Failures are returned, not answered with stale data, and a failure remembered
+    /// for queries is not reused: each poll asks, and the poller's own backoff paces it.
     pub async fn fetch_newer_than(
         &self,
         credential: &Credential,
         key: StatusKey,
         since: Option<DateTime<Utc>>,
     ) -> Result<Arc<Snapshot>, Arc<UpstreamError>> {
-        if let Some(cached) = self.entries.get(&key).await {
+        if let Some(cached) = self.fresh.get(&key).await {
             if since.is_none_or(|since| cached.fetched_at > since) {
                 return Ok(cached);
             }
-            self.entries.invalidate(&key).await;
+            self.fresh.invalidate(&key).await;
         }
-        self.get_or_fetch(credential, key).await
+        let load = self.load(credential, &key, false);
+        self.fresh.try_get_with(key, load).await
     }
 
     /// The cached snapshot for `key`, if fresh, without calling upstream.
     pub async fn peek(&self, key: &StatusKey) -> Option<Arc<Snapshot>> {
-        self.entries.get(key).await
+        self.fresh.get(key).await
+    }
+}
+
+/// Whether a failed refresh may be answered with a stale snapshot: yes when the
+/// upstream is unavailable, slow, unreadable or rate limited; no when it refused
+/// the credential or the request, since the old answer may no longer be theirs to see.
+fn serves_stale(error: &UpstreamError) -> bool {
+    match error {
+        UpstreamError::Unavailable { .. }
+        | UpstreamError::Timeout
+        | UpstreamError::Unreachable(_)
+        | UpstreamError::InvalidResponse(_)
+        | UpstreamError::RateLimited { .. } => true,
+        UpstreamError::Auth { .. } | UpstreamError::Rejected { .. } => false,
     }
 }

@@ -31,23 +31,48 @@ impl TtlPolicy {
     }
 }
 
-impl moka::Expiry<StatusKey, Arc<Snapshot>> for TtlPolicy {
-    fn expire_after_create(
-        &self,
-        _: &StatusKey,
-        snapshot: &Arc<Snapshot>,
-        _: Instant,
-    ) -> Option<Duration> {
-        Some(self.ttl_for(snapshot))
-    }
+/// A [`TtlPolicy`] with every TTL extended by `extra`: how long the stale-if-error
+/// copy of a snapshot outlives its freshness.
+#[derive(Clone, Debug)]
+pub(super) struct Extended {
+    /// The freshness policy.
+    pub policy: TtlPolicy,
+    /// Added to each of its TTLs.
+    pub extra: Duration,
+}
 
-    fn expire_after_update(
-        &self,
-        _: &StatusKey,
-        snapshot: &Arc<Snapshot>,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(self.ttl_for(snapshot))
+impl Extended {
+    fn ttl_for(&self, snapshot: &Snapshot) -> Duration {
+        self.policy.ttl_for(snapshot).saturating_add(self.extra)
     }
 }
+
+/// moka's per-entry expiry for one policy type: the TTL is set on insert and reset on
+/// replace, never extended by reads.
+macro_rules! expire_by_snapshot {
+    ($policy:ty) => {
+        impl moka::Expiry<StatusKey, Arc<Snapshot>> for $policy {
+            fn expire_after_create(
+                &self,
+                _: &StatusKey,
+                snapshot: &Arc<Snapshot>,
+                _: Instant,
+            ) -> Option<Duration> {
+                Some(self.ttl_for(snapshot))
+            }
+
+            fn expire_after_update(
+                &self,
+                _: &StatusKey,
+                snapshot: &Arc<Snapshot>,
+                _: Instant,
+                _: Option<Duration>,
+            ) -> Option<Duration> {
+                Some(self.ttl_for(snapshot))
+            }
+        }
+    };
+}
+
+expire_by_snapshot!(TtlPolicy);
+expire_by_snapshot!(Extended);

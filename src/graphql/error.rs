@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::{ErrorExtensions, Value};
 
+use crate::access::AccessError;
 use crate::upstream::UpstreamError;
 
 /// What a resolver can fail with.
@@ -28,6 +29,24 @@ pub enum GraphqlError {
     /// A bug in the gateway (e.g. the schema was built without a service).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The caller is not admitted, or has no credential the mode accepts.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// `__schema` or `__type` while introspection is disabled.
+    #[error("introspection is disabled on this gateway (--disable-introspection)")]
+    IntrospectionDisabled,
+    /// Past `--max-depth` (or the document's bracket nesting limit).
+    #[error("operation too deep: {0}")]
+    TooDeep(String),
+    /// Past `--max-complexity`.
+    #[error("operation too complex: {0}")]
+    TooComplex(String),
+    /// Past `--max-root-fields`.
+    #[error("too many root fields: {0}")]
+    TooManyRootFields(String),
+    /// Past `--max-lookups`.
+    #[error("too many lookups: {0}")]
+    TooManyLookups(String),
 }
 
 impl GraphqlError {
@@ -39,6 +58,12 @@ impl GraphqlError {
             Self::TooManySubscriptions(_) => "TOO_MANY_SUBSCRIPTIONS",
             Self::WorkflowNotFound(_) => "WORKFLOW_NOT_FOUND",
             Self::WatchExpired(_) => "WATCH_EXPIRED",
+            Self::Access(error) => error.code(),
+            Self::IntrospectionDisabled => "INTROSPECTION_DISABLED",
+            Self::TooDeep(_) => "OPERATION_TOO_DEEP",
+            Self::TooComplex(_) => "OPERATION_TOO_COMPLEX",
+            Self::TooManyRootFields(_) => "TOO_MANY_ROOT_FIELDS",
+            Self::TooManyLookups(_) => "TOO_MANY_LOOKUPS",
             Self::Upstream(error) => match error.as_ref() {
                 UpstreamError::Auth { .. } => "UPSTREAM_AUTH",
                 UpstreamError::RateLimited { .. } => "UPSTREAM_RATE_LIMITED",

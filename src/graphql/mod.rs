@@ -1,34 +1,58 @@
-//! The GraphQL schema: types, the query root and the error enum, kept apart from
-//! any transport. [`build_schema`] wires it to the gateway's services.
+//! The GraphQL schema: types, the query root, operation limits and the error enum,
+//! kept apart from any transport. [`build_schema`] wires it to the gateway's services.
 
 mod error;
 mod input;
+mod limits;
 mod query;
 mod subscription;
 mod types;
 
-use async_graphql::{EmptyMutation, Schema};
+use async_graphql::{Context, EmptyMutation, Schema};
 
 pub use error::GraphqlError;
+pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use query::{QueryLimits, QueryRoot};
 pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
 pub use types::RegistrationStatus;
 
+use crate::access::AccessPolicy;
 use crate::registrations::Registrations;
+use crate::upstream::Credential;
 
 /// The gateway's executable schema.
 pub type GatewaySchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
 
-/// Limits on operation shape, applied to every request.
-const MAX_DEPTH: usize = 12;
-
-/// The schema with its services attached.
-pub fn build_schema(registrations: Registrations, limits: QueryLimits) -> GatewaySchema {
-    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+/// The schema with its services attached and `limits` enforced on every operation.
+pub fn build_schema(
+    registrations: Registrations,
+    access: AccessPolicy,
+    query_limits: QueryLimits,
+    limits: OperationLimits,
+) -> GatewaySchema {
+    let builder = Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
         .data(registrations)
-        .data(limits)
-        .limit_depth(MAX_DEPTH)
-        .finish()
+        .data(access)
+        .data(query_limits)
+        .extension(limits)
+        .limit_recursive_depth(MAX_NESTING);
+    if limits.introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
+}
+
+/// The Cloudflare credential a request's upstream calls use: the caller's own when
+/// the transport admitted one into the request data (from HTTP headers, or from a
+/// websocket `connection_init` payload via [`AccessPolicy::admit_init_payload`]) and
+/// the credential mode passes it through; else the gateway's own when the mode
+/// allows; else `UNAUTHENTICATED`, before any upstream call.
+pub fn caller_credential<'a>(ctx: &Context<'a>) -> Result<&'a Credential, GraphqlError> {
+    let access = input::service::<AccessPolicy>(ctx)?;
+    access
+        .credential_for(ctx.data_opt::<Credential>())
+        .map_err(GraphqlError::from)
 }
 
 /// Whether a response is a request error: nothing executed (parse, validation or

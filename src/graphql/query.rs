@@ -3,11 +3,13 @@
 use async_graphql::{Context, ErrorExtensions, ID, Object};
 use futures::future::join_all;
 
+use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain, service};
 use super::types::RegistrationStatus;
 use crate::domain::{AccountId, DomainName};
 use crate::registrations::Registrations;
+use crate::upstream::Credential;
 
 /// Limits on what one query may ask for.
 #[derive(Clone, Copy, Debug)]
@@ -31,9 +33,10 @@ impl QueryRoot {
     ) -> async_graphql::Result<Option<RegistrationStatus>> {
         let lookup = async {
             let registrations = service::<Registrations>(ctx)?;
+            let credential = caller_credential(ctx)?;
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;
-            status(registrations, account, domain).await
+            status(registrations, credential, account, domain).await
         };
         lookup.await.map_err(|error| error.extend())
     }
@@ -47,6 +50,7 @@ impl QueryRoot {
         account_id: Option<ID>,
     ) -> async_graphql::Result<Vec<Option<async_graphql::Result<RegistrationStatus>>>> {
         let registrations = service::<Registrations>(ctx).map_err(|error| error.extend())?;
+        let credential = caller_credential(ctx).map_err(|error| error.extend())?;
         let limits = service::<QueryLimits>(ctx).map_err(|error| error.extend())?;
         let targets = parse_targets(
             registrations,
@@ -57,7 +61,7 @@ impl QueryRoot {
         .map_err(|error| error.extend())?;
         let lookups = targets.into_iter().map(|(account, domain)| async move {
             // `Option<Result<_>>` is a nullable item whose error is reported at its index.
-            let result = status(registrations, account, domain).await;
+            let result = status(registrations, credential, account, domain).await;
             result.map_err(|error| error.extend()).transpose()
         });
         Ok(join_all(lookups).await)
@@ -66,11 +70,14 @@ impl QueryRoot {
 
 async fn status(
     registrations: &Registrations,
+    credential: &Credential,
     account: AccountId,
     domain: DomainName,
 ) -> Result<Option<RegistrationStatus>, GraphqlError> {
-    let snapshot = registrations.status(account, domain.clone()).await?;
-    Ok(RegistrationStatus::from_snapshot(domain, &snapshot))
+    let served = registrations
+        .status(credential, account, domain.clone())
+        .await?;
+    Ok(RegistrationStatus::from_served(domain, &served))
 }
 
 /// Validates a whole `registrationStatuses` request before any upstream call.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_graphql::{Context, ErrorExtensions, ID, SimpleObject, Subscription};
 use futures::{Stream, StreamExt};
 
+use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain, service};
 use super::types::{RegistrationStatus, WorkflowStateGql};
@@ -55,6 +56,7 @@ impl SubscriptionRoot {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<StatusChange>> + use<>>
     {
         let registrations = service::<Registrations>(ctx).map_err(|error| error.extend())?;
+        let credential = caller_credential(ctx).map_err(|error| error.extend())?;
         let account = parse_account(registrations, account_id.as_deref().map(String::as_str))
             .map_err(|error| error.extend())?;
         let domain = parse_domain(&domain).map_err(|error| error.extend())?;
@@ -63,7 +65,12 @@ impl SubscriptionRoot {
             None => None,
         };
         let watch = registrations
-            .watch(account, domain.clone(), keep_watching_action_required)
+            .watch(
+                credential,
+                account,
+                domain.clone(),
+                keep_watching_action_required,
+            )
             .await
             .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()).extend())?;
         Ok(watch.into_stream().map(move |item| {

@@ -7,7 +7,7 @@ use async_graphql::{Enum, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::cache::Snapshot;
+use crate::cache::Served;
 use crate::domain::DomainName;
 use crate::upstream::{self, WorkflowStatus};
 
@@ -51,21 +51,25 @@ pub struct RegistrationStatus {
     domain: DomainName,
     status: Arc<WorkflowStatus>,
     fetched_at: DateTime<Utc>,
+    stale: bool,
 }
 
 impl RegistrationStatus {
-    /// The GraphQL view of a snapshot; `None` when the upstream has no workflow.
-    pub fn from_snapshot(domain: DomainName, snapshot: &Snapshot) -> Option<Self> {
-        let status = snapshot.status.clone()?;
-        Some(Self::new(domain, status, snapshot.fetched_at))
+    /// The GraphQL view of a served snapshot; `None` when the upstream has no workflow.
+    pub fn from_served(domain: DomainName, served: &Served) -> Option<Self> {
+        let status = served.snapshot.status.clone()?;
+        let mut view = Self::new(domain, status, served.snapshot.fetched_at);
+        view.stale = served.stale;
+        Some(view)
     }
 
-    /// The GraphQL view of a status fetched at `fetched_at`.
+    /// The GraphQL view of a status fetched at `fetched_at` (fresh: a poller's result).
     pub fn new(domain: DomainName, status: Arc<WorkflowStatus>, fetched_at: DateTime<Utc>) -> Self {
         Self {
             domain,
             status,
             fetched_at,
+            stale: false,
         }
     }
 
@@ -151,6 +155,13 @@ impl RegistrationStatus {
     async fn age_seconds(&self) -> f64 {
         let age = Utc::now() - self.fetched_at;
         age.num_milliseconds().max(0) as f64 / 1000.0
+    }
+
+    /// True when this status is past its freshness and served only because Cloudflare
+    /// could not be asked for a newer one (unavailable, slow or rate limited);
+    /// `fetchedAt` and `ageSeconds` say how old it is.
+    async fn stale(&self) -> bool {
+        self.stale
     }
 }
 

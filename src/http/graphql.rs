@@ -13,7 +13,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use crate::access::AccessError;
+use crate::graphql::check_nesting;
 use crate::graphql::is_request_error;
+use crate::upstream::Credential;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
@@ -33,6 +36,10 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Ok(media) => media,
         Err(not_acceptable) => return not_acceptable.into_response(),
     };
+    let credential = match state.access.admit_headers(&headers) {
+        Ok(credential) => credential,
+        Err(error) => return refused(media, &error),
+    };
     if !is_json_content_type(&headers) {
         let message = "POST bodies must be application/json";
         return failure(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
@@ -48,7 +55,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         }
     };
     match params.into_request() {
-        Ok(request) => execute(&state, media, request, Method::Post).await,
+        Ok(request) => execute(&state, media, with(request, credential), Method::Post).await,
         Err(message) => failure(media, StatusCode::BAD_REQUEST, &message),
     }
 }
@@ -63,11 +70,41 @@ pub async fn get(
         Ok(media) => media,
         Err(not_acceptable) => return not_acceptable.into_response(),
     };
+    let credential = match state.access.admit_headers(&headers) {
+        Ok(credential) => credential,
+        Err(error) => return refused(media, &error),
+    };
     let params = serde_urlencoded_params(query.as_deref().unwrap_or_default());
     match params.and_then(GetParams::into_request) {
-        Ok(request) => execute(&state, media, request, Method::Get).await,
+        Ok(request) => execute(&state, media, with(request, credential), Method::Get).await,
         Err(message) => failure(media, StatusCode::BAD_REQUEST, &message),
     }
+}
+
+/// Puts the caller's own credential, when admitted with one, in the request data,
+/// where [`crate::graphql::caller_credential`] finds it.
+fn with(request: Request, credential: Option<Credential>) -> Request {
+    match credential {
+        Some(credential) => request.data(credential),
+        None => request,
+    }
+}
+
+/// 401 for a caller that is not admitted, with a GraphQL error body and a code.
+fn refused(media: MediaType, error: &AccessError) -> Response {
+    let body = json!({
+        "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }]
+    });
+    let mut response = with_media_type(
+        media,
+        StatusCode::UNAUTHORIZED,
+        body.to_string().into_bytes(),
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"registrar-gateway\""),
+    );
+    response
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -82,6 +119,9 @@ async fn execute(
     mut request: Request,
     method: Method,
 ) -> Response {
+    if let Err(error) = check_nesting(&request.query) {
+        return respond(media, async_graphql::Response::from_errors(vec![error]));
+    }
     let operation_name = request.operation_name.take();
     let operation = match request.parsed_query() {
         Ok(document) => selected_operation(&document.operations, operation_name.as_deref()),

@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 pub use graphiql::example_query;
 pub use websocket::WsSettings;
 
+use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
 
 /// What handlers share; cheap to clone.
@@ -33,6 +34,8 @@ use crate::graphql::GatewaySchema;
 pub struct AppState {
     /// The executable schema with its services.
     pub schema: GatewaySchema,
+    /// Admits callers (access keys) and reads their own Cloudflare credential.
+    pub access: AccessPolicy,
     /// The rendered GraphiQL page.
     pub graphiql: Html<Bytes>,
     /// Cancelled when the gateway starts shutting down (readiness turns 503,
@@ -46,12 +49,14 @@ impl AppState {
     /// State for `schema`, with GraphiQL opening on `default_query`.
     pub fn new(
         schema: GatewaySchema,
+        access: AccessPolicy,
         default_query: &str,
         shutdown: CancellationToken,
         websocket: WsSettings,
     ) -> Self {
         Self {
             schema,
+            access,
             graphiql: graphiql::page(default_query),
             shutdown,
             websocket,
@@ -115,7 +120,14 @@ fn cors(origins: &[String]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::ACCEPT, header::AUTHORIZATION])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-auth-email"),
+            HeaderName::from_static("x-auth-key"),
+            HeaderName::from_static(ACCESS_KEY_HEADER),
+        ])
         .max_age(Duration::from_secs(3600))
 }
 

@@ -43,6 +43,8 @@ pub struct Admitted {
     pub account: AccountId,
     /// The credential's remaining quota.
     pub quota: Quota,
+    /// The credential's tag, when the simulator tags answers ([`super::SimulatorConfig::tag_credentials`]).
+    pub credential_tag: Option<String>,
 }
 
 /// Routing (account id), then auth, then the rate limit.
@@ -56,7 +58,13 @@ pub fn admit(
     let credential = auth::credential(headers).map_err(ApiError::Auth)?;
     shared.refused.admit(&credential).map_err(ApiError::Auth)?;
     match shared.limiter.check(credential.key(), Instant::now()) {
-        Verdict::Allowed(quota) => Ok(Admitted { account, quota }),
+        Verdict::Allowed(quota) => Ok(Admitted {
+            account,
+            quota,
+            credential_tag: shared
+                .tag_credentials
+                .then(|| auth::credential_tag(credential.key())),
+        }),
         Verdict::Limited { retry_after_secs } => {
             tracing::debug!(retry_after_secs, "rate limited");
             Err(ApiError::RateLimited { retry_after_secs })
@@ -111,7 +119,13 @@ async fn registration_status(
                 .store
                 .read(account, &domain, now, |w| w.status(account, &domain, now))
             {
-                Ok(Some(status)) => reply::success(StatusCode::OK, status),
+                Ok(Some(mut status)) => {
+                    if let Some(tag) = &admitted.credential_tag {
+                        let context = status.context.get_or_insert_default();
+                        context.insert("credential_tag".into(), tag.as_str().into());
+                    }
+                    reply::success(StatusCode::OK, status)
+                }
                 Ok(None) => ApiError::WorkflowNotFound(domain).into_response(),
                 Err(err) => capacity(err).into_response(),
             }

@@ -49,6 +49,13 @@ impl Credential<'_> {
     }
 }
 
+/// A short tag that identifies a credential (token or API key) without revealing it:
+/// the first 16 hex digits of its blake3 hash. Echoed as `context.credential_tag`
+/// when the simulator tags answers, so tests can tell whose view an answer is.
+pub fn credential_tag(credential: &str) -> String {
+    blake3::hash(credential.as_bytes()).to_hex()[..16].to_owned()
+}
+
 /// Longest header value considered; longer ones are malformed.
 const MAX_CREDENTIAL_LEN: usize = 4096;
 

@@ -17,6 +17,7 @@ pub struct SimulatorConfig {
     pub(crate) refused_credentials: Vec<String>,
     pub(crate) sync_window: Duration,
     pub(crate) max_workflows: usize,
+    pub(crate) tag_credentials: bool,
 }
 
 impl Default for SimulatorConfig {
@@ -32,6 +33,7 @@ impl Default for SimulatorConfig {
             refused_credentials: Vec::new(),
             sync_window: Duration::from_secs(10),
             max_workflows: 100_000,
+            tag_credentials: false,
         }
     }
 }
@@ -70,6 +72,13 @@ impl SimulatorConfig {
     /// Most workflows stored in all (each account's demo set counts).
     pub fn max_workflows(mut self, max: usize) -> Self {
         self.max_workflows = max;
+        self
+    }
+
+    /// Adds `context.credential_tag` (see [`super::auth::credential_tag`]) to every
+    /// registration status, so a client can tell whose view an answer is.
+    pub fn tag_credentials(mut self) -> Self {
+        self.tag_credentials = true;
         self
     }
 }
@@ -144,6 +153,10 @@ pub struct SimulateArgs {
     /// Most workflows stored in all (each account's demo set counts).
     #[arg(long, env = "SIMULATOR_MAX_WORKFLOWS", default_value_t = 100_000)]
     pub max_workflows: usize,
+
+    /// Add `context.credential_tag` (a hash prefix of the token or API key) to every status.
+    #[arg(long, env = "SIMULATOR_TAG_CREDENTIALS")]
+    pub tag_credentials: bool,
 }
 
 impl SimulateArgs {
@@ -155,6 +168,7 @@ impl SimulateArgs {
             .max_workflows(self.max_workflows);
         config.manual_clock = self.manual_clock;
         config.refused_credentials = self.refuse_tokens;
+        config.tag_credentials = self.tag_credentials;
         if let Some(path) = self.scenarios {
             let json =
                 std::fs::read_to_string(&path).map_err(|source| SimulatorError::ReadScenarios {

@@ -37,6 +37,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use auth::credential_tag;
 pub use config::{SimulateArgs, SimulatorConfig, SimulatorError};
 pub use faults::{Faults, FaultsError};
 pub use scenario::{ScenarioError, ScenarioSet};
@@ -60,6 +61,8 @@ pub struct Shared {
     faults: FaultInjector,
     counters: Counters,
     sync_window: Duration,
+    /// Whether statuses carry `context.credential_tag`.
+    tag_credentials: bool,
     waiting_creates: WaitingCreates,
     /// Cancelled once, on shutdown: wakes hung requests and waiting creates.
     shutdown: CancellationToken,
@@ -115,6 +118,7 @@ pub async fn spawn(
         faults: FaultInjector::default(),
         counters: Counters::default(),
         sync_window: config.sync_window,
+        tag_credentials: config.tag_credentials,
         waiting_creates: WaitingCreates(watch::Sender::new(0)),
         shutdown: CancellationToken::new(),
     });

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::{StatusCode, Url, header::HeaderMap};
 
-use super::{Credential, Envelope, UpstreamError, WorkflowStatus};
+use super::{Credential, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
 use crate::domain::{AccountId, DomainName};
 
 /// How to reach the upstream.
@@ -16,6 +16,8 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// Limit on a whole request, connection to last byte.
     pub request_timeout: Duration,
+    /// When and how often a failed read is tried again.
+    pub retry: RetryPolicy,
 }
 
 /// Why the client could not be built.
@@ -34,6 +36,7 @@ pub enum ClientBuildError {
 pub struct UpstreamClient {
     http: reqwest::Client,
     base_url: Url,
+    retry: RetryPolicy,
 }
 
 impl UpstreamClient {
@@ -50,12 +53,45 @@ impl UpstreamClient {
             .timeout(settings.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { http, base_url })
+        Ok(Self {
+            http,
+            base_url,
+            retry: settings.retry.clone(),
+        })
     }
 
     /// Fetches a registration workflow's status: `Ok(None)` when the upstream has no
-    /// workflow for the domain (404, code 10000).
+    /// workflow for the domain (404, code 10000). Transient failures are retried as
+    /// the [`RetryPolicy`] says (the read is idempotent).
     pub async fn registration_status(
+        &self,
+        credential: &Credential,
+        account: &AccountId,
+        domain: &DomainName,
+    ) -> Result<Option<WorkflowStatus>, UpstreamError> {
+        let mut retry = 0;
+        loop {
+            let error = match self.fetch_status(credential, account, domain).await {
+                Err(error) => error,
+                answer => return answer,
+            };
+            let Some(wait) = self.retry.delay(retry, &error) else {
+                return Err(error);
+            };
+            retry += 1;
+            tracing::debug!(
+                retry,
+                wait_ms = wait.as_millis() as u64,
+                credential = %credential.fingerprint(),
+                %error,
+                "retrying an upstream read"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One attempt at [`UpstreamClient::registration_status`].
+    async fn fetch_status(
         &self,
         credential: &Credential,
         account: &AccountId,

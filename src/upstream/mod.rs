@@ -5,6 +5,7 @@ mod client;
 mod credentials;
 mod error;
 pub mod model;
+mod retry;
 
 pub use client::{ClientBuildError, ClientSettings, UpstreamClient};
 pub use credentials::{Credential, Credentials, Fingerprint, FingerprintKey};
@@ -12,3 +13,4 @@ pub use error::UpstreamError;
 pub use model::{
     ApiMessage, Envelope, Links, Registration, WorkflowError, WorkflowState, WorkflowStatus,
 };
+pub use retry::RetryPolicy;

@@ -7,7 +7,8 @@ use futures::future::join_all;
 use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy};
 use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::upstream::{
-    ClientSettings, Credential, Credentials, FingerprintKey, UpstreamClient, UpstreamError,
+    ClientSettings, Credential, Credentials, FingerprintKey, RetryPolicy, UpstreamClient,
+    UpstreamError,
 };
 
 use crate::gateway::{ACCOUNT, spawn_app, spawn_app_with};
@@ -54,8 +55,8 @@ async fn terminal_statuses_are_served_from_cache() {
 }
 
 #[tokio::test]
-async fn a_failed_load_is_not_cached() {
-    let app = spawn_app().await;
+async fn a_failed_load_is_retried_and_then_not_cached() {
+    let app = spawn_app_with(&["--upstream-retries", "2", "--cache-ttl-error", "0s"]).await;
     app.simulator
         .set_faults(registrar_gateway::simulator::Faults {
             error_share: 1.0,
@@ -68,13 +69,14 @@ async fn a_failed_load_is_not_cached() {
         "{body}"
     );
     assert_eq!(body["errors"][0]["extensions"]["upstreamStatus"], 502);
+    assert_eq!(app.upstream_calls(), 3, "one call and two retries");
     app.simulator.set_faults(Default::default()).unwrap();
     let body = app.status_of("demo-succeeded.com").await;
     assert_eq!(
         body["data"]["registrationStatus"]["state"], "SUCCEEDED",
         "{body}"
     );
-    assert_eq!(app.upstream_calls(), 2);
+    assert_eq!(app.upstream_calls(), 4);
 }
 
 #[tokio::test]
@@ -87,6 +89,7 @@ async fn two_credentials_never_share_a_cache_entry() {
         base_url: simulator.base_url().parse().unwrap(),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
+        retry: RetryPolicy::NONE,
     })
     .unwrap();
     let ttl = TtlPolicy {
@@ -95,7 +98,13 @@ async fn two_credentials_never_share_a_cache_entry() {
         terminal: Duration::from_secs(60),
         not_found: Duration::from_secs(60),
     };
-    let cache = StatusCache::new(&CacheSettings { capacity: 100, ttl }, client);
+    let settings = CacheSettings {
+        capacity: 100,
+        ttl,
+        stale_if_error: Duration::ZERO,
+        error_ttl: Duration::ZERO,
+    };
+    let cache = StatusCache::new(&settings, client);
     let key_material = FingerprintKey::random();
     let accepted = Credential::new(
         Credentials::ApiToken("accepted-token".into()),
@@ -112,7 +121,7 @@ async fn two_credentials_never_share_a_cache_entry() {
         .get_or_fetch(&accepted, key_for(&accepted))
         .await
         .unwrap();
-    assert!(snapshot.status.is_some());
+    assert!(snapshot.snapshot.status.is_some() && !snapshot.stale);
     let error = cache
         .get_or_fetch(&refused, key_for(&refused))
         .await

@@ -35,6 +35,12 @@ impl Drop for TestApp {
     }
 }
 
+/// Retry backoff settings every test gateway gets unless the test gives its own.
+const FAST_RETRIES: [(&str, &str); 2] = [
+    ("--upstream-retry-initial", "1ms"),
+    ("--upstream-retry-max", "20ms"),
+];
+
 /// A gateway with default settings in front of a fresh simulator.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
@@ -52,6 +58,19 @@ pub async fn spawn_gateway(
     token: &str,
     extra_args: &[&str],
 ) -> TestApp {
+    let mut args = vec!["--api-token", token];
+    args.extend_from_slice(extra_args);
+    spawn_gateway_with_args(simulator, &args).await
+}
+
+/// A gateway without a credential of its own, passing callers' credentials through.
+pub async fn spawn_pass_through(simulator: SimulatorHandle, extra_args: &[&str]) -> TestApp {
+    let mut args = vec!["--credential-mode", "pass-through"];
+    args.extend_from_slice(extra_args);
+    spawn_gateway_with_args(simulator, &args).await
+}
+
+async fn spawn_gateway_with_args(simulator: SimulatorHandle, extra_args: &[&str]) -> TestApp {
     let base_url = simulator.base_url();
     let mut args = vec![
         "registrar-gateway",
@@ -59,11 +78,15 @@ pub async fn spawn_gateway(
         "127.0.0.1:0",
         "--base-url",
         &base_url,
-        "--api-token",
-        token,
         "--account-id",
         ACCOUNT,
     ];
+    // Retry backoffs are real time: keep them tiny unless a test sets its own.
+    for (flag, value) in FAST_RETRIES {
+        if !extra_args.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend_from_slice(extra_args);
     let config = GatewayConfig::from_args(args).expect("test settings parse");
     start(config, simulator).await
@@ -102,14 +125,32 @@ impl TestApp {
 
     /// POSTs a JSON body to /graphql accepting `application/graphql-response+json`.
     pub async fn post_json(&self, body: Value) -> reqwest::Response {
-        self.http
+        self.post_json_with(&[], body).await
+    }
+
+    /// [`TestApp::post_json`] with extra request headers (credentials, access keys).
+    pub async fn post_json_with(&self, headers: &[(&str, &str)], body: Value) -> reqwest::Response {
+        let mut request = self
+            .http
             .post(self.url("/graphql"))
             .header(ACCEPT, GRAPHQL_RESPONSE_JSON)
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request
             .body(body.to_string())
             .send()
             .await
             .expect("the gateway answers")
+    }
+
+    /// `registrationStatus(domain)` with every field, sent with `headers`; any HTTP status.
+    pub async fn status_with(&self, headers: &[(&str, &str)], domain: &str) -> (u16, Value) {
+        let body = json!({ "query": STATUS_QUERY, "variables": { "domain": domain } });
+        let response = self.post_json_with(headers, body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
     }
 
     /// `registrationStatus(domain)` with every field selected.
@@ -133,6 +174,6 @@ query Status($domain: String!, $accountId: ID) {
     error { code message }
     actionRequired { action confirmationSentTo }
     registration { domainName status createdAt expiresAt autoRenew privacyMode locked }
-    fetchedAt ageSeconds
+    fetchedAt ageSeconds stale
   }
 }"#;

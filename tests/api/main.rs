@@ -1,9 +1,12 @@
 //! Integration tests: one binary, real servers on 127.0.0.1:0, real sockets.
 
+mod access;
 mod cache;
+mod faults;
 mod gateway;
 mod graphql_http;
 mod helpers;
+mod hostile;
 mod queries;
 mod sandbox;
 mod schema_file;

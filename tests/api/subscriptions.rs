@@ -12,8 +12,11 @@ use tokio::sync::mpsc;
 use crate::gateway::{ACCOUNT, TestApp, spawn_app_with};
 use crate::websocket::{WsClient, change, connect_ready};
 
-/// Poll every 10 ms, without jitter, and stop a poller as soon as nobody watches.
-const FAST_POLLING: [&str; 12] = [
+/// Poll every 10 ms, without jitter or client retries (the poller's own failure
+/// count is under test), and stop a poller as soon as nobody watches.
+const FAST_POLLING: [&str; 14] = [
+    "--upstream-retries",
+    "0",
     "--poll-initial",
     "10ms",
     "--poll-max",

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::gateway::{spawn_app, spawn_app_with};
+use registrar_gateway::simulator::{SimulatorConfig, credential_tag};
+
+use crate::gateway::{spawn_app, spawn_app_with, spawn_pass_through};
+use crate::helpers::{spawn_simulator, spawn_simulator_with};
 use crate::websocket::{WATCH, connect, connect_ready};
 
 #[tokio::test]
@@ -188,4 +191,67 @@ async fn the_legacy_protocol_streams_changes_and_completes() {
         client.recv().await,
         json!({ "type": "complete", "id": "1" })
     );
+}
+
+#[tokio::test]
+async fn connection_init_without_the_access_key_closes_with_4403() {
+    let app = spawn_app_with(&["--access-key", "gateway-key-1"]).await;
+    let mut refused = connect(&app, "graphql-transport-ws").await;
+    refused
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    assert_eq!(refused.expect_close().await, (4403, "Forbidden".to_owned()));
+
+    let mut admitted = connect(&app, "graphql-transport-ws").await;
+    let payload = json!({ "X-Gateway-Key": "gateway-key-1" });
+    admitted
+        .send(json!({ "type": "connection_init", "payload": payload }))
+        .await;
+    assert_eq!(admitted.recv().await["type"], "connection_ack");
+}
+
+#[tokio::test]
+async fn a_pass_through_credential_from_connection_init_reaches_the_upstream() {
+    let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
+        .await
+        .handle;
+    let app = spawn_pass_through(simulator, &[]).await;
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let token = format!("caller-token-{protocol}");
+        let mut client = connect(&app, protocol).await;
+        let payload = json!({ "Authorization": format!("Bearer {token}") });
+        client
+            .send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
+        assert_eq!(client.recv().await["type"], "connection_ack");
+        let query = r#"subscription { registrationStatusChanged(domain: "demo-failed.com") { status { context } } }"#;
+        let start = if protocol == "graphql-ws" {
+            "start"
+        } else {
+            "subscribe"
+        };
+        client
+            .send(json!({ "type": start, "id": "1", "payload": { "query": query } }))
+            .await;
+        let message = client.recv().await;
+        let context = &message["payload"]["data"]["registrationStatusChanged"]["status"]["context"];
+        assert_eq!(
+            context["credential_tag"],
+            credential_tag(&token),
+            "{protocol}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pass_through_without_a_credential_is_unauthenticated_over_the_socket() {
+    let app = spawn_pass_through(spawn_simulator().await.handle, &[]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-pending.com", false).await;
+    let message = client.recv().await;
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{message}"
+    );
+    assert_eq!(app.upstream_calls(), 0);
 }

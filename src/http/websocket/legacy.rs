@@ -1,5 +1,5 @@
 //! The legacy `graphql-ws` protocol (subscriptions-transport-ws), served by
-//! async-graphql-axum. A writer task between it and the socket adds websocket
+//! async-graphql-axum, with the access policy applied to `connection_init`. A writer task between it and the socket adds websocket
 //! pings (the protocol's own `ka` is not sent by async-graphql) and the close
 //! frame on shutdown.
 
@@ -24,9 +24,21 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
     data.insert(ConnectionSubscriptions::new(
         settings.max_subscriptions_per_connection,
     ));
+    let access = state.access.clone();
+    let admit = move |payload: serde_json::Value| async move {
+        let credential = access
+            .admit_init_payload(&payload)
+            .map_err(|error| async_graphql::Error::new(error.to_string()))?;
+        let mut admitted = Data::default();
+        if let Some(credential) = credential {
+            admitted.insert(credential);
+        }
+        Ok(admitted)
+    };
     let graphql =
         GraphQLWebSocket::new_with_pair(outbox, socket_stream, state.schema.clone(), protocol)
             .with_data(data)
+            .on_connection_init(admit)
             .serve();
     tokio::pin!(graphql);
     let mut keepalive = tokio::time::interval_at(

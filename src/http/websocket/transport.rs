@@ -1,6 +1,7 @@
 //! The `graphql-transport-ws` protocol, to the letter of its protocol document:
-//! close 4400 on an invalid message, 4401 on subscribe before ack, 4408 without
-//! `connection_init` in time, 4409 on a duplicate active id, 4429 on a second init;
+//! close 4400 on an invalid message, 4401 on subscribe before ack, 4403 when
+//! `connection_init` is refused (access key), 4408 without `connection_init` in
+//! time, 4409 on a duplicate active id, 4429 on a second init;
 //! `error` (not `next`) for an operation that cannot start; server `ping`s; one task
 //! per connection multiplexing every operation's stream.
 
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::graphql::{ConnectionSubscriptions, is_request_error};
 use crate::http::AppState;
+use crate::upstream::Credential;
 
 /// The longest close reason a close frame can carry.
 const MAX_CLOSE_REASON: usize = 123;
@@ -24,9 +26,9 @@ const MAX_CLOSE_REASON: usize = 123;
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientMessage {
     ConnectionInit {
-        /// Type-checked per the protocol (an object when present); nothing reads it yet.
-        #[serde(default, rename = "payload")]
-        _payload: Option<Map<String, Value>>,
+        /// Access key and, in pass-through mode, the caller's Cloudflare credential.
+        #[serde(default)]
+        payload: Option<Map<String, Value>>,
     },
     Ping {},
     Pong {},
@@ -94,6 +96,8 @@ struct Connection {
     operations: HashMap<String, Operation>,
     streams: SelectAll<BoxStream<'static, Tagged>>,
     generations: u64,
+    /// The caller's own Cloudflare credential, admitted at `connection_init`.
+    credential: Option<Credential>,
     init_received: bool,
     acknowledged: bool,
 }
@@ -109,6 +113,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState) {
         operations: HashMap::new(),
         streams: SelectAll::new(),
         generations: 0,
+        credential: None,
         init_received: false,
         acknowledged: false,
     };
@@ -166,10 +171,17 @@ impl Connection {
             ClientMessage::ConnectionInit { .. } if self.init_received => {
                 Flow::Close(4429, "Too many initialisation requests".to_owned())
             }
-            ClientMessage::ConnectionInit { .. } => {
+            ClientMessage::ConnectionInit { payload } => {
                 self.init_received = true;
-                self.acknowledged = true;
-                self.send(ServerMessage::ConnectionAck).await
+                let payload = payload.map_or(Value::Null, Value::Object);
+                match self.state.access.admit_init_payload(&payload) {
+                    Ok(credential) => {
+                        self.credential = credential;
+                        self.acknowledged = true;
+                        self.send(ServerMessage::ConnectionAck).await
+                    }
+                    Err(_) => Flow::Close(4403, "Forbidden".to_owned()),
+                }
             }
             ClientMessage::Ping {} => self.send(ServerMessage::Pong).await,
             ClientMessage::Pong {} => Flow::Continue,
@@ -195,6 +207,9 @@ impl Connection {
     /// Starts an operation; its responses arrive through `self.streams`.
     fn start(&mut self, id: String, payload: SubscribePayload) {
         let mut request = Request::new(payload.query).data(self.subscriptions.clone());
+        if let Some(credential) = &self.credential {
+            request = request.data(credential.clone());
+        }
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);
         }

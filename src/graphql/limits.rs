@@ -1,0 +1,407 @@
+//! Operation limits, checked after parsing and before validation or any resolver,
+//! each answered with its own `extensions.code` and a message naming the limit:
+//! introspection (`INTROSPECTION_DISABLED`), depth (`OPERATION_TOO_DEEP`), field
+//! count (`OPERATION_TOO_COMPLEX`), root fields including aliases
+//! (`TOO_MANY_ROOT_FIELDS`) and upstream lookups (`TOO_MANY_LOOKUPS`: one per
+//! `registrationStatus`, one per domain of `registrationStatuses`).
+//!
+//! async-graphql's own `limit_depth`/`limit_complexity` answer without a code, and
+//! its pre-validation recursion check walks fragments without memoisation (a
+//! "fragment bomb" of doubling spreads costs 2^n). So this runs first, in the
+//! `prepare_request` hook: a bracket-nesting scan of the raw text bounds the
+//! parser's recursion, then one memoised walk per operation measures everything,
+//! fragment cycles included. Every operation in the document is measured, the
+//! selected one or not: an abusive document is refused whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::{ErrorExtensions, Name, Request, ServerError, ServerResult, Value, Variables};
+
+use super::GraphqlError;
+
+/// Deepest bracket nesting (`{`, `(`, `[`) a document may have, and the schema's
+/// recursion limit: far above any useful operation, low enough for the parser.
+pub const MAX_NESTING: usize = 64;
+
+/// Root fields that each cost upstream lookups: `registrationStatus` one, and
+/// `registrationStatuses` one per entry of its `domains` argument.
+const SINGLE_LOOKUP: &str = "registrationStatus";
+const LIST_LOOKUP: &str = "registrationStatuses";
+const LIST_ARGUMENT: &str = "domains";
+
+/// The limits, as configured.
+#[derive(Clone, Copy, Debug)]
+pub struct OperationLimits {
+    /// Deepest field nesting (`{ a { b } }` is 2).
+    pub max_depth: usize,
+    /// Most fields in an operation, counted after expanding fragments.
+    pub max_complexity: u64,
+    /// Most root fields (aliases count each) in an operation.
+    pub max_root_fields: u64,
+    /// Most upstream lookups one operation may cause.
+    pub max_lookups: u64,
+    /// Whether `__schema` and `__type` may be queried.
+    pub introspection: bool,
+}
+
+impl ExtensionFactory for OperationLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(*self)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for OperationLimits {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        check_nesting(&request.query)?;
+        let variables = request.variables.clone();
+        // A document that does not parse is left to async-graphql to report.
+        if let Ok(document) = request.parsed_query() {
+            self.check(document, &variables).map_err(refuse)?;
+        }
+        next.run(ctx, request).await
+    }
+}
+
+/// Refuses a document whose brackets nest deeper than [`MAX_NESTING`], before it
+/// is parsed (the parser recurses per level, and its own limit's error echoes the
+/// whole document). Transports that parse documents themselves call this first.
+pub fn check_nesting(query: &str) -> ServerResult<()> {
+    match bracket_nesting_over(query, MAX_NESTING) {
+        None => Ok(()),
+        Some(nesting) => Err(refuse(GraphqlError::TooDeep(format!(
+            "the document nests brackets deeper than {} (the limit is {MAX_NESTING})",
+            nesting - 1
+        )))),
+    }
+}
+
+/// A request error: the code in its extensions, and no location (it is about the
+/// whole document).
+fn refuse(error: GraphqlError) -> ServerError {
+    let mut error = error.extend().into_server_error(Default::default());
+    error.locations.clear();
+    error
+}
+
+impl OperationLimits {
+    /// Measures every operation of `document` against the limits.
+    pub fn check(
+        &self,
+        document: &ExecutableDocument,
+        variables: &Variables,
+    ) -> Result<(), GraphqlError> {
+        let mut walker = Walker {
+            document,
+            variables,
+            fragments: HashMap::new(),
+        };
+        for (_, operation) in document.operations.iter() {
+            let measure = walker.measure(&operation.node.selection_set.node)?;
+            self.compare(&measure)?;
+        }
+        Ok(())
+    }
+
+    fn compare(&self, measure: &Measure) -> Result<(), GraphqlError> {
+        if measure.introspection && !self.introspection {
+            return Err(GraphqlError::IntrospectionDisabled);
+        }
+        if measure.depth > self.max_depth {
+            return Err(GraphqlError::TooDeep(format!(
+                "the operation is {} fields deep; the limit is {} (--max-depth)",
+                measure.depth, self.max_depth
+            )));
+        }
+        if measure.nesting >= MAX_NESTING {
+            return Err(GraphqlError::TooDeep(format!(
+                "the operation nests {} selection sets through fragments; the limit is {MAX_NESTING}",
+                measure.nesting
+            )));
+        }
+        let over = |value: u64, limit: u64| (value > limit).then_some((value, limit));
+        if let Some((value, limit)) = over(measure.root_fields, self.max_root_fields) {
+            return Err(GraphqlError::TooManyRootFields(format!(
+                "the operation has {value} root fields (aliases count); the limit is {limit} (--max-root-fields)"
+            )));
+        }
+        if let Some((value, limit)) = over(measure.lookups, self.max_lookups) {
+            return Err(GraphqlError::TooManyLookups(format!(
+                "the operation asks for {value} registration statuses; the limit is {limit} (--max-lookups)"
+            )));
+        }
+        if let Some((value, limit)) = over(measure.complexity, self.max_complexity) {
+            return Err(GraphqlError::TooComplex(format!(
+                "the operation selects {value} fields; the limit is {limit} (--max-complexity)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What one selection set costs. `root_fields`, `lookups` and `introspection`
+/// describe the set's own fields; they matter only for an operation's root.
+#[derive(Clone, Copy, Debug, Default)]
+struct Measure {
+    depth: usize,
+    nesting: usize,
+    complexity: u64,
+    root_fields: u64,
+    lookups: u64,
+    introspection: bool,
+}
+
+impl Measure {
+    /// Adds a sibling selection's measure.
+    fn merge(&mut self, other: Measure) {
+        self.depth = self.depth.max(other.depth);
+        self.nesting = self.nesting.max(other.nesting);
+        self.complexity = self.complexity.saturating_add(other.complexity);
+        self.root_fields = self.root_fields.saturating_add(other.root_fields);
+        self.lookups = self.lookups.saturating_add(other.lookups);
+        self.introspection |= other.introspection;
+    }
+}
+
+struct Walker<'a> {
+    document: &'a ExecutableDocument,
+    variables: &'a Variables,
+    /// Fragments measured so far; `None` while one is being measured (a cycle).
+    fragments: HashMap<&'a Name, Option<Measure>>,
+}
+
+impl<'a> Walker<'a> {
+    fn measure(&mut self, set: &'a SelectionSet) -> Result<Measure, GraphqlError> {
+        let mut total = Measure::default();
+        for selection in &set.items {
+            let measure = match &selection.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    let name = field.name.node.as_str();
+                    let children = &field.selection_set.node;
+                    let child = if children.items.is_empty() {
+                        Measure::default()
+                    } else {
+                        self.measure(children)?
+                    };
+                    Measure {
+                        depth: child.depth + 1,
+                        nesting: child.nesting + 1,
+                        complexity: child.complexity.saturating_add(1),
+                        root_fields: 1,
+                        lookups: self.lookups(name, field),
+                        introspection: matches!(name, "__schema" | "__type"),
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    let fragment = self.fragment(&spread.node.fragment_name.node)?;
+                    Measure {
+                        nesting: fragment.nesting + 1,
+                        ..fragment
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    let inner = self.measure(&inline.node.selection_set.node)?;
+                    Measure {
+                        nesting: inner.nesting + 1,
+                        ..inner
+                    }
+                }
+            };
+            total.merge(measure);
+        }
+        Ok(total)
+    }
+
+    /// A named fragment's measure, computed once; unknown names are left to validation.
+    fn fragment(&mut self, name: &'a Name) -> Result<Measure, GraphqlError> {
+        match self.fragments.get(name) {
+            Some(Some(measure)) => return Ok(*measure),
+            Some(None) => {
+                return Err(GraphqlError::TooDeep(format!(
+                    "fragment {name} spreads itself: the operation would be infinitely deep, past the depth limit (--max-depth)"
+                )));
+            }
+            None => {}
+        }
+        let Some(fragment) = self.document.fragments.get(name) else {
+            return Ok(Measure::default());
+        };
+        self.fragments.insert(name, None);
+        let measure = self.measure(&fragment.node.selection_set.node)?;
+        self.fragments.insert(name, Some(measure));
+        Ok(measure)
+    }
+
+    /// Upstream lookups a field costs when it is a root field; a `domains` list that
+    /// is not (yet) a list counts as one, and validation reports it.
+    fn lookups(&self, name: &str, field: &Field) -> u64 {
+        match name {
+            SINGLE_LOOKUP => 1,
+            LIST_LOOKUP => {
+                let domains = field.get_argument(LIST_ARGUMENT).and_then(|value| {
+                    let variables = self.variables;
+                    let resolve = |name: Name| variables.get(&name).cloned().ok_or(());
+                    value.node.clone().into_const_with(resolve).ok()
+                });
+                match domains {
+                    Some(Value::List(items)) => items.len() as u64,
+                    _ => 1,
+                }
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// The deepest bracket nesting of `query` when it exceeds `limit`, scanning past
+/// strings, block strings and comments, so the parser never recurses that deep.
+fn bracket_nesting_over(query: &str, limit: usize) -> Option<usize> {
+    let bytes = query.as_bytes();
+    let (mut depth, mut i) = (0_usize, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'(' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(depth);
+                }
+            }
+            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: OperationLimits = OperationLimits {
+        max_depth: 4,
+        max_complexity: 20,
+        max_root_fields: 3,
+        max_lookups: 5,
+        introspection: false,
+    };
+
+    fn check(query: &str, variables: serde_json::Value) -> Result<(), &'static str> {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        let variables = Variables::from_json(variables);
+        LIMITS
+            .check(&document, &variables)
+            .map_err(|error| error.code())
+    }
+
+    #[test]
+    fn each_limit_answers_with_its_own_code() {
+        let none = serde_json::json!({});
+        assert_eq!(check("{ a { b { c { d } } } }", none.clone()), Ok(()));
+        assert_eq!(
+            check("{ a { b { c { d { e } } } } }", none.clone()),
+            Err("OPERATION_TOO_DEEP")
+        );
+        assert_eq!(check("{ a b c }", none.clone()), Ok(()));
+        assert_eq!(
+            check("{ a b c d }", none.clone()),
+            Err("TOO_MANY_ROOT_FIELDS")
+        );
+        assert_eq!(
+            check("{ __schema { types { name } } }", none.clone()),
+            Err("INTROSPECTION_DISABLED")
+        );
+        assert_eq!(check("{ __typename }", none.clone()), Ok(()));
+        let wide = format!("{{ a {{ {} }} }}", "x ".repeat(20));
+        assert_eq!(check(&wide, none), Err("OPERATION_TOO_COMPLEX"));
+    }
+
+    #[test]
+    fn lookups_count_aliases_and_list_entries_from_literals_and_variables() {
+        let query = "query($d: [String!]!) { a: registrationStatus(domain: \"x\") { state } registrationStatuses(domains: $d) { state } }";
+        assert_eq!(
+            check(query, serde_json::json!({ "d": ["a", "b", "c", "d"] })),
+            Ok(())
+        );
+        assert_eq!(
+            check(query, serde_json::json!({ "d": ["a", "b", "c", "d", "e"] })),
+            Err("TOO_MANY_LOOKUPS")
+        );
+        let literal = "{ registrationStatuses(domains: [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]) { state } }";
+        assert_eq!(
+            check(literal, serde_json::json!({})),
+            Err("TOO_MANY_LOOKUPS")
+        );
+    }
+
+    #[test]
+    fn fragments_are_expanded_once_and_cycles_and_bombs_are_refused() {
+        let spread = "{ ...F } fragment F on QueryRoot { a b c d }";
+        assert_eq!(
+            check(spread, serde_json::json!({})),
+            Err("TOO_MANY_ROOT_FIELDS")
+        );
+        let cycle = "{ a { ...F } } fragment F on T { b { ...F } }";
+        assert_eq!(
+            check(cycle, serde_json::json!({})),
+            Err("OPERATION_TOO_DEEP")
+        );
+        let mut bomb = String::from("{ a { ...F0 } }");
+        for n in 0..40 {
+            bomb.push_str(&format!(
+                " fragment F{n} on T {{ ...F{m} ...F{m} }}",
+                m = n + 1
+            ));
+        }
+        bomb.push_str(" fragment F40 on T { x }");
+        assert_eq!(
+            check(&bomb, serde_json::json!({})),
+            Err("OPERATION_TOO_COMPLEX")
+        );
+    }
+
+    #[test]
+    fn bracket_nesting_skips_strings_and_comments() {
+        assert_eq!(bracket_nesting_over("{ a { b } }", 2), None);
+        assert_eq!(bracket_nesting_over("{ a { b { c } } }", 2), Some(3));
+        assert_eq!(
+            bracket_nesting_over("{ a(s: \"{{{{\\\"{{\") # {{{{\n }", 2),
+            None
+        );
+        assert_eq!(bracket_nesting_over("{ a(s: \"\"\"{{{{\"\"\") }", 2), None);
+        assert_eq!(bracket_nesting_over(&"{".repeat(100_000), 64), Some(65));
+    }
+}

@@ -1,0 +1,299 @@
+//! Hostile input, table-driven: every rejected input gets its own clear code (or
+//! HTTP status) and makes no upstream call at all.
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde_json::{Value, json};
+
+use crate::gateway::{GRAPHQL_RESPONSE_JSON, STATUS_QUERY, TestApp, spawn_app_with};
+
+/// What a rejected input must get back.
+enum Expect {
+    /// A field error with this code (HTTP 200, the error has a path).
+    FieldError(&'static str),
+    /// A request error with this code (HTTP 400, no `data`).
+    RequestError(&'static str),
+    /// This HTTP status, before GraphQL.
+    Http(u16),
+}
+
+async fn send(app: &TestApp, body: String) -> (u16, Value) {
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header(ACCEPT, GRAPHQL_RESPONSE_JSON)
+        .header(CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn status_query(domain: &str) -> String {
+    json!({ "query": STATUS_QUERY, "variables": { "domain": domain } }).to_string()
+}
+
+fn account_query(account: &str) -> String {
+    let variables = json!({ "domain": "demo-succeeded.com", "accountId": account });
+    json!({ "query": STATUS_QUERY, "variables": variables }).to_string()
+}
+
+fn list_query(count: usize) -> String {
+    let domains: Vec<String> = (0..count).map(|i| format!("d{i}.com")).collect();
+    let query = "query($d: [String!]!) { registrationStatuses(domains: $d) { state } }";
+    json!({ "query": query, "variables": { "d": domains } }).to_string()
+}
+
+fn raw_query(query: &str) -> String {
+    json!({ "query": query }).to_string()
+}
+
+fn aliases(count: usize) -> String {
+    let fields: String = (0..count)
+        .map(|i| format!("a{i}:registrationStatus(domain:\"demo-succeeded.com\"){{state}} "))
+        .collect();
+    raw_query(&format!("{{ {fields}}}"))
+}
+
+fn fragment_bomb() -> String {
+    let mut query = String::from(r#"{ registrationStatus(domain: "a.com") { ...F0 } }"#);
+    for n in 0..30 {
+        let m = n + 1;
+        query.push_str(&format!(
+            " fragment F{n} on RegistrationStatus {{ ...F{m} ...F{m} }}"
+        ));
+    }
+    query.push_str(" fragment F30 on RegistrationStatus { state }");
+    raw_query(&query)
+}
+
+fn cases() -> Vec<(&'static str, String, Expect)> {
+    use Expect::*;
+    let bad_domain = FieldError("BAD_USER_INPUT");
+    let long_label = format!("{}.com", "a".repeat(64));
+    let long_name = format!("{}com", "abcdefghi.".repeat(26));
+    let deep = format!("{{ {} }}", "a { ".repeat(13) + "b" + &" }".repeat(13));
+    vec![
+        (
+            "path traversal",
+            status_query("../../etc/passwd"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "encoded slash",
+            status_query("a%2Fb.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "query string",
+            status_query("example.com?x=1"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "fragment",
+            status_query("example.com#top"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "NUL",
+            status_query("exam\u{0}ple.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "inner space",
+            status_query("exam ple.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "leading space",
+            status_query(" example.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "newline",
+            status_query("example.com\n"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "tab",
+            status_query("example\t.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "label over 63",
+            status_query(&long_label),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "name over 253",
+            status_query(&long_name),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "single label",
+            status_query("localhost"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "empty label",
+            status_query("example..com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "leading hyphen",
+            status_query("-example.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "bad punycode",
+            status_query("xn--zz.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "empty punycode",
+            status_query("xn--.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "zero-width joiner",
+            status_query("exa\u{200d}mple.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "bidi override",
+            status_query("exa\u{202e}mple.com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "emoji-only IDN label",
+            status_query("\u{1F600}.\u{0301}com"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        ("empty", status_query(""), FieldError("BAD_USER_INPUT")),
+        (
+            "account over 32",
+            account_query(&"a".repeat(33)),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "account with symbols",
+            account_query("0123456789abcdef-0123456789abcd"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "account traversal",
+            account_query("../other"),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        (
+            "account empty",
+            account_query(""),
+            FieldError("BAD_USER_INPUT"),
+        ),
+        ("list over --max-domains", list_query(6), bad_domain),
+        (
+            "list over --max-lookups",
+            list_query(11),
+            RequestError("TOO_MANY_LOOKUPS"),
+        ),
+        (
+            "1000 aliases",
+            aliases(1000),
+            RequestError("TOO_MANY_ROOT_FIELDS"),
+        ),
+        (
+            "21 aliases",
+            aliases(21),
+            RequestError("TOO_MANY_ROOT_FIELDS"),
+        ),
+        (
+            "too deep",
+            raw_query(&deep),
+            RequestError("OPERATION_TOO_DEEP"),
+        ),
+        (
+            "bracket bomb",
+            raw_query(&"{a".repeat(20_000)),
+            RequestError("OPERATION_TOO_DEEP"),
+        ),
+        (
+            "fragment bomb",
+            fragment_bomb(),
+            RequestError("OPERATION_TOO_COMPLEX"),
+        ),
+        (
+            "fragment cycle",
+            raw_query("{ ...A } fragment A on QueryRoot { ...A }"),
+            RequestError("OPERATION_TOO_DEEP"),
+        ),
+        (
+            "introspection",
+            raw_query("{ __schema { types { name } } }"),
+            RequestError("INTROSPECTION_DISABLED"),
+        ),
+        (
+            "oversized body",
+            status_query(&"a".repeat(70_000)),
+            Http(413),
+        ),
+        (
+            "batch",
+            format!("[{},{}]", status_query("a.com"), status_query("b.com")),
+            Http(400),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_rejected_input_gets_its_code_and_makes_no_upstream_call() {
+    let app = spawn_app_with(&[
+        "--max-domains",
+        "5",
+        "--max-lookups",
+        "10",
+        "--disable-introspection",
+    ])
+    .await;
+    for (name, body, expected) in cases() {
+        let (status, answer) = send(&app, body).await;
+        let code = &answer["errors"][0]["extensions"]["code"];
+        match expected {
+            Expect::FieldError(expected) => {
+                assert_eq!(
+                    (status, code.as_str()),
+                    (200, Some(expected)),
+                    "{name}: {answer}"
+                );
+                assert!(answer["errors"][0]["path"].is_array(), "{name}: {answer}");
+            }
+            Expect::RequestError(expected) => {
+                assert_eq!(
+                    (status, code.as_str()),
+                    (400, Some(expected)),
+                    "{name}: {answer}"
+                );
+                assert!(answer.get("data").is_none(), "{name}: {answer}");
+                let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+                assert!(
+                    message.contains("limit") || message.contains("disabled"),
+                    "{name}: {message}"
+                );
+            }
+            Expect::Http(expected) => assert_eq!(status, expected, "{name}: {answer}"),
+        }
+        assert_eq!(app.upstream_calls(), 0, "{name} reached the upstream");
+    }
+}
+
+#[tokio::test]
+async fn within_the_limits_the_same_shapes_are_served() {
+    let app = spawn_app_with(&["--max-domains", "5", "--max-lookups", "10"]).await;
+    let (status, answer) = send(&app, aliases(3)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["a2"]["state"], "SUCCEEDED");
+    let (status, answer) = send(&app, raw_query("{ __schema { queryType { name } } }")).await;
+    assert_eq!(status, 200, "introspection is on by default: {answer}");
+    assert_eq!(answer["data"]["__schema"]["queryType"]["name"], "Query");
+    assert_eq!(app.upstream_calls(), 1);
+}

@@ -1,0 +1,130 @@
+//! Credentials never reach a log line, at any level: every event (TRACE and up, the
+//! gateway's, the simulator's and its dependencies') is captured in a buffer while
+//! queries run with server-held, passed-through, refused and wrong credentials and
+//! access keys; then no secret may appear in it. A binary of its own, because the
+//! subscriber is process-global.
+
+// The integration suite's start-up helpers, shared; this binary uses only some of them.
+#[path = "api/gateway.rs"]
+#[allow(dead_code)]
+mod gateway;
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use registrar_gateway::simulator::Faults;
+
+/// Every log line written so far.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+const SERVER_TOKEN: &str = "server-token-SECRET-1111";
+const CLIENT_TOKEN: &str = "client-token-SECRET-2222";
+const REVOKED_TOKEN: &str = "revoked-token-SECRET-3333";
+const EMAIL: &str = "leaky.person@secret-mail.example";
+const API_KEY: &str = "5ec2e7ab5ec2e7ab5ec2e7ab5ec2e7ab";
+const ACCESS_KEY: &str = "access-key-SECRET-4444";
+const WRONG_ACCESS_KEY: &str = "wrong-key-SECRET-5555";
+
+#[tokio::test]
+async fn no_token_key_or_email_appears_in_trace_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let simulator = helpers::spawn_simulator().await.handle;
+    simulator.refuse_credential(REVOKED_TOKEN);
+    let server = gateway::spawn_gateway(
+        simulator.clone(),
+        SERVER_TOKEN,
+        &["--access-key", ACCESS_KEY],
+    )
+    .await;
+    for headers in [
+        vec![("x-gateway-key", ACCESS_KEY)],
+        vec![("authorization", &*format!("Bearer {ACCESS_KEY}"))],
+        vec![("x-gateway-key", WRONG_ACCESS_KEY)],
+    ] {
+        server.status_with(&headers, "demo-succeeded.com").await;
+    }
+
+    let pass_through = gateway::spawn_gateway(
+        simulator.clone(),
+        REVOKED_TOKEN,
+        &[
+            "--credential-mode",
+            "pass-through-or-server",
+            "--cache-ttl-error",
+            "0s",
+        ],
+    )
+    .await;
+    let bearer = format!("Bearer {CLIENT_TOKEN}");
+    let revoked = format!("Bearer {REVOKED_TOKEN}");
+    for headers in [
+        vec![("authorization", bearer.as_str())],
+        vec![("x-auth-email", EMAIL), ("x-auth-key", API_KEY)],
+        vec![("authorization", revoked.as_str())],
+        vec![],
+        vec![("x-auth-email", EMAIL)],
+        vec![("authorization", "Basic bm90LWEtYmVhcmVy")],
+    ] {
+        pass_through.status_with(&headers, "demo-pending.com").await;
+    }
+    simulator
+        .set_faults(Faults {
+            error_share: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+    pass_through
+        .status_with(&[("authorization", bearer.as_str())], "demo-failed.com")
+        .await;
+
+    let logs = captured.text();
+    assert!(
+        logs.contains("retrying an upstream read") && logs.contains("TRACE"),
+        "the gateway's events at every level were captured"
+    );
+    for secret in [
+        SERVER_TOKEN,
+        CLIENT_TOKEN,
+        REVOKED_TOKEN,
+        EMAIL,
+        API_KEY,
+        ACCESS_KEY,
+        WRONG_ACCESS_KEY,
+        "bm90LWEtYmVhcmVy",
+    ] {
+        let line = logs.lines().find(|line| line.contains(secret));
+        assert!(
+            line.is_none(),
+            "{secret} leaked: {}",
+            line.unwrap_or_default()
+        );
+    }
+}
