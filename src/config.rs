@@ -9,6 +9,7 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::access::CredentialMode;
+use crate::budget::BudgetSettings;
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::domain::AccountId;
 use crate::graphql::OperationLimits;
@@ -106,6 +107,19 @@ pub struct UpstreamConfig {
     /// Limit on one upstream request, connection to last byte.
     #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "15s", value_parser = duration)]
     pub upstream_timeout: Duration,
+    /// Upstream requests allowed per credential in any --upstream-budget-window (Cloudflare allows 1,200 per 5 minutes and locks the credential out for 5 minutes past it).
+    #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET", default_value_t = 1200)]
+    pub upstream_budget: u32,
+    /// The window of --upstream-budget.
+    #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET_WINDOW", default_value = "5m", value_parser = duration)]
+    pub upstream_budget_window: Duration,
+    /// Share of the budget that polls of blocked or paused workflows may use, so they never starve workflows that move.
+    #[arg(
+        long,
+        env = "GATEWAY_UPSTREAM_BUDGET_BACKGROUND_SHARE",
+        default_value_t = 0.25
+    )]
+    pub upstream_budget_background_share: f64,
     /// Retries of a failed status read (connect errors, timeouts, 5xx, 429 with a short Retry-After); 0 turns retries off.
     #[arg(long, env = "GATEWAY_UPSTREAM_RETRIES", default_value_t = 2)]
     pub upstream_retries: u32,
@@ -347,6 +361,15 @@ impl UpstreamConfig {
                 })
             }
             (None, Some(_)) => Err(ConfigError::MissingCredentials),
+        }
+    }
+
+    /// The per-credential upstream budget.
+    pub fn budget_settings(&self) -> BudgetSettings {
+        BudgetSettings {
+            limit: self.upstream_budget,
+            window: self.upstream_budget_window,
+            background_share: self.upstream_budget_background_share,
         }
     }
 

@@ -14,6 +14,7 @@
 //! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
 
 pub mod access;
+pub mod budget;
 pub mod cache;
 pub mod config;
 pub mod domain;

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessPolicy;
+use crate::budget::Budget;
 use crate::cache::StatusCache;
 use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
@@ -183,7 +184,9 @@ impl Upstream {
         config: &GatewayConfig,
         shutdown: CancellationToken,
     ) -> Result<Registrations, StartupError> {
-        let cache = StatusCache::new(&config.cache.settings(), UpstreamClient::new(&self.client)?);
+        let budget = Budget::new(config.upstream.budget_settings());
+        let client = UpstreamClient::new(&self.client, budget)?;
+        let cache = StatusCache::new(&config.cache.settings(), client);
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
             cache.clone(),

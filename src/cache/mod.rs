@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use ttl::Extended;
 pub use ttl::TtlPolicy;
 
+use crate::budget::Priority;
 use crate::domain::{AccountId, DomainName};
 use crate::upstream::{Credential, Fingerprint, UpstreamClient, UpstreamError, WorkflowStatus};
 
@@ -130,7 +131,7 @@ impl StatusCache {
         debug_assert_eq!(credential.fingerprint(), key.credential);
         let error = match self
             .fresh
-            .try_get_with(key.clone(), self.load(credential, &key, true))
+            .try_get_with(key.clone(), self.load(credential, &key, Reader::Query))
             .await
         {
             Ok(snapshot) => {
@@ -163,18 +164,18 @@ impl StatusCache {
     }
 
     /// The load moka runs for a missing or expired key: a recent failure is shared
-    /// (when `reuse_failure`), otherwise the upstream is asked and the outcome remembered.
+    /// with queries, otherwise the upstream is asked and the outcome remembered.
     fn load(
         &self,
         credential: &Credential,
         key: &StatusKey,
-        reuse_failure: bool,
+        reader: Reader,
     ) -> impl Future<Output = Result<Arc<Snapshot>, UpstreamError>> + use<> {
         let this = self.clone();
         let credential = credential.clone();
         let key = key.clone();
         async move {
-            if reuse_failure
+            if reader == Reader::Query
                 && let Some(failures) = &this.failures
                 && let Some(error) = failures.get(&key).await
             {
@@ -185,7 +186,7 @@ impl StatusCache {
             let fetch = async move {
                 let answer = this
                     .upstream
-                    .registration_status(&credential, &key.account, &key.domain)
+                    .registration_status(&credential, &key.account, &key.domain, reader.priority())
                     .await;
                 match answer {
                     Ok(status) => {
@@ -194,7 +195,9 @@ impl StatusCache {
                         Ok(snapshot)
                     }
                     Err(error) => {
-                        if let Some(failures) = &this.failures {
+                        // A budget refusal is ours, not a struggling upstream's: not shared.
+                        let upstream_failed = !matches!(error, UpstreamError::OverBudget { .. });
+                        if let Some(failures) = this.failures.as_ref().filter(|_| upstream_failed) {
                             failures.insert(key, error.clone()).await;
                         }
                         Err(error)
@@ -219,6 +222,7 @@ impl StatusCache {
         credential: &Credential,
         key: StatusKey,
         since: Option<DateTime<Utc>>,
+        priority: Priority,
     ) -> Result<Arc<Snapshot>, Arc<UpstreamError>> {
         if let Some(cached) = self.fresh.get(&key).await {
             if since.is_none_or(|since| cached.fetched_at > since) {
@@ -226,13 +230,31 @@ impl StatusCache {
             }
             self.fresh.invalidate(&key).await;
         }
-        let load = self.load(credential, &key, false);
+        let load = self.load(credential, &key, Reader::Poll(priority));
         self.fresh.try_get_with(key, load).await
     }
 
     /// The cached snapshot for `key`, if fresh, without calling upstream.
     pub async fn peek(&self, key: &StatusKey) -> Option<Arc<Snapshot>> {
         self.fresh.get(key).await
+    }
+}
+
+/// Who a load is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reader {
+    /// A query: shares a recent failure, and goes first in the budget.
+    Query,
+    /// A poller, at its priority: asks every time; its own backoff paces it.
+    Poll(Priority),
+}
+
+impl Reader {
+    fn priority(self) -> Priority {
+        match self {
+            Self::Query => Priority::Foreground,
+            Self::Poll(priority) => priority,
+        }
     }
 }
 
@@ -245,7 +267,8 @@ fn serves_stale(error: &UpstreamError) -> bool {
         | UpstreamError::Timeout
         | UpstreamError::Unreachable(_)
         | UpstreamError::InvalidResponse(_)
-        | UpstreamError::RateLimited { .. } => true,
+        | UpstreamError::RateLimited { .. }
+        | UpstreamError::OverBudget { .. } => true,
         UpstreamError::Auth { .. } | UpstreamError::Rejected { .. } => false,
     }
 }

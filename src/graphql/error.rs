@@ -66,7 +66,9 @@ impl GraphqlError {
             Self::TooManyLookups(_) => "TOO_MANY_LOOKUPS",
             Self::Upstream(error) => match error.as_ref() {
                 UpstreamError::Auth { .. } => "UPSTREAM_AUTH",
-                UpstreamError::RateLimited { .. } => "UPSTREAM_RATE_LIMITED",
+                UpstreamError::RateLimited { .. } | UpstreamError::OverBudget { .. } => {
+                    "UPSTREAM_RATE_LIMITED"
+                }
                 UpstreamError::Rejected { .. } => "UPSTREAM_REJECTED",
                 UpstreamError::Unavailable { .. } | UpstreamError::Unreachable(_) => {
                     "UPSTREAM_UNAVAILABLE"
@@ -103,6 +105,9 @@ impl ErrorExtensions for GraphqlError {
                         extensions
                             .set("retryAfterSeconds", retry_after.as_secs_f64().ceil() as u64);
                     }
+                }
+                UpstreamError::OverBudget { retry_after } => {
+                    extensions.set("retryAfterSeconds", retry_after.as_secs_f64().ceil() as u64);
                 }
                 _ => {}
             }

@@ -59,7 +59,7 @@ pub struct PollerStats {
     pub active_watchers: usize,
     /// Pollers started since start-up.
     pub pollers_started: u64,
-    /// Polls made (each one upstream call at most).
+    /// Polls made (each one upstream call at most; polls the budget deferred are not counted).
     pub polls: u64,
 }
 

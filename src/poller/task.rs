@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::backoff::Backoff;
 use super::feed::{StatusEvent, WatchEnd};
 use super::{Entry, Shared};
+use crate::budget::Priority;
 use crate::cache::StatusKey;
 use crate::upstream::{Credential, UpstreamError, WorkflowState, WorkflowStatus};
 
@@ -80,15 +81,21 @@ impl Poller {
     }
 
     /// One poll: a status newer than the last one seen (a query may have fetched
-    /// it meanwhile), else a fresh fetch.
+    /// it meanwhile), else a fresh fetch within the budget.
     async fn poll_once(&mut self) -> Step {
-        self.shared.polls.fetch_add(1, Ordering::Relaxed);
         let key = self.key.clone();
         let cache = &self.shared.cache;
-        match cache
-            .fetch_newer_than(&self.credential, key, self.last_fetched)
-            .await
+        let fetched = cache
+            .fetch_newer_than(&self.credential, key, self.last_fetched, self.priority())
+            .await;
+        if let Err(error) = &fetched
+            && let UpstreamError::OverBudget { retry_after } = error.as_ref()
         {
+            // Not a failure: the budget is short, so this poller waits its turn.
+            return Step::Again(self.backoff.after_failure(Some(*retry_after)));
+        }
+        self.shared.polls.fetch_add(1, Ordering::Relaxed);
+        match fetched {
             Ok(snapshot) => {
                 self.failures = 0;
                 self.last_fetched = Some(snapshot.fetched_at);
@@ -98,6 +105,15 @@ impl Poller {
                 }
             }
             Err(error) => self.failed(error),
+        }
+    }
+
+    /// Blocked and paused workflows poll in the background class of the budget,
+    /// so they never starve workflows that move.
+    fn priority(&self) -> Priority {
+        match self.last_state {
+            Some(WorkflowState::Blocked | WorkflowState::ActionRequired) => Priority::Background,
+            _ => Priority::Foreground,
         }
     }
 

@@ -5,7 +5,12 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url, header::HeaderMap};
 
 use super::{Credential, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
+use crate::budget::{Budget, Priority};
 use crate::domain::{AccountId, DomainName};
+
+/// How long a credential is paused after a 429 that says nothing of when to come
+/// back: the platform's documented lockout.
+const LOCKOUT: Duration = Duration::from_secs(300);
 
 /// How to reach the upstream.
 #[derive(Clone, Debug)]
@@ -31,18 +36,20 @@ pub enum ClientBuildError {
     Http(#[from] reqwest::Error),
 }
 
-/// Talks to the upstream; cheap to clone (one shared connection pool).
-#[derive(Clone, Debug)]
+/// Talks to the upstream within the budget; cheap to clone (one shared connection pool).
+#[derive(Clone)]
 pub struct UpstreamClient {
     http: reqwest::Client,
     base_url: Url,
     retry: RetryPolicy,
+    budget: Budget,
 }
 
 impl UpstreamClient {
     /// Builds a client with rustls, timeouts and no redirect following (a redirect from
     /// the API is unexpected and must not carry credentials elsewhere).
-    pub fn new(settings: &ClientSettings) -> Result<Self, ClientBuildError> {
+    /// Every attempt, retries included, takes a request from `budget` first.
+    pub fn new(settings: &ClientSettings, budget: Budget) -> Result<Self, ClientBuildError> {
         let base_url = settings.base_url.clone();
         if base_url.cannot_be_a_base() || !matches!(base_url.scheme(), "http" | "https") {
             return Err(ClientBuildError::BaseUrl(base_url));
@@ -57,6 +64,7 @@ impl UpstreamClient {
             http,
             base_url,
             retry: settings.retry.clone(),
+            budget,
         })
     }
 
@@ -68,10 +76,14 @@ impl UpstreamClient {
         credential: &Credential,
         account: &AccountId,
         domain: &DomainName,
+        priority: Priority,
     ) -> Result<Option<WorkflowStatus>, UpstreamError> {
         let mut retry = 0;
         loop {
-            let error = match self.fetch_status(credential, account, domain).await {
+            let error = match self
+                .fetch_status(credential, account, domain, priority)
+                .await
+            {
                 Err(error) => error,
                 answer => return answer,
             };
@@ -90,13 +102,20 @@ impl UpstreamClient {
         }
     }
 
-    /// One attempt at [`UpstreamClient::registration_status`].
+    /// One attempt at [`UpstreamClient::registration_status`], if the budget has room.
     async fn fetch_status(
         &self,
         credential: &Credential,
         account: &AccountId,
         domain: &DomainName,
+        priority: Priority,
     ) -> Result<Option<WorkflowStatus>, UpstreamError> {
+        let fingerprint = credential.fingerprint();
+        self.budget
+            .try_acquire(fingerprint, priority)
+            .map_err(|exhausted| UpstreamError::OverBudget {
+                retry_after: exhausted.retry_after,
+            })?;
         let url = self.status_url(account, domain);
         let request = credential.credentials().apply(self.http.get(url));
         let response = request
@@ -105,6 +124,9 @@ impl UpstreamClient {
             .map_err(UpstreamError::from_transport)?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
+        if let Some(pause) = upstream_pause(status, retry_after, response.headers()) {
+            self.budget.pause(fingerprint, pause);
+        }
         let body = response
             .bytes()
             .await
@@ -175,6 +197,38 @@ fn classify_failure(
     }
 }
 
+/// How long the upstream asked this credential to stop: a 429's `Retry-After` (the
+/// platform's lockout when absent), or the `Ratelimit` reset when nothing remains.
+fn upstream_pause(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    headers: &HeaderMap,
+) -> Option<Duration> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Some(
+            retry_after
+                .or_else(|| ratelimit_reset_if_spent(headers))
+                .unwrap_or(LOCKOUT),
+        );
+    }
+    ratelimit_reset_if_spent(headers)
+}
+
+/// The `t` of a `Ratelimit: "default";r=0;t=30` header whose `r` is 0.
+fn ratelimit_reset_if_spent(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("ratelimit")?.to_str().ok()?;
+    let param = |name: &str| {
+        value.split(';').find_map(|part| {
+            part.trim()
+                .strip_prefix(name)?
+                .strip_prefix('=')?
+                .parse::<u64>()
+                .ok()
+        })
+    };
+    (param("r")? == 0).then(|| Duration::from_secs(param("t").unwrap_or(1)))
+}
+
 /// `retry-after-ms`, then `Retry-After` in seconds or as an HTTP date, as the official SDKs read them.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let header = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
@@ -194,6 +248,30 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_upstream_pauses_a_credential_on_429_and_on_a_spent_ratelimit() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            upstream_pause(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(Duration::from_secs(7)),
+                &headers
+            ),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            upstream_pause(StatusCode::TOO_MANY_REQUESTS, None, &headers),
+            Some(LOCKOUT)
+        );
+        headers.insert("ratelimit", r#""default";r=3;t=30"#.parse().unwrap());
+        assert_eq!(upstream_pause(StatusCode::OK, None, &headers), None);
+        headers.insert("ratelimit", r#""default";r=0;t=30"#.parse().unwrap());
+        assert_eq!(
+            upstream_pause(StatusCode::OK, None, &headers),
+            Some(Duration::from_secs(30))
+        );
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_milliseconds() {

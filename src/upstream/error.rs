@@ -32,6 +32,13 @@ pub enum UpstreamError {
         /// The upstream's envelope errors.
         errors: Vec<ApiMessage>,
     },
+    /// The gateway's own budget for this credential has no room: nothing was sent,
+    /// so Cloudflare's lockout is never risked.
+    #[error("the gateway's upstream request budget for this credential is spent; retry in {}s", retry_after.as_secs_f64().ceil())]
+    OverBudget {
+        /// When the budget will admit a request.
+        retry_after: Duration,
+    },
     /// A 5xx answer.
     #[error("the upstream is unavailable (HTTP {status})")]
     Unavailable {

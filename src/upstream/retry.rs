@@ -49,7 +49,8 @@ impl RetryPolicy {
             | UpstreamError::Unreachable(_) => Some(self.backoff(retry)),
             UpstreamError::Auth { .. }
             | UpstreamError::Rejected { .. }
-            | UpstreamError::InvalidResponse(_) => None,
+            | UpstreamError::InvalidResponse(_)
+            | UpstreamError::OverBudget { .. } => None,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use registrar_gateway::budget::{Budget, BudgetSettings};
 use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy};
 use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::upstream::{
@@ -85,13 +86,18 @@ async fn two_credentials_never_share_a_cache_entry() {
         spawn_simulator_with(SimulatorConfig::default().refuse_credential("refused-token"))
             .await
             .handle;
-    let client = UpstreamClient::new(&ClientSettings {
+    let settings = ClientSettings {
         base_url: simulator.base_url().parse().unwrap(),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
         retry: RetryPolicy::NONE,
-    })
-    .unwrap();
+    };
+    let budget = Budget::new(BudgetSettings {
+        limit: 1000,
+        window: Duration::from_secs(1),
+        background_share: 0.25,
+    });
+    let client = UpstreamClient::new(&settings, budget).unwrap();
     let ttl = TtlPolicy {
         active: Duration::from_secs(60),
         waiting: Duration::from_secs(60),

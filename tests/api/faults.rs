@@ -158,7 +158,7 @@ async fn a_long_retry_after_is_surfaced_at_once_as_rate_limited() {
             .await
             .handle;
     let app = spawn_gateway(simulator, TOKEN, &["--cache-ttl-error", "0s"]).await;
-    app.status_of("demo-succeeded.com").await;
+    app.spend_upstream_request_elsewhere().await;
     let body = app.status_of("demo-failed.com").await;
     assert_eq!(code(&body), "UPSTREAM_RATE_LIMITED", "{body}");
     assert_eq!(
@@ -176,7 +176,7 @@ async fn a_short_retry_after_is_waited_out_and_the_read_succeeds() {
             .handle;
     let retry = ["--upstream-retries", "3", "--upstream-retry-max", "2s"];
     let app = spawn_gateway(simulator, TOKEN, &retry).await;
-    app.status_of("demo-succeeded.com").await;
+    app.spend_upstream_request_elsewhere().await;
     let body = app.status_of("demo-failed.com").await;
     assert_eq!(status(&body)["state"], "FAILED", "{body}");
     let stats = app.simulator.stats();

@@ -35,10 +35,13 @@ impl Drop for TestApp {
     }
 }
 
-/// Retry backoff settings every test gateway gets unless the test gives its own.
-const FAST_RETRIES: [(&str, &str); 2] = [
+/// Settings every test gateway gets unless the test sets its own: retry backoffs
+/// are real time, so tiny; the upstream budget is large, so only the tests about
+/// the budget meet it.
+const TEST_DEFAULTS: [(&str, &str); 3] = [
     ("--upstream-retry-initial", "1ms"),
     ("--upstream-retry-max", "20ms"),
+    ("--upstream-budget", "1000000"),
 ];
 
 /// A gateway with default settings in front of a fresh simulator.
@@ -81,8 +84,7 @@ async fn spawn_gateway_with_args(simulator: SimulatorHandle, extra_args: &[&str]
         "--account-id",
         ACCOUNT,
     ];
-    // Retry backoffs are real time: keep them tiny unless a test sets its own.
-    for (flag, value) in FAST_RETRIES {
+    for (flag, value) in TEST_DEFAULTS {
         if !extra_args.contains(&flag) {
             args.extend([flag, value]);
         }
@@ -153,9 +155,31 @@ impl TestApp {
         (status, response.json().await.expect("a JSON body"))
     }
 
+    /// [`TestApp::status_of`] for an owned name (convenient in `join_all`).
+    pub async fn status_of_owned(&self, domain: String) -> Value {
+        self.status_of(&domain).await
+    }
+
     /// `registrationStatus(domain)` with every field selected.
     pub async fn status_of(&self, domain: &str) -> Value {
         self.query(STATUS_QUERY, json!({ "domain": domain })).await
+    }
+
+    /// Spends one of the upstream's requests for this gateway's credential from
+    /// outside the gateway, as another client of the same token would.
+    pub async fn spend_upstream_request_elsewhere(&self) {
+        let url = format!(
+            "{}/accounts/{ACCOUNT}/registrar/registrations/demo-succeeded.com/registration-status",
+            self.simulator.base_url()
+        );
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("the simulator answers");
+        assert_eq!(response.status(), 200);
     }
 
     /// Upstream requests the simulator has received so far.

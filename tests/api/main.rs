@@ -1,6 +1,7 @@
 //! Integration tests: one binary, real servers on 127.0.0.1:0, real sockets.
 
 mod access;
+mod budget;
 mod cache;
 mod faults;
 mod gateway;

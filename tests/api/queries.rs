@@ -212,13 +212,13 @@ async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() 
 }
 
 #[tokio::test]
-async fn an_exhausted_upstream_rate_limit_is_reported_with_its_retry_after() {
+async fn an_upstream_429_is_reported_and_pauses_the_credential_for_every_caller() {
     let simulator =
         spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
     let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
-    app.status_of("demo-succeeded.com").await;
+    app.spend_upstream_request_elsewhere().await;
     let body = app.status_of("demo-failed.com").await;
     let error = &body["errors"][0];
     assert_eq!(
@@ -228,6 +228,45 @@ async fn an_exhausted_upstream_rate_limit_is_reported_with_its_retry_after() {
     assert_eq!(error["extensions"]["upstreamErrors"][0]["code"], 971);
     let retry_after = error["extensions"]["retryAfterSeconds"].as_u64().unwrap();
     assert!((1..=300).contains(&retry_after), "{retry_after}");
+    assert_eq!(app.upstream_calls(), 2);
+
+    let body = app.status_of("demo-pending.com").await;
+    let error = &body["errors"][0];
+    assert_eq!(
+        error["extensions"]["code"], "UPSTREAM_RATE_LIMITED",
+        "{body}"
+    );
+    assert!(error["extensions"]["retryAfterSeconds"].as_u64().unwrap() > 200);
+    assert_eq!(
+        app.upstream_calls(),
+        2,
+        "the paused credential sends nothing until Retry-After"
+    );
+}
+
+#[tokio::test]
+async fn a_spent_ratelimit_header_stops_the_next_call_before_it_is_sent() {
+    let simulator =
+        spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)))
+            .await
+            .handle;
+    let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
+    app.status_of("demo-succeeded.com").await;
+    let body = app.status_of("demo-failed.com").await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UPSTREAM_RATE_LIMITED",
+        "{body}"
+    );
+    assert_eq!(
+        app.upstream_calls(),
+        1,
+        "Ratelimit said r=0: the second call was never sent"
+    );
+    assert_eq!(
+        app.simulator.stats().rate_limited,
+        0,
+        "the simulator never had to answer 429"
+    );
 }
 
 #[tokio::test]

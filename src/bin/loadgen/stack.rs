@@ -105,6 +105,10 @@ impl Setup {
             "bench-token".to_owned(),
             "--account-id".to_owned(),
             self.account.clone(),
+            // The scenarios measure the gateway, not its upstream budget (which the
+            // simulator started with --rate-limit 0 does not need).
+            "--upstream-budget".to_owned(),
+            "100000000".to_owned(),
         ];
         args.extend_from_slice(flags);
         processes::start(Launch {

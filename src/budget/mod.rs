@@ -1,0 +1,222 @@
+//! The upstream request budget: per credential, never more requests than Cloudflare
+//! allows (1,200 per 5 minutes by default, whose overrun locks the credential out of
+//! the whole API for 5 minutes), shared by queries and pollers.
+//!
+//! A GCRA limiter per credential fingerprint (governor) admits at most `limit`
+//! requests in *any* window of `window`: a burst of a tenth of the limit, the rest
+//! spread evenly. Pollers of blocked or paused workflows draw on the background class,
+//! which may use only a share of the budget, so a thousand blocked registrations cannot
+//! starve the ones that move. When the upstream itself says stop (429 `Retry-After`,
+//! or `Ratelimit` with nothing remaining), the credential is paused for every caller.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::upstream::Fingerprint;
+
+/// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
+const MAX_TRACKED_CREDENTIALS: usize = 10_000;
+
+/// The budget's size.
+#[derive(Clone, Copy, Debug)]
+pub struct BudgetSettings {
+    /// Requests allowed per credential in any window.
+    pub limit: u32,
+    /// The window.
+    pub window: Duration,
+    /// Share of the limit that background polls (blocked, waiting on the user) may use.
+    pub background_share: f64,
+}
+
+/// Whose request it is, for fairness when the budget is short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// Queries, and pollers of workflows that move.
+    Foreground,
+    /// Pollers of blocked workflows, or of paused ones kept watched.
+    Background,
+}
+
+/// The budget has no room now; `retry_after` is when it will.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no room in the upstream budget for {retry_after:?}")]
+pub struct Exhausted {
+    /// Time until a request would be admitted.
+    pub retry_after: Duration,
+}
+
+/// The budget of every credential; cheap to clone.
+#[derive(Clone)]
+pub struct Budget {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    all: DefaultKeyedRateLimiter<Fingerprint>,
+    background: DefaultKeyedRateLimiter<Fingerprint>,
+    /// Credentials the upstream told to stop, until when.
+    paused: Mutex<HashMap<Fingerprint, Instant>>,
+    clock: DefaultClock,
+}
+
+impl Budget {
+    /// A budget of `settings.limit` requests per `settings.window` per credential.
+    pub fn new(settings: BudgetSettings) -> Self {
+        let background_limit =
+            (f64::from(settings.limit) * settings.background_share.clamp(0.0, 1.0)) as u32;
+        let shared = Shared {
+            all: DefaultKeyedRateLimiter::keyed(quota(settings.limit, settings.window)),
+            background: DefaultKeyedRateLimiter::keyed(quota(background_limit, settings.window)),
+            paused: Mutex::default(),
+            clock: DefaultClock::default(),
+        };
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Takes one request from `credential`'s budget, or says when there will be room.
+    pub fn try_acquire(
+        &self,
+        credential: Fingerprint,
+        priority: Priority,
+    ) -> Result<(), Exhausted> {
+        if let Some(retry_after) = self.paused_for(credential) {
+            return Err(Exhausted { retry_after });
+        }
+        if priority == Priority::Background {
+            self.check(&self.shared.background, credential)?;
+        }
+        self.check(&self.shared.all, credential)?;
+        self.forget_idle_credentials();
+        Ok(())
+    }
+
+    /// Stops every request of `credential` for `duration`: the upstream asked for it.
+    pub fn pause(&self, credential: Fingerprint, duration: Duration) {
+        let until = Instant::now() + duration;
+        let mut paused = self
+            .shared
+            .paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = paused.entry(credential).or_insert(until);
+        *entry = (*entry).max(until);
+        tracing::warn!(%credential, pause_ms = duration.as_millis() as u64, "the upstream asked this credential to slow down");
+    }
+
+    fn paused_for(&self, credential: Fingerprint) -> Option<Duration> {
+        let mut paused = self
+            .shared
+            .paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match paused.get(&credential) {
+            Some(until) if *until > now => Some(*until - now),
+            Some(_) => {
+                paused.remove(&credential);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn check(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<Fingerprint>,
+        credential: Fingerprint,
+    ) -> Result<(), Exhausted> {
+        limiter
+            .check_key(&credential)
+            .map_err(|not_until| Exhausted {
+                retry_after: not_until.wait_time_from(self.shared.clock.now()),
+            })
+    }
+
+    fn forget_idle_credentials(&self) {
+        if self.shared.all.len() > MAX_TRACKED_CREDENTIALS {
+            self.shared.all.retain_recent();
+            self.shared.background.retain_recent();
+        }
+    }
+}
+
+/// A GCRA quota admitting at most `limit` requests in any window of `window`: in
+/// any interval of length `window` it admits `burst + window / period` requests.
+fn quota(limit: u32, window: Duration) -> Quota {
+    let limit = limit.max(2);
+    let burst = (limit / 10).max(1);
+    let period = window / (limit - burst);
+    let burst = NonZeroU32::new(burst).expect("at least 1");
+    Quota::with_period(period.max(Duration::from_nanos(1)))
+        .expect("a positive period")
+        .allow_burst(burst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::{Credential, Credentials, FingerprintKey};
+
+    fn credential(token: &str) -> Fingerprint {
+        Credential::new(
+            Credentials::ApiToken(token.into()),
+            &FingerprintKey::random(),
+        )
+        .fingerprint()
+    }
+
+    fn budget(limit: u32, window: Duration) -> Budget {
+        Budget::new(BudgetSettings {
+            limit,
+            window,
+            background_share: 0.25,
+        })
+    }
+
+    #[test]
+    fn a_burst_is_a_tenth_of_the_limit_and_credentials_do_not_share() {
+        let budget = budget(100, Duration::from_secs(3600));
+        let (a, b) = (credential("a"), credential("b"));
+        let admitted = (0..50)
+            .filter(|_| budget.try_acquire(a, Priority::Foreground).is_ok())
+            .count();
+        assert_eq!(admitted, 10);
+        assert!(budget.try_acquire(b, Priority::Foreground).is_ok());
+        let refused = budget.try_acquire(a, Priority::Foreground).unwrap_err();
+        assert!(refused.retry_after > Duration::from_secs(30), "{refused:?}");
+    }
+
+    #[test]
+    fn background_requests_get_only_their_share() {
+        let budget = budget(100, Duration::from_secs(3600));
+        let a = credential("a");
+        let background = (0..50)
+            .filter(|_| budget.try_acquire(a, Priority::Background).is_ok())
+            .count();
+        assert_eq!(background, 2, "a tenth of the 25-request share");
+        let foreground = (0..50)
+            .filter(|_| budget.try_acquire(a, Priority::Foreground).is_ok())
+            .count();
+        assert_eq!(
+            foreground, 8,
+            "the rest of the burst is still there for foreground work"
+        );
+    }
+
+    #[test]
+    fn an_upstream_pause_stops_every_caller_of_that_credential() {
+        let budget = budget(1000, Duration::from_secs(1));
+        let (a, b) = (credential("a"), credential("b"));
+        budget.pause(a, Duration::from_secs(60));
+        let refused = budget.try_acquire(a, Priority::Foreground).unwrap_err();
+        assert!(refused.retry_after > Duration::from_secs(59));
+        assert!(budget.try_acquire(b, Priority::Foreground).is_ok());
+    }
+}
