@@ -67,6 +67,35 @@ pub enum WatchEnd {
     ShuttingDown,
 }
 
+impl WatchEnd {
+    /// What subscribers are told of this end: nothing when the last event says it
+    /// all (a terminal or paused state) or nobody is left to tell.
+    pub fn reported(&self) -> Option<ReportedEnd> {
+        match self {
+            Self::NotFound => Some(ReportedEnd::NotFound),
+            Self::Expired { blocked_for } => Some(ReportedEnd::Expired {
+                blocked_for: *blocked_for,
+            }),
+            Self::GaveUp(error) => Some(ReportedEnd::GaveUp(Arc::clone(error))),
+            Self::Completed | Self::ActionRequired | Self::Idle | Self::ShuttingDown => None,
+        }
+    }
+}
+
+/// An end subscribers are told of, as an error after their last event.
+#[derive(Clone, Debug)]
+pub enum ReportedEnd {
+    /// The upstream has no workflow for the domain.
+    NotFound,
+    /// The workflow stayed blocked longer than the gateway watches.
+    Expired {
+        /// How long it had been blocked.
+        blocked_for: Duration,
+    },
+    /// Polling failed too often, or in a way retrying cannot fix.
+    GaveUp(Arc<UpstreamError>),
+}
+
 /// A poller's published state; replaced whole on every change (copy on write).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Feed {
@@ -139,14 +168,14 @@ impl Watch {
 
     /// The events in order; ends after a terminal event, after `ACTION_REQUIRED`
     /// (unless keeping watch), or with the [`WatchEnd`] that stopped the poller.
-    pub fn into_stream(self) -> impl Stream<Item = Result<Arc<StatusEvent>, WatchEnd>> + Send {
+    pub fn into_stream(self) -> impl Stream<Item = Result<Arc<StatusEvent>, ReportedEnd>> + Send {
         futures::stream::unfold(self, |mut watch| async move {
             let item = watch.next().await?;
             Some((item, watch))
         })
     }
 
-    async fn next(&mut self) -> Option<Result<Arc<StatusEvent>, WatchEnd>> {
+    async fn next(&mut self) -> Option<Result<Arc<StatusEvent>, ReportedEnd>> {
         let (item, done) = match &mut self.source {
             Source::Finished(event) => (event.take().map(Ok), true),
             Source::Live(live) => live.next().await?,
@@ -161,7 +190,7 @@ impl Watch {
 
 impl LiveWatch {
     /// The next item and whether it is the last one.
-    async fn next(&mut self) -> Option<(Option<Result<Arc<StatusEvent>, WatchEnd>>, bool)> {
+    async fn next(&mut self) -> Option<(Option<Result<Arc<StatusEvent>, ReportedEnd>>, bool)> {
         loop {
             let feed = Arc::clone(&self.feed.borrow_and_update());
             if let Some(event) = feed.next_after(self.last_sent) {
@@ -170,11 +199,7 @@ impl LiveWatch {
                 return Some((Some(Ok(Arc::clone(event))), last));
             }
             if let Some(end) = &feed.end {
-                let told = matches!(
-                    end,
-                    WatchEnd::NotFound | WatchEnd::Expired { .. } | WatchEnd::GaveUp(_)
-                );
-                return Some((told.then(|| Err(end.clone())), true));
+                return Some((end.reported().map(Err), true));
             }
             self.feed.changed().await.ok()?;
         }

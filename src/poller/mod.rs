@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::Pacing;
-pub use feed::{StatusEvent, Watch, WatchEnd};
+pub use feed::{ReportedEnd, StatusEvent, Watch, WatchEnd};
 
 use crate::cache::{StatusCache, StatusKey};
 use crate::upstream::Credential;
@@ -203,9 +203,25 @@ impl Shared {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes `entry` from the registry if it is still the one registered for `key`.
-    fn retire(&self, key: &StatusKey, entry: &Arc<Entry>) {
+    /// Publishes `end` and removes `entry` from the registry, under the registry lock
+    /// so that no subscriber attaches in between. Returns false, publishing nothing,
+    /// when a subscriber that wants more came meanwhile: one joined an idle poller, or
+    /// one that keeps watching joined a paused workflow.
+    fn finish(&self, key: &StatusKey, entry: &Arc<Entry>, end: &WatchEnd) -> bool {
         let mut registry = self.lock();
+        let still_wanted = match end {
+            WatchEnd::Idle => entry.watchers() > 0,
+            WatchEnd::ActionRequired => entry.keep_watchers() > 0,
+            _ => false,
+        };
+        if still_wanted {
+            return false;
+        }
+        entry.feed.send_modify(|feed| {
+            let mut ended = (**feed).clone();
+            ended.end = Some(end.clone());
+            *feed = Arc::new(ended);
+        });
         if registry
             .entries
             .get(key)
@@ -214,6 +230,7 @@ impl Shared {
             registry.entries.remove(key);
             self.active.send_replace(registry.entries.len());
         }
+        true
     }
 }
 

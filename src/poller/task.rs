@@ -60,24 +60,28 @@ impl Poller {
         }
     }
 
-    /// Polls until the watch ends, publishes the end and leaves the registry.
+    /// Polls until the watch ends, publishes the end and leaves the registry; or
+    /// goes on polling when a subscriber joined while it was about to stop.
     pub async fn run(mut self) {
-        let end = loop {
+        loop {
+            let end = self.poll_until_an_end().await;
+            if self.shared.finish(&self.key, &self.entry, &end) {
+                tracing::debug!(domain = %self.key.domain, account = %self.key.account, ?end, "poller stopped");
+                return;
+            }
+        }
+    }
+
+    async fn poll_until_an_end(&mut self) -> WatchEnd {
+        loop {
             let delay = match self.poll_once().await {
                 Step::Again(delay) => delay,
-                Step::End(end) => break end,
+                Step::End(end) => return end,
             };
             if let Some(end) = self.wait(delay).await {
-                break end;
+                return end;
             }
-        };
-        tracing::debug!(domain = %self.key.domain, account = %self.key.account, ?end, "poller stopped");
-        self.entry.feed.send_modify(|feed| {
-            let mut ended = (**feed).clone();
-            ended.end = Some(end);
-            *feed = Arc::new(ended);
-        });
-        self.shared.retire(&self.key, &self.entry);
+        }
     }
 
     /// One poll: a status newer than the last one seen (a query may have fetched
@@ -135,7 +139,12 @@ impl Poller {
             return Step::End(WatchEnd::ActionRequired);
         }
         if let Some(since) = self.blocked_since {
-            let blocked_for = since.elapsed();
+            // Also from the upstream's own transition time, so that resubscribing
+            // (a new poller) does not restart the limit.
+            let upstream_says = (Utc::now() - status.updated_at)
+                .to_std()
+                .unwrap_or_default();
+            let blocked_for = since.elapsed().max(upstream_says);
             if blocked_for >= self.shared.settings.blocked_max_watch {
                 return Step::End(WatchEnd::Expired { blocked_for });
             }

@@ -22,12 +22,15 @@ pub enum Credentials {
 
 impl Credentials {
     /// Adds this credential's headers to an upstream request.
+    /// Every value is marked sensitive: HTTP/2 never indexes it (HPACK) and header
+    /// dumps redact it.
     pub(crate) fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             Self::ApiToken(token) => request.bearer_auth(token.expose_secret()),
-            Self::GlobalApiKey { email, key } => request
-                .header("X-Auth-Email", email.expose_secret())
-                .header("X-Auth-Key", key.expose_secret()),
+            Self::GlobalApiKey { email, key } => {
+                let request = sensitive_header(request, "X-Auth-Email", email);
+                sensitive_header(request, "X-Auth-Key", key)
+            }
         }
     }
 
@@ -36,6 +39,23 @@ impl Credentials {
             Self::ApiToken(_) => "api_token",
             Self::GlobalApiKey { .. } => "global_api_key",
         }
+    }
+}
+
+/// Adds a header marked sensitive. A value that is not a valid header (refused at
+/// configuration and at the HTTP edge already) becomes reqwest's builder error,
+/// which does not show the value.
+fn sensitive_header(
+    request: reqwest::RequestBuilder,
+    name: &'static str,
+    secret: &SecretString,
+) -> reqwest::RequestBuilder {
+    match reqwest::header::HeaderValue::from_str(secret.expose_secret()) {
+        Ok(mut value) => {
+            value.set_sensitive(true);
+            request.header(name, value)
+        }
+        Err(_) => request.header(name, secret.expose_secret()),
     }
 }
 

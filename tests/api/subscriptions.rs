@@ -367,26 +367,24 @@ async fn subscriptions_are_bounded_per_connection_and_in_total() {
     for id in ["1", "2", "3"] {
         first.watch(id, "demo-pending.com", false).await;
     }
-    let mut refused = None;
     let mut accepted = 0;
-    while accepted < 2 || refused.is_none() {
+    let refused = loop {
         let message = first.recv().await;
-        match (
-            message["type"].as_str(),
-            message["payload"]["errors"].is_null(),
-        ) {
-            (Some("next"), true) => accepted += 1,
-            (Some("next"), false) => refused = Some(message),
-            (Some("complete"), _) => {}
+        match message["type"].as_str() {
+            Some("next") => accepted += 1,
+            Some("error") => break message,
             _ => panic!("unexpected message: {message}"),
         }
-    }
-    let refused = refused.unwrap();
-    assert_eq!(refused["id"], "3");
+    };
+    assert_eq!(refused["id"], "3", "{refused}");
     assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"],
+        refused["payload"][0]["extensions"]["code"],
         "TOO_MANY_SUBSCRIPTIONS"
     );
+    while accepted < 2 {
+        assert_eq!(first.recv().await["type"], "next");
+        accepted += 1;
+    }
 
     let mut second = connect_ready(&app).await;
     second.watch("1", "demo-in-progress.com", false).await;
@@ -395,6 +393,31 @@ async fn subscriptions_are_bounded_per_connection_and_in_total() {
     let message = second.recv().await;
     assert_eq!(
         message["payload"]["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS",
-        "{message}"
+        "the gateway-wide bound: {message}"
     );
+}
+
+#[tokio::test]
+async fn the_legacy_protocol_bounds_subscriptions_per_connection_too() {
+    let app = fast_app(&["--max-subscriptions-per-connection", "1"]).await;
+    let mut client = crate::websocket::connect(&app, "graphql-ws").await;
+    client
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    assert_eq!(client.recv().await["type"], "connection_ack");
+    for id in ["1", "2"] {
+        let variables = json!({ "domain": "demo-pending.com" });
+        let payload = json!({ "query": crate::websocket::WATCH, "variables": variables });
+        client
+            .send(json!({ "type": "start", "id": id, "payload": payload }))
+            .await;
+    }
+    let refused = loop {
+        let message = client.recv().await;
+        if message["id"] == "2" && message["type"] != "complete" {
+            break message;
+        }
+    };
+    let code = &refused["payload"]["errors"][0]["extensions"]["code"];
+    assert_eq!(code, "TOO_MANY_SUBSCRIPTIONS", "{refused}");
 }

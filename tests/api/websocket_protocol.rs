@@ -255,3 +255,44 @@ async fn pass_through_without_a_credential_is_unauthenticated_over_the_socket() 
     );
     assert_eq!(app.upstream_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_legacy_socket_without_connection_init_is_closed_in_time() {
+    let app = spawn_app_with(&["--ws-init-timeout", "50ms"]).await;
+    let mut client = connect(&app, "graphql-ws").await;
+    assert_eq!(
+        client.expect_close().await,
+        (4408, "Connection initialisation timeout".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_credential_in_a_malformed_connection_init_is_not_echoed() {
+    let app = spawn_app().await;
+    let mut client = connect(&app, "graphql-transport-ws").await;
+    let secret = "Bearer do-not-echo-this-token";
+    client
+        .send(json!({ "type": "connection_init", "payload": secret }))
+        .await;
+    let (code, reason) = client.expect_close().await;
+    assert_eq!(code, 4400);
+    assert!(!reason.contains("do-not-echo"), "{reason}");
+}
+
+#[tokio::test]
+async fn operations_per_connection_are_bounded_whatever_their_kind() {
+    let app = spawn_app_with(&["--max-subscriptions-per-connection", "1"]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("watch", "demo-pending.com", false).await;
+    assert_eq!(client.recv().await["type"], "next");
+    let payload = json!({ "query": "{ __typename }" });
+    client
+        .send(json!({ "type": "subscribe", "id": "query", "payload": payload }))
+        .await;
+    let message = client.recv().await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "TOO_MANY_SUBSCRIPTIONS"
+    );
+}

@@ -1,21 +1,28 @@
 //! The legacy `graphql-ws` protocol (subscriptions-transport-ws), served by
-//! async-graphql-axum, with the access policy applied to `connection_init`. A writer task between it and the socket adds websocket
-//! pings (the protocol's own `ka` is not sent by async-graphql) and the close
-//! frame on shutdown.
+//! async-graphql-axum, with the access policy applied to `connection_init`. A loop
+//! between it and the socket adds what it lacks: websocket pings (async-graphql does
+//! not send the protocol's `ka`), the `connection_init` timeout, and the close frame
+//! on shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use futures::channel::mpsc;
+use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 
+use crate::access::AccessPolicy;
 use crate::graphql::ConnectionSubscriptions;
 use crate::http::AppState;
 
 /// Outgoing messages buffered between the protocol and the socket.
 const OUTBOX: usize = 64;
 
-/// Serves one legacy connection until either side ends it or the gateway stops.
+/// Serves one legacy connection until either side ends it, no `connection_init`
+/// comes within the init timeout, or the gateway stops.
 pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
     let settings = state.websocket;
     let (mut socket_sink, socket_stream) = socket.split();
@@ -24,32 +31,25 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
     data.insert(ConnectionSubscriptions::new(
         settings.max_subscriptions_per_connection,
     ));
-    let access = state.access.clone();
-    let admit = move |payload: serde_json::Value| async move {
-        let credential = access
-            .admit_init_payload(&payload)
-            .map_err(|error| async_graphql::Error::new(error.to_string()))?;
-        let mut admitted = Data::default();
-        if let Some(credential) = credential {
-            admitted.insert(credential);
-        }
-        Ok(admitted)
-    };
+    let initialised = Arc::new(AtomicBool::new(false));
     let graphql =
         GraphQLWebSocket::new_with_pair(outbox, socket_stream, state.schema.clone(), protocol)
             .with_data(data)
-            .on_connection_init(admit)
+            .on_connection_init(admit(state.access.clone(), Arc::clone(&initialised)))
             .serve();
     tokio::pin!(graphql);
-    let mut keepalive = tokio::time::interval_at(
-        tokio::time::Instant::now() + settings.keepalive,
-        settings.keepalive,
-    );
+    let init_deadline = tokio::time::sleep(settings.init_timeout);
+    tokio::pin!(init_deadline);
+    let start = tokio::time::Instant::now() + settings.keepalive;
+    let mut keepalive = tokio::time::interval_at(start, settings.keepalive);
     loop {
         let message = tokio::select! {
-            () = state.shutdown.cancelled() => going_away(),
+            () = state.shutdown.cancelled() => close(close_code::AWAY, "server shutting down"),
+            () = &mut init_deadline, if !initialised.load(Ordering::Acquire) => {
+                close(4408, "Connection initialisation timeout")
+            }
             () = &mut graphql => {
-                // The protocol is over (the client left or broke it): flush what it queued, such as a close frame.
+                // The protocol is over (the client left or broke it): flush what it queued.
                 while let Ok(message) = outgoing.try_recv() {
                     if socket_sink.send(message).await.is_err() {
                         break;
@@ -67,9 +67,31 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
     }
 }
 
-fn going_away() -> Message {
+/// The `connection_init` hook: the access policy admits the caller (and, in
+/// pass-through mode, its Cloudflare credential joins the connection's data).
+fn admit(
+    access: AccessPolicy,
+    initialised: Arc<AtomicBool>,
+) -> impl FnOnce(serde_json::Value) -> BoxFuture<'static, async_graphql::Result<Data>> + Send + 'static
+{
+    move |payload| {
+        Box::pin(async move {
+            initialised.store(true, Ordering::Release);
+            let credential = access
+                .admit_init_payload(&payload)
+                .map_err(|error| async_graphql::Error::new(error.to_string()))?;
+            let mut admitted = Data::default();
+            if let Some(credential) = credential {
+                admitted.insert(credential);
+            }
+            Ok(admitted)
+        })
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
-        code: close_code::AWAY,
-        reason: "server shutting down".into(),
+        code,
+        reason: reason.into(),
     }))
 }

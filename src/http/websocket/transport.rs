@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{Request, Response, ServerError, Variables};
+use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::{AbortHandle, BoxStream, SelectAll, SplitSink};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -162,7 +162,12 @@ impl Connection {
         };
         match serde_json::from_str::<ClientMessage>(text.as_str()) {
             Ok(message) => self.on_client_message(message).await,
-            Err(error) => invalid(&format!("Invalid message received: {error}")),
+            Err(error) => {
+                // serde's message may quote the value (a credential in a malformed
+                // connection_init, say): neither the close reason nor the log shows it.
+                tracing::debug!(line = error.line(), column = error.column(), kind = ?error.classify(), "invalid websocket message");
+                invalid("Invalid message received")
+            }
         }
     }
 
@@ -191,6 +196,11 @@ impl Connection {
             ClientMessage::Subscribe { id, .. } if self.operations.contains_key(&id) => {
                 Flow::Close(4409, format!("Subscriber for {id} already exists"))
             }
+            ClientMessage::Subscribe { id, .. }
+                if self.operations.len() >= self.max_operations() =>
+            {
+                self.refuse_too_many(&id).await
+            }
             ClientMessage::Subscribe { id, payload } => {
                 self.start(id, payload);
                 Flow::Continue
@@ -202,6 +212,28 @@ impl Connection {
                 Flow::Continue
             }
         }
+    }
+
+    /// Operations (subscriptions and single-result ones) running at once on one connection.
+    fn max_operations(&self) -> usize {
+        self.state.websocket.max_subscriptions_per_connection
+    }
+
+    /// Refuses an operation past the connection's bound with the protocol's `error`.
+    async fn refuse_too_many(&mut self, id: &str) -> Flow {
+        let message = format!(
+            "at most {} operations at once on one connection",
+            self.max_operations()
+        );
+        let mut error = ServerError::new(message, None);
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", "TOO_MANY_SUBSCRIPTIONS");
+        error.extensions = Some(extensions);
+        self.send(ServerMessage::Error {
+            id,
+            payload: &[error],
+        })
+        .await
     }
 
     /// Starts an operation; its responses arrive through `self.streams`.
