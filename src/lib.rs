@@ -3,14 +3,17 @@
 //!
 //! The data path reads top to bottom:
 //!
+//! - [`config`]: flags and environment, validated once at start-up;
 //! - [`domain`]: `DomainName` and `AccountId`, parsed once at the edge;
-//! - [`upstream`]: the Cloudflare API wire model and client;
-//! - [`cache`]: per-state TTL cache with single-flight loading;
-//! - [`access`]: gateway access keys and whose credential a request uses;
-//! - [`registrations`]: the one read path (credential + account + cache);
-//! - [`graphql`]: the schema;
-//! - [`http`]: the axum server: GraphQL over HTTP, GraphiQL, health;
-//! - [`startup`]: builds the whole from [`config`] and runs it;
+//! - [`upstream`]: the Cloudflare API wire model, credentials, the client and its retries;
+//! - [`budget`]: the per-credential upstream request budget every call goes through;
+//! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
+//! - [`poller`]: one shared poller per watched registration;
+//! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
+//! - [`registrations`]: the one read and watch path (credential, account, cache, pollers);
+//! - [`graphql`]: the schema, its operation limits and its error codes;
+//! - [`http`]: the axum server: GraphQL over HTTP and websockets, GraphiQL, health;
+//! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs;
 //! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
 
 pub mod access;

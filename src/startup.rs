@@ -27,6 +27,8 @@ pub const SANDBOX_ACCOUNT_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 const SANDBOX_TOKEN: &str = "sandbox-token";
 /// The demo domain GraphiQL opens on in sandbox mode.
 const SANDBOX_EXAMPLE_DOMAIN: &str = "demo-action-required.com";
+/// The domain GraphiQL opens on against the real API (the spec's example).
+const EXAMPLE_DOMAIN: &str = "example.com";
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,7 @@ pub struct Application {
 impl Application {
     /// Binds the listener and builds every service from `config`.
     pub async fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
+        config.validate()?;
         let listener = bind(config.listen).await?;
         let upstream = Upstream::connect(config).await?;
         let shutdown = CancellationToken::new();
@@ -80,7 +83,11 @@ impl Application {
         };
         let limits = config.limits.operation_limits();
         let schema = build_schema(registrations, access.clone(), query_limits, limits);
-        let default_query = example_query(SANDBOX_EXAMPLE_DOMAIN);
+        let example_domain = match upstream.simulator {
+            Some(_) => SANDBOX_EXAMPLE_DOMAIN,
+            None => EXAMPLE_DOMAIN,
+        };
+        let default_query = example_query(example_domain);
         let websocket = websocket_settings(config);
         let state = AppState::new(schema, access, &default_query, shutdown.clone(), websocket);
         let http = HttpSettings {

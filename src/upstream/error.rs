@@ -9,7 +9,7 @@ use super::ApiMessage;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     /// 401/403, or a 400 about missing or malformed auth headers (9106, 6003).
-    #[error("the upstream refused the gateway's credentials (HTTP {status})")]
+    #[error("the upstream refused the credentials (HTTP {status})")]
     Auth {
         /// HTTP status from the upstream.
         status: u16,
@@ -49,7 +49,8 @@ pub enum UpstreamError {
     #[error("the upstream did not answer in time")]
     Timeout,
     /// The connection could not be made or broke before an answer.
-    #[error("the upstream could not be reached: {0}")]
+    /// The detail (connect error, reset, ...) is for logs: clients get the summary.
+    #[error("the upstream could not be reached")]
     Unreachable(String),
     /// An answer that is not the documented envelope.
     #[error("the upstream answered with an unreadable body: {0}")]
@@ -75,7 +76,9 @@ impl UpstreamError {
         } else if error.is_decode() {
             Self::InvalidResponse(error.without_url().to_string())
         } else {
-            Self::Unreachable(error_chain(&error.without_url()))
+            let detail = error_chain(&error.without_url());
+            tracing::warn!(%detail, "the upstream could not be reached");
+            Self::Unreachable(detail)
         }
     }
 }

@@ -174,7 +174,14 @@ async fn a_short_retry_after_is_waited_out_and_the_read_succeeds() {
         spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(1)))
             .await
             .handle;
-    let retry = ["--upstream-retries", "3", "--upstream-retry-max", "2s"];
+    let retry = [
+        "--upstream-retries",
+        "3",
+        "--upstream-retry-max",
+        "2s",
+        "--upstream-timeout",
+        "2s",
+    ];
     let app = spawn_gateway(simulator, TOKEN, &retry).await;
     app.spend_upstream_request_elsewhere().await;
     let body = app.status_of("demo-failed.com").await;

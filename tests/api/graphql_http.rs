@@ -223,7 +223,7 @@ async fn health_readiness_and_graphiql_are_served() {
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"new URL("/graphql""#) && html.contains("subscriptionUrl"));
     assert!(
-        html.contains("registrationStatus(domain: \\\"demo-action-required.com\\\")"),
-        "the default query names a demo domain"
+        html.contains("registrationStatus(domain: \\\"example.com\\\")"),
+        "against a real API the default query names the spec's example domain"
     );
 }

@@ -31,6 +31,17 @@ async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
         json!({ "data": { "registrationStatus": { "state": "SUCCEEDED", "completed": true } } })
     );
 
+    let page = reqwest::get(format!("http://{address}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("demo-action-required.com"),
+        "GraphiQL opens on a demo domain"
+    );
+
     shutdown.cancel();
     server.await.unwrap().expect("a clean shutdown");
 }

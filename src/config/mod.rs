@@ -1,6 +1,8 @@
 //! Command line and environment: one typed, documented struct per component,
 //! parsed once at start-up, failing fast with a message that names the setting.
 
+mod validate;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -105,7 +107,7 @@ pub struct UpstreamConfig {
     #[arg(long, env = "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub upstream_connect_timeout: Duration,
     /// Limit on one upstream request, connection to last byte.
-    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "15s", value_parser = duration)]
+    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "8s", value_parser = duration)]
     pub upstream_timeout: Duration,
     /// Upstream requests allowed per credential in any --upstream-budget-window (Cloudflare allows 1,200 per 5 minutes and locks the credential out for 5 minutes past it).
     #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET", default_value_t = 1200)]
@@ -328,6 +330,9 @@ pub enum ConfigError {
         "CLOUDFLARE_BASE_URL is set but no credentials are: set CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY), set GATEWAY_CREDENTIAL_MODE=pass-through, or unset CLOUDFLARE_BASE_URL to use the embedded simulator"
     )]
     MissingCredentials,
+    /// Settings that parse but cannot work (together).
+    #[error("{0}")]
+    Unusable(String),
 }
 
 impl UpstreamConfig {
@@ -413,6 +418,8 @@ fn cloudflare_base_url() -> Url {
     Url::parse(CLOUDFLARE_BASE_URL).expect("the official base URL is a valid URL")
 }
 
+/// A credential or key. Only emptiness is refused here: clap quotes a refused value
+/// in its message, so the format is checked in [`GatewayConfig::validate`], which never shows it.
 fn secret(value: &str) -> Result<SecretString, String> {
     if value.is_empty() {
         return Err("must not be empty".to_owned());

@@ -1,0 +1,188 @@
+//! Settings that parse one by one but cannot work, alone or together: refused at
+//! start-up with a message that names them, rather than found out under load.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use super::{ConfigError, GatewayConfig};
+
+impl GatewayConfig {
+    /// Checks what parsing cannot: zero intervals, inverted bounds, shares outside
+    /// 0..=1, and an upstream read (with its retries) that could outlast the HTTP
+    /// request timeout, which would turn a slow upstream into a bare 408.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let subscriptions = &self.subscriptions;
+        let upstream = &self.upstream;
+        positive("--ws-keepalive", subscriptions.ws_keepalive)?;
+        positive("--ws-init-timeout", subscriptions.ws_init_timeout)?;
+        positive("--poll-initial", subscriptions.poll_initial)?;
+        positive("--poll-blocked-initial", subscriptions.poll_blocked_initial)?;
+        positive("--upstream-timeout", upstream.upstream_timeout)?;
+        positive("--upstream-budget-window", upstream.upstream_budget_window)?;
+        ordered(
+            "--poll-initial",
+            subscriptions.poll_initial,
+            "--poll-max",
+            subscriptions.poll_max,
+        )?;
+        ordered(
+            "--poll-blocked-initial",
+            subscriptions.poll_blocked_initial,
+            "--poll-blocked-max",
+            subscriptions.poll_blocked_max,
+        )?;
+        share("--poll-jitter", subscriptions.poll_jitter)?;
+        share(
+            "--upstream-budget-background-share",
+            upstream.upstream_budget_background_share,
+        )?;
+        if !(subscriptions.poll_multiplier >= 1.0 && subscriptions.poll_multiplier.is_finite()) {
+            return unusable("--poll-multiplier must be at least 1");
+        }
+        if subscriptions.max_subscriptions_per_connection == 0 || upstream.upstream_budget == 0 {
+            return unusable(
+                "--max-subscriptions-per-connection and --upstream-budget must be at least 1",
+            );
+        }
+        self.secrets_are_header_values()?;
+        self.upstream_read_fits_the_request_timeout()
+    }
+
+    /// Credentials and access keys are sent or compared as HTTP header values.
+    fn secrets_are_header_values(&self) -> Result<(), ConfigError> {
+        let upstream = &self.upstream;
+        let named = [
+            ("CLOUDFLARE_API_TOKEN", upstream.api_token.as_ref()),
+            ("CLOUDFLARE_EMAIL", upstream.email.as_ref()),
+            ("CLOUDFLARE_API_KEY", upstream.api_key.as_ref()),
+        ];
+        let access_keys = self
+            .access
+            .access_keys
+            .iter()
+            .map(|key| ("GATEWAY_ACCESS_KEYS", Some(key)));
+        for (name, secret) in named.into_iter().chain(access_keys) {
+            let header_safe = secret.is_none_or(|secret| {
+                secret
+                    .expose_secret()
+                    .bytes()
+                    .all(|byte| byte.is_ascii_graphic())
+            });
+            if !header_safe {
+                return unusable(&format!(
+                    "{name} must be visible ASCII characters without spaces"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn upstream_read_fits_the_request_timeout(&self) -> Result<(), ConfigError> {
+        let upstream = &self.upstream;
+        let attempts = upstream
+            .upstream_timeout
+            .saturating_mul(upstream.upstream_retries + 1);
+        let backoffs: Duration = (0..upstream.upstream_retries)
+            .map(|retry| {
+                let doubled = upstream
+                    .upstream_retry_initial
+                    .saturating_mul(2_u32.saturating_pow(retry));
+                doubled.min(upstream.upstream_retry_max)
+            })
+            .sum();
+        let worst = attempts.saturating_add(backoffs);
+        if worst < self.http.request_timeout {
+            return Ok(());
+        }
+        unusable(&format!(
+            "an upstream read can take {}s ((--upstream-retries + 1) x --upstream-timeout plus backoff), \
+             not less than --request-timeout ({}s): lower the first two or raise the last",
+            worst.as_secs_f64(),
+            self.http.request_timeout.as_secs_f64()
+        ))
+    }
+}
+
+fn unusable(message: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::Unusable(message.to_owned()))
+}
+
+fn positive(flag: &str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        return unusable(&format!("{flag} must be longer than zero"));
+    }
+    Ok(())
+}
+
+fn ordered(
+    lower_flag: &str,
+    lower: Duration,
+    upper_flag: &str,
+    upper: Duration,
+) -> Result<(), ConfigError> {
+    if upper < lower {
+        return unusable(&format!(
+            "{upper_flag} must not be shorter than {lower_flag}"
+        ));
+    }
+    Ok(())
+}
+
+fn share(flag: &str, value: f64) -> Result<(), ConfigError> {
+    if !(0.0..=1.0).contains(&value) {
+        return unusable(&format!("{flag} must be between 0 and 1"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_for(args: &[&str]) -> String {
+        let mut all = vec!["gw"];
+        all.extend_from_slice(args);
+        let config = GatewayConfig::from_args(all).unwrap();
+        config.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_defaults_are_usable() {
+        GatewayConfig::from_args(["gw"])
+            .unwrap()
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn unusable_settings_are_refused_by_name() {
+        assert_eq!(
+            error_for(&["--ws-keepalive", "0s"]),
+            "--ws-keepalive must be longer than zero"
+        );
+        assert_eq!(
+            error_for(&["--poll-initial", "10s", "--poll-max", "5s"]),
+            "--poll-max must not be shorter than --poll-initial"
+        );
+        assert_eq!(
+            error_for(&["--poll-jitter", "2"]),
+            "--poll-jitter must be between 0 and 1"
+        );
+        let slow = error_for(&["--upstream-timeout", "15s"]);
+        assert!(
+            slow.starts_with("an upstream read can take 46.5s"),
+            "{slow}"
+        );
+        assert!(slow.contains("--request-timeout (30s)"), "{slow}");
+    }
+
+    #[test]
+    fn a_credential_that_is_not_a_header_value_is_refused_without_showing_it() {
+        let error = error_for(&["--api-token", "secret with spaces"]);
+        assert_eq!(
+            error,
+            "CLOUDFLARE_API_TOKEN must be visible ASCII characters without spaces"
+        );
+    }
+}
