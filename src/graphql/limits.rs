@@ -1,16 +1,18 @@
 //! Operation limits, checked after parsing and before validation or any resolver,
 //! each answered with its own `extensions.code` and a message naming the limit:
-//! introspection (`INTROSPECTION_DISABLED`), depth (`OPERATION_TOO_DEEP`), field
-//! count (`OPERATION_TOO_COMPLEX`), root fields including aliases
-//! (`TOO_MANY_ROOT_FIELDS`) and upstream lookups (`TOO_MANY_LOOKUPS`: one per
-//! `registrationStatus`, one per domain of `registrationStatuses`).
+//! introspection (`INTROSPECTION_DISABLED`), depth of fields and fragment spreads
+//! (`OPERATION_TOO_DEEP`), field count (`OPERATION_TOO_COMPLEX`), root fields
+//! including aliases (`TOO_MANY_ROOT_FIELDS`) and upstream lookups
+//! (`TOO_MANY_LOOKUPS`: one per `registrationStatus`, one per domain of
+//! `registrationStatuses`).
 //!
 //! async-graphql's own `limit_depth`/`limit_complexity` answer without a code, and
 //! its pre-validation recursion check walks fragments without memoisation (a
 //! "fragment bomb" of doubling spreads costs 2^n). So this runs first, in the
 //! `prepare_request` hook: a bracket-nesting scan of the raw text bounds the
 //! parser's recursion, then one memoised walk per operation measures everything,
-//! fragment cycles included. Every operation in the document is measured, the
+//! fragment cycles included, stopping as soon as it is too deep (its recursion
+//! never goes past the limits). Every operation in the document is measured, the
 //! selected one or not: an abusive document is refused whole.
 
 use std::collections::HashMap;
@@ -37,7 +39,8 @@ const LIST_ARGUMENT: &str = "domains";
 /// The limits, as configured.
 #[derive(Clone, Copy, Debug)]
 pub struct OperationLimits {
-    /// Deepest field nesting (`{ a { b } }` is 2).
+    /// Deepest nesting of fields and fragment spreads (`{ a { b } }` is 2, and so
+    /// is `{ ...F } fragment F on Query { a }`).
     pub max_depth: usize,
     /// Most fields in an operation, counted after expanding fragments.
     pub max_complexity: u64,
@@ -104,7 +107,10 @@ impl OperationLimits {
         let mut walker = Walker {
             document,
             variables,
+            max_depth: self.max_depth,
             fragments: HashMap::new(),
+            depth: 0,
+            nesting: 0,
         };
         for (_, operation) in document.operations.iter() {
             let measure = walker.measure(&operation.node.selection_set.node)?;
@@ -118,16 +124,10 @@ impl OperationLimits {
             return Err(GraphqlError::IntrospectionDisabled);
         }
         if measure.depth > self.max_depth {
-            return Err(GraphqlError::TooDeep(format!(
-                "the operation is {} fields deep; the limit is {} (--max-depth)",
-                measure.depth, self.max_depth
-            )));
+            return Err(too_deep(measure.depth, self.max_depth));
         }
         if measure.nesting >= MAX_NESTING {
-            return Err(GraphqlError::TooDeep(format!(
-                "the operation nests {} selection sets through fragments; the limit is {MAX_NESTING}",
-                measure.nesting
-            )));
+            return Err(too_nested(measure.nesting));
         }
         let over = |value: u64, limit: u64| (value > limit).then_some((value, limit));
         if let Some((value, limit)) = over(measure.root_fields, self.max_root_fields) {
@@ -147,6 +147,20 @@ impl OperationLimits {
         }
         Ok(())
     }
+}
+
+/// An operation deeper than `--max-depth`, counting fields and fragment spreads.
+fn too_deep(depth: impl std::fmt::Display, limit: usize) -> GraphqlError {
+    GraphqlError::TooDeep(format!(
+        "the operation is {depth} fields and fragment spreads deep; the limit is {limit} (--max-depth)"
+    ))
+}
+
+/// An operation nesting selection sets (fragments included) as deep as [`MAX_NESTING`].
+fn too_nested(nesting: usize) -> GraphqlError {
+    GraphqlError::TooDeep(format!(
+        "the operation nests {nesting} selection sets through fragments; the limit is {MAX_NESTING}"
+    ))
 }
 
 /// What one selection set costs. `root_fields`, `lookups` and `introspection`
@@ -176,8 +190,15 @@ impl Measure {
 struct Walker<'a> {
     document: &'a ExecutableDocument,
     variables: &'a Variables,
+    max_depth: usize,
     /// Fragments measured so far; `None` while one is being measured (a cycle).
     fragments: HashMap<&'a Name, Option<Measure>>,
+    /// Where the walk is: the depth (fields and fragment spreads) and the nesting
+    /// (selection sets) of the selection being measured. Checked before every step
+    /// down, so the walk's recursion is bounded by the limits whatever the document:
+    /// a chain of spreads nests one bracket deep but recurses once per spread.
+    depth: usize,
+    nesting: usize,
 }
 
 impl<'a> Walker<'a> {
@@ -185,42 +206,65 @@ impl<'a> Walker<'a> {
         let mut total = Measure::default();
         for selection in &set.items {
             let measure = match &selection.node {
-                Selection::Field(field) => {
-                    let field = &field.node;
-                    let name = field.name.node.as_str();
-                    let children = &field.selection_set.node;
-                    let child = if children.items.is_empty() {
-                        Measure::default()
-                    } else {
-                        self.measure(children)?
-                    };
-                    Measure {
-                        depth: child.depth + 1,
-                        nesting: child.nesting + 1,
-                        complexity: child.complexity.saturating_add(1),
-                        root_fields: 1,
-                        lookups: self.lookups(name, field),
-                        introspection: matches!(name, "__schema" | "__type"),
-                    }
-                }
+                Selection::Field(field) => self.nested(true, |walker| walker.field(&field.node))?,
                 Selection::FragmentSpread(spread) => {
-                    let fragment = self.fragment(&spread.node.fragment_name.node)?;
-                    Measure {
-                        nesting: fragment.nesting + 1,
-                        ..fragment
-                    }
+                    let name = &spread.node.fragment_name.node;
+                    self.nested(true, |walker| walker.fragment(name))?
                 }
                 Selection::InlineFragment(inline) => {
-                    let inner = self.measure(&inline.node.selection_set.node)?;
-                    Measure {
-                        nesting: inner.nesting + 1,
-                        ..inner
-                    }
+                    let set = &inline.node.selection_set.node;
+                    self.nested(false, |walker| walker.measure(set))?
                 }
             };
             total.merge(measure);
         }
         Ok(total)
+    }
+
+    /// Measures one selection a level down, refusing before it steps past the depth
+    /// limit (`is_depth`: a field or a fragment spread, not an inline fragment) or
+    /// [`MAX_NESTING`]; the measure it returns counts that level.
+    fn nested(
+        &mut self,
+        is_depth: bool,
+        step: impl FnOnce(&mut Self) -> Result<Measure, GraphqlError>,
+    ) -> Result<Measure, GraphqlError> {
+        let (depth, nesting) = (self.depth, self.nesting);
+        if depth + usize::from(is_depth) > self.max_depth {
+            let more = format_args!("more than {}", self.max_depth);
+            return Err(too_deep(more, self.max_depth));
+        }
+        if nesting + 1 >= MAX_NESTING {
+            return Err(too_nested(nesting + 1));
+        }
+        self.depth += usize::from(is_depth);
+        self.nesting += 1;
+        let inner = step(self);
+        (self.depth, self.nesting) = (depth, nesting);
+        let inner = inner?;
+        Ok(Measure {
+            depth: inner.depth + usize::from(is_depth),
+            nesting: inner.nesting + 1,
+            ..inner
+        })
+    }
+
+    /// A field's own measure: its selection's, plus itself.
+    fn field(&mut self, field: &'a Field) -> Result<Measure, GraphqlError> {
+        let name = field.name.node.as_str();
+        let children = &field.selection_set.node;
+        let child = if children.items.is_empty() {
+            Measure::default()
+        } else {
+            self.measure(children)?
+        };
+        Ok(Measure {
+            complexity: child.complexity.saturating_add(1),
+            root_fields: 1,
+            lookups: self.lookups(name, field),
+            introspection: matches!(name, "__schema" | "__type"),
+            ..child
+        })
     }
 
     /// A named fragment's measure, computed once; unknown names are left to validation.
@@ -320,9 +364,17 @@ mod tests {
     };
 
     fn check(query: &str, variables: serde_json::Value) -> Result<(), &'static str> {
+        check_against(LIMITS, query, variables)
+    }
+
+    fn check_against(
+        limits: OperationLimits,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<(), &'static str> {
         let document = async_graphql::parser::parse_query(query).unwrap();
         let variables = Variables::from_json(variables);
-        LIMITS
+        limits
             .check(&document, &variables)
             .map_err(|error| error.code())
     }
@@ -387,9 +439,38 @@ mod tests {
             ));
         }
         bomb.push_str(" fragment F40 on T { x }");
+        let deep = OperationLimits {
+            max_depth: MAX_NESTING,
+            ..LIMITS
+        };
         assert_eq!(
-            check(&bomb, serde_json::json!({})),
+            check_against(deep, &bomb, serde_json::json!({})),
             Err("OPERATION_TOO_COMPLEX")
+        );
+    }
+
+    #[test]
+    fn fragment_spreads_count_towards_depth_and_a_long_chain_stops_at_the_limit() {
+        let chain = |length: usize| {
+            let mut query = String::from("{ ...F0 }");
+            for n in 0..length {
+                query.push_str(&format!(" fragment F{n} on T {{ ...F{} }}", n + 1));
+            }
+            query + &format!(" fragment F{length} on T {{ a }}")
+        };
+        assert_eq!(check(&chain(2), serde_json::json!({})), Ok(()));
+        assert_eq!(
+            check(&chain(3), serde_json::json!({})),
+            Err("OPERATION_TOO_DEEP")
+        );
+        assert_eq!(
+            check(&chain(10_000), serde_json::json!({})),
+            Err("OPERATION_TOO_DEEP")
+        );
+        let reused = "{ ...F a { b { c { ...F } } } } fragment F on T { x }";
+        assert_eq!(
+            check(reused, serde_json::json!({})),
+            Err("OPERATION_TOO_DEEP")
         );
     }
 

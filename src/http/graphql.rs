@@ -5,7 +5,7 @@
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Request, Variables};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -42,21 +42,18 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     };
     if !is_json_content_type(&headers) {
         let message = "POST bodies must be application/json";
-        return failure(media, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
+        return failure(media, Refusal::UnsupportedMediaType, message);
     }
     let params = match serde_json::from_slice::<PostParams>(&body) {
         Ok(params) => params,
         Err(error) => {
-            return failure(
-                media,
-                StatusCode::BAD_REQUEST,
-                &format!("invalid JSON body: {error}"),
-            );
+            let message = format!("invalid JSON body: {error}");
+            return failure(media, Refusal::BadRequest, &message);
         }
     };
     match params.into_request() {
         Ok(request) => execute(&state, media, with(request, credential), Method::Post).await,
-        Err(message) => failure(media, StatusCode::BAD_REQUEST, &message),
+        Err(message) => failure(media, Refusal::BadRequest, &message),
     }
 }
 
@@ -77,7 +74,7 @@ pub async fn get(
     let params = serde_urlencoded_params(query.as_deref().unwrap_or_default());
     match params.and_then(GetParams::into_request) {
         Ok(request) => execute(&state, media, with(request, credential), Method::Get).await,
-        Err(message) => failure(media, StatusCode::BAD_REQUEST, &message),
+        Err(message) => failure(media, Refusal::BadRequest, &message),
     }
 }
 
@@ -92,14 +89,8 @@ fn with(request: Request, credential: Option<Credential>) -> Request {
 
 /// 401 for a caller that is not admitted, with a GraphQL error body and a code.
 fn refused(media: MediaType, error: &AccessError) -> Response {
-    let body = json!({
-        "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }]
-    });
-    let mut response = with_media_type(
-        media,
-        StatusCode::UNAUTHORIZED,
-        body.to_string().into_bytes(),
-    );
+    let body = error_body(error.code(), &error.to_string());
+    let mut response = with_media_type(media, StatusCode::UNAUTHORIZED, body);
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"registrar-gateway\""),
@@ -128,11 +119,8 @@ async fn execute(
         Err(error) => return respond(media, async_graphql::Response::from_errors(vec![error])),
     };
     if method == Method::Get && operation == Some(OperationType::Mutation) {
-        let mut response = failure(
-            media,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "mutations are only accepted over POST",
-        );
+        let message = "mutations are only accepted over POST";
+        let mut response = failure(media, Refusal::MethodNotAllowed, message);
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -178,18 +166,83 @@ fn respond(media: MediaType, response: async_graphql::Response) -> Response {
     };
     match body {
         Ok(body) => with_media_type(media, status, body),
-        Err(error) => failure(
-            media,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("could not encode the response: {error}"),
-        ),
+        Err(error) => {
+            let message = format!("could not encode the response: {error}");
+            failure(media, Refusal::Internal, &message)
+        }
     }
 }
 
-/// A request that is not a well-formed GraphQL-over-HTTP request.
-fn failure(media: MediaType, status: StatusCode, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message }] }).to_string();
-    with_media_type(media, status, body.into_bytes())
+/// Why a request is answered before (or instead of) GraphQL: each has its HTTP
+/// status and a stable `extensions.code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not a well-formed GraphQL-over-HTTP request (400).
+    BadRequest,
+    /// A mutation over GET (405).
+    MethodNotAllowed,
+    /// No response media type the client accepts (406).
+    NotAcceptable,
+    /// A body over `--body-limit` (413).
+    PayloadTooLarge,
+    /// A POST body that is not `application/json` (415).
+    UnsupportedMediaType,
+    /// Not answered within `--request-timeout` (408).
+    RequestTimeout,
+    /// The response could not be encoded (500).
+    Internal,
+}
+
+impl Refusal {
+    /// The HTTP status it is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Its `extensions.code`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::BadRequest => "BAD_REQUEST",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::NotAcceptable => "NOT_ACCEPTABLE",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::Internal => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// Rewrites `response`, written by a layer as plain text or with no body, into
+    /// this refusal's GraphQL error under `application/json`, keeping its status
+    /// and other headers (CORS, request id).
+    pub fn rewrite(self, response: Response, message: &str) -> Response {
+        let (mut parts, _) = response.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts
+            .headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+        Response::from_parts(parts, Body::from(error_body(self.code(), message)))
+    }
+}
+
+/// A request answered with `refusal` instead of a GraphQL result.
+fn failure(media: MediaType, refusal: Refusal, message: &str) -> Response {
+    with_media_type(media, refusal.status(), error_body(refusal.code(), message))
+}
+
+/// A GraphQL error body: one error, with its stable code in `extensions.code`.
+fn error_body(code: &str, message: &str) -> Vec<u8> {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+        .to_string()
+        .into_bytes()
 }
 
 fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {
@@ -242,7 +295,7 @@ struct NotAcceptable;
 impl IntoResponse for NotAcceptable {
     fn into_response(self) -> Response {
         let message = "Accept must allow application/graphql-response+json or application/json";
-        failure(MediaType::Json, StatusCode::NOT_ACCEPTABLE, message)
+        failure(MediaType::Json, Refusal::NotAcceptable, message)
     }
 }
 

@@ -13,6 +13,7 @@ use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::middleware::map_response;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,7 @@ use tower_http::trace::TraceLayer;
 pub use graphiql::example_query;
 pub use websocket::WsSettings;
 
+use self::graphql::Refusal;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
 
@@ -78,11 +80,15 @@ pub struct HttpSettings {
 /// The gateway's router.
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let (body_limit, request_timeout) = (settings.body_limit, settings.request_timeout);
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::new())
+        .layer(map_response(move |response| async move {
+            json_refusal(response, body_limit, request_timeout)
+        }))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
@@ -96,6 +102,35 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(layers)
         .with_state(state)
+}
+
+/// The body-limit 413 (axum writes plain text) and the timeout 408 (tower-http
+/// writes no body) as GraphQL errors with a code, like every other refusal. Sits
+/// outside the timeout, so it sees the timeout's answer.
+fn json_refusal(response: Response, body_limit: usize, request_timeout: Duration) -> Response {
+    let (refusal, message) = match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            Refusal::PayloadTooLarge,
+            format!("the request body is over the limit of {body_limit} bytes (--body-limit)"),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            Refusal::RequestTimeout,
+            format!(
+                "the request was not answered within {} (--request-timeout)",
+                humantime::format_duration(request_timeout)
+            ),
+        ),
+        _ => return response,
+    };
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("json"));
+    if is_json {
+        return response;
+    }
+    refusal.rewrite(response, &message)
 }
 
 /// One span per request, named by route (not raw path) so logs group well.

@@ -4,12 +4,36 @@
 //! clock only moves when advanced, so tests never sleep. Both can be advanced by
 //! hand, and advancing wakes everything waiting on the clock (a `create` waiting
 //! out its sync window) through a `watch` channel.
+//!
+//! Advances are bounded, so the clock always reads a time every workflow can do
+//! arithmetic on and every client can parse: at most [`MAX_ADVANCE`] at once, and
+//! never past [`LATEST`].
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use tokio::sync::watch;
+
+/// The most one advance may move the clock.
+pub const MAX_ADVANCE: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+/// The latest time the clock may read: the last second RFC 3339 timestamps (four-
+/// digit years) can write, far inside chrono's range, so adding a workflow's
+/// durations to it never overflows.
+pub const LATEST: DateTime<Utc> = DateTime::from_timestamp_secs(253_402_300_799)
+    .expect("9999-12-31T23:59:59Z is within chrono's range");
+
+/// An advance the clock refuses; it stays where it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    /// One advance of more than [`MAX_ADVANCE`].
+    #[error("one advance may move the clock at most {} seconds (10 years), not {} seconds", MAX_ADVANCE.as_secs(), .0.as_secs())]
+    TooFar(Duration),
+    /// An advance that would move the clock past [`LATEST`].
+    #[error("advancing {} seconds would move the clock past {LATEST:?}, the latest time it can read", .0.as_secs())]
+    PastLatest(Duration),
+}
 
 /// Virtual UTC time for workflows.
 #[derive(Debug)]
@@ -49,20 +73,46 @@ impl WorkflowClock {
         self.started.is_none()
     }
 
-    /// The current virtual time.
+    /// The current virtual time; never past [`LATEST`].
     pub fn now(&self) -> DateTime<Utc> {
-        let flowed = self
-            .started
-            .map(|started| TimeDelta::from_std(started.elapsed()).unwrap_or(TimeDelta::MAX))
-            .unwrap_or_default();
         let advanced = TimeDelta::milliseconds(self.advanced_ms.load(Ordering::Acquire));
-        self.origin + flowed + advanced
+        self.origin
+            .checked_add_signed(self.flowed())
+            .and_then(|time| time.checked_add_signed(advanced))
+            .map_or(LATEST, |time| time.min(LATEST))
     }
 
-    /// Moves the clock forward and wakes waiters.
-    pub fn advance(&self, by: Duration) {
-        let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.advanced_ms.fetch_add(millis, Ordering::AcqRel);
+    /// Real time a real clock has flowed since it started; zero for a manual clock.
+    fn flowed(&self) -> TimeDelta {
+        self.started
+            .map(|started| TimeDelta::from_std(started.elapsed()).unwrap_or(TimeDelta::MAX))
+            .unwrap_or_default()
+    }
+
+    /// Moves the clock forward and wakes waiters; refuses (leaving the clock where
+    /// it was) more than [`MAX_ADVANCE`] at once, or past [`LATEST`].
+    pub fn advance(&self, by: Duration) -> Result<(), ClockError> {
+        if by > MAX_ADVANCE {
+            return Err(ClockError::TooFar(by));
+        }
+        // At most ten years in milliseconds: fits an i64.
+        let millis = by.as_millis() as i64;
+        let room = LATEST
+            .signed_duration_since(self.origin)
+            .checked_sub(&self.flowed())
+            .map_or(0, |room| room.num_milliseconds());
+        self.advanced_ms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |advanced| {
+                advanced.checked_add(millis).filter(|total| *total <= room)
+            })
+            .map_err(|_| ClockError::PastLatest(by))?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Wakes everything waiting on the clock, so it re-reads the clock and the
+    /// state that depends on it.
+    pub fn wake(&self) {
         self.ticks.send_modify(|tick| *tick = tick.wrapping_add(1));
     }
 
@@ -81,8 +131,26 @@ mod tests {
         let clock = WorkflowClock::manual();
         let start = clock.now();
         assert_eq!(clock.now(), start);
-        clock.advance(Duration::from_secs(90));
+        clock.advance(Duration::from_secs(90)).unwrap();
         assert_eq!(clock.now() - start, TimeDelta::seconds(90));
+    }
+
+    #[test]
+    fn advances_stop_at_the_latest_time_and_leave_the_clock_where_it_was() {
+        let clock = WorkflowClock::manual();
+        let over = MAX_ADVANCE + Duration::from_secs(1);
+        assert_eq!(clock.advance(over), Err(ClockError::TooFar(over)));
+        while clock.advance(MAX_ADVANCE).is_ok() {}
+        let stuck = clock.now();
+        assert!(stuck <= LATEST && LATEST - stuck < TimeDelta::days(3650));
+        assert_eq!(
+            clock.advance(MAX_ADVANCE),
+            Err(ClockError::PastLatest(MAX_ADVANCE))
+        );
+        assert_eq!(clock.now(), stuck);
+        let rest = (LATEST - stuck).to_std().unwrap();
+        clock.advance(rest).unwrap();
+        assert_eq!(clock.now(), LATEST);
     }
 
     #[test]
@@ -90,7 +158,7 @@ mod tests {
         let clock = WorkflowClock::manual();
         let ticks = clock.subscribe();
         assert!(!ticks.has_changed().unwrap());
-        clock.advance(Duration::from_secs(1));
+        clock.advance(Duration::from_secs(1)).unwrap();
         assert!(ticks.has_changed().unwrap());
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::rate_limit::RateLimitPolicy;
 use super::scenario::{ScenarioError, ScenarioSet};
+use crate::config::duration;
 
 /// Everything a simulator needs to start.
 #[derive(Debug, Clone)]
@@ -131,7 +132,7 @@ pub struct SimulateArgs {
     pub rate_limit: u32,
 
     /// The rate limit window, e.g. "300s" or "5m".
-    #[arg(long, env = "SIMULATOR_RATE_LIMIT_WINDOW", default_value = "300s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SIMULATOR_RATE_LIMIT_WINDOW", default_value = "300s", value_parser = duration)]
     pub rate_limit_window: Duration,
 
     /// A bearer token or API key to refuse with 403 (repeatable; comma-separated in the env var).
@@ -143,7 +144,7 @@ pub struct SimulateArgs {
     pub refuse_tokens: Vec<String>,
 
     /// How long a create waits for its workflow to complete before answering 202.
-    #[arg(long, env = "SIMULATOR_SYNC_WINDOW", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SIMULATOR_SYNC_WINDOW", default_value = "10s", value_parser = duration)]
     pub sync_window: Duration,
 
     /// Freeze the workflow clock; it then moves only through POST /__sim/clock/advance.
@@ -241,5 +242,15 @@ mod tests {
         assert_eq!(config.sync_window, Duration::from_secs(2));
         assert_eq!(config.refused_credentials, ["a", "b"]);
         assert!(config.manual_clock);
+    }
+
+    #[test]
+    fn a_bad_duration_is_explained_as_the_gateway_explains_it() {
+        let error = Cli::try_parse_from(["sim", "--sync-window", "10"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("--sync-window"), "{error}");
+        assert!(error.contains("(expected e.g. 500ms, 2s, 5m)"), "{error}");
     }
 }

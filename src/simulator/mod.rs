@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::credential_tag;
+pub use clock::ClockError;
 pub use config::{SimulateArgs, SimulatorConfig, SimulatorError};
 pub use faults::{Faults, FaultsError};
 pub use scenario::{ScenarioError, ScenarioSet};
@@ -189,9 +190,10 @@ impl SimulatorHandle {
         self.shared.clock.now()
     }
 
-    /// Moves the workflow clock forward, waking creates waiting on it.
-    pub fn advance_clock(&self, by: Duration) {
-        self.shared.clock.advance(by);
+    /// Moves the workflow clock forward, waking creates waiting on it; refuses
+    /// more than ten years at once, or past the year 9999.
+    pub fn advance_clock(&self, by: Duration) -> Result<(), ClockError> {
+        self.shared.clock.advance(by)
     }
 
     /// The user acted on an `action_required` workflow: it moves on to its next step.
@@ -203,7 +205,7 @@ impl SimulatorHandle {
         self.shared
             .store
             .resolve(account, domain, self.shared.clock.now())?;
-        self.shared.clock.advance(Duration::ZERO);
+        self.shared.clock.wake();
         Ok(())
     }
 

@@ -49,7 +49,9 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
             .unwrap();
     }
     // Blocked ones are blocked now (for 30 s of workflow time); moving ones in progress.
-    simulator.advance_clock(Duration::from_secs(15));
+    simulator
+        .advance_clock(Duration::from_secs(15))
+        .expect("the clock advances");
     let budget = BUDGET.to_string();
     let flags = [
         "--upstream-budget",
@@ -128,7 +130,9 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
     );
 
     // The moving registrations change state; their subscribers still hear of it.
-    app.simulator.advance_clock(Duration::from_secs(20));
+    app.simulator
+        .advance_clock(Duration::from_secs(20))
+        .expect("the clock advances");
     let mut completed = 0;
     while completed < MOVING {
         let message = moving.recv().await;

@@ -1,6 +1,9 @@
 //! GraphQL over HTTP as the GraphQL-over-HTTP specification describes it: POST and
 //! GET, media types from `Accept`, status codes for request errors, no mutations on GET.
 
+use std::time::Duration;
+
+use registrar_gateway::simulator::Faults;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use serde_json::{Value, json};
 
@@ -24,6 +27,27 @@ async fn post(app: &TestApp, accept: &str, content_type: &str, body: String) -> 
         .send()
         .await
         .unwrap()
+}
+
+/// The status and `extensions.code` of a refusal, after checking it is a GraphQL
+/// error body in JSON with a message.
+async fn refusal(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    assert!(
+        content_type(&response).contains("json"),
+        "{status}: {}",
+        content_type(&response)
+    );
+    let body: Value = response.json().await.unwrap();
+    let error = &body["errors"][0];
+    assert!(error["message"].is_string(), "{body}");
+    (
+        status,
+        error["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 async fn get(app: &TestApp, accept: &str, params: &[(&str, &str)]) -> reqwest::Response {
@@ -64,7 +88,7 @@ async fn post_answers_in_the_media_type_the_client_accepts() {
     assert_eq!(response.json::<Value>().await.unwrap(), expected);
 
     let response = post(&app, "text/html", "application/json", body).await;
-    assert_eq!(response.status(), 406);
+    assert_eq!(refusal(response).await, (406, "NOT_ACCEPTABLE".to_owned()));
 }
 
 #[tokio::test]
@@ -104,34 +128,39 @@ async fn unparseable_and_invalid_documents_are_request_errors() {
 #[tokio::test]
 async fn malformed_http_requests_get_4xx_without_reaching_graphql() {
     let app = spawn_app().await;
+    let json = "application/json";
+    let query = json!({ "query": QUERY }).to_string();
     let cases = [
-        ("application/json", "{not json".to_owned(), 400),
+        (json, "{not json".to_owned(), 400, "BAD_REQUEST"),
+        (json, format!("[{query}]"), 400, "BAD_REQUEST"),
         (
-            "application/json",
-            json!([{ "query": QUERY }]).to_string(),
-            400,
-        ),
-        (
-            "application/json",
+            json,
             json!({ "variables": {} }).to_string(),
             400,
+            "BAD_REQUEST",
         ),
         (
-            "application/json",
+            json,
             json!({ "query": QUERY, "variables": [1] }).to_string(),
             400,
+            "BAD_REQUEST",
         ),
-        ("text/plain", json!({ "query": QUERY }).to_string(), 415),
+        ("text/plain", query.clone(), 415, "UNSUPPORTED_MEDIA_TYPE"),
         (
             "application/json; charset=latin1",
-            json!({ "query": QUERY }).to_string(),
+            query,
             415,
+            "UNSUPPORTED_MEDIA_TYPE",
         ),
     ];
-    for (content_type, body, status) in cases {
+    for (content_type, body, status, code) in cases {
         let response = post(&app, GRAPHQL_RESPONSE_JSON, content_type, body.clone()).await;
-        assert_eq!(response.status(), status, "{content_type} {body}");
+        let expected = (status, code.to_owned());
+        assert_eq!(refusal(response).await, expected, "{content_type} {body}");
     }
+    let bad_variables = [("query", QUERY), ("variables", "[1]")];
+    let response = get(&app, GRAPHQL_RESPONSE_JSON, &bad_variables).await;
+    assert_eq!(refusal(response).await, (400, "BAD_REQUEST".to_owned()));
     assert_eq!(app.upstream_calls(), 0);
 }
 
@@ -162,8 +191,11 @@ async fn get_refuses_mutations_with_405() {
         &[("query", "mutation { register }")],
     )
     .await;
-    assert_eq!(response.status(), 405);
     assert_eq!(response.headers()[ALLOW], "POST");
+    assert_eq!(
+        refusal(response).await,
+        (405, "METHOD_NOT_ALLOWED".to_owned())
+    );
     let response = get(
         &app,
         GRAPHQL_RESPONSE_JSON,
@@ -182,7 +214,26 @@ async fn oversized_bodies_are_refused_with_413() {
     let padding = " ".repeat(2048);
     let body = json!({ "query": format!("{padding}{QUERY}") }).to_string();
     let response = post(&app, GRAPHQL_RESPONSE_JSON, "application/json", body).await;
-    assert_eq!(response.status(), 413);
+    assert_eq!(
+        refusal(response).await,
+        (413, "PAYLOAD_TOO_LARGE".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn requests_not_answered_in_time_are_refused_with_408() {
+    let app = spawn_app_with(&["--request-timeout", "100ms"]).await;
+    let hang = Faults {
+        hang_share: 1.0,
+        hang_for: Duration::from_secs(30),
+        ..Faults::default()
+    };
+    app.simulator
+        .set_faults(hang)
+        .expect("valid fault settings");
+    let body = json!({ "query": QUERY }).to_string();
+    let response = post(&app, GRAPHQL_RESPONSE_JSON, "application/json", body).await;
+    assert_eq!(refusal(response).await, (408, "REQUEST_TIMEOUT".to_owned()));
 }
 
 #[tokio::test]

@@ -97,7 +97,9 @@ impl TestSimulator {
     }
 
     pub fn advance(&self, seconds: u64) {
-        self.handle.advance_clock(Duration::from_secs(seconds));
+        self.handle
+            .advance_clock(Duration::from_secs(seconds))
+            .expect("the clock advances");
     }
 
     /// Stops the simulator and waits for its tasks.

@@ -56,15 +56,40 @@ fn aliases(count: usize) -> String {
     raw_query(&format!("{{ {fields}}}"))
 }
 
+/// Nine levels of fragments, each spreading the next eight times: 8^9 fields if
+/// expanded naively, within the depth limit (12), so only the complexity limit
+/// refuses it.
 fn fragment_bomb() -> String {
     let mut query = String::from(r#"{ registrationStatus(domain: "a.com") { ...F0 } }"#);
-    for n in 0..30 {
-        let m = n + 1;
+    for n in 0..8 {
+        let spreads = format!("...F{} ", n + 1).repeat(8);
         query.push_str(&format!(
-            " fragment F{n} on RegistrationStatus {{ ...F{m} ...F{m} }}"
+            " fragment F{n} on RegistrationStatus {{ {spreads}}}"
         ));
     }
-    query.push_str(" fragment F30 on RegistrationStatus { state }");
+    query.push_str(" fragment F8 on RegistrationStatus { state }");
+    raw_query(&query)
+}
+
+/// A chain of `length` named fragments, each spreading the next:
+/// `{...a}fragment a on Query{...b}fragment b on Query{...c}...`. Its brackets nest
+/// one deep, so only the walk through the spreads can see how deep it goes. Names
+/// are one or two letters, to fit as long a chain as possible in the body limit.
+fn fragment_chain(length: usize) -> String {
+    let letters: Vec<char> = ('a'..='z').chain('A'..='Z').collect();
+    let name = |n: usize| match n / letters.len() {
+        0 => letters[n].to_string(),
+        high => format!("{}{}", letters[high - 1], letters[n % letters.len()]),
+    };
+    let mut query = format!("{{...{}}}", name(0));
+    for n in 0..length {
+        let next = if n + 1 == length {
+            "__typename".to_string()
+        } else {
+            format!("...{}", name(n + 1))
+        };
+        query.push_str(&format!("fragment {} on Query{{{next}}}", name(n)));
+    }
     raw_query(&query)
 }
 
@@ -223,6 +248,11 @@ fn cases() -> Vec<(&'static str, String, Expect)> {
             RequestError("OPERATION_TOO_COMPLEX"),
         ),
         (
+            "chain of 2,400 fragments",
+            fragment_chain(2_400),
+            RequestError("OPERATION_TOO_DEEP"),
+        ),
+        (
             "fragment cycle",
             raw_query("{ ...A } fragment A on QueryRoot { ...A }"),
             RequestError("OPERATION_TOO_DEEP"),
@@ -295,5 +325,10 @@ async fn within_the_limits_the_same_shapes_are_served() {
     let (status, answer) = send(&app, raw_query("{ __schema { queryType { name } } }")).await;
     assert_eq!(status, 200, "introspection is on by default: {answer}");
     assert_eq!(answer["data"]["__schema"]["queryType"]["name"], "Query");
-    assert_eq!(app.upstream_calls(), 1);
+    let chain = r#"{ ...A } fragment A on Query { ...B } fragment B on Query { ...C }
+        fragment C on Query { registrationStatus(domain: "demo-succeeded.com") { state } }"#;
+    let (status, answer) = send(&app, raw_query(chain)).await;
+    assert_eq!(status, 200, "a chain of 3 fragments: {answer}");
+    assert_eq!(answer["data"]["registrationStatus"]["state"], "SUCCEEDED");
+    assert_eq!(app.upstream_calls(), 1, "the chain's lookup is cached");
 }

@@ -73,13 +73,17 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
     assert_links(pending, domain);
     let created_at = pending["createdAt"].clone();
 
-    app.simulator.advance_clock(Duration::from_secs(5));
+    app.simulator
+        .advance_clock(Duration::from_secs(5))
+        .expect("the clock advances");
     let body = app.status_of(domain).await;
     assert_eq!(status(&body)["state"], "IN_PROGRESS");
     assert_eq!(status(&body)["createdAt"], created_at);
     assert_ne!(status(&body)["updatedAt"], created_at);
 
-    app.simulator.advance_clock(Duration::from_secs(10));
+    app.simulator
+        .advance_clock(Duration::from_secs(10))
+        .expect("the clock advances");
     let body = app.status_of(domain).await;
     let paused = status(&body);
     assert_eq!(paused["state"], "ACTION_REQUIRED");
@@ -93,7 +97,9 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
         "r***@demo-action-required.com"
     );
 
-    app.simulator.advance_clock(Duration::from_secs(3600));
+    app.simulator
+        .advance_clock(Duration::from_secs(3600))
+        .expect("the clock advances");
     let body = app.status_of(domain).await;
     assert_eq!(
         status(&body)["state"],
@@ -105,7 +111,9 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
     app.simulator
         .resolve_action(&account, &DomainName::parse(domain).unwrap())
         .unwrap();
-    app.simulator.advance_clock(Duration::from_secs(10));
+    app.simulator
+        .advance_clock(Duration::from_secs(10))
+        .expect("the clock advances");
     let body = app.status_of(domain).await;
     assert_eq!(status(&body)["state"], "SUCCEEDED");
     assert_eq!(status(&body)["registration"]["domainName"], domain);
@@ -115,7 +123,9 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
 async fn a_blocked_workflow_reports_who_blocks_it() {
     let app = spawn_app_with(&["--cache-ttl-active", "0s"]).await;
     app.status_of("demo-blocked.com").await;
-    app.simulator.advance_clock(Duration::from_secs(15));
+    app.simulator
+        .advance_clock(Duration::from_secs(15))
+        .expect("the clock advances");
     let body = app.status_of("demo-blocked.com").await;
     let blocked = status(&body);
     assert_eq!(blocked["state"], "BLOCKED");

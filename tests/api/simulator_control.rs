@@ -141,7 +141,7 @@ async fn the_control_api_drives_the_same_simulator_over_http() {
 async fn bad_control_input_gets_a_clear_400() {
     let sim = spawn_simulator().await;
     let http = &sim.client;
-    let cases: [(&str, &str, Value, &str); 4] = [
+    let cases: [(&str, &str, Value, &str); 5] = [
         (
             "PUT",
             "/faults",
@@ -153,6 +153,12 @@ async fn bad_control_input_gets_a_clear_400() {
             "/clock/advance",
             json!({"seconds": -1}),
             "seconds must be a number from 0 to 315360000",
+        ),
+        (
+            "POST",
+            "/clock/advance",
+            json!({"seconds": 315_360_001}),
+            "one advance may move the clock at most 315360000 seconds (10 years)",
         ),
         (
             "POST",
@@ -186,5 +192,41 @@ async fn bad_control_input_gets_a_clear_400() {
     let (status, answer) = json(garbage).await;
     assert_eq!(status, 400);
     assert!(answer["error"].is_string());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_clock_refuses_to_advance_past_the_year_9999_and_keeps_serving() {
+    let sim = spawn_simulator().await;
+    let http = &sim.client;
+    let advance = |seconds: u64| {
+        http.post(sim.control_url("/clock/advance"))
+            .json(&json!({ "seconds": seconds }))
+            .send()
+    };
+    let ten_years = 315_360_000;
+    let mut refused = None;
+    for _ in 0..1_000 {
+        let (status, answer) = json(advance(ten_years).await.unwrap()).await;
+        if status != 200 {
+            refused = Some((status, answer));
+            break;
+        }
+    }
+    let (status, answer) = refused.expect("refused within 1,000 advances of ten years");
+    assert_eq!(status, 400, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("past 9999-12-31T23:59:59Z"), "{error}");
+
+    let (_, clock) = json(http.get(sim.control_url("/clock")).send().await.unwrap()).await;
+    let now = clock["now"].as_str().unwrap();
+    assert!(
+        now.starts_with("99"),
+        "the clock stayed where it was: {now}"
+    );
+    let status = sim.status_result("demo-succeeds.com").await;
+    assert_eq!(status["state"], "pending", "the simulator still answers");
+    let (status, _) = json(advance(1).await.unwrap()).await;
+    assert_eq!(status, 200, "small advances still fit");
     sim.stop().await;
 }

@@ -103,7 +103,9 @@ async fn a_thousand_subscribers_share_one_poller_and_see_every_state_in_order() 
             let (connection, count) = progress.recv().await.unwrap();
             reached[connection] = count;
         }
-        app.simulator.advance_clock(Duration::from_secs(advance));
+        app.simulator
+            .advance_clock(Duration::from_secs(advance))
+            .expect("the clock advances");
     }
     for follower in followers {
         for changes in follower.await.unwrap() {
@@ -143,7 +145,9 @@ async fn a_failed_workflow_ends_the_subscription_with_its_error() {
         next_change(&mut client, "1").await["status"]["state"],
         "PENDING"
     );
-    app.simulator.advance_clock(Duration::from_secs(30));
+    app.simulator
+        .advance_clock(Duration::from_secs(30))
+        .expect("the clock advances");
     let changes = follow_to_completion(&mut client, "1").await;
     let last = changes.last().unwrap();
     assert_eq!(last["status"]["state"], "FAILED");
@@ -161,7 +165,9 @@ async fn action_required_surfaces_the_action_and_completes_by_default() {
         next_change(&mut client, "1").await["status"]["state"],
         "PENDING"
     );
-    app.simulator.advance_clock(Duration::from_secs(15));
+    app.simulator
+        .advance_clock(Duration::from_secs(15))
+        .expect("the clock advances");
     let changes = follow_to_completion(&mut client, "1").await;
     let paused = changes.last().unwrap();
     assert_eq!(paused["status"]["state"], "ACTION_REQUIRED");
@@ -191,12 +197,16 @@ async fn keep_watching_follows_action_required_until_the_user_acts() {
         next_change(&mut client, "1").await["status"]["state"],
         "PENDING"
     );
-    app.simulator.advance_clock(Duration::from_secs(5));
+    app.simulator
+        .advance_clock(Duration::from_secs(5))
+        .expect("the clock advances");
     assert_eq!(
         next_change(&mut client, "1").await["status"]["state"],
         "IN_PROGRESS"
     );
-    app.simulator.advance_clock(Duration::from_secs(10));
+    app.simulator
+        .advance_clock(Duration::from_secs(10))
+        .expect("the clock advances");
     assert_eq!(
         next_change(&mut client, "1").await["status"]["state"],
         "ACTION_REQUIRED"
@@ -209,7 +219,9 @@ async fn keep_watching_follows_action_required_until_the_user_acts() {
         next_change(&mut client, "1").await["status"]["state"],
         "IN_PROGRESS"
     );
-    app.simulator.advance_clock(Duration::from_secs(10));
+    app.simulator
+        .advance_clock(Duration::from_secs(10))
+        .expect("the clock advances");
     let changes = follow_to_completion(&mut client, "1").await;
     assert_eq!(states(&changes), ["SUCCEEDED"]);
 }
@@ -223,7 +235,9 @@ async fn a_workflow_blocked_past_the_watch_limit_ends_with_watch_expired() {
         next_change(&mut client, "1").await["status"]["state"],
         "PENDING"
     );
-    app.simulator.advance_clock(Duration::from_secs(15));
+    app.simulator
+        .advance_clock(Duration::from_secs(15))
+        .expect("the clock advances");
     loop {
         let message = client.recv().await;
         let errors = &message["payload"]["errors"];
@@ -304,7 +318,9 @@ async fn an_upstream_outage_mid_stream_is_ridden_out() {
         })
         .unwrap();
     let failing_from = app.upstream_calls();
-    app.simulator.advance_clock(Duration::from_secs(10));
+    app.simulator
+        .advance_clock(Duration::from_secs(10))
+        .expect("the clock advances");
     while app.upstream_calls() < failing_from + 3 {
         tokio::task::yield_now().await;
     }
