@@ -51,6 +51,6 @@ async fn serve(
 
 async fn simulate(args: SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let listen = args.listen;
-    simulator::run_standalone(args.into_config()?, listen).await?;
+    simulator::run_standalone(args.into_config()?, listen, shutdown_signal()).await?;
     Ok(())
 }

@@ -268,7 +268,7 @@ pub struct AccessConfig {
 /// Bounds on what one GraphQL operation may ask for.
 #[derive(Debug, Args)]
 pub struct LimitsConfig {
-    /// Deepest field nesting of an operation (answers OPERATION_TOO_DEEP past it).
+    /// Deepest nesting of fields and fragment spreads in an operation (answers OPERATION_TOO_DEEP past it).
     #[arg(long, env = "GATEWAY_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
     /// Most fields in an operation, fragments expanded (answers OPERATION_TOO_COMPLEX past it).

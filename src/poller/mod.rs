@@ -120,10 +120,10 @@ impl Pollers {
         key: StatusKey,
         keep_watching_action_required: bool,
     ) -> Result<Watch, WatchRefused> {
-        if let Some(snapshot) = self.shared.cache.peek(&key).await {
-            if let Some(event) = StatusEvent::terminal_from_cache(&snapshot) {
-                return Ok(Watch::finished(event));
-            }
+        if let Some(snapshot) = self.shared.cache.peek(&key).await
+            && let Some(event) = StatusEvent::terminal_from_cache(&snapshot)
+        {
+            return Ok(Watch::finished(event));
         }
         let mut registry = self.shared.lock();
         if registry.watchers >= self.shared.settings.max_watchers {

@@ -111,9 +111,6 @@ pub enum SimulatorError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Waiting for a shutdown signal failed.
-    #[error("cannot wait for a shutdown signal: {0}")]
-    Signal(std::io::Error),
 }
 
 /// `registrar-gateway simulate`: run the simulator as a standalone process.

@@ -260,10 +260,11 @@ impl SimulatorHandle {
 }
 
 /// Runs the simulator as a process: binds `listen`, logs the address and demo
-/// domains, and serves until Ctrl-C or SIGTERM.
+/// domains, and serves until `shutdown` resolves (the binary's Ctrl-C / SIGTERM).
 pub async fn run_standalone(
     config: SimulatorConfig,
     listen: SocketAddr,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<(), SimulatorError> {
     let listener = TcpListener::bind(listen)
         .await
@@ -284,17 +285,8 @@ pub async fn run_standalone(
         })?;
     tracing::info!(base_url = %handle.base_url(), control = %format!("http://{}/__sim", handle.local_addr()), "simulator listening");
     tracing::info!(domains = %demos.join(", "), "demo domains, present in every account");
-    let signal = shutdown_signal().await;
+    shutdown.await;
     tracing::info!("simulator shutting down");
     handle.shutdown().await;
-    signal
-}
-
-async fn shutdown_signal() -> Result<(), SimulatorError> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(SimulatorError::Signal)?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.map_err(SimulatorError::Signal),
-        _ = terminate.recv() => Ok(()),
-    }
+    Ok(())
 }
