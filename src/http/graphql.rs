@@ -32,13 +32,9 @@ enum MediaType {
 
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let media = match negotiate(&headers) {
-        Ok(media) => media,
-        Err(not_acceptable) => return not_acceptable.into_response(),
-    };
-    let credential = match state.access.admit_headers(&headers) {
-        Ok(credential) => credential,
-        Err(error) => return refused(media, &error),
+    let (media, credential) = match admit(&state, &headers) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
     };
     if !is_json_content_type(&headers) {
         let message = "POST bodies must be application/json";
@@ -57,19 +53,29 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     }
 }
 
+/// What every GraphQL request goes through first: the response media type, then
+/// the access policy (which may hand over the caller's own Cloudflare credential).
+fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(MediaType, Option<Credential>), Box<Response>> {
+    let media = negotiate(headers).map_err(|refusal| Box::new(refusal.into_response()))?;
+    let credential = state
+        .access
+        .admit_headers(headers)
+        .map_err(|error| Box::new(refused(media, &error)))?;
+    Ok((media, credential))
+}
+
 /// `GET /graphql?query=...&operationName=...&variables=...`.
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let media = match negotiate(&headers) {
-        Ok(media) => media,
-        Err(not_acceptable) => return not_acceptable.into_response(),
-    };
-    let credential = match state.access.admit_headers(&headers) {
-        Ok(credential) => credential,
-        Err(error) => return refused(media, &error),
+    let (media, credential) = match admit(&state, &headers) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
     };
     let params = serde_urlencoded_params(query.as_deref().unwrap_or_default());
     match params.and_then(GetParams::into_request) {

@@ -95,6 +95,22 @@ fn parse_and_count(
 
 type RegistrationPath = Result<Path<(String, String)>, PathRejection>;
 
+/// A registration route's common steps: routing, counting, auth and the rate limit.
+/// The domain is checked only after them, as the platform does.
+fn admit_registration(
+    shared: &Shared,
+    uri: &Uri,
+    path: RegistrationPath,
+    headers: &HeaderMap,
+) -> Result<(Admitted, Result<DomainName, InvalidDomainName>), ApiError> {
+    let Ok(Path((account, domain))) = path else {
+        return Err(route_error(uri));
+    };
+    let domain = parse_and_count(shared, &account, &domain);
+    let admitted = admit(shared, uri, &account, headers)?;
+    Ok((admitted, domain))
+}
+
 /// `GET …/registrations/{domain_name}/registration-status`: the hot path.
 async fn registration_status(
     State(shared): State<Arc<Shared>>,
@@ -102,13 +118,9 @@ async fn registration_status(
     path: RegistrationPath,
     headers: HeaderMap,
 ) -> Response {
-    let Ok(Path((account, domain))) = path else {
-        return route_error(&uri).into_response();
-    };
-    let domain = parse_and_count(&shared, &account, &domain);
-    let admitted = match admit(&shared, &uri, &account, &headers) {
+    let (admitted, domain) = match admit_registration(&shared, &uri, path, &headers) {
         Ok(admitted) => admitted,
-        Err(error) => return error.into_response(),
+        Err(refusal) => return refusal.into_response(),
     };
     let answer = match domain {
         Err(_) => ApiError::InvalidDomain.into_response(),
@@ -141,13 +153,9 @@ async fn registration(
     path: RegistrationPath,
     headers: HeaderMap,
 ) -> Response {
-    let Ok(Path((account, domain))) = path else {
-        return route_error(&uri).into_response();
-    };
-    let domain = parse_and_count(&shared, &account, &domain);
-    let admitted = match admit(&shared, &uri, &account, &headers) {
+    let (admitted, domain) = match admit_registration(&shared, &uri, path, &headers) {
         Ok(admitted) => admitted,
-        Err(error) => return error.into_response(),
+        Err(refusal) => return refusal.into_response(),
     };
     let answer = match domain {
         Err(_) => ApiError::InvalidDomain.into_response(),
