@@ -17,6 +17,13 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes queued before a write reaches the socket (a flush writes sooner).
+const WRITE_BUFFER: usize = 8 * 1024;
+/// Most bytes queued for one slow client.
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
 /// Websocket limits and timers.
 #[derive(Clone, Copy, Debug)]
 pub struct WsSettings {
@@ -69,7 +76,14 @@ pub async fn upgrade(state: AppState, parts: &mut Parts, upgrade: WebSocketUpgra
     };
     let upgrade = upgrade
         .protocols([protocol.name()])
-        .max_message_size(state.websocket.max_message_size);
+        .max_message_size(state.websocket.max_message_size)
+        // The library's defaults (128 KiB each way) cost about 1 MiB of RSS per idle
+        // socket; messages here are a few hundred bytes, and a browser tab holds one socket.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        // A client that stops reading cannot make the gateway buffer without bound:
+        // past this, writes fail and the connection closes.
+        .max_write_buffer_size(MAX_WRITE_BUFFER);
     match protocol {
         Subprotocol::TransportWs => {
             upgrade.on_upgrade(move |socket| transport::serve(socket, state))
