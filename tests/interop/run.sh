@@ -10,6 +10,10 @@ logs="$(mktemp -d)"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$logs"' EXIT
 
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    # The machine image ships Node.js; a bare one gets Debian's.
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
 # Waits for a log line and prints the value of `field=` in it (the port was chosen by the OS).
