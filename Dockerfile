@@ -3,7 +3,7 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-RUN cargo build --release --locked && strip target/release/registrar-gateway
+RUN cargo build --release --locked --bin registrar-gateway && strip target/release/registrar-gateway
 
 # Run: Debian slim with the CA bundle rustls verifies against, as a non-root user.
 FROM debian:bookworm-slim
