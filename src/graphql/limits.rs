@@ -8,19 +8,18 @@
 //!
 //! async-graphql's own `limit_depth`/`limit_complexity` answer without a code, and
 //! its pre-validation recursion check walks fragments without memoisation (a
-//! "fragment bomb" of doubling spreads costs 2^n). So this runs first, in the
-//! `prepare_request` hook: a bracket-nesting scan of the raw text bounds the
+//! "fragment bomb" of doubling spreads costs 2^n). So this runs first, before the
+//! schema sees the request ([`OperationLimits::admit`], called by the
+//! [`super::GatewaySchema`] wrapper, not as an async-graphql extension: any
+//! extension sends every field of every response through async-graphql's slow
+//! resolution path): a bracket-nesting scan of the raw text bounds the
 //! parser's recursion, then one memoised walk per operation measures everything,
 //! fragment cycles included, stopping as soon as it is too deep (its recursion
 //! never goes past the limits). Every operation in the document is measured, the
 //! selected one or not: an abusive document is refused whole.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use async_graphql::{ErrorExtensions, Name, Request, ServerError, ServerResult, Value, Variables};
 
@@ -52,27 +51,17 @@ pub struct OperationLimits {
     pub introspection: bool,
 }
 
-impl ExtensionFactory for OperationLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for OperationLimits {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+impl OperationLimits {
+    /// Refuses `request` (as a request error) when its document breaks a limit;
+    /// parses it once, and the schema reuses the parsed document.
+    pub fn admit(&self, request: &mut Request) -> ServerResult<()> {
         check_nesting(&request.query)?;
         let variables = request.variables.clone();
         // A document that does not parse is left to async-graphql to report.
         if let Ok(document) = request.parsed_query() {
             self.check(document, &variables).map_err(refuse)?;
         }
-        next.run(ctx, request).await
+        Ok(())
     }
 }
 

@@ -8,7 +8,11 @@ mod query;
 mod subscription;
 mod types;
 
-use async_graphql::{Context, EmptyMutation, Schema};
+use std::sync::Arc;
+
+use async_graphql::{Context, Data, EmptyMutation, Executor, Request, Response, Schema};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 pub use error::GraphqlError;
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
@@ -20,8 +24,56 @@ use crate::access::AccessPolicy;
 use crate::registrations::Registrations;
 use crate::upstream::Credential;
 
-/// The gateway's executable schema.
-pub type GatewaySchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+/// The gateway's executable schema: async-graphql's, with the operation limits
+/// checked before anything runs, on every transport (HTTP, both websocket protocols).
+#[derive(Clone)]
+pub struct GatewaySchema {
+    schema: Schema<QueryRoot, EmptyMutation, SubscriptionRoot>,
+    limits: OperationLimits,
+}
+
+impl GatewaySchema {
+    /// Runs a query or mutation.
+    pub async fn execute(&self, mut request: Request) -> Response {
+        match self.limits.admit(&mut request) {
+            Ok(()) => self.schema.execute(request).await,
+            Err(refusal) => Response::from_errors(vec![refusal]),
+        }
+    }
+
+    /// Runs any operation as a stream of responses (subscriptions over websockets).
+    pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
+        self.stream(request, None)
+    }
+
+    fn stream(
+        &self,
+        mut request: Request,
+        session: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        match self.limits.admit(&mut request) {
+            Ok(()) => Executor::execute_stream(&self.schema, request, session),
+            Err(refusal) => {
+                futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed()
+            }
+        }
+    }
+}
+
+/// For async-graphql-axum's websocket (the legacy protocol).
+impl Executor for GatewaySchema {
+    async fn execute(&self, request: Request) -> Response {
+        GatewaySchema::execute(self, request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        self.stream(request, session_data)
+    }
+}
 
 /// The schema with its services attached and `limits` enforced on every operation.
 pub fn build_schema(
@@ -34,13 +86,12 @@ pub fn build_schema(
         .data(registrations)
         .data(access)
         .data(query_limits)
-        .extension(limits)
         .limit_recursive_depth(MAX_NESTING);
-    if limits.introspection {
-        builder.finish()
-    } else {
-        builder.disable_introspection().finish()
-    }
+    let schema = match limits.introspection {
+        true => builder.finish(),
+        false => builder.disable_introspection().finish(),
+    };
+    GatewaySchema { schema, limits }
 }
 
 /// The Cloudflare credential a request's upstream calls use: the caller's own when

@@ -296,3 +296,42 @@ async fn operations_per_connection_are_bounded_whatever_their_kind() {
         "TOO_MANY_SUBSCRIPTIONS"
     );
 }
+
+#[tokio::test]
+async fn operation_limits_hold_on_both_websocket_protocols() {
+    let app = spawn_app_with(&["--max-root-fields", "2"]).await;
+    let aliased = r#"subscription { a: registrationStatusChanged(domain: "demo-pending.com") { sequence }
+        b: registrationStatusChanged(domain: "demo-pending.com") { sequence }
+        c: registrationStatusChanged(domain: "demo-pending.com") { sequence } }"#;
+    let mut modern = connect_ready(&app).await;
+    modern
+        .send(json!({ "type": "subscribe", "id": "1", "payload": { "query": aliased } }))
+        .await;
+    let message = modern.recv().await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "TOO_MANY_ROOT_FIELDS"
+    );
+
+    let mut legacy = connect(&app, "graphql-ws").await;
+    legacy
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    assert_eq!(legacy.recv().await["type"], "connection_ack");
+    legacy
+        .send(json!({ "type": "start", "id": "1", "payload": { "query": aliased } }))
+        .await;
+    let message = legacy.recv().await;
+    let errors = match message["type"].as_str() {
+        Some("error") => message["payload"].clone(),
+        _ => message["payload"]["errors"].clone(),
+    };
+    let code = if errors.is_array() {
+        &errors[0]["extensions"]["code"]
+    } else {
+        &errors["extensions"]["code"]
+    };
+    assert_eq!(code, "TOO_MANY_ROOT_FIELDS", "{message}");
+    assert_eq!(app.upstream_calls(), 0);
+}
