@@ -56,6 +56,20 @@ async fn follow_to_completion(client: &mut WsClient, id: &str) -> Vec<Value> {
     }
 }
 
+/// Moves the workflow clock by `seconds` and expects `id`'s next change to be `state`.
+async fn advance_then_expect(
+    app: &TestApp,
+    client: &mut WsClient,
+    seconds: u64,
+    id: &str,
+    state: &str,
+) {
+    app.simulator
+        .advance_clock(Duration::from_secs(seconds))
+        .expect("the clock advances");
+    assert_eq!(next_change(client, id).await["status"]["state"], state);
+}
+
 async fn next_change(client: &mut WsClient, id: &str) -> Value {
     let message = client.recv().await;
     assert_eq!(message["type"], "next", "{message}");
@@ -197,20 +211,8 @@ async fn keep_watching_follows_action_required_until_the_user_acts() {
         next_change(&mut client, "1").await["status"]["state"],
         "PENDING"
     );
-    app.simulator
-        .advance_clock(Duration::from_secs(5))
-        .expect("the clock advances");
-    assert_eq!(
-        next_change(&mut client, "1").await["status"]["state"],
-        "IN_PROGRESS"
-    );
-    app.simulator
-        .advance_clock(Duration::from_secs(10))
-        .expect("the clock advances");
-    assert_eq!(
-        next_change(&mut client, "1").await["status"]["state"],
-        "ACTION_REQUIRED"
-    );
+    advance_then_expect(&app, &mut client, 5, "1", "IN_PROGRESS").await;
+    advance_then_expect(&app, &mut client, 10, "1", "ACTION_REQUIRED").await;
 
     let account = AccountId::parse(ACCOUNT).unwrap();
     let domain = DomainName::parse("demo-action-required.com").unwrap();
