@@ -215,8 +215,9 @@ impl StatusCache {
 
     /// For a poller: a fresh snapshot fetched after `since` (by anyone: a query's
     /// fetch saves the poller a call), else a fetch shared with concurrent readers.
-    /// Failures are returned, not answered with stale data, and a failure remembered
-    /// for queries is not reused: each poll asks, and the poller's own backoff paces it.
+    /// Failures are returned, not answered with stale data, and a poll does not start
+    /// from a failure remembered for queries (its own backoff paces it); a poll that
+    /// joins a query's load already in flight shares that load's outcome, whatever it is.
     pub async fn fetch_newer_than(
         &self,
         credential: &Credential,
