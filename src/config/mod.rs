@@ -1,22 +1,23 @@
 //! Command line and environment: one typed, documented struct per component,
 //! parsed once at start-up, failing fast with a message that names the setting.
 
+mod subscriptions;
+mod upstream;
 mod validate;
+
+pub use subscriptions::SubscriptionConfig;
+pub use upstream::{UpstreamConfig, UpstreamTarget};
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::access::CredentialMode;
-use crate::budget::BudgetSettings;
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::domain::AccountId;
 use crate::graphql::OperationLimits;
-use crate::poller::{Pacing, PollerSettings};
-use crate::upstream::{ClientSettings, Credentials, RetryPolicy};
 
 /// The official API root.
 pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -85,54 +86,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the upstream is and how to authenticate to it.
-#[derive(Debug, Args)]
-pub struct UpstreamConfig {
-    /// API root. Unset and without credentials, the gateway runs its embedded simulator (sandbox mode).
-    #[arg(long, env = "CLOUDFLARE_BASE_URL")]
-    pub base_url: Option<Url>,
-    /// API token with Registrar permissions (sent as `Authorization: Bearer`).
-    #[arg(long, env = "CLOUDFLARE_API_TOKEN", hide_env_values = true, value_parser = secret)]
-    pub api_token: Option<SecretString>,
-    /// Account email for a global API key (with --api-key).
-    #[arg(long, env = "CLOUDFLARE_EMAIL", hide_env_values = true, value_parser = secret)]
-    pub email: Option<SecretString>,
-    /// Global API key (with --email).
-    #[arg(long, env = "CLOUDFLARE_API_KEY", hide_env_values = true, value_parser = secret)]
-    pub api_key: Option<SecretString>,
-    /// Account used when a query names none.
-    #[arg(long, env = "CLOUDFLARE_ACCOUNT_ID", value_parser = account_id)]
-    pub account_id: Option<AccountId>,
-    /// Limit on connecting to the upstream.
-    #[arg(long, env = "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = duration)]
-    pub upstream_connect_timeout: Duration,
-    /// Limit on one upstream request, connection to last byte.
-    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "8s", value_parser = duration)]
-    pub upstream_timeout: Duration,
-    /// Upstream requests allowed per credential in any --upstream-budget-window (Cloudflare allows 1,200 per 5 minutes and locks the credential out for 5 minutes past it).
-    #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET", default_value_t = 1200)]
-    pub upstream_budget: u32,
-    /// The window of --upstream-budget.
-    #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET_WINDOW", default_value = "5m", value_parser = duration)]
-    pub upstream_budget_window: Duration,
-    /// Share of the budget that polls of blocked or paused workflows may use, so they never starve workflows that move.
-    #[arg(
-        long,
-        env = "GATEWAY_UPSTREAM_BUDGET_BACKGROUND_SHARE",
-        default_value_t = 0.25
-    )]
-    pub upstream_budget_background_share: f64,
-    /// Retries of a failed status read (connect errors, timeouts, 5xx, 429 with a short Retry-After); 0 turns retries off.
-    #[arg(long, env = "GATEWAY_UPSTREAM_RETRIES", default_value_t = 2)]
-    pub upstream_retries: u32,
-    /// Backoff before the first retry; it doubles for each further one (with up to 25% jitter).
-    #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_INITIAL", default_value = "500ms", value_parser = duration)]
-    pub upstream_retry_initial: Duration,
-    /// Cap on one backoff, and the longest upstream Retry-After worth waiting for before answering UPSTREAM_RATE_LIMITED.
-    #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_MAX", default_value = "8s", value_parser = duration)]
-    pub upstream_retry_max: Duration,
-}
-
 /// Cache size and freshness by workflow state.
 #[derive(Debug, Args)]
 pub struct CacheConfig {
@@ -178,74 +131,6 @@ pub struct HttpConfig {
     /// Most domains in one registrationStatuses query.
     #[arg(long, env = "GATEWAY_MAX_DOMAINS", default_value_t = 100)]
     pub max_domains: usize,
-}
-
-/// How shared pollers pace themselves and how many subscribers the gateway serves.
-#[derive(Debug, Args)]
-pub struct SubscriptionConfig {
-    /// First poll interval while a workflow moves (pending, in progress).
-    #[arg(long, env = "GATEWAY_POLL_INITIAL", default_value = "2s", value_parser = duration)]
-    pub poll_initial: Duration,
-    /// Longest poll interval while a workflow moves.
-    #[arg(long, env = "GATEWAY_POLL_MAX", default_value = "30s", value_parser = duration)]
-    pub poll_max: Duration,
-    /// Growth of the interval between polls that see no change.
-    #[arg(long, env = "GATEWAY_POLL_MULTIPLIER", default_value_t = 1.5)]
-    pub poll_multiplier: f64,
-    /// First poll interval while blocked, or waiting on the user for keep-watching subscribers.
-    #[arg(long, env = "GATEWAY_POLL_BLOCKED_INITIAL", default_value = "1m", value_parser = duration)]
-    pub poll_blocked_initial: Duration,
-    /// Longest poll interval while blocked or waiting on the user.
-    #[arg(long, env = "GATEWAY_POLL_BLOCKED_MAX", default_value = "10m", value_parser = duration)]
-    pub poll_blocked_max: Duration,
-    /// Share of each interval randomised either way, so pollers do not align.
-    #[arg(long, env = "GATEWAY_POLL_JITTER", default_value_t = 0.1)]
-    pub poll_jitter: f64,
-    /// How long a blocked workflow is watched before subscribers get WATCH_EXPIRED.
-    #[arg(long, env = "GATEWAY_BLOCKED_MAX_WATCH", default_value = "1h", value_parser = duration)]
-    pub blocked_max_watch: Duration,
-    /// How long a poller outlives its last subscriber.
-    #[arg(long, env = "GATEWAY_POLLER_GRACE", default_value = "5s", value_parser = duration)]
-    pub poller_grace: Duration,
-    /// Consecutive failed polls before subscribers are told the gateway gave up.
-    #[arg(long, env = "GATEWAY_POLL_MAX_FAILURES", default_value_t = 8)]
-    pub poll_max_failures: u32,
-    /// Most subscriptions across all connections.
-    #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS", default_value_t = 100_000)]
-    pub max_subscriptions: usize,
-    /// Most subscriptions on one websocket connection.
-    #[arg(
-        long,
-        env = "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION",
-        default_value_t = 100
-    )]
-    pub max_subscriptions_per_connection: usize,
-    /// How long a websocket may stay open without `connection_init`.
-    #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = duration)]
-    pub ws_init_timeout: Duration,
-    /// Interval of server pings on idle websockets (keeps proxies from cutting them).
-    #[arg(long, env = "GATEWAY_WS_KEEPALIVE", default_value = "15s", value_parser = duration)]
-    pub ws_keepalive: Duration,
-}
-
-impl SubscriptionConfig {
-    /// The pollers' settings.
-    pub fn poller_settings(&self) -> PollerSettings {
-        PollerSettings {
-            pacing: Pacing {
-                initial: self.poll_initial,
-                max: self.poll_max,
-                multiplier: self.poll_multiplier,
-                slow_initial: self.poll_blocked_initial,
-                slow_max: self.poll_blocked_max,
-                jitter: self.poll_jitter,
-            },
-            blocked_max_watch: self.blocked_max_watch,
-            grace: self.poller_grace,
-            max_failures: self.poll_max_failures,
-            max_watchers: self.max_subscriptions,
-        }
-    }
 }
 
 /// Who may call the gateway and whose Cloudflare credential it uses.
@@ -298,20 +183,6 @@ impl LimitsConfig {
     }
 }
 
-/// What the gateway talks to, decided from the credentials and base URL given.
-#[derive(Debug)]
-pub enum UpstreamTarget {
-    /// A real (or standalone simulated) API at `base_url`.
-    Remote {
-        /// API root.
-        base_url: Url,
-        /// The gateway's own credential; absent only when callers bring theirs.
-        credentials: Option<Credentials>,
-    },
-    /// No credentials and no base URL: the embedded simulator.
-    Sandbox,
-}
-
 /// A setting that makes the configuration unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -335,64 +206,6 @@ pub enum ConfigError {
     Unusable(String),
 }
 
-impl UpstreamConfig {
-    /// Decides between a remote API and the sandbox; a token wins over a global key.
-    /// In `pass-through` mode a remote API needs no credentials of the gateway's own.
-    pub fn target(&self, mode: CredentialMode) -> Result<UpstreamTarget, ConfigError> {
-        let credentials = match (&self.api_token, &self.email, &self.api_key) {
-            (Some(token), _, _) => Some(Credentials::ApiToken(token.clone())),
-            (None, Some(email), Some(key)) => Some(Credentials::GlobalApiKey {
-                email: email.clone(),
-                key: key.clone(),
-            }),
-            (None, Some(_), None) => {
-                return Err(incomplete("CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL"));
-            }
-            (None, None, Some(_)) => {
-                return Err(incomplete("CLOUDFLARE_EMAIL", "CLOUDFLARE_API_KEY"));
-            }
-            (None, None, None) => None,
-        };
-        match (credentials, &self.base_url) {
-            (Some(credentials), base_url) => Ok(UpstreamTarget::Remote {
-                base_url: base_url.clone().unwrap_or_else(cloudflare_base_url),
-                credentials: Some(credentials),
-            }),
-            (None, None) => Ok(UpstreamTarget::Sandbox),
-            (None, Some(base_url)) if mode == CredentialMode::PassThrough => {
-                Ok(UpstreamTarget::Remote {
-                    base_url: base_url.clone(),
-                    credentials: None,
-                })
-            }
-            (None, Some(_)) => Err(ConfigError::MissingCredentials),
-        }
-    }
-
-    /// The per-credential upstream budget.
-    pub fn budget_settings(&self) -> BudgetSettings {
-        BudgetSettings {
-            limit: self.upstream_budget,
-            window: self.upstream_budget_window,
-            background_share: self.upstream_budget_background_share,
-        }
-    }
-
-    /// Client settings for `base_url`.
-    pub fn client_settings(&self, base_url: Url) -> ClientSettings {
-        ClientSettings {
-            base_url,
-            connect_timeout: self.upstream_connect_timeout,
-            request_timeout: self.upstream_timeout,
-            retry: RetryPolicy {
-                retries: self.upstream_retries,
-                initial: self.upstream_retry_initial,
-                max: self.upstream_retry_max,
-            },
-        }
-    }
-}
-
 impl CacheConfig {
     /// The cache's settings.
     pub fn settings(&self) -> CacheSettings {
@@ -410,24 +223,16 @@ impl CacheConfig {
     }
 }
 
-fn incomplete(missing: &'static str, given: &'static str) -> ConfigError {
-    ConfigError::IncompleteApiKey { missing, given }
-}
-
-fn cloudflare_base_url() -> Url {
-    Url::parse(CLOUDFLARE_BASE_URL).expect("the official base URL is a valid URL")
-}
-
 /// A credential or key. Only emptiness is refused here: clap quotes a refused value
 /// in its message, so the format is checked in [`GatewayConfig::validate`], which never shows it.
-fn secret(value: &str) -> Result<SecretString, String> {
+pub(super) fn secret(value: &str) -> Result<SecretString, String> {
     if value.is_empty() {
         return Err("must not be empty".to_owned());
     }
     Ok(SecretString::from(value))
 }
 
-fn account_id(value: &str) -> Result<AccountId, String> {
+pub(super) fn account_id(value: &str) -> Result<AccountId, String> {
     AccountId::parse(value).map_err(|error| error.to_string())
 }
 

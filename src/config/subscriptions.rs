@@ -1,0 +1,77 @@
+//! How shared pollers pace themselves and how many subscribers (and websockets) the
+//! gateway serves.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::duration;
+use crate::poller::{Pacing, PollerSettings};
+
+/// How shared pollers pace themselves and how many subscribers the gateway serves.
+#[derive(Debug, Args)]
+pub struct SubscriptionConfig {
+    /// First poll interval while a workflow moves (pending, in progress).
+    #[arg(long, env = "GATEWAY_POLL_INITIAL", default_value = "2s", value_parser = duration)]
+    pub poll_initial: Duration,
+    /// Longest poll interval while a workflow moves.
+    #[arg(long, env = "GATEWAY_POLL_MAX", default_value = "30s", value_parser = duration)]
+    pub poll_max: Duration,
+    /// Growth of the interval between polls that see no change.
+    #[arg(long, env = "GATEWAY_POLL_MULTIPLIER", default_value_t = 1.5)]
+    pub poll_multiplier: f64,
+    /// First poll interval while blocked, or waiting on the user for keep-watching subscribers.
+    #[arg(long, env = "GATEWAY_POLL_BLOCKED_INITIAL", default_value = "1m", value_parser = duration)]
+    pub poll_blocked_initial: Duration,
+    /// Longest poll interval while blocked or waiting on the user.
+    #[arg(long, env = "GATEWAY_POLL_BLOCKED_MAX", default_value = "10m", value_parser = duration)]
+    pub poll_blocked_max: Duration,
+    /// Share of each interval randomised either way, so pollers do not align.
+    #[arg(long, env = "GATEWAY_POLL_JITTER", default_value_t = 0.1)]
+    pub poll_jitter: f64,
+    /// How long a blocked workflow is watched before subscribers get WATCH_EXPIRED.
+    #[arg(long, env = "GATEWAY_BLOCKED_MAX_WATCH", default_value = "1h", value_parser = duration)]
+    pub blocked_max_watch: Duration,
+    /// How long a poller outlives its last subscriber.
+    #[arg(long, env = "GATEWAY_POLLER_GRACE", default_value = "5s", value_parser = duration)]
+    pub poller_grace: Duration,
+    /// Consecutive failed polls before subscribers are told the gateway gave up.
+    #[arg(long, env = "GATEWAY_POLL_MAX_FAILURES", default_value_t = 8)]
+    pub poll_max_failures: u32,
+    /// Most subscriptions across all connections.
+    #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS", default_value_t = 100_000)]
+    pub max_subscriptions: usize,
+    /// Most subscriptions on one websocket connection.
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_subscriptions_per_connection: usize,
+    /// How long a websocket may stay open without `connection_init`.
+    #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub ws_init_timeout: Duration,
+    /// Interval of server pings on idle websockets (keeps proxies from cutting them).
+    #[arg(long, env = "GATEWAY_WS_KEEPALIVE", default_value = "15s", value_parser = duration)]
+    pub ws_keepalive: Duration,
+}
+
+impl SubscriptionConfig {
+    /// The pollers' settings.
+    pub fn poller_settings(&self) -> PollerSettings {
+        PollerSettings {
+            pacing: Pacing {
+                initial: self.poll_initial,
+                max: self.poll_max,
+                multiplier: self.poll_multiplier,
+                slow_initial: self.poll_blocked_initial,
+                slow_max: self.poll_blocked_max,
+                jitter: self.poll_jitter,
+            },
+            blocked_max_watch: self.blocked_max_watch,
+            grace: self.poller_grace,
+            max_failures: self.poll_max_failures,
+            max_watchers: self.max_subscriptions,
+        }
+    }
+}

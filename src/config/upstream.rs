@@ -1,0 +1,142 @@
+//! Where the upstream is, how to authenticate to it, and how hard to lean on it
+//! (timeouts, retries, the request budget).
+
+use std::time::Duration;
+
+use clap::Args;
+use reqwest::Url;
+use secrecy::SecretString;
+
+use super::{CLOUDFLARE_BASE_URL, ConfigError, account_id, duration, secret};
+use crate::access::CredentialMode;
+use crate::budget::BudgetSettings;
+use crate::domain::AccountId;
+use crate::upstream::{ClientSettings, Credentials, RetryPolicy};
+
+/// Where the upstream is and how to authenticate to it.
+#[derive(Debug, Args)]
+pub struct UpstreamConfig {
+    /// API root. Unset and without credentials, the gateway runs its embedded simulator (sandbox mode).
+    #[arg(long, env = "CLOUDFLARE_BASE_URL")]
+    pub base_url: Option<Url>,
+    /// API token with Registrar permissions (sent as `Authorization: Bearer`).
+    #[arg(long, env = "CLOUDFLARE_API_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub api_token: Option<SecretString>,
+    /// Account email for a global API key (with --api-key).
+    #[arg(long, env = "CLOUDFLARE_EMAIL", hide_env_values = true, value_parser = secret)]
+    pub email: Option<SecretString>,
+    /// Global API key (with --email).
+    #[arg(long, env = "CLOUDFLARE_API_KEY", hide_env_values = true, value_parser = secret)]
+    pub api_key: Option<SecretString>,
+    /// Account used when a query names none.
+    #[arg(long, env = "CLOUDFLARE_ACCOUNT_ID", value_parser = account_id)]
+    pub account_id: Option<AccountId>,
+    /// Limit on connecting to the upstream.
+    #[arg(long, env = "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub upstream_connect_timeout: Duration,
+    /// Limit on one upstream request, connection to last byte.
+    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "8s", value_parser = duration)]
+    pub upstream_timeout: Duration,
+    /// Upstream requests allowed per credential in any --upstream-budget-window (Cloudflare allows 1,200 per 5 minutes and locks the credential out for 5 minutes past it).
+    #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET", default_value_t = 1200)]
+    pub upstream_budget: u32,
+    /// The window of --upstream-budget.
+    #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET_WINDOW", default_value = "5m", value_parser = duration)]
+    pub upstream_budget_window: Duration,
+    /// Share of the budget that polls of blocked or paused workflows may use, so they never starve workflows that move.
+    #[arg(
+        long,
+        env = "GATEWAY_UPSTREAM_BUDGET_BACKGROUND_SHARE",
+        default_value_t = 0.25
+    )]
+    pub upstream_budget_background_share: f64,
+    /// Retries of a failed status read (connect errors, timeouts, 5xx, 429 with a short Retry-After); 0 turns retries off.
+    #[arg(long, env = "GATEWAY_UPSTREAM_RETRIES", default_value_t = 2)]
+    pub upstream_retries: u32,
+    /// Backoff before the first retry; it doubles for each further one (with up to 25% jitter).
+    #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_INITIAL", default_value = "500ms", value_parser = duration)]
+    pub upstream_retry_initial: Duration,
+    /// Cap on one backoff, and the longest upstream Retry-After worth waiting for before answering UPSTREAM_RATE_LIMITED.
+    #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_MAX", default_value = "8s", value_parser = duration)]
+    pub upstream_retry_max: Duration,
+}
+
+/// What the gateway talks to, decided from the credentials and base URL given.
+#[derive(Debug)]
+pub enum UpstreamTarget {
+    /// A real (or standalone simulated) API at `base_url`.
+    Remote {
+        /// API root.
+        base_url: Url,
+        /// The gateway's own credential; absent only when callers bring theirs.
+        credentials: Option<Credentials>,
+    },
+    /// No credentials and no base URL: the embedded simulator.
+    Sandbox,
+}
+
+impl UpstreamConfig {
+    /// Decides between a remote API and the sandbox; a token wins over a global key.
+    /// In `pass-through` mode a remote API needs no credentials of the gateway's own.
+    pub fn target(&self, mode: CredentialMode) -> Result<UpstreamTarget, ConfigError> {
+        let credentials = match (&self.api_token, &self.email, &self.api_key) {
+            (Some(token), _, _) => Some(Credentials::ApiToken(token.clone())),
+            (None, Some(email), Some(key)) => Some(Credentials::GlobalApiKey {
+                email: email.clone(),
+                key: key.clone(),
+            }),
+            (None, Some(_), None) => {
+                return Err(incomplete("CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL"));
+            }
+            (None, None, Some(_)) => {
+                return Err(incomplete("CLOUDFLARE_EMAIL", "CLOUDFLARE_API_KEY"));
+            }
+            (None, None, None) => None,
+        };
+        match (credentials, &self.base_url) {
+            (Some(credentials), base_url) => Ok(UpstreamTarget::Remote {
+                base_url: base_url.clone().unwrap_or_else(cloudflare_base_url),
+                credentials: Some(credentials),
+            }),
+            (None, None) => Ok(UpstreamTarget::Sandbox),
+            (None, Some(base_url)) if mode == CredentialMode::PassThrough => {
+                Ok(UpstreamTarget::Remote {
+                    base_url: base_url.clone(),
+                    credentials: None,
+                })
+            }
+            (None, Some(_)) => Err(ConfigError::MissingCredentials),
+        }
+    }
+
+    /// The per-credential upstream budget.
+    pub fn budget_settings(&self) -> BudgetSettings {
+        BudgetSettings {
+            limit: self.upstream_budget,
+            window: self.upstream_budget_window,
+            background_share: self.upstream_budget_background_share,
+        }
+    }
+
+    /// Client settings for `base_url`.
+    pub fn client_settings(&self, base_url: Url) -> ClientSettings {
+        ClientSettings {
+            base_url,
+            connect_timeout: self.upstream_connect_timeout,
+            request_timeout: self.upstream_timeout,
+            retry: RetryPolicy {
+                retries: self.upstream_retries,
+                initial: self.upstream_retry_initial,
+                max: self.upstream_retry_max,
+            },
+        }
+    }
+}
+
+fn incomplete(missing: &'static str, given: &'static str) -> ConfigError {
+    ConfigError::IncompleteApiKey { missing, given }
+}
+
+fn cloudflare_base_url() -> Url {
+    Url::parse(CLOUDFLARE_BASE_URL).expect("the official base URL is a valid URL")
+}
