@@ -56,6 +56,23 @@ async fn follow_to_completion(client: &mut WsClient, id: &str) -> Vec<Value> {
     }
 }
 
+/// A connection watching `domain` as subscription "1", past its first event (PENDING).
+async fn watch_from_pending(
+    app: &TestApp,
+    domain: &str,
+    keep_watching_action_required: bool,
+) -> WsClient {
+    let mut client = connect_ready(app).await;
+    client
+        .watch("1", domain, keep_watching_action_required)
+        .await;
+    assert_eq!(
+        next_change(&mut client, "1").await["status"]["state"],
+        "PENDING"
+    );
+    client
+}
+
 /// Moves the workflow clock by `seconds` and expects `id`'s next change to be `state`.
 async fn advance_then_expect(
     app: &TestApp,
@@ -153,12 +170,7 @@ async fn a_thousand_subscribers_share_one_poller_and_see_every_state_in_order() 
 #[tokio::test]
 async fn a_failed_workflow_ends_the_subscription_with_its_error() {
     let app = fast_app(&[]).await;
-    let mut client = connect_ready(&app).await;
-    client.watch("1", "demo-fails.com", false).await;
-    assert_eq!(
-        next_change(&mut client, "1").await["status"]["state"],
-        "PENDING"
-    );
+    let mut client = watch_from_pending(&app, "demo-fails.com", false).await;
     app.simulator
         .advance_clock(Duration::from_secs(30))
         .expect("the clock advances");
@@ -173,12 +185,7 @@ async fn a_failed_workflow_ends_the_subscription_with_its_error() {
 #[tokio::test]
 async fn action_required_surfaces_the_action_and_completes_by_default() {
     let app = fast_app(&[]).await;
-    let mut client = connect_ready(&app).await;
-    client.watch("1", "demo-action-required.com", false).await;
-    assert_eq!(
-        next_change(&mut client, "1").await["status"]["state"],
-        "PENDING"
-    );
+    let mut client = watch_from_pending(&app, "demo-action-required.com", false).await;
     app.simulator
         .advance_clock(Duration::from_secs(15))
         .expect("the clock advances");
@@ -205,12 +212,7 @@ async fn action_required_surfaces_the_action_and_completes_by_default() {
 #[tokio::test]
 async fn keep_watching_follows_action_required_until_the_user_acts() {
     let app = fast_app(&[]).await;
-    let mut client = connect_ready(&app).await;
-    client.watch("1", "demo-action-required.com", true).await;
-    assert_eq!(
-        next_change(&mut client, "1").await["status"]["state"],
-        "PENDING"
-    );
+    let mut client = watch_from_pending(&app, "demo-action-required.com", true).await;
     advance_then_expect(&app, &mut client, 5, "1", "IN_PROGRESS").await;
     advance_then_expect(&app, &mut client, 10, "1", "ACTION_REQUIRED").await;
 
@@ -231,12 +233,7 @@ async fn keep_watching_follows_action_required_until_the_user_acts() {
 #[tokio::test]
 async fn a_workflow_blocked_past_the_watch_limit_ends_with_watch_expired() {
     let app = fast_app(&["--blocked-max-watch", "100ms"]).await;
-    let mut client = connect_ready(&app).await;
-    client.watch("1", "demo-blocked.com", false).await;
-    assert_eq!(
-        next_change(&mut client, "1").await["status"]["state"],
-        "PENDING"
-    );
+    let mut client = watch_from_pending(&app, "demo-blocked.com", false).await;
     app.simulator
         .advance_clock(Duration::from_secs(15))
         .expect("the clock advances");
@@ -307,12 +304,7 @@ async fn a_late_subscriber_to_a_finished_workflow_gets_it_from_cache_and_complet
 #[tokio::test]
 async fn an_upstream_outage_mid_stream_is_ridden_out() {
     let app = fast_app(&[]).await;
-    let mut client = connect_ready(&app).await;
-    client.watch("1", "demo-succeeds.com", false).await;
-    assert_eq!(
-        next_change(&mut client, "1").await["status"]["state"],
-        "PENDING"
-    );
+    let mut client = watch_from_pending(&app, "demo-succeeds.com", false).await;
     app.simulator
         .set_faults(Faults {
             error_share: 1.0,

@@ -1,4 +1,5 @@
-# Shell helpers shared by the interop scripts (sourced, not run).
+# Shell helpers shared by the interop scripts (sourced, not run, after `here` and
+# `binary` are set).
 
 # Waits for a log line and prints the value of `field=` in it (the port was chosen by the OS).
 logged() {
@@ -22,4 +23,32 @@ install_clients() {
         apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
     fi
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# Set-up the scripts share once they have set `binary`: a log folder, and every
+# process started here stopped at exit.
+logs="$(mktemp -d)"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$logs"' EXIT
+export NO_COLOR=1 RUST_LOG=info
+
+# Starts the simulator on a free loopback port, with extra flags; exports SIMULATOR_URL.
+start_simulator() {
+    "$binary" simulate --listen 127.0.0.1:0 "$@" >"$logs/simulator.log" 2>&1 &
+    pids+=($!)
+    base_url="$(logged "$logs/simulator.log" base_url)"
+    export SIMULATOR_URL="${base_url%/client/v4}"
+}
+
+# Starts the gateway in front of that simulator, with extra flags; exports
+# GATEWAY_URL and GATEWAY_WS_URL.
+start_gateway() {
+    env -u CLOUDFLARE_EMAIL -u CLOUDFLARE_API_KEY \
+        CLOUDFLARE_BASE_URL="$base_url" CLOUDFLARE_API_TOKEN=interop-token \
+        CLOUDFLARE_ACCOUNT_ID=023e105f4ecef8ad9ca31a8372d0c353 \
+        "$binary" --listen 127.0.0.1:0 "$@" >"$logs/gateway.log" 2>&1 &
+    pids+=($!)
+    local address
+    address="$(logged "$logs/gateway.log" address)"
+    export GATEWAY_URL="http://$address" GATEWAY_WS_URL="ws://$address"
 }
