@@ -24,6 +24,7 @@ use async_graphql::parser::types::{ExecutableDocument, Field, Selection, Selecti
 use async_graphql::{ErrorExtensions, Name, Request, ServerError, ServerResult, Value, Variables};
 
 use super::GraphqlError;
+use super::validation::{PARSE_FAILED, WORK_PER_COMPLEXITY, validation_work, with_code};
 
 /// Deepest bracket nesting (`{`, `(`, `[`) a document may have, and the schema's
 /// recursion limit: far above any useful operation, low enough for the parser.
@@ -57,11 +58,13 @@ impl OperationLimits {
     pub fn admit(&self, request: &mut Request) -> ServerResult<()> {
         check_nesting(&request.query)?;
         let variables = request.variables.clone();
-        // A document that does not parse is left to async-graphql to report.
-        if let Ok(document) = request.parsed_query() {
-            self.check(document, &variables).map_err(refuse)?;
+        match request.parsed_query() {
+            Ok(document) => self.check(document, &variables).map_err(refuse),
+            Err(mut error) => {
+                with_code(&mut error, PARSE_FAILED);
+                Err(error)
+            }
         }
-        Ok(())
     }
 }
 
@@ -104,6 +107,39 @@ impl OperationLimits {
         for (_, operation) in document.operations.iter() {
             let measure = walker.measure(&operation.node.selection_set.node)?;
             self.compare(&measure)?;
+        }
+        self.check_unused_fragments(&mut walker)?;
+        self.check_validation_work(document)
+    }
+
+    /// Fragments no operation spreads are still validated: each must be within the
+    /// depth and complexity limits on its own, as if it were spread at the root.
+    /// (This also bounds every chain of spreads, so the count of validation work
+    /// recurses no deeper than the limits.)
+    fn check_unused_fragments<'a>(&self, walker: &mut Walker<'a>) -> Result<(), GraphqlError> {
+        for name in walker.document.fragments.keys() {
+            if walker.fragments.contains_key(name) {
+                continue;
+            }
+            let measure = walker.nested(true, |walker| walker.fragment(name))?;
+            self.compare(&Measure {
+                root_fields: 0,
+                lookups: 0,
+                ..measure
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The steps async-graphql's validation will take, within
+    /// [`WORK_PER_COMPLEXITY`] per unit of `--max-complexity`.
+    fn check_validation_work(&self, document: &ExecutableDocument) -> Result<(), GraphqlError> {
+        let work = validation_work(document);
+        let limit = self.max_complexity.saturating_mul(WORK_PER_COMPLEXITY);
+        if work > limit {
+            return Err(GraphqlError::TooComplex(format!(
+                "validating the document (every fragment, used or not, expanded where it is spread) takes {work} steps; the limit is {limit} ({WORK_PER_COMPLEXITY} x --max-complexity)"
+            )));
         }
         Ok(())
     }
@@ -436,6 +472,22 @@ mod tests {
             check_against(deep, &bomb, serde_json::json!({})),
             Err("OPERATION_TOO_COMPLEX")
         );
+    }
+
+    #[test]
+    fn fragments_no_operation_uses_are_measured_too() {
+        let none = serde_json::json!({});
+        let wide = format!("{{ a }} fragment F on T {{ {} }}", "x ".repeat(21));
+        assert_eq!(check(&wide, none.clone()), Err("OPERATION_TOO_COMPLEX"));
+        let cycle = "{ a } fragment A on T { ...B } fragment B on T { ...A }";
+        assert_eq!(check(cycle, none.clone()), Err("OPERATION_TOO_DEEP"));
+        // Within the fragment limits, but validation would compare 10 x 11 fields.
+        let spread = format!(
+            "{{ a }} fragment B on T {{ {} }} fragment X on T {{ {} }}",
+            "a:x ".repeat(10),
+            "q {...B} ".repeat(10)
+        );
+        assert_eq!(check(&spread, none), Err("OPERATION_TOO_COMPLEX"));
     }
 
     #[test]

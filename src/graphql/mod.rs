@@ -7,6 +7,7 @@ mod limits;
 mod query;
 mod subscription;
 mod types;
+mod validation;
 
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use query::{QueryLimits, QueryRoot};
 pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
 pub use types::RegistrationStatus;
+use validation::cap_errors;
+pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 
 use crate::access::AccessPolicy;
 use crate::registrations::Registrations;
@@ -33,10 +36,10 @@ pub struct GatewaySchema {
 }
 
 impl GatewaySchema {
-    /// Runs a query or mutation.
+    /// Runs a query or mutation; an answer carries at most [`MAX_ERRORS`] errors.
     pub async fn execute(&self, mut request: Request) -> Response {
         match self.limits.admit(&mut request) {
-            Ok(()) => self.schema.execute(request).await,
+            Ok(()) => cap_errors(self.schema.execute(request).await),
             Err(refusal) => Response::from_errors(vec![refusal]),
         }
     }
@@ -52,7 +55,9 @@ impl GatewaySchema {
         session: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         match self.limits.admit(&mut request) {
-            Ok(()) => Executor::execute_stream(&self.schema, request, session),
+            Ok(()) => Executor::execute_stream(&self.schema, request, session)
+                .map(cap_errors)
+                .boxed(),
             Err(refusal) => {
                 futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed()
             }

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use crate::access::AccessError;
-use crate::graphql::check_nesting;
 use crate::graphql::is_request_error;
+use crate::graphql::{PARSE_FAILED, check_nesting, with_code};
 use crate::upstream::Credential;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -122,7 +122,10 @@ async fn execute(
     let operation_name = request.operation_name.take();
     let operation = match request.parsed_query() {
         Ok(document) => selected_operation(&document.operations, operation_name.as_deref()),
-        Err(error) => return respond(media, async_graphql::Response::from_errors(vec![error])),
+        Err(mut error) => {
+            with_code(&mut error, PARSE_FAILED);
+            return respond(media, async_graphql::Response::from_errors(vec![error]));
+        }
     };
     if method == Method::Get && operation == Some(OperationType::Mutation) {
         let message = "mutations are only accepted over POST";
