@@ -99,6 +99,7 @@ impl OperationLimits {
         let mut walker = Walker {
             document,
             variables,
+            defaults: variable_defaults(document),
             max_depth: self.max_depth,
             fragments: HashMap::new(),
             depth: 0,
@@ -215,6 +216,8 @@ impl Measure {
 struct Walker<'a> {
     document: &'a ExecutableDocument,
     variables: &'a Variables,
+    /// What a variable the request does not set executes with: see [`variable_defaults`].
+    defaults: HashMap<&'a str, &'a Value>,
     max_depth: usize,
     /// Fragments measured so far; `None` while one is being measured (a cycle).
     fragments: HashMap<&'a Name, Option<Measure>>,
@@ -319,8 +322,11 @@ impl<'a> Walker<'a> {
             SINGLE_LOOKUP => 1,
             LIST_LOOKUP => {
                 let domains = field.get_argument(LIST_ARGUMENT).and_then(|value| {
-                    let variables = self.variables;
-                    let resolve = |name: Name| variables.get(&name).cloned().ok_or(());
+                    let resolve = |name: Name| {
+                        let set = self.variables.get(&name);
+                        let default = self.defaults.get(name.as_str()).copied();
+                        set.or(default).cloned().ok_or(())
+                    };
                     value.node.clone().into_const_with(resolve).ok()
                 });
                 match domains {
@@ -331,6 +337,35 @@ impl<'a> Walker<'a> {
             _ => 0,
         }
     }
+}
+
+/// The default of every variable the document declares, which is what runs when
+/// the request leaves it unset (a default of 50 domains is 50 lookups). When
+/// operations declare one name with different defaults, the longest list counts:
+/// fragments are measured once for the whole document, so the bound must hold for
+/// every operation that may spread them.
+fn variable_defaults(document: &ExecutableDocument) -> HashMap<&str, &Value> {
+    let mut defaults: HashMap<&str, &Value> = HashMap::new();
+    let length = |value: &Value| match value {
+        Value::List(items) => items.len(),
+        _ => 1,
+    };
+    for (_, operation) in document.operations.iter() {
+        for definition in &operation.node.variable_definitions {
+            let Some(default) = &definition.node.default_value else {
+                continue;
+            };
+            let name = definition.node.name.node.as_str();
+            let default = &default.node;
+            let longer = defaults
+                .get(name)
+                .is_none_or(|known| length(default) > length(known));
+            if longer {
+                defaults.insert(name, default);
+            }
+        }
+    }
+    defaults
 }
 
 /// The deepest bracket nesting of `query` when it exceeds `limit`, scanning past
@@ -440,6 +475,28 @@ mod tests {
         let literal = "{ registrationStatuses(domains: [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]) { state } }";
         assert_eq!(
             check(literal, serde_json::json!({})),
+            Err("TOO_MANY_LOOKUPS")
+        );
+    }
+
+    #[test]
+    fn lookups_count_variable_defaults_unless_the_request_sets_them() {
+        let query = "query($d: [String!]! = [\"a\", \"b\", \"c\"], $e: [String!]! = [\"a\"]) { x: registrationStatuses(domains: $d) { state } y: registrationStatuses(domains: $e) { state } }";
+        assert_eq!(check(query, serde_json::json!({})), Ok(()));
+        assert_eq!(
+            check(query, serde_json::json!({ "e": ["a", "b", "c"] })),
+            Err("TOO_MANY_LOOKUPS")
+        );
+        assert_eq!(
+            check(
+                query,
+                serde_json::json!({ "d": ["a"], "e": ["a", "b", "c"] })
+            ),
+            Ok(())
+        );
+        let spread = "query A($d: [String!]! = [\"a\"]) { ...F } query B($d: [String!]! = [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]) { ...F } fragment F on Query { registrationStatuses(domains: $d) { state } }";
+        assert_eq!(
+            check(spread, serde_json::json!({})),
             Err("TOO_MANY_LOOKUPS")
         );
     }

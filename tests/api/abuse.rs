@@ -44,6 +44,20 @@ fn operations_times_spreads() -> String {
     format!("{operations} fragment F on Query{{{spreads}}} fragment G on Query{{__typename}}")
 }
 
+/// The issue's `--max-lookups` bypass: three aliased lists of 50 domains, given
+/// as variable defaults (150 lookups against a limit of 100).
+fn lookups_in_variable_defaults() -> String {
+    let list: Vec<String> = (0..50).map(|n| format!("\"d{n}.com\"")).collect();
+    let list = list.join(",");
+    let definitions: Vec<String> = (0..3)
+        .map(|n| format!("$d{n}: [String!]! = [{list}]"))
+        .collect();
+    let fields: String = (0..3)
+        .map(|n| format!("l{n}: registrationStatuses(domains: $d{n}) {{ state }} "))
+        .collect();
+    format!("query({}) {{ {fields}}}", definitions.join(", "))
+}
+
 /// The abuse corpus: (name, document, the code of its first error).
 fn corpus() -> Vec<(&'static str, String, &'static str)> {
     let status = |fields: &str| {
@@ -150,6 +164,11 @@ fn corpus() -> Vec<(&'static str, String, &'static str)> {
             "GRAPHQL_PARSE_FAILED",
         ),
         ("bracket bomb", "{a".repeat(20_000), "OPERATION_TOO_DEEP"),
+        (
+            "lookups in variable defaults",
+            lookups_in_variable_defaults(),
+            "TOO_MANY_LOOKUPS",
+        ),
     ]
 }
 
