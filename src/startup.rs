@@ -13,7 +13,9 @@ use crate::cache::StatusCache;
 use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
 use crate::graphql::{QueryLimits, build_schema};
-use crate::http::{AppState, HttpSettings, WsSettings, example_query, router};
+use crate::http::{
+    AppState, ConnectionSettings, HttpSettings, WsSettings, example_query, router, serve,
+};
 use crate::poller::Pollers;
 use crate::registrations::Registrations;
 use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
@@ -53,6 +55,7 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    connections: ConnectionSettings,
     shutdown: CancellationToken,
     pollers: Pollers,
     simulator: Option<SimulatorHandle>,
@@ -98,6 +101,7 @@ impl Application {
         Ok(Self {
             listener,
             router: router(state, &http),
+            connections: connection_settings(config),
             shutdown,
             pollers,
             simulator: upstream.simulator,
@@ -126,13 +130,13 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until the shutdown token is cancelled, then drains in-flight requests.
+    /// Serves until the shutdown token is cancelled, then runs the shutdown
+    /// sequence (readiness 503 for the drain period, listener closed, open
+    /// connections given the shutdown timeout).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "registrar-gateway listening; GraphiQL at http://{}/", self.local_addr());
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
+        serve(self.listener, self.router, self.connections, shutdown).await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
@@ -204,6 +208,17 @@ impl Upstream {
             pollers,
             self.default_account.clone(),
         ))
+    }
+}
+
+fn connection_settings(config: &GatewayConfig) -> ConnectionSettings {
+    let http = &config.http;
+    ConnectionSettings {
+        header_read_timeout: http.header_read_timeout,
+        idle_timeout: http.idle_timeout,
+        max_connections: http.max_connections,
+        shutdown_drain: http.shutdown_drain,
+        shutdown_timeout: http.shutdown_timeout,
     }
 }
 

@@ -131,6 +131,21 @@ pub struct HttpConfig {
     /// Most domains in one registrationStatuses query.
     #[arg(long, env = "GATEWAY_MAX_DOMAINS", default_value_t = 100)]
     pub max_domains: usize,
+    /// Time a client has to send a request's headers before its connection is closed (slow-header clients).
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub header_read_timeout: Duration,
+    /// A connection that moves no byte either way for this long is closed (websockets have their own pings).
+    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub idle_timeout: Duration,
+    /// Most connections (websockets included) open at once; one more is answered 503 TOO_MANY_CONNECTIONS and closed. Keep it under the process's file descriptor limit.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+    /// On SIGTERM, how long readiness answers 503 (so load balancers move away) before the listener closes.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_DRAIN", default_value = "3s", value_parser = duration)]
+    pub shutdown_drain: Duration,
+    /// Once the listener is closed, how long open requests and connections get to finish before they are dropped.
+    #[arg(long, env = "GATEWAY_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
 }
 
 /// Who may call the gateway and whose Cloudflare credential it uses.

@@ -19,6 +19,11 @@ impl GatewayConfig {
         positive("--poll-initial", subscriptions.poll_initial)?;
         positive("--poll-blocked-initial", subscriptions.poll_blocked_initial)?;
         positive("--upstream-timeout", upstream.upstream_timeout)?;
+        positive("--header-read-timeout", self.http.header_read_timeout)?;
+        positive("--idle-timeout", self.http.idle_timeout)?;
+        if self.http.max_connections == 0 {
+            return unusable("--max-connections must be at least 1");
+        }
         positive("--upstream-budget-window", upstream.upstream_budget_window)?;
         ordered(
             "--poll-initial",

@@ -1,9 +1,10 @@
 //! The HTTP server: routes (`/graphql`, GraphiQL at `/`, `/healthz`, `/readyz`) and
 //! the layers every request goes through (request id, tracing, panic catching,
-//! timeout, body limit, CORS).
+//! timeout, body limit, CORS); [`serve`] holds the listener and its connections.
 
 mod graphiql;
 mod graphql;
+mod server;
 mod websocket;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use graphiql::example_query;
+pub use server::{ConnectionSettings, serve};
 pub use websocket::WsSettings;
 
 use self::graphql::Refusal;

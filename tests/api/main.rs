@@ -4,6 +4,7 @@ mod abuse;
 mod access;
 mod budget;
 mod cache;
+mod connections;
 mod faults;
 mod gateway;
 mod graphql_http;

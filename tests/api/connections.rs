@@ -1,0 +1,155 @@
+//! Connection hygiene with real slow sockets and short configured timers: headers
+//! sent too slowly and idle keep-alive connections are closed, connections past
+//! `--max-connections` get a coded 503, and shutdown runs drain (readiness 503),
+//! listener closed, then a deadline for whatever is still open.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use registrar_gateway::config::GatewayConfig;
+use registrar_gateway::startup::Application;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::gateway::{ACCOUNT, TOKEN, spawn_app_with};
+use crate::helpers::spawn_simulator;
+
+/// A test fails instead of hanging when the server never closes a socket.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Reads until the server closes the socket; what it sent.
+async fn read_until_closed(socket: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, socket.read_to_end(&mut answer)).await;
+    match read.expect("the server closes the socket in time") {
+        Ok(_) => {}
+        // A reset is a close too.
+        Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset),
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_client_sending_headers_too_slowly_is_disconnected() {
+    let app = spawn_app_with(&["--header-read-timeout", "200ms"]).await;
+    let mut socket = TcpStream::connect(app.address).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut socket).await;
+    assert!(!answer.contains("200 OK"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let app = spawn_app_with(&["--idle-timeout", "200ms"]).await;
+    let mut socket = TcpStream::connect(app.address).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut socket).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_get_a_coded_503_and_healthz_answers_again_after() {
+    let app = spawn_app_with(&["--max-connections", "3"]).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut socket = TcpStream::connect(app.address).await.unwrap();
+        // A request in progress (headers not finished) holds the connection open.
+        socket
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        held.push(socket);
+    }
+    // The refusal comes after the three are accepted: connect until one is refused.
+    let mut refused = TcpStream::connect(app.address).await.unwrap();
+    let answer = read_until_closed(&mut refused).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"TOO_MANY_CONNECTIONS\""), "{answer}");
+    assert_eq!(app.upstream_calls(), 0);
+
+    drop(held);
+    // The server notices the three closed sockets as they close; healthz is served again.
+    let served = async {
+        loop {
+            let response = app.http.get(app.url("/healthz")).send().await;
+            if response.is_ok_and(|response| response.status() == 200) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, served)
+        .await
+        .expect("healthz answers once connections are free");
+}
+
+/// A gateway whose run we can await, with the given settings.
+async fn gateway(
+    extra: &[&str],
+) -> (
+    SocketAddr,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let simulator = spawn_simulator().await.handle;
+    let base_url = simulator.base_url();
+    let mut args = vec![
+        "registrar-gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--base-url",
+        &base_url,
+        "--account-id",
+        ACCOUNT,
+        "--api-token",
+        TOKEN,
+    ];
+    args.extend_from_slice(extra);
+    let config = GatewayConfig::from_args(args).unwrap();
+    let app = Application::build(&config).await.unwrap();
+    let (address, shutdown) = (app.local_addr(), app.shutdown_token());
+    let run = tokio::spawn(async move {
+        app.run_until_stopped().await.unwrap();
+        drop(simulator);
+    });
+    (address, shutdown, run)
+}
+
+#[tokio::test]
+async fn shutdown_drains_with_readiness_503_then_closes_the_listener_then_drops_slow_sockets() {
+    let (address, shutdown, run) = gateway(&[
+        "--shutdown-drain",
+        "300ms",
+        "--shutdown-timeout",
+        "300ms",
+        "--header-read-timeout",
+        "60s",
+    ])
+    .await;
+    let http = reqwest::Client::new();
+    let ready = format!("http://{address}/readyz");
+    assert_eq!(http.get(&ready).send().await.unwrap().status(), 200);
+    let mut slow = TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+
+    shutdown.cancel();
+    // During the drain, new connections are still served, and readiness says 503.
+    let during = reqwest::Client::new().get(&ready).send().await.unwrap();
+    assert_eq!(during.status(), 503);
+
+    tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("the gateway stops by its deadline, slow socket or not")
+        .unwrap();
+    read_until_closed(&mut slow).await;
+    assert!(
+        TcpStream::connect(address).await.is_err(),
+        "the listener is closed"
+    );
+}
