@@ -97,6 +97,8 @@ impl Application {
             request_timeout: config.http.request_timeout,
             body_limit: config.http.body_limit,
             cors_origins: config.http.cors_origins.clone(),
+            allowed_hosts: config.http.allowed_hosts.clone(),
+            listen: config.listen,
         };
         Ok(Self {
             listener,

@@ -125,9 +125,12 @@ pub struct HttpConfig {
     /// Largest request body accepted, in bytes (answers 413 past it).
     #[arg(long, env = "GATEWAY_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
-    /// Origins allowed to call the API from a browser (comma-separated; `*` for any).
+    /// Origins allowed to call the API from a browser (comma-separated; `*` for any). Browser requests and websocket upgrades from any other origin than the gateway's own are refused 403 ORIGIN_NOT_ALLOWED.
     #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Host names the gateway answers to besides loopback ones (comma-separated; `*` for any). Bound to loopback, other names are refused 403 HOST_NOT_ALLOWED (DNS rebinding); bound beyond loopback, only a set list is enforced.
+    #[arg(long, env = "GATEWAY_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Most domains in one registrationStatuses query.
     #[arg(long, env = "GATEWAY_MAX_DOMAINS", default_value_t = 100)]
     pub max_domains: usize,

@@ -196,6 +196,10 @@ pub enum Refusal {
     PayloadTooLarge,
     /// A POST body that is not `application/json` (415).
     UnsupportedMediaType,
+    /// A browser request or websocket upgrade from another site's page (403).
+    OriginNotAllowed,
+    /// A host name the gateway does not answer to: DNS rebinding (403).
+    HostNotAllowed,
     /// Not answered within `--request-timeout` (408).
     RequestTimeout,
     /// The response could not be encoded (500).
@@ -211,6 +215,7 @@ impl Refusal {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::OriginNotAllowed | Self::HostNotAllowed => StatusCode::FORBIDDEN,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -224,6 +229,8 @@ impl Refusal {
             Self::NotAcceptable => "NOT_ACCEPTABLE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
+            Self::HostNotAllowed => "HOST_NOT_ALLOWED",
             Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }

@@ -4,9 +4,12 @@
 
 mod graphiql;
 mod graphql;
+mod origin;
 mod server;
 mod websocket;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::middleware::map_response;
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +33,7 @@ pub use server::{ConnectionSettings, serve};
 pub use websocket::WsSettings;
 
 use self::graphql::Refusal;
+use self::origin::OriginPolicy;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
 
@@ -77,17 +81,27 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Origins allowed cross-origin; `*` allows any; empty allows none.
     pub cors_origins: Vec<String>,
+    /// Host names answered besides loopback ones (`*`: any).
+    pub allowed_hosts: Vec<String>,
+    /// Where the gateway listens: bound to loopback, it answers loopback names only.
+    pub listen: SocketAddr,
 }
 
 /// The gateway's router.
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let (body_limit, request_timeout) = (settings.body_limit, settings.request_timeout);
+    let origin_policy = OriginPolicy::new(
+        settings.listen,
+        &settings.allowed_hosts,
+        &settings.cors_origins,
+    );
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::new())
+        .layer(from_fn_with_state(Arc::new(origin_policy), origin::guard))
         .layer(map_response(move |response| async move {
             json_refusal(response, body_limit, request_timeout)
         }))

@@ -10,6 +10,7 @@ mod gateway;
 mod graphql_http;
 mod helpers;
 mod hostile;
+mod origin;
 mod queries;
 mod sandbox;
 mod schema_file;

@@ -1,0 +1,115 @@
+//! Cross-site websocket hijacking and DNS rebinding: a page on another site cannot
+//! open a websocket or send requests through a gateway its visitor runs, and a
+//! loopback-bound gateway answers only to loopback host names (or `--allowed-hosts`).
+//! Same-origin pages (GraphiQL) and clients without `Origin` keep working.
+
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::gateway::{STATUS_QUERY, TestApp, spawn_app, spawn_app_with};
+
+/// The HTTP status of a websocket upgrade offering `protocol` with these headers.
+async fn upgrade_status(app: &TestApp, protocol: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = app
+        .http
+        .get(app.url("/graphql"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", protocol);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_websocket_from_another_site_is_refused_at_the_upgrade_on_both_protocols() {
+    let app = spawn_app_with(&["--cors-origins", "https://app.example"]).await;
+    let own = format!("http://{}", app.address);
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let (status, body) =
+            upgrade_status(&app, protocol, &[("origin", "https://evil.example")]).await;
+        assert_eq!(status, 403, "{protocol}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "ORIGIN_NOT_ALLOWED"
+        );
+        for allowed in [own.as_str(), "https://app.example"] {
+            let (status, _) = upgrade_status(&app, protocol, &[("origin", allowed)]).await;
+            assert_eq!(status, 101, "{protocol} from {allowed}");
+        }
+        let (status, _) = upgrade_status(&app, protocol, &[]).await;
+        assert_eq!(status, 101, "{protocol} without Origin");
+    }
+    assert_eq!(app.upstream_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_same_origin_page_keeps_its_websocket() {
+    let app = spawn_app().await;
+    let mut request = format!("ws://{}/graphql", app.address)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    headers.insert("origin", format!("http://{}", app.address).parse().unwrap());
+    let (_, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the upgrade succeeds");
+    assert_eq!(response.status(), 101);
+}
+
+#[tokio::test]
+async fn browser_requests_from_another_site_are_refused_and_reach_no_upstream() {
+    let app = spawn_app().await;
+    let body = json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-pending.com" } });
+    let (status, answer) = app
+        .status_with(&[("origin", "https://evil.example")], "demo-pending.com")
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"],
+        "ORIGIN_NOT_ALLOWED"
+    );
+    assert_eq!(app.upstream_calls(), 0);
+    let own = format!("http://{}", app.address);
+    let response = app.post_json_with(&[("origin", own.as_str())], body).await;
+    assert_eq!(response.status(), 200, "same origin");
+}
+
+#[tokio::test]
+async fn a_loopback_gateway_refuses_other_host_names_unless_allowed() {
+    let app = spawn_app().await;
+    let (status, answer) = app
+        .status_with(&[("host", "attacker.example")], "demo-pending.com")
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"],
+        "HOST_NOT_ALLOWED"
+    );
+    let port = app.address.port();
+    let localhost = format!("localhost:{port}");
+    let (status, _) = app
+        .status_with(&[("host", localhost.as_str())], "demo-succeeded.com")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(app.upstream_calls(), 1, "only the allowed request");
+
+    let allowed = spawn_app_with(&["--allowed-hosts", "gw.example"]).await;
+    let (status, _) = allowed
+        .status_with(&[("host", "gw.example")], "demo-succeeded.com")
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = allowed
+        .status_with(&[("host", "attacker.example")], "demo-succeeded.com")
+        .await;
+    assert_eq!(status, 403);
+}
