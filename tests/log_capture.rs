@@ -1,8 +1,10 @@
 //! Credentials never reach a log line, at any level: every event (TRACE and up, the
 //! gateway's, the simulator's and its dependencies') is captured in a buffer while
 //! queries run with server-held, passed-through, refused and wrong credentials and
-//! access keys; then no secret may appear in it. A binary of its own, because the
-//! subscriber is process-global.
+//! access keys, over HTTP and both websocket protocols (secrets in
+//! `connection_init`); then no secret may appear in it. The subscriber uses the
+//! gateway's own filter. A binary of its own, because the subscriber is
+//! process-global.
 
 // The integration suite's start-up helpers, shared; this binary uses only some of them.
 #[path = "api/gateway.rs"]
@@ -11,11 +13,15 @@ mod gateway;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "api/websocket.rs"]
+#[allow(dead_code)]
+mod websocket;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use registrar_gateway::simulator::Faults;
+use serde_json::json;
 
 /// Every log line written so far.
 #[derive(Clone, Default)]
@@ -51,7 +57,8 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
-        .with_env_filter("trace")
+        // The gateway's own filter, as `RUST_LOG=trace` makes it.
+        .with_env_filter(registrar_gateway::telemetry::filter("trace"))
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .init();
@@ -95,6 +102,23 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
     ] {
         pass_through.status_with(&headers, "demo-pending.com").await;
     }
+    // Both websocket protocols, with every secret in `connection_init`: the
+    // access key to the keyed gateway, the caller's credentials to pass-through.
+    let server_payload = json!({ "X-Gateway-Key": ACCESS_KEY });
+    let wrong_payload = json!({ "x-gateway-key": WRONG_ACCESS_KEY });
+    let bearer_payload = json!({ "Authorization": bearer });
+    let key_payload = json!({ "X-Auth-Email": EMAIL, "X-Auth-Key": API_KEY });
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        for (app, payload) in [
+            (&server, &server_payload),
+            (&server, &wrong_payload),
+            (&pass_through, &bearer_payload),
+            (&pass_through, &key_payload),
+        ] {
+            watch_once(app, protocol, payload).await;
+        }
+    }
+
     simulator
         .set_faults(Faults {
             error_share: 1.0,
@@ -127,4 +151,30 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
             line.unwrap_or_default()
         );
     }
+}
+
+/// Opens a websocket speaking `protocol`, sends `connection_init` with `payload`,
+/// and, when acknowledged, runs one subscription to its first answer.
+async fn watch_once(app: &gateway::TestApp, protocol: &str, payload: &serde_json::Value) {
+    let mut client = websocket::connect(app, protocol).await;
+    client
+        .send(json!({ "type": "connection_init", "payload": payload }))
+        .await;
+    let acknowledged = matches!(
+        client.next_frame().await,
+        tokio_tungstenite::tungstenite::Message::Text(text) if text.contains("connection_ack")
+    );
+    if acknowledged {
+        let start = if protocol == "graphql-ws" {
+            "start"
+        } else {
+            "subscribe"
+        };
+        let query = r#"subscription { registrationStatusChanged(domain: "demo-pending.com") { sequence } }"#;
+        client
+            .send(json!({ "type": start, "id": "1", "payload": { "query": query } }))
+            .await;
+        client.recv().await;
+    }
+    client.close().await;
 }
