@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::upstream::Fingerprint;
+use crate::credential::Fingerprint;
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
@@ -162,7 +162,7 @@ fn quota(limit: u32, window: Duration) -> Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::{Credential, Credentials, FingerprintKey};
+    use crate::credential::{Credential, Credentials, FingerprintKey};
 
     fn credential(token: &str) -> Fingerprint {
         Credential::new(

@@ -11,48 +11,16 @@ pub use upstream::{UpstreamConfig, UpstreamTarget};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 use secrecy::SecretString;
 
 use crate::access::CredentialMode;
 use crate::cache::{CacheSettings, TtlPolicy};
-use crate::domain::AccountId;
+use crate::flags::{duration, secret};
 use crate::graphql::OperationLimits;
 
 /// The official API root.
 pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
-
-/// `registrar-gateway`: GraphQL over Cloudflare Registrar's registration workflows.
-#[derive(Debug, Parser)]
-#[command(
-    name = "registrar-gateway",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    /// What to run; the gateway when omitted.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Gateway settings (when no subcommand is given).
-    #[command(flatten)]
-    pub gateway: GatewayConfig,
-}
-
-/// The binary's subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the simulator of the Cloudflare Registrar API on its own.
-    Simulate(crate::simulator::SimulateArgs),
-    /// Print the GraphQL schema (SDL) and exit.
-    Schema,
-    /// Probe a running gateway's /healthz (for container health checks); exits 0 when healthy.
-    Healthcheck {
-        /// The gateway's address; 0.0.0.0 and :: are probed on loopback.
-        #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-    },
-}
 
 /// Everything the gateway needs to run.
 #[derive(Debug, Args)]
@@ -223,25 +191,6 @@ impl CacheConfig {
     }
 }
 
-/// A credential or key. Only emptiness is refused here: clap quotes a refused value
-/// in its message, so the format is checked in [`GatewayConfig::validate`], which never shows it.
-pub(super) fn secret(value: &str) -> Result<SecretString, String> {
-    if value.is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    Ok(SecretString::from(value))
-}
-
-pub(super) fn account_id(value: &str) -> Result<AccountId, String> {
-    AccountId::parse(value).map_err(|error| error.to_string())
-}
-
-/// Parses `500ms`, `2s`, `5m`, `1h`.
-pub fn duration(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value)
-        .map_err(|error| format!("{error} (expected e.g. 500ms, 2s, 5m)"))
-}
-
 impl GatewayConfig {
     /// Parses settings the way the binary does (flags, then environment), for tests and embedding.
     pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
@@ -261,12 +210,6 @@ impl GatewayConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_command_line_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
 
     #[test]
     fn defaults_parse_and_half_a_global_key_is_refused() {

@@ -8,6 +8,7 @@ mod gateway;
 mod graphql_http;
 mod helpers;
 mod hostile;
+mod module_graph;
 mod queries;
 mod sandbox;
 mod schema_file;
