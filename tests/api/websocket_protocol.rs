@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use registrar_gateway::simulator::{SimulatorConfig, credential_tag};
 
-use crate::gateway::{spawn_app, spawn_app_with, spawn_pass_through};
-use crate::helpers::{spawn_simulator, spawn_simulator_with};
-use crate::websocket::{WATCH, connect, connect_ready};
+use crate::support::{WATCH, connect, connect_ready};
+use crate::support::{spawn_app, spawn_app_with, spawn_pass_through};
+use crate::support::{spawn_simulator, spawn_simulator_with};
 
 #[tokio::test]
 async fn the_modern_subprotocol_is_chosen_and_echoed() {
