@@ -211,6 +211,21 @@ async fn connection_init_without_the_access_key_closes_with_4403() {
 }
 
 #[tokio::test]
+async fn a_legacy_connection_init_without_the_access_key_is_refused_with_its_code() {
+    let app = spawn_app_with(&["--access-key", "gateway-key-1"]).await;
+    let mut refused = connect(&app, "graphql-ws").await;
+    refused
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    let message = refused.recv().await;
+    assert_eq!(message["type"], "connection_error", "{message}");
+    assert_eq!(
+        message["payload"]["extensions"]["code"], "ACCESS_DENIED",
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn a_pass_through_credential_from_connection_init_reaches_the_upstream() {
     let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
         .await
