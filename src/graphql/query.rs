@@ -5,7 +5,8 @@ use futures::future::join_all;
 
 use super::caller_credential;
 use super::error::GraphqlError;
-use super::input::{parse_account, parse_domain, service};
+use super::input::{parse_account, parse_domain};
+use super::service;
 use super::types::RegistrationStatus;
 use crate::domain::{AccountId, DomainName};
 use crate::registrations::Registrations;

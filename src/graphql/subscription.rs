@@ -10,7 +10,8 @@ use futures::{Stream, StreamExt};
 
 use super::caller_credential;
 use super::error::GraphqlError;
-use super::input::{parse_account, parse_domain, service};
+use super::input::{parse_account, parse_domain};
+use super::service;
 use super::types::{RegistrationStatus, WorkflowStateGql};
 use crate::domain::DomainName;
 use crate::poller::{ReportedEnd, StatusEvent};
