@@ -33,5 +33,6 @@ pub mod poller;
 pub mod registrations;
 pub mod simulator;
 pub mod startup;
+mod sync;
 pub mod telemetry;
 pub mod upstream;

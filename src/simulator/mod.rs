@@ -45,6 +45,7 @@ pub use scenario::{ScenarioError, ScenarioSet};
 pub use stats::Stats;
 pub use store::StoreError;
 
+use crate::sync::LockUnpoisoned;
 use auth::RefusedCredentials;
 use clock::WorkflowClock;
 use faults::FaultInjector;
@@ -246,11 +247,7 @@ impl SimulatorHandle {
     /// Stops accepting, wakes hung requests and waits for connections to finish.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
-        let task = self
-            .server
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take();
+        let task = self.server.lock_unpoisoned().take();
         if let Some(task) = task
             && let Err(err) = task.await
         {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use super::scenario::{DEFAULT_CREATE_SCENARIO, ScenarioSet};
 use super::workflow::{NotAwaitingAction, RegistrationOrder, Workflow};
 use crate::domain::{AccountId, DomainName};
+use crate::sync::RwLockUnpoisoned;
 use crate::upstream::WorkflowStatus;
 
 /// The platform's limit of domains registered per account.
@@ -98,10 +99,7 @@ impl Store {
         read: impl FnOnce(&Workflow) -> R,
     ) -> Result<Option<R>, StoreError> {
         {
-            let inner = self
-                .inner
-                .read()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let inner = self.inner.read_unpoisoned();
             if let Some(workflows) = inner.accounts.get(account) {
                 return Ok(workflows.get(domain).map(read));
             }
@@ -170,9 +168,7 @@ impl Store {
     }
 
     fn write(&self) -> Guard<'_> {
-        self.inner
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.inner.write_unpoisoned()
     }
 
     /// The account's workflows, instantiating its demo workflows if it is new.
