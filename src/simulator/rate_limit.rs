@@ -117,11 +117,6 @@ impl RateLimiter {
             None => Verdict::Allowed(self.full_quota()),
         }
     }
-
-    /// Forgets every credential's usage.
-    pub fn reset(&self) {
-        self.buckets.lock_unpoisoned().clear();
-    }
 }
 
 impl Bucket {

@@ -54,8 +54,6 @@ pub enum StoreError {
 pub struct Created {
     /// The workflow's status at creation time.
     pub status: WorkflowStatus,
-    /// When its state next changes by itself, if ever.
-    pub next_change: Option<DateTime<Utc>>,
 }
 
 /// The workflow map and its bound.
@@ -120,7 +118,6 @@ impl Store {
         let mut inner = self.write();
         let created = |workflow: &Workflow| Created {
             status: workflow.status(account, domain, now),
-            next_change: workflow.next_change(now),
         };
         let workflows = self.touch(&mut inner, account, now)?;
         if let Some(existing) = workflows.get(domain) {
