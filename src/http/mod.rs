@@ -2,6 +2,7 @@
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS); [`serve`] holds the listener and its connections.
 
+mod error;
 mod graphiql;
 mod graphql;
 mod origin;
@@ -32,7 +33,7 @@ pub use graphiql::example_query;
 pub use server::{ConnectionSettings, serve};
 pub use websocket::WsSettings;
 
-use self::graphql::Refusal;
+use self::error::Refusal;
 use self::origin::OriginPolicy;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;

@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::graphql::Refusal;
+use super::error::Refusal;
 
 /// The origin and host rules, as configured.
 #[derive(Clone, Debug)]

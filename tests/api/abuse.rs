@@ -7,8 +7,7 @@ use registrar_gateway::graphql::MAX_ERRORS;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use crate::gateway::{GRAPHQL_RESPONSE_JSON, TestApp, spawn_app};
-use crate::websocket::connect;
+use crate::support::{GRAPHQL_RESPONSE_JSON, TestApp, connect, spawn_app};
 
 /// The largest answer any abuse shape may get: a hundred errors with locations.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;

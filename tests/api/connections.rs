@@ -11,8 +11,7 @@ use registrar_gateway::startup::Application;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::gateway::{ACCOUNT, TOKEN, spawn_app_with};
-use crate::helpers::spawn_simulator;
+use crate::support::{ACCOUNT, TOKEN, spawn_app_with, spawn_simulator};
 
 /// A test fails instead of hanging when the server never closes a socket.
 const PATIENCE: Duration = Duration::from_secs(10);

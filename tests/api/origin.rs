@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::gateway::{STATUS_QUERY, TestApp, spawn_app, spawn_app_with};
+use crate::support::{STATUS_QUERY, TestApp, spawn_app, spawn_app_with};
 
 /// The HTTP status of a websocket upgrade offering `protocol` with these headers.
 async fn upgrade_status(app: &TestApp, protocol: &str, headers: &[(&str, &str)]) -> (u16, Value) {

@@ -3,19 +3,13 @@
 //! queries run with server-held, passed-through, refused and wrong credentials and
 //! access keys, over HTTP and both websocket protocols (secrets in
 //! `connection_init`); then no secret may appear in it. The subscriber uses the
-//! gateway's own filter. A binary of its own, because the subscriber is
-//! process-global.
+//! gateway's own filter. A test binary of its own (see `[[test]]` in Cargo.toml),
+//! because the subscriber is process-global; it sits beside the suite to share its
+//! start-up code.
 
-// The integration suite's start-up helpers, shared; this binary uses only some of them.
-#[path = "api/gateway.rs"]
-#[allow(dead_code)]
-mod gateway;
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "api/websocket.rs"]
-#[allow(dead_code)]
-mod websocket;
+// The suite's start-up code; this binary uses only some of it.
+#[allow(dead_code, unused_imports)]
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -63,9 +57,9 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
         .with_writer(move || writer.clone())
         .init();
 
-    let simulator = helpers::spawn_simulator().await.handle;
+    let simulator = support::spawn_simulator().await.handle;
     simulator.refuse_credential(REVOKED_TOKEN);
-    let server = gateway::spawn_gateway(
+    let server = support::spawn_gateway(
         simulator.clone(),
         SERVER_TOKEN,
         &["--access-key", ACCESS_KEY],
@@ -79,7 +73,7 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
         server.status_with(&headers, "demo-succeeded.com").await;
     }
 
-    let pass_through = gateway::spawn_gateway(
+    let pass_through = support::spawn_gateway(
         simulator.clone(),
         REVOKED_TOKEN,
         &[
@@ -155,8 +149,8 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
 
 /// Opens a websocket speaking `protocol`, sends `connection_init` with `payload`,
 /// and, when acknowledged, runs one subscription to its first answer.
-async fn watch_once(app: &gateway::TestApp, protocol: &str, payload: &serde_json::Value) {
-    let mut client = websocket::connect(app, protocol).await;
+async fn watch_once(app: &support::TestApp, protocol: &str, payload: &serde_json::Value) {
+    let mut client = support::connect(app, protocol).await;
     client
         .send(json!({ "type": "connection_init", "payload": payload }))
         .await;

@@ -4,17 +4,14 @@
 //! and repetition of any of them, the way abuse is built) are POSTed to a real
 //! gateway. Whatever the document, within `--body-limit` or not, the answer is
 //! bounded: at most `MAX_ERRORS` errors, each with an `extensions.code`, a small
-//! body, a bounded CPU cost and at most `--max-lookups` upstream calls. A binary of
-//! its own, so the process CPU time it reads is the gateway's and its client's.
+//! body, a bounded CPU cost and at most `--max-lookups` upstream calls. A test
+//! binary of its own (see `[[test]]` in Cargo.toml), so the process CPU time it
+//! reads is the gateway's and its client's.
 //! The worst document found is printed (`--nocapture`) for BENCHMARKS.md.
 
-// The integration suite's start-up helpers, shared; this binary uses only some of them.
-#[path = "api/gateway.rs"]
-#[allow(dead_code)]
-mod gateway;
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
+// The suite's start-up code; this binary uses only some of it.
+#[allow(dead_code, unused_imports)]
+mod support;
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -227,7 +224,7 @@ fn any_document_gets_a_bounded_answer_for_bounded_work() {
         .enable_all()
         .build()
         .unwrap();
-    let app = runtime.block_on(gateway::spawn_app());
+    let app = runtime.block_on(support::spawn_app());
     let worst: RefCell<Option<(Outcome, String)>> = RefCell::new(None);
     let mut runner = TestRunner::new(Config {
         cases: 96,
@@ -244,7 +241,7 @@ fn any_document_gets_a_bounded_answer_for_bounded_work() {
                 .http
                 .post(app.url("/graphql"))
                 .header("content-type", "application/json")
-                .header("accept", gateway::GRAPHQL_RESPONSE_JSON)
+                .header("accept", support::GRAPHQL_RESPONSE_JSON)
                 .body(body.clone())
                 .send()
                 .await
