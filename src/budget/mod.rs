@@ -23,6 +23,10 @@ use crate::sync::LockUnpoisoned;
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
 
+/// The longest pause the upstream can impose: Cloudflare locks a credential out
+/// for 5 minutes; an hour bounds any `Retry-After`, however large.
+pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
+
 /// The budget's size.
 #[derive(Clone, Copy, Debug)]
 pub struct BudgetSettings {
@@ -98,8 +102,11 @@ impl Budget {
         Ok(())
     }
 
-    /// Stops every request of `credential` for `duration`: the upstream asked for it.
+    /// Stops every request of `credential` for `duration`, at most [`MAX_PAUSE`]:
+    /// the upstream asked for it. (A `Retry-After` of 2^64-1 seconds overflowed
+    /// `Instant` and panicked the request's task.)
     pub fn pause(&self, credential: Fingerprint, duration: Duration) {
+        let duration = duration.min(MAX_PAUSE);
         let until = Instant::now() + duration;
         let mut paused = self.shared.paused.lock_unpoisoned();
         let entry = paused.entry(credential).or_insert(until);
@@ -184,6 +191,15 @@ mod tests {
         assert!(budget.try_acquire(b, Priority::Foreground).is_ok());
         let refused = budget.try_acquire(a, Priority::Foreground).unwrap_err();
         assert!(refused.retry_after > Duration::from_secs(30), "{refused:?}");
+    }
+
+    #[test]
+    fn a_pause_of_u64_max_seconds_is_capped_not_a_panic() {
+        let budget = budget(100, Duration::from_secs(3600));
+        let a = credential("a");
+        budget.pause(a, Duration::from_secs(u64::MAX));
+        let paused = budget.paused_for(a).expect("the credential is paused");
+        assert!(paused <= MAX_PAUSE && paused > MAX_PAUSE - Duration::from_secs(60));
     }
 
     #[test]
