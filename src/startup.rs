@@ -82,7 +82,13 @@ impl Application {
             max_domains: config.http.max_domains,
         };
         let limits = config.limits.operation_limits();
-        let schema = build_schema(registrations, access.clone(), query_limits, limits);
+        let schema = build_schema(
+            config.schema_shape(),
+            registrations,
+            access.clone(),
+            query_limits,
+            limits,
+        );
         let example_domain = match upstream.simulator {
             Some(_) => SANDBOX_EXAMPLE_DOMAIN,
             None => EXAMPLE_DOMAIN,

@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use crate::access::CredentialMode;
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::domain::AccountId;
-use crate::graphql::OperationLimits;
+use crate::graphql::{OperationLimits, SchemaShape};
 
 /// The official API root.
 pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -45,7 +45,11 @@ pub enum Command {
     /// Run the simulator of the Cloudflare Registrar API on its own.
     Simulate(crate::simulator::SimulateArgs),
     /// Print the GraphQL schema (SDL) and exit.
-    Schema,
+    Schema {
+        /// Print the Apollo Federation v2 subgraph SDL (what `--federation` serves as `_service { sdl }`).
+        #[arg(long)]
+        federation: bool,
+    },
     /// Probe a running gateway's /healthz (for container health checks); exits 0 when healthy.
     Healthcheck {
         /// The gateway's address; 0.0.0.0 and :: are probed on loopback.
@@ -63,6 +67,9 @@ pub struct GatewayConfig {
     /// Log lines as text or JSON (the level is set by RUST_LOG, default info).
     #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Serve the schema as an Apollo Federation v2 subgraph (`_service`, `_entities`, `Domain @key(fields: "name")` with `registrationStatus`) for a federated gateway to compose.
+    #[arg(long, env = "GATEWAY_FEDERATION")]
+    pub federation: bool,
     #[command(flatten, next_help_heading = "Upstream (Cloudflare API)")]
     pub upstream: UpstreamConfig,
     #[command(flatten, next_help_heading = "Cache")]
@@ -243,6 +250,11 @@ pub fn duration(value: &str) -> Result<Duration, String> {
 }
 
 impl GatewayConfig {
+    /// The schema the gateway serves.
+    pub fn schema_shape(&self) -> SchemaShape {
+        SchemaShape::federated_if(self.federation)
+    }
+
     /// Parses settings the way the binary does (flags, then environment), for tests and embedding.
     pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
     where
