@@ -14,7 +14,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Schema { federation }) => {
-            print!("{}", graphql::sdl(graphql::SchemaShape::federated_if(federation)));
+            print!(
+                "{}",
+                graphql::sdl(graphql::SchemaShape::federated_if(federation))
+            );
             Ok(())
         }
         Some(Command::Simulate(args)) => {

@@ -14,9 +14,20 @@
 //! gateway's default unless `accountId` names another), the cache and the budget.
 //! A batch counts one lookup per representation toward `--max-lookups`
 //! (see [`super::limits`]), checked before anything runs.
+//!
+//! async-graphql 7.2.1 resolves every representation with the `_entities` field's
+//! own path (no list index), drops a field that failed instead of nulling it, and
+//! fails the whole batch when one entity fails. A federated gateway places errors
+//! by their `_entities.N` path, so failures here are reported by hand: the item
+//! (or its field) is null, and the error's path names the item's position, found
+//! in [`EntityPositions`].
 
-use async_graphql::{Context, ErrorExtensions, ID, MergedObject, Object};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
+use async_graphql::{Context, ErrorExtensions, ID, MergedObject, Object, PathSegment, Value};
+
+use super::error::GraphqlError;
 use super::query::{QueryRoot, lookup};
 use super::types::RegistrationStatus;
 
@@ -34,21 +45,25 @@ pub struct EntityRoot;
 impl EntityRoot {
     /// A `Domain` another subgraph returned, by its name.
     #[graphql(entity)]
-    async fn find_domain_by_name(&self, name: String) -> Domain {
-        Domain { name }
+    async fn find_domain_by_name(&self, ctx: &Context<'_>, name: String) -> Domain {
+        let position = EntityPositions::take(ctx, DOMAIN, &name);
+        Domain { name, position }
     }
 
     /// A registration status by its domain name, in the gateway's default account;
-    /// null when Cloudflare has no workflow for it.
+    /// null when Cloudflare has no workflow for it, or when it failed (with an error
+    /// at its position).
     #[graphql(entity)]
     async fn find_registration_status_by_domain_name(
         &self,
         ctx: &Context<'_>,
         domain_name: String,
-    ) -> async_graphql::Result<Option<RegistrationStatus>> {
-        lookup(ctx, &domain_name, None)
-            .await
-            .map_err(|error| error.extend())
+    ) -> Option<RegistrationStatus> {
+        let position = EntityPositions::take(ctx, REGISTRATION_STATUS, &domain_name);
+        match lookup(ctx, &domain_name, None).await {
+            Ok(status) => status,
+            Err(error) => report(ctx, position, &error),
+        }
     }
 }
 
@@ -57,6 +72,8 @@ impl EntityRoot {
 pub struct Domain {
     /// The name exactly as the representation carried it (keys must round-trip).
     name: String,
+    /// Its position among the `_entities` representations.
+    position: Option<usize>,
 }
 
 #[Object]
@@ -73,10 +90,92 @@ impl Domain {
         &self,
         ctx: &Context<'_>,
         account_id: Option<ID>,
-    ) -> async_graphql::Result<Option<RegistrationStatus>> {
+    ) -> Option<RegistrationStatus> {
         let account_id = account_id.as_deref().map(String::as_str);
-        lookup(ctx, &self.name, account_id)
-            .await
-            .map_err(|error| error.extend())
+        match lookup(ctx, &self.name, account_id).await {
+            Ok(status) => status,
+            Err(error) => report(ctx, self.position, &error),
+        }
+    }
+}
+
+/// The entity types.
+const DOMAIN: &str = "Domain";
+const REGISTRATION_STATUS: &str = "RegistrationStatus";
+
+/// The key field of an entity type.
+fn key_field(typename: &str) -> Option<&'static str> {
+    match typename {
+        DOMAIN => Some("name"),
+        REGISTRATION_STATUS => Some("domainName"),
+        _ => None,
+    }
+}
+
+/// Reports `error` at the current field's path with the entity's `position` put
+/// after `_entities` (where async-graphql leaves it out); answers null.
+fn report(
+    ctx: &Context<'_>,
+    position: Option<usize>,
+    error: &GraphqlError,
+) -> Option<RegistrationStatus> {
+    let error = error.extend().into_server_error(ctx.item.pos);
+    let mut error = ctx.set_error_path(error);
+    if let Some(position) = position {
+        let after_entities = error.path.len().min(1);
+        error
+            .path
+            .insert(after_entities, PathSegment::Index(position));
+    }
+    ctx.add_error(error);
+    None
+}
+
+/// Per request: the positions of the `_entities` representations, by entity type
+/// and key. Resolving an entity takes one position of its key; which of several
+/// equal representations gets which does not matter, since they resolve alike.
+#[derive(Default)]
+pub struct EntityPositions(OnceLock<HashMap<(String, String), Mutex<Vec<usize>>>>);
+
+impl EntityPositions {
+    /// A position of the `typename` entity whose key is `key`, read from the
+    /// `_entities` field that `ctx` resolves; `None` outside a subgraph request.
+    fn take(ctx: &Context<'_>, typename: &str, key: &str) -> Option<usize> {
+        let positions = ctx.data_opt::<EntityPositions>()?;
+        let index = positions.0.get_or_init(|| Self::index(ctx));
+        let slot = index.get(&(typename.to_owned(), key.to_owned()))?;
+        slot.lock().ok()?.pop()
+    }
+
+    /// Every representation's position by `(__typename, key)`; representations
+    /// of other shapes are left out (async-graphql refuses them).
+    fn index(ctx: &Context<'_>) -> HashMap<(String, String), Mutex<Vec<usize>>> {
+        let mut index: HashMap<_, Vec<usize>> = HashMap::new();
+        let arguments = ctx.field().arguments().unwrap_or_default();
+        let representations = arguments
+            .into_iter()
+            .find_map(|(name, value)| (name.as_str() == "representations").then_some(value));
+        let Some(Value::List(representations)) = representations else {
+            return HashMap::new();
+        };
+        for (position, representation) in representations.iter().enumerate().rev() {
+            let Value::Object(fields) = representation else {
+                continue;
+            };
+            let Some(Value::String(typename)) = fields.get("__typename") else {
+                continue;
+            };
+            let Some(key_field) = key_field(typename) else {
+                continue;
+            };
+            if let Some(Value::String(key)) = fields.get(key_field) {
+                let entry = index.entry((typename.clone(), key.clone())).or_default();
+                entry.push(position);
+            }
+        }
+        index
+            .into_iter()
+            .map(|(key, positions)| (key, Mutex::new(positions)))
+            .collect()
     }
 }

@@ -20,7 +20,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use error::GraphqlError;
-pub use federation::{Domain, EntityRoot, SubgraphQuery};
+pub use federation::{Domain, EntityPositions, EntityRoot, SubgraphQuery};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use query::{QueryLimits, QueryRoot, StandaloneQuery};
 pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
@@ -73,7 +73,10 @@ impl GatewaySchema {
         }
         match &self.schema {
             Executable::Standalone(schema) => schema.execute(request).await,
-            Executable::Subgraph(schema) => schema.execute(request).await,
+            Executable::Subgraph(schema) => {
+                let request = request.data(EntityPositions::default());
+                schema.execute(request).await
+            }
         }
     }
 
@@ -92,7 +95,10 @@ impl GatewaySchema {
         }
         match &self.schema {
             Executable::Standalone(schema) => Executor::execute_stream(schema, request, session),
-            Executable::Subgraph(schema) => Executor::execute_stream(schema, request, session),
+            Executable::Subgraph(schema) => {
+                let request = request.data(EntityPositions::default());
+                Executor::execute_stream(schema, request, session)
+            }
         }
     }
 }
@@ -122,9 +128,9 @@ pub fn build_schema(
 ) -> GatewaySchema {
     let services = (registrations, access, query_limits, limits.introspection);
     let schema = match shape {
-        SchemaShape::Standalone => {
-            Executable::Standalone(with_services(builder(StandaloneQuery(QueryRoot)), services).finish())
-        }
+        SchemaShape::Standalone => Executable::Standalone(
+            with_services(builder(StandaloneQuery(QueryRoot)), services).finish(),
+        ),
         SchemaShape::Subgraph => {
             Executable::Subgraph(with_services(subgraph_builder(), services).finish())
         }

@@ -4,6 +4,7 @@ mod access;
 mod budget;
 mod cache;
 mod faults;
+mod federation;
 mod gateway;
 mod graphql_http;
 mod helpers;

@@ -16,4 +16,5 @@ status=0
 node audit.mjs || status=1
 node transport-ws.mjs || status=1
 node legacy.cjs || status=1
+"$here/federation/run.sh" "$binary" || status=1
 exit $status
