@@ -11,7 +11,7 @@ import { createYoga } from 'graphql-yoga';
 /** The domains this service knows, in order; their registrations are in the simulator. */
 export const DOMAINS = [
   { name: 'demo-succeeded.com', owner: 'team-a' },
-  { name: 'demo-action-required.com', owner: 'team-b' },
+  { name: 'demo-pending.com', owner: 'team-b' },
   { name: 'nothing-here.com', owner: 'team-c' },
   { name: 'not a domain', owner: 'team-d' },
   { name: 'demo-failed.com', owner: 'team-e' },

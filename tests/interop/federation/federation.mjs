@@ -1,6 +1,7 @@
 // A real supergraph: the gateway's subgraph (started with --federation by run.sh, at
 // GATEWAY_URL) and a tiny Domain subgraph, composed with The Guild's federation
-// composition and served by Hive Gateway, all on loopback. Through Hive Gateway it
+// composition and served by Hive Gateway (its runtime package, the engine the
+// `hive-gateway` CLI runs, without the CLI's 600 packages of plugins), all on loopback. Through Hive Gateway it
 // runs what a front end would: a list of domains from one subgraph with their
 // registration states from the other (per-item errors included), and a subscription
 // that Hive Gateway forwards to the subgraph over graphql-transport-ws.
@@ -10,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 
-import { createGatewayRuntime } from '@graphql-hive/gateway';
+import { createGatewayRuntime } from '@graphql-hive/gateway-runtime';
 import { composeServices, compositionHasErrors } from '@theguild/federation-composition';
 import { parse } from 'graphql';
 
@@ -55,8 +56,6 @@ async function sdlOf(url) {
 const gateway = createGatewayRuntime({
   supergraph: composed.supergraphSdl,
   logging: false,
-  reporting: undefined,
-  openTelemetry: undefined,
   transportEntries: {
     registrations: { options: { subscriptions: { kind: 'ws', location: '/graphql' } } },
   },
@@ -82,7 +81,7 @@ await check('a query mixing both subgraphs answers each domain, with errors on t
       domains {
         name
         owner
-        registrationStatus { domainName state completed actionRequired { confirmationSentTo } }
+        registrationStatus { domainName state completed error { code } }
       }
     }
   `);
@@ -90,16 +89,21 @@ await check('a query mixing both subgraphs answers each domain, with errors on t
   const rows = body.data.domains;
   assert.deepEqual(rows.map((row) => [row.name, row.owner]), DOMAINS.map((d) => [d.name, d.owner]));
   const states = rows.map((row) => row.registrationStatus?.state ?? null);
-  assert.deepEqual(states, ['SUCCEEDED', 'ACTION_REQUIRED', null, null, 'FAILED'], JSON.stringify(body));
+  assert.deepEqual(states, ['SUCCEEDED', 'PENDING', null, null, 'FAILED'], JSON.stringify(body));
   assert.equal(rows[0].registrationStatus.completed, true);
   assert.equal(rows[0].registrationStatus.domainName, 'demo-succeeded.com');
-  assert.match(rows[1].registrationStatus.actionRequired.confirmationSentTo, /@/);
+  assert.equal(rows[4].registrationStatus.error.code, 'registry_rejected');
   // nothing-here.com has no workflow: null, not an error. "not a domain" is refused
-  // by the subgraph, and the error sits on that one item.
+  // by the subgraph (which reports it at `_entities.3.registrationStatus`); the
+  // others still answer. Hive Gateway's batch delegation (graphql-tools) drops
+  // the list index when it relocates the error: it says which field and which
+  // name, not which position.
   assert.equal(body.errors?.length, 1, JSON.stringify(body.errors));
   const [error] = body.errors;
-  assert.deepEqual(error.path, ['domains', 3, 'registrationStatus'], JSON.stringify(error));
+  assert.deepEqual(error.path, ['domains', 'registrationStatus'], JSON.stringify(error));
   assert.equal(error.extensions.code, 'BAD_USER_INPUT', JSON.stringify(error));
+  assert.equal(error.extensions.serviceName, 'registrations', JSON.stringify(error));
+  assert.match(error.message, /"not a domain"/);
 });
 
 await check('a subscription through Hive Gateway streams from the subgraph until the workflow ends', async () => {
@@ -112,15 +116,16 @@ await check('a subscription through Hive Gateway streams from the subgraph until
     signal: AbortSignal.timeout(10_000),
   });
   assert.equal(response.status, 200);
-  const events = (await response.text())
+  const text = await response.text();
+  const events = text
     .split('\n')
-    .filter((line) => line.startsWith('data:'))
+    .filter((line) => line.startsWith('data:') && line.length > 'data:'.length)
     .map((line) => JSON.parse(line.slice(5)))
     .filter((payload) => payload.data || payload.errors);
   assert.deepEqual(
     events.map((event) => event.data?.registrationStatusChanged?.status),
     [{ state: 'SUCCEEDED', completed: true }],
-    JSON.stringify(events),
+    text,
   );
 });
 
