@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop: the reference GraphQL-over-HTTP audit and the reference websocket clients
 # (graphql-ws, subscriptions-transport-ws) against a real gateway in front of a
-# manual-clock simulator, both started here on loopback ports and stopped at exit.
+# manual-clock simulator, both started here on loopback ports and stopped at exit;
+# then federation/run.sh (a supergraph served by Hive Gateway, its own packages).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
