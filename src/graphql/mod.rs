@@ -20,12 +20,13 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use error::GraphqlError;
-pub use federation::{Domain, EntityPositions, EntityRoot, SubgraphQuery};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
-pub use query::{QueryLimits, QueryRoot, StandaloneQuery};
+pub use query::{QueryLimits, QueryRoot};
 pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
 pub use types::RegistrationStatus;
 
+use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
+use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::registrations::Registrations;
 use crate::upstream::Credential;
@@ -126,13 +127,16 @@ pub fn build_schema(
     query_limits: QueryLimits,
     limits: OperationLimits,
 ) -> GatewaySchema {
-    let services = (registrations, access, query_limits, limits.introspection);
     let schema = match shape {
-        SchemaShape::Standalone => Executable::Standalone(
-            with_services(builder(StandaloneQuery(QueryRoot)), services).finish(),
-        ),
+        SchemaShape::Standalone => {
+            let builder = builder(StandaloneQuery(QueryRoot));
+            let builder = with_services(builder, registrations, access, query_limits, limits);
+            Executable::Standalone(builder.finish())
+        }
         SchemaShape::Subgraph => {
-            Executable::Subgraph(with_services(subgraph_builder(), services).finish())
+            let builder = subgraph_builder();
+            let builder = with_services(builder, registrations, access, query_limits, limits);
+            Executable::Subgraph(builder.finish())
         }
     };
     GatewaySchema { schema, limits }
@@ -141,19 +145,17 @@ pub fn build_schema(
 /// Attaches the services resolvers read, and the limits async-graphql enforces itself.
 fn with_services<Q: ObjectType + 'static>(
     builder: SchemaBuilder<Q, EmptyMutation, SubscriptionRoot>,
-    (registrations, access, query_limits, introspection): (
-        Registrations,
-        AccessPolicy,
-        QueryLimits,
-        bool,
-    ),
+    registrations: Registrations,
+    access: AccessPolicy,
+    query_limits: QueryLimits,
+    limits: OperationLimits,
 ) -> SchemaBuilder<Q, EmptyMutation, SubscriptionRoot> {
     let builder = builder
         .data(registrations)
         .data(access)
         .data(query_limits)
         .limit_recursive_depth(MAX_NESTING);
-    match introspection {
+    match limits.introspection {
         true => builder,
         false => builder.disable_introspection(),
     }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::gateway::{TestApp, spawn_app, spawn_app_with, spawn_pass_through};
 use crate::helpers::spawn_simulator;
+use crate::websocket::{change, connect_ready};
 
 /// What Hive Gateway or Apollo Router send for `Domain { registrationStatus }`.
 const DOMAIN_STATUSES: &str = r#"
@@ -219,4 +220,65 @@ async fn entities_follow_the_credential_mode() {
         body["data"]["_entities"][0]["registrationStatus"]["state"], "SUCCEEDED",
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn the_subgraph_serves_subscriptions_on_its_own_endpoint() {
+    let app = spawn_app_with(&["--federation"]).await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-succeeded.com", false).await;
+    let next = client.recv().await;
+    assert_eq!(next["type"], "next", "{next}");
+    let status = &change(&next, "1")["status"];
+    assert_eq!(status["state"], "SUCCEEDED");
+    assert_eq!(status["completed"], true);
+    let complete = client.recv().await;
+    assert_eq!(complete, json!({ "type": "complete", "id": "1" }));
+    client.close().await;
+}
+
+#[tokio::test]
+async fn repeated_and_mixed_representations_each_get_their_own_error() {
+    let app = spawn_app_with(&["--federation"]).await;
+    let query = r#"query($representations: [_Any!]!) {
+      _entities(representations: $representations) {
+        ... on Domain { registrationStatus { state } }
+        ... on RegistrationStatus { state }
+      }
+    }"#;
+    let representations = json!({ "representations": [
+        { "__typename": "Domain", "name": "bad name" },
+        { "__typename": "RegistrationStatus", "domainName": "bad name" },
+        { "__typename": "Domain", "name": "bad name" },
+        { "__typename": "Domain", "name": "demo-succeeded.com" },
+    ] });
+    let body = entities(&app, query, representations).await;
+    assert_eq!(
+        body["data"]["_entities"],
+        json!([
+            { "registrationStatus": null },
+            null,
+            { "registrationStatus": null },
+            { "registrationStatus": { "state": "SUCCEEDED" } },
+        ]),
+        "{body}"
+    );
+    let errors = body["errors"].as_array().expect("errors");
+    let mut paths: Vec<String> = errors.iter().map(|e| e["path"].to_string()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            r#"["_entities",0,"registrationStatus"]"#,
+            r#"["_entities",1]"#,
+            r#"["_entities",2,"registrationStatus"]"#,
+        ],
+        "{body}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["extensions"]["code"] == "BAD_USER_INPUT")
+    );
+    assert_eq!(app.upstream_calls(), 1);
 }

@@ -22,10 +22,11 @@
 //! (or its field) is null, and the error's path names the item's position, found
 //! in [`EntityPositions`].
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+mod positions;
 
-use async_graphql::{Context, ErrorExtensions, ID, MergedObject, Object, PathSegment, Value};
+use async_graphql::{Context, ErrorExtensions, ID, MergedObject, Object, PathSegment};
+
+pub use positions::EntityPositions;
 
 use super::error::GraphqlError;
 use super::query::{QueryRoot, lookup};
@@ -99,18 +100,10 @@ impl Domain {
     }
 }
 
-/// The entity types.
+/// The entity types and their key fields.
 const DOMAIN: &str = "Domain";
 const REGISTRATION_STATUS: &str = "RegistrationStatus";
-
-/// The key field of an entity type.
-fn key_field(typename: &str) -> Option<&'static str> {
-    match typename {
-        DOMAIN => Some("name"),
-        REGISTRATION_STATUS => Some("domainName"),
-        _ => None,
-    }
-}
+const ENTITY_KEYS: [(&str, &str); 2] = [(DOMAIN, "name"), (REGISTRATION_STATUS, "domainName")];
 
 /// Reports `error` at the current field's path with the entity's `position` put
 /// after `_entities` (where async-graphql leaves it out); answers null.
@@ -129,53 +122,4 @@ fn report(
     }
     ctx.add_error(error);
     None
-}
-
-/// Per request: the positions of the `_entities` representations, by entity type
-/// and key. Resolving an entity takes one position of its key; which of several
-/// equal representations gets which does not matter, since they resolve alike.
-#[derive(Default)]
-pub struct EntityPositions(OnceLock<HashMap<(String, String), Mutex<Vec<usize>>>>);
-
-impl EntityPositions {
-    /// A position of the `typename` entity whose key is `key`, read from the
-    /// `_entities` field that `ctx` resolves; `None` outside a subgraph request.
-    fn take(ctx: &Context<'_>, typename: &str, key: &str) -> Option<usize> {
-        let positions = ctx.data_opt::<EntityPositions>()?;
-        let index = positions.0.get_or_init(|| Self::index(ctx));
-        let slot = index.get(&(typename.to_owned(), key.to_owned()))?;
-        slot.lock().ok()?.pop()
-    }
-
-    /// Every representation's position by `(__typename, key)`; representations
-    /// of other shapes are left out (async-graphql refuses them).
-    fn index(ctx: &Context<'_>) -> HashMap<(String, String), Mutex<Vec<usize>>> {
-        let mut index: HashMap<_, Vec<usize>> = HashMap::new();
-        let arguments = ctx.field().arguments().unwrap_or_default();
-        let representations = arguments
-            .into_iter()
-            .find_map(|(name, value)| (name.as_str() == "representations").then_some(value));
-        let Some(Value::List(representations)) = representations else {
-            return HashMap::new();
-        };
-        for (position, representation) in representations.iter().enumerate().rev() {
-            let Value::Object(fields) = representation else {
-                continue;
-            };
-            let Some(Value::String(typename)) = fields.get("__typename") else {
-                continue;
-            };
-            let Some(key_field) = key_field(typename) else {
-                continue;
-            };
-            if let Some(Value::String(key)) = fields.get(key_field) {
-                let entry = index.entry((typename.clone(), key.clone())).or_default();
-                entry.push(position);
-            }
-        }
-        index
-            .into_iter()
-            .map(|(key, positions)| (key, Mutex::new(positions)))
-            .collect()
-    }
 }
