@@ -12,8 +12,9 @@
 //! Both resolve through [`super::query::lookup`], the path of a direct
 //! `registrationStatus` query: the caller's credential, the account (the
 //! gateway's default unless `accountId` names another), the cache and the budget.
-//! A batch counts one lookup per representation toward `--max-lookups`
-//! (see [`super::limits`]), checked before anything runs.
+//! A batch counts one lookup per representation (times the `registrationStatus`
+//! fields it selects) toward `--max-lookups` (see [`super::limits`]), checked
+//! before anything runs.
 //!
 //! async-graphql 7.2.1 resolves every representation with the `_entities` field's
 //! own path (no list index), drops a field that failed instead of nulling it, and
