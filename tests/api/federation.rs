@@ -4,9 +4,8 @@
 use registrar_gateway::graphql::{SchemaShape, sdl};
 use serde_json::{Value, json};
 
-use crate::gateway::{TestApp, spawn_app, spawn_app_with, spawn_pass_through};
-use crate::helpers::spawn_simulator;
-use crate::websocket::{change, connect_ready};
+use crate::support::{TestApp, change, connect_ready, spawn_app, spawn_app_with};
+use crate::support::{spawn_pass_through, spawn_simulator};
 
 /// What Hive Gateway or Apollo Router send for `Domain { registrationStatus }`.
 const DOMAIN_STATUSES: &str = r#"
