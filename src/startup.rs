@@ -13,7 +13,9 @@ use crate::cache::StatusCache;
 use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
 use crate::graphql::{QueryLimits, build_schema};
-use crate::http::{AppState, HttpSettings, WsSettings, example_query, router};
+use crate::http::{
+    AppState, ExampleDomains, Explorer, ExplorerSettings, HttpSettings, WsSettings, router,
+};
 use crate::poller::Pollers;
 use crate::registrations::Registrations;
 use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
@@ -25,10 +27,6 @@ use crate::upstream::{
 pub const SANDBOX_ACCOUNT_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 /// The token the gateway presents to its embedded simulator.
 const SANDBOX_TOKEN: &str = "sandbox-token";
-/// The demo domain GraphiQL opens on in sandbox mode.
-const SANDBOX_EXAMPLE_DOMAIN: &str = "demo-action-required.com";
-/// The domain GraphiQL opens on against the real API (the spec's example).
-const EXAMPLE_DOMAIN: &str = "example.com";
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,13 +81,18 @@ impl Application {
         };
         let limits = config.limits.operation_limits();
         let schema = build_schema(registrations, access.clone(), query_limits, limits);
-        let example_domain = match upstream.simulator {
-            Some(_) => SANDBOX_EXAMPLE_DOMAIN,
-            None => EXAMPLE_DOMAIN,
-        };
-        let default_query = example_query(example_domain);
+        let explorer = (!config.http.disable_explorer).then(|| {
+            Explorer::new(&ExplorerSettings {
+                domains: match upstream.simulator {
+                    Some(_) => ExampleDomains::sandbox(),
+                    None => ExampleDomains::example(),
+                },
+                introspection: !config.limits.disable_introspection,
+                access_keys: !config.access.access_keys.is_empty(),
+            })
+        });
         let websocket = websocket_settings(config);
-        let state = AppState::new(schema, access, &default_query, shutdown.clone(), websocket);
+        let state = AppState::new(schema, access, explorer, shutdown.clone(), websocket);
         let http = HttpSettings {
             request_timeout: config.http.request_timeout,
             body_limit: config.http.body_limit,

@@ -131,6 +131,9 @@ pub struct HttpConfig {
     /// Most domains in one registrationStatuses query.
     #[arg(long, env = "GATEWAY_MAX_DOMAINS", default_value_t = 100)]
     pub max_domains: usize,
+    /// Do not serve the GraphiQL explorer at `/` (nor its assets); the API is unchanged.
+    #[arg(long, env = "GATEWAY_DISABLE_EXPLORER")]
+    pub disable_explorer: bool,
 }
 
 /// Who may call the gateway and whose Cloudflare credential it uses.
