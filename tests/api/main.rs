@@ -3,11 +3,13 @@
 mod access;
 mod budget;
 mod cache;
+mod explorer;
 mod faults;
 mod gateway;
 mod graphql_http;
 mod helpers;
 mod hostile;
+mod introspection;
 mod queries;
 mod sandbox;
 mod schema_file;

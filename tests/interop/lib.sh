@@ -25,6 +25,14 @@ install_clients() {
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# Installs Debian's Chromium where it is missing (the browser test drives it;
+# playwright-core downloads no browser of its own).
+install_chromium() {
+    if [ ! -x /usr/bin/chromium ]; then
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    fi
+}
+
 # Set-up the scripts share once they have set `binary`: a log folder, and every
 # process started here stopped at exit.
 logs="$(mktemp -d)"

@@ -32,15 +32,23 @@ const fetcher = createGraphiQLFetcher({
   subscriptionUrl: subscriptionUrl.href,
 });
 
+// GraphiQL 5.4 opens the first default tab's query but not its variables (its
+// initial variables fall back to ""), so a first visit passes them explicitly; a
+// returning visitor gets the tabs GraphiQL stored.
+const firstVisit = localStorage.getItem("graphiql:tabs") === null;
+
 createRoot(document.getElementById("graphiql")).render(
   <GraphiQL
     fetcher={fetcher}
     defaultTabs={config.tabs}
     defaultHeaders={config.headers}
+    initialVariables={firstVisit ? config.tabs[0].variables : undefined}
     defaultEditorToolsVisibility={config.accessKeys ? "headers" : "variables"}
     // With introspection off there is no schema to ask for: the page says why.
     schema={config.introspection ? undefined : null}
     inputValueDeprecation
-    schemaDescription
+    // async-graphql answers every schema's description with the __Schema type's
+    // own documentation: not worth showing at the top of the docs.
+    schemaDescription={false}
   />,
 );
