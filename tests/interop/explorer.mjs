@@ -5,7 +5,9 @@
 // anywhere but the gateway's origin. On a failure a screenshot is saved in
 // $ARTEFACTS (printed). EXPLORER_SCREENSHOT=path saves one with the docs open
 // (docs/explorer.png is made so).
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, request as forward } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -31,11 +33,14 @@ const context = await chromium.launchPersistentContext(profile, {
   ],
 });
 const page = context.pages()[0] ?? (await context.newPage());
+const manifest = JSON.parse(readFileSync(new URL("../../web/explorer/dist/manifest.json", import.meta.url), "utf8"));
 
 // Everything the page asks for, and everything it complains about.
 const requests = [];
 const problems = [];
+const encodings = new Map();
 page.on("request", (request) => requests.push(request.url()));
+page.on("response", (response) => encodings.set(response.url(), response.headers()["content-encoding"]));
 page.on("websocket", (socket) => requests.push(socket.url()));
 page.on("requestfailed", (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`));
 page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
@@ -148,8 +153,67 @@ await check("no request leaves the gateway's origin", () => {
   console.log(`     ${requests.length} requests, all to ${gateway.host}`);
 });
 
+await check("Monaco's three workers load, and the app comes brotli-compressed", () => {
+  const workers = Object.keys(manifest.files).filter((name) => /\.worker-[A-Z0-9]+\.js$/.test(name));
+  const missing = workers.filter((name) => !requests.some((url) => url.endsWith(`/assets/${name}`)));
+  if (workers.length !== 3 || missing.length > 0) throw new Error(`workers ${workers}; not loaded: ${missing}`);
+  const script = new URL(`assets/${manifest.script}`, gateway).href;
+  if (encodings.get(script) !== "br") throw new Error(`${script} came as ${encodings.get(script)}`);
+});
+
 await check("nothing failed or broke the Content-Security-Policy", () => {
   if (problems.length > 0) throw new Error(problems.join("\n"));
+});
+
+/**
+ * A reverse proxy serving the gateway under `/registrar/` (HTTP and websocket
+ * upgrades), as a front-end server would; resolves with its address.
+ */
+function prefixProxy(prefix) {
+  const strip = (url) => (url.startsWith(prefix) ? `/${url.slice(prefix.length)}` : null);
+  const proxy = createServer((incoming, outgoing) => {
+    const path = strip(incoming.url);
+    if (path === null) return outgoing.writeHead(404).end();
+    const upstream = forward(
+      { host: gateway.hostname, port: gateway.port, path, method: incoming.method, headers: incoming.headers },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    incoming.pipe(upstream);
+  });
+  proxy.on("upgrade", (incoming, socket, head) => {
+    const path = strip(incoming.url);
+    if (path === null) return socket.destroy();
+    const upstream = connect(Number(gateway.port), gateway.hostname, () => {
+      const headers = Object.entries(incoming.headers).map(([name, value]) => `${name}: ${value}\r\n`);
+      upstream.write(`${incoming.method} ${path} HTTP/1.1\r\n${headers.join("")}\r\n`);
+      upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    upstream.on("error", () => socket.destroy());
+  });
+  return new Promise((resolve) => proxy.listen(0, "127.0.0.1", () => resolve(proxy)));
+}
+
+await check("behind a reverse proxy under a path prefix, a query and a subscription answer", async () => {
+  const proxy = await prefixProxy("/registrar/");
+  const origin = `127.0.0.1:${proxy.address().port}`;
+  const before = requests.length;
+  try {
+    await page.goto(`http://${origin}/registrar/`, { waitUntil: "load" });
+    await page.locator(".graphiql-execute-button").waitFor({ timeout: 30000 });
+    await typeAndRun('{ registrationStatus(domain: "demo-succeeded.com") { state } }', ['"state": "SUCCEEDED"']);
+    await typeAndRun('subscription { registrationStatusChanged(domain: "demo-failed.com") { status { state } } }', [
+      '"state": "FAILED"',
+    ]);
+    const elsewhere = requests.slice(before).filter((url) => !url.includes(`${origin}/registrar/`));
+    if (elsewhere.length > 0) throw new Error(`outside the prefix: ${elsewhere.join(", ")}`);
+  } finally {
+    proxy.closeAllConnections();
+    proxy.close();
+  }
 });
 
 await context.close();
