@@ -99,8 +99,10 @@ async fn page(State(explorer): State<Explorer>, headers: HeaderMap) -> Response 
 
 /// Everything from this origin only: scripts and workers from our files (no
 /// inline script: the config block is data, not executed), connections to our
-/// `graphql` endpoint over HTTP and websockets. Monaco and GraphiQL set inline
-/// styles, and the stylesheet embeds fonts and images as `data:` URLs.
+/// `graphql` endpoint over HTTP and websockets. Styles may be inline: Monaco and
+/// GraphiQL set style attributes and elements at run time (without it Chromium
+/// refuses them and the editor breaks; tests/interop/explorer.mjs fails on any
+/// violation). The stylesheet embeds fonts and images as `data:` URLs.
 fn content_security_policy(host: Option<&HeaderValue>) -> HeaderValue {
     // `'self'` covers ws/wss on the same host in CSP 3; the explicit websocket
     // sources are for browsers that predate that. A Host that is not a plain
