@@ -54,6 +54,8 @@ pub struct Application {
     shutdown: CancellationToken,
     pollers: Pollers,
     simulator: Option<SimulatorHandle>,
+    /// Whether the explorer is served at `/` (logged at start).
+    explorer: bool,
 }
 
 impl Application {
@@ -92,6 +94,7 @@ impl Application {
             })
         });
         let websocket = websocket_settings(config);
+        let explorer_served = explorer.is_some();
         let state = AppState::new(schema, access, explorer, shutdown.clone(), websocket);
         let http = HttpSettings {
             request_timeout: config.http.request_timeout,
@@ -104,6 +107,7 @@ impl Application {
             shutdown,
             pollers,
             simulator: upstream.simulator,
+            explorer: explorer_served,
         })
     }
 
@@ -131,7 +135,14 @@ impl Application {
 
     /// Serves until the shutdown token is cancelled, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tracing::info!(address = %self.local_addr(), "registrar-gateway listening; GraphiQL at http://{}/", self.local_addr());
+        let address = self.local_addr();
+        match self.explorer {
+            true => {
+                let explorer = format!("http://{address}/");
+                tracing::info!(%address, %explorer, "registrar-gateway listening");
+            }
+            false => tracing::info!(%address, "registrar-gateway listening"),
+        }
         let shutdown = self.shutdown.clone();
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.cancelled_owned())

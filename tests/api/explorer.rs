@@ -110,7 +110,12 @@ async fn the_opening_tabs_query_list_and_watch_and_run_as_they_are() {
     assert_eq!(config["introspection"], true);
     assert_eq!(config["accessKeys"], false);
     // An upstream is configured (not the sandbox): the API documentation's example domain.
-    assert!(tabs[0]["variables"].as_str().unwrap().contains("\"example.com\""));
+    assert!(
+        tabs[0]["variables"]
+            .as_str()
+            .unwrap()
+            .contains("\"example.com\"")
+    );
     // Each tab runs as is: its query with its variables answers without errors.
     for tab in &tabs[..2] {
         let variables: Value = serde_json::from_str(tab["variables"].as_str().unwrap()).unwrap();
