@@ -2,8 +2,8 @@
 # Interop: real clients against a real gateway in front of a manual-clock
 # simulator, both started here on loopback ports and stopped at exit: the
 # GraphQL-over-HTTP audit, the websocket clients (graphql-ws,
-# subscriptions-transport-ws), graphql-js introspection against the committed
-# SDL, Apollo Client and urql, and GraphiQL in Debian's Chromium.
+# subscriptions-transport-ws), graphql-js and graphql-core introspection against
+# the committed SDL, Apollo Client and urql, and GraphiQL in Debian's Chromium.
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -11,6 +11,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 binary="$(realpath "${1:-$here/../../target/debug/registrar-gateway}")"
 source "$here/lib.sh"
 install_clients
+install_python_clients
 install_chromium
 export ARTEFACTS="${ARTEFACTS:-$here/artefacts}"
 echo "interop: browser screenshots on failure go to $ARTEFACTS"
@@ -22,4 +23,5 @@ status=0
 for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mjs explorer.mjs; do
     node "$script" || status=1
 done
+.venv/bin/python introspection.py || status=1
 exit $status
