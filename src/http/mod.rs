@@ -2,6 +2,7 @@
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
 
+mod error;
 mod explorer;
 mod graphql;
 mod websocket;
@@ -26,7 +27,7 @@ use tower_http::trace::TraceLayer;
 pub use explorer::{ExampleDomains, Explorer, ExplorerSettings};
 pub use websocket::WsSettings;
 
-use self::graphql::Refusal;
+use self::error::Refusal;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
 

@@ -10,8 +10,7 @@ use reqwest::Response;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::gateway::{TestApp, spawn_app, spawn_app_with};
-use crate::helpers::header;
+use crate::support::{TestApp, header, spawn_app, spawn_app_with};
 
 const DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/web/explorer/dist");
 const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/web/explorer");

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::gateway::spawn_app;
+use crate::support::spawn_app;
 
 const GRAPHQL_JS: &str = include_str!("../fixtures/introspection/graphql-js.graphql");
 const GRAPHQL_CORE: &str = include_str!("../fixtures/introspection/graphql-core.graphql");
