@@ -200,11 +200,15 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
-/// The SDL of `shape`, as kept in `schema/`: for the subgraph, exactly what
-/// `_service { sdl }` answers (with its federation `@link`).
+/// The SDL of `shape`, as kept in `schema/`: the standalone schema as
+/// introspection reports it, `@specifiedBy` included (tests/interop/introspection.mjs
+/// compares them); the subgraph exactly as `_service { sdl }` answers it (with its
+/// federation `@link`).
 pub fn sdl(shape: SchemaShape) -> String {
     match shape {
-        SchemaShape::Standalone => builder(StandaloneQuery(QueryRoot)).finish().sdl(),
+        SchemaShape::Standalone => builder(StandaloneQuery(QueryRoot))
+            .finish()
+            .sdl_with_options(SDLExportOptions::new().include_specified_by()),
         SchemaShape::Subgraph => subgraph_builder()
             .finish()
             .sdl_with_options(SDLExportOptions::new().federation().compose_directive()),

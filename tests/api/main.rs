@@ -3,10 +3,12 @@
 mod access;
 mod budget;
 mod cache;
+mod explorer;
 mod faults;
 mod federation;
 mod graphql_http;
 mod hostile;
+mod introspection;
 mod module_graph;
 mod queries;
 mod sandbox;
