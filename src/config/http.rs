@@ -1,5 +1,5 @@
 //! The HTTP server's section: request limits, cross-origin and host policy,
-//! connection limits and the shutdown timers.
+//! connection limits, the shutdown timers, and whether the explorer is served.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,6 +39,9 @@ pub struct HttpConfig {
     /// Once the listener is closed, how long open requests and connections get to finish before they are dropped.
     #[arg(long, env = "GATEWAY_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub shutdown_timeout: Duration,
+    /// Do not serve the GraphiQL explorer at `/` (nor its assets); the API is unchanged.
+    #[arg(long, env = "GATEWAY_DISABLE_EXPLORER")]
+    pub disable_explorer: bool,
 }
 
 impl HttpConfig {

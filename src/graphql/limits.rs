@@ -4,7 +4,10 @@
 //! (`OPERATION_TOO_DEEP`), field count (`OPERATION_TOO_COMPLEX`), root fields
 //! including aliases (`TOO_MANY_ROOT_FIELDS`) and upstream lookups
 //! (`TOO_MANY_LOOKUPS`: one per `registrationStatus`, one per domain of
-//! `registrationStatuses`).
+//! `registrationStatuses`, and for a federation subgraph one per representation of
+//! `_entities` times the `registrationStatus` fields it selects, at least one: a
+//! federated gateway sends the representations as a variable, counted here
+//! before any entity resolves).
 //!
 //! async-graphql's own `limit_depth`/`limit_complexity` answer without a code, and
 //! its pre-validation recursion check walks fragments without memoisation (a
@@ -16,7 +19,11 @@
 //! parser's recursion, then one memoised walk per operation measures everything,
 //! fragment cycles included, stopping as soon as it is too deep (its recursion
 //! never goes past the limits). Every operation in the document is measured, the
-//! selected one or not: an abusive document is refused whole.
+//! selected one or not: an abusive document is refused whole. Introspection
+//! (`__schema`, `__type`) has bounds of its own instead of the depth limit (see
+//! [`introspection`]).
+
+mod introspection;
 
 use std::collections::HashMap;
 
@@ -35,6 +42,9 @@ pub const MAX_NESTING: usize = 64;
 const SINGLE_LOOKUP: &str = "registrationStatus";
 const LIST_LOOKUP: &str = "registrationStatuses";
 const LIST_ARGUMENT: &str = "domains";
+/// The federation root field that resolves a batch of entities, and its list.
+const ENTITIES: &str = "_entities";
+const ENTITIES_ARGUMENT: &str = "representations";
 
 /// The limits, as configured.
 #[derive(Clone, Copy, Debug)]
@@ -104,6 +114,8 @@ impl OperationLimits {
             fragments: HashMap::new(),
             depth: 0,
             nesting: 0,
+            introspecting: false,
+            introspection_fragments: HashMap::new(),
         };
         for (_, operation) in document.operations.iter() {
             let measure = walker.measure(&operation.node.selection_set.node)?;
@@ -149,6 +161,7 @@ impl OperationLimits {
         if measure.introspection && !self.introspection {
             return Err(GraphqlError::IntrospectionDisabled);
         }
+        introspection::check_root_fields(measure)?;
         if measure.depth > self.max_depth {
             return Err(too_deep(measure.depth, self.max_depth));
         }
@@ -199,6 +212,10 @@ struct Measure {
     root_fields: u64,
     lookups: u64,
     introspection: bool,
+    /// Introspection root fields (aliases each).
+    introspection_roots: u64,
+    /// Nested introspection lists that lead back to types (see [`introspection`]).
+    type_lists: usize,
 }
 
 impl Measure {
@@ -210,6 +227,10 @@ impl Measure {
         self.root_fields = self.root_fields.saturating_add(other.root_fields);
         self.lookups = self.lookups.saturating_add(other.lookups);
         self.introspection |= other.introspection;
+        self.introspection_roots = self
+            .introspection_roots
+            .saturating_add(other.introspection_roots);
+        self.type_lists = self.type_lists.max(other.type_lists);
     }
 }
 
@@ -227,6 +248,10 @@ struct Walker<'a> {
     /// a chain of spreads nests one bracket deep but recurses once per spread.
     depth: usize,
     nesting: usize,
+    /// Inside an introspection root field, which has its own bounds; the
+    /// fragments measured there are kept apart from the others.
+    introspecting: bool,
+    introspection_fragments: HashMap<&'a Name, Option<Measure>>,
 }
 
 impl<'a> Walker<'a> {
@@ -259,8 +284,7 @@ impl<'a> Walker<'a> {
     ) -> Result<Measure, GraphqlError> {
         let (depth, nesting) = (self.depth, self.nesting);
         if depth + usize::from(is_depth) > self.max_depth {
-            let more = format_args!("more than {}", self.max_depth);
-            return Err(too_deep(more, self.max_depth));
+            return Err(self.too_deep_here());
         }
         if nesting + 1 >= MAX_NESTING {
             return Err(too_nested(nesting + 1));
@@ -279,6 +303,13 @@ impl<'a> Walker<'a> {
 
     /// A field's own measure: its selection's, plus itself.
     fn field(&mut self, field: &'a Field) -> Result<Measure, GraphqlError> {
+        match !self.introspecting && introspection::is_root(field.name.node.as_str()) {
+            true => self.introspection_root(field),
+            false => self.field_selection(field),
+        }
+    }
+
+    fn field_selection(&mut self, field: &'a Field) -> Result<Measure, GraphqlError> {
         let name = field.name.node.as_str();
         let children = &field.selection_set.node;
         let child = if children.items.is_empty() {
@@ -289,8 +320,10 @@ impl<'a> Walker<'a> {
         Ok(Measure {
             complexity: child.complexity.saturating_add(1),
             root_fields: 1,
-            lookups: self.lookups(name, field),
-            introspection: matches!(name, "__schema" | "__type"),
+            lookups: self.lookups(name, field, child.lookups),
+            introspection: introspection::is_root(name),
+            type_lists: child.type_lists
+                + usize::from(self.introspecting && introspection::is_type_list(name)),
             ..child
         })
     }
@@ -315,26 +348,35 @@ impl<'a> Walker<'a> {
         Ok(measure)
     }
 
-    /// Upstream lookups a field costs when it is a root field; a `domains` list that
+    /// Upstream lookups a field costs when it is a root field (`selected`: the
+    /// lookups its own selection set would cost at the root); a list argument that
     /// is not (yet) a list counts as one, and validation reports it.
-    fn lookups(&self, name: &str, field: &Field) -> u64 {
+    fn lookups(&self, name: &str, field: &Field, selected: u64) -> u64 {
         match name {
             SINGLE_LOOKUP => 1,
-            LIST_LOOKUP => {
-                let domains = field.get_argument(LIST_ARGUMENT).and_then(|value| {
-                    let resolve = |name: Name| {
-                        let set = self.variables.get(&name);
-                        let default = self.defaults.get(name.as_str()).copied();
-                        set.or(default).cloned().ok_or(())
-                    };
-                    value.node.clone().into_const_with(resolve).ok()
-                });
-                match domains {
-                    Some(Value::List(items)) => items.len() as u64,
-                    _ => 1,
-                }
+            LIST_LOOKUP => self.list_length(field, LIST_ARGUMENT),
+            ENTITIES => {
+                let representations = self.list_length(field, ENTITIES_ARGUMENT);
+                representations.saturating_mul(selected.max(1))
             }
             _ => 0,
+        }
+    }
+
+    /// The length of a field's list argument, literal, from a variable or from a
+    /// variable's default; one when it is missing or not a list.
+    fn list_length(&self, field: &Field, argument: &str) -> u64 {
+        let list = field.get_argument(argument).and_then(|value| {
+            let resolve = |name: Name| {
+                let set = self.variables.get(&name);
+                let default = self.defaults.get(name.as_str()).copied();
+                set.or(default).cloned().ok_or(())
+            };
+            value.node.clone().into_const_with(resolve).ok()
+        });
+        match list {
+            Some(Value::List(items)) => items.len() as u64,
+            _ => 1,
         }
     }
 }
@@ -499,6 +541,22 @@ mod tests {
             check(spread, serde_json::json!({})),
             Err("TOO_MANY_LOOKUPS")
         );
+    }
+
+    #[test]
+    fn entities_count_each_representation_times_the_statuses_it_selects() {
+        let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Domain { registrationStatus { state } } } }";
+        let representations = |n: usize| {
+            let one = serde_json::json!({ "__typename": "Domain", "name": "example.com" });
+            serde_json::json!({ "r": vec![one; n] })
+        };
+        assert_eq!(check(query, representations(5)), Ok(()));
+        assert_eq!(check(query, representations(6)), Err("TOO_MANY_LOOKUPS"));
+        let aliased = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Domain { a: registrationStatus { state } b: registrationStatus { state } } } }";
+        assert_eq!(check(aliased, representations(2)), Ok(()));
+        assert_eq!(check(aliased, representations(3)), Err("TOO_MANY_LOOKUPS"));
+        let by_key = "query($r: [_Any!]!) { _entities(representations: $r) { ... on RegistrationStatus { state } } }";
+        assert_eq!(check(by_key, representations(6)), Err("TOO_MANY_LOOKUPS"));
     }
 
     #[test]

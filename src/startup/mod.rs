@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 use crate::access::AccessPolicy;
 use crate::config::{ConfigError, GatewayConfig};
 use crate::graphql::build_schema;
-use crate::http::{AppState, ConnectionSettings, example_query, router, serve};
+use crate::http::{
+    AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
+};
 use crate::poller::Pollers;
 use crate::simulator::SimulatorHandle;
 use crate::upstream::{ClientBuildError, Credential, FingerprintKey};
@@ -29,10 +31,6 @@ use upstream::Upstream;
 
 /// The account used in sandbox mode when none is configured (the spec's example id).
 pub const SANDBOX_ACCOUNT_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-/// The demo domain GraphiQL opens on in sandbox mode.
-const SANDBOX_EXAMPLE_DOMAIN: &str = "demo-action-required.com";
-/// The domain GraphiQL opens on against the real API (the spec's example).
-const EXAMPLE_DOMAIN: &str = "example.com";
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +59,8 @@ pub struct Application {
     shutdown: CancellationToken,
     pollers: Pollers,
     simulator: Option<SimulatorHandle>,
+    /// Whether the explorer is served at `/` (logged at start).
+    explorer: bool,
 }
 
 impl Application {
@@ -84,20 +84,27 @@ impl Application {
         let registrations = upstream.registrations(config, shutdown.clone())?;
         let pollers = registrations.pollers().clone();
         let schema = build_schema(
+            config.schema_shape(),
             registrations,
             access.clone(),
             config.limits.query_limits(),
             config.limits.operation_limits(),
         );
-        let example_domain = match upstream.simulator {
-            Some(_) => SANDBOX_EXAMPLE_DOMAIN,
-            None => EXAMPLE_DOMAIN,
-        };
-        let default_query = example_query(example_domain);
+        let explorer = (!config.http.disable_explorer).then(|| {
+            Explorer::new(&ExplorerSettings {
+                domains: match upstream.simulator {
+                    Some(_) => ExampleDomains::sandbox(),
+                    None => ExampleDomains::example(),
+                },
+                introspection: !config.limits.disable_introspection,
+                access_keys: !config.access.access_keys.is_empty(),
+            })
+        });
+        let explorer_served = explorer.is_some();
         let websocket = config
             .subscriptions
             .websocket_settings(config.http.body_limit);
-        let state = AppState::new(schema, access, &default_query, shutdown.clone(), websocket);
+        let state = AppState::new(schema, access, explorer, shutdown.clone(), websocket);
         Ok(Self {
             listener,
             router: router(state, &config.http.settings(config.listen)),
@@ -105,6 +112,7 @@ impl Application {
             shutdown,
             pollers,
             simulator: upstream.simulator,
+            explorer: explorer_served,
         })
     }
 
@@ -134,7 +142,14 @@ impl Application {
     /// sequence (readiness 503 for the drain period, listener closed, open
     /// connections given the shutdown timeout).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tracing::info!(address = %self.local_addr(), "registrar-gateway listening; GraphiQL at http://{}/", self.local_addr());
+        let address = self.local_addr();
+        match self.explorer {
+            true => {
+                let explorer = format!("http://{address}/");
+                tracing::info!(%address, %explorer, "registrar-gateway listening");
+            }
+            false => tracing::info!(%address, "registrar-gateway listening"),
+        }
         let shutdown = self.shutdown.clone();
         serve(self.listener, self.router, self.connections, shutdown).await;
         if let Some(simulator) = self.simulator {
