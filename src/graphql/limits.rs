@@ -131,7 +131,10 @@ impl OperationLimits {
     /// recurses no deeper than the limits.)
     fn check_unused_fragments<'a>(&self, walker: &mut Walker<'a>) -> Result<(), GraphqlError> {
         for name in walker.document.fragments.keys() {
-            if walker.fragments.contains_key(name) {
+            // Measured where an operation spreads it (introspection's own bounds included).
+            if walker.fragments.contains_key(name)
+                || walker.introspection_fragments.contains_key(name)
+            {
                 continue;
             }
             let measure = walker.nested(true, |walker| walker.fragment(name))?;
