@@ -13,7 +13,8 @@
 //! - [`registrations`]: the one read and watch path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes;
 //! - [`http`]: the axum server: GraphQL over HTTP and websockets, GraphiQL, health;
-//! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs;
+//! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
+//!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;
 //! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
 
 pub mod access;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod poller;
 pub mod registrations;
 pub mod simulator;

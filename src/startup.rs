@@ -10,10 +10,11 @@ use tokio_util::sync::CancellationToken;
 use crate::access::AccessPolicy;
 use crate::budget::Budget;
 use crate::cache::StatusCache;
-use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
+use crate::config::{ConfigError, GatewayConfig, MetricsExposition, UpstreamTarget};
 use crate::domain::AccountId;
 use crate::graphql::{QueryLimits, build_schema};
 use crate::http::{AppState, HttpSettings, WsSettings, example_query, router};
+use crate::metrics::Metrics;
 use crate::poller::Pollers;
 use crate::registrations::Registrations;
 use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
@@ -53,6 +54,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// `/metrics` on a listener of its own (`--metrics-listen`).
+    metrics_listener: Option<(TcpListener, axum::Router)>,
     shutdown: CancellationToken,
     pollers: Pollers,
     simulator: Option<SimulatorHandle>,
@@ -63,6 +66,18 @@ impl Application {
     pub async fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
         config.validate()?;
         let listener = bind(config.listen).await?;
+        let exposition = config.metrics.exposition();
+        let metrics = match exposition {
+            MetricsExposition::Off => Metrics::disabled(),
+            MetricsExposition::MainListener | MetricsExposition::Separate(_) => Metrics::new(),
+        };
+        let metrics_listener = match exposition {
+            MetricsExposition::Separate(address) => Some((
+                bind(address).await?,
+                crate::http::metrics::router(metrics.clone()),
+            )),
+            MetricsExposition::MainListener | MetricsExposition::Off => None,
+        };
         let upstream = Upstream::connect(config).await?;
         let shutdown = CancellationToken::new();
         let fingerprint_key = FingerprintKey::random();
@@ -76,7 +91,7 @@ impl Application {
             &config.access.access_keys,
             fingerprint_key,
         );
-        let registrations = upstream.registrations(config, shutdown.clone())?;
+        let registrations = upstream.registrations(config, shutdown.clone(), &metrics)?;
         let pollers = registrations.pollers().clone();
         let query_limits = QueryLimits {
             max_domains: config.http.max_domains,
@@ -89,15 +104,24 @@ impl Application {
         };
         let default_query = example_query(example_domain);
         let websocket = websocket_settings(config);
-        let state = AppState::new(schema, access, &default_query, shutdown.clone(), websocket);
+        let state = AppState::new(
+            schema,
+            access,
+            &default_query,
+            shutdown.clone(),
+            websocket,
+            metrics,
+        );
         let http = HttpSettings {
             request_timeout: config.http.request_timeout,
             body_limit: config.http.body_limit,
             cors_origins: config.http.cors_origins.clone(),
+            serve_metrics: exposition == MetricsExposition::MainListener,
         };
         Ok(Self {
             listener,
             router: router(state, &http),
+            metrics_listener,
             shutdown,
             pollers,
             simulator: upstream.simulator,
@@ -109,6 +133,16 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address `/metrics` is served on apart from the gateway (`--metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let (listener, _) = self.metrics_listener.as_ref()?;
+        Some(
+            listener
+                .local_addr()
+                .expect("a bound listener has an address"),
+        )
     }
 
     /// The embedded simulator, in sandbox mode.
@@ -130,6 +164,17 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(address = %self.local_addr(), "registrar-gateway listening; GraphiQL at http://{}/", self.local_addr());
         let shutdown = self.shutdown.clone();
+        if let Some((listener, router)) = self.metrics_listener {
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "metrics at http://{address}/metrics");
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router).with_graceful_shutdown(stop);
+                if let Err(error) = served.await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+        }
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
@@ -190,14 +235,16 @@ impl Upstream {
         &self,
         config: &GatewayConfig,
         shutdown: CancellationToken,
+        metrics: &Metrics,
     ) -> Result<Registrations, StartupError> {
-        let budget = Budget::new(config.upstream.budget_settings());
-        let client = UpstreamClient::new(&self.client, budget)?;
-        let cache = StatusCache::new(&config.cache.settings(), client);
+        let budget = Budget::new(config.upstream.budget_settings(), metrics.clone());
+        let client = UpstreamClient::new(&self.client, budget, metrics.clone())?;
+        let cache = StatusCache::new(&config.cache.settings(), client, metrics.clone());
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
             cache.clone(),
             shutdown,
+            metrics.clone(),
         );
         Ok(Registrations::new(
             cache,

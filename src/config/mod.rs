@@ -11,13 +11,14 @@ pub use upstream::{UpstreamConfig, UpstreamTarget};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::access::CredentialMode;
 use crate::cache::{CacheSettings, TtlPolicy};
 use crate::domain::AccountId;
 use crate::graphql::OperationLimits;
+pub use crate::telemetry::LogFormat;
 
 /// The official API root.
 pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -75,15 +76,45 @@ pub struct GatewayConfig {
     pub access: AccessConfig,
     #[command(flatten, next_help_heading = "Operation limits")]
     pub limits: LimitsConfig,
+    #[command(flatten, next_help_heading = "Metrics")]
+    pub metrics: MetricsConfig,
 }
 
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
+/// Where Prometheus metrics are served, if at all.
+#[derive(Debug, Args)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` on this address (e.g. an internal-only one) instead of on the main listener.
+    #[arg(long, env = "GATEWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Record no metrics and serve no `/metrics`.
+    #[arg(
+        long,
+        env = "GATEWAY_DISABLE_METRICS",
+        conflicts_with = "metrics_listen"
+    )]
+    pub disable_metrics: bool,
+}
+
+impl MetricsConfig {
+    /// Where `/metrics` is served.
+    pub fn exposition(&self) -> MetricsExposition {
+        match (self.disable_metrics, self.metrics_listen) {
+            (true, _) => MetricsExposition::Off,
+            (false, Some(address)) => MetricsExposition::Separate(address),
+            (false, None) => MetricsExposition::MainListener,
+        }
+    }
+}
+
+/// Where `/metrics` is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsExposition {
+    /// On the gateway's own listener.
+    MainListener,
+    /// On a listener of its own.
+    Separate(SocketAddr),
+    /// Nowhere; nothing is recorded.
+    Off,
 }
 
 /// Cache size and freshness by workflow state.

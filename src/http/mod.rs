@@ -1,9 +1,11 @@
-//! The HTTP server: routes (`/graphql`, GraphiQL at `/`, `/healthz`, `/readyz`) and
+//! The HTTP server: routes (`/graphql`, GraphiQL at `/`, `/healthz`, `/readyz`,
+//! `/metrics` unless it is served apart or off) and
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
 
 mod graphiql;
 mod graphql;
+pub mod metrics;
 mod websocket;
 
 use std::time::Duration;
@@ -30,6 +32,7 @@ pub use websocket::WsSettings;
 use self::graphql::Refusal;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
+use crate::metrics::Metrics;
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
@@ -45,6 +48,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Websocket limits and timers.
     pub websocket: WsSettings,
+    /// GraphQL operations, websocket connections and subscriptions are counted here.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -55,6 +60,7 @@ impl AppState {
         default_query: &str,
         shutdown: CancellationToken,
         websocket: WsSettings,
+        metrics: Metrics,
     ) -> Self {
         Self {
             schema,
@@ -62,6 +68,7 @@ impl AppState {
             graphiql: graphiql::page(default_query),
             shutdown,
             websocket,
+            metrics,
         }
     }
 }
@@ -75,6 +82,8 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Origins allowed cross-origin; `*` allows any; empty allows none.
     pub cors_origins: Vec<String>,
+    /// Whether `/metrics` is served here (not apart, not off).
+    pub serve_metrics: bool,
 }
 
 /// The gateway's router.
@@ -94,14 +103,18 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             settings.request_timeout,
         ))
         .layer(cors(&settings.cors_origins));
+    let metrics = settings
+        .serve_metrics
+        .then(|| metrics::router(state.metrics.clone()));
     Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .with_state(state)
+        .merge(metrics.unwrap_or_default())
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(layers)
-        .with_state(state)
 }
 
 /// The body-limit 413 (axum writes plain text) and the timeout 408 (tower-http
@@ -133,7 +146,8 @@ fn json_refusal(response: Response, body_limit: usize, request_timeout: Duration
     refusal.rewrite(response, &message)
 }
 
-/// One span per request, named by route (not raw path) so logs group well.
+/// One span per request, named by route (not raw path) so logs group well; it
+/// continues the caller's trace when the request carries a `traceparent`.
 fn request_span(request: &Request) -> tracing::Span {
     let route = request
         .extensions()
@@ -143,7 +157,15 @@ fn request_span(request: &Request) -> tracing::Span {
         .headers()
         .get("x-request-id")
         .and_then(|id| id.to_str().ok());
-    tracing::info_span!("http", method = %request.method(), route, request_id)
+    let span = tracing::info_span!(
+        "http",
+        otel.kind = "server",
+        method = %request.method(),
+        route,
+        request_id
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -8,6 +8,7 @@ mod gateway;
 mod graphql_http;
 mod helpers;
 mod hostile;
+mod metrics;
 mod queries;
 mod sandbox;
 mod schema_file;
