@@ -159,6 +159,7 @@ fn request_span(request: &Request) -> tracing::Span {
         .and_then(|id| id.to_str().ok());
     let span = tracing::info_span!(
         "http",
+        otel.name = %format_args!("{} {}", request.method(), route.unwrap_or("unmatched")),
         otel.kind = "server",
         method = %request.method(),
         route,
