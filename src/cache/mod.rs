@@ -140,6 +140,9 @@ impl StatusCache {
         let (lookup, served) = self.lookup(credential, key).instrument(span.clone()).await;
         span.record("result", lookup.as_str());
         self.metrics.cache_lookup(lookup);
+        if let Ok(served) = &served {
+            self.metrics.served(served.snapshot.fetched_at);
+        }
         served
     }
 

@@ -13,6 +13,9 @@ macro_rules! label_values {
         }
 
         impl $name {
+            /// Every value, so each series can start at zero.
+            pub const ALL: &[Self] = &[$(Self::$variant,)+];
+
             /// The label value.
             pub fn as_str(self) -> &'static str {
                 match self {

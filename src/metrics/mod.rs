@@ -16,6 +16,7 @@ mod process;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -43,6 +44,7 @@ struct Instruments {
     upstream_requests: Family<OutcomeLabel, Counter>,
     upstream_duration: Histogram,
     cache_lookups: Family<ResultLabel, Counter>,
+    served_age: Histogram,
     pollers_active: Gauge,
     polls: Counter,
     subscriptions_active: Family<ProtocolLabel, Gauge>,
@@ -86,6 +88,11 @@ fn upstream_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.005, 2.0, 13)
 }
 
+/// Ages of served statuses: 50 ms to about 2 h (terminal statuses live an hour).
+fn age_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.05, 2.0, 18)
+}
+
 /// GraphQL latencies: 0.5 ms (a cache hit) to about 30 s (the request timeout).
 fn graphql_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 17))
@@ -99,6 +106,7 @@ impl Metrics {
             upstream_requests: Family::default(),
             upstream_duration: Histogram::new(upstream_buckets()),
             cache_lookups: Family::default(),
+            served_age: Histogram::new(age_buckets()),
             pollers_active: Gauge::default(),
             polls: Counter::default(),
             subscriptions_active: Family::default(),
@@ -109,6 +117,7 @@ impl Metrics {
             graphql_requests: Family::default(),
             graphql_duration: Family::new_with_constructor(graphql_buckets),
         };
+        instruments.start_at_zero();
         instruments.register();
         Self {
             instruments: Some(Arc::new(instruments)),
@@ -150,6 +159,14 @@ impl Metrics {
                 .cache_lookups
                 .get_or_create(&ResultLabel { result })
                 .inc();
+        }
+    }
+
+    /// A client was served a status the gateway fetched at `fetched_at`: how fresh answers are.
+    pub fn served(&self, fetched_at: DateTime<Utc>) {
+        if let Some(instruments) = &self.instruments {
+            let age = (Utc::now() - fetched_at).to_std().unwrap_or_default();
+            instruments.served_age.observe(age.as_secs_f64());
         }
     }
 
@@ -234,6 +251,42 @@ impl Metrics {
 }
 
 impl Instruments {
+    /// Creates every labelled series of a closed label set at zero, so each is
+    /// exported (and `rate()` defined) from the first scrape on, not from its first event.
+    fn start_at_zero(&self) {
+        for &outcome in UpstreamOutcome::ALL {
+            drop(
+                self.upstream_requests
+                    .get_or_create(&OutcomeLabel { outcome }),
+            );
+        }
+        for &result in Lookup::ALL {
+            drop(self.cache_lookups.get_or_create(&ResultLabel { result }));
+        }
+        for &protocol in Protocol::ALL {
+            drop(
+                self.subscriptions_active
+                    .get_or_create(&ProtocolLabel { protocol }),
+            );
+        }
+        for &transport in Transport::ALL {
+            drop(
+                self.graphql_duration
+                    .get_or_create(&TransportLabel { transport }),
+            );
+            for &operation_type in OperationKind::ALL {
+                for &outcome in GraphqlOutcome::ALL {
+                    let labels = GraphqlLabels {
+                        transport,
+                        operation_type,
+                        outcome,
+                    };
+                    drop(self.graphql_requests.get_or_create(&labels));
+                }
+            }
+        }
+    }
+
     /// Registers every metric with its help text (names get the prefix and, for
     /// counters, `_total`).
     fn register(&mut self) {
@@ -252,6 +305,11 @@ impl Instruments {
             "cache_lookups",
             "Client status lookups by how they were answered: hit (fresh in cache), miss (this lookup called upstream), collapsed (joined a load in flight), stale (served stale because the upstream failed)",
             self.cache_lookups.clone(),
+        );
+        registry.register(
+            "served_age_seconds",
+            "Age of the status served to each client lookup (now minus when the gateway fetched it)",
+            self.served_age.clone(),
         );
         registry.register(
             "pollers_active",

@@ -3,6 +3,7 @@
 mod access;
 mod budget;
 mod cache;
+mod dashboard;
 mod faults;
 mod gateway;
 mod graphql_http;

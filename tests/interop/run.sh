@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop: the reference GraphQL-over-HTTP audit and the reference websocket clients
 # (graphql-ws, subscriptions-transport-ws) against a real gateway in front of a
-# manual-clock simulator, both started here on loopback ports and stopped at exit.
+# manual-clock simulator, both started here on loopback ports and stopped at exit;
+# then a real Prometheus scraping a gateway of its own (prometheus.sh).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,4 +17,5 @@ status=0
 node audit.mjs || status=1
 node transport-ws.mjs || status=1
 node legacy.cjs || status=1
+"$here/prometheus.sh" "$binary" || status=1
 exit $status
