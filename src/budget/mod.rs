@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -19,8 +19,9 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::credential::Fingerprint;
 use crate::metrics::{BudgetLevel, Metrics};
-use crate::upstream::Fingerprint;
+use crate::sync::LockUnpoisoned;
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
@@ -147,11 +148,7 @@ impl Budget {
     /// Stops every request of `credential` for `duration`: the upstream asked for it.
     pub fn pause(&self, credential: Fingerprint, duration: Duration) {
         let until = Instant::now() + duration;
-        let mut paused = self
-            .shared
-            .paused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut paused = self.shared.paused.lock_unpoisoned();
         let entry = paused.entry(credential).or_insert(until);
         *entry = (*entry).max(until);
         self.report(credential, 0, *entry);
@@ -159,11 +156,7 @@ impl Budget {
     }
 
     fn paused_for(&self, credential: Fingerprint) -> Option<Duration> {
-        let mut paused = self
-            .shared
-            .paused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut paused = self.shared.paused.lock_unpoisoned();
         let now = Instant::now();
         match paused.get(&credential) {
             Some(until) if *until > now => Some(*until - now),
@@ -210,7 +203,7 @@ fn quota(limit: u32, window: Duration) -> Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::{Credential, Credentials, FingerprintKey};
+    use crate::credential::{Credential, Credentials, FingerprintKey};
 
     fn credential(token: &str) -> Fingerprint {
         Credential::new(

@@ -1,8 +1,9 @@
-//! The HTTP server: routes (`/graphql`, GraphiQL at `/`, `/healthz`, `/readyz`,
-//! `/metrics` unless it is served apart or off) and
+//! The HTTP server: routes (`/graphql`, GraphiQL at `/`, `/healthz`, `/readyz`;
+//! `/metrics` is [`metrics::router`], which startup merges in or serves apart) and
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
 
+mod error;
 mod graphiql;
 mod graphql;
 pub mod metrics;
@@ -29,7 +30,7 @@ use tower_http::trace::TraceLayer;
 pub use graphiql::example_query;
 pub use websocket::WsSettings;
 
-use self::graphql::Refusal;
+use self::error::Refusal;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
 use crate::metrics::Metrics;
@@ -82,8 +83,6 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Origins allowed cross-origin; `*` allows any; empty allows none.
     pub cors_origins: Vec<String>,
-    /// Whether `/metrics` is served here (not apart, not off).
-    pub serve_metrics: bool,
 }
 
 /// The gateway's router.
@@ -103,18 +102,14 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             settings.request_timeout,
         ))
         .layer(cors(&settings.cors_origins));
-    let metrics = settings
-        .serve_metrics
-        .then(|| metrics::router(state.metrics.clone()));
     Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state)
-        .merge(metrics.unwrap_or_default())
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(layers)
+        .with_state(state)
 }
 
 /// The body-limit 413 (axum writes plain text) and the timeout 408 (tower-http

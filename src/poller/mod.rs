@@ -14,7 +14,7 @@ mod task;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -25,6 +25,7 @@ pub use feed::{ReportedEnd, StatusEvent, Watch, WatchEnd};
 
 use crate::cache::{StatusCache, StatusKey};
 use crate::metrics::Metrics;
+use crate::sync::LockUnpoisoned;
 use crate::upstream::Credential;
 use feed::Feed;
 
@@ -210,7 +211,7 @@ impl Pollers {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Registry> {
         // The registry holds plain counters: a panic elsewhere cannot leave it torn.
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+        self.registry.lock_unpoisoned()
     }
 
     /// Tells waiters and the metrics how many pollers run now (under the registry lock).

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::gateway::spawn_app;
+use crate::support::spawn_app;
 
 const DASHBOARD: &str = include_str!("../../deploy/grafana/dashboards/registrar-gateway.json");
 const DATASOURCE: &str =

@@ -7,8 +7,7 @@ use futures::future::join_all;
 use registrar_gateway::simulator::Faults;
 use serde_json::json;
 
-use crate::gateway::{TOKEN, TestApp, spawn_app, spawn_app_with};
-use crate::websocket::{change, connect_ready};
+use crate::support::{TOKEN, TestApp, change, connect_ready, spawn_app, spawn_app_with};
 
 /// One parsed exposition: (name, labels, value) per sample.
 struct Exposition {

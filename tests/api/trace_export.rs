@@ -65,7 +65,7 @@ async fn otlp_receiver() -> (SocketAddr, mpsc::UnboundedReceiver<Value>) {
 /// spec's `pending` example and hands over each request's `traceparent`.
 async fn recording_upstream() -> (SocketAddr, mpsc::UnboundedReceiver<Option<String>>) {
     let examples: Value =
-        serde_json::from_str(include_str!("fixtures/upstream-examples.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/upstream-examples.json")).unwrap();
     let body = examples["pending"]["body"].to_string();
     let (seen, received) = mpsc::unbounded_channel();
     let router = Router::new().fallback(move |headers: HeaderMap| {
