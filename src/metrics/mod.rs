@@ -29,7 +29,7 @@ pub use budget::Level as BudgetLevel;
 pub use labels::{GraphqlOutcome, Lookup, OperationKind, Protocol, Transport, UpstreamOutcome};
 
 /// Every metric name starts with this (and `_`).
-pub const PREFIX: &str = "registrar_gateway";
+const PREFIX: &str = "registrar_gateway";
 /// The media type of the exposition (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -127,11 +127,6 @@ impl Metrics {
     /// Metrics that record nothing (`--disable-metrics`, and components built alone).
     pub fn disabled() -> Self {
         Self { instruments: None }
-    }
-
-    /// Whether anything is recorded.
-    pub fn is_enabled(&self) -> bool {
-        self.instruments.is_some()
     }
 
     /// The exposition, in the Prometheus text format; `None` when disabled.
