@@ -16,6 +16,11 @@ macro_rules! label_values {
             /// Every value, so each series can start at zero.
             pub const ALL: &[Self] = &[$(Self::$variant,)+];
 
+            /// The position of this value in [`Self::ALL`].
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
             /// The label value.
             pub fn as_str(self) -> &'static str {
                 match self {

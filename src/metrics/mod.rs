@@ -54,6 +54,12 @@ struct Instruments {
     budget_refusals: Counter,
     graphql_requests: Family<GraphqlLabels, Counter>,
     graphql_duration: Family<TransportLabel, Histogram>,
+    /// The series every request touches, resolved once by [`Instruments::start_at_zero`]
+    /// and indexed by label position: a request increments an atomic instead of
+    /// looking its labels up in the family's locked map.
+    lookup_series: Vec<Counter>,
+    graphql_series: Vec<Counter>,
+    graphql_duration_series: Vec<Histogram>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -116,6 +122,9 @@ impl Metrics {
             budget_refusals: Counter::default(),
             graphql_requests: Family::default(),
             graphql_duration: Family::new_with_constructor(graphql_buckets),
+            lookup_series: Vec::new(),
+            graphql_series: Vec::new(),
+            graphql_duration_series: Vec::new(),
         };
         instruments.start_at_zero();
         instruments.register();
@@ -150,10 +159,7 @@ impl Metrics {
     /// A client's status lookup was answered as `result`.
     pub fn cache_lookup(&self, result: Lookup) {
         if let Some(instruments) = &self.instruments {
-            instruments
-                .cache_lookups
-                .get_or_create(&ResultLabel { result })
-                .inc();
+            instruments.lookup_series[result.index()].inc();
         }
     }
 
@@ -231,33 +237,42 @@ impl Metrics {
         elapsed: Duration,
     ) {
         if let Some(instruments) = &self.instruments {
-            let labels = GraphqlLabels {
-                transport,
-                operation_type,
-                outcome,
-            };
-            instruments.graphql_requests.get_or_create(&labels).inc();
-            instruments
-                .graphql_duration
-                .get_or_create(&TransportLabel { transport })
-                .observe(elapsed.as_secs_f64());
+            let series = graphql_series_index(transport, operation_type, outcome);
+            instruments.graphql_series[series].inc();
+            instruments.graphql_duration_series[transport.index()].observe(elapsed.as_secs_f64());
         }
     }
+}
+
+/// The position of a GraphQL series in [`Instruments::graphql_series`]: the
+/// nested loops of [`Instruments::start_at_zero`], flattened.
+fn graphql_series_index(
+    transport: Transport,
+    operation_type: OperationKind,
+    outcome: GraphqlOutcome,
+) -> usize {
+    (transport.index() * OperationKind::ALL.len() + operation_type.index())
+        * GraphqlOutcome::ALL.len()
+        + outcome.index()
 }
 
 impl Instruments {
     /// Creates every labelled series of a closed label set at zero, so each is
     /// exported (and `rate()` defined) from the first scrape on, not from its first event.
-    fn start_at_zero(&self) {
+    fn start_at_zero(&mut self) {
         for &outcome in UpstreamOutcome::ALL {
             drop(
                 self.upstream_requests
                     .get_or_create(&OutcomeLabel { outcome }),
             );
         }
-        for &result in Lookup::ALL {
-            drop(self.cache_lookups.get_or_create(&ResultLabel { result }));
-        }
+        self.lookup_series = Lookup::ALL
+            .iter()
+            .map(|&result| {
+                self.cache_lookups
+                    .get_or_create_owned(&ResultLabel { result })
+            })
+            .collect();
         for &protocol in Protocol::ALL {
             drop(
                 self.subscriptions_active
@@ -265,10 +280,10 @@ impl Instruments {
             );
         }
         for &transport in Transport::ALL {
-            drop(
-                self.graphql_duration
-                    .get_or_create(&TransportLabel { transport }),
-            );
+            let duration = self
+                .graphql_duration
+                .get_or_create_owned(&TransportLabel { transport });
+            self.graphql_duration_series.push(duration);
             for &operation_type in OperationKind::ALL {
                 for &outcome in GraphqlOutcome::ALL {
                     let labels = GraphqlLabels {
@@ -276,7 +291,12 @@ impl Instruments {
                         operation_type,
                         outcome,
                     };
-                    drop(self.graphql_requests.get_or_create(&labels));
+                    debug_assert_eq!(
+                        graphql_series_index(transport, operation_type, outcome),
+                        self.graphql_series.len()
+                    );
+                    let counter = self.graphql_requests.get_or_create_owned(&labels);
+                    self.graphql_series.push(counter);
                 }
             }
         }
