@@ -95,6 +95,7 @@ impl Application {
         let registrations = upstream.registrations(config, shutdown.clone(), &metrics)?;
         let pollers = registrations.pollers().clone();
         let schema = build_schema(
+            config.schema_shape(),
             registrations,
             access.clone(),
             config.limits.query_limits(),

@@ -6,6 +6,7 @@ mod cache;
 mod dashboard;
 mod explorer;
 mod faults;
+mod federation;
 mod graphql_http;
 mod hostile;
 mod introspection;

@@ -3,8 +3,9 @@
 # simulator, both started here on loopback ports and stopped at exit: the
 # GraphQL-over-HTTP audit, the websocket clients (graphql-ws,
 # subscriptions-transport-ws), graphql-js and graphql-core introspection against
-# the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium; then
-# a real Prometheus scraping a gateway of its own (prometheus.sh).
+# the committed SDL, Apollo Client and urql, and GraphiQL in Debian's Chromium;
+# then federation/run.sh (a supergraph served by Hive Gateway, its own packages)
+# and prometheus.sh (a real Prometheus scraping a gateway of its own).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -25,5 +26,6 @@ for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mj
     node "$script" || status=1
 done
 .venv/bin/python introspection.py || status=1
+"$here/federation/run.sh" "$binary" || status=1
 "$here/prometheus.sh" "$binary" || status=1
 exit $status
