@@ -4,7 +4,8 @@
 # GraphQL-over-HTTP audit, the websocket clients (graphql-ws,
 # subscriptions-transport-ws), graphql-js and graphql-core introspection against
 # the committed SDL, Apollo Client and urql, and GraphiQL in Debian's Chromium;
-# then federation/run.sh (a supergraph served by Hive Gateway, its own packages).
+# then federation/run.sh (a supergraph served by Hive Gateway, its own packages)
+# and prometheus.sh (a real Prometheus scraping a gateway of its own).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -26,4 +27,5 @@ for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mj
 done
 .venv/bin/python introspection.py || status=1
 "$here/federation/run.sh" "$binary" || status=1
+"$here/prometheus.sh" "$binary" || status=1
 exit $status
