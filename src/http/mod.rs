@@ -1,7 +1,7 @@
 //! The HTTP server: routes (`/graphql`, the GraphiQL explorer at `/`, `/healthz`, `/readyz`;
 //! `/metrics` is [`metrics::router`], which startup merges in or serves apart) and
 //! the layers every request goes through (request id, tracing, panic catching,
-//! timeout, body limit, CORS); [`serve`] holds the listener and its connections.
+//! timeout, body limit, CORS, security headers); [`serve`] holds the listener and its connections.
 
 mod error;
 mod explorer;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawQuery, Request, State};
-use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +27,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -104,6 +105,24 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         &settings.cors_origins,
     );
     let layers = ServiceBuilder::new()
+        // Headers that keep browsers from misusing any answer: no MIME sniffing,
+        // no framing (clickjacking), no Referer leaving with the gateway's URL.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CONTENT_SECURITY_POLICY),
+        ))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id))
@@ -123,10 +142,16 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        // A fallback of our own, so unknown paths get the layers' headers too.
+        .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(layers)
         .with_state(state)
 }
+
+/// The policy of every answer but the explorer page (which sets its own, and keeps
+/// it): nothing may load, run or frame it.
+const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// The body-limit 413 (axum writes plain text) and the timeout 408 (tower-http
 /// writes no body) as GraphQL errors with a code, like every other refusal. Sits

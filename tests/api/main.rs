@@ -18,6 +18,7 @@ mod origin;
 mod queries;
 mod sandbox;
 mod schema_file;
+mod security_headers;
 mod simulator;
 mod subscriptions;
 mod support;
