@@ -1,7 +1,10 @@
 //! Settings that parse one by one but cannot work, alone or together: refused at
 //! start-up with a message that names them, rather than found out under load.
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+use reqwest::Url;
 
 use secrecy::ExposeSecret;
 
@@ -51,6 +54,9 @@ impl GatewayConfig {
             );
         }
         self.warn_if_a_read_can_outlast_the_request();
+        for warning in self.exposure_warnings() {
+            tracing::warn!("{warning}");
+        }
         self.secrets_are_header_values()
     }
 
@@ -115,6 +121,40 @@ impl GatewayConfig {
             );
         }
     }
+}
+
+impl GatewayConfig {
+    /// Settings that work but expose the gateway or its credential: logged at
+    /// start-up so an operator sees them before an attacker does.
+    pub fn exposure_warnings(&self) -> Vec<&'static str> {
+        let mut warnings = Vec::new();
+        if !self.listen.ip().is_loopback() && self.access.access_keys.is_empty() {
+            warnings.push(
+                "listening beyond loopback (--listen) without access keys: anyone who can reach \
+                 the gateway reads statuses and spends its Cloudflare budget; set \
+                 GATEWAY_ACCESS_KEYS",
+            );
+        }
+        if let Some(url) = &self.upstream.base_url
+            && url.scheme() == "http"
+            && !is_loopback_host(url)
+        {
+            warnings.push(
+                "CLOUDFLARE_BASE_URL is plain http:// to a host beyond loopback: credentials and \
+                 answers cross the network unencrypted; use https://",
+            );
+        }
+        warnings
+    }
+}
+
+/// Whether `url` names this machine (`localhost` or a loopback address).
+fn is_loopback_host(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let address = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || address.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn unusable(message: &str) -> Result<(), ConfigError> {
@@ -197,6 +237,41 @@ mod tests {
             slow.worst_case_upstream_read(),
             Duration::from_millis(46_500)
         );
+    }
+
+    fn warnings_for(args: &[&str]) -> Vec<&'static str> {
+        let mut all = vec!["gw"];
+        all.extend_from_slice(args);
+        GatewayConfig::from_args(all).unwrap().exposure_warnings()
+    }
+
+    #[test]
+    fn listening_beyond_loopback_without_access_keys_is_warned_about() {
+        assert!(
+            warnings_for(&[]).is_empty(),
+            "the default listens on loopback"
+        );
+        let open = warnings_for(&["--listen", "0.0.0.0:8080"]);
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].contains("without access keys"), "{open:?}");
+        let keyed = warnings_for(&["--listen", "0.0.0.0:8080", "--access-key", "k-123"]);
+        assert!(keyed.is_empty(), "{keyed:?}");
+        assert!(warnings_for(&["--listen", "[::1]:8080"]).is_empty());
+    }
+
+    #[test]
+    fn a_plain_http_upstream_beyond_loopback_is_warned_about() {
+        let plain = warnings_for(&["--base-url", "http://cf.example/client/v4"]);
+        assert_eq!(plain.len(), 1, "{plain:?}");
+        assert!(plain[0].contains("plain http://"), "{plain:?}");
+        for quiet in [
+            "https://cf.example/client/v4",
+            "http://127.0.0.1:9000/client/v4",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert!(warnings_for(&["--base-url", quiet]).is_empty(), "{quiet}");
+        }
     }
 
     #[test]
