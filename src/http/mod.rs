@@ -243,10 +243,11 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: 503 once shutdown has begun, so load balancers drain this replica.
+/// Readiness: 503 `draining` once shutdown has begun, so load balancers drain
+/// this replica during `--shutdown-drain`, before the listener closes.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.shutdown.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
     } else {
         (StatusCode::OK, "ready")
     }

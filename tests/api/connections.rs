@@ -141,6 +141,7 @@ async fn shutdown_drains_with_readiness_503_then_closes_the_listener_then_drops_
     // During the drain, new connections are still served, and readiness says 503.
     let during = reqwest::Client::new().get(&ready).send().await.unwrap();
     assert_eq!(during.status(), 503);
+    assert_eq!(during.text().await.unwrap(), "draining");
 
     tokio::time::timeout(PATIENCE, run)
         .await
