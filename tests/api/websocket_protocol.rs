@@ -350,3 +350,16 @@ async fn operation_limits_hold_on_both_websocket_protocols() {
     assert_eq!(code, "TOO_MANY_ROOT_FIELDS", "{message}");
     assert_eq!(app.upstream_calls(), 0);
 }
+
+#[tokio::test]
+async fn a_legacy_close_reason_fits_a_close_frame_whatever_the_client_sent() {
+    let app = spawn_app().await;
+    let mut client = connect(&app, "graphql-ws").await;
+    // async-graphql closes with the parse error, which quotes the unknown type.
+    let long_type = "x".repeat(400);
+    client.send(json!({ "type": long_type, "id": "1" })).await;
+    let (code, reason) = client.expect_close().await;
+    assert_eq!(code, 1002, "{reason}");
+    assert!(!reason.is_empty());
+    assert!(reason.len() <= 123, "{} bytes: {reason}", reason.len());
+}

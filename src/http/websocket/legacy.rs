@@ -2,8 +2,10 @@
 //! async-graphql-axum, with the access policy applied to `connection_init`. A loop
 //! between it and the socket adds what it lacks: websocket pings (async-graphql does
 //! not send the protocol's `ka`), the `connection_init` timeout, and the close frame
-//! on shutdown, and the refusal's `extensions.code` (async-graphql's
-//! `connection_error` keeps only the message).
+//! on shutdown, the refusal's `extensions.code` (async-graphql's
+//! `connection_error` keeps only the message), and close reasons cut to the
+//! 123 bytes a close frame holds (async-graphql closes with the whole parse
+//! error, which quotes the client's input).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,6 +21,8 @@ use crate::access::AccessPolicy;
 use crate::graphql::{ConnectionSubscriptions, GraphqlError};
 use crate::http::AppState;
 use crate::metrics::Protocol;
+
+use super::transport::{MAX_CLOSE_REASON, truncate};
 
 /// Outgoing messages buffered between the protocol and the socket.
 const OUTBOX: usize = 64;
@@ -60,14 +64,16 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
             () = &mut graphql => {
                 // The protocol is over (the client left or broke it): flush what it queued.
                 while let Ok(message) = outgoing.try_recv() {
-                    let message = with_refusal_code(message, refusal.get().copied());
+                    let message = bounded_close(with_refusal_code(message, refusal.get().copied()));
                     if socket_sink.send(message).await.is_err() {
                         break;
                     }
                 }
                 break;
             }
-            Some(message) = outgoing.next() => with_refusal_code(message, refusal.get().copied()),
+            Some(message) = outgoing.next() => {
+                bounded_close(with_refusal_code(message, refusal.get().copied()))
+            }
             _ = keepalive.tick() => Message::Ping(Default::default()),
         };
         let closing = matches!(message, Message::Close(_));
@@ -107,6 +113,20 @@ fn close(code: u16, reason: &'static str) -> Message {
         code,
         reason: reason.into(),
     }))
+}
+
+/// A close frame's reason cut to what the frame can carry; other messages unchanged.
+fn bounded_close(message: Message) -> Message {
+    match message {
+        Message::Close(Some(CloseFrame { code, reason })) if reason.len() > MAX_CLOSE_REASON => {
+            let reason = truncate(reason.as_str(), MAX_CLOSE_REASON).to_owned();
+            Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }))
+        }
+        other => other,
+    }
 }
 
 /// Adds the refusal's `extensions.code` to async-graphql's `connection_error`,

@@ -20,7 +20,7 @@ use crate::metrics::Protocol;
 use crate::upstream::Credential;
 
 /// The longest close reason a close frame can carry.
-const MAX_CLOSE_REASON: usize = 123;
+pub(super) const MAX_CLOSE_REASON: usize = 123;
 
 /// Messages a client may send.
 #[derive(Deserialize)]
@@ -352,7 +352,7 @@ fn invalid(reason: &str) -> Flow {
 }
 
 /// `text` cut to at most `max` bytes on a character boundary.
-fn truncate(text: &str, max: usize) -> &str {
+pub(super) fn truncate(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
