@@ -96,10 +96,26 @@ impl fmt::Debug for Presented {
     }
 }
 
+/// Whether the caller's Cloudflare credential fields (`Authorization`,
+/// `X-Auth-Email`, `X-Auth-Key`) matter. In server mode they are documented as
+/// ignored, so one the gateway could not use (a 5,000-character proxy JWT, a
+/// non-ASCII key) is dropped rather than refused; `Authorization` then only
+/// counts as an access key when it is a well-formed bearer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialFields {
+    /// Read, and refused when malformed.
+    Used,
+    /// Read when well-formed, dropped otherwise.
+    Ignored,
+}
+
 impl Presented {
     /// Reads `Authorization`, `X-Auth-Email`, `X-Auth-Key` and `X-Gateway-Key`.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Self, AccessError> {
-        Self::read(|name| match headers.get(name) {
+    pub fn from_headers(
+        headers: &HeaderMap,
+        fields: CredentialFields,
+    ) -> Result<Self, AccessError> {
+        Self::read(fields, |name| match headers.get(name) {
             None => Ok(None),
             Some(value) => value.to_str().map(Some).map_err(|_| ()),
         })
@@ -108,13 +124,16 @@ impl Presented {
     /// Reads the same four names (case-insensitively) from a websocket
     /// `connection_init` payload such as `{"Authorization": "Bearer ..."}`; a missing
     /// or `null` payload presents nothing.
-    pub fn from_init_payload(payload: &serde_json::Value) -> Result<Self, AccessError> {
+    pub fn from_init_payload(
+        payload: &serde_json::Value,
+        fields: CredentialFields,
+    ) -> Result<Self, AccessError> {
         let object = match payload {
             serde_json::Value::Null => return Ok(Self::default()),
             serde_json::Value::Object(object) => object,
             _ => return Err(AccessError::Malformed("connection_init payload")),
         };
-        Self::read(|name| {
+        Self::read(fields, |name| {
             let value = object
                 .iter()
                 .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -128,6 +147,7 @@ impl Presented {
     }
 
     fn read<'a>(
+        fields: CredentialFields,
         mut get: impl FnMut(&str) -> Result<Option<&'a str>, ()>,
     ) -> Result<Self, AccessError> {
         let mut field = |name: &'static str, label: &'static str| {
@@ -136,10 +156,22 @@ impl Presented {
                 .map(|value| well_formed(value).ok_or(AccessError::Malformed(label)))
                 .transpose()
         };
+        let mut credential = |name: &'static str, label: &'static str| {
+            let read = field(name, label);
+            match fields {
+                CredentialFields::Used => read,
+                CredentialFields::Ignored => Ok(read.unwrap_or(None)),
+            }
+        };
+        let (authorization, email, key) = (
+            credential("authorization", "Authorization")?,
+            credential("x-auth-email", "X-Auth-Email")?,
+            credential("x-auth-key", "X-Auth-Key")?,
+        );
         Ok(Self {
-            authorization: field("authorization", "Authorization")?,
-            email: field("x-auth-email", "X-Auth-Email")?,
-            key: field("x-auth-key", "X-Auth-Key")?,
+            authorization,
+            email,
+            key,
             access_key: field(ACCESS_KEY_HEADER, "X-Gateway-Key")?,
         })
     }
@@ -243,7 +275,7 @@ impl AccessPolicy {
 
     /// [`AccessPolicy::admit`] for an HTTP request's headers.
     pub fn admit_headers(&self, headers: &HeaderMap) -> Result<Option<Credential>, AccessError> {
-        self.admit(&Presented::from_headers(headers)?)
+        self.admit(&Presented::from_headers(headers, self.credential_fields())?)
     }
 
     /// [`AccessPolicy::admit`] for a websocket `connection_init` payload.
@@ -251,7 +283,20 @@ impl AccessPolicy {
         &self,
         payload: &serde_json::Value,
     ) -> Result<Option<Credential>, AccessError> {
-        self.admit(&Presented::from_init_payload(payload)?)
+        self.admit(&Presented::from_init_payload(
+            payload,
+            self.credential_fields(),
+        )?)
+    }
+
+    /// Server mode never relays a caller's credential, so it ignores malformed ones.
+    fn credential_fields(&self) -> CredentialFields {
+        match self.inner.mode {
+            CredentialMode::Server => CredentialFields::Ignored,
+            CredentialMode::PassThrough | CredentialMode::PassThroughOrServer => {
+                CredentialFields::Used
+            }
+        }
     }
 
     /// The credential an upstream call uses: the caller's when admitted with one,
@@ -309,7 +354,7 @@ mod tests {
     }
 
     fn payload(value: serde_json::Value) -> Presented {
-        Presented::from_init_payload(&value).unwrap()
+        Presented::from_init_payload(&value, CredentialFields::Used).unwrap()
     }
 
     #[test]
@@ -356,7 +401,7 @@ mod tests {
             ),
         ];
         for (value, expected) in cases {
-            let error = Presented::from_init_payload(&value)
+            let error = Presented::from_init_payload(&value, CredentialFields::Used)
                 .and_then(|presented| pass_through.admit(&presented))
                 .unwrap_err();
             assert_eq!(error, expected, "{value}");

@@ -134,6 +134,45 @@ async fn the_server_mode_ignores_callers_cloudflare_headers() {
 }
 
 #[tokio::test]
+async fn the_server_mode_ignores_unusual_cloudflare_headers_instead_of_refusing() {
+    let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
+        .await
+        .handle;
+    let app = spawn_gateway(simulator, TOKEN, &[]).await;
+    // A proxy's 5,000-character JWT, and an X-Auth-Key with non-ASCII bytes.
+    let jwt = format!("Bearer {}", "a".repeat(5_000));
+    let latin1 = reqwest::header::HeaderValue::from_bytes(b"cl\xe9-\xfc").unwrap();
+    let body = json!({ "query": crate::support::STATUS_QUERY, "variables": { "domain": "demo-succeeded.com" } });
+    for (name, value) in [
+        (
+            "authorization",
+            reqwest::header::HeaderValue::from_str(&jwt).unwrap(),
+        ),
+        ("x-auth-key", latin1),
+    ] {
+        let response = app
+            .http
+            .post(app.url("/graphql"))
+            .header("content-type", "application/json")
+            .header(name, value)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let answer: Value = response.json().await.unwrap();
+        let tag = &answer["data"]["registrationStatus"]["context"]["credential_tag"];
+        assert_eq!(tag, &json!(credential_tag(TOKEN)), "{name}: {answer}");
+    }
+    // The same JWT in a websocket connection_init is ignored too.
+    let mut socket = crate::support::connect(&app, "graphql-transport-ws").await;
+    socket
+        .send(json!({ "type": "connection_init", "payload": { "Authorization": jwt } }))
+        .await;
+    assert_eq!(socket.recv().await["type"], "connection_ack");
+}
+
+#[tokio::test]
 async fn access_keys_are_required_and_checked_before_any_upstream_call() {
     let app = spawn_app_with(&["--access-key", "key-one", "--access-key", "key-two"]).await;
     for headers in [
