@@ -12,7 +12,7 @@ use crate::budget::Budget;
 use crate::cache::StatusCache;
 use crate::config::{ConfigError, GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
-use crate::graphql::{QueryLimits, build_schema};
+use crate::graphql::{QueryLimits, RegistrationPolicy, build_schema};
 use crate::http::{AppState, HttpSettings, WsSettings, example_query, router};
 use crate::poller::Pollers;
 use crate::registrations::Registrations;
@@ -82,7 +82,17 @@ impl Application {
             max_domains: config.http.max_domains,
         };
         let limits = config.limits.operation_limits();
-        let schema = build_schema(registrations, access.clone(), query_limits, limits);
+        // Registering costs money: on by default only against the embedded simulator.
+        let registration = RegistrationPolicy {
+            enabled: upstream.simulator.is_some() || config.upstream.enable_registration,
+        };
+        let schema = build_schema(
+            registrations,
+            access.clone(),
+            query_limits,
+            registration,
+            limits,
+        );
         let example_domain = match upstream.simulator {
             Some(_) => SANDBOX_EXAMPLE_DOMAIN,
             None => EXAMPLE_DOMAIN,
@@ -159,7 +169,13 @@ impl Upstream {
                 base_url,
                 credentials,
             } => {
-                tracing::info!(base_url = %base_url, credential_mode = ?mode, "talking to the configured upstream");
+                tracing::info!(
+                    base_url = %base_url,
+                    registrar_api = config.upstream.registrar_api.segment(),
+                    credential_mode = ?mode,
+                    registration_enabled = config.upstream.enable_registration,
+                    "talking to the configured upstream"
+                );
                 Ok(Self {
                     client: config.upstream.client_settings(base_url),
                     credentials,

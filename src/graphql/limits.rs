@@ -29,9 +29,11 @@ use super::GraphqlError;
 /// recursion limit: far above any useful operation, low enough for the parser.
 pub const MAX_NESTING: usize = 64;
 
-/// Root fields that each cost upstream lookups: `registrationStatus` one, and
-/// `registrationStatuses` one per entry of its `domains` argument.
+/// Root fields that each cost upstream lookups: `registrationStatus` and
+/// `startRegistration` one, and `registrationStatuses` one per entry of its
+/// `domains` argument.
 const SINGLE_LOOKUP: &str = "registrationStatus";
+const START: &str = "startRegistration";
 const LIST_LOOKUP: &str = "registrationStatuses";
 const LIST_ARGUMENT: &str = "domains";
 
@@ -280,7 +282,7 @@ impl<'a> Walker<'a> {
     /// is not (yet) a list counts as one, and validation reports it.
     fn lookups(&self, name: &str, field: &Field) -> u64 {
         match name {
-            SINGLE_LOOKUP => 1,
+            SINGLE_LOOKUP | START => 1,
             LIST_LOOKUP => {
                 let domains = field.get_argument(LIST_ARGUMENT).and_then(|value| {
                     let variables = self.variables;

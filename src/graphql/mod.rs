@@ -4,18 +4,20 @@
 mod error;
 mod input;
 mod limits;
+mod mutation;
 mod query;
 mod subscription;
 mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Data, EmptyMutation, Executor, Request, Response, Schema};
+use async_graphql::{Context, Data, Executor, Request, Response, Schema};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use error::GraphqlError;
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
+pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
 pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
 pub use types::RegistrationStatus;
@@ -28,7 +30,7 @@ use crate::upstream::Credential;
 /// checked before anything runs, on every transport (HTTP, both websocket protocols).
 #[derive(Clone)]
 pub struct GatewaySchema {
-    schema: Schema<QueryRoot, EmptyMutation, SubscriptionRoot>,
+    schema: Schema<QueryRoot, MutationRoot, SubscriptionRoot>,
     limits: OperationLimits,
 }
 
@@ -80,12 +82,14 @@ pub fn build_schema(
     registrations: Registrations,
     access: AccessPolicy,
     query_limits: QueryLimits,
+    registration: RegistrationPolicy,
     limits: OperationLimits,
 ) -> GatewaySchema {
-    let builder = Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(registrations)
         .data(access)
         .data(query_limits)
+        .data(registration)
         .limit_recursive_depth(MAX_NESTING);
     let schema = match limits.introspection {
         true => builder.finish(),
@@ -116,7 +120,7 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
 
 /// The schema's SDL, as kept in `schema/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl()
 }

@@ -32,7 +32,12 @@ impl StatusChange {
         Self {
             sequence: event.sequence,
             previous_state: event.previous_state.as_ref().map(Into::into),
-            status: RegistrationStatus::new(domain, Arc::clone(&event.status), event.fetched_at),
+            status: RegistrationStatus::new(
+                domain,
+                Arc::clone(&event.status),
+                event.fetched_at,
+                event.next_check_at,
+            ),
         }
     }
 }

@@ -27,20 +27,21 @@ pub struct StatusEvent {
     pub status: Arc<WorkflowStatus>,
     /// When the gateway fetched it.
     pub fetched_at: DateTime<Utc>,
+    /// When the poller planned, on publishing this event, to ask the upstream next;
+    /// `None` when it will not (the workflow completed or paused, or watching ended).
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 impl StatusEvent {
     /// The event for a cached terminal status (no poller needed), if `snapshot` is one.
     pub(super) fn terminal_from_cache(snapshot: &Snapshot) -> Option<Arc<Self>> {
-        let status = snapshot
-            .status
-            .as_ref()
-            .filter(|status| status.state.is_terminal())?;
+        let status = snapshot.status.as_ref().filter(|status| status.completed)?;
         Some(Arc::new(Self {
             sequence: 1,
             previous_state: None,
             status: Arc::clone(status),
             fetched_at: snapshot.fetched_at,
+            next_check_at: None,
         }))
     }
 }
@@ -48,7 +49,8 @@ impl StatusEvent {
 /// Why a poller stopped.
 #[derive(Clone, Debug)]
 pub enum WatchEnd {
-    /// The workflow succeeded or failed.
+    /// The workflow completed (`completed: true`: succeeded, failed, or a state
+    /// this build does not know marked completed).
     Completed,
     /// The workflow waits for the user and nobody asked to keep watching.
     ActionRequired,
@@ -166,7 +168,7 @@ impl Watch {
         }
     }
 
-    /// The events in order; ends after a terminal event, after `ACTION_REQUIRED`
+    /// The events in order; ends after a `completed` event, after `ACTION_REQUIRED`
     /// (unless keeping watch), or with the [`WatchEnd`] that stopped the poller.
     pub fn into_stream(self) -> impl Stream<Item = Result<Arc<StatusEvent>, ReportedEnd>> + Send {
         futures::stream::unfold(self, |mut watch| async move {
@@ -195,7 +197,7 @@ impl LiveWatch {
             let feed = Arc::clone(&self.feed.borrow_and_update());
             if let Some(event) = feed.next_after(self.last_sent) {
                 self.last_sent = Some(event.sequence);
-                let last = self.ends_watch(&event.status.state);
+                let last = self.ends_watch(&event.status);
                 return Some((Some(Ok(Arc::clone(event))), last));
             }
             if let Some(end) = &feed.end {
@@ -205,8 +207,11 @@ impl LiveWatch {
         }
     }
 
-    fn ends_watch(&self, state: &WorkflowState) -> bool {
-        state.is_terminal()
-            || (*state == WorkflowState::ActionRequired && !self.keep_watching_action_required)
+    /// `completed` ends every watch, whatever the state (one this build does not
+    /// know included); a paused workflow ends it unless the subscriber keeps watching.
+    fn ends_watch(&self, status: &WorkflowStatus) -> bool {
+        status.completed
+            || (status.state == WorkflowState::ActionRequired
+                && !self.keep_watching_action_required)
     }
 }

@@ -13,10 +13,11 @@ mod feed;
 mod task;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -93,7 +94,14 @@ struct Entry {
     keep_watchers: std::sync::atomic::AtomicUsize,
     /// Wakes the poll loop when subscribers come or go.
     subscribers_changed: Notify,
+    /// When the poller next asks the upstream, in Unix milliseconds; [`NO_CHECK`]
+    /// when it will not. An atomic, not part of the feed: it changes on every poll,
+    /// and subscribers must not be woken for it.
+    next_check: AtomicI64,
 }
+
+/// [`Entry::next_check`] when no poll is planned.
+const NO_CHECK: i64 = i64::MIN;
 
 impl Pollers {
     /// A registry polling through `cache`; every poller stops when `shutdown` is cancelled.
@@ -153,6 +161,32 @@ impl Pollers {
         ))
     }
 
+    /// When the poller watching `key` will next ask the upstream, if one runs and
+    /// plans to.
+    pub fn next_check(&self, key: &StatusKey) -> Option<DateTime<Utc>> {
+        let registry = self.shared.lock();
+        registry.entries.get(key)?.next_check()
+    }
+
+    /// Starts the poller for `key` with no subscriber, if none runs: it reads the
+    /// status it was seeded with from the cache, plans its next poll, and waits the
+    /// grace period for the subscription a client opens next.
+    pub fn prime(&self, credential: &Credential, key: StatusKey) {
+        let mut registry = self.shared.lock();
+        let running = registry
+            .entries
+            .get(&key)
+            .is_some_and(|entry| !entry.has_ended());
+        if !running {
+            let entry = self.start_poller(&mut registry, credential, key);
+            // Its first poll reads the seeded cache; the first upstream ask follows
+            // one initial interval later. The poller replaces this plan as it goes.
+            let initial = self.shared.settings.pacing.initial;
+            let first_ask = Utc::now() + chrono::TimeDelta::from_std(initial).unwrap_or_default();
+            entry.plan_next_check(Some(first_ask));
+        }
+    }
+
     /// Current counters.
     pub fn stats(&self) -> PollerStats {
         let registry = self.shared.lock();
@@ -182,6 +216,7 @@ impl Pollers {
             watchers: Default::default(),
             keep_watchers: Default::default(),
             subscribers_changed: Notify::new(),
+            next_check: AtomicI64::new(NO_CHECK),
         });
         registry.entries.insert(key.clone(), Arc::clone(&entry));
         self.shared.active.send_replace(registry.entries.len());
@@ -235,6 +270,18 @@ impl Shared {
 }
 
 impl Entry {
+    fn next_check(&self) -> Option<DateTime<Utc>> {
+        match self.next_check.load(Ordering::Relaxed) {
+            NO_CHECK => None,
+            millis => DateTime::from_timestamp_millis(millis),
+        }
+    }
+
+    fn plan_next_check(&self, at: Option<DateTime<Utc>>) {
+        let millis = at.map_or(NO_CHECK, |at| at.timestamp_millis());
+        self.next_check.store(millis, Ordering::Relaxed);
+    }
+
     fn has_ended(&self) -> bool {
         self.feed.borrow().end.is_some()
     }

@@ -18,6 +18,7 @@ pub mod create;
 mod demo;
 pub mod edge;
 pub mod faults;
+pub mod list;
 pub mod rate_limit;
 pub mod reply;
 pub mod scenario;
@@ -58,6 +59,9 @@ pub struct Shared {
     clock: WorkflowClock,
     store: Store,
     refused: RefusedCredentials,
+    /// Accounts every credential is refused with 403 / 9109; read on every
+    /// request, written by the control API.
+    forbidden_accounts: std::sync::RwLock<std::collections::HashSet<crate::domain::AccountId>>,
     limiter: RateLimiter,
     faults: FaultInjector,
     counters: Counters,
@@ -76,6 +80,15 @@ struct WaitingCreates(watch::Sender<usize>);
 
 /// Counts one waiting create while alive.
 struct Waiting<'a>(&'a WaitingCreates);
+
+impl Shared {
+    fn is_forbidden(&self, account: &crate::domain::AccountId) -> bool {
+        self.forbidden_accounts
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains(account)
+    }
+}
 
 impl WaitingCreates {
     fn enter(&self) -> Waiting<'_> {
@@ -115,6 +128,7 @@ pub async fn spawn(
         clock,
         store: Store::new(config.scenarios, config.max_workflows),
         refused: RefusedCredentials::new(config.refused_credentials),
+        forbidden_accounts: Default::default(),
         limiter: RateLimiter::new(config.rate_limit),
         faults: FaultInjector::default(),
         counters: Counters::default(),
@@ -229,6 +243,17 @@ impl SimulatorHandle {
     /// Accepts every well-formed credential again.
     pub fn accept_all_credentials(&self) {
         self.shared.refused.clear();
+    }
+
+    /// Answers every request for `accounts` with 403 / 9109 ("Unauthorized to access
+    /// requested resource": a credential without access to the account), replacing
+    /// the previous set; an empty set gives access again.
+    pub fn set_forbidden_accounts(&self, accounts: Vec<crate::domain::AccountId>) {
+        *self
+            .shared
+            .forbidden_accounts
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = accounts.into_iter().collect();
     }
 
     /// The refused tokens and keys.

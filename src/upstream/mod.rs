@@ -7,10 +7,11 @@ mod error;
 pub mod model;
 mod retry;
 
-pub use client::{ClientBuildError, ClientSettings, UpstreamClient};
+pub use client::{ClientBuildError, ClientSettings, RegistrarApi, UpstreamClient};
 pub use credentials::{Credential, Credentials, Fingerprint, FingerprintKey};
 pub use error::UpstreamError;
 pub use model::{
-    ApiMessage, Envelope, Links, Registration, WorkflowError, WorkflowState, WorkflowStatus,
+    ApiMessage, Envelope, Links, Registration, RegistrationRequest, WorkflowError, WorkflowState,
+    WorkflowStatus,
 };
 pub use retry::RetryPolicy;

@@ -8,8 +8,8 @@ use registrar_gateway::budget::{Budget, BudgetSettings};
 use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy};
 use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::upstream::{
-    ClientSettings, Credential, Credentials, FingerprintKey, RetryPolicy, UpstreamClient,
-    UpstreamError,
+    ClientSettings, Credential, Credentials, FingerprintKey, RegistrarApi, RetryPolicy,
+    UpstreamClient, UpstreamError,
 };
 
 use crate::gateway::{ACCOUNT, spawn_app, spawn_app_with};
@@ -88,6 +88,7 @@ async fn two_credentials_never_share_a_cache_entry() {
             .handle;
     let settings = ClientSettings {
         base_url: simulator.base_url().parse().unwrap(),
+        api: RegistrarApi::Registrar,
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
         retry: RetryPolicy::NONE,

@@ -18,5 +18,6 @@ mod simulator_examples;
 mod simulator_faults;
 mod simulator_workflows;
 mod subscriptions;
+mod upstream_decoding;
 mod websocket;
 mod websocket_protocol;
