@@ -13,8 +13,8 @@ use crate::domain::{AccountId, DomainName};
 use crate::poller::{Pollers, Watch, WatchRefused};
 use crate::upstream::{Credential, RegistrationRequest, UpstreamError};
 
-/// How long a finished start is shared with identical starts that arrive just
-/// after it. Later ones find the workflow through the status cache instead.
+/// A bound on how long a start's answer is kept for identical starts (it is
+/// invalidated as soon as its callers have it; this only bounds a leftover).
 const START_SHARED_FOR: Duration = Duration::from_secs(1);
 
 /// Reads registration statuses through the cache, watches them through pollers,
@@ -112,7 +112,11 @@ impl Registrations {
                 .create(&init_credential, &init_key, request)
                 .await
         };
-        let snapshot = self.starts.try_get_with(key.clone(), init).await?;
+        let snapshot = self.starts.try_get_with(key.clone(), init).await;
+        // Starts that joined this one have their answer; later ones read the
+        // registration's current status (seeded in the cache) instead of this one.
+        self.starts.invalidate(&key).await;
+        let snapshot = snapshot?;
         let completed = snapshot
             .status
             .as_ref()

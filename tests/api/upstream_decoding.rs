@@ -70,9 +70,14 @@ struct Stub {
 
 impl Stub {
     fn on(&self, method: &str, path: &str, answers: Vec<Canned>) {
+        self.on_family(method, "registrar", path, answers);
+    }
+
+    /// [`Stub::on`] under an API family (`registrar` or `registrar-sandbox`).
+    fn on_family(&self, method: &str, family: &str, path: &str, answers: Vec<Canned>) {
         let key = (
             method.to_owned(),
-            format!("/client/v4/accounts/{ACCOUNT}/registrar{path}"),
+            format!("/client/v4/accounts/{ACCOUNT}/{family}{path}"),
         );
         self.routes.lock().unwrap().insert(key, answers);
     }
@@ -596,6 +601,23 @@ async fn a_202_create_reads_as_a_workflow_still_running() {
         json!({ "state": "IN_PROGRESS", "completed": false, "registration": null })
     );
     assert_eq!(app.stub.count("POST", "/registrations"), 1);
+}
+
+#[tokio::test]
+async fn registrar_sandbox_targets_cloudflares_sandbox_paths() {
+    let app = gateway(&["--registrar-api", "registrar-sandbox"]).await;
+    let path = "/registrations/example.com/registration-status";
+    app.stub.on_family(
+        "GET",
+        "registrar-sandbox",
+        path,
+        vec![Canned::example("blocked")],
+    );
+    let body = app.status("example.com").await;
+    assert_eq!(
+        body["data"]["registrationStatus"]["state"], "BLOCKED",
+        "{body}"
+    );
 }
 
 #[test]
