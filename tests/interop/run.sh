@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interop: the reference GraphQL-over-HTTP audit and the reference websocket clients
-# (graphql-ws, subscriptions-transport-ws) against a real gateway in front of a
+# (graphql-ws, subscriptions-transport-ws), and the registration flow with
+# graphql-ws, against a real gateway in front of a
 # manual-clock simulator, both started here on loopback ports and stopped at exit.
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 set -euo pipefail
@@ -10,10 +11,11 @@ source "$here/lib.sh"
 install_clients
 
 start_simulator --manual-clock
-start_gateway --poll-initial 50ms --poll-max 50ms
+start_gateway --poll-initial 50ms --poll-max 50ms --enable-registration
 cd "$here"
 status=0
 node audit.mjs || status=1
 node transport-ws.mjs || status=1
 node legacy.cjs || status=1
+node registration-flow.mjs || status=1
 exit $status
