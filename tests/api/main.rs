@@ -17,6 +17,7 @@ mod simulator_create;
 mod simulator_errors;
 mod simulator_examples;
 mod simulator_faults;
+mod simulator_registrar;
 mod simulator_workflows;
 mod subscriptions;
 mod upstream_decoding;
