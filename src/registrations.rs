@@ -108,9 +108,18 @@ impl Registrations {
             if existing.snapshot.status.is_some() {
                 return Ok(existing.snapshot);
             }
-            this.cache
+            let created = this
+                .cache
                 .create(&init_credential, &init_key, request)
-                .await
+                .await?;
+            tracing::info!(
+                domain = %init_key.domain,
+                account = %init_key.account,
+                credential = %init_key.credential,
+                state = created.status.as_ref().map(|status| status.state.as_str()),
+                "registration started upstream"
+            );
+            Ok(created)
         };
         let snapshot = self.starts.try_get_with(key.clone(), init).await;
         // Starts that joined this one have their answer; later ones read the

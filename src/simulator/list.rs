@@ -109,7 +109,7 @@ fn hex(text: &str) -> String {
 }
 
 fn unhex(cursor: &str) -> Option<String> {
-    if cursor.len() % 2 != 0 {
+    if !cursor.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..cursor.len())

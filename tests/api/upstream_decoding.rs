@@ -60,12 +60,15 @@ impl Canned {
     }
 }
 
+/// A request's method and path.
+type Route = (String, String);
+
 /// A raw HTTP/1.1 stub: answers each `(method, path)` with its queue of canned
 /// answers in order (the last one repeats), counting requests.
 #[derive(Clone, Default)]
 struct Stub {
-    routes: Arc<Mutex<HashMap<(String, String), Vec<Canned>>>>,
-    counts: Arc<Mutex<HashMap<(String, String), usize>>>,
+    routes: Arc<Mutex<HashMap<Route, Vec<Canned>>>>,
+    counts: Arc<Mutex<HashMap<Route, usize>>>,
 }
 
 impl Stub {
