@@ -7,7 +7,8 @@ use async_graphql::{Context, Enum, ErrorExtensions, ID, Object};
 
 use super::caller_credential;
 use super::error::GraphqlError;
-use super::input::{parse_account, parse_domain, service};
+use super::input::{parse_account, parse_domain};
+use super::service;
 use super::types::RegistrationStatus;
 use crate::registrations::Registrations;
 use crate::upstream::RegistrationRequest;

@@ -9,23 +9,23 @@
 //! [`store`] of [`workflow`]s, each a [`scenario`] on the [`clock`]. [`control`]
 //! drives the same [`SimulatorHandle`] tests use in-process.
 
-pub mod api;
-pub mod auth;
-pub mod clock;
-pub mod config;
-pub mod control;
-pub mod create;
+mod api;
+mod auth;
+mod clock;
+mod config;
+mod control;
+mod create;
 mod demo;
-pub mod edge;
-pub mod faults;
-pub mod list;
-pub mod rate_limit;
-pub mod reply;
-pub mod scenario;
-pub mod server;
-pub mod stats;
-pub mod store;
-pub mod workflow;
+mod edge;
+mod faults;
+mod list;
+mod rate_limit;
+mod reply;
+mod scenario;
+mod server;
+mod stats;
+mod store;
+mod workflow;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -46,6 +46,7 @@ pub use scenario::{ScenarioError, ScenarioSet};
 pub use stats::Stats;
 pub use store::StoreError;
 
+use crate::sync::{LockUnpoisoned, RwLockUnpoisoned};
 use auth::RefusedCredentials;
 use clock::WorkflowClock;
 use faults::FaultInjector;
@@ -55,7 +56,7 @@ use store::Store;
 
 /// State shared by every request; one per simulator.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     clock: WorkflowClock,
     store: Store,
     refused: RefusedCredentials,
@@ -83,10 +84,7 @@ struct Waiting<'a>(&'a WaitingCreates);
 
 impl Shared {
     fn is_forbidden(&self, account: &crate::domain::AccountId) -> bool {
-        self.forbidden_accounts
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .contains(account)
+        self.forbidden_accounts.read_unpoisoned().contains(account)
     }
 }
 
@@ -249,11 +247,7 @@ impl SimulatorHandle {
     /// requested resource": a credential without access to the account), replacing
     /// the previous set; an empty set gives access again.
     pub fn set_forbidden_accounts(&self, accounts: Vec<crate::domain::AccountId>) {
-        *self
-            .shared
-            .forbidden_accounts
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = accounts.into_iter().collect();
+        *self.shared.forbidden_accounts.write_unpoisoned() = accounts.into_iter().collect();
     }
 
     /// The refused tokens and keys.
@@ -271,11 +265,7 @@ impl SimulatorHandle {
     /// Stops accepting, wakes hung requests and waits for connections to finish.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
-        let task = self
-            .server
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take();
+        let task = self.server.lock_unpoisoned().take();
         if let Some(task) = task
             && let Err(err) = task.await
         {

@@ -8,9 +8,10 @@ use registrar_gateway::config::GatewayConfig;
 use registrar_gateway::startup::Application;
 use serde_json::{Value, json};
 
-use crate::gateway::{ACCOUNT, TestApp, spawn_app_with, spawn_pass_through};
-use crate::helpers::spawn_simulator;
-use crate::websocket::{WsClient, change, connect_ready};
+use crate::support::{
+    ACCOUNT, TestApp, WsClient, change, connect_ready, spawn_app_with, spawn_pass_through,
+    spawn_simulator,
+};
 
 const START: &str = r#"mutation Start($domain: String!, $accountId: ID, $years: Int, $autoRenew: Boolean, $privacyMode: PrivacyMode) {
   startRegistration(domain: $domain, accountId: $accountId, years: $years, autoRenew: $autoRenew, privacyMode: $privacyMode) {

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ACCOUNT, TOKEN, TestSimulator, json, spawn_simulator};
+use crate::support::{ACCOUNT, TOKEN, TestSimulator, json, spawn_simulator};
 
 fn path(family: &str, account: &str, tail: &str) -> String {
     format!("/accounts/{account}/{family}/registrations{tail}")
