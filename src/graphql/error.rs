@@ -199,3 +199,52 @@ fn registration_message(error: &UpstreamError) -> String {
         _ => error.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::model::ErrorSource;
+
+    fn refused(message: &str, pointer: Option<&str>) -> Vec<ApiMessage> {
+        let mut error = ApiMessage::new(10000, message);
+        error.source = pointer.map(|pointer| ErrorSource {
+            pointer: Some(pointer.to_owned()),
+        });
+        vec![error]
+    }
+
+    #[test]
+    fn create_refusals_get_a_code_by_reason_then_by_pointer() {
+        let cases = [
+            (
+                "Domain limit reached: you cannot register more than 100 domains.",
+                Some("/domain_name"),
+                "DOMAIN_LIMIT_REACHED",
+            ),
+            (
+                "No registrant contact provided and no default address book entry found for this account.",
+                None,
+                "CONTACT_REQUIRED",
+            ),
+            (
+                "Registration is not supported for this extension",
+                None,
+                "EXTENSION_NOT_SUPPORTED",
+            ),
+            (
+                "Must be a boolean",
+                Some("/auto_renew"),
+                "REGISTRATION_INVALID",
+            ),
+            ("Invalid domain name", None, "REGISTRATION_INVALID"),
+            ("Something new", None, "REGISTRATION_REJECTED"),
+        ];
+        for (message, pointer, code) in cases {
+            assert_eq!(
+                create_refusal_code(&refused(message, pointer)),
+                code,
+                "{message}"
+            );
+        }
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::Shared;
 use super::api::{admit, capacity};
 use super::reply::{self, ApiError};
-use crate::upstream::ApiMessage;
+use crate::upstream::{ApiMessage, Registration};
 
 /// `per_page` bounds and default, from the spec.
 const PER_PAGE_MAX: usize = 50;
@@ -48,40 +48,54 @@ pub async fn list(
         .and_then(|Query(params)| check(params))
     {
         Err(()) => invalid("Invalid list parameters").into_response(),
-        Ok((after, per_page, descending)) => {
-            let now = shared.clock.now();
-            match shared.store.registrations(&admitted.account, now) {
-                Err(err) => capacity(err).into_response(),
-                Ok(mut all) => {
-                    if descending {
-                        all.reverse();
-                    }
-                    let start = after.map_or(0, |after| {
-                        all.iter()
-                            .position(|r| r.domain_name == after)
-                            .map_or(all.len(), |at| at + 1)
-                    });
-                    let page: Vec<_> = all.iter().skip(start).take(per_page).cloned().collect();
-                    let more = start + page.len() < all.len();
-                    let cursor = match (more, page.last()) {
-                        (true, Some(last)) => hex(&last.domain_name),
-                        _ => String::new(),
-                    };
-                    let body = json!({
-                        "success": true, "errors": [], "messages": [],
-                        "result": page,
-                        "result_info": { "count": page.len(), "cursor": cursor, "per_page": per_page },
-                    });
-                    (StatusCode::OK, axum::Json(body)).into_response()
-                }
-            }
-        }
+        Ok(page) => match shared
+            .store
+            .registrations(&admitted.account, shared.clock.now())
+        {
+            Err(err) => capacity(err).into_response(),
+            Ok(all) => page.answer(all),
+        },
     };
     reply::with_quota(answer, admitted.quota)
 }
 
-/// The cursor's domain, the page size and the direction, or `Err` when invalid.
-fn check(params: ListParams) -> Result<(Option<String>, usize, bool), ()> {
+/// One page asked for: after which domain, how many, in which direction.
+#[derive(Debug, PartialEq, Eq)]
+struct Page {
+    after: Option<String>,
+    per_page: usize,
+    descending: bool,
+}
+
+impl Page {
+    /// This page of `all` (sorted by name) in the platform's envelope, with the
+    /// cursor of the next page, or `""` when there is none.
+    fn answer(&self, mut all: Vec<Registration>) -> Response {
+        if self.descending {
+            all.reverse();
+        }
+        let start = self.after.as_ref().map_or(0, |after| {
+            all.iter()
+                .position(|registration| &registration.domain_name == after)
+                .map_or(all.len(), |at| at + 1)
+        });
+        let page: Vec<_> = all.iter().skip(start).take(self.per_page).collect();
+        let more = start + page.len() < all.len();
+        let cursor = match (more, page.last()) {
+            (true, Some(last)) => hex(&last.domain_name),
+            _ => String::new(),
+        };
+        let body = json!({
+            "success": true, "errors": [], "messages": [],
+            "result": page,
+            "result_info": { "count": page.len(), "cursor": cursor, "per_page": self.per_page },
+        });
+        (StatusCode::OK, axum::Json(body)).into_response()
+    }
+}
+
+/// The page asked for, or `Err` when a parameter is invalid.
+fn check(params: ListParams) -> Result<Page, ()> {
     let per_page = params.per_page.unwrap_or(PER_PAGE_DEFAULT);
     if !(1..=PER_PAGE_MAX).contains(&per_page) {
         return Err(());
@@ -96,7 +110,11 @@ fn check(params: ListParams) -> Result<(Option<String>, usize, bool), ()> {
         Some(cursor) if cursor.len() <= CURSOR_MAX => Some(unhex(cursor).ok_or(())?),
         Some(_) => return Err(()),
     };
-    Ok((after, per_page, descending))
+    Ok(Page {
+        after,
+        per_page,
+        descending,
+    })
 }
 
 fn invalid(message: &str) -> ApiError {
@@ -132,7 +150,12 @@ mod tests {
             per_page,
             direction: direction.map(str::to_owned),
         };
-        assert_eq!(check(params(None, None, None)), Ok((None, 20, false)));
+        let default = Page {
+            after: None,
+            per_page: 20,
+            descending: false,
+        };
+        assert_eq!(check(params(None, None, None)), Ok(default));
         assert!(check(params(None, Some(0), None)).is_err());
         assert!(check(params(None, Some(51), None)).is_err());
         assert!(check(params(None, None, Some("sideways"))).is_err());
