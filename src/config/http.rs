@@ -1,4 +1,5 @@
-//! The HTTP server's section: request limits and cross-origin policy.
+//! The HTTP server's section: request limits, cross-origin policy, and whether
+//! the explorer is served.
 
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ pub struct HttpConfig {
     /// Origins allowed to call the API from a browser (comma-separated; `*` for any).
     #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Do not serve the GraphiQL explorer at `/` (nor its assets); the API is unchanged.
+    #[arg(long, env = "GATEWAY_DISABLE_EXPLORER")]
+    pub disable_explorer: bool,
 }
 
 impl HttpConfig {

@@ -11,7 +11,7 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Data, Executor, Request, Response, Schema};
+use async_graphql::{Context, Data, Executor, Request, Response, SDLExportOptions, Schema};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -124,9 +124,10 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
-/// The schema's SDL, as kept in `schema/schema.graphql`.
+/// The schema's SDL, as kept in `schema/schema.graphql`: what introspection
+/// reports, `@specifiedBy` included (tests/interop/introspection.mjs compares them).
 pub fn sdl() -> String {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
-        .sdl()
+        .sdl_with_options(SDLExportOptions::new().include_specified_by())
 }

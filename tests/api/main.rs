@@ -3,9 +3,11 @@
 mod access;
 mod budget;
 mod cache;
+mod explorer;
 mod faults;
 mod graphql_http;
 mod hostile;
+mod introspection;
 mod module_graph;
 mod queries;
 mod registration;
