@@ -4,7 +4,7 @@
 # GraphQL-over-HTTP audit, the websocket clients (graphql-ws,
 # subscriptions-transport-ws), graphql-js and graphql-core introspection against
 # the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium, and
-# the whole registration flow with graphql-ws.
+# the whole registration flow with graphql-ws, Apollo Client and urql.
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -23,7 +23,7 @@ start_gateway --poll-initial 50ms --poll-max 50ms --upstream-retry-initial 1ms -
 cd "$here"
 status=0
 for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mjs explorer.mjs \
-    registration-flow.mjs; do
+    registration-flow.mjs registration-clients.mjs; do
     node "$script" || status=1
 done
 .venv/bin/python introspection.py || status=1
