@@ -13,8 +13,11 @@ use registrar_gateway::{graphql, simulator, telemetry};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Schema) => {
-            print!("{}", graphql::sdl());
+        Some(Command::Schema { federation }) => {
+            print!(
+                "{}",
+                graphql::sdl(graphql::SchemaShape::federated_if(federation))
+            );
             Ok(())
         }
         Some(Command::Simulate(args)) => {

@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, ValueEnum};
 
+use crate::graphql::SchemaShape;
+
 /// The official API root.
 pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
 
@@ -32,6 +34,9 @@ pub struct GatewayConfig {
     /// Log lines as text or JSON (the level is set by RUST_LOG, default info).
     #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Serve the schema as an Apollo Federation v2 subgraph (`_service`, `_entities`, `Domain @key(fields: "name")` with `registrationStatus`) for a federated gateway to compose.
+    #[arg(long, env = "GATEWAY_FEDERATION")]
+    pub federation: bool,
     #[command(flatten, next_help_heading = "Upstream (Cloudflare API)")]
     pub upstream: UpstreamConfig,
     #[command(flatten, next_help_heading = "Cache")]
@@ -79,6 +84,11 @@ pub enum ConfigError {
 }
 
 impl GatewayConfig {
+    /// The schema the gateway serves.
+    pub fn schema_shape(&self) -> SchemaShape {
+        SchemaShape::federated_if(self.federation)
+    }
+
     /// Parses settings the way the binary does (flags, then environment), for tests and embedding.
     pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
     where

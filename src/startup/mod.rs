@@ -85,6 +85,7 @@ impl Application {
             enabled: upstream.simulator.is_some() || config.upstream.enable_registration,
         };
         let schema = build_schema(
+            config.schema_shape(),
             registrations,
             access.clone(),
             config.limits.query_limits(),

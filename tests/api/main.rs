@@ -5,6 +5,7 @@ mod budget;
 mod cache;
 mod explorer;
 mod faults;
+mod federation;
 mod graphql_http;
 mod hostile;
 mod introspection;

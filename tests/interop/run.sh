@@ -4,7 +4,8 @@
 # GraphQL-over-HTTP audit, the websocket clients (graphql-ws,
 # subscriptions-transport-ws), graphql-js and graphql-core introspection against
 # the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium, and
-# the whole registration flow with graphql-ws, Apollo Client and urql.
+# the whole registration flow with graphql-ws, Apollo Client and urql;
+# then federation/run.sh (a supergraph served by Hive Gateway, its own packages).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -27,4 +28,5 @@ for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mj
     node "$script" || status=1
 done
 .venv/bin/python introspection.py || status=1
+"$here/federation/run.sh" "$binary" || status=1
 exit $status
