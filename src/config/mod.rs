@@ -5,6 +5,7 @@ mod access;
 mod cache;
 mod http;
 mod limits;
+mod metrics;
 mod subscriptions;
 mod upstream;
 mod validate;
@@ -13,12 +14,16 @@ pub use access::AccessConfig;
 pub use cache::CacheConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
+pub use metrics::{MetricsConfig, MetricsExposition};
 pub use subscriptions::SubscriptionConfig;
 pub use upstream::{UpstreamConfig, UpstreamTarget};
 
 use std::net::SocketAddr;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser};
+
+/// Defined beside the logging it configures, so that telemetry imports nothing of config.
+pub use crate::telemetry::LogFormat;
 
 use crate::graphql::SchemaShape;
 
@@ -49,15 +54,8 @@ pub struct GatewayConfig {
     pub access: AccessConfig,
     #[command(flatten, next_help_heading = "Operation limits")]
     pub limits: LimitsConfig,
-}
-
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
+    #[command(flatten, next_help_heading = "Metrics")]
+    pub metrics: MetricsConfig,
 }
 
 /// A setting that makes the configuration unusable.

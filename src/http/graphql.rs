@@ -3,6 +3,8 @@
 //! negotiated from `Accept`; request errors (unparseable or invalid documents) answered
 //! 400 without `data` under `application/graphql-response+json`; mutations refused on GET.
 
+use std::time::Instant;
+
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Request, Variables};
 use axum::body::Bytes;
@@ -11,12 +13,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::{Refusal, error_body};
 use crate::access::AccessError;
 use crate::graphql::check_nesting;
 use crate::graphql::is_request_error;
+use crate::metrics::{GraphqlOutcome, OperationKind, Transport};
 use crate::upstream::Credential;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -111,30 +115,80 @@ enum Method {
     Post,
 }
 
-async fn execute(
+/// Runs a request in a `graphql` span and counts it in the metrics.
+async fn execute(state: &AppState, media: MediaType, request: Request, method: Method) -> Response {
+    let span = tracing::info_span!(
+        "graphql",
+        graphql.operation.type = tracing::field::Empty,
+        graphql.operation.name = request.operation_name.as_deref(),
+        outcome = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let (kind, outcome, response) = run(state, media, request, method)
+        .instrument(span.clone())
+        .await;
+    span.record("graphql.operation.type", kind.as_str());
+    span.record("outcome", outcome.as_str());
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .graphql_request(Transport::Http, kind, outcome, elapsed);
+    response
+}
+
+async fn run(
     state: &AppState,
     media: MediaType,
     mut request: Request,
     method: Method,
-) -> Response {
+) -> (OperationKind, GraphqlOutcome, Response) {
+    let refused = |kind, response| (kind, GraphqlOutcome::RequestError, response);
     if let Err(error) = check_nesting(&request.query) {
-        return respond(media, async_graphql::Response::from_errors(vec![error]));
+        let response = async_graphql::Response::from_errors(vec![error]);
+        return refused(OperationKind::Unknown, respond(media, response));
     }
     let operation_name = request.operation_name.take();
     let operation = match request.parsed_query() {
         Ok(document) => selected_operation(&document.operations, operation_name.as_deref()),
-        Err(error) => return respond(media, async_graphql::Response::from_errors(vec![error])),
+        Err(error) => {
+            let response = async_graphql::Response::from_errors(vec![error]);
+            return refused(OperationKind::Unknown, respond(media, response));
+        }
     };
+    let kind = operation_kind(operation);
     if method == Method::Get && operation == Some(OperationType::Mutation) {
         let message = "mutations are only accepted over POST";
         let mut response = failure(media, Refusal::MethodNotAllowed, message);
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return refused(kind, response);
     }
     request.operation_name = operation_name;
-    respond(media, state.schema.execute(request).await)
+    let response = state.schema.execute(request).await;
+    let outcome = graphql_outcome(&response);
+    (kind, outcome, respond(media, response))
+}
+
+/// The metric label of an operation type.
+pub(super) fn operation_kind(operation: Option<OperationType>) -> OperationKind {
+    match operation {
+        Some(OperationType::Query) => OperationKind::Query,
+        Some(OperationType::Mutation) => OperationKind::Mutation,
+        Some(OperationType::Subscription) => OperationKind::Subscription,
+        None => OperationKind::Unknown,
+    }
+}
+
+/// How an executed operation ended, for the metrics.
+pub(super) fn graphql_outcome(response: &async_graphql::Response) -> GraphqlOutcome {
+    if is_request_error(response) {
+        GraphqlOutcome::RequestError
+    } else if response.errors.is_empty() {
+        GraphqlOutcome::Ok
+    } else {
+        GraphqlOutcome::Error
+    }
 }
 
 /// The type of the operation that will run, when the document names one unambiguously.

@@ -1,10 +1,12 @@
-//! The HTTP server: routes (`/graphql`, the GraphiQL explorer at `/`, `/healthz`, `/readyz`) and
+//! The HTTP server: routes (`/graphql`, the GraphiQL explorer at `/`, `/healthz`, `/readyz`;
+//! `/metrics` is [`metrics::router`], which startup merges in or serves apart) and
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
 
 mod error;
 mod explorer;
 mod graphql;
+pub mod metrics;
 mod websocket;
 
 use std::time::Duration;
@@ -30,6 +32,7 @@ pub use websocket::WsSettings;
 use self::error::Refusal;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
+use crate::metrics::Metrics;
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
@@ -45,6 +48,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Websocket limits and timers.
     pub websocket: WsSettings,
+    /// GraphQL operations, websocket connections and subscriptions are counted here.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -55,6 +60,7 @@ impl AppState {
         explorer: Option<Explorer>,
         shutdown: CancellationToken,
         websocket: WsSettings,
+        metrics: Metrics,
     ) -> Self {
         Self {
             schema,
@@ -62,6 +68,7 @@ impl AppState {
             explorer,
             shutdown,
             websocket,
+            metrics,
         }
     }
 }
@@ -134,7 +141,8 @@ fn json_refusal(response: Response, body_limit: usize, request_timeout: Duration
     refusal.rewrite(response, &message)
 }
 
-/// One span per request, named by route (not raw path) so logs group well.
+/// One span per request, named by route (not raw path) so logs group well; it
+/// continues the caller's trace when the request carries a `traceparent`.
 fn request_span(request: &Request) -> tracing::Span {
     let route = request
         .extensions()
@@ -144,7 +152,16 @@ fn request_span(request: &Request) -> tracing::Span {
         .headers()
         .get("x-request-id")
         .and_then(|id| id.to_str().ok());
-    tracing::info_span!("http", method = %request.method(), route, request_id)
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format_args!("{} {}", request.method(), route.unwrap_or("unmatched")),
+        otel.kind = "server",
+        method = %request.method(),
+        route,
+        request_id
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -7,15 +7,18 @@
 //! against its example bodies byte for byte (`tests/api/upstream_decoding.rs`), not
 //! only against the simulator, which shares this crate's wire model.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 use reqwest::{StatusCode, Url, header::HeaderMap};
+use tracing::Instrument;
 
 use super::model::RegistrationRequest;
 use super::{ApiMessage, Credential, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
 use crate::budget::{Budget, Priority};
 use crate::domain::{AccountId, DomainName};
+use crate::metrics::{Metrics, UpstreamOutcome};
+use crate::telemetry;
 
 /// How long a credential is paused after a 429 that says nothing of when to come
 /// back: the platform's documented lockout.
@@ -76,13 +79,19 @@ pub struct UpstreamClient {
     api: RegistrarApi,
     retry: RetryPolicy,
     budget: Budget,
+    metrics: Metrics,
 }
 
 impl UpstreamClient {
     /// Builds a client with rustls, timeouts and no redirect following (a redirect from
     /// the API is unexpected and must not carry credentials elsewhere).
     /// Every attempt, retries included, takes a request from `budget` first.
-    pub fn new(settings: &ClientSettings, budget: Budget) -> Result<Self, ClientBuildError> {
+    /// Each attempt's outcome and latency go to `metrics`.
+    pub fn new(
+        settings: &ClientSettings,
+        budget: Budget,
+        metrics: Metrics,
+    ) -> Result<Self, ClientBuildError> {
         let base_url = settings.base_url.clone();
         if base_url.cannot_be_a_base() || !matches!(base_url.scheme(), "http" | "https") {
             return Err(ClientBuildError::BaseUrl(base_url));
@@ -99,6 +108,7 @@ impl UpstreamClient {
             api: settings.api,
             retry: settings.retry.clone(),
             budget,
+            metrics,
         })
     }
 
@@ -113,7 +123,7 @@ impl UpstreamClient {
         priority: Priority,
     ) -> Result<Option<WorkflowStatus>, UpstreamError> {
         let url = self.registrations_url(account, &[domain.as_str(), "registration-status"]);
-        self.with_retries(credential, || async {
+        self.with_retries(credential, "GET", Option::is_some, || async {
             let answer = self
                 .send(credential, priority, self.http.get(url.clone()))
                 .await?;
@@ -142,27 +152,37 @@ impl UpstreamClient {
         request: &RegistrationRequest,
     ) -> Result<WorkflowStatus, UpstreamError> {
         let url = self.registrations_url(account, &[]);
-        self.with_retries(credential, || async {
-            let builder = self
-                .http
-                .post(url.clone())
-                .header("prefer", "respond-async")
-                .json(request);
-            let answer = self.send(credential, Priority::Foreground, builder).await?;
-            match answer.status {
-                StatusCode::CREATED | StatusCode::ACCEPTED | StatusCode::OK => {
-                    decode_status(&answer.body)
+        self.with_retries(
+            credential,
+            "POST",
+            |_| true,
+            || async {
+                let builder = self
+                    .http
+                    .post(url.clone())
+                    .header("prefer", "respond-async")
+                    .json(request);
+                let answer = self.send(credential, Priority::Foreground, builder).await?;
+                match answer.status {
+                    StatusCode::CREATED | StatusCode::ACCEPTED | StatusCode::OK => {
+                        decode_status(&answer.body)
+                    }
+                    status => Err(classify_failure(status, &answer.body, answer.retry_after)),
                 }
-                status => Err(classify_failure(status, &answer.body, answer.retry_after)),
-            }
-        })
+            },
+        )
         .await
     }
 
     /// Runs `attempt` until it succeeds or the [`RetryPolicy`] says stop.
+    /// Each attempt runs in its own `upstream.request` span (its trace context goes
+    /// out as `traceparent`), and its outcome and latency go to the metrics; `found`
+    /// tells an answer with a workflow from "no workflow".
     async fn with_retries<T, F, Fut>(
         &self,
         credential: &Credential,
+        method: &'static str,
+        found: fn(&T) -> bool,
         mut attempt: F,
     ) -> Result<T, UpstreamError>
     where
@@ -171,7 +191,22 @@ impl UpstreamClient {
     {
         let mut retry = 0;
         loop {
-            let error = match attempt().await {
+            let span = tracing::info_span!(
+                "upstream.request",
+                otel.kind = "client",
+                http.request.method = method,
+                http.response.status_code = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            );
+            let started = Instant::now();
+            let answer = attempt().instrument(span.clone()).await;
+            // Nothing was sent over budget: not an upstream request.
+            if !matches!(answer, Err(UpstreamError::OverBudget { .. })) {
+                let outcome = outcome(answer.as_ref().map(found));
+                span.record("outcome", outcome.as_str());
+                self.metrics.upstream_request(outcome, started.elapsed());
+            }
+            let error = match answer {
                 Err(error) => error,
                 answer => return answer,
             };
@@ -204,6 +239,7 @@ impl UpstreamClient {
             .map_err(|exhausted| UpstreamError::OverBudget {
                 retry_after: exhausted.retry_after,
             })?;
+        let request = request.headers(telemetry::trace_context(&tracing::Span::current()));
         let response = credential
             .credentials()
             .apply(request)
@@ -211,6 +247,7 @@ impl UpstreamClient {
             .await
             .map_err(UpstreamError::from_transport)?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         let retry_after = retry_after(response.headers());
         if let Some(pause) = upstream_pause(status, retry_after, response.headers()) {
             self.budget.pause(fingerprint, pause);
@@ -263,6 +300,25 @@ fn is_no_workflow(error: &UpstreamError) -> bool {
     errors
         .iter()
         .any(|error| error.code == 10000 && error.message.starts_with("No workflow found"))
+}
+
+/// The metric outcome of one attempt: `Ok(found)`, or why it failed.
+fn outcome(answer: Result<bool, &UpstreamError>) -> UpstreamOutcome {
+    match answer {
+        Ok(true) => UpstreamOutcome::Ok,
+        Ok(false) => UpstreamOutcome::NotFound,
+        Err(UpstreamError::Auth { .. }) => UpstreamOutcome::Auth,
+        Err(UpstreamError::RateLimited { .. }) => UpstreamOutcome::RateLimited,
+        // Nothing is sent over budget; the caller does not record it.
+        Err(UpstreamError::Rejected { .. } | UpstreamError::OverBudget { .. }) => {
+            UpstreamOutcome::Rejected
+        }
+        Err(UpstreamError::Unavailable { .. } | UpstreamError::Unreachable(_)) => {
+            UpstreamOutcome::Unavailable
+        }
+        Err(UpstreamError::Timeout) => UpstreamOutcome::Timeout,
+        Err(UpstreamError::InvalidResponse(_)) => UpstreamOutcome::Invalid,
+    }
 }
 
 fn decode_status(body: &[u8]) -> Result<WorkflowStatus, UpstreamError> {

@@ -3,12 +3,14 @@
 mod access;
 mod budget;
 mod cache;
+mod dashboard;
 mod explorer;
 mod faults;
 mod federation;
 mod graphql_http;
 mod hostile;
 mod introspection;
+mod metrics;
 mod module_graph;
 mod queries;
 mod registration;

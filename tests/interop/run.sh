@@ -5,7 +5,8 @@
 # subscriptions-transport-ws), graphql-js and graphql-core introspection against
 # the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium, and
 # the whole registration flow with graphql-ws, Apollo Client and urql;
-# then federation/run.sh (a supergraph served by Hive Gateway, its own packages).
+# then federation/run.sh (a supergraph served by Hive Gateway, its own packages)
+# and prometheus.sh (a real Prometheus scraping a gateway of its own).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -29,4 +30,5 @@ for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mj
 done
 .venv/bin/python introspection.py || status=1
 "$here/federation/run.sh" "$binary" || status=1
+"$here/prometheus.sh" "$binary" || status=1
 exit $status
