@@ -17,7 +17,7 @@ use futures::stream::BoxStream;
 pub use error::GraphqlError;
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
+pub use subscription::{ConnectionSubscriptions, LastEventId, SubscriptionRoot};
 pub use types::RegistrationStatus;
 
 use crate::access::AccessPolicy;

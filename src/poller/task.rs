@@ -46,14 +46,20 @@ impl Poller {
         key: StatusKey,
     ) -> Self {
         let backoff = Backoff::new(shared.settings.pacing.clone());
+        // Seeded from the registration's history: only changes are published.
+        let (sequence, last_state) = {
+            let feed = entry.feed.borrow();
+            let last_state = feed.latest().map(|event| event.status.state.clone());
+            (feed.latest_sequence(), last_state)
+        };
         Self {
             shared,
             entry,
             credential,
             key,
             backoff,
-            sequence: 0,
-            last_state: None,
+            sequence,
+            last_state,
             last_fetched: None,
             failures: 0,
             blocked_since: None,
@@ -126,6 +132,13 @@ impl Poller {
         let changed = self.last_state.as_ref() != Some(&state);
         if changed {
             self.publish(Arc::clone(&status), fetched_at);
+        } else if !self.entry.feed.borrow().current {
+            // The history this poller took over is confirmed current.
+            self.entry.feed.send_modify(|feed| {
+                let mut confirmed = (**feed).clone();
+                confirmed.current = true;
+                *feed = Arc::new(confirmed);
+            });
         }
         self.blocked_since = match (&state, self.blocked_since) {
             (WorkflowState::Blocked, Some(since)) => Some(since),
@@ -160,9 +173,10 @@ impl Poller {
             status,
             fetched_at,
         };
+        let bound = self.shared.settings.history;
         self.entry
             .feed
-            .send_modify(|feed| *feed = Arc::new(feed.with_event(event)));
+            .send_modify(|feed| *feed = Arc::new(feed.with_event(event, bound)));
     }
 
     /// Retries what may pass (5xx, timeouts, 429 after its Retry-After); gives up on

@@ -9,6 +9,7 @@ mod graphql_http;
 mod helpers;
 mod hostile;
 mod queries;
+mod resume;
 mod sandbox;
 mod schema_file;
 mod simulator_control;
