@@ -59,7 +59,8 @@ pub struct SubscriptionConfig {
     /// period after the last subscriber left).
     #[arg(long, env = "GATEWAY_SUBSCRIPTION_HISTORY_RETENTION", default_value = "10m", value_parser = duration)]
     pub subscription_history_retention: Duration,
-    /// Interval of server pings on idle websockets (keeps proxies from cutting them).
+    /// Interval of server pings on idle websockets and of keep-alives on SSE and
+    /// multipart streams (keeps proxies from cutting them).
     #[arg(long, env = "GATEWAY_WS_KEEPALIVE", default_value = "15s", value_parser = duration)]
     pub ws_keepalive: Duration,
 }

@@ -2,6 +2,9 @@
 //! `application/json` body and `GET` with URL parameters; the response media type
 //! negotiated from `Accept`; request errors (unparseable or invalid documents) answered
 //! 400 without `data` under `application/graphql-response+json`; mutations refused on GET.
+//! A request whose `Accept` asks for a stream (`text/event-stream`, or Apollo's
+//! `multipart/mixed;subscriptionSpec=1.0`) is admitted and parsed here alike, then
+//! streamed by [`super::stream`]; a subscription without one is refused (406).
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Request, Variables};
@@ -13,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::stream::{self, Transport};
 use crate::access::AccessError;
 use crate::graphql::check_nesting;
 use crate::graphql::is_request_error;
@@ -23,7 +27,7 @@ const JSON: &str = "application/json; charset=utf-8";
 
 /// The two response media types the spec defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MediaType {
+pub(super) enum MediaType {
     /// `application/graphql-response+json`: status codes carry request errors.
     GraphqlResponseJson,
     /// `application/json`: the legacy type, always 200 for well-formed requests.
@@ -32,10 +36,11 @@ enum MediaType {
 
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (media, credential) = match admit(&state, &headers) {
+    let (answer, credential) = match admit(&state, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
+    let media = answer.media();
     if !is_json_content_type(&headers) {
         let message = "POST bodies must be application/json";
         return failure(media, Refusal::UnsupportedMediaType, message);
@@ -48,23 +53,50 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         }
     };
     match params.into_request() {
-        Ok(request) => execute(&state, media, with(request, credential), Method::Post).await,
+        Ok(request) => {
+            let request = with(request, credential);
+            execute(&state, &headers, answer, request, Method::Post).await
+        }
         Err(message) => failure(media, Refusal::BadRequest, &message),
     }
 }
 
-/// What every GraphQL request goes through first: the response media type, then
-/// the access policy (which may hand over the caller's own Cloudflare credential).
+/// How a request is answered: one JSON response, or a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Json(MediaType),
+    Stream(Transport),
+}
+
+impl Answer {
+    /// The media type of refusals; a stream's are the spec's type, so that request
+    /// errors answer 400 before any stream starts (as graphql-sse expects).
+    fn media(self) -> MediaType {
+        match self {
+            Self::Json(media) => media,
+            Self::Stream(_) => MediaType::GraphqlResponseJson,
+        }
+    }
+}
+
+/// What every GraphQL request goes through first: the response media type (or
+/// stream transport), then the access policy (which may hand over the caller's own
+/// Cloudflare credential).
 fn admit(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<(MediaType, Option<Credential>), Box<Response>> {
-    let media = negotiate(headers).map_err(|refusal| Box::new(refusal.into_response()))?;
+) -> Result<(Answer, Option<Credential>), Box<Response>> {
+    let answer = match Transport::from_accept(headers) {
+        Some(transport) => Answer::Stream(transport),
+        None => {
+            Answer::Json(negotiate(headers).map_err(|refusal| Box::new(refusal.into_response()))?)
+        }
+    };
     let credential = state
         .access
         .admit_headers(headers)
-        .map_err(|error| Box::new(refused(media, &error)))?;
-    Ok((media, credential))
+        .map_err(|error| Box::new(refused(answer.media(), &error)))?;
+    Ok((answer, credential))
 }
 
 /// `GET /graphql?query=...&operationName=...&variables=...`.
@@ -73,14 +105,17 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (media, credential) = match admit(&state, &headers) {
+    let (answer, credential) = match admit(&state, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
     let params = serde_urlencoded_params(query.as_deref().unwrap_or_default());
     match params.and_then(GetParams::into_request) {
-        Ok(request) => execute(&state, media, with(request, credential), Method::Get).await,
-        Err(message) => failure(media, Refusal::BadRequest, &message),
+        Ok(request) => {
+            let request = with(request, credential);
+            execute(&state, &headers, answer, request, Method::Get).await
+        }
+        Err(message) => failure(answer.media(), Refusal::BadRequest, &message),
     }
 }
 
@@ -94,7 +129,7 @@ fn with(request: Request, credential: Option<Credential>) -> Request {
 }
 
 /// 401 for a caller that is not admitted, with a GraphQL error body and a code.
-fn refused(media: MediaType, error: &AccessError) -> Response {
+pub(super) fn refused(media: MediaType, error: &AccessError) -> Response {
     let body = error_body(error.code(), &error.to_string());
     let mut response = with_media_type(media, StatusCode::UNAUTHORIZED, body);
     response.headers_mut().insert(
@@ -112,10 +147,12 @@ enum Method {
 
 async fn execute(
     state: &AppState,
-    media: MediaType,
+    headers: &HeaderMap,
+    answer: Answer,
     mut request: Request,
     method: Method,
 ) -> Response {
+    let media = answer.media();
     if let Err(error) = check_nesting(&request.query) {
         return respond(media, async_graphql::Response::from_errors(vec![error]));
     }
@@ -133,7 +170,15 @@ async fn execute(
         return response;
     }
     request.operation_name = operation_name;
-    respond(media, state.schema.execute(request).await)
+    match answer {
+        Answer::Stream(transport) => stream::respond(state, transport, headers, request),
+        Answer::Json(_) if operation == Some(OperationType::Subscription) => {
+            let message = "a subscription streams its events: send Accept: text/event-stream \
+                (GraphQL over SSE) or multipart/mixed;subscriptionSpec=1.0, or use the websocket";
+            failure(media, Refusal::NotAcceptable, message)
+        }
+        Answer::Json(media) => respond(media, state.schema.execute(request).await),
+    }
 }
 
 /// The type of the operation that will run, when the document names one unambiguously.
@@ -240,18 +285,18 @@ impl Refusal {
 }
 
 /// A request answered with `refusal` instead of a GraphQL result.
-fn failure(media: MediaType, refusal: Refusal, message: &str) -> Response {
+pub(super) fn failure(media: MediaType, refusal: Refusal, message: &str) -> Response {
     with_media_type(media, refusal.status(), error_body(refusal.code(), message))
 }
 
 /// A GraphQL error body: one error, with its stable code in `extensions.code`.
-fn error_body(code: &str, message: &str) -> Vec<u8> {
+pub(super) fn error_body(code: &str, message: &str) -> Vec<u8> {
     json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
         .to_string()
         .into_bytes()
 }
 
-fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {
+pub(super) fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {
     let content_type = match media {
         MediaType::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
         MediaType::Json => JSON,

@@ -1,9 +1,11 @@
-//! The HTTP server: routes (`/graphql`, GraphiQL at `/`, `/healthz`, `/readyz`) and
+//! The HTTP server: routes (`/graphql` over HTTP, SSE, multipart and websockets,
+//! GraphiQL at `/`, `/healthz`, `/readyz`) and
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
 
 mod graphiql;
 mod graphql;
+mod stream;
 mod websocket;
 
 use std::time::Duration;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Websocket limits and timers.
     pub websocket: WsSettings,
+    /// Interval of keep-alives on SSE and multipart streams.
+    pub http_stream_keepalive: Duration,
 }
 
 impl AppState {
@@ -61,6 +65,7 @@ impl AppState {
             access,
             graphiql: graphiql::page(default_query),
             shutdown,
+            http_stream_keepalive: websocket.keepalive,
             websocket,
         }
     }

@@ -8,6 +8,7 @@ mod gateway;
 mod graphql_http;
 mod helpers;
 mod hostile;
+mod http_streams;
 mod queries;
 mod resume;
 mod sandbox;
