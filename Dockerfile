@@ -3,6 +3,8 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# A workspace member: cargo needs its manifest and sources to load the workspace.
+COPY loadgen ./loadgen
 RUN cargo build --release --locked --bin registrar-gateway && strip target/release/registrar-gateway
 
 # Run: Debian slim with the CA bundle rustls verifies against, as a non-root user.

@@ -3,9 +3,12 @@
 //!
 //! The data path reads top to bottom:
 //!
-//! - [`config`]: flags and environment, validated once at start-up;
+//! - [`cli`]: the binary's command line (the gateway or a subcommand);
+//! - [`config`]: flags and environment, validated once at start-up, with the value
+//!   parsers in [`flags`];
 //! - [`domain`]: `DomainName` and `AccountId`, parsed once at the edge;
-//! - [`upstream`]: the Cloudflare API wire model, credentials, the client and its retries;
+//! - [`credential`]: the upstream credential (a secret) and its keyed fingerprint;
+//! - [`upstream`]: the Cloudflare API wire model, the client and its retries;
 //! - [`budget`]: the per-credential upstream request budget every call goes through;
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
 //! - [`poller`]: one shared poller per watched registration;
@@ -19,13 +22,17 @@
 pub mod access;
 pub mod budget;
 pub mod cache;
+pub mod cli;
 pub mod config;
+pub mod credential;
 pub mod domain;
+pub mod flags;
 pub mod graphql;
 pub mod http;
 pub mod poller;
 pub mod registrations;
 pub mod simulator;
 pub mod startup;
+mod sync;
 pub mod telemetry;
 pub mod upstream;

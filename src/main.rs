@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use registrar_gateway::config::{Cli, Command};
+use registrar_gateway::cli::{Cli, Command};
 use registrar_gateway::simulator::SimulateArgs;
 use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
 use registrar_gateway::{graphql, simulator, telemetry};

@@ -11,13 +11,14 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::upstream::Fingerprint;
+use crate::credential::Fingerprint;
+use crate::sync::LockUnpoisoned;
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
@@ -100,22 +101,14 @@ impl Budget {
     /// Stops every request of `credential` for `duration`: the upstream asked for it.
     pub fn pause(&self, credential: Fingerprint, duration: Duration) {
         let until = Instant::now() + duration;
-        let mut paused = self
-            .shared
-            .paused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut paused = self.shared.paused.lock_unpoisoned();
         let entry = paused.entry(credential).or_insert(until);
         *entry = (*entry).max(until);
         tracing::warn!(%credential, pause_ms = duration.as_millis() as u64, "the upstream asked this credential to slow down");
     }
 
     fn paused_for(&self, credential: Fingerprint) -> Option<Duration> {
-        let mut paused = self
-            .shared
-            .paused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut paused = self.shared.paused.lock_unpoisoned();
         let now = Instant::now();
         match paused.get(&credential) {
             Some(until) if *until > now => Some(*until - now),
@@ -162,7 +155,7 @@ fn quota(limit: u32, window: Duration) -> Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::{Credential, Credentials, FingerprintKey};
+    use crate::credential::{Credential, Credentials, FingerprintKey};
 
     fn credential(token: &str) -> Fingerprint {
         Credential::new(

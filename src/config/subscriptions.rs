@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::duration;
+use crate::flags::duration;
+use crate::http::WsSettings;
 use crate::poller::{Pacing, PollerSettings};
 
 /// How shared pollers pace themselves and how many subscribers the gateway serves.
@@ -83,6 +84,16 @@ impl SubscriptionConfig {
             max_watchers: self.max_subscriptions,
             history: self.subscription_history,
             history_retention: self.subscription_history_retention,
+        }
+    }
+
+    /// The websocket transport's settings; a message may be as large as an HTTP body.
+    pub fn websocket_settings(&self, max_message_size: usize) -> WsSettings {
+        WsSettings {
+            init_timeout: self.ws_init_timeout,
+            keepalive: self.ws_keepalive,
+            max_subscriptions_per_connection: self.max_subscriptions_per_connection,
+            max_message_size,
         }
     }
 }

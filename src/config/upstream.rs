@@ -7,10 +7,11 @@ use clap::Args;
 use reqwest::Url;
 use secrecy::SecretString;
 
-use super::{CLOUDFLARE_BASE_URL, ConfigError, account_id, duration, secret};
+use super::{CLOUDFLARE_BASE_URL, ConfigError};
 use crate::access::CredentialMode;
 use crate::budget::BudgetSettings;
 use crate::domain::AccountId;
+use crate::flags::{account_id, duration, secret};
 use crate::upstream::{ClientSettings, Credentials, RetryPolicy};
 
 /// Where the upstream is and how to authenticate to it.

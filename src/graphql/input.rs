@@ -1,18 +1,8 @@
 //! Turning GraphQL arguments into domain values, before any upstream call.
 
-use async_graphql::Context;
-
 use super::error::GraphqlError;
 use crate::domain::{AccountId, DomainName};
 use crate::registrations::Registrations;
-
-/// A service the schema was built with (see [`super::build_schema`]).
-pub(super) fn service<'a, T: Send + Sync + 'static>(
-    ctx: &Context<'a>,
-) -> Result<&'a T, GraphqlError> {
-    ctx.data::<T>()
-        .map_err(|error| GraphqlError::Internal(error.message))
-}
 
 pub(super) fn parse_domain(input: &str) -> Result<DomainName, GraphqlError> {
     DomainName::parse(input).map_err(|error| GraphqlError::BadUserInput(error.to_string()))

@@ -94,13 +94,19 @@ pub fn build_schema(
     GatewaySchema { schema, limits }
 }
 
+/// A service the schema was built with (see [`build_schema`]): the resolvers' one way to read schema data.
+fn service<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a T, GraphqlError> {
+    ctx.data::<T>()
+        .map_err(|error| GraphqlError::Internal(error.message))
+}
+
 /// The Cloudflare credential a request's upstream calls use: the caller's own when
 /// the transport admitted one into the request data (from HTTP headers, or from a
 /// websocket `connection_init` payload via [`AccessPolicy::admit_init_payload`]) and
 /// the credential mode passes it through; else the gateway's own when the mode
 /// allows; else `UNAUTHENTICATED`, before any upstream call.
 pub fn caller_credential<'a>(ctx: &Context<'a>) -> Result<&'a Credential, GraphqlError> {
-    let access = input::service::<AccessPolicy>(ctx)?;
+    let access = service::<AccessPolicy>(ctx)?;
     access
         .credential_for(ctx.data_opt::<Credential>())
         .map_err(GraphqlError::from)

@@ -5,7 +5,8 @@ use futures::future::join_all;
 
 use super::caller_credential;
 use super::error::GraphqlError;
-use super::input::{parse_account, parse_domain, service};
+use super::input::{parse_account, parse_domain};
+use super::service;
 use super::types::RegistrationStatus;
 use crate::domain::{AccountId, DomainName};
 use crate::registrations::Registrations;
@@ -49,16 +50,15 @@ impl QueryRoot {
         domains: Vec<String>,
         account_id: Option<ID>,
     ) -> async_graphql::Result<Vec<Option<async_graphql::Result<RegistrationStatus>>>> {
-        let registrations = service::<Registrations>(ctx).map_err(|error| error.extend())?;
-        let credential = caller_credential(ctx).map_err(|error| error.extend())?;
-        let limits = service::<QueryLimits>(ctx).map_err(|error| error.extend())?;
-        let targets = parse_targets(
-            registrations,
-            limits,
-            &domains,
-            account_id.as_deref().map(String::as_str),
-        )
-        .map_err(|error| error.extend())?;
+        let prepare = || {
+            let registrations = service::<Registrations>(ctx)?;
+            let credential = caller_credential(ctx)?;
+            let limits = service::<QueryLimits>(ctx)?;
+            let account_id = account_id.as_deref().map(String::as_str);
+            let targets = parse_targets(registrations, limits, &domains, account_id)?;
+            Ok::<_, GraphqlError>((registrations, credential, targets))
+        };
+        let (registrations, credential, targets) = prepare().map_err(|error| error.extend())?;
         let lookups = targets.into_iter().map(|(account, domain)| async move {
             // `Option<Result<_>>` is a nullable item whose error is reported at its index.
             let result = status(registrations, credential, account, domain).await;

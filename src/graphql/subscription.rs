@@ -10,7 +10,8 @@ use futures::{Stream, StreamExt};
 
 use super::caller_credential;
 use super::error::GraphqlError;
-use super::input::{parse_account, parse_domain, service};
+use super::input::{parse_account, parse_domain};
+use super::service;
 use super::types::{RegistrationStatus, WorkflowStateGql};
 use crate::domain::DomainName;
 use crate::poller::{Delivery, ReportedEnd, StatusEvent};
@@ -69,25 +70,28 @@ impl SubscriptionRoot {
         // The SSE transport's `Last-Event-ID`, when the document does not say.
         let after_sequence =
             after_sequence.or_else(|| ctx.data_opt::<LastEventId>().map(|id| id.0));
-        let registrations = service::<Registrations>(ctx).map_err(|error| error.extend())?;
-        let credential = caller_credential(ctx).map_err(|error| error.extend())?;
-        let account = parse_account(registrations, account_id.as_deref().map(String::as_str))
-            .map_err(|error| error.extend())?;
-        let domain = parse_domain(&domain).map_err(|error| error.extend())?;
-        let slot = match ctx.data_opt::<ConnectionSubscriptions>() {
-            Some(connection) => Some(connection.acquire().map_err(|error| error.extend())?),
-            None => None,
+        let start = async {
+            let registrations = service::<Registrations>(ctx)?;
+            let credential = caller_credential(ctx)?;
+            let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
+            let domain = parse_domain(&domain)?;
+            let slot = match ctx.data_opt::<ConnectionSubscriptions>() {
+                Some(connection) => Some(connection.acquire()?),
+                None => None,
+            };
+            let watch = registrations
+                .watch(
+                    credential,
+                    account,
+                    domain.clone(),
+                    keep_watching_action_required,
+                    after_sequence,
+                )
+                .await
+                .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()))?;
+            Ok::<_, GraphqlError>((watch, slot, domain))
         };
-        let watch = registrations
-            .watch(
-                credential,
-                account,
-                domain.clone(),
-                keep_watching_action_required,
-                after_sequence,
-            )
-            .await
-            .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()).extend())?;
+        let (watch, slot, domain) = start.await.map_err(|error| error.extend())?;
         Ok(watch.into_stream().map(move |item| {
             // The connection's slot is held for as long as the stream lives.
             let _slot = &slot;

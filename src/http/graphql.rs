@@ -8,7 +8,7 @@
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Request, Variables};
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
+use super::error::{Refusal, error_body};
 use super::stream::{self, Transport};
 use crate::access::AccessError;
 use crate::graphql::check_nesting;
@@ -23,7 +24,7 @@ use crate::graphql::is_request_error;
 use crate::upstream::Credential;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
-const JSON: &str = "application/json; charset=utf-8";
+pub(super) const JSON: &str = "application/json; charset=utf-8";
 
 /// The two response media types the spec defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,76 +225,9 @@ fn respond(media: MediaType, response: async_graphql::Response) -> Response {
     }
 }
 
-/// Why a request is answered before (or instead of) GraphQL: each has its HTTP
-/// status and a stable `extensions.code`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// Not a well-formed GraphQL-over-HTTP request (400).
-    BadRequest,
-    /// A mutation over GET (405).
-    MethodNotAllowed,
-    /// No response media type the client accepts (406).
-    NotAcceptable,
-    /// A body over `--body-limit` (413).
-    PayloadTooLarge,
-    /// A POST body that is not `application/json` (415).
-    UnsupportedMediaType,
-    /// Not answered within `--request-timeout` (408).
-    RequestTimeout,
-    /// The response could not be encoded (500).
-    Internal,
-}
-
-impl Refusal {
-    /// The HTTP status it is answered with.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::BadRequest => StatusCode::BAD_REQUEST,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Its `extensions.code`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::BadRequest => "BAD_REQUEST",
-            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            Self::NotAcceptable => "NOT_ACCEPTABLE",
-            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            Self::RequestTimeout => "REQUEST_TIMEOUT",
-            Self::Internal => "INTERNAL_SERVER_ERROR",
-        }
-    }
-
-    /// Rewrites `response`, written by a layer as plain text or with no body, into
-    /// this refusal's GraphQL error under `application/json`, keeping its status
-    /// and other headers (CORS, request id).
-    pub fn rewrite(self, response: Response, message: &str) -> Response {
-        let (mut parts, _) = response.into_parts();
-        parts.headers.remove(header::CONTENT_LENGTH);
-        parts
-            .headers
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-        Response::from_parts(parts, Body::from(error_body(self.code(), message)))
-    }
-}
-
 /// A request answered with `refusal` instead of a GraphQL result.
 pub(super) fn failure(media: MediaType, refusal: Refusal, message: &str) -> Response {
     with_media_type(media, refusal.status(), error_body(refusal.code(), message))
-}
-
-/// A GraphQL error body: one error, with its stable code in `extensions.code`.
-pub(super) fn error_body(code: &str, message: &str) -> Vec<u8> {
-    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
-        .to_string()
-        .into_bytes()
 }
 
 pub(super) fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {

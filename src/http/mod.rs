@@ -3,6 +3,7 @@
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
 
+mod error;
 mod graphiql;
 mod graphql;
 mod stream;
@@ -29,7 +30,7 @@ use tower_http::trace::TraceLayer;
 pub use graphiql::example_query;
 pub use websocket::WsSettings;
 
-use self::graphql::Refusal;
+use self::error::Refusal;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
 

@@ -29,7 +29,8 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
-use super::graphql::{MediaType, Refusal, error_body, failure, with_media_type};
+use super::error::{Refusal, error_body};
+use super::graphql::{MediaType, failure, with_media_type};
 use crate::graphql::{LastEventId, is_request_error};
 
 /// The multipart boundary.

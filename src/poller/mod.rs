@@ -20,7 +20,7 @@ mod task;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -31,6 +31,7 @@ pub use backoff::Pacing;
 pub use feed::{Delivery, ReportedEnd, StatusEvent, Watch, WatchEnd};
 
 use crate::cache::{StatusCache, StatusKey};
+use crate::sync::LockUnpoisoned;
 use crate::upstream::Credential;
 use feed::Feed;
 
@@ -256,7 +257,7 @@ impl Pollers {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Registry> {
         // The registry holds plain counters: a panic elsewhere cannot leave it torn.
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+        self.registry.lock_unpoisoned()
     }
 
     /// Publishes `end` and removes `entry` from the registry, under the registry lock

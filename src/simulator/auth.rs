@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::RwLock;
 
+use crate::sync::RwLockUnpoisoned;
 use axum::http::HeaderMap;
 
 /// The credential a request authenticates with; borrowed from its headers.
@@ -137,10 +138,7 @@ impl RefusedCredentials {
 
     /// Checks a well-formed credential.
     pub fn admit(&self, credential: &Credential<'_>) -> Result<(), AuthFailure> {
-        let refused = self
-            .refused
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let refused = self.refused.read_unpoisoned();
         if refused.contains(credential.key()) {
             Err(AuthFailure::Refused)
         } else {
@@ -160,19 +158,14 @@ impl RefusedCredentials {
 
     /// The refused tokens or keys.
     pub fn list(&self) -> Vec<String> {
-        let refused = self
-            .refused
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let refused = self.refused.read_unpoisoned();
         let mut list: Vec<String> = refused.iter().cloned().collect();
         list.sort();
         list
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<String>> {
-        self.refused
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.refused.write_unpoisoned()
     }
 }
 

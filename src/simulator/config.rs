@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::rate_limit::RateLimitPolicy;
 use super::scenario::{ScenarioError, ScenarioSet};
-use crate::config::duration;
+use crate::flags::duration;
 
 /// Everything a simulator needs to start.
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::sync::RwLockUnpoisoned;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -121,21 +122,14 @@ impl FaultInjector {
         let down_until = (!faults.down_for.is_zero()).then(|| now + down_for);
         self.active
             .store(faults != Faults::default(), Ordering::Release);
-        *self
-            .settings
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner()) = (faults, down_until);
+        *self.settings.write_unpoisoned() = (faults, down_until);
         self.requests.store(0, Ordering::Release);
         Ok(())
     }
 
     /// The settings as last set.
     pub fn get(&self) -> Faults {
-        self.settings
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .0
-            .clone()
+        self.settings.read_unpoisoned().0.clone()
     }
 
     /// Decides the latency and fault for the next request.
@@ -144,10 +138,7 @@ impl FaultInjector {
             return (Duration::ZERO, None);
         }
         let n = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
-        let settings = self
-            .settings
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let settings = self.settings.read_unpoisoned();
         let (faults, down_until) = &*settings;
         let hang_for = if faults.hang_for.is_zero() {
             DEFAULT_HANG

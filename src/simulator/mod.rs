@@ -9,22 +9,22 @@
 //! [`store`] of [`workflow`]s, each a [`scenario`] on the [`clock`]. [`control`]
 //! drives the same [`SimulatorHandle`] tests use in-process.
 
-pub mod api;
-pub mod auth;
-pub mod clock;
-pub mod config;
-pub mod control;
-pub mod create;
+mod api;
+mod auth;
+mod clock;
+mod config;
+mod control;
+mod create;
 mod demo;
-pub mod edge;
-pub mod faults;
-pub mod rate_limit;
-pub mod reply;
-pub mod scenario;
-pub mod server;
-pub mod stats;
-pub mod store;
-pub mod workflow;
+mod edge;
+mod faults;
+mod rate_limit;
+mod reply;
+mod scenario;
+mod server;
+mod stats;
+mod store;
+mod workflow;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,7 @@ pub use scenario::{ScenarioError, ScenarioSet};
 pub use stats::Stats;
 pub use store::StoreError;
 
+use crate::sync::LockUnpoisoned;
 use auth::RefusedCredentials;
 use clock::WorkflowClock;
 use faults::FaultInjector;
@@ -54,7 +55,7 @@ use store::Store;
 
 /// State shared by every request; one per simulator.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     clock: WorkflowClock,
     store: Store,
     refused: RefusedCredentials,
@@ -246,11 +247,7 @@ impl SimulatorHandle {
     /// Stops accepting, wakes hung requests and waits for connections to finish.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
-        let task = self
-            .server
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take();
+        let task = self.server.lock_unpoisoned().take();
         if let Some(task) = task
             && let Err(err) = task.await
         {

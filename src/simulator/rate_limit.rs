@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::sync::LockUnpoisoned;
 use axum::http::HeaderValue;
 use tokio::time::Instant;
 
@@ -98,10 +99,7 @@ impl RateLimiter {
         if !self.enabled() {
             return Verdict::Allowed(self.full_quota());
         }
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut buckets = self.buckets.lock_unpoisoned();
         if !buckets.contains_key(credential) && buckets.len() >= MAX_TRACKED_CREDENTIALS {
             let window = self.policy.window;
             buckets.retain(|_, bucket| !bucket.expired(now, window));
@@ -118,14 +116,6 @@ impl RateLimiter {
             Some(bucket) => bucket.count(now, self.policy),
             None => Verdict::Allowed(self.full_quota()),
         }
-    }
-
-    /// Forgets every credential's usage.
-    pub fn reset(&self) {
-        self.buckets
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .clear();
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::domain::{AccountId, DomainName};
+use crate::sync::LockUnpoisoned;
 
 /// Distinct (account, domain) pairs counted; requests for further pairs only
 /// count towards `requests_untracked`.
@@ -95,10 +96,7 @@ impl Counters {
 
     /// Counts a request about (account, domain); clones the names only on a pair's first request.
     pub fn registration(&self, account: &AccountId, domain: &DomainName) {
-        let mut map = self
-            .per_registration
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut map = self.per_registration.lock_unpoisoned();
         if let Some(count) = map
             .get_mut(account)
             .and_then(|domains| domains.get_mut(domain))
@@ -119,10 +117,7 @@ impl Counters {
         else {
             return 0;
         };
-        let map = self
-            .per_registration
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let map = self.per_registration.lock_unpoisoned();
         map.count(&account, &domain)
     }
 
@@ -136,10 +131,7 @@ impl Counters {
             .filter(|(_, count)| *count > 0)
             .collect();
         let mut registrations: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        let map = self
-            .per_registration
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let map = self.per_registration.lock_unpoisoned();
         for (account, domains) in &map.accounts {
             let counts = domains
                 .iter()
@@ -169,9 +161,6 @@ impl Counters {
         for counter in atomics.into_iter().chain(&self.by_class) {
             counter.store(0, Ordering::Relaxed);
         }
-        *self
-            .per_registration
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = PerRegistration::default();
+        *self.per_registration.lock_unpoisoned() = PerRegistration::default();
     }
 }

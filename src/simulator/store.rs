@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use super::scenario::{DEFAULT_CREATE_SCENARIO, ScenarioSet};
 use super::workflow::{NotAwaitingAction, RegistrationOrder, Workflow};
 use crate::domain::{AccountId, DomainName};
+use crate::sync::RwLockUnpoisoned;
 use crate::upstream::WorkflowStatus;
 
 /// The platform's limit of domains registered per account.
@@ -53,8 +54,6 @@ pub enum StoreError {
 pub struct Created {
     /// The workflow's status at creation time.
     pub status: WorkflowStatus,
-    /// When its state next changes by itself, if ever.
-    pub next_change: Option<DateTime<Utc>>,
 }
 
 /// The workflow map and its bound.
@@ -98,10 +97,7 @@ impl Store {
         read: impl FnOnce(&Workflow) -> R,
     ) -> Result<Option<R>, StoreError> {
         {
-            let inner = self
-                .inner
-                .read()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let inner = self.inner.read_unpoisoned();
             if let Some(workflows) = inner.accounts.get(account) {
                 return Ok(workflows.get(domain).map(read));
             }
@@ -122,7 +118,6 @@ impl Store {
         let mut inner = self.write();
         let created = |workflow: &Workflow| Created {
             status: workflow.status(account, domain, now),
-            next_change: workflow.next_change(now),
         };
         let workflows = self.touch(&mut inner, account, now)?;
         if let Some(existing) = workflows.get(domain) {
@@ -170,9 +165,7 @@ impl Store {
     }
 
     fn write(&self) -> Guard<'_> {
-        self.inner
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.inner.write_unpoisoned()
     }
 
     /// The account's workflows, instantiating its demo workflows if it is new.

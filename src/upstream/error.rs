@@ -69,16 +69,15 @@ impl UpstreamError {
     }
 
     /// Classifies a transport-level failure from reqwest. The URL is dropped from the
-    /// message: it is ours, and says nothing the caller needs.
+    /// message: it is ours, and says nothing the caller needs. No side effects: the
+    /// failure is logged once, where it is handled.
     pub(crate) fn from_transport(error: reqwest::Error) -> Self {
         if error.is_timeout() {
             Self::Timeout
         } else if error.is_decode() {
             Self::InvalidResponse(error.without_url().to_string())
         } else {
-            let detail = error_chain(&error.without_url());
-            tracing::warn!(%detail, "the upstream could not be reached");
-            Self::Unreachable(detail)
+            Self::Unreachable(error_chain(&error.without_url()))
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The Cloudflare Registrar API as the gateway sees it: the wire model shared with
-//! the simulator, the HTTP client, credentials and the upstream error enum.
+//! the simulator, the HTTP client and the upstream error enum (the credential it
+//! sends lives in [`crate::credential`], re-exported here).
 
 mod client;
-mod credentials;
 mod error;
 pub mod model;
 mod retry;
 
+pub use crate::credential::{Credential, Credentials, Fingerprint, FingerprintKey};
 pub use client::{ClientBuildError, ClientSettings, UpstreamClient};
-pub use credentials::{Credential, Credentials, Fingerprint, FingerprintKey};
 pub use error::UpstreamError;
 pub use model::{
     ApiMessage, Envelope, Links, Registration, WorkflowError, WorkflowState, WorkflowStatus,

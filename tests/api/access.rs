@@ -6,8 +6,8 @@ use futures::future::join_all;
 use registrar_gateway::simulator::credential_tag;
 use serde_json::{Value, json};
 
-use crate::gateway::{TOKEN, spawn_app_with, spawn_gateway, spawn_pass_through};
-use crate::helpers::{spawn_simulator, spawn_simulator_with};
+use crate::support::{TOKEN, spawn_app_with, spawn_gateway, spawn_pass_through};
+use crate::support::{spawn_simulator, spawn_simulator_with};
 use registrar_gateway::simulator::SimulatorConfig;
 
 fn code(body: &Value) -> &Value {

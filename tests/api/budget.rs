@@ -11,9 +11,9 @@ use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::simulator::SimulatorConfig;
 use serde_json::Value;
 
-use crate::gateway::{ACCOUNT, TOKEN, spawn_gateway};
-use crate::helpers::spawn_simulator_with;
-use crate::websocket::{WsClient, change, connect_ready};
+use crate::support::spawn_simulator_with;
+use crate::support::{ACCOUNT, TOKEN, spawn_gateway};
+use crate::support::{WsClient, change, connect_ready};
 
 const BUDGET: u32 = 200;
 const MOVING: usize = 10;

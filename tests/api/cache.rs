@@ -12,8 +12,8 @@ use registrar_gateway::upstream::{
     UpstreamError,
 };
 
-use crate::gateway::{ACCOUNT, spawn_app, spawn_app_with};
-use crate::helpers::spawn_simulator_with;
+use crate::support::spawn_simulator_with;
+use crate::support::{ACCOUNT, spawn_app, spawn_app_with};
 use registrar_gateway::simulator::SimulatorConfig;
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use futures::future::join_all;
 use registrar_gateway::simulator::Faults;
 use serde_json::Value;
 
-use crate::gateway::{TOKEN, TestApp, spawn_app_with, spawn_gateway};
-use crate::helpers::spawn_simulator_with;
+use crate::support::spawn_simulator_with;
+use crate::support::{TOKEN, TestApp, spawn_app_with, spawn_gateway};
 use registrar_gateway::simulator::SimulatorConfig;
 
 fn code(body: &Value) -> &Value {

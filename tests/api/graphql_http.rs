@@ -7,7 +7,7 @@ use registrar_gateway::simulator::Faults;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use crate::gateway::{GRAPHQL_RESPONSE_JSON, TestApp, spawn_app, spawn_app_with};
+use crate::support::{GRAPHQL_RESPONSE_JSON, TestApp, spawn_app, spawn_app_with};
 
 const QUERY: &str = r#"{ registrationStatus(domain: "demo-succeeded.com") { state } }"#;
 

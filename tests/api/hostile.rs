@@ -4,7 +4,7 @@
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use crate::gateway::{GRAPHQL_RESPONSE_JSON, STATUS_QUERY, TestApp, spawn_app_with};
+use crate::support::{GRAPHQL_RESPONSE_JSON, STATUS_QUERY, TestApp, spawn_app_with};
 
 /// What a rejected input must get back.
 enum Expect {

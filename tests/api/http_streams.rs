@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::gateway::TestApp;
 use crate::subscriptions::{fast_app, states};
+use crate::support::TestApp;
 
 const SSE: &str = "text/event-stream";
 const MULTIPART: &str =

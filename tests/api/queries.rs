@@ -6,8 +6,8 @@ use std::time::Duration;
 use registrar_gateway::domain::{AccountId, DomainName};
 use serde_json::{Value, json};
 
-use crate::gateway::{ACCOUNT, spawn_app, spawn_app_with};
-use crate::helpers::spawn_simulator_with;
+use crate::support::spawn_simulator_with;
+use crate::support::{ACCOUNT, spawn_app, spawn_app_with};
 use registrar_gateway::simulator::SimulatorConfig;
 
 fn status(body: &Value) -> &Value {
@@ -184,7 +184,7 @@ async fn bad_domains_and_account_ids_are_refused_before_any_upstream_call() {
     ];
     for variables in cases {
         let body = app
-            .query(crate::gateway::STATUS_QUERY, variables.clone())
+            .query(crate::support::STATUS_QUERY, variables.clone())
             .await;
         let error = &body["errors"][0];
         assert_eq!(
@@ -203,10 +203,10 @@ async fn bad_domains_and_account_ids_are_refused_before_any_upstream_call() {
 #[tokio::test]
 async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() {
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().refuse_credential(crate::gateway::TOKEN))
+        spawn_simulator_with(SimulatorConfig::default().refuse_credential(crate::support::TOKEN))
             .await
             .handle;
-    let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
+    let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;
     let body = app.status_of("demo-succeeded.com").await;
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], "UPSTREAM_AUTH", "{body}");
@@ -216,7 +216,7 @@ async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() 
         json!([{ "code": 10000, "message": "Authentication error" }])
     );
     assert!(
-        !body.to_string().contains(crate::gateway::TOKEN),
+        !body.to_string().contains(crate::support::TOKEN),
         "the token leaked: {body}"
     );
 }
@@ -227,7 +227,7 @@ async fn an_upstream_429_is_reported_and_pauses_the_credential_for_every_caller(
         spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
-    let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
+    let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;
     app.spend_upstream_request_elsewhere().await;
     let body = app.status_of("demo-failed.com").await;
     let error = &body["errors"][0];
@@ -260,7 +260,7 @@ async fn a_spent_ratelimit_header_stops_the_next_call_before_it_is_sent() {
         spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
-    let app = crate::gateway::spawn_gateway(simulator, crate::gateway::TOKEN, &[]).await;
+    let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;
     app.status_of("demo-succeeded.com").await;
     let body = app.status_of("demo-failed.com").await;
     assert_eq!(

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::gateway::TestApp;
 use crate::subscriptions::{fast_app, follow_to_completion, next_change, states};
-use crate::websocket::{WsClient, connect_ready};
+use crate::support::TestApp;
+use crate::support::{WsClient, connect_ready};
 
 /// `registrationStatusChanged` resumed after a sequence.
 const RESUME: &str = r#"subscription($domain: String!, $after: Int) {

@@ -14,7 +14,7 @@ fn the_committed_sdl_matches_the_code() {
 fn the_readme_documents_every_gateway_setting() {
     use clap::CommandFactory;
     let readme = include_str!("../../README.md");
-    let command = registrar_gateway::config::Cli::command();
+    let command = registrar_gateway::cli::Cli::command();
     for arg in command.get_arguments() {
         let Some(long) = arg
             .get_long()

@@ -9,8 +9,8 @@ use registrar_gateway::simulator::Faults;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::gateway::{ACCOUNT, TestApp, spawn_app_with};
-use crate::websocket::{WsClient, change, connect_ready};
+use crate::support::{ACCOUNT, TestApp, spawn_app_with};
+use crate::support::{WsClient, change, connect_ready};
 
 /// Poll every 10 ms, without jitter or client retries (the poller's own failure
 /// count is under test), and stop a poller as soon as nobody watches.
@@ -410,14 +410,14 @@ async fn subscriptions_are_bounded_per_connection_and_in_total() {
 #[tokio::test]
 async fn the_legacy_protocol_bounds_subscriptions_per_connection_too() {
     let app = fast_app(&["--max-subscriptions-per-connection", "1"]).await;
-    let mut client = crate::websocket::connect(&app, "graphql-ws").await;
+    let mut client = crate::support::connect(&app, "graphql-ws").await;
     client
         .send(json!({ "type": "connection_init", "payload": {} }))
         .await;
     assert_eq!(client.recv().await["type"], "connection_ack");
     for id in ["1", "2"] {
         let variables = json!({ "domain": "demo-pending.com" });
-        let payload = json!({ "query": crate::websocket::WATCH, "variables": variables });
+        let payload = json!({ "query": crate::support::WATCH, "variables": variables });
         client
             .send(json!({ "type": "start", "id": id, "payload": payload }))
             .await;

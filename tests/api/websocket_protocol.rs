@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use registrar_gateway::simulator::{SimulatorConfig, credential_tag};
 
-use crate::gateway::{spawn_app, spawn_app_with, spawn_pass_through};
-use crate::helpers::{spawn_simulator, spawn_simulator_with};
-use crate::websocket::{WATCH, connect, connect_ready};
+use crate::support::{WATCH, connect, connect_ready};
+use crate::support::{spawn_app, spawn_app_with, spawn_pass_through};
+use crate::support::{spawn_simulator, spawn_simulator_with};
 
 #[tokio::test]
 async fn the_modern_subprotocol_is_chosen_and_echoed() {
@@ -208,6 +208,21 @@ async fn connection_init_without_the_access_key_closes_with_4403() {
         .send(json!({ "type": "connection_init", "payload": payload }))
         .await;
     assert_eq!(admitted.recv().await["type"], "connection_ack");
+}
+
+#[tokio::test]
+async fn a_legacy_connection_init_without_the_access_key_is_refused_with_its_code() {
+    let app = spawn_app_with(&["--access-key", "gateway-key-1"]).await;
+    let mut refused = connect(&app, "graphql-ws").await;
+    refused
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    let message = refused.recv().await;
+    assert_eq!(message["type"], "connection_error", "{message}");
+    assert_eq!(
+        message["payload"]["extensions"]["code"], "ACCESS_DENIED",
+        "{message}"
+    );
 }
 
 #[tokio::test]

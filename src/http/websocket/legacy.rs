@@ -2,12 +2,13 @@
 //! async-graphql-axum, with the access policy applied to `connection_init`. A loop
 //! between it and the socket adds what it lacks: websocket pings (async-graphql does
 //! not send the protocol's `ka`), the `connection_init` timeout, and the close frame
-//! on shutdown.
+//! on shutdown, and the refusal's `extensions.code` (async-graphql's
+//! `connection_error` keeps only the message).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use async_graphql::Data;
+use async_graphql::{Data, ErrorExtensions};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use futures::channel::mpsc;
@@ -15,7 +16,7 @@ use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 
 use crate::access::AccessPolicy;
-use crate::graphql::ConnectionSubscriptions;
+use crate::graphql::{ConnectionSubscriptions, GraphqlError};
 use crate::http::AppState;
 
 /// Outgoing messages buffered between the protocol and the socket.
@@ -32,10 +33,15 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
         settings.max_subscriptions_per_connection,
     ));
     let initialised = Arc::new(AtomicBool::new(false));
+    let refusal = Arc::new(OnceLock::new());
     let graphql =
         GraphQLWebSocket::new_with_pair(outbox, socket_stream, state.schema.clone(), protocol)
             .with_data(data)
-            .on_connection_init(admit(state.access.clone(), Arc::clone(&initialised)))
+            .on_connection_init(admit(
+                state.access.clone(),
+                Arc::clone(&initialised),
+                Arc::clone(&refusal),
+            ))
             .serve();
     tokio::pin!(graphql);
     let init_deadline = tokio::time::sleep(settings.init_timeout);
@@ -51,13 +57,14 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
             () = &mut graphql => {
                 // The protocol is over (the client left or broke it): flush what it queued.
                 while let Ok(message) = outgoing.try_recv() {
+                    let message = with_refusal_code(message, refusal.get().copied());
                     if socket_sink.send(message).await.is_err() {
                         break;
                     }
                 }
                 break;
             }
-            Some(message) = outgoing.next() => message,
+            Some(message) = outgoing.next() => with_refusal_code(message, refusal.get().copied()),
             _ = keepalive.tick() => Message::Ping(Default::default()),
         };
         let closing = matches!(message, Message::Close(_));
@@ -72,14 +79,17 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
 fn admit(
     access: AccessPolicy,
     initialised: Arc<AtomicBool>,
+    refusal: Arc<OnceLock<&'static str>>,
 ) -> impl FnOnce(serde_json::Value) -> BoxFuture<'static, async_graphql::Result<Data>> + Send + 'static
 {
     move |payload| {
         Box::pin(async move {
             initialised.store(true, Ordering::Release);
-            let credential = access
-                .admit_init_payload(&payload)
-                .map_err(|error| async_graphql::Error::new(error.to_string()))?;
+            let credential = access.admit_init_payload(&payload).map_err(|error| {
+                let error = GraphqlError::from(error);
+                let _ = refusal.set(error.code());
+                error.extend()
+            })?;
             let mut admitted = Data::default();
             if let Some(credential) = credential {
                 admitted.insert(credential);
@@ -94,4 +104,20 @@ fn close(code: u16, reason: &'static str) -> Message {
         code,
         reason: reason.into(),
     }))
+}
+
+/// Adds the refusal's `extensions.code` to async-graphql's `connection_error`,
+/// which carries only the message; every other message passes unchanged.
+fn with_refusal_code(message: Message, code: Option<&'static str>) -> Message {
+    let (Message::Text(text), Some(code)) = (&message, code) else {
+        return message;
+    };
+    let Ok(mut parsed) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
+        return message;
+    };
+    if parsed["type"] != "connection_error" || !parsed["payload"].is_object() {
+        return message;
+    }
+    parsed["payload"]["extensions"] = serde_json::json!({ "code": code });
+    Message::Text(parsed.to_string().into())
 }

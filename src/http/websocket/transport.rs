@@ -7,14 +7,14 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, Variables};
+use async_graphql::{ErrorExtensions, Request, Response, ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::{AbortHandle, BoxStream, SelectAll, SplitSink};
 use futures::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::graphql::{ConnectionSubscriptions, is_request_error};
+use crate::graphql::{ConnectionSubscriptions, GraphqlError, is_request_error};
 use crate::http::AppState;
 use crate::upstream::Credential;
 
@@ -225,10 +225,9 @@ impl Connection {
             "at most {} operations at once on one connection",
             self.max_operations()
         );
-        let mut error = ServerError::new(message, None);
-        let mut extensions = ErrorExtensionValues::default();
-        extensions.set("code", "TOO_MANY_SUBSCRIPTIONS");
-        error.extensions = Some(extensions);
+        let refused = GraphqlError::TooManySubscriptions(message).extend();
+        let mut error = ServerError::new(refused.message, None);
+        error.extensions = refused.extensions;
         self.send(ServerMessage::Error {
             id,
             payload: &[error],

@@ -13,7 +13,7 @@ use crate::error::BenchError;
 pub struct Report {
     /// Scenario name, e.g. `collapse (in-progress)`.
     pub scenario: String,
-    /// Table rows: metric, value, target (if the issue sets one).
+    /// Table rows: metric, value, target (if BENCHMARKS.md sets one).
     rows: Vec<(String, Value, Option<String>)>,
     /// Raw series for plots (latency samples summaries, RSS curves...).
     series: Map<String, Value>,

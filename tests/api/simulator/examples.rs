@@ -8,9 +8,9 @@ use registrar_gateway::simulator::SimulatorConfig;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestSimulator, domain, spawn_simulator_with, status_path};
+use crate::support::{TestSimulator, domain, spawn_simulator_with, status_path};
 
-const EXAMPLES: &str = include_str!("../fixtures/upstream-examples.json");
+const EXAMPLES: &str = include_str!("../../fixtures/upstream-examples.json");
 /// The examples' account and domain, so links and messages line up.
 const ACCOUNT: &str = "abc";
 const DOMAIN: &str = "example.com";

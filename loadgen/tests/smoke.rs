@@ -1,17 +1,28 @@
 //! The benchmark harness cannot rot: `loadgen smoke` runs every scenario for a
 //! second or two with small numbers against the debug binaries and must finish
 //! with a table and a JSON file. No timing is asserted.
+//!
+//! The gateway is another package of the workspace, so Cargo gives this test no
+//! path to it: `cargo test` at the workspace root builds both into the same
+//! directory, and the test looks for it beside `loadgen`.
 
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn the_loadgen_smoke_run_completes_and_prints_every_scenario() {
-    let gateway = Path::new(env!("CARGO_BIN_EXE_registrar-gateway"));
+    let loadgen = Path::new(env!("CARGO_BIN_EXE_loadgen"));
+    let bin_dir = loadgen.parent().expect("the binary has a directory");
+    assert!(
+        bin_dir.join("registrar-gateway").is_file(),
+        "no registrar-gateway beside {}: run `cargo test` at the workspace root \
+         (or `cargo build -p registrar-gateway` first)",
+        loadgen.display()
+    );
     let json_out = std::env::temp_dir().join(format!("loadgen-smoke-{}.json", std::process::id()));
-    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+    let output = Command::new(loadgen)
         .arg("--bin-dir")
-        .arg(gateway.parent().expect("the binary has a directory"))
+        .arg(bin_dir)
         .arg("--json-out")
         .arg(&json_out)
         .arg("smoke")

@@ -32,7 +32,4 @@ pub enum BenchError {
     /// A process under test answered something other than expected.
     #[error("unexpected answer: {0}")]
     Unexpected(String),
-    /// The gateway lacks a feature the scenario needs (reported as "not measured").
-    #[error("not measured: {0}")]
-    Unsupported(String),
 }

@@ -11,12 +11,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::spawn_simulator;
+use super::{ACCOUNT, TOKEN, logs, spawn_simulator};
 
-/// The account every gateway test uses.
-pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-/// The token the test gateway presents to the simulator.
-pub const TOKEN: &str = "test-token-0123456789";
 /// The spec's response media type.
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -95,6 +91,7 @@ async fn spawn_gateway_with_args(simulator: SimulatorHandle, extra_args: &[&str]
 }
 
 async fn start(config: GatewayConfig, simulator: SimulatorHandle) -> TestApp {
+    logs::init();
     let app = Application::build(&config)
         .await
         .expect("the gateway starts");

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ACCOUNT, json, spawn_simulator, status_path};
+use crate::support::{ACCOUNT, json, spawn_simulator, status_path};
 
 #[tokio::test]
 async fn every_api_request_is_counted_per_registration_and_counters_reset() {

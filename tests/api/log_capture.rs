@@ -1,16 +1,13 @@
 //! Credentials never reach a log line, at any level: every event (TRACE and up, the
 //! gateway's, the simulator's and its dependencies') is captured in a buffer while
 //! queries run with server-held, passed-through, refused and wrong credentials and
-//! access keys; then no secret may appear in it. A binary of its own, because the
-//! subscriber is process-global.
+//! access keys; then no secret may appear in it. A test binary of its own (see
+//! `[[test]]` in Cargo.toml), because the subscriber is process-global; it sits
+//! beside the suite to share its start-up code.
 
-// The integration suite's start-up helpers, shared; this binary uses only some of them.
-#[path = "api/gateway.rs"]
-#[allow(dead_code)]
-mod gateway;
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
+// The suite's start-up code; this binary uses only some of it.
+#[allow(dead_code, unused_imports)]
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -56,9 +53,9 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
         .with_writer(move || writer.clone())
         .init();
 
-    let simulator = helpers::spawn_simulator().await.handle;
+    let simulator = support::spawn_simulator().await.handle;
     simulator.refuse_credential(REVOKED_TOKEN);
-    let server = gateway::spawn_gateway(
+    let server = support::spawn_gateway(
         simulator.clone(),
         SERVER_TOKEN,
         &["--access-key", ACCESS_KEY],
@@ -72,7 +69,7 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
         server.status_with(&headers, "demo-succeeded.com").await;
     }
 
-    let pass_through = gateway::spawn_gateway(
+    let pass_through = support::spawn_gateway(
         simulator.clone(),
         REVOKED_TOKEN,
         &[

@@ -5,7 +5,7 @@ use std::time::Duration;
 use registrar_gateway::simulator::SimulatorConfig;
 use serde_json::{Value, json};
 
-use crate::helpers::{
+use crate::support::{
     ACCOUNT, TOKEN, header, json, spawn_simulator, spawn_simulator_with, status_path,
 };
 

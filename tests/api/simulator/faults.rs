@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use registrar_gateway::simulator::Faults;
 
-use crate::helpers::{ACCOUNT, TOKEN, client, spawn_simulator, status_path};
+use crate::support::{ACCOUNT, TOKEN, client, spawn_simulator, status_path};
 
 const DOMAIN: &str = "demo-succeeded.com";
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-use crate::helpers::{ACCOUNT, account, domain, json, spawn_simulator};
+use crate::support::{ACCOUNT, account, domain, json, spawn_simulator};
 
 /// (seconds to advance before reading, expected state, updated_at offset from created_at).
 type Walk = &'static [(u64, &'static str, i64)];
@@ -209,7 +209,7 @@ async fn demo_domains_exist_in_every_account_from_its_first_request() {
     let sim = spawn_simulator().await;
     sim.status_result("demo-succeeds.com").await;
     sim.advance(100);
-    let other = crate::helpers::status_path("abc123", "demo-succeeds.com");
+    let other = crate::support::status_path("abc123", "demo-succeeds.com");
     let (status, body) = json(sim.get(&other).await).await;
     assert_eq!(status, 200);
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ACCOUNT, TOKEN, TestSimulator, header, json, spawn_simulator, status_path};
+use crate::support::{ACCOUNT, TOKEN, TestSimulator, header, json, spawn_simulator, status_path};
 
 fn create(sim: &TestSimulator, body: Value) -> reqwest::RequestBuilder {
     let url = sim.url(&format!("/accounts/{ACCOUNT}/registrar/registrations"));

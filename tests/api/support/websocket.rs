@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::gateway::TestApp;
+use super::TestApp;
 
 /// A test fails instead of hanging when an expected message never comes.
 const PATIENCE: Duration = Duration::from_secs(20);

@@ -8,10 +8,7 @@ use reqwest::{Client, Response};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-/// The account tests use unless they need another.
-pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
-/// The bearer token tests send.
-pub const TOKEN: &str = "test-token";
+use super::{ACCOUNT, TOKEN, logs};
 
 /// A running simulator and an HTTP client for it.
 pub struct TestSimulator {
@@ -26,6 +23,7 @@ pub async fn spawn_simulator() -> TestSimulator {
 
 /// A simulator with `config` and a manual clock.
 pub async fn spawn_simulator_with(config: SimulatorConfig) -> TestSimulator {
+    logs::init();
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");

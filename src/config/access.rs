@@ -1,0 +1,25 @@
+//! The access section: who may call the gateway and whose Cloudflare credential
+//! it uses.
+
+use clap::Args;
+use secrecy::SecretString;
+
+use crate::access::CredentialMode;
+use crate::flags::secret;
+
+/// Who may call the gateway and whose Cloudflare credential it uses.
+#[derive(Debug, Args)]
+pub struct AccessConfig {
+    /// Whose Cloudflare credential upstream calls use: `server` (the gateway's own), `pass-through` (the caller's `Authorization: Bearer` or `X-Auth-Email` + `X-Auth-Key`; refused without one) or `pass-through-or-server` (the caller's when sent, else the gateway's).
+    #[arg(long, env = "GATEWAY_CREDENTIAL_MODE", value_enum, default_value_t = CredentialMode::Server)]
+    pub credential_mode: CredentialMode,
+    /// A key callers must present in `X-Gateway-Key` (or, in server mode, as `Authorization: Bearer`); repeatable, comma-separated in the env var; none means no key is required.
+    #[arg(
+        long = "access-key",
+        env = "GATEWAY_ACCESS_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    pub access_keys: Vec<SecretString>,
+}

@@ -1,0 +1,33 @@
+//! The HTTP server's section: request limits and cross-origin policy.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::flags::duration;
+use crate::http::HttpSettings;
+
+/// The HTTP server's limits and cross-origin policy.
+#[derive(Debug, Args)]
+pub struct HttpConfig {
+    /// Limit on handling one HTTP request (answers 408 past it).
+    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes (answers 413 past it).
+    #[arg(long, env = "GATEWAY_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+    /// Origins allowed to call the API from a browser (comma-separated; `*` for any).
+    #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The server's settings.
+    pub fn settings(&self) -> HttpSettings {
+        HttpSettings {
+            request_timeout: self.request_timeout,
+            body_limit: self.body_limit,
+            cors_origins: self.cors_origins.clone(),
+        }
+    }
+}

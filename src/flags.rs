@@ -1,0 +1,29 @@
+//! Value parsers shared by every clap section, the gateway's and the simulator's:
+//! a leaf module (it imports only [`crate::domain`]) so the two command lines can
+//! both use it without importing each other.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::domain::AccountId;
+
+/// A credential or key. Only emptiness is refused here: clap quotes a refused value
+/// in its message, so the format is checked in `GatewayConfig::validate`, which never shows it.
+pub fn secret(value: &str) -> Result<SecretString, String> {
+    if value.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    Ok(SecretString::from(value))
+}
+
+/// An account id, as the domain type parses it.
+pub fn account_id(value: &str) -> Result<AccountId, String> {
+    AccountId::parse(value).map_err(|error| error.to_string())
+}
+
+/// Parses `500ms`, `2s`, `5m`, `1h`.
+pub fn duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value)
+        .map_err(|error| format!("{error} (expected e.g. 500ms, 2s, 5m)"))
+}

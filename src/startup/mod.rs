@@ -1,0 +1,149 @@
+//! Building and running the gateway: binds the listener (port 0 works, for tests),
+//! starts the embedded simulator in sandbox mode, wires the services together and
+//! serves until told to stop.
+//!
+//! One concept per file: [`Application`] here, the upstream wiring (remote or
+//! sandbox) in `upstream`, the stop signals in `signal`, the container health
+//! probe in `health`. Each config section turns itself into its runtime settings.
+
+mod health;
+mod signal;
+mod upstream;
+
+pub use health::{ProbeError, probe_health};
+pub use signal::shutdown_signal;
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::access::AccessPolicy;
+use crate::config::{ConfigError, GatewayConfig};
+use crate::graphql::build_schema;
+use crate::http::{AppState, example_query, router};
+use crate::poller::Pollers;
+use crate::simulator::SimulatorHandle;
+use crate::upstream::{ClientBuildError, Credential, FingerprintKey};
+use upstream::Upstream;
+
+/// The account used in sandbox mode when none is configured (the spec's example id).
+pub const SANDBOX_ACCOUNT_ID: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+/// The demo domain GraphiQL opens on in sandbox mode.
+const SANDBOX_EXAMPLE_DOMAIN: &str = "demo-action-required.com";
+/// The domain GraphiQL opens on against the real API (the spec's example).
+const EXAMPLE_DOMAIN: &str = "example.com";
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The upstream client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientBuildError),
+    /// A listener could not be bound.
+    #[error("could not listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A gateway that is bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    pollers: Pollers,
+    simulator: Option<SimulatorHandle>,
+}
+
+impl Application {
+    /// Binds the listener and builds every service from `config`.
+    pub async fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
+        config.validate()?;
+        let listener = bind(config.listen).await?;
+        let upstream = Upstream::connect(config).await?;
+        let shutdown = CancellationToken::new();
+        let fingerprint_key = FingerprintKey::random();
+        let server_credential = upstream
+            .credentials
+            .clone()
+            .map(|credentials| Credential::new(credentials, &fingerprint_key));
+        let access = AccessPolicy::new(
+            config.access.credential_mode,
+            server_credential,
+            &config.access.access_keys,
+            fingerprint_key,
+        );
+        let registrations = upstream.registrations(config, shutdown.clone())?;
+        let pollers = registrations.pollers().clone();
+        let schema = build_schema(
+            registrations,
+            access.clone(),
+            config.limits.query_limits(),
+            config.limits.operation_limits(),
+        );
+        let example_domain = match upstream.simulator {
+            Some(_) => SANDBOX_EXAMPLE_DOMAIN,
+            None => EXAMPLE_DOMAIN,
+        };
+        let default_query = example_query(example_domain);
+        let websocket = config
+            .subscriptions
+            .websocket_settings(config.http.body_limit);
+        let state = AppState::new(schema, access, &default_query, shutdown.clone(), websocket);
+        Ok(Self {
+            listener,
+            router: router(state, &config.http.settings()),
+            shutdown,
+            pollers,
+            simulator: upstream.simulator,
+        })
+    }
+
+    /// The address the gateway listens on (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The embedded simulator, in sandbox mode.
+    pub fn simulator(&self) -> Option<&SimulatorHandle> {
+        self.simulator.as_ref()
+    }
+
+    /// The shared pollers (their counters show the poll economy).
+    pub fn pollers(&self) -> &Pollers {
+        &self.pollers
+    }
+
+    /// Cancelling this token stops the gateway gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(address = %self.local_addr(), "registrar-gateway listening; GraphiQL at http://{}/", self.local_addr());
+        let shutdown = self.shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
+        if let Some(simulator) = self.simulator {
+            simulator.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartupError::Bind { address, source })
+}

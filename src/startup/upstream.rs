@@ -1,0 +1,101 @@
+//! Where upstream calls go: the configured Cloudflare API, or the embedded
+//! simulator in sandbox mode; and the read and watch path built on top of it.
+
+use std::net::SocketAddr;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{SANDBOX_ACCOUNT_ID, StartupError, bind};
+use crate::budget::Budget;
+use crate::cache::StatusCache;
+use crate::config::{GatewayConfig, UpstreamTarget};
+use crate::domain::AccountId;
+use crate::poller::Pollers;
+use crate::registrations::Registrations;
+use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
+use crate::upstream::{ClientSettings, Credentials, UpstreamClient};
+
+/// The token the gateway presents to its embedded simulator.
+const SANDBOX_TOKEN: &str = "sandbox-token";
+
+/// Where upstream calls go and with which credentials.
+pub(super) struct Upstream {
+    pub(super) client: ClientSettings,
+    /// The gateway's own credential; `None` when callers must bring theirs (pass-through).
+    pub(super) credentials: Option<Credentials>,
+    pub(super) default_account: Option<AccountId>,
+    pub(super) simulator: Option<SimulatorHandle>,
+}
+
+impl Upstream {
+    /// The configured API, or the embedded simulator when no credentials are set.
+    pub(super) async fn connect(config: &GatewayConfig) -> Result<Self, StartupError> {
+        let configured_account = config.upstream.account_id.clone();
+        let mode = config.access.credential_mode;
+        match config.upstream.target(mode)? {
+            UpstreamTarget::Remote {
+                base_url,
+                credentials,
+            } => {
+                tracing::info!(base_url = %base_url, credential_mode = ?mode, "talking to the configured upstream");
+                Ok(Self {
+                    client: config.upstream.client_settings(base_url),
+                    credentials,
+                    default_account: configured_account,
+                    simulator: None,
+                })
+            }
+            UpstreamTarget::Sandbox => {
+                let simulator = start_sandbox_simulator().await?;
+                let base_url = simulator
+                    .base_url()
+                    .parse()
+                    .expect("the simulator's base URL is a valid URL");
+                let sandbox_account =
+                    AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id");
+                Ok(Self {
+                    client: config.upstream.client_settings(base_url),
+                    credentials: Some(Credentials::ApiToken(SANDBOX_TOKEN.into())),
+                    default_account: Some(configured_account.unwrap_or(sandbox_account)),
+                    simulator: Some(simulator),
+                })
+            }
+        }
+    }
+
+    /// The read and watch path: client, cache, pollers.
+    pub(super) fn registrations(
+        &self,
+        config: &GatewayConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Registrations, StartupError> {
+        let budget = Budget::new(config.upstream.budget_settings());
+        let client = UpstreamClient::new(&self.client, budget)?;
+        let cache = StatusCache::new(&config.cache.settings(), client);
+        let pollers = Pollers::new(
+            config.subscriptions.poller_settings(),
+            cache.clone(),
+            shutdown,
+        );
+        Ok(Registrations::new(
+            cache,
+            pollers,
+            self.default_account.clone(),
+        ))
+    }
+}
+
+async fn start_sandbox_simulator() -> Result<SimulatorHandle, StartupError> {
+    let address = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listener = bind(address).await?;
+    let simulator = simulator::spawn(SimulatorConfig::default(), listener)
+        .await
+        .map_err(|source| StartupError::Bind { address, source })?;
+    tracing::warn!(
+        simulator = %simulator.base_url(),
+        account_id = SANDBOX_ACCOUNT_ID,
+        "SANDBOX MODE: no Cloudflare credentials are set, so the gateway talks to its embedded simulator; \
+         set CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY) to use the real API"
+    );
+    Ok(simulator)
+}

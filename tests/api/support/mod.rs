@@ -1,0 +1,19 @@
+//! The one way tests start things: [`spawn_app`] (a gateway in front of a fresh
+//! manual-clock simulator, both on `127.0.0.1:0`) and its variants, [`spawn_simulator`]
+//! for the simulator alone, and a websocket client. Logs stay silent unless
+//! `TEST_LOG` is set (`TEST_LOG=1 cargo test --test api NAME -- --nocapture`;
+//! `RUST_LOG` picks the level, default `debug`).
+
+mod app;
+mod logs;
+mod simulator;
+mod websocket;
+
+pub use app::*;
+pub use simulator::*;
+pub use websocket::*;
+
+/// The account every test uses unless it needs another (also the gateway's default).
+pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+/// The bearer token tests present to the simulator, directly or through the gateway.
+pub const TOKEN: &str = "test-token-0123456789";
