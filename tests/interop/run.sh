@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Interop: the reference GraphQL-over-HTTP audit and the reference websocket clients
-# (graphql-ws, subscriptions-transport-ws) against a real gateway in front of a
+# Interop: the reference GraphQL-over-HTTP audit, the reference websocket clients
+# (graphql-ws, subscriptions-transport-ws) and the clients of subscriptions over HTTP
+# (graphql-sse, Apollo Client's HttpLink; their own package in streaming/) against a real gateway in front of a
 # manual-clock simulator, both started here on loopback ports and stopped at exit.
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 set -euo pipefail
@@ -8,6 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 binary="$(realpath "${1:-$here/../../target/debug/registrar-gateway}")"
 source "$here/lib.sh"
 install_clients
+install_clients streaming
 
 start_simulator --manual-clock
 start_gateway --poll-initial 50ms --poll-max 50ms
@@ -16,4 +18,5 @@ status=0
 node audit.mjs || status=1
 node transport-ws.mjs || status=1
 node legacy.cjs || status=1
+node streaming/streaming.mjs || status=1
 exit $status
