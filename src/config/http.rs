@@ -19,6 +19,10 @@ pub struct HttpConfig {
     /// Origins allowed to call the API from a browser (comma-separated; `*` for any).
     #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Serve no pages for people: neither the GraphiQL explorer at `/` nor the live
+    /// status pages at `/status/{domain}` (an API-only deployment).
+    #[arg(long, env = "GATEWAY_DISABLE_EXPLORER")]
+    pub disable_explorer: bool,
 }
 
 impl HttpConfig {
@@ -28,6 +32,7 @@ impl HttpConfig {
             request_timeout: self.request_timeout,
             body_limit: self.body_limit,
             cors_origins: self.cors_origins.clone(),
+            explorer: !self.disable_explorer,
         }
     }
 }

@@ -6,6 +6,7 @@
 mod error;
 mod graphiql;
 mod graphql;
+mod status_page;
 mod stream;
 mod websocket;
 
@@ -81,6 +82,8 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Origins allowed cross-origin; `*` allows any; empty allows none.
     pub cors_origins: Vec<String>,
+    /// Whether the pages for people (GraphiQL, the status page) are served.
+    pub explorer: bool,
 }
 
 /// The gateway's router.
@@ -101,13 +104,23 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         ))
         .layer(cors(&settings.cors_origins));
     Router::new()
-        .route("/", get(graphiql))
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(explorer(settings.explorer))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(layers)
         .with_state(state)
+}
+
+/// The pages for people (GraphiQL and the live status page), unless disabled.
+fn explorer(enabled: bool) -> Router<AppState> {
+    match enabled {
+        true => Router::new()
+            .route("/", get(graphiql))
+            .route("/status/{domain}", get(status_page::page)),
+        false => Router::new(),
+    }
 }
 
 /// The body-limit 413 (axum writes plain text) and the timeout 408 (tower-http

@@ -13,6 +13,7 @@ mod resume;
 mod sandbox;
 mod schema_file;
 mod simulator;
+mod status_page;
 mod subscriptions;
 mod support;
 mod websocket_protocol;
