@@ -3,6 +3,8 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The explorer's committed build, embedded at compile time (no Node needed).
+COPY web/explorer/dist ./web/explorer/dist
 # A workspace member: cargo needs its manifest and sources to load the workspace.
 COPY loadgen ./loadgen
 RUN cargo build --release --locked --bin registrar-gateway && strip target/release/registrar-gateway

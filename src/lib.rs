@@ -15,7 +15,7 @@
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
 //! - [`registrations`]: the one read and watch path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes;
-//! - [`http`]: the axum server: GraphQL over HTTP and websockets, GraphiQL, health;
+//! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs;
 //! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
 

@@ -1,4 +1,5 @@
-//! The HTTP server's section: request limits and cross-origin policy.
+//! The HTTP server's section: request limits, cross-origin policy, and whether
+//! the explorer is served.
 
 use std::time::Duration;
 
@@ -32,7 +33,6 @@ impl HttpConfig {
             request_timeout: self.request_timeout,
             body_limit: self.body_limit,
             cors_origins: self.cors_origins.clone(),
-            explorer: !self.disable_explorer,
         }
     }
 }

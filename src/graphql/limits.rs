@@ -16,7 +16,11 @@
 //! parser's recursion, then one memoised walk per operation measures everything,
 //! fragment cycles included, stopping as soon as it is too deep (its recursion
 //! never goes past the limits). Every operation in the document is measured, the
-//! selected one or not: an abusive document is refused whole.
+//! selected one or not: an abusive document is refused whole. Introspection
+//! (`__schema`, `__type`) has bounds of its own instead of the depth limit (see
+//! [`introspection`]).
+
+mod introspection;
 
 use std::collections::HashMap;
 
@@ -100,6 +104,8 @@ impl OperationLimits {
             fragments: HashMap::new(),
             depth: 0,
             nesting: 0,
+            introspecting: false,
+            introspection_fragments: HashMap::new(),
         };
         for (_, operation) in document.operations.iter() {
             let measure = walker.measure(&operation.node.selection_set.node)?;
@@ -112,6 +118,7 @@ impl OperationLimits {
         if measure.introspection && !self.introspection {
             return Err(GraphqlError::IntrospectionDisabled);
         }
+        introspection::check_root_fields(measure)?;
         if measure.depth > self.max_depth {
             return Err(too_deep(measure.depth, self.max_depth));
         }
@@ -162,6 +169,10 @@ struct Measure {
     root_fields: u64,
     lookups: u64,
     introspection: bool,
+    /// Introspection root fields (aliases each).
+    introspection_roots: u64,
+    /// Nested introspection lists that lead back to types (see [`introspection`]).
+    type_lists: usize,
 }
 
 impl Measure {
@@ -173,6 +184,10 @@ impl Measure {
         self.root_fields = self.root_fields.saturating_add(other.root_fields);
         self.lookups = self.lookups.saturating_add(other.lookups);
         self.introspection |= other.introspection;
+        self.introspection_roots = self
+            .introspection_roots
+            .saturating_add(other.introspection_roots);
+        self.type_lists = self.type_lists.max(other.type_lists);
     }
 }
 
@@ -188,6 +203,10 @@ struct Walker<'a> {
     /// a chain of spreads nests one bracket deep but recurses once per spread.
     depth: usize,
     nesting: usize,
+    /// Inside an introspection root field, which has its own bounds; the
+    /// fragments measured there are kept apart from the others.
+    introspecting: bool,
+    introspection_fragments: HashMap<&'a Name, Option<Measure>>,
 }
 
 impl<'a> Walker<'a> {
@@ -220,8 +239,7 @@ impl<'a> Walker<'a> {
     ) -> Result<Measure, GraphqlError> {
         let (depth, nesting) = (self.depth, self.nesting);
         if depth + usize::from(is_depth) > self.max_depth {
-            let more = format_args!("more than {}", self.max_depth);
-            return Err(too_deep(more, self.max_depth));
+            return Err(self.too_deep_here());
         }
         if nesting + 1 >= MAX_NESTING {
             return Err(too_nested(nesting + 1));
@@ -240,6 +258,13 @@ impl<'a> Walker<'a> {
 
     /// A field's own measure: its selection's, plus itself.
     fn field(&mut self, field: &'a Field) -> Result<Measure, GraphqlError> {
+        match !self.introspecting && introspection::is_root(field.name.node.as_str()) {
+            true => self.introspection_root(field),
+            false => self.field_selection(field),
+        }
+    }
+
+    fn field_selection(&mut self, field: &'a Field) -> Result<Measure, GraphqlError> {
         let name = field.name.node.as_str();
         let children = &field.selection_set.node;
         let child = if children.items.is_empty() {
@@ -251,7 +276,9 @@ impl<'a> Walker<'a> {
             complexity: child.complexity.saturating_add(1),
             root_fields: 1,
             lookups: self.lookups(name, field),
-            introspection: matches!(name, "__schema" | "__type"),
+            introspection: introspection::is_root(name),
+            type_lists: child.type_lists
+                + usize::from(self.introspecting && introspection::is_type_list(name)),
             ..child
         })
     }

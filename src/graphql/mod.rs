@@ -10,7 +10,9 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Data, EmptyMutation, Executor, Request, Response, Schema};
+use async_graphql::{
+    Context, Data, EmptyMutation, Executor, Request, Response, SDLExportOptions, Schema,
+};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -120,9 +122,10 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
-/// The schema's SDL, as kept in `schema/schema.graphql`.
+/// The schema's SDL, as kept in `schema/schema.graphql`: what introspection
+/// reports, `@specifiedBy` included (tests/interop/introspection.mjs compares them).
 pub fn sdl() -> String {
     Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
         .finish()
-        .sdl()
+        .sdl_with_options(SDLExportOptions::new().include_specified_by())
 }

@@ -1,10 +1,10 @@
 //! The HTTP server: routes (`/graphql` over HTTP, SSE, multipart and websockets,
-//! GraphiQL at `/`, `/healthz`, `/readyz`) and
+//! the GraphiQL explorer at `/`, the live status pages, `/healthz`, `/readyz`) and
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
 
 mod error;
-mod graphiql;
+mod explorer;
 mod graphql;
 mod status_page;
 mod stream;
@@ -13,12 +13,11 @@ mod websocket;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::map_response;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -28,7 +27,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use graphiql::example_query;
+pub use explorer::{ExampleDomains, Explorer, ExplorerSettings};
 pub use websocket::WsSettings;
 
 use self::error::Refusal;
@@ -42,8 +41,8 @@ pub struct AppState {
     pub schema: GatewaySchema,
     /// Admits callers (access keys) and reads their own Cloudflare credential.
     pub access: AccessPolicy,
-    /// The rendered GraphiQL page.
-    pub graphiql: Html<Bytes>,
+    /// The GraphiQL explorer; `None` with `--disable-explorer`.
+    pub explorer: Option<Explorer>,
     /// Cancelled when the gateway starts shutting down (readiness turns 503,
     /// websockets close).
     pub shutdown: CancellationToken,
@@ -54,18 +53,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for `schema`, with GraphiQL opening on `default_query`.
+    /// State for `schema`, with `explorer` at `/` (if any).
     pub fn new(
         schema: GatewaySchema,
         access: AccessPolicy,
-        default_query: &str,
+        explorer: Option<Explorer>,
         shutdown: CancellationToken,
         websocket: WsSettings,
     ) -> Self {
         Self {
             schema,
             access,
-            graphiql: graphiql::page(default_query),
+            explorer,
             shutdown,
             http_stream_keepalive: websocket.keepalive,
             websocket,
@@ -82,8 +81,6 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Origins allowed cross-origin; `*` allows any; empty allows none.
     pub cors_origins: Vec<String>,
-    /// Whether the pages for people (GraphiQL, the status page) are served.
-    pub explorer: bool,
 }
 
 /// The gateway's router.
@@ -103,22 +100,22 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             settings.request_timeout,
         ))
         .layer(cors(&settings.cors_origins));
+    let explorer = state.explorer.clone().map(Explorer::routes);
     Router::new()
+        .merge(explorer.unwrap_or_default())
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(explorer(settings.explorer))
+        .merge(status_pages(state.explorer.is_some()))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(layers)
         .with_state(state)
 }
 
-/// The pages for people (GraphiQL and the live status page), unless disabled.
-fn explorer(enabled: bool) -> Router<AppState> {
+/// The live status pages, served with the explorer (off with `--disable-explorer`).
+fn status_pages(enabled: bool) -> Router<AppState> {
     match enabled {
-        true => Router::new()
-            .route("/", get(graphiql))
-            .route("/status/{domain}", get(status_page::page)),
+        true => Router::new().route("/status/{domain}", get(status_page::page)),
         false => Router::new(),
     }
 }
@@ -196,10 +193,6 @@ async fn graphql_get_or_upgrade(State(state): State<AppState>, request: Request)
         Ok(upgrade) => websocket::upgrade(state, &mut parts, upgrade).await,
         Err(rejection) => rejection.into_response(),
     }
-}
-
-async fn graphiql(State(state): State<AppState>) -> Html<Bytes> {
-    state.graphiql.clone()
 }
 
 /// Liveness: the process serves HTTP.

@@ -3,10 +3,12 @@
 mod access;
 mod budget;
 mod cache;
+mod explorer;
 mod faults;
 mod graphql_http;
 mod hostile;
 mod http_streams;
+mod introspection;
 mod module_graph;
 mod queries;
 mod resume;

@@ -26,6 +26,23 @@ install_clients() {
     (cd "$here/${1:-.}" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# Installs the pinned Python clients into tests/interop/.venv.
+install_python_clients() {
+    if ! command -v python3 >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+    fi
+    [ -x "$here/.venv/bin/python" ] || python3 -m venv "$here/.venv"
+    "$here/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+}
+
+# Installs Debian's Chromium where it is missing (the browser test drives it;
+# playwright-core downloads no browser of its own).
+install_chromium() {
+    if [ ! -x /usr/bin/chromium ]; then
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    fi
+}
+
 # Set-up the scripts share once they have set `binary`: a log folder, and every
 # process started here stopped at exit.
 logs="$(mktemp -d)"

@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# Interop: the reference GraphQL-over-HTTP audit, the reference websocket clients
-# (graphql-ws, subscriptions-transport-ws) and the clients of subscriptions over HTTP
-# (graphql-sse, Apollo Client's HttpLink, the status page in Debian's Chromium; their
-# own package in streaming/) against a real gateway in front of a
-# manual-clock simulator, both started here on loopback ports and stopped at exit.
+# Interop: real clients against a real gateway in front of a manual-clock
+# simulator, both started here on loopback ports and stopped at exit: the
+# GraphQL-over-HTTP audit, the websocket clients (graphql-ws,
+# subscriptions-transport-ws), graphql-js and graphql-core introspection against
+# the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium, and subscriptions
+# over HTTP (graphql-sse, Apollo Client's HttpLink, the live status page in
+# Chromium; their own package in streaming/).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
+# Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 binary="$(realpath "${1:-$here/../../target/debug/registrar-gateway}")"
 source "$here/lib.sh"
 install_clients
 install_clients streaming
-command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+install_python_clients
+install_chromium
+export ARTEFACTS="${ARTEFACTS:-$here/artefacts}"
+echo "interop: browser screenshots on failure go to $ARTEFACTS"
 
 start_simulator --manual-clock
-start_gateway --poll-initial 50ms --poll-max 50ms
+start_gateway --poll-initial 50ms --poll-max 50ms --upstream-retry-initial 1ms --upstream-retry-max 20ms
 cd "$here"
 status=0
-node audit.mjs || status=1
-node transport-ws.mjs || status=1
-node legacy.cjs || status=1
-node streaming/streaming.mjs || status=1
-node streaming/status-page.mjs || status=1
+for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mjs explorer.mjs streaming/streaming.mjs streaming/status-page.mjs; do
+    node "$script" || status=1
+done
+.venv/bin/python introspection.py || status=1
 exit $status

@@ -1,0 +1,164 @@
+// The clients front ends ship, against the gateway, asserting what a page would
+// render: Apollo Client 4 (HttpLink + GraphQLWsLink over graphql-ws) and urql
+// (@urql/core + subscriptionExchange over graphql-ws). Each runs a query, a
+// dashboard list with one failing item, and a subscription to its completion.
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from "@apollo/client";
+import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
+import { Client, fetchExchange, subscriptionExchange } from "@urql/core";
+import { Kind, OperationTypeNode } from "graphql";
+import { createClient as createWsClient } from "graphql-ws";
+import { onEnd, pipe, subscribe } from "wonka";
+import WebSocket from "ws";
+import { Checks, advance, assertEqual, setFaults, startWorkflow } from "./sim.mjs";
+
+const httpUrl = `${process.env.GATEWAY_URL}/graphql`;
+const wsUrl = `${process.env.GATEWAY_WS_URL}/graphql`;
+
+const STATUS = gql`
+  query Status($domain: String!) {
+    registrationStatus(domain: $domain) { domainName state completed error { code } }
+  }
+`;
+const DASHBOARD = gql`
+  query Dashboard($domains: [String!]!) {
+    registrationStatuses(domains: $domains) { domainName state }
+  }
+`;
+const WATCH = gql`
+  subscription Watch($domain: String!) {
+    registrationStatusChanged(domain: $domain) { sequence previousState status { state completed } }
+  }
+`;
+
+/** The rows a status page renders for a failed demo registration. */
+const FAILED = { domainName: "demo-failed.com", state: "FAILED", completed: true, error: { code: "registry_rejected" } };
+
+/**
+ * The dashboard with its second domain failing upstream: the first is served
+ * from the cache (asked for first), the second is an error at its index.
+ * `fetchList` runs the client's query and returns { rows, errors }.
+ */
+async function dashboardWithOneFailure(failing, fetchList) {
+  await fetchList(["demo-succeeded.com"]);
+  await setFaults({ error_share: 1 });
+  try {
+    const { rows, errors } = await fetchList(["demo-succeeded.com", failing]);
+    assertEqual(rows, [{ domainName: "demo-succeeded.com", state: "SUCCEEDED" }, null], "rows");
+    assertEqual(errors.map((e) => [e.path, e.extensions?.code]), [[["registrationStatuses", 1], "UPSTREAM_UNAVAILABLE"]], "errors");
+  } finally {
+    await setFaults({});
+  }
+}
+
+/**
+ * Follows a fresh workflow for `domain` through `watch(domain, onState)` (which
+ * resolves with every state seen once the stream completes), advancing the
+ * simulator's clock after each state.
+ */
+async function watchToCompletion(domain, watch) {
+  await startWorkflow(domain);
+  const seen = await watch(domain, async (state) => {
+    if (state === "PENDING") await advance(10);
+    if (state === "IN_PROGRESS") await advance(20);
+  });
+  assertEqual(seen, ["1:null:PENDING", "2:PENDING:IN_PROGRESS", "3:IN_PROGRESS:SUCCEEDED"], "events");
+}
+
+const describe = (change) => `${change.sequence}:${change.previousState}:${change.status.state}`;
+const checks = new Checks("front-end clients");
+
+// Apollo Client 4: subscriptions over the websocket link, everything else over HTTP.
+const apolloWs = createWsClient({ url: wsUrl, webSocketImpl: WebSocket });
+const isSubscription = ({ query }) =>
+  query.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === OperationTypeNode.SUBSCRIPTION);
+const apollo = new ApolloClient({
+  cache: new InMemoryCache(),
+  link: ApolloLink.split(isSubscription, new GraphQLWsLink(apolloWs), new HttpLink({ uri: httpUrl })),
+});
+
+await checks.check("Apollo Client 4: a query renders a failed registration", async () => {
+  const { data, error } = await apollo.query({ query: STATUS, variables: { domain: "demo-failed.com" } });
+  assertEqual(error, undefined, "error");
+  const { __typename, error: reason, ...row } = data.registrationStatus;
+  assertEqual({ ...row, error: { code: reason.code } }, FAILED, "row");
+  assertEqual(__typename, "RegistrationStatus", "__typename");
+});
+await checks.check("Apollo Client 4: a dashboard keeps its rows when one domain fails", () =>
+  dashboardWithOneFailure("demo-pending.com", async (domains) => {
+    const { data, error } = await apollo.query({
+      query: DASHBOARD,
+      variables: { domains },
+      errorPolicy: "all",
+      fetchPolicy: "network-only",
+    });
+    const rows = data.registrationStatuses.map((row) => row && { domainName: row.domainName, state: row.state });
+    return { rows, errors: error?.errors ?? [] };
+  }),
+);
+await checks.check("Apollo Client 4: a subscription streams every state to completion", () =>
+  watchToCompletion("apollo-watch.example", (domain, onState) =>
+    new Promise((resolve, reject) => {
+      const seen = [];
+      apollo.subscribe({ query: WATCH, variables: { domain } }).subscribe({
+        next: ({ data, error }) => {
+          if (error) return reject(error);
+          const change = data.registrationStatusChanged;
+          seen.push(describe(change));
+          onState(change.status.state).catch(reject);
+        },
+        error: reject,
+        complete: () => resolve(seen),
+      });
+    }),
+  ),
+);
+await apolloWs.dispose();
+
+// urql: the fetch exchange for queries, graphql-ws for subscriptions.
+const urqlWs = createWsClient({ url: wsUrl, webSocketImpl: WebSocket });
+const urql = new Client({
+  url: httpUrl,
+  requestPolicy: "network-only",
+  exchanges: [
+    fetchExchange,
+    subscriptionExchange({
+      forwardSubscription: (request) => ({
+        subscribe: (sink) => ({ unsubscribe: urqlWs.subscribe({ ...request, query: request.query ?? "" }, sink) }),
+      }),
+    }),
+  ],
+});
+
+await checks.check("urql: a query renders a failed registration", async () => {
+  const { data, error } = await urql.query(STATUS, { domain: "demo-failed.com" }).toPromise();
+  assertEqual(error, undefined, "error");
+  assertEqual(data.registrationStatus, FAILED, "row");
+});
+await checks.check("urql: a dashboard keeps its rows when one domain fails", () =>
+  dashboardWithOneFailure("demo-in-progress.com", async (domains) => {
+    const { data, error } = await urql.query(DASHBOARD, { domains }).toPromise();
+    return { rows: data.registrationStatuses, errors: error?.graphQLErrors ?? [] };
+  }),
+);
+await checks.check("urql: a subscription streams every state to completion", () =>
+  watchToCompletion("urql-watch.example", (domain, onState) =>
+    new Promise((resolve, reject) => {
+      const seen = [];
+      pipe(
+        urql.subscription(WATCH, { domain }),
+        onEnd(() => resolve(seen)),
+        subscribe(({ data, error }) => {
+          if (error) return reject(error);
+          const change = data.registrationStatusChanged;
+          // urql hands the last result over once more when the stream completes
+          // (hasNext: false): the same event, rendered again, not a new one.
+          if (seen.at(-1) === describe(change)) return;
+          seen.push(describe(change));
+          onState(change.status.state).catch(reject);
+        }),
+      );
+    }),
+  ),
+);
+await urqlWs.dispose();
+checks.finish();
