@@ -62,21 +62,20 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     }
 }
 
-/// How a request is answered: one JSON response, or a stream.
+/// What `Accept` allows: one JSON response (the media type), a stream, or both.
+/// Clients such as urql accept every kind at once: queries then answer as JSON
+/// and subscriptions stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Answer {
-    Json(MediaType),
-    Stream(Transport),
+struct Answer {
+    json: Option<MediaType>,
+    stream: Option<Transport>,
 }
 
 impl Answer {
-    /// The media type of refusals; a stream's are the spec's type, so that request
-    /// errors answer 400 before any stream starts (as graphql-sse expects).
+    /// The media type of refusals; without a JSON one, the spec's type, so that
+    /// request errors answer 400 before any stream starts (as graphql-sse expects).
     fn media(self) -> MediaType {
-        match self {
-            Self::Json(media) => media,
-            Self::Stream(_) => MediaType::GraphqlResponseJson,
-        }
+        self.json.unwrap_or(MediaType::GraphqlResponseJson)
     }
 }
 
@@ -87,12 +86,18 @@ fn admit(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(Answer, Option<Credential>), Box<Response>> {
-    let answer = match Transport::from_accept(headers) {
-        Some(transport) => Answer::Stream(transport),
-        None => {
-            Answer::Json(negotiate(headers).map_err(|refusal| Box::new(refusal.into_response()))?)
-        }
+    let answer = Answer {
+        json: negotiate(headers).ok(),
+        stream: Transport::from_accept(headers),
     };
+    if answer
+        == (Answer {
+            json: None,
+            stream: None,
+        })
+    {
+        return Err(Box::new(NotAcceptable.into_response()));
+    }
     let credential = state
         .access
         .admit_headers(headers)
@@ -171,14 +176,15 @@ async fn execute(
         return response;
     }
     request.operation_name = operation_name;
-    match answer {
-        Answer::Stream(transport) => stream::respond(state, transport, headers, request),
-        Answer::Json(_) if operation == Some(OperationType::Subscription) => {
+    let subscription = operation == Some(OperationType::Subscription);
+    match (answer.json, answer.stream) {
+        (Some(media), _) if !subscription => respond(media, state.schema.execute(request).await),
+        (_, Some(transport)) => stream::respond(state, transport, headers, request),
+        _ => {
             let message = "a subscription streams its events: send Accept: text/event-stream \
                 (GraphQL over SSE) or multipart/mixed;subscriptionSpec=1.0, or use the websocket";
             failure(media, Refusal::NotAcceptable, message)
         }
-        Answer::Json(media) => respond(media, state.schema.execute(request).await),
     }
 }
 
