@@ -32,7 +32,11 @@ pub enum Command {
     /// Run the simulator of the Cloudflare Registrar API on its own.
     Simulate(SimulateArgs),
     /// Print the GraphQL schema (SDL) and exit.
-    Schema,
+    Schema {
+        /// Print the Apollo Federation v2 subgraph SDL (what `--federation` serves as `_service { sdl }`).
+        #[arg(long)]
+        federation: bool,
+    },
     /// Probe a running gateway's /healthz (for container health checks); exits 0 when healthy.
     Healthcheck {
         /// The gateway's address; 0.0.0.0 and :: are probed on loopback.

@@ -99,6 +99,17 @@ impl fmt::Display for Fingerprint {
     }
 }
 
+impl Fingerprint {
+    /// The first 8 hex digits: enough to tell a handful of credentials apart in a
+    /// metric label or on a dashboard, too few to identify one outside this process.
+    pub fn short(&self) -> String {
+        self.0[..4]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
 /// Credentials together with their fingerprint: what callers hand to the cache and
 /// the client. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -16,7 +16,8 @@
 //! - [`registrations`]: the one read and watch path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes;
 //! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
-//! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs;
+//! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
+//!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;
 //! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
 
 pub mod access;
@@ -29,6 +30,7 @@ pub mod domain;
 pub mod flags;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod poller;
 pub mod registrations;
 pub mod simulator;

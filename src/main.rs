@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use registrar_gateway::cli::{Cli, Command};
+use registrar_gateway::config::LogFormat;
 use registrar_gateway::simulator::SimulateArgs;
 use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
 use registrar_gateway::{graphql, simulator, telemetry};
@@ -13,19 +14,18 @@ use registrar_gateway::{graphql, simulator, telemetry};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Schema) => {
-            print!("{}", graphql::sdl());
+        Some(Command::Schema { federation }) => {
+            print!(
+                "{}",
+                graphql::sdl(graphql::SchemaShape::federated_if(federation))
+            );
             Ok(())
         }
         Some(Command::Simulate(args)) => {
-            telemetry::init(cli.gateway.log_format);
-            simulate(args).await
+            with_telemetry(cli.gateway.log_format, simulate(args)).await
         }
         Some(Command::Healthcheck { listen }) => probe_health(listen).await.map_err(Into::into),
-        None => {
-            telemetry::init(cli.gateway.log_format);
-            serve(cli.gateway).await
-        }
+        None => with_telemetry(cli.gateway.log_format, serve(cli.gateway)).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,6 +34,17 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `work` with logs (and traces, when configured) set up, then flushes the traces.
+async fn with_telemetry(
+    format: LogFormat,
+    work: impl Future<Output = Result<(), Box<dyn std::error::Error>>>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let telemetry = telemetry::init(format)?;
+    let result = work.await;
+    tokio::task::block_in_place(|| telemetry.shutdown());
+    result
 }
 
 async fn serve(

@@ -15,9 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::credential::Fingerprint;
+use crate::metrics::{BudgetLevel, Metrics};
 use crate::sync::LockUnpoisoned;
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
@@ -57,24 +60,39 @@ pub struct Budget {
     shared: Arc<Shared>,
 }
 
+/// A keyed limiter that reports the burst capacity left after each admission.
+type ReportingLimiter = RateLimiter<
+    Fingerprint,
+    DefaultKeyedStateStore<Fingerprint>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
+
 struct Shared {
-    all: DefaultKeyedRateLimiter<Fingerprint>,
+    all: ReportingLimiter,
+    /// The `all` quota: what a full budget holds and how fast it refills.
+    quota: Quota,
     background: DefaultKeyedRateLimiter<Fingerprint>,
     /// Credentials the upstream told to stop, until when.
     paused: Mutex<HashMap<Fingerprint, Instant>>,
     clock: DefaultClock,
+    /// Where each credential's budget left and every refusal are reported.
+    metrics: Metrics,
 }
 
 impl Budget {
     /// A budget of `settings.limit` requests per `settings.window` per credential.
-    pub fn new(settings: BudgetSettings) -> Self {
+    pub fn new(settings: BudgetSettings, metrics: Metrics) -> Self {
         let background_limit =
             (f64::from(settings.limit) * settings.background_share.clamp(0.0, 1.0)) as u32;
+        let all = quota(settings.limit, settings.window);
         let shared = Shared {
-            all: DefaultKeyedRateLimiter::keyed(quota(settings.limit, settings.window)),
+            all: RateLimiter::keyed(all).with_middleware::<StateInformationMiddleware>(),
+            quota: all,
             background: DefaultKeyedRateLimiter::keyed(quota(background_limit, settings.window)),
             paused: Mutex::default(),
             clock: DefaultClock::default(),
+            metrics,
         };
         Self {
             shared: Arc::new(shared),
@@ -87,15 +105,44 @@ impl Budget {
         credential: Fingerprint,
         priority: Priority,
     ) -> Result<(), Exhausted> {
+        let admitted = self.admit(credential, priority);
+        match admitted {
+            Ok(remaining) => self.report(credential, remaining, Instant::now()),
+            Err(_) => self.shared.metrics.budget_refusal(),
+        }
+        admitted.map(drop)
+    }
+
+    /// Admits one request; says how many more could go at once now.
+    fn admit(&self, credential: Fingerprint, priority: Priority) -> Result<u32, Exhausted> {
         if let Some(retry_after) = self.paused_for(credential) {
             return Err(Exhausted { retry_after });
         }
         if priority == Priority::Background {
             self.check(&self.shared.background, credential)?;
         }
-        self.check(&self.shared.all, credential)?;
+        let snapshot = self
+            .shared
+            .all
+            .check_key(&credential)
+            .map_err(|not_until| Exhausted {
+                retry_after: not_until.wait_time_from(self.shared.clock.now()),
+            })?;
         self.forget_idle_credentials();
-        Ok(())
+        Ok(snapshot.remaining_burst_capacity())
+    }
+
+    /// Reports `credential`'s budget: `remaining` at `since`, refilling at the quota's pace.
+    fn report(&self, credential: Fingerprint, remaining: u32, since: Instant) {
+        let level = BudgetLevel {
+            remaining,
+            capacity: self.shared.quota.burst_size().get(),
+            refill: self.shared.quota.replenish_interval(),
+            since,
+        };
+        self.shared
+            .metrics
+            .budget_remaining(|| credential.short(), level);
     }
 
     /// Stops every request of `credential` for `duration`: the upstream asked for it.
@@ -104,6 +151,7 @@ impl Budget {
         let mut paused = self.shared.paused.lock_unpoisoned();
         let entry = paused.entry(credential).or_insert(until);
         *entry = (*entry).max(until);
+        self.report(credential, 0, *entry);
         tracing::warn!(%credential, pause_ms = duration.as_millis() as u64, "the upstream asked this credential to slow down");
     }
 
@@ -166,11 +214,14 @@ mod tests {
     }
 
     fn budget(limit: u32, window: Duration) -> Budget {
-        Budget::new(BudgetSettings {
-            limit,
-            window,
-            background_share: 0.25,
-        })
+        Budget::new(
+            BudgetSettings {
+                limit,
+                window,
+                background_share: 0.25,
+            },
+            Metrics::disabled(),
+        )
     }
 
     #[test]

@@ -17,15 +17,18 @@
 mod ttl;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 use ttl::Extended;
 pub use ttl::TtlPolicy;
 
 use crate::budget::Priority;
 use crate::domain::{AccountId, DomainName};
+use crate::metrics::{Lookup, Metrics};
 use crate::upstream::{Credential, Fingerprint, UpstreamClient, UpstreamError, WorkflowStatus};
 
 /// What the cache is keyed by: one registration as seen through one credential.
@@ -89,11 +92,13 @@ pub struct StatusCache {
     /// `None` when failures are not shared (`error_ttl` zero).
     failures: Option<moka::future::Cache<StatusKey, UpstreamError>>,
     upstream: UpstreamClient,
+    /// Counts each client lookup as a hit, miss, collapsed or stale.
+    metrics: Metrics,
 }
 
 impl StatusCache {
-    /// An empty cache loading through `upstream`.
-    pub fn new(settings: &CacheSettings, upstream: UpstreamClient) -> Self {
+    /// An empty cache loading through `upstream`, counting lookups in `metrics`.
+    pub fn new(settings: &CacheSettings, upstream: UpstreamClient, metrics: Metrics) -> Self {
         let fresh = moka::future::Cache::builder()
             .max_capacity(settings.capacity)
             .expire_after(settings.ttl.clone())
@@ -116,6 +121,7 @@ impl StatusCache {
             last_good,
             failures,
             upstream,
+            metrics,
         }
     }
 
@@ -123,29 +129,76 @@ impl StatusCache {
     /// ask). When that fetch fails because the upstream is unavailable (not for auth
     /// or other refusals), the last good snapshot within the stale-if-error bound is
     /// served flagged stale instead of the error.
+    /// Each lookup is counted once in the metrics, and traced as a `cache.lookup` span.
     pub async fn get_or_fetch(
         &self,
         credential: &Credential,
         key: StatusKey,
     ) -> Result<Served, Arc<UpstreamError>> {
         debug_assert_eq!(credential.fingerprint(), key.credential);
-        let error = match self
-            .fresh
-            .try_get_with(key.clone(), self.load(credential, &key, Reader::Query))
-            .await
-        {
+        let span = tracing::info_span!("cache.lookup", result = tracing::field::Empty);
+        let (lookup, served) = self.lookup(credential, key).instrument(span.clone()).await;
+        span.record("result", lookup.as_str());
+        self.metrics.cache_lookup(lookup);
+        if let Ok(served) = &served {
+            self.metrics.served(served.snapshot.fetched_at);
+        }
+        served
+    }
+
+    /// [`StatusCache::get_or_fetch`], saying how the lookup was answered: a hit when
+    /// fresh, a miss when this lookup's load ran, collapsed when it joined another's.
+    async fn lookup(
+        &self,
+        credential: &Credential,
+        key: StatusKey,
+    ) -> (Lookup, Result<Served, Arc<UpstreamError>>) {
+        if let Some(snapshot) = self.fresh.get(&key).await {
+            let served = Served {
+                snapshot,
+                stale: false,
+            };
+            return (Lookup::Hit, Ok(served));
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        let load = self.load(credential, &key, Reader::Query);
+        let load = {
+            let ran = Arc::clone(&ran);
+            async move {
+                ran.store(true, Ordering::Relaxed);
+                load.await
+            }
+        };
+        let fetched = self.fresh.try_get_with(key.clone(), load).await;
+        let lookup = match ran.load(Ordering::Relaxed) {
+            true => Lookup::Miss,
+            false => Lookup::Collapsed,
+        };
+        match fetched {
             Ok(snapshot) => {
-                return Ok(Served {
+                let served = Served {
                     snapshot,
                     stale: false,
-                });
+                };
+                (lookup, Ok(served))
             }
-            Err(error) => error,
-        };
+            Err(error) => match self.stale_after(&key, error).await {
+                Ok(served) => (Lookup::Stale, Ok(served)),
+                Err(error) => (lookup, Err(error)),
+            },
+        }
+    }
+
+    /// The last good snapshot for `key`, flagged stale, when `error` allows serving one.
+    async fn stale_after(
+        &self,
+        key: &StatusKey,
+        error: Arc<UpstreamError>,
+    ) -> Result<Served, Arc<UpstreamError>> {
         if !serves_stale(&error) {
             return Err(error);
         }
-        match self.last_good.get(&key).await {
+        match self.last_good.get(key).await {
             Some(snapshot) => {
                 tracing::warn!(
                     credential = %key.credential,
@@ -204,7 +257,8 @@ impl StatusCache {
                     }
                 }
             };
-            match tokio::spawn(fetch).await {
+            // The span goes with it, so the upstream call is traced under this lookup.
+            match tokio::spawn(fetch.in_current_span()).await {
                 Ok(result) => result,
                 Err(join_error) => Err(UpstreamError::Unreachable(format!(
                     "the upstream call was aborted: {join_error}"

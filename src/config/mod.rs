@@ -5,6 +5,7 @@ mod access;
 mod cache;
 mod http;
 mod limits;
+mod metrics;
 mod subscriptions;
 mod upstream;
 mod validate;
@@ -13,12 +14,18 @@ pub use access::AccessConfig;
 pub use cache::CacheConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
+pub use metrics::{MetricsConfig, MetricsExposition};
 pub use subscriptions::SubscriptionConfig;
 pub use upstream::{UpstreamConfig, UpstreamTarget};
 
 use std::net::SocketAddr;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser};
+
+/// Defined beside the logging it configures, so that telemetry imports nothing of config.
+pub use crate::telemetry::LogFormat;
+
+use crate::graphql::SchemaShape;
 
 /// The official API root.
 pub const CLOUDFLARE_BASE_URL: &str = "https://api.cloudflare.com/client/v4";
@@ -32,6 +39,9 @@ pub struct GatewayConfig {
     /// Log lines as text or JSON (the level is set by RUST_LOG, default info).
     #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Serve the schema as an Apollo Federation v2 subgraph (`_service`, `_entities`, `Domain @key(fields: "name")` with `registrationStatus`) for a federated gateway to compose.
+    #[arg(long, env = "GATEWAY_FEDERATION")]
+    pub federation: bool,
     #[command(flatten, next_help_heading = "Upstream (Cloudflare API)")]
     pub upstream: UpstreamConfig,
     #[command(flatten, next_help_heading = "Cache")]
@@ -44,15 +54,8 @@ pub struct GatewayConfig {
     pub access: AccessConfig,
     #[command(flatten, next_help_heading = "Operation limits")]
     pub limits: LimitsConfig,
-}
-
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
+    #[command(flatten, next_help_heading = "Metrics")]
+    pub metrics: MetricsConfig,
 }
 
 /// A setting that makes the configuration unusable.
@@ -79,6 +82,11 @@ pub enum ConfigError {
 }
 
 impl GatewayConfig {
+    /// The schema the gateway serves.
+    pub fn schema_shape(&self) -> SchemaShape {
+        SchemaShape::federated_if(self.federation)
+    }
+
     /// Parses settings the way the binary does (flags, then environment), for tests and embedding.
     pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
     where

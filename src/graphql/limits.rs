@@ -4,7 +4,10 @@
 //! (`OPERATION_TOO_DEEP`), field count (`OPERATION_TOO_COMPLEX`), root fields
 //! including aliases (`TOO_MANY_ROOT_FIELDS`) and upstream lookups
 //! (`TOO_MANY_LOOKUPS`: one per `registrationStatus`, one per domain of
-//! `registrationStatuses`).
+//! `registrationStatuses`, and for a federation subgraph one per representation of
+//! `_entities` times the `registrationStatus` fields it selects, at least one: a
+//! federated gateway sends the representations as a variable, counted here
+//! before any entity resolves).
 //!
 //! async-graphql's own `limit_depth`/`limit_complexity` answer without a code, and
 //! its pre-validation recursion check walks fragments without memoisation (a
@@ -38,6 +41,9 @@ pub const MAX_NESTING: usize = 64;
 const SINGLE_LOOKUP: &str = "registrationStatus";
 const LIST_LOOKUP: &str = "registrationStatuses";
 const LIST_ARGUMENT: &str = "domains";
+/// The federation root field that resolves a batch of entities, and its list.
+const ENTITIES: &str = "_entities";
+const ENTITIES_ARGUMENT: &str = "representations";
 
 /// The limits, as configured.
 #[derive(Clone, Copy, Debug)]
@@ -275,7 +281,7 @@ impl<'a> Walker<'a> {
         Ok(Measure {
             complexity: child.complexity.saturating_add(1),
             root_fields: 1,
-            lookups: self.lookups(name, field),
+            lookups: self.lookups(name, field, child.lookups),
             introspection: introspection::is_root(name),
             type_lists: child.type_lists
                 + usize::from(self.introspecting && introspection::is_type_list(name)),
@@ -303,23 +309,32 @@ impl<'a> Walker<'a> {
         Ok(measure)
     }
 
-    /// Upstream lookups a field costs when it is a root field; a `domains` list that
+    /// Upstream lookups a field costs when it is a root field (`selected`: the
+    /// lookups its own selection set would cost at the root); a list argument that
     /// is not (yet) a list counts as one, and validation reports it.
-    fn lookups(&self, name: &str, field: &Field) -> u64 {
+    fn lookups(&self, name: &str, field: &Field, selected: u64) -> u64 {
         match name {
             SINGLE_LOOKUP => 1,
-            LIST_LOOKUP => {
-                let domains = field.get_argument(LIST_ARGUMENT).and_then(|value| {
-                    let variables = self.variables;
-                    let resolve = |name: Name| variables.get(&name).cloned().ok_or(());
-                    value.node.clone().into_const_with(resolve).ok()
-                });
-                match domains {
-                    Some(Value::List(items)) => items.len() as u64,
-                    _ => 1,
-                }
+            LIST_LOOKUP => self.list_length(field, LIST_ARGUMENT),
+            ENTITIES => {
+                let representations = self.list_length(field, ENTITIES_ARGUMENT);
+                representations.saturating_mul(selected.max(1))
             }
             _ => 0,
+        }
+    }
+
+    /// The length of a field's list argument, literal or from a variable; one when
+    /// it is missing or not a list.
+    fn list_length(&self, field: &Field, argument: &str) -> u64 {
+        let list = field.get_argument(argument).and_then(|value| {
+            let variables = self.variables;
+            let resolve = |name: Name| variables.get(&name).cloned().ok_or(());
+            value.node.clone().into_const_with(resolve).ok()
+        });
+        match list {
+            Some(Value::List(items)) => items.len() as u64,
+            _ => 1,
         }
     }
 }
@@ -433,6 +448,22 @@ mod tests {
             check(literal, serde_json::json!({})),
             Err("TOO_MANY_LOOKUPS")
         );
+    }
+
+    #[test]
+    fn entities_count_each_representation_times_the_statuses_it_selects() {
+        let query = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Domain { registrationStatus { state } } } }";
+        let representations = |n: usize| {
+            let one = serde_json::json!({ "__typename": "Domain", "name": "example.com" });
+            serde_json::json!({ "r": vec![one; n] })
+        };
+        assert_eq!(check(query, representations(5)), Ok(()));
+        assert_eq!(check(query, representations(6)), Err("TOO_MANY_LOOKUPS"));
+        let aliased = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Domain { a: registrationStatus { state } b: registrationStatus { state } } } }";
+        assert_eq!(check(aliased, representations(2)), Ok(()));
+        assert_eq!(check(aliased, representations(3)), Err("TOO_MANY_LOOKUPS"));
+        let by_key = "query($r: [_Any!]!) { _entities(representations: $r) { ... on RegistrationStatus { state } } }";
+        assert_eq!(check(by_key, representations(6)), Err("TOO_MANY_LOOKUPS"));
     }
 
     #[test]

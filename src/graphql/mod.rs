@@ -1,7 +1,9 @@
 //! The GraphQL schema: types, the query root, operation limits and the error enum,
-//! kept apart from any transport. [`build_schema`] wires it to the gateway's services.
+//! kept apart from any transport. [`build_schema`] wires it to the gateway's services,
+//! as a standalone schema or (`--federation`) as a Federation v2 subgraph.
 
 mod error;
+mod federation;
 mod input;
 mod limits;
 mod query;
@@ -11,7 +13,8 @@ mod types;
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, Data, EmptyMutation, Executor, Request, Response, SDLExportOptions, Schema,
+    Context, Data, EmptyMutation, Executor, ObjectType, Request, Response, SDLExportOptions,
+    Schema, SchemaBuilder,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -22,24 +25,59 @@ pub use query::{QueryLimits, QueryRoot};
 pub use subscription::{ConnectionSubscriptions, LastEventId, SubscriptionRoot};
 pub use types::RegistrationStatus;
 
+use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
+use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::registrations::Registrations;
 use crate::upstream::Credential;
+
+/// Which schema the gateway serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaShape {
+    /// The public schema, on its own (`schema/schema.graphql`).
+    Standalone,
+    /// The same schema as an Apollo Federation v2 subgraph, with `_service`,
+    /// `_entities` and the `Domain` entity (`schema/subgraph.graphql`).
+    Subgraph,
+}
+
+impl SchemaShape {
+    /// The subgraph when `federation` is set (`--federation`), else the standalone schema.
+    pub fn federated_if(federation: bool) -> Self {
+        match federation {
+            true => Self::Subgraph,
+            false => Self::Standalone,
+        }
+    }
+}
 
 /// The gateway's executable schema: async-graphql's, with the operation limits
 /// checked before anything runs, on every transport (HTTP, both websocket protocols).
 #[derive(Clone)]
 pub struct GatewaySchema {
-    schema: Schema<QueryRoot, EmptyMutation, SubscriptionRoot>,
+    schema: Executable,
     limits: OperationLimits,
+}
+
+/// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
+#[derive(Clone)]
+enum Executable {
+    Standalone(Schema<StandaloneQuery, EmptyMutation, SubscriptionRoot>),
+    Subgraph(Schema<SubgraphQuery, EmptyMutation, SubscriptionRoot>),
 }
 
 impl GatewaySchema {
     /// Runs a query or mutation.
     pub async fn execute(&self, mut request: Request) -> Response {
-        match self.limits.admit(&mut request) {
-            Ok(()) => self.schema.execute(request).await,
-            Err(refusal) => Response::from_errors(vec![refusal]),
+        if let Err(refusal) = self.limits.admit(&mut request) {
+            return Response::from_errors(vec![refusal]);
+        }
+        match &self.schema {
+            Executable::Standalone(schema) => schema.execute(request).await,
+            Executable::Subgraph(schema) => {
+                let request = request.data(EntityPositions::default());
+                schema.execute(request).await
+            }
         }
     }
 
@@ -53,10 +91,14 @@ impl GatewaySchema {
         mut request: Request,
         session: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        match self.limits.admit(&mut request) {
-            Ok(()) => Executor::execute_stream(&self.schema, request, session),
-            Err(refusal) => {
-                futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed()
+        if let Err(refusal) = self.limits.admit(&mut request) {
+            return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed();
+        }
+        match &self.schema {
+            Executable::Standalone(schema) => Executor::execute_stream(schema, request, session),
+            Executable::Subgraph(schema) => {
+                let request = request.data(EntityPositions::default());
+                Executor::execute_stream(schema, request, session)
             }
         }
     }
@@ -77,23 +119,59 @@ impl Executor for GatewaySchema {
     }
 }
 
-/// The schema with its services attached and `limits` enforced on every operation.
+/// The schema of `shape` with its services attached and `limits` enforced on every operation.
 pub fn build_schema(
+    shape: SchemaShape,
     registrations: Registrations,
     access: AccessPolicy,
     query_limits: QueryLimits,
     limits: OperationLimits,
 ) -> GatewaySchema {
-    let builder = Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
+    let schema = match shape {
+        SchemaShape::Standalone => {
+            let builder = builder(StandaloneQuery(QueryRoot));
+            let builder = with_services(builder, registrations, access, query_limits, limits);
+            Executable::Standalone(builder.finish())
+        }
+        SchemaShape::Subgraph => {
+            let builder = subgraph_builder();
+            let builder = with_services(builder, registrations, access, query_limits, limits);
+            Executable::Subgraph(builder.finish())
+        }
+    };
+    GatewaySchema { schema, limits }
+}
+
+/// Attaches the services resolvers read, and the limits async-graphql enforces itself.
+fn with_services<Q: ObjectType + 'static>(
+    builder: SchemaBuilder<Q, EmptyMutation, SubscriptionRoot>,
+    registrations: Registrations,
+    access: AccessPolicy,
+    query_limits: QueryLimits,
+    limits: OperationLimits,
+) -> SchemaBuilder<Q, EmptyMutation, SubscriptionRoot> {
+    let builder = builder
         .data(registrations)
         .data(access)
         .data(query_limits)
         .limit_recursive_depth(MAX_NESTING);
-    let schema = match limits.introspection {
-        true => builder.finish(),
-        false => builder.disable_introspection().finish(),
-    };
-    GatewaySchema { schema, limits }
+    match limits.introspection {
+        true => builder,
+        false => builder.disable_introspection(),
+    }
+}
+
+/// The schema's roots: `query` with the gateway's mutation and subscription roots.
+fn builder<Q: ObjectType + 'static>(query: Q) -> SchemaBuilder<Q, EmptyMutation, SubscriptionRoot> {
+    Schema::build(query, EmptyMutation, SubscriptionRoot)
+}
+
+/// The subgraph: federation on, and `Subscription` kept in its SDL so a federated
+/// gateway can offer it (it subscribes to this subgraph over graphql-transport-ws).
+fn subgraph_builder() -> SchemaBuilder<SubgraphQuery, EmptyMutation, SubscriptionRoot> {
+    builder(SubgraphQuery(QueryRoot, EntityRoot))
+        .enable_federation()
+        .enable_subscription_in_federation()
 }
 
 /// A service the schema was built with (see [`build_schema`]): the resolvers' one way to read schema data.
@@ -122,10 +200,17 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|error| error.path.is_empty())
 }
 
-/// The schema's SDL, as kept in `schema/schema.graphql`: what introspection
-/// reports, `@specifiedBy` included (tests/interop/introspection.mjs compares them).
-pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, SubscriptionRoot)
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().include_specified_by())
+/// The SDL of `shape`, as kept in `schema/`: the standalone schema as
+/// introspection reports it, `@specifiedBy` included (tests/interop/introspection.mjs
+/// compares them); the subgraph exactly as `_service { sdl }` answers it (with its
+/// federation `@link`).
+pub fn sdl(shape: SchemaShape) -> String {
+    match shape {
+        SchemaShape::Standalone => builder(StandaloneQuery(QueryRoot))
+            .finish()
+            .sdl_with_options(SDLExportOptions::new().include_specified_by()),
+        SchemaShape::Subgraph => subgraph_builder()
+            .finish()
+            .sdl_with_options(SDLExportOptions::new().federation().compose_directive()),
+    }
 }

@@ -1,6 +1,6 @@
 //! The query root: `registrationStatus` and `registrationStatuses`.
 
-use async_graphql::{Context, ErrorExtensions, ID, Object};
+use async_graphql::{Context, ErrorExtensions, ID, MergedObject, Object};
 use futures::future::join_all;
 
 use super::caller_credential;
@@ -19,10 +19,19 @@ pub struct QueryLimits {
     pub max_domains: usize,
 }
 
-/// Queries for front ends and dashboards.
+/// Queries for front ends and dashboards: the fields of every schema's `Query`.
+/// async-graphql allows one Rust type per GraphQL name, so this has a name of its
+/// own (never seen: the schemas merge it into their root) and each schema's root
+/// is a merged object named `Query`: [`StandaloneQuery`], or the subgraph's.
 pub struct QueryRoot;
 
-#[Object(name = "Query")]
+// The standalone schema's query root: `QueryRoot`'s fields. (A comment, not a doc
+// comment: async-graphql would publish a doc comment as the type's description.)
+#[derive(MergedObject)]
+#[graphql(name = "Query")]
+pub struct StandaloneQuery(pub QueryRoot);
+
+#[Object(name = "QueryFields")]
 impl QueryRoot {
     /// The status of a domain's registration workflow, or null when Cloudflare has
     /// none for it. `accountId` defaults to the gateway's configured account.
@@ -32,14 +41,10 @@ impl QueryRoot {
         domain: String,
         account_id: Option<ID>,
     ) -> async_graphql::Result<Option<RegistrationStatus>> {
-        let lookup = async {
-            let registrations = service::<Registrations>(ctx)?;
-            let credential = caller_credential(ctx)?;
-            let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
-            let domain = parse_domain(&domain)?;
-            status(registrations, credential, account, domain).await
-        };
-        lookup.await.map_err(|error| error.extend())
+        let account_id = account_id.as_deref().map(String::as_str);
+        lookup(ctx, &domain, account_id)
+            .await
+            .map_err(|error| error.extend())
     }
 
     /// Statuses of several domains at once, fetched concurrently, in the order asked.
@@ -66,6 +71,21 @@ impl QueryRoot {
         });
         Ok(join_all(lookups).await)
     }
+}
+
+/// One domain's status for the caller: its credential, the account (the default
+/// when none is named), the domain parsed before any upstream call, then the cache.
+/// The federation entities resolve through this too.
+pub(super) async fn lookup(
+    ctx: &Context<'_>,
+    domain: &str,
+    account_id: Option<&str>,
+) -> Result<Option<RegistrationStatus>, GraphqlError> {
+    let registrations = service::<Registrations>(ctx)?;
+    let credential = caller_credential(ctx)?;
+    let account = parse_account(registrations, account_id)?;
+    let domain = parse_domain(domain)?;
+    status(registrations, credential, account, domain).await
 }
 
 async fn status(

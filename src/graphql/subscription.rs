@@ -14,6 +14,7 @@ use super::input::{parse_account, parse_domain};
 use super::service;
 use super::types::{RegistrationStatus, WorkflowStateGql};
 use crate::domain::DomainName;
+use crate::metrics::{Active, ActiveGauge};
 use crate::poller::{Delivery, ReportedEnd, StatusEvent};
 use crate::registrations::Registrations;
 
@@ -127,14 +128,17 @@ fn end_error(domain: &DomainName, end: ReportedEnd) -> GraphqlError {
 pub struct ConnectionSubscriptions {
     active: Arc<AtomicUsize>,
     max: usize,
+    /// The gateway-wide gauge of live subscriptions over this connection's protocol.
+    gauge: ActiveGauge,
 }
 
 impl ConnectionSubscriptions {
-    /// A budget of `max` concurrent subscriptions.
-    pub fn new(max: usize) -> Self {
+    /// A budget of `max` concurrent subscriptions, each counted in `gauge` while it lives.
+    pub fn new(max: usize, gauge: ActiveGauge) -> Self {
         Self {
             active: Arc::default(),
             max,
+            gauge,
         }
     }
 
@@ -145,7 +149,10 @@ impl ConnectionSubscriptions {
                 (active < self.max).then_some(active + 1)
             });
         match taken {
-            Ok(_) => Ok(SubscriptionSlot(Arc::clone(&self.active))),
+            Ok(_) => Ok(SubscriptionSlot {
+                active: Arc::clone(&self.active),
+                _counted: self.gauge.hold(),
+            }),
             Err(_) => Err(GraphqlError::TooManySubscriptions(format!(
                 "at most {} subscriptions per connection",
                 self.max
@@ -154,12 +161,16 @@ impl ConnectionSubscriptions {
     }
 }
 
-/// One taken slot; freed on drop.
+/// One taken slot, counted in the gauge; freed on drop.
 #[derive(Debug)]
-struct SubscriptionSlot(Arc<AtomicUsize>);
+struct SubscriptionSlot {
+    active: Arc<AtomicUsize>,
+    /// Held for the gauge; released with the slot.
+    _counted: Active,
+}
 
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.active.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -6,6 +6,8 @@
 //! `multipart/mixed;subscriptionSpec=1.0`) is admitted and parsed here alike, then
 //! streamed by [`super::stream`]; a subscription without one is refused (406).
 
+use std::time::Instant;
+
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{Request, Variables};
 use axum::body::Bytes;
@@ -14,13 +16,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::{Refusal, error_body};
-use super::stream::{self, Transport};
+use super::stream::{self, Transport as StreamTransport};
 use crate::access::AccessError;
 use crate::graphql::check_nesting;
 use crate::graphql::is_request_error;
+use crate::metrics::{GraphqlOutcome, OperationKind, Transport};
 use crate::upstream::Credential;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -68,7 +72,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Answer {
     json: Option<MediaType>,
-    stream: Option<Transport>,
+    stream: Option<StreamTransport>,
 }
 
 impl Answer {
@@ -88,7 +92,7 @@ fn admit(
 ) -> Result<(Answer, Option<Credential>), Box<Response>> {
     let answer = Answer {
         json: negotiate(headers).ok(),
-        stream: Transport::from_accept(headers),
+        stream: StreamTransport::from_accept(headers),
     };
     if answer
         == (Answer {
@@ -151,40 +155,103 @@ enum Method {
     Post,
 }
 
+/// Runs a request in a `graphql` span and counts it in the metrics.
 async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    answer: Answer,
+    request: Request,
+    method: Method,
+) -> Response {
+    let span = tracing::info_span!(
+        "graphql",
+        graphql.operation.type = tracing::field::Empty,
+        graphql.operation.name = request.operation_name.as_deref(),
+        outcome = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let (kind, outcome, response) = run(state, headers, answer, request, method)
+        .instrument(span.clone())
+        .await;
+    span.record("graphql.operation.type", kind.as_str());
+    span.record("outcome", outcome.as_str());
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .graphql_request(Transport::Http, kind, outcome, elapsed);
+    response
+}
+
+async fn run(
     state: &AppState,
     headers: &HeaderMap,
     answer: Answer,
     mut request: Request,
     method: Method,
-) -> Response {
+) -> (OperationKind, GraphqlOutcome, Response) {
+    let refused = |kind, response| (kind, GraphqlOutcome::RequestError, response);
     let media = answer.media();
     if let Err(error) = check_nesting(&request.query) {
-        return respond(media, async_graphql::Response::from_errors(vec![error]));
+        let response = async_graphql::Response::from_errors(vec![error]);
+        return refused(OperationKind::Unknown, respond(media, response));
     }
     let operation_name = request.operation_name.take();
     let operation = match request.parsed_query() {
         Ok(document) => selected_operation(&document.operations, operation_name.as_deref()),
-        Err(error) => return respond(media, async_graphql::Response::from_errors(vec![error])),
+        Err(error) => {
+            let response = async_graphql::Response::from_errors(vec![error]);
+            return refused(OperationKind::Unknown, respond(media, response));
+        }
     };
+    let kind = operation_kind(operation);
     if method == Method::Get && operation == Some(OperationType::Mutation) {
         let message = "mutations are only accepted over POST";
         let mut response = failure(media, Refusal::MethodNotAllowed, message);
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return refused(kind, response);
     }
     request.operation_name = operation_name;
     let subscription = operation == Some(OperationType::Subscription);
     match (answer.json, answer.stream) {
-        (Some(media), _) if !subscription => respond(media, state.schema.execute(request).await),
-        (_, Some(transport)) => stream::respond(state, transport, headers, request),
+        (Some(media), _) if !subscription => {
+            let response = state.schema.execute(request).await;
+            let outcome = graphql_outcome(&response);
+            (kind, outcome, respond(media, response))
+        }
+        // A stream's outcome is known only as it goes: counted as started.
+        (_, Some(transport)) => (
+            kind,
+            GraphqlOutcome::Ok,
+            stream::respond(state, transport, headers, request),
+        ),
         _ => {
             let message = "a subscription streams its events: send Accept: text/event-stream \
                 (GraphQL over SSE) or multipart/mixed;subscriptionSpec=1.0, or use the websocket";
-            failure(media, Refusal::NotAcceptable, message)
+            refused(kind, failure(media, Refusal::NotAcceptable, message))
         }
+    }
+}
+
+/// The metric label of an operation type.
+pub(super) fn operation_kind(operation: Option<OperationType>) -> OperationKind {
+    match operation {
+        Some(OperationType::Query) => OperationKind::Query,
+        Some(OperationType::Mutation) => OperationKind::Mutation,
+        Some(OperationType::Subscription) => OperationKind::Subscription,
+        None => OperationKind::Unknown,
+    }
+}
+
+/// How an executed operation ended, for the metrics.
+pub(super) fn graphql_outcome(response: &async_graphql::Response) -> GraphqlOutcome {
+    if is_request_error(response) {
+        GraphqlOutcome::RequestError
+    } else if response.errors.is_empty() {
+        GraphqlOutcome::Ok
+    } else {
+        GraphqlOutcome::Error
     }
 }
 

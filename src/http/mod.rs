@@ -1,11 +1,13 @@
 //! The HTTP server: routes (`/graphql` over HTTP, SSE, multipart and websockets,
-//! the GraphiQL explorer at `/`, the live status pages, `/healthz`, `/readyz`) and
+//! the GraphiQL explorer at `/`, the live status pages, `/healthz`, `/readyz`;
+//! `/metrics` is [`metrics::router`], which startup merges in or serves apart) and
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
 
 mod error;
 mod explorer;
 mod graphql;
+pub mod metrics;
 mod status_page;
 mod stream;
 mod websocket;
@@ -33,6 +35,7 @@ pub use websocket::WsSettings;
 use self::error::Refusal;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
 use crate::graphql::GatewaySchema;
+use crate::metrics::Metrics;
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
@@ -50,6 +53,8 @@ pub struct AppState {
     pub websocket: WsSettings,
     /// Interval of keep-alives on SSE and multipart streams.
     pub http_stream_keepalive: Duration,
+    /// GraphQL operations, websocket connections and subscriptions are counted here.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -60,6 +65,7 @@ impl AppState {
         explorer: Option<Explorer>,
         shutdown: CancellationToken,
         websocket: WsSettings,
+        metrics: Metrics,
     ) -> Self {
         Self {
             schema,
@@ -68,6 +74,7 @@ impl AppState {
             shutdown,
             http_stream_keepalive: websocket.keepalive,
             websocket,
+            metrics,
         }
     }
 }
@@ -149,7 +156,8 @@ fn json_refusal(response: Response, body_limit: usize, request_timeout: Duration
     refusal.rewrite(response, &message)
 }
 
-/// One span per request, named by route (not raw path) so logs group well.
+/// One span per request, named by route (not raw path) so logs group well; it
+/// continues the caller's trace when the request carries a `traceparent`.
 fn request_span(request: &Request) -> tracing::Span {
     let route = request
         .extensions()
@@ -159,7 +167,16 @@ fn request_span(request: &Request) -> tracing::Span {
         .headers()
         .get("x-request-id")
         .and_then(|id| id.to_str().ok());
-    tracing::info_span!("http", method = %request.method(), route, request_id)
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format_args!("{} {}", request.method(), route.unwrap_or("unmatched")),
+        otel.kind = "server",
+        method = %request.method(),
+        route,
+        request_id
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    span
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -31,6 +31,7 @@ pub use backoff::Pacing;
 pub use feed::{Delivery, ReportedEnd, StatusEvent, Watch, WatchEnd};
 
 use crate::cache::{StatusCache, StatusKey};
+use crate::metrics::Metrics;
 use crate::sync::LockUnpoisoned;
 use crate::upstream::Credential;
 use feed::Feed;
@@ -90,6 +91,8 @@ struct Shared {
     /// The number of running pollers, for those who wait for none.
     active: tokio::sync::watch::Sender<usize>,
     shutdown: CancellationToken,
+    /// Pollers running, polls and published events.
+    metrics: Metrics,
 }
 
 #[derive(Default)]
@@ -121,8 +124,14 @@ struct Entry {
 }
 
 impl Pollers {
-    /// A registry polling through `cache`; every poller stops when `shutdown` is cancelled.
-    pub fn new(settings: PollerSettings, cache: StatusCache, shutdown: CancellationToken) -> Self {
+    /// A registry polling through `cache`; every poller stops when `shutdown` is
+    /// cancelled. Pollers, polls and published events are counted in `metrics`.
+    pub fn new(
+        settings: PollerSettings,
+        cache: StatusCache,
+        shutdown: CancellationToken,
+        metrics: Metrics,
+    ) -> Self {
         let shared = Shared {
             settings,
             cache,
@@ -131,6 +140,7 @@ impl Pollers {
             polls: AtomicU64::new(0),
             active: tokio::sync::watch::Sender::new(0),
             shutdown,
+            metrics,
         };
         Self {
             shared: Arc::new(shared),
@@ -241,7 +251,7 @@ impl Pollers {
             subscribers_changed: Notify::new(),
         });
         registry.entries.insert(key.clone(), Arc::clone(&entry));
-        self.shared.active.send_replace(registry.entries.len());
+        self.shared.set_active(registry.entries.len());
         self.shared.pollers_started.fetch_add(1, Ordering::Relaxed);
         let poller = task::Poller::new(
             Arc::clone(&self.shared),
@@ -258,6 +268,12 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Registry> {
         // The registry holds plain counters: a panic elsewhere cannot leave it torn.
         self.registry.lock_unpoisoned()
+    }
+
+    /// Tells waiters and the metrics how many pollers run now (under the registry lock).
+    fn set_active(&self, count: usize) {
+        self.active.send_replace(count);
+        self.metrics.pollers_active(count);
     }
 
     /// Publishes `end` and removes `entry` from the registry, under the registry lock
@@ -287,7 +303,7 @@ impl Shared {
             .is_some_and(|current| Arc::ptr_eq(current, entry))
         {
             registry.entries.remove(key);
-            self.active.send_replace(registry.entries.len());
+            self.set_active(registry.entries.len());
             let feed = (**entry.feed.borrow()).clone();
             let retired = Retired {
                 feed,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::backoff::Backoff;
 use super::feed::{StatusEvent, WatchEnd};
@@ -80,7 +81,9 @@ impl Poller {
 
     async fn poll_until_an_end(&mut self) -> WatchEnd {
         loop {
-            let delay = match self.poll_once().await {
+            // A root span per tick: a poll serves every subscriber, no one request.
+            let tick = tracing::info_span!(parent: None, "poller.tick", domain = %self.key.domain);
+            let delay = match self.poll_once().instrument(tick).await {
                 Step::Again(delay) => delay,
                 Step::End(end) => return end,
             };
@@ -105,6 +108,7 @@ impl Poller {
             return Step::Again(self.backoff.after_failure(Some(*retry_after)));
         }
         self.shared.polls.fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.poll();
         match fetched {
             Ok(snapshot) => {
                 self.failures = 0;
@@ -177,6 +181,7 @@ impl Poller {
         self.entry
             .feed
             .send_modify(|feed| *feed = Arc::new(feed.with_event(event, bound)));
+        self.shared.metrics.event_published();
     }
 
     /// Retries what may pass (5xx, timeouts, 429 after its Retry-After); gives up on

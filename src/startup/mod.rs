@@ -19,9 +19,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessPolicy;
-use crate::config::{ConfigError, GatewayConfig};
+use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
 use crate::graphql::build_schema;
 use crate::http::{AppState, ExampleDomains, Explorer, ExplorerSettings, router};
+use crate::metrics::Metrics;
 use crate::poller::Pollers;
 use crate::simulator::SimulatorHandle;
 use crate::upstream::{ClientBuildError, Credential, FingerprintKey};
@@ -53,6 +54,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// `/metrics` on a listener of its own (`--metrics-listen`).
+    metrics_listener: Option<(TcpListener, axum::Router)>,
     shutdown: CancellationToken,
     pollers: Pollers,
     simulator: Option<SimulatorHandle>,
@@ -65,6 +68,17 @@ impl Application {
     pub async fn build(config: &GatewayConfig) -> Result<Self, StartupError> {
         config.validate()?;
         let listener = bind(config.listen).await?;
+        let exposition = config.metrics.exposition();
+        let metrics = match exposition {
+            MetricsExposition::Off => Metrics::disabled(),
+            MetricsExposition::MainListener | MetricsExposition::Separate(_) => Metrics::new(),
+        };
+        let metrics_listener = match exposition {
+            MetricsExposition::Separate(address) => {
+                Some((bind(address).await?, metrics_router(&metrics)))
+            }
+            MetricsExposition::MainListener | MetricsExposition::Off => None,
+        };
         let upstream = Upstream::connect(config).await?;
         let shutdown = CancellationToken::new();
         let fingerprint_key = FingerprintKey::random();
@@ -78,9 +92,10 @@ impl Application {
             &config.access.access_keys,
             fingerprint_key,
         );
-        let registrations = upstream.registrations(config, shutdown.clone())?;
+        let registrations = upstream.registrations(config, shutdown.clone(), &metrics)?;
         let pollers = registrations.pollers().clone();
         let schema = build_schema(
+            config.schema_shape(),
             registrations,
             access.clone(),
             config.limits.query_limits(),
@@ -100,10 +115,22 @@ impl Application {
         let websocket = config
             .subscriptions
             .websocket_settings(config.http.body_limit);
-        let state = AppState::new(schema, access, explorer, shutdown.clone(), websocket);
+        let state = AppState::new(
+            schema,
+            access,
+            explorer,
+            shutdown.clone(),
+            websocket,
+            metrics.clone(),
+        );
+        let mut router = router(state, &config.http.settings());
+        if exposition == MetricsExposition::MainListener {
+            router = router.merge(metrics_router(&metrics));
+        }
         Ok(Self {
             listener,
-            router: router(state, &config.http.settings()),
+            router,
+            metrics_listener,
             shutdown,
             pollers,
             simulator: upstream.simulator,
@@ -116,6 +143,16 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address `/metrics` is served on apart from the gateway (`--metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let (listener, _) = self.metrics_listener.as_ref()?;
+        Some(
+            listener
+                .local_addr()
+                .expect("a bound listener has an address"),
+        )
     }
 
     /// The embedded simulator, in sandbox mode.
@@ -144,6 +181,17 @@ impl Application {
             false => tracing::info!(%address, "registrar-gateway listening"),
         }
         let shutdown = self.shutdown.clone();
+        if let Some((listener, router)) = self.metrics_listener {
+            let address = listener.local_addr()?;
+            tracing::info!(metrics_address = %address, "serving /metrics");
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router).with_graceful_shutdown(stop);
+                if let Err(error) = served.await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            });
+        }
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
@@ -152,6 +200,12 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// `GET /metrics` alone: merged into the main router, or served on its own listener.
+/// Scrapes skip the main router's layers (request ids, spans, CORS): nothing to trace.
+fn metrics_router(metrics: &Metrics) -> axum::Router {
+    crate::http::metrics::router(metrics.clone())
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, StartupError> {

@@ -10,6 +10,7 @@ use crate::budget::Budget;
 use crate::cache::StatusCache;
 use crate::config::{GatewayConfig, UpstreamTarget};
 use crate::domain::AccountId;
+use crate::metrics::Metrics;
 use crate::poller::Pollers;
 use crate::registrations::Registrations;
 use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
@@ -64,18 +65,21 @@ impl Upstream {
     }
 
     /// The read and watch path: client, cache, pollers.
+    /// Every layer reports to `metrics`.
     pub(super) fn registrations(
         &self,
         config: &GatewayConfig,
         shutdown: CancellationToken,
+        metrics: &Metrics,
     ) -> Result<Registrations, StartupError> {
-        let budget = Budget::new(config.upstream.budget_settings());
-        let client = UpstreamClient::new(&self.client, budget)?;
-        let cache = StatusCache::new(&config.cache.settings(), client);
+        let budget = Budget::new(config.upstream.budget_settings(), metrics.clone());
+        let client = UpstreamClient::new(&self.client, budget, metrics.clone())?;
+        let cache = StatusCache::new(&config.cache.settings(), client, metrics.clone());
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
             cache.clone(),
             shutdown,
+            metrics.clone(),
         );
         Ok(Registrations::new(
             cache,

@@ -1,12 +1,15 @@
 //! The HTTP client for `GET .../registrations/{domain}/registration-status`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, Url, header::HeaderMap};
+use tracing::Instrument;
 
 use super::{Credential, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
 use crate::budget::{Budget, Priority};
 use crate::domain::{AccountId, DomainName};
+use crate::metrics::{Metrics, UpstreamOutcome};
+use crate::telemetry;
 
 /// How long a credential is paused after a 429 that says nothing of when to come
 /// back: the platform's documented lockout.
@@ -43,13 +46,19 @@ pub struct UpstreamClient {
     base_url: Url,
     retry: RetryPolicy,
     budget: Budget,
+    metrics: Metrics,
 }
 
 impl UpstreamClient {
     /// Builds a client with rustls, timeouts and no redirect following (a redirect from
     /// the API is unexpected and must not carry credentials elsewhere).
     /// Every attempt, retries included, takes a request from `budget` first.
-    pub fn new(settings: &ClientSettings, budget: Budget) -> Result<Self, ClientBuildError> {
+    /// Each attempt's outcome and latency go to `metrics`.
+    pub fn new(
+        settings: &ClientSettings,
+        budget: Budget,
+        metrics: Metrics,
+    ) -> Result<Self, ClientBuildError> {
         let base_url = settings.base_url.clone();
         if base_url.cannot_be_a_base() || !matches!(base_url.scheme(), "http" | "https") {
             return Err(ClientBuildError::BaseUrl(base_url));
@@ -65,6 +74,7 @@ impl UpstreamClient {
             base_url,
             retry: settings.retry.clone(),
             budget,
+            metrics,
         })
     }
 
@@ -117,12 +127,40 @@ impl UpstreamClient {
                 retry_after: exhausted.retry_after,
             })?;
         let url = self.status_url(account, domain);
-        let request = credential.credentials().apply(self.http.get(url));
+        let span = tracing::info_span!(
+            "upstream.request",
+            otel.kind = "client",
+            http.request.method = "GET",
+            http.response.status_code = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let answer = self.send(credential, url).instrument(span.clone()).await;
+        let outcome = outcome(&answer);
+        span.record("outcome", outcome.as_str());
+        self.metrics.upstream_request(outcome, started.elapsed());
+        answer
+    }
+
+    /// Sends one request (within the caller's span, whose trace context it carries
+    /// as `traceparent`) and reads its answer.
+    async fn send(
+        &self,
+        credential: &Credential,
+        url: Url,
+    ) -> Result<Option<WorkflowStatus>, UpstreamError> {
+        let fingerprint = credential.fingerprint();
+        let request = self
+            .http
+            .get(url)
+            .headers(telemetry::trace_context(&tracing::Span::current()));
+        let request = credential.credentials().apply(request);
         let response = request
             .send()
             .await
             .map_err(UpstreamError::from_transport)?;
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         let retry_after = retry_after(response.headers());
         if let Some(pause) = upstream_pause(status, retry_after, response.headers()) {
             self.budget.pause(fingerprint, pause);
@@ -147,6 +185,25 @@ impl UpstreamClient {
             .extend(["accounts", account.as_str(), "registrar", "registrations"])
             .extend([domain.as_str(), "registration-status"]);
         url
+    }
+}
+
+/// The metric outcome of one attempt.
+fn outcome(answer: &Result<Option<WorkflowStatus>, UpstreamError>) -> UpstreamOutcome {
+    match answer {
+        Ok(Some(_)) => UpstreamOutcome::Ok,
+        Ok(None) => UpstreamOutcome::NotFound,
+        Err(UpstreamError::Auth { .. }) => UpstreamOutcome::Auth,
+        Err(UpstreamError::RateLimited { .. }) => UpstreamOutcome::RateLimited,
+        // Nothing is sent over budget; `send` never returns it.
+        Err(UpstreamError::Rejected { .. } | UpstreamError::OverBudget { .. }) => {
+            UpstreamOutcome::Rejected
+        }
+        Err(UpstreamError::Unavailable { .. } | UpstreamError::Unreachable(_)) => {
+            UpstreamOutcome::Unavailable
+        }
+        Err(UpstreamError::Timeout) => UpstreamOutcome::Timeout,
+        Err(UpstreamError::InvalidResponse(_)) => UpstreamOutcome::Invalid,
     }
 }
 

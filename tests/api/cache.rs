@@ -7,6 +7,7 @@ use futures::future::join_all;
 use registrar_gateway::budget::{Budget, BudgetSettings};
 use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy};
 use registrar_gateway::domain::{AccountId, DomainName};
+use registrar_gateway::metrics::Metrics;
 use registrar_gateway::upstream::{
     ClientSettings, Credential, Credentials, FingerprintKey, RetryPolicy, UpstreamClient,
     UpstreamError,
@@ -92,12 +93,15 @@ async fn two_credentials_never_share_a_cache_entry() {
         request_timeout: Duration::from_secs(5),
         retry: RetryPolicy::NONE,
     };
-    let budget = Budget::new(BudgetSettings {
-        limit: 1000,
-        window: Duration::from_secs(1),
-        background_share: 0.25,
-    });
-    let client = UpstreamClient::new(&settings, budget).unwrap();
+    let budget = Budget::new(
+        BudgetSettings {
+            limit: 1000,
+            window: Duration::from_secs(1),
+            background_share: 0.25,
+        },
+        Metrics::disabled(),
+    );
+    let client = UpstreamClient::new(&settings, budget, Metrics::disabled()).unwrap();
     let ttl = TtlPolicy {
         active: Duration::from_secs(60),
         waiting: Duration::from_secs(60),
@@ -110,7 +114,7 @@ async fn two_credentials_never_share_a_cache_entry() {
         stale_if_error: Duration::ZERO,
         error_ttl: Duration::ZERO,
     };
-    let cache = StatusCache::new(&settings, client);
+    let cache = StatusCache::new(&settings, client, Metrics::disabled());
     let key_material = FingerprintKey::random();
     let accepted = Credential::new(
         Credentials::ApiToken("accepted-token".into()),

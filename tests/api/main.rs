@@ -3,12 +3,15 @@
 mod access;
 mod budget;
 mod cache;
+mod dashboard;
 mod explorer;
 mod faults;
+mod federation;
 mod graphql_http;
 mod hostile;
 mod http_streams;
 mod introspection;
+mod metrics;
 mod module_graph;
 mod queries;
 mod resume;

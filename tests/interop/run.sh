@@ -3,9 +3,11 @@
 # simulator, both started here on loopback ports and stopped at exit: the
 # GraphQL-over-HTTP audit, the websocket clients (graphql-ws,
 # subscriptions-transport-ws), graphql-js and graphql-core introspection against
-# the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium, and subscriptions
-# over HTTP (graphql-sse, Apollo Client's HttpLink, the live status page in
-# Chromium; their own package in streaming/).
+# the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium, and
+# subscriptions over HTTP (graphql-sse, Apollo Client's HttpLink, the live status
+# page in Chromium; their own package in streaming/); then federation/run.sh (a
+# supergraph served by Hive Gateway, its own packages) and prometheus.sh (a real
+# Prometheus scraping a gateway of its own).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -27,4 +29,6 @@ for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mj
     node "$script" || status=1
 done
 .venv/bin/python introspection.py || status=1
+"$here/federation/run.sh" "$binary" || status=1
+"$here/prometheus.sh" "$binary" || status=1
 exit $status

@@ -18,6 +18,7 @@ use futures::{SinkExt, StreamExt};
 use crate::access::AccessPolicy;
 use crate::graphql::{ConnectionSubscriptions, GraphqlError};
 use crate::http::AppState;
+use crate::metrics::Protocol;
 
 /// Outgoing messages buffered between the protocol and the socket.
 const OUTBOX: usize = 64;
@@ -26,11 +27,13 @@ const OUTBOX: usize = 64;
 /// comes within the init timeout, or the gateway stops.
 pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
     let settings = state.websocket;
+    let _open = state.metrics.websocket_connection();
     let (mut socket_sink, socket_stream) = socket.split();
     let (outbox, mut outgoing) = mpsc::channel::<Message>(OUTBOX);
     let mut data = Data::default();
     data.insert(ConnectionSubscriptions::new(
         settings.max_subscriptions_per_connection,
+        state.metrics.subscriptions(Protocol::LegacyWs),
     ));
     let initialised = Arc::new(AtomicBool::new(false));
     let refusal = Arc::new(OnceLock::new());

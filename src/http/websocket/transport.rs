@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::graphql::{ConnectionSubscriptions, GraphqlError, is_request_error};
 use crate::http::AppState;
+use crate::metrics::Protocol;
 use crate::upstream::Credential;
 
 /// The longest close reason a close frame can carry.
@@ -105,9 +106,14 @@ struct Connection {
 /// Serves one connection until either side closes it or the gateway stops.
 pub(super) async fn serve(socket: WebSocket, state: AppState) {
     let settings = state.websocket;
+    let _open = state.metrics.websocket_connection();
     let (sink, mut incoming) = socket.split();
+    let gauge = state.metrics.subscriptions(Protocol::TransportWs);
     let mut connection = Connection {
-        subscriptions: ConnectionSubscriptions::new(settings.max_subscriptions_per_connection),
+        subscriptions: ConnectionSubscriptions::new(
+            settings.max_subscriptions_per_connection,
+            gauge,
+        ),
         state,
         sink,
         operations: HashMap::new(),

@@ -19,6 +19,8 @@ pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// A running gateway and the simulator behind it; both stop when dropped.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// Where `/metrics` is served apart (`--metrics-listen`).
+    pub metrics_address: Option<SocketAddr>,
     pub simulator: SimulatorHandle,
     pub pollers: Pollers,
     pub http: reqwest::Client,
@@ -96,11 +98,13 @@ async fn start(config: GatewayConfig, simulator: SimulatorHandle) -> TestApp {
         .await
         .expect("the gateway starts");
     let address = app.local_addr();
+    let metrics_address = app.metrics_addr();
     let shutdown = app.shutdown_token();
     let pollers = app.pollers().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        metrics_address,
         simulator,
         pollers,
         http: reqwest::Client::new(),

@@ -1,0 +1,43 @@
+//! Where Prometheus metrics are served: on the main listener, on one of their own,
+//! or nowhere.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+/// Where Prometheus metrics are served, if at all.
+#[derive(Debug, Args)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` on this address (e.g. an internal-only one) instead of on the main listener.
+    #[arg(long, env = "GATEWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Record no metrics and serve no `/metrics`.
+    #[arg(
+        long,
+        env = "GATEWAY_DISABLE_METRICS",
+        conflicts_with = "metrics_listen"
+    )]
+    pub disable_metrics: bool,
+}
+
+impl MetricsConfig {
+    /// Where `/metrics` is served.
+    pub fn exposition(&self) -> MetricsExposition {
+        match (self.disable_metrics, self.metrics_listen) {
+            (true, _) => MetricsExposition::Off,
+            (false, Some(address)) => MetricsExposition::Separate(address),
+            (false, None) => MetricsExposition::MainListener,
+        }
+    }
+}
+
+/// Where `/metrics` is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsExposition {
+    /// On the gateway's own listener.
+    MainListener,
+    /// On a listener of its own.
+    Separate(SocketAddr),
+    /// Nowhere; nothing is recorded.
+    Off,
+}

@@ -1,0 +1,276 @@
+//! `/metrics` after known work, over real sockets, with the simulator's request
+//! counter as ground truth for what reached the upstream.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use registrar_gateway::simulator::Faults;
+use serde_json::json;
+
+use crate::support::{TOKEN, TestApp, change, connect_ready, spawn_app, spawn_app_with};
+
+/// One parsed exposition: (name, labels, value) per sample.
+struct Exposition {
+    text: String,
+    samples: Vec<(String, BTreeMap<String, String>, f64)>,
+}
+
+impl Exposition {
+    /// Parses the text format's sample lines (label values here never hold `,` or `}`).
+    fn parse(text: String) -> Self {
+        let samples = text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| {
+                let (series, value) = line.rsplit_once(' ').expect("`series value`");
+                let (name, labels) = match series.split_once('{') {
+                    Some((name, labels)) => (name, labels.trim_end_matches('}')),
+                    None => (series, ""),
+                };
+                let labels = labels
+                    .split(',')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (key, value) = pair.split_once('=').expect("key=\"value\"");
+                        (key.to_owned(), value.trim_matches('"').to_owned())
+                    })
+                    .collect();
+                (name.to_owned(), labels, value.parse().expect("a number"))
+            })
+            .collect();
+        Self { text, samples }
+    }
+
+    /// The sum of `name`'s samples whose labels include `labels`.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples
+            .iter()
+            .filter(|(sample, sample_labels, _)| {
+                sample == name
+                    && labels.iter().all(|(key, value)| {
+                        sample_labels.get(*key).map(String::as_str) == Some(value)
+                    })
+            })
+            .map(|(_, _, value)| value)
+            .sum()
+    }
+
+    fn lookups(&self, result: &str) -> f64 {
+        self.value(
+            "registrar_gateway_cache_lookups_total",
+            &[("result", result)],
+        )
+    }
+
+    fn upstream(&self, outcome: &str) -> f64 {
+        self.value(
+            "registrar_gateway_upstream_requests_total",
+            &[("outcome", outcome)],
+        )
+    }
+}
+
+async fn scrape(app: &TestApp) -> Exposition {
+    scrape_url(app, &app.url("/metrics")).await
+}
+
+async fn scrape_url(app: &TestApp, url: &str) -> Exposition {
+    let response = app.http.get(url).send().await.expect("an answer");
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    Exposition::parse(response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn two_hundred_identical_queries_show_one_upstream_call_and_199_shared_lookups() {
+    let app = spawn_app().await;
+    join_all((0..200).map(|_| app.status_of("demo-pending.com"))).await;
+    let metrics = scrape(&app).await;
+
+    assert_eq!(app.upstream_calls(), 1);
+    assert_eq!(metrics.upstream("ok"), 1.0);
+    assert_eq!(
+        metrics.value("registrar_gateway_upstream_requests_total", &[]),
+        app.upstream_calls() as f64,
+        "every request the simulator saw is counted"
+    );
+    assert_eq!(metrics.lookups("miss"), 1.0);
+    assert_eq!(metrics.lookups("hit") + metrics.lookups("collapsed"), 199.0);
+    assert_eq!(metrics.lookups("stale"), 0.0);
+    let ok_queries = [
+        ("transport", "http"),
+        ("operation_type", "query"),
+        ("outcome", "ok"),
+    ];
+    assert_eq!(
+        metrics.value("registrar_gateway_graphql_requests_total", &ok_queries),
+        200.0
+    );
+    assert_eq!(
+        metrics.value(
+            "registrar_gateway_graphql_request_duration_seconds_count",
+            &[]
+        ),
+        200.0
+    );
+    assert_eq!(
+        metrics.value(
+            "registrar_gateway_upstream_request_duration_seconds_count",
+            &[]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metrics.value(
+            "registrar_gateway_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
+    assert!(metrics.value("registrar_gateway_process_resident_memory_bytes", &[]) > 0.0);
+    for (name, _, _) in &metrics.samples {
+        assert!(name.starts_with("registrar_gateway_"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_budget_left_is_labelled_by_a_short_fingerprint_and_refusals_are_counted() {
+    // A budget of 20 per hour: a burst of 2, then refusals.
+    let app = spawn_app_with(&["--upstream-budget", "20", "--upstream-budget-window", "1h"]).await;
+    for n in 0..4 {
+        app.status_of(&format!("demo-pending-{n}.com")).await;
+    }
+    let metrics = scrape(&app).await;
+    assert_eq!(app.upstream_calls(), 2);
+    assert_eq!(
+        metrics.value("registrar_gateway_budget_refusals_total", &[]),
+        2.0
+    );
+    let budget: Vec<_> = metrics
+        .samples
+        .iter()
+        .filter(|(name, _, _)| name == "registrar_gateway_budget_remaining")
+        .collect();
+    assert_eq!(budget.len(), 1, "one credential, one series");
+    let (_, labels, remaining) = budget[0];
+    let credential = &labels["credential"];
+    assert_eq!(credential.len(), 8, "{credential}");
+    assert!(
+        credential.chars().all(|c| c.is_ascii_hexdigit()),
+        "{credential}"
+    );
+    assert_eq!(*remaining, 0.0, "the burst is spent");
+    assert!(!metrics.text.contains(TOKEN), "the secret never appears");
+}
+
+#[tokio::test]
+async fn upstream_failures_are_counted_per_attempt_and_stale_answers_as_stale() {
+    let app = spawn_app_with(&["--upstream-retries", "2", "--cache-ttl-active", "100ms"]).await;
+    app.status_of("demo-pending.com").await;
+    app.simulator
+        .set_faults(Faults {
+            error_share: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
+    // moka's clock is std's Instant: letting the TTL pass is the behaviour under test.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let body = app.status_of("demo-pending.com").await;
+    assert_eq!(body["data"]["registrationStatus"]["stale"], true, "{body}");
+    let body = app.status_of("demo-failed.com").await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UPSTREAM_UNAVAILABLE",
+        "{body}"
+    );
+
+    let metrics = scrape(&app).await;
+    assert_eq!(
+        app.upstream_calls(),
+        7,
+        "one success, then two reads of three attempts"
+    );
+    assert_eq!(metrics.upstream("ok"), 1.0);
+    assert_eq!(metrics.upstream("unavailable"), 6.0);
+    assert_eq!(
+        (metrics.lookups("miss"), metrics.lookups("stale")),
+        (2.0, 1.0)
+    );
+    let errors = [("operation_type", "query"), ("outcome", "error")];
+    assert_eq!(
+        metrics.value("registrar_gateway_graphql_requests_total", &errors),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_pollers_and_events_are_gauged_while_watched() {
+    let app = spawn_app_with(&[
+        "--poll-initial",
+        "1h",
+        "--poll-max",
+        "1h",
+        "--poller-grace",
+        "0s",
+    ])
+    .await;
+    let mut client = connect_ready(&app).await;
+    client.watch("1", "demo-pending.com", false).await;
+    let first = client.recv().await;
+    assert_eq!(change(&first, "1")["status"]["state"], "PENDING");
+
+    let watching = scrape(&app).await;
+    let protocol = [("protocol", "graphql-transport-ws")];
+    assert_eq!(
+        watching.value("registrar_gateway_subscriptions_active", &protocol),
+        1.0
+    );
+    assert_eq!(
+        watching.value("registrar_gateway_websocket_connections_active", &[]),
+        1.0
+    );
+    assert_eq!(watching.value("registrar_gateway_pollers_active", &[]), 1.0);
+    assert_eq!(
+        watching.value("registrar_gateway_events_published_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        watching.value("registrar_gateway_polls_total", &[]),
+        app.pollers.stats().polls as f64
+    );
+
+    client.send(json!({ "type": "complete", "id": "1" })).await;
+    app.pollers.until_idle().await;
+    let idle = scrape(&app).await;
+    assert_eq!(
+        idle.value("registrar_gateway_subscriptions_active", &protocol),
+        0.0
+    );
+    assert_eq!(idle.value("registrar_gateway_pollers_active", &[]), 0.0);
+    assert_eq!(
+        idle.value("registrar_gateway_upstream_requests_total", &[]),
+        app.upstream_calls() as f64
+    );
+}
+
+#[tokio::test]
+async fn metrics_can_be_served_on_their_own_listener_or_not_at_all() {
+    let app = spawn_app_with(&["--metrics-listen", "127.0.0.1:0"]).await;
+    let separate = app.metrics_address.expect("a metrics listener");
+    app.status_of("demo-pending.com").await;
+    let metrics = scrape_url(&app, &format!("http://{separate}/metrics")).await;
+    assert_eq!(metrics.lookups("miss"), 1.0);
+    let main = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(main.status(), 404, "not on the public listener");
+
+    let off = spawn_app_with(&["--disable-metrics"]).await;
+    let response = off.http.get(off.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(off.metrics_address, None);
+}
