@@ -139,17 +139,24 @@ impl Registrations {
         })
     }
 
-    /// Watches `domain` in `account` as `credential` through its one shared poller.
+    /// Watches `domain` in `account` as `credential` through its one shared poller,
+    /// from the changes after `after_sequence` when given.
     pub async fn watch(
         &self,
         credential: &Credential,
         account: AccountId,
         domain: DomainName,
         keep_watching_action_required: bool,
+        after_sequence: Option<u64>,
     ) -> Result<Watch, WatchRefused> {
         let key = Self::key(credential, account, domain);
         self.pollers
-            .watch(credential, key, keep_watching_action_required)
+            .watch(
+                credential,
+                key,
+                keep_watching_action_required,
+                after_sequence,
+            )
             .await
     }
 

@@ -20,7 +20,8 @@ pub struct HttpConfig {
     /// Origins allowed to call the API from a browser (comma-separated; `*` for any).
     #[arg(long, env = "GATEWAY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// Do not serve the GraphiQL explorer at `/` (nor its assets); the API is unchanged.
+    /// Serve no pages for people: neither the GraphiQL explorer at `/` nor the live
+    /// status pages at `/status/{domain}` (an API-only deployment).
     #[arg(long, env = "GATEWAY_DISABLE_EXPLORER")]
     pub disable_explorer: bool,
 }

@@ -23,7 +23,7 @@ pub use error::GraphqlError;
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
+pub use subscription::{ConnectionSubscriptions, LastEventId, SubscriptionRoot};
 pub use types::RegistrationStatus;
 
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};

@@ -1,4 +1,5 @@
-//! The HTTP server: routes (`/graphql`, the GraphiQL explorer at `/`, `/healthz`, `/readyz`;
+//! The HTTP server: routes (`/graphql` over HTTP, SSE, multipart and websockets,
+//! the GraphiQL explorer at `/`, the live status pages, `/healthz`, `/readyz`;
 //! `/metrics` is [`metrics::router`], which startup merges in or serves apart) and
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS).
@@ -7,6 +8,8 @@ mod error;
 mod explorer;
 mod graphql;
 pub mod metrics;
+mod status_page;
+mod stream;
 mod websocket;
 
 use std::time::Duration;
@@ -48,6 +51,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Websocket limits and timers.
     pub websocket: WsSettings,
+    /// Interval of keep-alives on SSE and multipart streams.
+    pub http_stream_keepalive: Duration,
     /// GraphQL operations, websocket connections and subscriptions are counted here.
     pub metrics: Metrics,
 }
@@ -67,6 +72,7 @@ impl AppState {
             access,
             explorer,
             shutdown,
+            http_stream_keepalive: websocket.keepalive,
             websocket,
             metrics,
         }
@@ -107,9 +113,18 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(status_pages(state.explorer.is_some()))
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(layers)
         .with_state(state)
+}
+
+/// The live status pages, served with the explorer (off with `--disable-explorer`).
+fn status_pages(enabled: bool) -> Router<AppState> {
+    match enabled {
+        true => Router::new().route("/status/{domain}", get(status_page::page)),
+        false => Router::new(),
+    }
 }
 
 /// The body-limit 413 (axum writes plain text) and the timeout 408 (tower-http

@@ -47,14 +47,20 @@ impl Poller {
         key: StatusKey,
     ) -> Self {
         let backoff = Backoff::new(shared.settings.pacing.clone());
+        // Seeded from the registration's history: only changes are published.
+        let (sequence, last_state) = {
+            let feed = entry.feed.borrow();
+            let last_state = feed.latest().map(|event| event.status.state.clone());
+            (feed.latest_sequence(), last_state)
+        };
         Self {
             shared,
             entry,
             credential,
             key,
             backoff,
-            sequence: 0,
-            last_state: None,
+            sequence,
+            last_state,
             last_fetched: None,
             failures: 0,
             blocked_since: None,
@@ -141,6 +147,13 @@ impl Poller {
                 Step::End(_) => None,
             };
             self.publish(status, fetched_at, next_check_at);
+        } else if !self.entry.feed.borrow().current {
+            // The history this poller took over is confirmed current.
+            self.entry.feed.send_modify(|feed| {
+                let mut confirmed = (**feed).clone();
+                confirmed.current = true;
+                *feed = Arc::new(confirmed);
+            });
         }
         step
     }
@@ -186,9 +199,10 @@ impl Poller {
             fetched_at,
             next_check_at,
         };
+        let bound = self.shared.settings.history;
         self.entry
             .feed
-            .send_modify(|feed| *feed = Arc::new(feed.with_event(event)));
+            .send_modify(|feed| *feed = Arc::new(feed.with_event(event, bound)));
         self.shared.metrics.event_published();
     }
 
