@@ -13,7 +13,7 @@
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
 //! - [`poller`]: one shared poller per watched registration;
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
-//! - [`registrations`]: the one read and watch path (credential, account, cache, pollers);
+//! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes;
 //! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and

@@ -1,30 +1,64 @@
-//! The one way the gateway reads and watches a registration's status: it keys the
-//! cache and the pollers by the caller's credential, so queries and subscriptions
-//! share one path and data never crosses from one credential to another.
+//! The one way the gateway reads, watches and starts a registration: it keys the
+//! cache and the pollers by the caller's credential, so queries, subscriptions and
+//! `startRegistration` share one path and data never crosses from one credential
+//! to another.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cache::{Served, StatusCache, StatusKey};
+use chrono::{DateTime, Utc};
+
+use crate::cache::{Served, Snapshot, StatusCache, StatusKey};
 use crate::domain::{AccountId, DomainName};
 use crate::poller::{Pollers, Watch, WatchRefused};
-use crate::upstream::{Credential, UpstreamError};
+use crate::upstream::{Credential, RegistrationRequest, UpstreamError};
 
-/// Reads registration statuses through the cache and watches them through pollers.
+/// A bound on how long a start's answer is kept for identical starts (it is
+/// invalidated as soon as its callers have it; this only bounds a leftover).
+const START_SHARED_FOR: Duration = Duration::from_secs(1);
+
+/// Reads registration statuses through the cache, watches them through pollers,
+/// and starts registrations.
 #[derive(Clone)]
 pub struct Registrations {
     cache: StatusCache,
     pollers: Pollers,
     default_account: Option<AccountId>,
+    /// Starts in flight, one per registration: concurrent identical
+    /// `startRegistration`s share one (moka coalesces loads of one key).
+    starts: moka::future::Cache<StatusKey, Arc<Snapshot>>,
+}
+
+/// What a status read found: the snapshot, and when the gateway will next ask.
+pub struct Reading {
+    /// The snapshot served.
+    pub served: Served,
+    /// When the registration's poller will next ask the upstream, if one runs.
+    pub next_check_at: Option<DateTime<Utc>>,
+}
+
+/// What `startRegistration` got: the workflow's status, and when the gateway
+/// will next ask about it.
+pub struct Started {
+    /// The workflow: the one just created, or the one that already existed.
+    pub snapshot: Arc<Snapshot>,
+    /// When the registration's poller will next ask the upstream.
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 impl Registrations {
     /// Reads through `cache` and watches through `pollers`; `default_account`
     /// serves requests that name none.
     pub fn new(cache: StatusCache, pollers: Pollers, default_account: Option<AccountId>) -> Self {
+        let starts = moka::future::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(START_SHARED_FOR)
+            .build();
         Self {
             cache,
             pollers,
             default_account,
+            starts,
         }
     }
 
@@ -40,22 +74,89 @@ impl Registrations {
         credential: &Credential,
         account: AccountId,
         domain: DomainName,
-    ) -> Result<Served, Arc<UpstreamError>> {
+    ) -> Result<Reading, Arc<UpstreamError>> {
         let key = Self::key(credential, account, domain);
-        self.cache.get_or_fetch(credential, key).await
+        let served = self.cache.get_or_fetch(credential, key.clone()).await?;
+        Ok(Reading {
+            served,
+            next_check_at: self.pollers.next_check(&key),
+        })
     }
 
-    /// Watches `domain` in `account` as `credential` through its one shared poller.
+    /// Starts registering `request.domain_name` in `account`, once: the domain is the
+    /// idempotency key. A workflow that already exists (cached, or found by a status
+    /// read first) is returned and nothing is posted; concurrent identical starts
+    /// share one status read and at most one POST. The answer seeds the cache, and a
+    /// poller is started for the subscription the client opens next.
+    pub async fn start(
+        &self,
+        credential: &Credential,
+        account: AccountId,
+        domain: DomainName,
+        request: RegistrationRequest,
+    ) -> Result<Started, Arc<UpstreamError>> {
+        let key = Self::key(credential, account, domain);
+        let this = self.clone();
+        let init_credential = credential.clone();
+        let init_key = key.clone();
+        let init = async move {
+            let existing = this
+                .cache
+                .get_or_fetch(&init_credential, init_key.clone())
+                .await
+                .map_err(Arc::unwrap_or_clone)?;
+            if existing.snapshot.status.is_some() {
+                return Ok(existing.snapshot);
+            }
+            let created = this
+                .cache
+                .create(&init_credential, &init_key, request)
+                .await?;
+            tracing::info!(
+                domain = %init_key.domain,
+                account = %init_key.account,
+                credential = %init_key.credential,
+                state = created.status.as_ref().map(|status| status.state.as_str()),
+                "registration started upstream"
+            );
+            Ok(created)
+        };
+        let snapshot = self.starts.try_get_with(key.clone(), init).await;
+        // Starts that joined this one have their answer; later ones read the
+        // registration's current status (seeded in the cache) instead of this one.
+        self.starts.invalidate(&key).await;
+        let snapshot = snapshot?;
+        let completed = snapshot
+            .status
+            .as_ref()
+            .is_none_or(|status| status.completed);
+        if !completed {
+            self.pollers.prime(credential, key.clone());
+        }
+        Ok(Started {
+            snapshot,
+            next_check_at: self.pollers.next_check(&key),
+        })
+    }
+
+    /// Watches `domain` in `account` as `credential` through its one shared poller,
+    /// from the changes after `after_sequence` when given.
     pub async fn watch(
         &self,
         credential: &Credential,
         account: AccountId,
         domain: DomainName,
         keep_watching_action_required: bool,
+        after_sequence: Option<u64>,
     ) -> Result<Watch, WatchRefused> {
         let key = Self::key(credential, account, domain);
         self.pollers
-            .watch(credential, key, keep_watching_action_required)
+            .watch(
+                credential,
+                key,
+                keep_watching_action_required,
+                after_sequence,
+            )
             .await
     }
 

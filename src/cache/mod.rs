@@ -29,7 +29,9 @@ pub use ttl::TtlPolicy;
 use crate::budget::Priority;
 use crate::domain::{AccountId, DomainName};
 use crate::metrics::{Lookup, Metrics};
-use crate::upstream::{Credential, Fingerprint, UpstreamClient, UpstreamError, WorkflowStatus};
+use crate::upstream::{
+    Credential, Fingerprint, RegistrationRequest, UpstreamClient, UpstreamError, WorkflowStatus,
+};
 
 /// What the cache is keyed by: one registration as seen through one credential.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -287,6 +289,42 @@ impl StatusCache {
         }
         let load = self.load(credential, &key, Reader::Poll(priority));
         self.fresh.try_get_with(key, load).await
+    }
+
+    /// Starts a registration upstream and caches the workflow status it answers
+    /// with, as if just read: the caller's subscription and queries start from it
+    /// without another upstream call. The call runs in its own task, so a caller
+    /// that disconnects mid-request cannot leave the cache unseeded.
+    pub async fn create(
+        &self,
+        credential: &Credential,
+        key: &StatusKey,
+        request: RegistrationRequest,
+    ) -> Result<Arc<Snapshot>, UpstreamError> {
+        let this = self.clone();
+        let credential = credential.clone();
+        let key = key.clone();
+        let create = async move {
+            let status = this
+                .upstream
+                .create_registration(&credential, &key.account, &request)
+                .await?;
+            let snapshot = Arc::new(Snapshot::fetched_now(Some(status)));
+            this.fresh.insert(key.clone(), Arc::clone(&snapshot)).await;
+            this.last_good
+                .insert(key.clone(), Arc::clone(&snapshot))
+                .await;
+            if let Some(failures) = &this.failures {
+                failures.invalidate(&key).await;
+            }
+            Ok(snapshot)
+        };
+        match tokio::spawn(create).await {
+            Ok(result) => result,
+            Err(join_error) => Err(UpstreamError::Unreachable(format!(
+                "the upstream call was aborted: {join_error}"
+            ))),
+        }
     }
 
     /// The cached snapshot for `key`, if fresh, without calling upstream.

@@ -9,11 +9,11 @@ use crate::upstream::WorkflowState;
 /// How long each kind of answer is served from cache.
 #[derive(Clone, Debug)]
 pub struct TtlPolicy {
-    /// `pending`, `in_progress` and unknown states: the workflow is moving.
+    /// `pending`, `in_progress` and unknown states not `completed`: the workflow is moving.
     pub active: Duration,
     /// `blocked` and `action_required`: waiting on a third party or the user.
     pub waiting: Duration,
-    /// `succeeded` and `failed`: they never change.
+    /// `completed` workflows (`succeeded`, `failed`, or any state marked completed): they never change.
     pub terminal: Duration,
     /// No workflow for the domain (it may be created at any moment).
     pub not_found: Duration,
@@ -22,11 +22,13 @@ pub struct TtlPolicy {
 impl TtlPolicy {
     /// The TTL for one snapshot.
     pub fn ttl_for(&self, snapshot: &Snapshot) -> Duration {
-        match snapshot.status.as_ref().map(|status| &status.state) {
+        match snapshot.status.as_deref() {
             None => self.not_found,
-            Some(state) if state.is_terminal() => self.terminal,
-            Some(WorkflowState::Blocked | WorkflowState::ActionRequired) => self.waiting,
-            Some(_) => self.active,
+            Some(status) if status.completed => self.terminal,
+            Some(status) => match status.state {
+                WorkflowState::Blocked | WorkflowState::ActionRequired => self.waiting,
+                _ => self.active,
+            },
         }
     }
 }

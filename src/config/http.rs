@@ -39,7 +39,8 @@ pub struct HttpConfig {
     /// Once the listener is closed, how long open requests and connections get to finish before they are dropped.
     #[arg(long, env = "GATEWAY_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub shutdown_timeout: Duration,
-    /// Do not serve the GraphiQL explorer at `/` (nor its assets); the API is unchanged.
+    /// Serve no pages for people: neither the GraphiQL explorer at `/` nor the live
+    /// status pages at `/status/{domain}` (an API-only deployment).
     #[arg(long, env = "GATEWAY_DISABLE_EXPLORER")]
     pub disable_explorer: bool,
 }

@@ -52,7 +52,16 @@ pub struct SubscriptionConfig {
     /// How long a websocket may stay open without `connection_init`.
     #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub ws_init_timeout: Duration,
-    /// Interval of server pings on idle websockets (keeps proxies from cutting them).
+    /// Changes kept per watched registration, replayed to subscribers that resume
+    /// (`afterSequence`, SSE `Last-Event-ID`).
+    #[arg(long, env = "GATEWAY_SUBSCRIPTION_HISTORY", default_value_t = 32)]
+    pub subscription_history: usize,
+    /// How long a registration's history is kept after its poller stops (a grace
+    /// period after the last subscriber left).
+    #[arg(long, env = "GATEWAY_SUBSCRIPTION_HISTORY_RETENTION", default_value = "10m", value_parser = duration)]
+    pub subscription_history_retention: Duration,
+    /// Interval of server pings on idle websockets and of keep-alives on SSE and
+    /// multipart streams (keeps proxies from cutting them).
     #[arg(long, env = "GATEWAY_WS_KEEPALIVE", default_value = "15s", value_parser = duration)]
     pub ws_keepalive: Duration,
 }
@@ -73,6 +82,8 @@ impl SubscriptionConfig {
             grace: self.poller_grace,
             max_failures: self.poll_max_failures,
             max_watchers: self.max_subscriptions,
+            history: self.subscription_history,
+            history_retention: self.subscription_history_retention,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::access::CredentialMode;
 use crate::budget::BudgetSettings;
 use crate::domain::AccountId;
 use crate::flags::{account_id, duration, secret};
-use crate::upstream::{ClientSettings, Credentials, RetryPolicy};
+use crate::upstream::{ClientSettings, Credentials, RegistrarApi, RetryPolicy};
 
 /// Where the upstream is and how to authenticate to it.
 #[derive(Debug, Args)]
@@ -29,6 +29,12 @@ pub struct UpstreamConfig {
     /// Global API key (with --email).
     #[arg(long, env = "CLOUDFLARE_API_KEY", hide_env_values = true, value_parser = secret)]
     pub api_key: Option<SecretString>,
+    /// Cloudflare's registrar API family: `registrar` (production) or `registrar-sandbox` (Cloudflare's test environment, identical shapes), to try the gateway against Cloudflare's sandbox before production.
+    #[arg(long, env = "GATEWAY_REGISTRAR_API", value_enum, default_value_t = RegistrarApi::Registrar)]
+    pub registrar_api: RegistrarApi,
+    /// Allow the `startRegistration` mutation with real Cloudflare credentials (registering costs money). Always on with the embedded simulator; without it, the mutation answers REGISTRATION_DISABLED.
+    #[arg(long, env = "GATEWAY_ENABLE_REGISTRATION")]
+    pub enable_registration: bool,
     /// Account used when a query names none.
     #[arg(long, env = "CLOUDFLARE_ACCOUNT_ID", value_parser = account_id)]
     pub account_id: Option<AccountId>,
@@ -51,7 +57,7 @@ pub struct UpstreamConfig {
         default_value_t = 0.25
     )]
     pub upstream_budget_background_share: f64,
-    /// Retries of a failed status read (connect errors, timeouts, 5xx, 429 with a short Retry-After); 0 turns retries off.
+    /// Retries of a failed upstream call, as Cloudflare's SDKs retry (connect errors, timeouts, 408, 409, 429 with a short Retry-After, 5xx); 0 turns retries off.
     #[arg(long, env = "GATEWAY_UPSTREAM_RETRIES", default_value_t = 2)]
     pub upstream_retries: u32,
     /// Backoff before the first retry; it doubles for each further one (with up to 25% jitter).
@@ -123,6 +129,7 @@ impl UpstreamConfig {
     pub fn client_settings(&self, base_url: Url) -> ClientSettings {
         ClientSettings {
             base_url,
+            api: self.registrar_api,
             connect_timeout: self.upstream_connect_timeout,
             request_timeout: self.upstream_timeout,
             retry: RetryPolicy {

@@ -53,6 +53,9 @@ impl GatewayConfig {
                 "--max-subscriptions-per-connection and --upstream-budget must be at least 1",
             );
         }
+        if !(1..=1024).contains(&subscriptions.subscription_history) {
+            return unusable("--subscription-history must be between 1 and 1024");
+        }
         self.warn_if_a_read_can_outlast_the_request();
         for warning in self.exposure_warnings() {
             tracing::warn!("{warning}");

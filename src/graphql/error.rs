@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::{ErrorExtensions, Value};
 
 use crate::access::AccessError;
-use crate::upstream::UpstreamError;
+use crate::upstream::{ApiMessage, UpstreamError};
 
 /// What a resolver can fail with.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -17,6 +17,15 @@ pub enum GraphqlError {
     /// The upstream call failed.
     #[error("{0}")]
     Upstream(Arc<UpstreamError>),
+    /// `startRegistration` is not enabled on this gateway.
+    #[error(
+        "registration is disabled on this gateway: it costs money, so a gateway with real Cloudflare credentials starts registrations only with --enable-registration"
+    )]
+    RegistrationDisabled,
+    /// Starting a registration failed: a create refusal carries the upstream's own
+    /// messages and a code by reason (see [`create_refusal_code`]).
+    #[error("{}", registration_message(.0))]
+    Registration(Arc<UpstreamError>),
     /// A subscription limit (per connection or gateway-wide) is reached.
     #[error("{0}")]
     TooManySubscriptions(String),
@@ -64,6 +73,13 @@ impl GraphqlError {
             Self::TooComplex(_) => "OPERATION_TOO_COMPLEX",
             Self::TooManyRootFields(_) => "TOO_MANY_ROOT_FIELDS",
             Self::TooManyLookups(_) => "TOO_MANY_LOOKUPS",
+            Self::RegistrationDisabled => "REGISTRATION_DISABLED",
+            Self::Registration(error) => match error.as_ref() {
+                UpstreamError::Rejected { errors, .. } if !errors.is_empty() => {
+                    create_refusal_code(errors)
+                }
+                _ => Self::Upstream(Arc::clone(error)).code(),
+            },
             Self::Upstream(error) => match error.as_ref() {
                 UpstreamError::Auth { .. } => "UPSTREAM_AUTH",
                 UpstreamError::RateLimited { .. } | UpstreamError::OverBudget { .. } => {
@@ -90,13 +106,13 @@ impl ErrorExtensions for GraphqlError {
     fn extend(&self) -> async_graphql::Error {
         async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| {
             extensions.set("code", self.code());
-            let Self::Upstream(upstream) = self else {
+            let (Self::Upstream(upstream) | Self::Registration(upstream)) = self else {
                 return;
             };
             match upstream.as_ref() {
                 UpstreamError::Auth { status, .. }
                 | UpstreamError::Rejected { status, .. }
-                | UpstreamError::Unavailable { status } => {
+                | UpstreamError::Unavailable { status, .. } => {
                     extensions.set("upstreamStatus", *status)
                 }
                 UpstreamError::RateLimited { retry_after, .. } => {
@@ -121,6 +137,13 @@ impl ErrorExtensions for GraphqlError {
                         async_graphql::Name::new("message"),
                         Value::from(error.message.clone()),
                     );
+                    let pointer = error
+                        .source
+                        .as_ref()
+                        .and_then(|source| source.pointer.clone());
+                    if let Some(pointer) = pointer {
+                        item.insert(async_graphql::Name::new("pointer"), Value::from(pointer));
+                    }
                     Value::Object(item)
                 })
                 .collect();
@@ -128,5 +151,100 @@ impl ErrorExtensions for GraphqlError {
                 extensions.set("upstreamErrors", upstream_errors);
             }
         })
+    }
+}
+
+/// The stable code for an upstream refusal to create a registration. The upstream
+/// uses envelope code 10000 for all of them, so the reason is read from its
+/// messages (copied from `shared/upstream/` §7), then from `source.pointer`.
+pub fn create_refusal_code(errors: &[ApiMessage]) -> &'static str {
+    const BY_MESSAGE: [(&str, &str); 5] = [
+        ("Domain limit reached", "DOMAIN_LIMIT_REACHED"),
+        ("No registrant contact provided", "CONTACT_REQUIRED"),
+        (
+            "Registration is not supported for this extension",
+            "EXTENSION_NOT_SUPPORTED",
+        ),
+        ("not available", "DOMAIN_UNAVAILABLE"),
+        ("Premium", "PREMIUM_NOT_SUPPORTED"),
+    ];
+    let found = errors.iter().find_map(|error| {
+        BY_MESSAGE
+            .iter()
+            .find(|(text, _)| error.message.contains(text))
+            .map(|(_, code)| *code)
+    });
+    let invalid = || {
+        errors.iter().any(|error| {
+            error.source.as_ref().is_some_and(|s| s.pointer.is_some())
+                || error.message == "Invalid domain name"
+        })
+    };
+    match found {
+        Some(code) => code,
+        None if invalid() => "REGISTRATION_INVALID",
+        None => "REGISTRATION_REJECTED",
+    }
+}
+
+/// A registration failure's message: the upstream's own words when it refused.
+fn registration_message(error: &UpstreamError) -> String {
+    let messages: Vec<&str> = error
+        .upstream_errors()
+        .iter()
+        .map(|error| error.message.as_str())
+        .collect();
+    match (error, messages.is_empty()) {
+        (UpstreamError::Rejected { .. }, false) => messages.join("; "),
+        _ => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::model::ErrorSource;
+
+    fn refused(message: &str, pointer: Option<&str>) -> Vec<ApiMessage> {
+        let mut error = ApiMessage::new(10000, message);
+        error.source = pointer.map(|pointer| ErrorSource {
+            pointer: Some(pointer.to_owned()),
+        });
+        vec![error]
+    }
+
+    #[test]
+    fn create_refusals_get_a_code_by_reason_then_by_pointer() {
+        let cases = [
+            (
+                "Domain limit reached: you cannot register more than 100 domains.",
+                Some("/domain_name"),
+                "DOMAIN_LIMIT_REACHED",
+            ),
+            (
+                "No registrant contact provided and no default address book entry found for this account.",
+                None,
+                "CONTACT_REQUIRED",
+            ),
+            (
+                "Registration is not supported for this extension",
+                None,
+                "EXTENSION_NOT_SUPPORTED",
+            ),
+            (
+                "Must be a boolean",
+                Some("/auto_renew"),
+                "REGISTRATION_INVALID",
+            ),
+            ("Invalid domain name", None, "REGISTRATION_INVALID"),
+            ("Something new", None, "REGISTRATION_REJECTED"),
+        ];
+        for (message, pointer, code) in cases {
+            assert_eq!(
+                create_refusal_code(&refused(message, pointer)),
+                code,
+                "{message}"
+            );
+        }
     }
 }

@@ -37,9 +37,11 @@ use super::validation::{PARSE_FAILED, WORK_PER_COMPLEXITY, validation_work, with
 /// recursion limit: far above any useful operation, low enough for the parser.
 pub const MAX_NESTING: usize = 64;
 
-/// Root fields that each cost upstream lookups: `registrationStatus` one, and
-/// `registrationStatuses` one per entry of its `domains` argument.
+/// Root fields that each cost upstream lookups: `registrationStatus` and
+/// `startRegistration` one, and `registrationStatuses` one per entry of its
+/// `domains` argument.
 const SINGLE_LOOKUP: &str = "registrationStatus";
+const START: &str = "startRegistration";
 const LIST_LOOKUP: &str = "registrationStatuses";
 const LIST_ARGUMENT: &str = "domains";
 /// The federation root field that resolves a batch of entities, and its list.
@@ -356,7 +358,7 @@ impl<'a> Walker<'a> {
     /// is not (yet) a list counts as one, and validation reports it.
     fn lookups(&self, name: &str, field: &Field, selected: u64) -> u64 {
         match name {
-            SINGLE_LOOKUP => 1,
+            SINGLE_LOOKUP | START => 1,
             LIST_LOOKUP => self.list_length(field, LIST_ARGUMENT),
             ENTITIES => {
                 let representations = self.list_length(field, ENTITIES_ARGUMENT);

@@ -6,6 +6,7 @@ mod error;
 mod federation;
 mod input;
 mod limits;
+mod mutation;
 mod query;
 mod subscription;
 mod types;
@@ -14,16 +15,16 @@ mod validation;
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, Data, EmptyMutation, Executor, ObjectType, Request, Response, SDLExportOptions,
-    Schema, SchemaBuilder,
+    Context, Data, Executor, ObjectType, Request, Response, SDLExportOptions, Schema, SchemaBuilder,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use error::GraphqlError;
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
+pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{ConnectionSubscriptions, SubscriptionRoot};
+pub use subscription::{ConnectionSubscriptions, LastEventId, SubscriptionRoot};
 pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
@@ -65,8 +66,8 @@ pub struct GatewaySchema {
 /// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
 #[derive(Clone)]
 enum Executable {
-    Standalone(Schema<StandaloneQuery, EmptyMutation, SubscriptionRoot>),
-    Subgraph(Schema<SubgraphQuery, EmptyMutation, SubscriptionRoot>),
+    Standalone(Schema<StandaloneQuery, MutationRoot, SubscriptionRoot>),
+    Subgraph(Schema<SubgraphQuery, MutationRoot, SubscriptionRoot>),
 }
 
 impl GatewaySchema {
@@ -132,35 +133,47 @@ pub fn build_schema(
     registrations: Registrations,
     access: AccessPolicy,
     query_limits: QueryLimits,
+    registration: RegistrationPolicy,
     limits: OperationLimits,
 ) -> GatewaySchema {
+    let services = Services {
+        registrations,
+        access,
+        query_limits,
+        registration,
+    };
     let schema = match shape {
         SchemaShape::Standalone => {
-            let builder = builder(StandaloneQuery(QueryRoot));
-            let builder = with_services(builder, registrations, access, query_limits, limits);
+            let builder = with_services(builder(StandaloneQuery(QueryRoot)), services, limits);
             Executable::Standalone(builder.finish())
         }
         SchemaShape::Subgraph => {
-            let builder = subgraph_builder();
-            let builder = with_services(builder, registrations, access, query_limits, limits);
+            let builder = with_services(subgraph_builder(), services, limits);
             Executable::Subgraph(builder.finish())
         }
     };
     GatewaySchema { schema, limits }
 }
 
-/// Attaches the services resolvers read, and the limits async-graphql enforces itself.
-fn with_services<Q: ObjectType + 'static>(
-    builder: SchemaBuilder<Q, EmptyMutation, SubscriptionRoot>,
+/// What resolvers read from schema data (see [`service`]).
+struct Services {
     registrations: Registrations,
     access: AccessPolicy,
     query_limits: QueryLimits,
+    registration: RegistrationPolicy,
+}
+
+/// Attaches the services resolvers read, and the limits async-graphql enforces itself.
+fn with_services<Q: ObjectType + 'static>(
+    builder: SchemaBuilder<Q, MutationRoot, SubscriptionRoot>,
+    services: Services,
     limits: OperationLimits,
-) -> SchemaBuilder<Q, EmptyMutation, SubscriptionRoot> {
+) -> SchemaBuilder<Q, MutationRoot, SubscriptionRoot> {
     let builder = builder
-        .data(registrations)
-        .data(access)
-        .data(query_limits)
+        .data(services.registrations)
+        .data(services.access)
+        .data(services.query_limits)
+        .data(services.registration)
         .limit_recursive_depth(MAX_NESTING);
     match limits.introspection {
         true => builder,
@@ -169,13 +182,13 @@ fn with_services<Q: ObjectType + 'static>(
 }
 
 /// The schema's roots: `query` with the gateway's mutation and subscription roots.
-fn builder<Q: ObjectType + 'static>(query: Q) -> SchemaBuilder<Q, EmptyMutation, SubscriptionRoot> {
-    Schema::build(query, EmptyMutation, SubscriptionRoot)
+fn builder<Q: ObjectType + 'static>(query: Q) -> SchemaBuilder<Q, MutationRoot, SubscriptionRoot> {
+    Schema::build(query, MutationRoot, SubscriptionRoot)
 }
 
 /// The subgraph: federation on, and `Subscription` kept in its SDL so a federated
 /// gateway can offer it (it subscribes to this subgraph over graphql-transport-ws).
-fn subgraph_builder() -> SchemaBuilder<SubgraphQuery, EmptyMutation, SubscriptionRoot> {
+fn subgraph_builder() -> SchemaBuilder<SubgraphQuery, MutationRoot, SubscriptionRoot> {
     builder(SubgraphQuery(QueryRoot, EntityRoot))
         .enable_federation()
         .enable_subscription_in_federation()

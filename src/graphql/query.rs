@@ -94,10 +94,14 @@ async fn status(
     account: AccountId,
     domain: DomainName,
 ) -> Result<Option<RegistrationStatus>, GraphqlError> {
-    let served = registrations
+    let reading = registrations
         .status(credential, account, domain.clone())
         .await?;
-    Ok(RegistrationStatus::from_served(domain, &served))
+    Ok(RegistrationStatus::from_served(
+        domain,
+        &reading.served,
+        reading.next_check_at,
+    ))
 }
 
 /// Validates a whole `registrationStatuses` request before any upstream call.

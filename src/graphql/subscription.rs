@@ -15,14 +15,19 @@ use super::service;
 use super::types::{RegistrationStatus, WorkflowStateGql};
 use crate::domain::DomainName;
 use crate::metrics::{Active, ActiveGauge};
-use crate::poller::{ReportedEnd, StatusEvent};
+use crate::poller::{Delivery, ReportedEnd, StatusEvent};
 use crate::registrations::Registrations;
 
 /// One change of a registration's state.
 #[derive(SimpleObject)]
 pub struct StatusChange {
-    /// Per-registration sequence number: consecutive for a subscriber that saw every change.
+    /// Per-registration sequence number: consecutive for a subscriber that saw every
+    /// change. Pass the last one seen as `afterSequence` to resume after a reconnect.
     sequence: u64,
+    /// True when resuming after `afterSequence` was not possible (the gateway's
+    /// history of this registration no longer reaches back that far): changes were
+    /// missed, and this event carries the current status.
+    resynced: bool,
     /// The state before this change; null for the first status the gateway saw.
     previous_state: Option<WorkflowStateGql>,
     /// The status after the change.
@@ -30,11 +35,18 @@ pub struct StatusChange {
 }
 
 impl StatusChange {
-    fn new(domain: DomainName, event: &StatusEvent) -> Self {
+    fn new(domain: DomainName, delivery: &Delivery) -> Self {
+        let event: &StatusEvent = &delivery.event;
         Self {
             sequence: event.sequence,
+            resynced: delivery.resynced,
             previous_state: event.previous_state.as_ref().map(Into::into),
-            status: RegistrationStatus::new(domain, Arc::clone(&event.status), event.fetched_at),
+            status: RegistrationStatus::new(
+                domain,
+                Arc::clone(&event.status),
+                event.fetched_at,
+                event.next_check_at,
+            ),
         }
     }
 }
@@ -48,15 +60,22 @@ impl SubscriptionRoot {
     /// after SUCCEEDED or FAILED; after ACTION_REQUIRED too, unless
     /// `keepWatchingActionRequired` asks to keep watching (slowly) for the user to act.
     /// While BLOCKED it keeps watching, slowly, up to the gateway's limit, then ends
-    /// with a WATCH_EXPIRED error.
+    /// with a WATCH_EXPIRED error. With `afterSequence` (the last `sequence` seen
+    /// before a reconnect) it first sends the changes missed since, then live ones;
+    /// when the gateway's history no longer reaches back that far, the first event
+    /// has `resynced: true` and the current status.
     async fn registration_status_changed(
         &self,
         ctx: &Context<'_>,
         domain: String,
         account_id: Option<ID>,
         #[graphql(default = false)] keep_watching_action_required: bool,
+        after_sequence: Option<u64>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<StatusChange>> + use<>>
     {
+        // The SSE transport's `Last-Event-ID`, when the document does not say.
+        let after_sequence =
+            after_sequence.or_else(|| ctx.data_opt::<LastEventId>().map(|id| id.0));
         let start = async {
             let registrations = service::<Registrations>(ctx)?;
             let credential = caller_credential(ctx)?;
@@ -72,6 +91,7 @@ impl SubscriptionRoot {
                     account,
                     domain.clone(),
                     keep_watching_action_required,
+                    after_sequence,
                 )
                 .await
                 .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()))?;
@@ -82,12 +102,17 @@ impl SubscriptionRoot {
             // The connection's slot is held for as long as the stream lives.
             let _slot = &slot;
             match item {
-                Ok(event) => Ok(StatusChange::new(domain.clone(), &event)),
+                Ok(delivery) => Ok(StatusChange::new(domain.clone(), &delivery)),
                 Err(end) => Err(end_error(&domain, end).extend()),
             }
         }))
     }
 }
+
+/// The sequence a reconnecting SSE client last saw (its `Last-Event-ID` header),
+/// placed in the request data by the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastEventId(pub u64);
 
 /// What subscribers are told when watching stops for a reason other than the workflow ending.
 fn end_error(domain: &DomainName, end: ReportedEnd) -> GraphqlError {

@@ -28,6 +28,8 @@ pub enum WorkflowStateGql {
     /// Terminal: see `error`. Do not retry without review.
     Failed,
     /// A state this gateway does not know yet; `rawState` has the upstream's value.
+    /// `completed` says whether it is the end: a completed one ends subscriptions and
+    /// is never polled again; one not completed is followed like an active state.
     Unknown,
 }
 
@@ -52,24 +54,37 @@ pub struct RegistrationStatus {
     status: Arc<WorkflowStatus>,
     fetched_at: DateTime<Utc>,
     stale: bool,
+    next_check_at: Option<DateTime<Utc>>,
 }
 
 impl RegistrationStatus {
     /// The GraphQL view of a served snapshot; `None` when the upstream has no workflow.
-    pub fn from_served(domain: DomainName, served: &Served) -> Option<Self> {
+    /// `next_check_at` is the poller's plan for this registration, if one runs.
+    pub fn from_served(
+        domain: DomainName,
+        served: &Served,
+        next_check_at: Option<DateTime<Utc>>,
+    ) -> Option<Self> {
         let status = served.snapshot.status.clone()?;
-        let mut view = Self::new(domain, status, served.snapshot.fetched_at);
+        let mut view = Self::new(domain, status, served.snapshot.fetched_at, next_check_at);
         view.stale = served.stale;
         Some(view)
     }
 
     /// The GraphQL view of a status fetched at `fetched_at` (fresh: a poller's result).
-    pub fn new(domain: DomainName, status: Arc<WorkflowStatus>, fetched_at: DateTime<Utc>) -> Self {
+    pub fn new(
+        domain: DomainName,
+        status: Arc<WorkflowStatus>,
+        fetched_at: DateTime<Utc>,
+        next_check_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let next_check_at = next_check_at.filter(|_| !status.completed);
         Self {
             domain,
             status,
             fetched_at,
             stale: false,
+            next_check_at,
         }
     }
 
@@ -96,7 +111,8 @@ impl RegistrationStatus {
         self.status.state.as_str()
     }
 
-    /// True exactly when the workflow succeeded or failed; it will not change again.
+    /// True once the workflow has ended (succeeded, failed, or a state this gateway
+    /// does not know that Cloudflare marks completed); it will not change again.
     async fn completed(&self) -> bool {
         self.status.completed
     }
@@ -138,6 +154,22 @@ impl RegistrationStatus {
             action: self.context_str("action"),
             confirmation_sent_to: self.context_str("confirmation_sent_to"),
         })
+    }
+
+    /// Who the workflow waits on and what to tell the user; only when `state` is
+    /// `BLOCKED` (the upstream asks front ends to inform the user of the delay).
+    async fn blocked(&self) -> Option<Blocked> {
+        (self.status.state == upstream::WorkflowState::Blocked).then(|| Blocked {
+            blocked_by: self.context_str("blocked_by"),
+            detail: self.context_str("detail"),
+        })
+    }
+
+    /// When the gateway will next ask Cloudflare about this registration (its shared
+    /// poller's plan), so a UI can say "checking again in 40 s"; null once it will
+    /// not: the workflow completed or waits for the user, or nobody watches it.
+    async fn next_check_at(&self) -> Option<DateTime<Utc>> {
+        self.next_check_at
     }
 
     /// The registered domain; only when `state` is `SUCCEEDED` and the upstream sent it.
@@ -191,6 +223,16 @@ pub struct ActionRequired {
     action: Option<String>,
     /// `context.confirmation_sent_to`: the (masked) address a confirmation went to.
     confirmation_sent_to: Option<String>,
+}
+
+/// Why a blocked workflow cannot move: a third party such as the registry.
+#[derive(SimpleObject)]
+pub struct Blocked {
+    /// `context.blocked_by`, e.g. `registry`.
+    blocked_by: Option<String>,
+    /// `context.detail`: the upstream's text for the user, e.g. `Awaiting registry
+    /// confirmation. This may take up to 24 hours.`
+    detail: Option<String>,
 }
 
 /// A registered domain (the upstream's Registration resource).

@@ -2,6 +2,10 @@
 //! `application/json` body and `GET` with URL parameters; the response media type
 //! negotiated from `Accept`; request errors (unparseable or invalid documents) answered
 //! 400 without `data` under `application/graphql-response+json`; mutations refused on GET.
+//! A request whose `Accept` asks for a stream (`text/event-stream`, Apollo's
+//! `multipart/mixed;subscriptionSpec=1.0`, or another `multipart/mixed`) is admitted
+//! and parsed here alike, then streamed by [`super::stream`]; a subscription
+//! without one is refused (406).
 
 use std::time::Instant;
 
@@ -17,6 +21,7 @@ use tracing::Instrument;
 
 use super::AppState;
 use super::error::{Refusal, error_body};
+use super::stream::{self, Transport as StreamTransport};
 use crate::access::AccessError;
 use crate::graphql::is_request_error;
 use crate::graphql::{PARSE_FAILED, check_nesting, with_code};
@@ -28,7 +33,7 @@ pub(super) const JSON: &str = "application/json; charset=utf-8";
 
 /// The two response media types the spec defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MediaType {
+pub(super) enum MediaType {
     /// `application/graphql-response+json`: status codes carry request errors.
     GraphqlResponseJson,
     /// `application/json`: the legacy type, always 200 for well-formed requests.
@@ -37,10 +42,11 @@ enum MediaType {
 
 /// `POST /graphql`.
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (media, credential) = match admit(&state, &headers) {
+    let (answer, credential) = match admit(&state, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
+    let media = answer.media();
     if !is_json_content_type(&headers) {
         let message = "POST bodies must be application/json";
         return failure(media, Refusal::UnsupportedMediaType, message);
@@ -53,23 +59,55 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         }
     };
     match params.into_request() {
-        Ok(request) => execute(&state, media, with(request, credential), Method::Post).await,
+        Ok(request) => {
+            let request = with(request, credential);
+            execute(&state, &headers, answer, request, Method::Post).await
+        }
         Err(message) => failure(media, Refusal::BadRequest, &message),
     }
 }
 
-/// What every GraphQL request goes through first: the response media type, then
-/// the access policy (which may hand over the caller's own Cloudflare credential).
+/// What `Accept` allows: one JSON response (the media type), a stream, or both.
+/// Clients such as urql accept every kind at once: queries then answer as JSON
+/// and subscriptions stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Answer {
+    json: Option<MediaType>,
+    stream: Option<StreamTransport>,
+}
+
+impl Answer {
+    /// The media type of refusals; without a JSON one, the spec's type, so that
+    /// request errors answer 400 before any stream starts (as graphql-sse expects).
+    fn media(self) -> MediaType {
+        self.json.unwrap_or(MediaType::GraphqlResponseJson)
+    }
+}
+
+/// What every GraphQL request goes through first: the response media type (or
+/// stream transport), then the access policy (which may hand over the caller's own
+/// Cloudflare credential).
 fn admit(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<(MediaType, Option<Credential>), Box<Response>> {
-    let media = negotiate(headers).map_err(|refusal| Box::new(refusal.into_response()))?;
+) -> Result<(Answer, Option<Credential>), Box<Response>> {
+    let answer = Answer {
+        json: negotiate(headers).ok(),
+        stream: StreamTransport::from_accept(headers),
+    };
+    if answer
+        == (Answer {
+            json: None,
+            stream: None,
+        })
+    {
+        return Err(Box::new(NotAcceptable.into_response()));
+    }
     let credential = state
         .access
         .admit_headers(headers)
-        .map_err(|error| Box::new(refused(media, &error)))?;
-    Ok((media, credential))
+        .map_err(|error| Box::new(refused(answer.media(), &error)))?;
+    Ok((answer, credential))
 }
 
 /// `GET /graphql?query=...&operationName=...&variables=...`.
@@ -78,14 +116,17 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (media, credential) = match admit(&state, &headers) {
+    let (answer, credential) = match admit(&state, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
     let params = serde_urlencoded_params(query.as_deref().unwrap_or_default());
     match params.and_then(GetParams::into_request) {
-        Ok(request) => execute(&state, media, with(request, credential), Method::Get).await,
-        Err(message) => failure(media, Refusal::BadRequest, &message),
+        Ok(request) => {
+            let request = with(request, credential);
+            execute(&state, &headers, answer, request, Method::Get).await
+        }
+        Err(message) => failure(answer.media(), Refusal::BadRequest, &message),
     }
 }
 
@@ -99,7 +140,7 @@ fn with(request: Request, credential: Option<Credential>) -> Request {
 }
 
 /// 401 for a caller that is not admitted, with a GraphQL error body and a code.
-fn refused(media: MediaType, error: &AccessError) -> Response {
+pub(super) fn refused(media: MediaType, error: &AccessError) -> Response {
     let body = error_body(error.code(), &error.to_string());
     let mut response = with_media_type(media, StatusCode::UNAUTHORIZED, body);
     response.headers_mut().insert(
@@ -116,7 +157,13 @@ enum Method {
 }
 
 /// Runs a request in a `graphql` span and counts it in the metrics.
-async fn execute(state: &AppState, media: MediaType, request: Request, method: Method) -> Response {
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    answer: Answer,
+    request: Request,
+    method: Method,
+) -> Response {
     let span = tracing::info_span!(
         "graphql",
         graphql.operation.type = tracing::field::Empty,
@@ -124,7 +171,7 @@ async fn execute(state: &AppState, media: MediaType, request: Request, method: M
         outcome = tracing::field::Empty,
     );
     let started = Instant::now();
-    let (kind, outcome, response) = run(state, media, request, method)
+    let (kind, outcome, response) = run(state, headers, answer, request, method)
         .instrument(span.clone())
         .await;
     span.record("graphql.operation.type", kind.as_str());
@@ -138,11 +185,13 @@ async fn execute(state: &AppState, media: MediaType, request: Request, method: M
 
 async fn run(
     state: &AppState,
-    media: MediaType,
+    headers: &HeaderMap,
+    answer: Answer,
     mut request: Request,
     method: Method,
 ) -> (OperationKind, GraphqlOutcome, Response) {
     let refused = |kind, response| (kind, GraphqlOutcome::RequestError, response);
+    let media = answer.media();
     if let Err(error) = check_nesting(&request.query) {
         let response = async_graphql::Response::from_errors(vec![error]);
         return refused(OperationKind::Unknown, respond(media, response));
@@ -166,9 +215,25 @@ async fn run(
         return refused(kind, response);
     }
     request.operation_name = operation_name;
-    let response = state.schema.execute(request).await;
-    let outcome = graphql_outcome(&response);
-    (kind, outcome, respond(media, response))
+    let subscription = operation == Some(OperationType::Subscription);
+    match (answer.json, answer.stream) {
+        (Some(media), _) if !subscription => {
+            let response = state.schema.execute(request).await;
+            let outcome = graphql_outcome(&response);
+            (kind, outcome, respond(media, response))
+        }
+        // A stream's outcome is known only as it goes: counted as started.
+        (_, Some(transport)) => (
+            kind,
+            GraphqlOutcome::Ok,
+            stream::respond(state, transport, headers, request),
+        ),
+        _ => {
+            let message = "a subscription streams its events: send Accept: text/event-stream \
+                (GraphQL over SSE) or multipart/mixed, or use the websocket";
+            refused(kind, failure(media, Refusal::NotAcceptable, message))
+        }
+    }
 }
 
 /// The metric label of an operation type.
@@ -236,11 +301,11 @@ fn respond(media: MediaType, response: async_graphql::Response) -> Response {
 }
 
 /// A request answered with `refusal` instead of a GraphQL result.
-fn failure(media: MediaType, refusal: Refusal, message: &str) -> Response {
+pub(super) fn failure(media: MediaType, refusal: Refusal, message: &str) -> Response {
     with_media_type(media, refusal.status(), error_body(refusal.code(), message))
 }
 
-fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {
+pub(super) fn with_media_type(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {
     let content_type = match media {
         MediaType::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
         MediaType::Json => JSON,

@@ -1,4 +1,5 @@
-//! The HTTP server: routes (`/graphql`, the GraphiQL explorer at `/`, `/healthz`, `/readyz`;
+//! The HTTP server: routes (`/graphql` over HTTP, SSE, multipart and websockets,
+//! the GraphiQL explorer at `/`, the live status pages, `/healthz`, `/readyz`;
 //! `/metrics` is [`metrics::router`], which startup merges in or serves apart) and
 //! the layers every request goes through (request id, tracing, panic catching,
 //! timeout, body limit, CORS, security headers); [`serve`] holds the listener and its connections.
@@ -9,6 +10,8 @@ mod graphql;
 pub mod metrics;
 mod origin;
 mod server;
+mod status_page;
+mod stream;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -55,6 +58,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Websocket limits and timers.
     pub websocket: WsSettings,
+    /// Interval of keep-alives on SSE and multipart streams.
+    pub http_stream_keepalive: Duration,
     /// GraphQL operations, websocket connections and subscriptions are counted here.
     pub metrics: Metrics,
 }
@@ -74,6 +79,7 @@ impl AppState {
             access,
             explorer,
             shutdown,
+            http_stream_keepalive: websocket.keepalive,
             websocket,
             metrics,
         }
@@ -142,6 +148,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(status_pages(state.explorer.is_some()))
         // A fallback of our own, so unknown paths get the layers' headers too.
         .fallback(|| async { StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(settings.body_limit))
@@ -152,6 +159,14 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
 /// The policy of every answer but the explorer page (which sets its own, and keeps
 /// it): nothing may load, run or frame it.
 const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// The live status pages, served with the explorer (off with `--disable-explorer`).
+fn status_pages(enabled: bool) -> Router<AppState> {
+    match enabled {
+        true => Router::new().route("/status/{domain}", get(status_page::page)),
+        false => Router::new(),
+    }
+}
 
 /// The body-limit 413 (axum writes plain text) and the timeout 408 (tower-http
 /// writes no body) as GraphQL errors with a code, like every other refusal. Sits

@@ -7,21 +7,29 @@
 //! where the upstream says a poll loop must end (succeeded, failed, action_required
 //! unless someone keeps watching, blocked past a maximum), after too many failures,
 //! or a grace period after its last subscriber left.
+//!
+//! Each registration's feed keeps its last changes (`--subscription-history`), and
+//! outlives its poller for `--subscription-history-retention`: a subscriber that
+//! reconnects with the last sequence it saw (`afterSequence`, SSE `Last-Event-ID`)
+//! first gets the changes it missed, with sequences that go on where they were,
+//! even when the poller stopped and started again meanwhile.
 
 mod backoff;
 mod feed;
 mod task;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::Pacing;
-pub use feed::{ReportedEnd, StatusEvent, Watch, WatchEnd};
+pub use feed::{Delivery, ReportedEnd, StatusEvent, Watch, WatchEnd};
 
 use crate::cache::{StatusCache, StatusKey};
 use crate::metrics::Metrics;
@@ -42,6 +50,10 @@ pub struct PollerSettings {
     pub max_failures: u32,
     /// Most subscribers across all registrations.
     pub max_watchers: usize,
+    /// Changes kept per registration for subscribers that resume.
+    pub history: usize,
+    /// How long a registration's history outlives its poller.
+    pub history_retention: Duration,
 }
 
 /// Why a watch could not start.
@@ -87,7 +99,20 @@ struct Shared {
 #[derive(Default)]
 struct Registry {
     entries: HashMap<StatusKey, Arc<Entry>>,
+    /// The histories of registrations nobody polls now, kept for resuming subscribers.
+    retired: HashMap<StatusKey, Retired>,
+    /// The highest sequence of any history forgotten so far. A history started
+    /// afresh numbers its events past it (with a gap), so that a subscriber resuming
+    /// from a forgotten history is told it resynced rather than handed events of
+    /// another history that happen to carry the next numbers.
+    forgotten_sequence: u64,
     watchers: usize,
+}
+
+/// A stopped poller's history.
+struct Retired {
+    feed: Feed,
+    since: Instant,
 }
 
 /// One poller's shared state. Counts change only under the registry lock.
@@ -97,7 +122,14 @@ struct Entry {
     keep_watchers: std::sync::atomic::AtomicUsize,
     /// Wakes the poll loop when subscribers come or go.
     subscribers_changed: Notify,
+    /// When the poller next asks the upstream, in Unix milliseconds; [`NO_CHECK`]
+    /// when it will not. An atomic, not part of the feed: it changes on every poll,
+    /// and subscribers must not be woken for it.
+    next_check: AtomicI64,
 }
+
+/// [`Entry::next_check`] when no poll is planned.
+const NO_CHECK: i64 = i64::MIN;
 
 impl Pollers {
     /// A registry polling through `cache`; every poller stops when `shutdown` is
@@ -123,28 +155,55 @@ impl Pollers {
         }
     }
 
-    /// Watches `key` as `credential`. A registration already known to be terminal is
-    /// answered from cache with no poller and no upstream call.
+    /// Watches `key` as `credential`, from the changes after `after_sequence` when
+    /// given. A registration already known to be terminal is answered from its
+    /// history or the cache with no poller and no upstream call.
     pub async fn watch(
         &self,
         credential: &Credential,
         key: StatusKey,
         keep_watching_action_required: bool,
+        after_sequence: Option<u64>,
     ) -> Result<Watch, WatchRefused> {
-        if let Some(snapshot) = self.shared.cache.peek(&key).await
-            && let Some(event) = StatusEvent::terminal_from_cache(&snapshot)
-        {
-            return Ok(Watch::finished(event));
-        }
+        let cached_terminal = match self.shared.cache.peek(&key).await {
+            Some(snapshot) => StatusEvent::terminal_in_cache(&snapshot),
+            None => None,
+        };
+        let settings = &self.shared.settings;
         let mut registry = self.shared.lock();
-        if registry.watchers >= self.shared.settings.max_watchers {
-            return Err(WatchRefused::TooManyWatchers(
-                self.shared.settings.max_watchers,
-            ));
+        registry.forget_old_histories(settings.history_retention, settings.max_watchers);
+        let live = registry
+            .entries
+            .get(&key)
+            .filter(|entry| !entry.has_ended())
+            .map(Arc::clone);
+        if live.is_none()
+            && let Some((status, fetched_at)) = cached_terminal
+        {
+            if !registry.retired.contains_key(&key) {
+                let feed = registry.take_history(&key);
+                let since = Instant::now();
+                registry
+                    .retired
+                    .insert(key.clone(), Retired { feed, since });
+            }
+            let retired = registry.retired.get_mut(&key).expect("inserted just above");
+            let ended = retired
+                .feed
+                .latest()
+                .is_some_and(|latest| latest.status.completed);
+            if !ended {
+                let event = StatusEvent::following(&retired.feed, status, fetched_at);
+                retired.feed = retired.feed.with_event(event, settings.history);
+            }
+            return Ok(Watch::replay(retired.feed.clone(), after_sequence));
         }
-        let entry = match registry.entries.get(&key) {
-            Some(entry) if !entry.has_ended() => Arc::clone(entry),
-            _ => self.start_poller(&mut registry, credential, key.clone()),
+        if registry.watchers >= settings.max_watchers {
+            return Err(WatchRefused::TooManyWatchers(settings.max_watchers));
+        }
+        let entry = match live {
+            Some(entry) => entry,
+            None => self.start_poller(&mut registry, credential, key.clone()),
         };
         registry.watchers += 1;
         entry.watchers.fetch_add(1, Ordering::Relaxed);
@@ -159,9 +218,36 @@ impl Pollers {
         };
         Ok(Watch::live(
             entry.feed.subscribe(),
+            after_sequence,
             keep_watching_action_required,
             guard,
         ))
+    }
+
+    /// When the poller watching `key` will next ask the upstream, if one runs and
+    /// plans to.
+    pub fn next_check(&self, key: &StatusKey) -> Option<DateTime<Utc>> {
+        let registry = self.shared.lock();
+        registry.entries.get(key)?.next_check()
+    }
+
+    /// Starts the poller for `key` with no subscriber, if none runs: it reads the
+    /// status it was seeded with from the cache, plans its next poll, and waits the
+    /// grace period for the subscription a client opens next.
+    pub fn prime(&self, credential: &Credential, key: StatusKey) {
+        let mut registry = self.shared.lock();
+        let running = registry
+            .entries
+            .get(&key)
+            .is_some_and(|entry| !entry.has_ended());
+        if !running {
+            let entry = self.start_poller(&mut registry, credential, key);
+            // Its first poll reads the seeded cache; the first upstream ask follows
+            // one initial interval later. The poller replaces this plan as it goes.
+            let initial = self.shared.settings.pacing.initial;
+            let first_ask = Utc::now() + chrono::TimeDelta::from_std(initial).unwrap_or_default();
+            entry.plan_next_check(Some(first_ask));
+        }
     }
 
     /// Current counters.
@@ -188,11 +274,16 @@ impl Pollers {
         credential: &Credential,
         key: StatusKey,
     ) -> Arc<Entry> {
+        // A new poller goes on from the registration's history, sequences included.
+        let mut history = registry.take_history(&key);
+        history.end = None;
+        history.current = false;
         let entry = Arc::new(Entry {
-            feed: tokio::sync::watch::Sender::new(Arc::new(Feed::default())),
+            feed: tokio::sync::watch::Sender::new(Arc::new(history)),
             watchers: Default::default(),
             keep_watchers: Default::default(),
             subscribers_changed: Notify::new(),
+            next_check: AtomicI64::new(NO_CHECK),
         });
         registry.entries.insert(key.clone(), Arc::clone(&entry));
         self.shared.set_active(registry.entries.len());
@@ -226,6 +317,8 @@ impl Shared {
     /// one that keeps watching joined a paused workflow.
     fn finish(&self, key: &StatusKey, entry: &Arc<Entry>, end: &WatchEnd) -> bool {
         let mut registry = self.lock();
+        let settings = &self.settings;
+        registry.forget_old_histories(settings.history_retention, settings.max_watchers);
         let still_wanted = match end {
             WatchEnd::Idle => entry.watchers() > 0,
             WatchEnd::ActionRequired => entry.keep_watchers() > 0,
@@ -246,12 +339,70 @@ impl Shared {
         {
             registry.entries.remove(key);
             self.set_active(registry.entries.len());
+            let feed = (**entry.feed.borrow()).clone();
+            let retired = Retired {
+                feed,
+                since: Instant::now(),
+            };
+            registry.retired.insert(key.clone(), retired);
         }
         true
     }
 }
 
+impl Registry {
+    /// Drops histories retired longer than `retention` ago, and the oldest ones
+    /// past `most` (memory stays bounded however many registrations were watched).
+    fn forget_old_histories(&mut self, retention: Duration, most: usize) {
+        let now = Instant::now();
+        let mut forgotten = self.forgotten_sequence;
+        self.retired.retain(|_, retired| {
+            let keep = now.duration_since(retired.since) < retention;
+            if !keep {
+                forgotten = forgotten.max(retired.feed.latest_sequence());
+            }
+            keep
+        });
+        while self.retired.len() > most {
+            let oldest = self
+                .retired
+                .iter()
+                .min_by_key(|(_, retired)| retired.since)
+                .map(|(key, _)| key.clone());
+            let Some(retired) = oldest.and_then(|key| self.retired.remove(&key)) else {
+                break;
+            };
+            forgotten = forgotten.max(retired.feed.latest_sequence());
+        }
+        self.forgotten_sequence = forgotten;
+    }
+
+    /// The history of `key`, taken from the retired ones, or a new one numbered
+    /// past every forgotten history.
+    fn take_history(&mut self, key: &StatusKey) -> Feed {
+        if let Some(retired) = self.retired.remove(key) {
+            return retired.feed;
+        }
+        Feed::starting_after(match self.forgotten_sequence {
+            0 => 0,
+            forgotten => forgotten + 1,
+        })
+    }
+}
+
 impl Entry {
+    fn next_check(&self) -> Option<DateTime<Utc>> {
+        match self.next_check.load(Ordering::Relaxed) {
+            NO_CHECK => None,
+            millis => DateTime::from_timestamp_millis(millis),
+        }
+    }
+
+    fn plan_next_check(&self, at: Option<DateTime<Utc>>) {
+        let millis = at.map_or(NO_CHECK, |at| at.timestamp_millis());
+        self.next_check.store(millis, Ordering::Relaxed);
+    }
+
     fn has_ended(&self) -> bool {
         self.feed.borrow().end.is_some()
     }

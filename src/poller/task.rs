@@ -47,14 +47,20 @@ impl Poller {
         key: StatusKey,
     ) -> Self {
         let backoff = Backoff::new(shared.settings.pacing.clone());
+        // Seeded from the registration's history: only changes are published.
+        let (sequence, last_state) = {
+            let feed = entry.feed.borrow();
+            let last_state = feed.latest().map(|event| event.status.state.clone());
+            (feed.latest_sequence(), last_state)
+        };
         Self {
             shared,
             entry,
             credential,
             key,
             backoff,
-            sequence: 0,
-            last_state: None,
+            sequence,
+            last_state,
             last_fetched: None,
             failures: 0,
             blocked_since: None,
@@ -79,9 +85,14 @@ impl Poller {
             let tick = tracing::info_span!(parent: None, "poller.tick", domain = %self.key.domain);
             let delay = match self.poll_once().instrument(tick).await {
                 Step::Again(delay) => delay,
-                Step::End(end) => return end,
+                Step::End(end) => {
+                    self.entry.plan_next_check(None);
+                    return end;
+                }
             };
+            self.entry.plan_next_check(Some(after(delay)));
             if let Some(end) = self.wait(delay).await {
+                self.entry.plan_next_check(None);
                 return end;
             }
         }
@@ -125,18 +136,36 @@ impl Poller {
         }
     }
 
+    /// Decides what follows a status, then publishes it if its state changed, with
+    /// the next check that decision planned.
     fn observe(&mut self, status: Arc<WorkflowStatus>, fetched_at: DateTime<Utc>) -> Step {
-        let state = status.state.clone();
-        let changed = self.last_state.as_ref() != Some(&state);
+        let changed = self.last_state.as_ref() != Some(&status.state);
+        let step = self.decide(&status, changed);
         if changed {
-            self.publish(Arc::clone(&status), fetched_at);
+            let next_check_at = match &step {
+                Step::Again(delay) => Some(after(*delay)),
+                Step::End(_) => None,
+            };
+            self.publish(status, fetched_at, next_check_at);
+        } else if !self.entry.feed.borrow().current {
+            // The history this poller took over is confirmed current.
+            self.entry.feed.send_modify(|feed| {
+                let mut confirmed = (**feed).clone();
+                confirmed.current = true;
+                *feed = Arc::new(confirmed);
+            });
         }
+        step
+    }
+
+    fn decide(&mut self, status: &WorkflowStatus, changed: bool) -> Step {
+        let state = status.state.clone();
         self.blocked_since = match (&state, self.blocked_since) {
             (WorkflowState::Blocked, Some(since)) => Some(since),
             (WorkflowState::Blocked, None) => Some(Instant::now()),
             _ => None,
         };
-        if state.is_terminal() {
+        if status.completed {
             return Step::End(WatchEnd::Completed);
         }
         if state == WorkflowState::ActionRequired && self.entry.keep_watchers() == 0 {
@@ -156,37 +185,38 @@ impl Poller {
         Step::Again(self.backoff.after_observation(&state, changed))
     }
 
-    fn publish(&mut self, status: Arc<WorkflowStatus>, fetched_at: DateTime<Utc>) {
+    fn publish(
+        &mut self,
+        status: Arc<WorkflowStatus>,
+        fetched_at: DateTime<Utc>,
+        next_check_at: Option<DateTime<Utc>>,
+    ) {
         self.sequence += 1;
         let event = StatusEvent {
             sequence: self.sequence,
             previous_state: self.last_state.replace(status.state.clone()),
             status,
             fetched_at,
+            next_check_at,
         };
+        let bound = self.shared.settings.history;
         self.entry
             .feed
-            .send_modify(|feed| *feed = Arc::new(feed.with_event(event)));
+            .send_modify(|feed| *feed = Arc::new(feed.with_event(event, bound)));
         self.shared.metrics.event_published();
     }
 
-    /// Retries what may pass (5xx, timeouts, 429 after its Retry-After); gives up on
-    /// what cannot (refused credentials, other 4xx) or after too many failures.
+    /// Retries what may pass (5xx, 408, 409, timeouts, 429 after its Retry-After);
+    /// gives up on what cannot (refused credentials, other 4xx, unreadable answers)
+    /// or after too many failures.
     fn failed(&mut self, error: Arc<UpstreamError>) -> Step {
         self.failures += 1;
-        let retryable = !matches!(
-            error.as_ref(),
-            UpstreamError::Auth { .. } | UpstreamError::Rejected { .. }
-        );
+        let retryable = error.is_transient();
         tracing::debug!(domain = %self.key.domain, failures = self.failures, %error, "poll failed");
         if !retryable || self.failures >= self.shared.settings.max_failures {
             return Step::End(WatchEnd::GaveUp(error));
         }
-        let retry_after = match error.as_ref() {
-            UpstreamError::RateLimited { retry_after, .. } => *retry_after,
-            _ => None,
-        };
-        Step::Again(self.backoff.after_failure(retry_after))
+        Step::Again(self.backoff.after_failure(error.retry_after()))
     }
 
     /// Waits `delay` for the next poll. While nobody watches, it does not poll and
@@ -224,4 +254,9 @@ impl Poller {
             }
         }
     }
+}
+
+/// The wall-clock time `delay` from now.
+fn after(delay: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
 }

@@ -16,16 +16,29 @@ use super::Shared;
 use super::auth;
 use super::create;
 use super::edge::API_PREFIX;
+use super::list;
 use super::rate_limit::{Quota, Verdict};
 use super::reply::{self, ApiError};
 use super::store::StoreError;
 use crate::domain::{AccountId, DomainName, InvalidDomainName};
 
-/// The API routes; unknown paths get the platform's 7003 routing error.
+/// The API routes, under both API families (`registrar` and Cloudflare's own
+/// `registrar-sandbox`, which has identical shapes); unknown paths get the
+/// platform's 7003 routing error.
 pub fn router() -> Router<Arc<Shared>> {
-    let registrations = "/client/v4/accounts/{account_id}/registrar/registrations";
+    ["registrar", "registrar-sandbox"]
+        .into_iter()
+        .fold(Router::new(), |router, family| {
+            router.merge(family_routes(family))
+        })
+        .fallback(unrouted)
+}
+
+fn family_routes(family: &str) -> Router<Arc<Shared>> {
+    let registrations = format!("/client/v4/accounts/{{account_id}}/{family}/registrations");
+    let registrations = registrations.as_str();
     Router::new()
-        .route(registrations, post(create::create))
+        .route(registrations, post(create::create).get(list::list))
         .route(
             &format!("{registrations}/{{domain_name}}"),
             get(registration),
@@ -34,7 +47,6 @@ pub fn router() -> Router<Arc<Shared>> {
             &format!("{registrations}/{{domain_name}}/registration-status"),
             get(registration_status),
         )
-        .fallback(unrouted)
 }
 
 /// A request that passed routing, auth and the rate limit.
@@ -57,6 +69,9 @@ pub fn admit(
     let account = AccountId::parse(account).map_err(|_| route_error(uri))?;
     let credential = auth::credential(headers).map_err(ApiError::Auth)?;
     shared.refused.admit(&credential).map_err(ApiError::Auth)?;
+    if shared.is_forbidden(&account) {
+        return Err(ApiError::Auth(auth::AuthFailure::Forbidden));
+    }
     match shared.limiter.check(credential.key(), Instant::now()) {
         Verdict::Allowed(quota) => Ok(Admitted {
             account,

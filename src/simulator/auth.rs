@@ -38,6 +38,8 @@ pub enum AuthFailure {
     MalformedEmail,
     /// 403 / 10000: well-formed but not accepted.
     Refused,
+    /// 403 / 9109: a valid credential without access to the account in the path.
+    Forbidden,
 }
 
 impl Credential<'_> {

@@ -33,6 +33,7 @@ pub fn router() -> Router<SimulatorHandle> {
             post(resolve),
         )
         .route("/refused-credentials", put(set_refused).get(refused))
+        .route("/forbidden-accounts", put(set_forbidden))
 }
 
 /// A control-API error: `{"error": "..."}` with a status.
@@ -165,6 +166,26 @@ async fn set_refused(
         .into_iter()
         .for_each(|credential| sim.refuse_credential(credential));
     Ok(Json(json!({ "credentials": sim.refused_credentials() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Forbidden {
+    accounts: Vec<String>,
+}
+
+async fn set_forbidden(
+    State(sim): State<SimulatorHandle>,
+    body: Result<Json<Forbidden>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    let Json(Forbidden { accounts }) = body?;
+    let parsed = accounts
+        .iter()
+        .map(|account| AccountId::parse(account))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| ControlError(StatusCode::BAD_REQUEST, err.to_string()))?;
+    sim.set_forbidden_accounts(parsed);
+    Ok(Json(json!({ "accounts": accounts })))
 }
 
 async fn refused(State(sim): State<SimulatorHandle>) -> Json<serde_json::Value> {

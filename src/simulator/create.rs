@@ -32,10 +32,15 @@ pub async fn create(
         Ok(admitted) => admitted,
         Err(error) => return error.into_response(),
     };
+    shared.counters.create();
     let answer = match validate(&body) {
         Err(errors) => ApiError::Validation(errors).into_response(),
         Ok((domain, order)) => {
             shared.counters.registration(&admitted.account, &domain);
+            if let Err(refusal) = check_registrable(&admitted.account, &domain, &body) {
+                let answer = ApiError::Validation(vec![refusal]).into_response();
+                return reply::with_quota(answer, admitted.quota);
+            }
             respond(
                 &shared,
                 &admitted.account,
@@ -126,6 +131,40 @@ async fn settle(
     }
 }
 
+/// Extensions the simulator does not register, to show the upstream's refusal.
+pub const UNSUPPORTED_EXTENSION: &str = "unsupported";
+/// Accounts whose id starts with this have no default address book entry, so a
+/// create without `contacts.registrant` is refused.
+pub const NO_CONTACTS_ACCOUNT_PREFIX: &str = "nocontacts";
+
+/// The upstream's business refusals that do not depend on one field's format,
+/// with its messages (`shared/upstream/` §7): an unsupported extension, and no
+/// registrant contact (neither in the body nor in the account's address book).
+fn check_registrable(
+    account: &AccountId,
+    domain: &DomainName,
+    body: &[u8],
+) -> Result<(), ApiMessage> {
+    let extension = domain.as_str().rsplit('.').next().unwrap_or_default();
+    if extension == UNSUPPORTED_EXTENSION {
+        return Err(ApiMessage::new(
+            10000,
+            "Registration is not supported for this extension",
+        ));
+    }
+    let has_registrant = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|body| body.pointer("/contacts/registrant").cloned())
+        .is_some_and(|registrant| registrant.is_object());
+    if account.as_str().starts_with(NO_CONTACTS_ACCOUNT_PREFIX) && !has_registrant {
+        return Err(ApiMessage::new(
+            10000,
+            "No registrant contact provided and no default address book entry found for this account.",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `Prefer` holds `respond-async`, possibly among other preferences.
 fn prefers_async(headers: &HeaderMap) -> bool {
     headers
@@ -189,7 +228,7 @@ fn check_domain(fields: &Map<String, Value>) -> Result<DomainName, ApiMessage> {
 fn pointed(message: impl Into<String>, pointer: &str) -> ApiMessage {
     let mut error = ApiMessage::new(10000, message);
     error.source = Some(ErrorSource {
-        pointer: pointer.to_owned(),
+        pointer: Some(pointer.to_owned()),
     });
     error
 }
@@ -202,7 +241,7 @@ mod tests {
         let errors = validate(body.as_bytes()).unwrap_err();
         errors
             .into_iter()
-            .map(|e| (e.message, e.source.map(|s| s.pointer)))
+            .map(|e| (e.message, e.source.and_then(|s| s.pointer)))
             .collect()
     }
 

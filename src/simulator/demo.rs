@@ -38,6 +38,16 @@ pub const DEMO_SCENARIOS: &str = r#"{
       ]
     },
     {
+      "name": "unknown-completed",
+      "domain": "demo-unknown-completed.com",
+      "description": "ends in a state this gateway does not know (cancelled) marked completed: true, as a newer API might",
+      "steps": [
+        {"state": "pending", "seconds": 5},
+        {"state": "in_progress", "seconds": 10},
+        {"state": "cancelled", "completed": true}
+      ]
+    },
+    {
       "name": "blocked",
       "domain": "demo-blocked.com",
       "description": "blocked by the registry for a while, then succeeds",

@@ -18,6 +18,7 @@ mod create;
 mod demo;
 mod edge;
 mod faults;
+mod list;
 mod rate_limit;
 mod reply;
 mod scenario;
@@ -45,7 +46,7 @@ pub use scenario::{ScenarioError, ScenarioSet};
 pub use stats::Stats;
 pub use store::StoreError;
 
-use crate::sync::LockUnpoisoned;
+use crate::sync::{LockUnpoisoned, RwLockUnpoisoned};
 use auth::RefusedCredentials;
 use clock::WorkflowClock;
 use faults::FaultInjector;
@@ -59,6 +60,9 @@ pub(crate) struct Shared {
     clock: WorkflowClock,
     store: Store,
     refused: RefusedCredentials,
+    /// Accounts every credential is refused with 403 / 9109; read on every
+    /// request, written by the control API.
+    forbidden_accounts: std::sync::RwLock<std::collections::HashSet<crate::domain::AccountId>>,
     limiter: RateLimiter,
     faults: FaultInjector,
     counters: Counters,
@@ -77,6 +81,12 @@ struct WaitingCreates(watch::Sender<usize>);
 
 /// Counts one waiting create while alive.
 struct Waiting<'a>(&'a WaitingCreates);
+
+impl Shared {
+    fn is_forbidden(&self, account: &crate::domain::AccountId) -> bool {
+        self.forbidden_accounts.read_unpoisoned().contains(account)
+    }
+}
 
 impl WaitingCreates {
     fn enter(&self) -> Waiting<'_> {
@@ -116,6 +126,7 @@ pub async fn spawn(
         clock,
         store: Store::new(config.scenarios, config.max_workflows),
         refused: RefusedCredentials::new(config.refused_credentials),
+        forbidden_accounts: Default::default(),
         limiter: RateLimiter::new(config.rate_limit),
         faults: FaultInjector::default(),
         counters: Counters::default(),
@@ -230,6 +241,13 @@ impl SimulatorHandle {
     /// Accepts every well-formed credential again.
     pub fn accept_all_credentials(&self) {
         self.shared.refused.clear();
+    }
+
+    /// Answers every request for `accounts` with 403 / 9109 ("Unauthorized to access
+    /// requested resource": a credential without access to the account), replacing
+    /// the previous set; an empty set gives access again.
+    pub fn set_forbidden_accounts(&self, accounts: Vec<crate::domain::AccountId>) {
+        *self.shared.forbidden_accounts.write_unpoisoned() = accounts.into_iter().collect();
     }
 
     /// The refused tokens and keys.

@@ -32,7 +32,8 @@ pub enum ApiError {
     WorkflowNotFound(DomainName),
     /// 404 / 10000 "Domain not found".
     DomainNotFound,
-    /// 400 / 10000 create-body validation errors (with `source.pointer`).
+    /// 400 / 10000 create refusals: body validation (with `source.pointer`),
+    /// missing contacts, unsupported extensions.
     Validation(Vec<ApiMessage>),
     /// 503: the simulator's own storage bound was reached.
     Capacity(String),
@@ -48,7 +49,7 @@ struct BareFailure {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Auth(AuthFailure::Refused) => StatusCode::FORBIDDEN,
+            Self::Auth(AuthFailure::Refused | AuthFailure::Forbidden) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::WorkflowNotFound(_) | Self::DomainNotFound => StatusCode::NOT_FOUND,
             Self::Capacity(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -79,6 +80,10 @@ impl ApiError {
             Self::Auth(AuthFailure::Refused) => {
                 vec![ApiMessage::new(10000, "Authentication error")]
             }
+            Self::Auth(AuthFailure::Forbidden) => vec![ApiMessage::new(
+                9109,
+                "Unauthorized to access requested resource",
+            )],
             Self::RateLimited { .. } => vec![ApiMessage::new(
                 971,
                 "Please wait and consider throttling your request speed",

@@ -4,7 +4,9 @@
 //! A script is a list of steps. Every step but the last lasts a fixed number of
 //! seconds, except `action_required`, which lasts until the user acts
 //! ([`super::SimulatorHandle::resolve_action`]). The last step is terminal:
-//! `succeeded` or `failed`. Validation enforces that shape once, at load time.
+//! `succeeded`, `failed`, or a state the spec does not (yet) know marked
+//! `"completed": true`, to show how clients cope with a newer API. Validation
+//! enforces that shape once, at load time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub struct Step {
     pub context: Map<String, Value>,
     /// The workflow error; set exactly on `failed` steps.
     pub error: Option<WorkflowError>,
+    /// What the status's `completed` says: true exactly on the last step.
+    pub completed: bool,
 }
 
 /// A named script, optionally bound to a demo domain present in every account.
@@ -117,6 +121,9 @@ struct StepSpec {
     context: Map<String, Value>,
     #[serde(default)]
     error: Option<WorkflowError>,
+    /// Required for a state the spec does not know; implied by known ones.
+    #[serde(default)]
+    completed: Option<bool>,
 }
 
 /// A scenario as listed by `GET /__sim/scenarios`.
@@ -276,22 +283,32 @@ fn build_scenario(spec: ScenarioSpec) -> Result<Scenario, ScenarioError> {
 
 fn build_step(spec: StepSpec, is_last: bool) -> Result<Step, String> {
     let state = WorkflowState::from_wire(&spec.state);
-    let end = match (&state, spec.seconds) {
-        (WorkflowState::Unknown(raw), _) => return Err(format!("unknown state \"{raw}\"")),
-        (WorkflowState::Succeeded | WorkflowState::Failed, None) => StepEnd::Terminal,
-        (WorkflowState::ActionRequired, None) => StepEnd::Resolved,
-        (WorkflowState::Pending | WorkflowState::InProgress | WorkflowState::Blocked, Some(s))
-            if s > 0 =>
-        {
-            StepEnd::After(s)
+    let end = match (&state, spec.completed, spec.seconds) {
+        (WorkflowState::Unknown(raw), None, _) => {
+            return Err(format!(
+                "unknown state \"{raw}\" needs \"completed\" (true for an end, false with \"seconds\")"
+            ));
         }
-        (WorkflowState::Pending | WorkflowState::InProgress | WorkflowState::Blocked, _) => {
-            return Err(format!("{state} needs \"seconds\" (at least 1)"));
+        (WorkflowState::Unknown(_), Some(true), None) => StepEnd::Terminal,
+        (WorkflowState::Unknown(_), Some(false), Some(s)) if s > 0 => StepEnd::After(s),
+        (WorkflowState::Unknown(_), Some(completed), _) => {
+            return Err(format!(
+                "an unknown state with \"completed\": {completed} takes {} \"seconds\"",
+                if completed { "no" } else { "(at least 1)" }
+            ));
         }
-        (_, Some(_)) => return Err(format!("{state} takes no \"seconds\"")),
+        (_, Some(completed), _) if completed != state.is_terminal() => {
+            return Err(format!(
+                "{state} is always \"completed\": {}",
+                state.is_terminal()
+            ));
+        }
+        (_, _, seconds) => known_step_end(&state, seconds)?,
     };
     if (end == StepEnd::Terminal) != is_last {
-        return Err("the last step, and only the last, must be succeeded or failed".into());
+        return Err(
+            "the last step, and only the last, must be succeeded, failed or completed".into(),
+        );
     }
     if spec.context.contains_key("domain_name") || spec.context.contains_key("registration") {
         return Err("context.domain_name and context.registration are set by the simulator".into());
@@ -307,8 +324,27 @@ fn build_step(spec: StepSpec, is_last: bool) -> Result<Step, String> {
     Ok(Step {
         context: with_state_defaults(&state, spec.context),
         state,
+        completed: end == StepEnd::Terminal,
         end,
         error,
+    })
+}
+
+/// How long a step of a state the spec documents lasts, from its `seconds`.
+fn known_step_end(state: &WorkflowState, seconds: Option<u32>) -> Result<StepEnd, String> {
+    Ok(match (state, seconds) {
+        (WorkflowState::Succeeded | WorkflowState::Failed, None) => StepEnd::Terminal,
+        (WorkflowState::ActionRequired, None) => StepEnd::Resolved,
+        (WorkflowState::Pending | WorkflowState::InProgress | WorkflowState::Blocked, Some(s))
+            if s > 0 =>
+        {
+            StepEnd::After(s)
+        }
+        (WorkflowState::Pending | WorkflowState::InProgress | WorkflowState::Blocked, _) => {
+            return Err(format!("{state} needs \"seconds\" (at least 1)"));
+        }
+        (_, Some(_)) => return Err(format!("{state} takes no \"seconds\"")),
+        (WorkflowState::Unknown(raw), None) => return Err(format!("unknown state \"{raw}\"")),
     })
 }
 
@@ -350,7 +386,10 @@ mod tests {
     #[test]
     fn the_demo_scenarios_are_valid_and_bound_to_their_domains() {
         let demo = ScenarioSet::demo();
-        assert_eq!(demo.demos().count(), 8);
+        assert_eq!(demo.demos().count(), 9);
+        let unknown = demo.get("unknown-completed").unwrap().steps.last().unwrap();
+        assert_eq!(unknown.state, WorkflowState::Unknown("cancelled".into()));
+        assert!(unknown.completed);
         let domain = DomainName::parse("demo-blocked.com").unwrap();
         assert_eq!(demo.demo_for(&domain).unwrap().name, "blocked");
         let other = DomainName::parse("new.example").unwrap();
@@ -370,15 +409,21 @@ mod tests {
             ),
             (
                 one(r#"{"state":"succeeded"},{"state":"failed"}"#),
-                "scenario \"x\", step 1: the last step, and only the last, must be succeeded or failed",
+                "scenario \"x\", step 1: the last step, and only the last, must be succeeded, failed or completed",
             ),
             (
                 one(r#"{"state":"pending","seconds":1}"#),
-                "scenario \"x\", step 1: the last step, and only the last, must be succeeded or failed",
+                "scenario \"x\", step 1: the last step, and only the last, must be succeeded, failed or completed",
             ),
             (
                 one(r#"{"state":"waiting","seconds":1}"#),
-                "scenario \"x\", step 1: unknown state \"waiting\"",
+                "scenario \"x\", step 1: unknown state \"waiting\" needs \"completed\" (true for an end, false with \"seconds\")",
+            ),
+            (
+                one(
+                    r#"{"state":"waiting","completed":false,"seconds":1},{"state":"succeeded","completed":false}"#,
+                ),
+                "scenario \"x\", step 2: succeeded is always \"completed\": true",
             ),
             (
                 one(r#"{"state":"succeeded","seconds":3}"#),

@@ -27,6 +27,9 @@ pub struct Stats {
     pub resets: u64,
     /// Requests left hanging by the hang fault.
     pub hangs: u64,
+    /// `POST …/registrations` requests that passed auth and the rate limit
+    /// (also counted per domain in `registrations` when their body named one).
+    pub creates: u64,
     /// Requests per account, then per domain (registration endpoints only).
     pub registrations: BTreeMap<String, BTreeMap<String, u64>>,
     /// Registration requests not counted per pair because the map was full.
@@ -43,6 +46,7 @@ pub struct Counters {
     resets: AtomicU64,
     hangs: AtomicU64,
     untracked: AtomicU64,
+    creates: AtomicU64,
     /// A std mutex: held for one hash-map update, never across an await.
     per_registration: Mutex<PerRegistration>,
 }
@@ -92,6 +96,11 @@ impl Counters {
     /// Counts a hung request.
     pub fn hang(&self) {
         self.hangs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a create request.
+    pub fn create(&self) {
+        self.creates.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request about (account, domain); clones the names only on a pair's first request.
@@ -144,6 +153,7 @@ impl Counters {
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             resets: self.resets.load(Ordering::Relaxed),
             hangs: self.hangs.load(Ordering::Relaxed),
+            creates: self.creates.load(Ordering::Relaxed),
             registrations,
             requests_untracked: self.untracked.load(Ordering::Relaxed),
         }
@@ -157,6 +167,7 @@ impl Counters {
             &self.resets,
             &self.hangs,
             &self.untracked,
+            &self.creates,
         ];
         for counter in atomics.into_iter().chain(&self.by_class) {
             counter.store(0, Ordering::Relaxed);

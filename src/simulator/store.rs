@@ -14,7 +14,7 @@ use super::scenario::{DEFAULT_CREATE_SCENARIO, ScenarioSet};
 use super::workflow::{NotAwaitingAction, RegistrationOrder, Workflow};
 use crate::domain::{AccountId, DomainName};
 use crate::sync::RwLockUnpoisoned;
-use crate::upstream::WorkflowStatus;
+use crate::upstream::{Registration, WorkflowStatus};
 
 /// The platform's limit of domains registered per account.
 pub const MAX_DOMAINS_PER_ACCOUNT: usize = 100;
@@ -133,6 +133,22 @@ impl Store {
         let answer = created(&workflow);
         self.insert(&mut inner, account, domain, workflow, now)?;
         Ok(answer)
+    }
+
+    /// The account's registered domains (workflows that succeeded), by name.
+    pub fn registrations(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Registration>, StoreError> {
+        let mut inner = self.write();
+        let workflows = self.touch(&mut inner, account, now)?;
+        let mut registrations: Vec<Registration> = workflows
+            .iter()
+            .filter_map(|(domain, workflow)| workflow.registration(domain, now))
+            .collect();
+        registrations.sort_by(|a, b| a.domain_name.cmp(&b.domain_name));
+        Ok(registrations)
     }
 
     /// Starts `scenario` for (account, domain), replacing any workflow there.

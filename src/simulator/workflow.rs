@@ -140,7 +140,7 @@ impl Workflow {
             context.insert("registration".into(), registration);
         }
         WorkflowStatus {
-            completed: step.state.is_terminal(),
+            completed: step.completed,
             state: step.state.clone(),
             created_at: self.created_at,
             updated_at: position.entered_at,

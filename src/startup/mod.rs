@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessPolicy;
 use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
-use crate::graphql::build_schema;
+use crate::graphql::{RegistrationPolicy, build_schema};
 use crate::http::{
     AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
 };
@@ -97,11 +97,16 @@ impl Application {
         );
         let registrations = upstream.registrations(config, shutdown.clone(), &metrics)?;
         let pollers = registrations.pollers().clone();
+        // Registering costs money: on by default only against the embedded simulator.
+        let registration = RegistrationPolicy {
+            enabled: upstream.simulator.is_some() || config.upstream.enable_registration,
+        };
         let schema = build_schema(
             config.schema_shape(),
             registrations,
             access.clone(),
             config.limits.query_limits(),
+            registration,
             config.limits.operation_limits(),
         );
         let explorer = (!config.http.disable_explorer).then(|| {

@@ -38,7 +38,13 @@ impl Upstream {
                 base_url,
                 credentials,
             } => {
-                tracing::info!(base_url = %base_url, credential_mode = ?mode, "talking to the configured upstream");
+                tracing::info!(
+                    base_url = %base_url,
+                    registrar_api = config.upstream.registrar_api.segment(),
+                    credential_mode = ?mode,
+                    registration_enabled = config.upstream.enable_registration,
+                    "talking to the configured upstream"
+                );
                 Ok(Self {
                     client: config.upstream.client_settings(base_url),
                     credentials,

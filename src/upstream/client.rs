@@ -1,11 +1,20 @@
-//! The HTTP client for `GET .../registrations/{domain}/registration-status`.
+//! The HTTP client for the two registrar calls the gateway makes:
+//! `GET …/registrations/{domain}/registration-status` (every read and poll) and
+//! `POST …/registrations` (`startRegistration`), under either API family
+//! (`registrar`, or Cloudflare's own `registrar-sandbox`).
+//!
+//! Decoding and error classification follow `shared/upstream/` and are tested
+//! against its example bodies byte for byte (`tests/api/upstream_decoding.rs`), not
+//! only against the simulator, which shares this crate's wire model.
 
 use std::time::{Duration, Instant};
 
+use clap::ValueEnum;
 use reqwest::{StatusCode, Url, header::HeaderMap};
 use tracing::Instrument;
 
-use super::{Credential, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
+use super::model::RegistrationRequest;
+use super::{ApiMessage, Credential, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
 use crate::budget::{Budget, Priority};
 use crate::domain::{AccountId, DomainName};
 use crate::metrics::{Metrics, UpstreamOutcome};
@@ -15,11 +24,34 @@ use crate::telemetry;
 /// back: the platform's documented lockout.
 const LOCKOUT: Duration = Duration::from_secs(300);
 
+/// Which of Cloudflare's two registrar API families the gateway talks to: the
+/// shapes are identical, only the path segment after the account differs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum RegistrarApi {
+    /// `/accounts/{id}/registrar/…`: production; registrations cost money.
+    #[default]
+    Registrar,
+    /// `/accounts/{id}/registrar-sandbox/…`: Cloudflare's test environment.
+    RegistrarSandbox,
+}
+
+impl RegistrarApi {
+    /// The path segment after `/accounts/{account_id}`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Self::Registrar => "registrar",
+            Self::RegistrarSandbox => "registrar-sandbox",
+        }
+    }
+}
+
 /// How to reach the upstream.
 #[derive(Clone, Debug)]
 pub struct ClientSettings {
     /// API root, e.g. `https://api.cloudflare.com/client/v4`.
     pub base_url: Url,
+    /// The registrar API family under that root.
+    pub api: RegistrarApi,
     /// Limit on establishing a connection.
     pub connect_timeout: Duration,
     /// Limit on a whole request, connection to last byte.
@@ -44,6 +76,7 @@ pub enum ClientBuildError {
 pub struct UpstreamClient {
     http: reqwest::Client,
     base_url: Url,
+    api: RegistrarApi,
     retry: RetryPolicy,
     budget: Budget,
     metrics: Metrics,
@@ -72,6 +105,7 @@ impl UpstreamClient {
         Ok(Self {
             http,
             base_url,
+            api: settings.api,
             retry: settings.retry.clone(),
             budget,
             metrics,
@@ -79,8 +113,8 @@ impl UpstreamClient {
     }
 
     /// Fetches a registration workflow's status: `Ok(None)` when the upstream has no
-    /// workflow for the domain (404, code 10000). Transient failures are retried as
-    /// the [`RetryPolicy`] says (the read is idempotent).
+    /// workflow for the domain (code 10000 `No workflow found…`, at any 4xx). Transient
+    /// failures are retried as the [`RetryPolicy`] says (the read is idempotent).
     pub async fn registration_status(
         &self,
         credential: &Credential,
@@ -88,12 +122,91 @@ impl UpstreamClient {
         domain: &DomainName,
         priority: Priority,
     ) -> Result<Option<WorkflowStatus>, UpstreamError> {
+        let url = self.registrations_url(account, &[domain.as_str(), "registration-status"]);
+        self.with_retries(credential, "GET", Option::is_some, || async {
+            let answer = self
+                .send(credential, priority, self.http.get(url.clone()))
+                .await?;
+            match answer.status {
+                StatusCode::OK => decode_status(&answer.body).map(Some),
+                status => {
+                    let error = classify_failure(status, &answer.body, answer.retry_after);
+                    match is_no_workflow(&error) {
+                        true => Ok(None),
+                        false => Err(error),
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Starts a registration: `POST …/registrations` with `Prefer: respond-async`, so
+    /// the upstream answers 202 at once (or 201 when the workflow already finished)
+    /// with the workflow's status. Retried like a read: the domain is the upstream's
+    /// idempotency key, so a repeated create returns the same workflow.
+    pub async fn create_registration(
+        &self,
+        credential: &Credential,
+        account: &AccountId,
+        request: &RegistrationRequest,
+    ) -> Result<WorkflowStatus, UpstreamError> {
+        let url = self.registrations_url(account, &[]);
+        self.with_retries(
+            credential,
+            "POST",
+            |_| true,
+            || async {
+                let builder = self
+                    .http
+                    .post(url.clone())
+                    .header("prefer", "respond-async")
+                    .json(request);
+                let answer = self.send(credential, Priority::Foreground, builder).await?;
+                match answer.status {
+                    StatusCode::CREATED | StatusCode::ACCEPTED | StatusCode::OK => {
+                        decode_status(&answer.body)
+                    }
+                    status => Err(classify_failure(status, &answer.body, answer.retry_after)),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Runs `attempt` until it succeeds or the [`RetryPolicy`] says stop.
+    /// Each attempt runs in its own `upstream.request` span (its trace context goes
+    /// out as `traceparent`), and its outcome and latency go to the metrics; `found`
+    /// tells an answer with a workflow from "no workflow".
+    async fn with_retries<T, F, Fut>(
+        &self,
+        credential: &Credential,
+        method: &'static str,
+        found: fn(&T) -> bool,
+        mut attempt: F,
+    ) -> Result<T, UpstreamError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
         let mut retry = 0;
         loop {
-            let error = match self
-                .fetch_status(credential, account, domain, priority)
-                .await
-            {
+            let span = tracing::info_span!(
+                "upstream.request",
+                otel.kind = "client",
+                http.request.method = method,
+                http.response.status_code = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            );
+            let started = Instant::now();
+            let answer = attempt().instrument(span.clone()).await;
+            // Nothing was sent over budget: not an upstream request.
+            if !matches!(answer, Err(UpstreamError::OverBudget { .. })) {
+                let outcome = outcome(answer.as_ref().map(found));
+                span.record("outcome", outcome.as_str());
+                self.metrics.upstream_request(outcome, started.elapsed());
+            }
+            let error = match answer {
                 Err(error) => error,
                 answer => return answer,
             };
@@ -106,56 +219,30 @@ impl UpstreamClient {
                 wait_ms = wait.as_millis() as u64,
                 credential = %credential.fingerprint(),
                 %error,
-                "retrying an upstream read"
+                "retrying an upstream call"
             );
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// One attempt at [`UpstreamClient::registration_status`], if the budget has room.
-    async fn fetch_status(
+    /// One request, if the budget has room: sent with the credential's headers,
+    /// the upstream's pause (429, a spent `Ratelimit`) applied to the budget.
+    async fn send(
         &self,
         credential: &Credential,
-        account: &AccountId,
-        domain: &DomainName,
         priority: Priority,
-    ) -> Result<Option<WorkflowStatus>, UpstreamError> {
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, UpstreamError> {
         let fingerprint = credential.fingerprint();
         self.budget
             .try_acquire(fingerprint, priority)
             .map_err(|exhausted| UpstreamError::OverBudget {
                 retry_after: exhausted.retry_after,
             })?;
-        let url = self.status_url(account, domain);
-        let span = tracing::info_span!(
-            "upstream.request",
-            otel.kind = "client",
-            http.request.method = "GET",
-            http.response.status_code = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-        );
-        let started = Instant::now();
-        let answer = self.send(credential, url).instrument(span.clone()).await;
-        let outcome = outcome(&answer);
-        span.record("outcome", outcome.as_str());
-        self.metrics.upstream_request(outcome, started.elapsed());
-        answer
-    }
-
-    /// Sends one request (within the caller's span, whose trace context it carries
-    /// as `traceparent`) and reads its answer.
-    async fn send(
-        &self,
-        credential: &Credential,
-        url: Url,
-    ) -> Result<Option<WorkflowStatus>, UpstreamError> {
-        let fingerprint = credential.fingerprint();
-        let request = self
-            .http
-            .get(url)
-            .headers(telemetry::trace_context(&tracing::Span::current()));
-        let request = credential.credentials().apply(request);
-        let response = request
+        let request = request.headers(telemetry::trace_context(&tracing::Span::current()));
+        let response = credential
+            .credentials()
+            .apply(request)
             .send()
             .await
             .map_err(UpstreamError::from_transport)?;
@@ -168,34 +255,61 @@ impl UpstreamClient {
         let body = response
             .bytes()
             .await
-            .map_err(UpstreamError::from_transport)?;
-        if status == StatusCode::OK {
-            return decode_status(&body).map(Some);
-        }
-        classify_failure(status, &body, retry_after).map(|()| None)
+            .map_err(UpstreamError::from_transport)?
+            .to_vec();
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
     }
 
-    /// `{base}/accounts/{account}/registrar/registrations/{domain}/registration-status`,
+    /// `{base}/accounts/{account}/{registrar|registrar-sandbox}/registrations/{tail…}`,
     /// each segment percent-encoded by `Url` so no input can change the path.
-    fn status_url(&self, account: &AccountId, domain: &DomainName) -> Url {
+    fn registrations_url(&self, account: &AccountId, tail: &[&str]) -> Url {
         let mut url = self.base_url.clone();
         url.path_segments_mut()
             .expect("checked in UpstreamClient::new: the base URL can be a base")
             .pop_if_empty()
-            .extend(["accounts", account.as_str(), "registrar", "registrations"])
-            .extend([domain.as_str(), "registration-status"]);
+            .extend([
+                "accounts",
+                account.as_str(),
+                self.api.segment(),
+                "registrations",
+            ])
+            .extend(tail);
         url
     }
 }
 
-/// The metric outcome of one attempt.
-fn outcome(answer: &Result<Option<WorkflowStatus>, UpstreamError>) -> UpstreamOutcome {
+/// What one request brought back.
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+/// The upstream's "no workflow for this domain": code 10000 with its `No workflow
+/// found` message. The spec declares only `4XX` for it, so the HTTP status does not
+/// matter; the code alone does not either (10000 is also `Authentication error`).
+fn is_no_workflow(error: &UpstreamError) -> bool {
+    let errors = match error {
+        UpstreamError::Rejected { errors, .. } | UpstreamError::Auth { errors, .. } => errors,
+        _ => return false,
+    };
+    errors
+        .iter()
+        .any(|error| error.code == 10000 && error.message.starts_with("No workflow found"))
+}
+
+/// The metric outcome of one attempt: `Ok(found)`, or why it failed.
+fn outcome(answer: Result<bool, &UpstreamError>) -> UpstreamOutcome {
     match answer {
-        Ok(Some(_)) => UpstreamOutcome::Ok,
-        Ok(None) => UpstreamOutcome::NotFound,
+        Ok(true) => UpstreamOutcome::Ok,
+        Ok(false) => UpstreamOutcome::NotFound,
         Err(UpstreamError::Auth { .. }) => UpstreamOutcome::Auth,
         Err(UpstreamError::RateLimited { .. }) => UpstreamOutcome::RateLimited,
-        // Nothing is sent over budget; `send` never returns it.
+        // Nothing is sent over budget; the caller does not record it.
         Err(UpstreamError::Rejected { .. } | UpstreamError::OverBudget { .. }) => {
             UpstreamOutcome::Rejected
         }
@@ -213,44 +327,46 @@ fn decode_status(body: &[u8]) -> Result<WorkflowStatus, UpstreamError> {
     match envelope.result {
         Some(status) if envelope.success => Ok(status),
         _ => Err(UpstreamError::InvalidResponse(
-            "HTTP 200 without a successful result".to_owned(),
+            "a success status without a successful result".to_owned(),
         )),
     }
 }
 
-/// Maps a non-200 answer to `Ok(())` for "no workflow" or to the matching error.
+/// Classifies a failed answer by HTTP status and envelope code. An unreadable body
+/// (an HTML error page) still classifies by its status.
 fn classify_failure(
     status: StatusCode,
     body: &[u8],
     retry_after: Option<Duration>,
-) -> Result<(), UpstreamError> {
-    let errors = serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(body)
+) -> UpstreamError {
+    let errors: Vec<ApiMessage> = serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(body)
         .map(|envelope| envelope.errors)
         .unwrap_or_default();
     let has_code = |codes: &[u32]| errors.iter().any(|error| codes.contains(&error.code));
     let code = status.as_u16();
     match code {
-        404 if has_code(&[10000]) => Ok(()),
-        401 | 403 => Err(UpstreamError::Auth {
+        401 | 403 => UpstreamError::Auth {
             status: code,
             errors,
-        }),
-        400 if has_code(&[9106, 6003]) => Err(UpstreamError::Auth {
+        },
+        400 if has_code(&[9106, 6003]) => UpstreamError::Auth {
             status: code,
             errors,
-        }),
-        429 => Err(UpstreamError::RateLimited {
+        },
+        429 => UpstreamError::RateLimited {
             retry_after,
             errors,
-        }),
-        400..=499 => Err(UpstreamError::Rejected {
+        },
+        400..=499 => UpstreamError::Rejected {
             status: code,
             errors,
-        }),
-        500..=599 => Err(UpstreamError::Unavailable { status: code }),
-        _ => Err(UpstreamError::InvalidResponse(format!(
-            "unexpected HTTP {status}"
-        ))),
+            retry_after,
+        },
+        500..=599 => UpstreamError::Unavailable {
+            status: code,
+            retry_after,
+        },
+        _ => UpstreamError::InvalidResponse(format!("unexpected HTTP {status}")),
     }
 }
 
@@ -293,8 +409,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Duration::try_from_secs_f64(millis / 1000.0).ok();
     }
     let value = header("retry-after")?;
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if let Ok(seconds) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).ok();
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
@@ -341,20 +457,51 @@ mod tests {
 
     #[test]
     fn failures_are_classified_by_status_and_envelope_code() {
+        let classify = |status: u16, body: &[u8]| {
+            classify_failure(StatusCode::from_u16(status).unwrap(), body, None)
+        };
         let not_found = br#"{"errors":[{"code":10000,"message":"No workflow found for example.com"}],"messages":[],"result":null,"success":false}"#;
-        assert!(classify_failure(StatusCode::NOT_FOUND, not_found, None).is_ok());
+        for status in [400, 403, 404, 409, 422] {
+            assert!(is_no_workflow(&classify(status, not_found)), "{status}");
+        }
+        let auth =
+            br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#;
+        assert!(matches!(
+            classify(403, auth),
+            UpstreamError::Auth { status: 403, .. }
+        ));
+        assert!(!is_no_workflow(&classify(403, auth)));
         let missing = br#"{"success":false,"errors":[{"code":9106,"message":"Missing X-Auth-Key, X-Auth-Email or Authorization headers"}]}"#;
         assert!(matches!(
-            classify_failure(StatusCode::BAD_REQUEST, missing, None),
-            Err(UpstreamError::Auth { status: 400, .. })
+            classify(400, missing),
+            UpstreamError::Auth { status: 400, .. }
         ));
         assert!(matches!(
-            classify_failure(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>", None),
-            Err(UpstreamError::Unavailable { status: 502 })
+            classify(502, b"<html>bad gateway</html>"),
+            UpstreamError::Unavailable { status: 502, .. }
         ));
+        let no_route = classify(404, b"<html>no route</html>");
         assert!(matches!(
-            classify_failure(StatusCode::NOT_FOUND, b"<html>no route</html>", None),
-            Err(UpstreamError::Rejected { status: 404, .. })
+            no_route,
+            UpstreamError::Rejected { status: 404, .. }
         ));
+        assert!(!is_no_workflow(&no_route));
+    }
+
+    #[test]
+    fn an_error_source_without_a_pointer_keeps_the_envelope_errors() {
+        let body = br#"{"success":false,"errors":[{"code":10000,"message":"No workflow found for example.com","source":{}}]}"#;
+        assert!(is_no_workflow(&classify_failure(
+            StatusCode::NOT_FOUND,
+            body,
+            None
+        )));
+    }
+
+    #[test]
+    fn retry_after_reads_fractional_seconds() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "1.5".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(1500)));
     }
 }

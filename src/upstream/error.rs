@@ -24,13 +24,16 @@ pub enum UpstreamError {
         /// The upstream's envelope errors (code 971).
         errors: Vec<ApiMessage>,
     },
-    /// Any other 4xx: the upstream understood and refused the request.
+    /// Any other 4xx: the upstream understood and refused the request. 408 and 409
+    /// are retried first, as the official SDKs do.
     #[error("the upstream rejected the request (HTTP {status})")]
     Rejected {
         /// HTTP status from the upstream.
         status: u16,
         /// The upstream's envelope errors.
         errors: Vec<ApiMessage>,
+        /// From `retry-after-ms` / `Retry-After`, when sent.
+        retry_after: Option<Duration>,
     },
     /// The gateway's own budget for this credential has no room: nothing was sent,
     /// so Cloudflare's lockout is never risked.
@@ -44,6 +47,8 @@ pub enum UpstreamError {
     Unavailable {
         /// HTTP status from the upstream.
         status: u16,
+        /// From `retry-after-ms` / `Retry-After`, when sent.
+        retry_after: Option<Duration>,
     },
     /// No complete answer within the configured request timeout.
     #[error("the upstream did not answer in time")]
@@ -65,6 +70,31 @@ impl UpstreamError {
             | Self::RateLimited { errors, .. }
             | Self::Rejected { errors, .. } => errors,
             _ => &[],
+        }
+    }
+
+    /// Whether another attempt may succeed: the SDKs retry 408, 409, 429 and 5xx,
+    /// and connection failures and timeouts. The gateway's own budget refusal is not
+    /// retried (it would only be refused again).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Rejected { status, .. } => matches!(status, 408 | 409),
+            Self::RateLimited { .. }
+            | Self::Unavailable { .. }
+            | Self::Timeout
+            | Self::Unreachable(_) => true,
+            Self::Auth { .. } | Self::OverBudget { .. } | Self::InvalidResponse(_) => false,
+        }
+    }
+
+    /// The upstream's own word on when to try again, if it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. }
+            | Self::Rejected { retry_after, .. }
+            | Self::Unavailable { retry_after, .. } => *retry_after,
+            Self::OverBudget { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 

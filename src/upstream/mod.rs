@@ -8,9 +8,10 @@ pub mod model;
 mod retry;
 
 pub use crate::credential::{Credential, Credentials, Fingerprint, FingerprintKey};
-pub use client::{ClientBuildError, ClientSettings, UpstreamClient};
+pub use client::{ClientBuildError, ClientSettings, RegistrarApi, UpstreamClient};
 pub use error::UpstreamError;
 pub use model::{
-    ApiMessage, Envelope, Links, Registration, WorkflowError, WorkflowState, WorkflowStatus,
+    ApiMessage, Envelope, Links, Registration, RegistrationRequest, WorkflowError, WorkflowState,
+    WorkflowStatus,
 };
 pub use retry::RetryPolicy;

@@ -63,11 +63,13 @@ impl ApiMessage {
     }
 }
 
-/// `source.pointer` of an error item.
+/// `source` of an error item. The spec makes both `source` and its `pointer`
+/// optional, so `"source": {}` decodes (to a source without a pointer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorSource {
     /// JSON Pointer such as `/domain_name`.
-    pub pointer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
 }
 
 /// `registrar-api_workflow-status`: the result of every registration-status poll.
@@ -75,7 +77,9 @@ pub struct ErrorSource {
 pub struct WorkflowStatus {
     /// Where the workflow is.
     pub state: WorkflowState,
-    /// `true` exactly when `state` is `succeeded` or `failed`.
+    /// Whether the workflow has ended. The spec sets it exactly for `succeeded` and
+    /// `failed`, and the documented polling loop keys on it, so the gateway treats it
+    /// as authoritative: `completed: true` ends polling whatever `state` says.
     pub completed: bool,
     /// When the workflow started.
     pub created_at: DateTime<Utc>,
@@ -163,10 +167,28 @@ impl WorkflowState {
             .unwrap_or_else(|| Self::Unknown(raw.to_owned()))
     }
 
-    /// `succeeded` and `failed`: the workflow will never change again.
+    /// `succeeded` and `failed`: the states the spec documents as terminal (the
+    /// simulator derives `completed` from them; the gateway reads `completed`).
     pub fn is_terminal(&self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed)
     }
+}
+
+/// `registrar-api_registration_create_request`, as the gateway sends it: only
+/// `domain_name` is required; the upstream applies its defaults to the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationRequest {
+    /// The domain to register (also the upstream's idempotency key).
+    pub domain_name: String,
+    /// Registration term, 1 to 10 years; the extension's minimum when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub years: Option<u32>,
+    /// Whether the domain renews automatically; `false` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_renew: Option<bool>,
+    /// `redaction` or `off`; `redaction` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_mode: Option<String>,
 }
 
 impl fmt::Display for WorkflowState {

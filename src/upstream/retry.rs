@@ -1,6 +1,13 @@
-//! Retries for idempotent upstream reads, bounded the way Cloudflare's official SDKs
-//! bound theirs: a few retries, exponential backoff from a small initial delay up to
-//! a cap, up to 25% jitter, and the server's `Retry-After` honoured.
+//! Retries for upstream calls, bounded the way Cloudflare's official SDKs bound
+//! theirs: 408, 409, 429, 5xx and connection failures are retried a few times, with
+//! exponential backoff from a small initial delay up to a cap and up to 25% jitter;
+//! the server's `retry-after-ms` / `Retry-After` is honoured when it is reasonable.
+//!
+//! The SDKs call "reasonable" anything under 60 s and otherwise fall back to their
+//! backoff. The gateway's bound is its own cap ([`RetryPolicy::max`], 8 s by
+//! default), because a caller is waiting on every retry; and a 429 asking for more
+//! than that is answered at once (the credential is paused in the budget anyway)
+//! instead of being retried into the platform's lockout.
 //!
 //! A small policy struct rather than a crate: the rules are five lines, and the
 //! crates' jitter and `Retry-After` handling would need overriding to match the SDKs.
@@ -29,28 +36,17 @@ impl RetryPolicy {
     };
 
     /// How long to wait before retry number `retry` (0 for the first) after `error`,
-    /// or `None` when the read must not be retried: the retries are spent, the error
-    /// is a definite answer (auth, other 4xx, an unreadable body), or the upstream
-    /// asked for a wait longer than [`RetryPolicy::max`].
+    /// or `None` when the call must not be retried: the retries are spent, the error
+    /// is a definite answer (auth, a 4xx other than 408/409, an unreadable body), or
+    /// a 429 asked for a wait longer than [`RetryPolicy::max`].
     pub fn delay(&self, retry: u32, error: &UpstreamError) -> Option<Duration> {
-        if retry >= self.retries {
+        if retry >= self.retries || !error.is_transient() {
             return None;
         }
-        match error {
-            UpstreamError::RateLimited {
-                retry_after: Some(wait),
-                ..
-            } => (*wait <= self.max).then_some(*wait),
-            UpstreamError::RateLimited {
-                retry_after: None, ..
-            }
-            | UpstreamError::Unavailable { .. }
-            | UpstreamError::Timeout
-            | UpstreamError::Unreachable(_) => Some(self.backoff(retry)),
-            UpstreamError::Auth { .. }
-            | UpstreamError::Rejected { .. }
-            | UpstreamError::InvalidResponse(_)
-            | UpstreamError::OverBudget { .. } => None,
+        match (error.retry_after(), error) {
+            (Some(wait), _) if wait <= self.max => Some(wait),
+            (Some(_), UpstreamError::RateLimited { .. }) => None,
+            _ => Some(self.backoff(retry)),
         }
     }
 
@@ -77,7 +73,10 @@ mod tests {
     #[test]
     fn backoff_doubles_with_at_most_a_quarter_of_jitter_and_stops_at_the_cap() {
         let policy = RetryPolicy { retries: 10, ..SDK };
-        let unavailable = UpstreamError::Unavailable { status: 502 };
+        let unavailable = UpstreamError::Unavailable {
+            status: 502,
+            retry_after: None,
+        };
         for (retry, full) in [(0, 500), (1, 1000), (2, 2000), (5, 8000), (9, 8000)] {
             let delay = policy.delay(retry, &unavailable).unwrap();
             let full = Duration::from_millis(full);
@@ -103,6 +102,7 @@ mod tests {
         let rejected = UpstreamError::Rejected {
             status: 400,
             errors: vec![],
+            retry_after: None,
         };
         assert_eq!(SDK.delay(0, &auth), None);
         assert_eq!(SDK.delay(0, &rejected), None);
@@ -111,6 +111,50 @@ mod tests {
             None
         );
         assert_eq!(RetryPolicy::NONE.delay(0, &UpstreamError::Timeout), None);
+    }
+
+    #[test]
+    fn like_the_sdks_408_409_429_and_5xx_are_retried_and_other_4xx_are_not() {
+        let rejected = |status| UpstreamError::Rejected {
+            status,
+            errors: vec![],
+            retry_after: None,
+        };
+        for status in [408, 409] {
+            assert!(SDK.delay(0, &rejected(status)).is_some(), "{status}");
+        }
+        for status in [400, 403, 404, 422] {
+            assert_eq!(SDK.delay(0, &rejected(status)), None, "{status}");
+        }
+        let limited = UpstreamError::RateLimited {
+            retry_after: None,
+            errors: vec![],
+        };
+        assert!(SDK.delay(0, &limited).is_some());
+        for status in [500, 503, 524] {
+            let unavailable = UpstreamError::Unavailable {
+                status,
+                retry_after: None,
+            };
+            assert!(SDK.delay(0, &unavailable).is_some(), "{status}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_on_every_retried_status_and_a_long_one_falls_back_to_backoff() {
+        let unavailable = |seconds| UpstreamError::Unavailable {
+            status: 503,
+            retry_after: Some(Duration::from_secs(seconds)),
+        };
+        assert_eq!(SDK.delay(0, &unavailable(3)), Some(Duration::from_secs(3)));
+        let fallback = SDK.delay(0, &unavailable(120)).unwrap();
+        assert!(fallback <= Duration::from_millis(500), "{fallback:?}");
+        let conflict = UpstreamError::Rejected {
+            status: 409,
+            errors: vec![],
+            retry_after: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(SDK.delay(1, &conflict), Some(Duration::from_secs(1)));
     }
 
     #[test]

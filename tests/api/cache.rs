@@ -9,8 +9,8 @@ use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy}
 use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::metrics::Metrics;
 use registrar_gateway::upstream::{
-    ClientSettings, Credential, Credentials, FingerprintKey, RetryPolicy, UpstreamClient,
-    UpstreamError,
+    ClientSettings, Credential, Credentials, FingerprintKey, RegistrarApi, RetryPolicy,
+    UpstreamClient, UpstreamError,
 };
 
 use crate::support::spawn_simulator_with;
@@ -89,6 +89,7 @@ async fn two_credentials_never_share_a_cache_entry() {
             .handle;
     let settings = ClientSettings {
         base_url: simulator.base_url().parse().unwrap(),
+        api: RegistrarApi::Registrar,
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
         retry: RetryPolicy::NONE,

@@ -16,13 +16,14 @@ logged() {
     return 1
 }
 
-# Installs the pinned client packages (and Node.js itself where the machine lacks it).
+# Installs the pinned client packages of a folder (default: this one's; and
+# Node.js itself where the machine lacks it).
 install_clients() {
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         # The machine image ships Node.js; a bare one gets Debian's.
         apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
     fi
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$here/${1:-.}" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
 # Installs the pinned Python clients into tests/interop/.venv.

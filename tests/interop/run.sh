@@ -3,9 +3,12 @@
 # simulator, both started here on loopback ports and stopped at exit: the
 # GraphQL-over-HTTP audit, the websocket clients (graphql-ws,
 # subscriptions-transport-ws), graphql-js and graphql-core introspection against
-# the committed SDL, Apollo Client and urql, and GraphiQL in Debian's Chromium;
-# then federation/run.sh (a supergraph served by Hive Gateway, its own packages)
-# and prometheus.sh (a real Prometheus scraping a gateway of its own).
+# the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium, and
+# the whole registration flow with graphql-ws, Apollo Client and urql;
+# subscriptions over HTTP (graphql-sse, Apollo Client's HttpLink, the live status
+# page in Chromium; their own package in streaming/); then federation/run.sh (a
+# supergraph served by Hive Gateway, its own packages) and prometheus.sh (a real
+# Prometheus scraping a gateway of its own).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -13,16 +16,20 @@ here="$(cd "$(dirname "$0")" && pwd)"
 binary="$(realpath "${1:-$here/../../target/debug/registrar-gateway}")"
 source "$here/lib.sh"
 install_clients
+install_clients streaming
 install_python_clients
 install_chromium
 export ARTEFACTS="${ARTEFACTS:-$here/artefacts}"
 echo "interop: browser screenshots on failure go to $ARTEFACTS"
 
 start_simulator --manual-clock
-start_gateway --poll-initial 50ms --poll-max 50ms --upstream-retry-initial 1ms --upstream-retry-max 20ms
+start_gateway --poll-initial 50ms --poll-max 50ms --upstream-retry-initial 1ms --upstream-retry-max 20ms \
+    --enable-registration
 cd "$here"
 status=0
-for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mjs explorer.mjs; do
+for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mjs explorer.mjs \
+    registration-flow.mjs registration-clients.mjs \
+    streaming/streaming.mjs streaming/status-page.mjs; do
     node "$script" || status=1
 done
 .venv/bin/python introspection.py || status=1

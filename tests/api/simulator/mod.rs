@@ -7,4 +7,5 @@ mod create;
 mod errors;
 mod examples;
 mod faults;
+mod registrar;
 mod workflows;

@@ -7,10 +7,12 @@
 mod app;
 mod logs;
 mod simulator;
+mod stub;
 mod websocket;
 
 pub use app::*;
 pub use simulator::*;
+pub use stub::*;
 pub use websocket::*;
 
 /// The account every test uses unless it needs another (also the gateway's default).

@@ -1,0 +1,185 @@
+//! A raw HTTP/1.1 stub of the upstream serving canned answers byte for byte (the
+//! ground-truth examples, or bodies a test writes), so the client's decoding is
+//! tested independently of the simulator, which shares the client's wire model.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// `tests/fixtures/upstream-examples.json`: the team's ground truth, verbatim.
+pub const UPSTREAM_EXAMPLES: &str = include_str!("../../fixtures/upstream-examples.json");
+/// The account the stub serves (the spec's examples use `abc`).
+pub const STUB_ACCOUNT: &str = "abc";
+
+/// One canned answer: status, headers and the exact body bytes.
+#[derive(Clone, Debug)]
+pub struct Canned {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers besides `content-length` (`content-type` defaults to JSON).
+    pub headers: Vec<(String, String)>,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    /// The fixture entry `name`, exactly as recorded.
+    pub fn example(name: &str) -> Self {
+        let examples: Value = serde_json::from_str(UPSTREAM_EXAMPLES).unwrap();
+        let entry = &examples[name];
+        assert!(entry.is_object(), "no example {name}");
+        let headers = entry["headers"]
+            .as_object()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            status: entry["http_status"].as_u64().unwrap() as u16,
+            headers,
+            body: serde_json::to_vec(&entry["body"]).unwrap(),
+        }
+    }
+
+    /// A body written out in the test, served with `status`.
+    pub fn raw(status: u16, body: &str) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// A request's method and path.
+pub type Route = (String, String);
+
+/// A raw HTTP/1.1 stub: answers each `(method, path)` with its queue of canned
+/// answers in order (the last one repeats), counting requests.
+#[derive(Clone, Default)]
+pub struct Stub {
+    routes: Arc<Mutex<HashMap<Route, Vec<Canned>>>>,
+    counts: Arc<Mutex<HashMap<Route, usize>>>,
+}
+
+impl Stub {
+    pub fn on(&self, method: &str, path: &str, answers: Vec<Canned>) {
+        self.on_family(method, "registrar", path, answers);
+    }
+
+    /// [`Stub::on`] under an API family (`registrar` or `registrar-sandbox`).
+    pub fn on_family(&self, method: &str, family: &str, path: &str, answers: Vec<Canned>) {
+        let key = (
+            method.to_owned(),
+            format!("/client/v4/accounts/{STUB_ACCOUNT}/{family}{path}"),
+        );
+        self.routes.lock().unwrap().insert(key, answers);
+    }
+
+    /// Serves `answers` for a domain's registration-status.
+    pub fn status(&self, domain: &str, answers: Vec<Canned>) {
+        self.on(
+            "GET",
+            &format!("/registrations/{domain}/registration-status"),
+            answers,
+        );
+    }
+
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        let key = (
+            method.to_owned(),
+            format!("/client/v4/accounts/{STUB_ACCOUNT}/registrar{path}"),
+        );
+        self.counts.lock().unwrap().get(&key).copied().unwrap_or(0)
+    }
+
+    pub fn status_count(&self, domain: &str) -> usize {
+        self.count(
+            "GET",
+            &format!("/registrations/{domain}/registration-status"),
+        )
+    }
+
+    /// Answers every connection `listener` accepts, until the test ends.
+    pub async fn serve(self, listener: TcpListener) {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(self.clone().answer(socket));
+        }
+    }
+
+    /// Reads one request (head and `Content-Length` body) and answers it.
+    async fn answer(self, mut socket: TcpStream) {
+        let mut request = Vec::new();
+        let mut buffer = [0; 4096];
+        let head_end = loop {
+            let Ok(read) = socket.read(&mut buffer).await else {
+                return;
+            };
+            if read == 0 {
+                return;
+            }
+            request.extend_from_slice(&buffer[..read]);
+            if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while request.len() < head_end + length {
+            let Ok(read) = socket.read(&mut buffer).await else {
+                return;
+            };
+            if read == 0 {
+                return;
+            }
+            request.extend_from_slice(&buffer[..read]);
+        }
+        let mut words = head.split_whitespace();
+        let key = (
+            words.next().unwrap_or_default().to_owned(),
+            words.next().unwrap_or_default().to_owned(),
+        );
+        let seen = {
+            let mut counts = self.counts.lock().unwrap();
+            let count = counts.entry(key.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        let canned = self
+            .routes
+            .lock()
+            .unwrap()
+            .get(&key)
+            .map(|answers| answers[(seen - 1).min(answers.len() - 1)].clone());
+        let canned = canned.unwrap_or_else(|| Canned::raw(599, "unrouted in the stub"));
+        let mut response = format!("HTTP/1.1 {} Stub\r\nconnection: close\r\n", canned.status);
+        if !canned
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            response.push_str("content-type: application/json\r\n");
+        }
+        for (name, value) in &canned.headers {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str(&format!("content-length: {}\r\n\r\n", canned.body.len()));
+        let mut bytes = response.into_bytes();
+        bytes.extend_from_slice(&canned.body);
+        let _ = socket.write_all(&bytes).await;
+        let _ = socket.shutdown().await;
+    }
+}
