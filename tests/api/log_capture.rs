@@ -125,7 +125,7 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
 
     let logs = captured.text();
     assert!(
-        logs.contains("retrying an upstream read") && logs.contains("TRACE"),
+        logs.contains("retrying an upstream call") && logs.contains("TRACE"),
         "the gateway's events at every level were captured"
     );
     for secret in [
