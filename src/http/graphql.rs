@@ -226,7 +226,7 @@ async fn run(
         (_, Some(transport)) => (
             kind,
             GraphqlOutcome::Ok,
-            stream::respond(state, transport, headers, request),
+            stream::respond(state, transport, headers, request, subscription),
         ),
         _ => {
             let message = "a subscription streams its events: send Accept: text/event-stream \

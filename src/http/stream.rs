@@ -36,6 +36,7 @@ use super::AppState;
 use super::error::{Refusal, error_body};
 use super::graphql::{MediaType, failure, with_media_type};
 use crate::graphql::{LastEventId, is_request_error};
+use crate::metrics::{Active, Protocol};
 
 /// The multipart boundary.
 const BOUNDARY: &str = "graphql";
@@ -79,6 +80,14 @@ impl Transport {
                 _ => None,
             }
         })
+    }
+
+    /// The `subscriptions_active` label of a subscription streamed this way.
+    fn protocol(self) -> Protocol {
+        match self {
+            Self::Sse => Protocol::Sse,
+            Self::Multipart | Self::Incremental => Protocol::Multipart,
+        }
     }
 
     fn content_type(self) -> &'static str {
@@ -186,13 +195,15 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
     text.parse().map(Some).map_err(|_| message)
 }
 
-/// Streams `request`'s results over `transport`. A request error (parse,
-/// validation, limits: ready before anything runs) is answered 400 as JSON instead.
+/// Streams `request`'s results over `transport`; a `subscription` counts in
+/// `subscriptions_active` while it streams. A request error (parse, validation,
+/// limits: ready before anything runs) is answered 400 as JSON instead.
 pub fn respond(
     state: &AppState,
     transport: Transport,
     headers: &HeaderMap,
     mut request: Request,
+    subscription: bool,
 ) -> HttpResponse {
     let media = MediaType::GraphqlResponseJson;
     match last_event_id(headers) {
@@ -212,11 +223,13 @@ pub fn respond(
             .chain(results)
             .boxed();
     }
+    let active = subscription.then(|| state.metrics.subscriptions(transport.protocol()).hold());
     let body = frames(
         transport,
         results,
         state.http_stream_keepalive,
         state.shutdown.clone(),
+        active,
     );
     let headers = [
         (header::CONTENT_TYPE, transport.content_type()),
@@ -239,6 +252,8 @@ struct Framing {
     results: BoxStream<'static, Response>,
     keep_alive: Interval,
     shutdown: CancellationToken,
+    /// Counts the subscription as active until the body ends or is dropped.
+    _active: Option<Active>,
 }
 
 /// The body: each result framed, keep-alives while idle, then the end frame;
@@ -248,6 +263,7 @@ fn frames(
     results: BoxStream<'static, Response>,
     keep_alive: Duration,
     shutdown: CancellationToken,
+    active: Option<Active>,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let mut interval =
         tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
@@ -257,6 +273,7 @@ fn frames(
         results,
         keep_alive: interval,
         shutdown,
+        _active: active,
     };
     let opening = futures::stream::iter(transport.opening().map(Ok));
     let rest = futures::stream::unfold(Some(framing), |framing| async move {
