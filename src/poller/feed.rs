@@ -36,10 +36,7 @@ impl StatusEvent {
     pub(super) fn terminal_in_cache(
         snapshot: &Snapshot,
     ) -> Option<(Arc<WorkflowStatus>, DateTime<Utc>)> {
-        let status = snapshot
-            .status
-            .as_ref()
-            .filter(|status| status.completed)?;
+        let status = snapshot.status.as_ref().filter(|status| status.completed)?;
         Some((Arc::clone(status), snapshot.fetched_at))
     }
 
