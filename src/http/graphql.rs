@@ -2,9 +2,10 @@
 //! `application/json` body and `GET` with URL parameters; the response media type
 //! negotiated from `Accept`; request errors (unparseable or invalid documents) answered
 //! 400 without `data` under `application/graphql-response+json`; mutations refused on GET.
-//! A request whose `Accept` asks for a stream (`text/event-stream`, or Apollo's
-//! `multipart/mixed;subscriptionSpec=1.0`) is admitted and parsed here alike, then
-//! streamed by [`super::stream`]; a subscription without one is refused (406).
+//! A request whose `Accept` asks for a stream (`text/event-stream`, Apollo's
+//! `multipart/mixed;subscriptionSpec=1.0`, or another `multipart/mixed`) is admitted
+//! and parsed here alike, then streamed by [`super::stream`]; a subscription
+//! without one is refused (406).
 
 use std::time::Instant;
 
@@ -224,11 +225,11 @@ async fn run(
         (_, Some(transport)) => (
             kind,
             GraphqlOutcome::Ok,
-            stream::respond(state, transport, headers, request),
+            stream::respond(state, transport, headers, request, subscription),
         ),
         _ => {
             let message = "a subscription streams its events: send Accept: text/event-stream \
-                (GraphQL over SSE) or multipart/mixed;subscriptionSpec=1.0, or use the websocket";
+                (GraphQL over SSE) or multipart/mixed, or use the websocket";
             refused(kind, failure(media, Refusal::NotAcceptable, message))
         }
     }

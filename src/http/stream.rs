@@ -8,9 +8,13 @@
 //!   registration's sequence, so a reconnecting `EventSource` sends it back as
 //!   `Last-Event-ID` and resumes where it left off;
 //! - Apollo's multipart subscription protocol: `Accept:
-//!   multipart/mixed;subscriptionSpec=1.0`, one `{"payload": ...}` part per result.
+//!   multipart/mixed;subscriptionSpec=1.0`, one `{"payload": ...}` part per result;
+//! - plain `multipart/mixed` (the incremental-delivery framing GraphiQL's HTTP
+//!   fetcher reads): one part per result, each with `"hasNext": true`. GraphiQL
+//!   sends a subscription this way when its editor has not re-parsed the document
+//!   yet, so the subscription streams instead of failing.
 //!
-//! Both send a keep-alive (an SSE comment, an empty `{}` part) every
+//! SSE and Apollo's protocol send a keep-alive (an SSE comment, an empty `{}` part) every
 //! `--http-stream-keepalive` so proxies keep idle streams open, tell proxies not to
 //! buffer, and end at once when the gateway shuts down. Admission (access keys,
 //! credentials), parsing and operation limits are the HTTP handler's, unchanged.
@@ -32,6 +36,7 @@ use super::AppState;
 use super::error::{Refusal, error_body};
 use super::graphql::{MediaType, failure, with_media_type};
 use crate::graphql::{LastEventId, is_request_error};
+use crate::metrics::{Active, Protocol};
 
 /// The multipart boundary.
 const BOUNDARY: &str = "graphql";
@@ -45,12 +50,15 @@ pub enum Transport {
     Sse,
     /// `multipart/mixed;subscriptionSpec=1.0` (Apollo).
     Multipart,
+    /// `multipart/mixed` without `subscriptionSpec` (incremental delivery; GraphiQL).
+    Incremental,
 }
 
 impl Transport {
-    /// The transport a request's `Accept` asks for, if any: `text/event-stream`, or
-    /// `multipart/mixed` with a `subscriptionSpec` parameter. Other multipart
-    /// flavours (`deferSpec`) are answered as JSON.
+    /// The transport a request's `Accept` asks for, if any: `text/event-stream`,
+    /// `multipart/mixed` with a `subscriptionSpec` parameter (Apollo), or another
+    /// `multipart/mixed` (incremental delivery). Queries stay JSON whenever `Accept`
+    /// allows it, so this decides only how subscriptions stream.
     pub fn from_accept(headers: &HeaderMap) -> Option<Self> {
         let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
         accept.split(',').find_map(|range| {
@@ -68,15 +76,25 @@ impl Transport {
                 {
                     Some(Self::Multipart)
                 }
+                "multipart/mixed" => Some(Self::Incremental),
                 _ => None,
             }
         })
+    }
+
+    /// The `subscriptions_active` label of a subscription streamed this way.
+    fn protocol(self) -> Protocol {
+        match self {
+            Self::Sse => Protocol::Sse,
+            Self::Multipart | Self::Incremental => Protocol::Multipart,
+        }
     }
 
     fn content_type(self) -> &'static str {
         match self {
             Self::Sse => "text/event-stream; charset=utf-8",
             Self::Multipart => "multipart/mixed; boundary=\"graphql\"; subscriptionSpec=\"1.0\"",
+            Self::Incremental => "multipart/mixed; boundary=\"graphql\"",
         }
     }
 
@@ -84,12 +102,19 @@ impl Transport {
     fn opening(self) -> Option<Bytes> {
         match self {
             Self::Sse => None,
-            Self::Multipart => Some(Bytes::from(format!("\r\n--{BOUNDARY}"))),
+            Self::Multipart | Self::Incremental => Some(Bytes::from(format!("\r\n--{BOUNDARY}"))),
         }
     }
 
     fn event(self, response: &Response) -> Bytes {
-        let json = serde_json::to_string(response).unwrap_or_else(|error| {
+        let encoded = match self {
+            Self::Incremental => serde_json::to_value(response).map(|mut value| {
+                value["hasNext"] = serde_json::Value::Bool(true);
+                value.to_string()
+            }),
+            Self::Sse | Self::Multipart => serde_json::to_string(response),
+        };
+        let json = encoded.unwrap_or_else(|error| {
             let message = format!("could not encode the response: {error}");
             json!({ "errors": [{ "message": message, "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] })
                 .to_string()
@@ -102,20 +127,24 @@ impl Transport {
                 Bytes::from(format!("event: next\n{id}data: {json}\n\n"))
             }
             Self::Multipart => part(&format!("{{\"payload\":{json}}}")),
+            Self::Incremental => part(&json),
         }
     }
 
-    fn keep_alive(self) -> Bytes {
+    /// The keep-alive frame; incremental delivery has none that every client
+    /// ignores, so it sends none.
+    fn keep_alive(self) -> Option<Bytes> {
         match self {
-            Self::Sse => Bytes::from_static(b":\n\n"),
-            Self::Multipart => part("{}"),
+            Self::Sse => Some(Bytes::from_static(b":\n\n")),
+            Self::Multipart => Some(part("{}")),
+            Self::Incremental => None,
         }
     }
 
     fn end(self) -> Bytes {
         match self {
             Self::Sse => Bytes::from_static(b"event: complete\ndata:\n\n"),
-            Self::Multipart => Bytes::from_static(b"--\r\n"),
+            Self::Multipart | Self::Incremental => Bytes::from_static(b"--\r\n"),
         }
     }
 }
@@ -166,13 +195,15 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
     text.parse().map(Some).map_err(|_| message)
 }
 
-/// Streams `request`'s results over `transport`. A request error (parse,
-/// validation, limits: ready before anything runs) is answered 400 as JSON instead.
+/// Streams `request`'s results over `transport`; a `subscription` counts in
+/// `subscriptions_active` while it streams. A request error (parse, validation,
+/// limits: ready before anything runs) is answered 400 as JSON instead.
 pub fn respond(
     state: &AppState,
     transport: Transport,
     headers: &HeaderMap,
     mut request: Request,
+    subscription: bool,
 ) -> HttpResponse {
     let media = MediaType::GraphqlResponseJson;
     match last_event_id(headers) {
@@ -192,11 +223,13 @@ pub fn respond(
             .chain(results)
             .boxed();
     }
+    let active = subscription.then(|| state.metrics.subscriptions(transport.protocol()).hold());
     let body = frames(
         transport,
         results,
         state.http_stream_keepalive,
         state.shutdown.clone(),
+        active,
     );
     let headers = [
         (header::CONTENT_TYPE, transport.content_type()),
@@ -219,6 +252,8 @@ struct Framing {
     results: BoxStream<'static, Response>,
     keep_alive: Interval,
     shutdown: CancellationToken,
+    /// Counts the subscription as active until the body ends or is dropped.
+    _active: Option<Active>,
 }
 
 /// The body: each result framed, keep-alives while idle, then the end frame;
@@ -228,6 +263,7 @@ fn frames(
     results: BoxStream<'static, Response>,
     keep_alive: Duration,
     shutdown: CancellationToken,
+    active: Option<Active>,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let mut interval =
         tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
@@ -237,17 +273,24 @@ fn frames(
         results,
         keep_alive: interval,
         shutdown,
+        _active: active,
     };
     let opening = futures::stream::iter(transport.opening().map(Ok));
     let rest = futures::stream::unfold(Some(framing), |framing| async move {
         let mut framing = framing?;
         let transport = framing.transport;
-        let frame = tokio::select! {
-            // Shutdown first: a drained gateway must not wait on live streams.
-            biased;
-            () = framing.shutdown.cancelled() => None,
-            result = framing.results.next() => result.map(|result| transport.event(&result)),
-            _ = framing.keep_alive.tick() => Some(transport.keep_alive()),
+        let frame = loop {
+            tokio::select! {
+                // Shutdown first: a drained gateway must not wait on live streams.
+                biased;
+                () = framing.shutdown.cancelled() => break None,
+                result = framing.results.next() => break result.map(|result| transport.event(&result)),
+                _ = framing.keep_alive.tick() => {
+                    if let Some(keep_alive) = transport.keep_alive() {
+                        break Some(keep_alive);
+                    }
+                }
+            }
         };
         match frame {
             Some(bytes) => Some((Ok(bytes), Some(framing))),
@@ -276,7 +319,11 @@ mod tests {
         );
         assert_eq!(
             accept("multipart/mixed;deferSpec=20220824,application/json"),
-            None
+            Some(Transport::Incremental)
+        );
+        assert_eq!(
+            accept("application/json, multipart/mixed"),
+            Some(Transport::Incremental)
         );
         assert_eq!(accept("text/event-stream;q=0, application/json"), None);
         assert_eq!(accept("application/json"), None);

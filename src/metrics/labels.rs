@@ -74,12 +74,16 @@ label_values! {
 }
 
 label_values! {
-    /// The websocket subprotocol a subscription runs over.
+    /// The protocol a subscription runs over.
     Protocol {
         /// `graphql-transport-ws` (graphql-ws library: GraphiQL, Apollo, urql).
         TransportWs => "graphql-transport-ws",
         /// `graphql-ws` (legacy subscriptions-transport-ws).
         LegacyWs => "graphql-ws",
+        /// GraphQL over Server-Sent Events (graphql-sse, `EventSource`).
+        Sse => "sse",
+        /// `multipart/mixed` over HTTP (Apollo Client's `HttpLink`, GraphiQL).
+        Multipart => "multipart",
     }
 }
 

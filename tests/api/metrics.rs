@@ -274,3 +274,43 @@ async fn metrics_can_be_served_on_their_own_listener_or_not_at_all() {
     assert_eq!(response.status(), 404);
     assert_eq!(off.metrics_address, None);
 }
+
+#[tokio::test]
+async fn a_subscription_over_sse_is_gauged_under_its_protocol_until_the_client_leaves() {
+    let app = spawn_app_with(&["--poll-initial", "1h", "--poll-max", "1h"]).await;
+    let query =
+        r#"subscription { registrationStatusChanged(domain: "demo-pending.com") { sequence } }"#;
+    let mut response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.unwrap().expect("the first event");
+    assert!(String::from_utf8_lossy(&first).contains("event: next"));
+
+    let sse = [("protocol", "sse")];
+    let watching = scrape(&app).await;
+    assert_eq!(
+        watching.value("registrar_gateway_subscriptions_active", &sse),
+        1.0
+    );
+    assert_eq!(
+        watching.value(
+            "registrar_gateway_subscriptions_active",
+            &[("protocol", "multipart")]
+        ),
+        0.0
+    );
+
+    drop(response);
+    app.pollers.until_idle().await;
+    let idle = scrape(&app).await;
+    assert_eq!(
+        idle.value("registrar_gateway_subscriptions_active", &sse),
+        0.0
+    );
+}
