@@ -1,15 +1,19 @@
-//! Scenario 3, fan-out: S websocket subscribers (graphql-transport-ws, many
-//! subscriptions per connection) over M registrations. Measures the upstream polls
+//! Scenario 3, fan-out: S subscribers over M registrations, once per transport in
+//! the same run, each against a fresh gateway: websockets (graphql-transport-ws,
+//! many subscriptions per connection, [`connection`]) and GraphQL over SSE
+//! (graphql-sse distinct connections mode, one HTTP connection per subscriber,
+//! [`sse`]). Measures the upstream polls
 //! while subscribers idle (one poller per registration means about one poll per
 //! registration per poll interval), the time from the simulator's state change
 //! (a manual clock advance) to each subscriber's event, and the gateway's RSS
 //! before, during and after.
 
 mod connection;
+mod sse;
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -29,16 +33,43 @@ const TO_SUCCEEDED: f64 = 20.0;
 /// Connections opened at once while setting up.
 const CONNECT_CONCURRENCY: usize = 16;
 
+/// How subscribers reach the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// graphql-transport-ws, `--per-connection` subscriptions per websocket.
+    Websocket,
+    /// graphql-sse distinct connections mode, one HTTP connection per subscriber.
+    Sse,
+}
+
+impl Transport {
+    fn scenario(self) -> &'static str {
+        match self {
+            Self::Websocket => "fan-out (websocket subscriptions)",
+            Self::Sse => "fan-out (SSE subscriptions)",
+        }
+    }
+}
+
 /// Fan-out settings.
 #[derive(Debug, Clone, Parser)]
 pub struct FanoutArgs {
     /// Subscribers (S), up to 50,000.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub subscribers: u32,
+    /// Transports measured, one after the other, each against a fresh gateway.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "websocket,sse"
+    )]
+    pub transports: Vec<Transport>,
     /// Registrations they watch (M); subscriber i watches registration i mod M.
     #[arg(long, default_value_t = 100)]
     pub registrations: usize,
-    /// Subscriptions per websocket connection (the gateway's cap is 100 by default).
+    /// Subscriptions per websocket connection (the gateway's cap is 100 by default;
+    /// SSE holds one per connection).
     #[arg(long, default_value_t = 100)]
     pub per_connection: usize,
     /// The gateway's poll interval (`--poll-initial` and `--poll-max`) and active TTL.
@@ -84,8 +115,21 @@ struct Rss {
     curve: Vec<(usize, u64)>,
 }
 
-/// Runs the fan-out scenario.
-pub async fn run(setup: &Setup, args: &FanoutArgs) -> Result<Report, BenchError> {
+/// Runs the fan-out scenario over each transport.
+pub async fn run(setup: &Setup, args: &FanoutArgs) -> Result<Vec<Report>, BenchError> {
+    let mut reports = Vec::with_capacity(args.transports.len());
+    for transport in &args.transports {
+        reports.push(run_over(setup, args, *transport).await?);
+    }
+    Ok(reports)
+}
+
+/// Runs the fan-out scenario over one transport, against its own gateway.
+async fn run_over(
+    setup: &Setup,
+    args: &FanoutArgs,
+    transport: Transport,
+) -> Result<Report, BenchError> {
     let stack = setup.stack(&args.gateway_flags()).await?;
     let domains = create_workflows(setup, &stack, args).await?;
     let mut rss = Rss {
@@ -94,11 +138,14 @@ pub async fn run(setup: &Setup, args: &FanoutArgs) -> Result<Report, BenchError>
     };
     let (sender, mut events) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
-    let ws_url = format!(
-        "{}/graphql",
-        stack.gateway.url.replacen("http://", "ws://", 1)
-    );
-    let tasks = connection::open_all(&ws_url, &domains, args, sender, &stop).await?;
+    let url = format!("{}/graphql", stack.gateway.url);
+    let tasks = match transport {
+        Transport::Websocket => {
+            let ws_url = url.replacen("http://", "ws://", 1);
+            connection::open_all(&ws_url, &domains, args, sender, &stop).await?
+        }
+        Transport::Sse => sse::open_all(&url, &domains, args, sender, &stop).await?,
+    };
     let subscribers = args.subscribers as usize;
     let initial = collect(
         &mut events,
@@ -151,6 +198,7 @@ pub async fn run(setup: &Setup, args: &FanoutArgs) -> Result<Report, BenchError>
         completed,
     };
     Ok(report(
+        transport,
         args,
         polls,
         Percentiles::of(latencies),
@@ -235,6 +283,7 @@ async fn collect(
 }
 
 fn report(
+    transport: Transport,
     args: &FanoutArgs,
     polls: u64,
     latency: Option<Percentiles>,
@@ -249,11 +298,15 @@ fn report(
         .before
         .zip(rss.during)
         .map(|(before, during)| during.saturating_sub(before) as f64 / subscribers as f64);
-    let mut report = Report::new("fan-out (websocket subscriptions)");
+    let per_connection = match transport {
+        Transport::Websocket => args.per_connection,
+        Transport::Sse => 1,
+    };
+    let mut report = Report::new(transport.scenario());
     report
         .metric("subscribers (S)", subscribers)
         .metric("registrations (M)", args.registrations as u64)
-        .metric("subscriptions per connection", args.per_connection as u64)
+        .metric("subscriptions per connection", per_connection as u64)
         .metric("poll interval ms", args.poll_interval.as_millis() as u64)
         .metric(
             "subscribed (first event received)",

@@ -264,10 +264,7 @@ impl Plan {
             );
         }
         if let Some(args) = self.fanout {
-            record(
-                "fan-out",
-                fanout::run(setup, &args).await.map(|report| vec![report]),
-            );
+            record("fan-out", fanout::run(setup, &args).await);
         }
         if let Some(args) = self.simulator {
             record(

@@ -38,7 +38,8 @@ fn the_loadgen_smoke_run_completes_and_prints_every_scenario() {
         "== collapse (moving states)",
         "== collapse (mixed states)",
         "== query throughput",
-        "== fan-out",
+        "== fan-out (websocket",
+        "== fan-out (SSE",
         "== simulator",
         "== soak",
     ] {
@@ -49,7 +50,7 @@ fn the_loadgen_smoke_run_completes_and_prints_every_scenario() {
     let document: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert_eq!(
         document["scenarios"].as_array().map(Vec::len),
-        Some(6),
+        Some(7),
         "{document}"
     );
 }

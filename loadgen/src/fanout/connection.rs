@@ -22,7 +22,7 @@ use crate::error::BenchError;
 /// The subprotocol spoken.
 const PROTOCOL: &str = "graphql-transport-ws";
 /// The subscription every subscriber sends.
-const SUBSCRIPTION: &str = "subscription($domain: String!) { registrationStatusChanged(domain: $domain) \
+pub(super) const SUBSCRIPTION: &str = "subscription($domain: String!) { registrationStatusChanged(domain: $domain) \
     { sequence previousState status { state updatedAt } } }";
 /// Limit on the handshake and `connection_ack`.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,7 +181,8 @@ fn classify(message: &Message) -> Option<Classified> {
     Some(Classified::Event { kind, ends })
 }
 
-fn next_kind(payload: &Value) -> Kind {
+/// The kind of a `next` payload (an execution result), for either transport.
+pub(super) fn next_kind(payload: &Value) -> Kind {
     if payload.get("errors").is_some() {
         return Kind::Failed(payload["errors"].to_string());
     }

@@ -1,0 +1,159 @@
+//! One subscriber of the fan-out scenario over GraphQL over Server-Sent Events
+//! (graphql-sse, "distinct connections mode"): a `POST /graphql` with `Accept:
+//! text/event-stream` per subscriber, hence one HTTP connection each, then
+//! `event: next` frames until `event: complete`. Events go to the coordinator
+//! stamped with the instant they were read, as the websocket connections' do.
+
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+use tokio::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::connection::{Event, Kind, SUBSCRIPTION, next_kind};
+use super::{CONNECT_CONCURRENCY, FanoutArgs};
+use crate::error::BenchError;
+
+/// Limit on the request until the response's headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Chunks read per subscriber at most (a bound on the read loop).
+const MAX_CHUNKS: usize = 1024;
+/// Longest frame buffered before the subscriber is failed (a bound on memory).
+const MAX_FRAME: usize = 64 * 1024;
+
+/// Opens every subscriber's stream (a few at a time) and starts their tasks.
+pub async fn open_all(
+    url: &str,
+    domains: &[String],
+    args: &FanoutArgs,
+    events: UnboundedSender<Event>,
+    stop: &CancellationToken,
+) -> Result<Vec<JoinHandle<()>>, BenchError> {
+    // No idle pooling: every subscriber holds its own connection for the whole run.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let opened: Vec<Result<JoinHandle<()>, BenchError>> =
+        stream::iter(0..args.subscribers as usize)
+            .map(|id| {
+                let (client, events, stop) = (client.clone(), events.clone(), stop.clone());
+                let domain = &domains[id % domains.len()];
+                async move {
+                    let response = subscribe(&client, url, domain).await?;
+                    Ok(tokio::spawn(drive(response, events, stop)))
+                }
+            })
+            .buffer_unordered(CONNECT_CONCURRENCY)
+            .collect()
+            .await;
+    opened.into_iter().collect()
+}
+
+/// Sends the subscription and waits for a `200 text/event-stream` answer.
+async fn subscribe(
+    client: &reqwest::Client,
+    url: &str,
+    domain: &str,
+) -> Result<reqwest::Response, BenchError> {
+    let request = client
+        .post(url)
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": SUBSCRIPTION, "variables": { "domain": domain } }))
+        .send();
+    let response = tokio::time::timeout(HANDSHAKE_TIMEOUT, request)
+        .await
+        .map_err(|_| BenchError::Unexpected("no SSE response headers in time".to_owned()))??;
+    let is_stream = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    if !response.status().is_success() || !is_stream {
+        return Err(BenchError::Unexpected(format!(
+            "SSE subscribe answered {} {:?}",
+            response.status(),
+            response.headers().get("content-type")
+        )));
+    }
+    Ok(response)
+}
+
+/// Reads frames and reports events until `complete` or `stop`.
+async fn drive(
+    mut response: reqwest::Response,
+    events: UnboundedSender<Event>,
+    stop: CancellationToken,
+) {
+    let report = |kind| {
+        let _ = events.send(Event {
+            kind,
+            at: Instant::now(),
+        });
+    };
+    let mut buffer = String::new();
+    for _ in 0..MAX_CHUNKS {
+        let chunk = tokio::select! {
+            () = stop.cancelled() => return,
+            chunk = response.chunk() => chunk,
+        };
+        let Ok(Some(chunk)) = chunk else {
+            report(Kind::Failed("the stream ended".to_owned()));
+            return;
+        };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            match classify(&frame) {
+                Some(Kind::Completed) => return report(Kind::Completed),
+                Some(kind) => report(kind),
+                None => {}
+            }
+        }
+        if buffer.len() > MAX_FRAME {
+            return report(Kind::Failed("an SSE frame over 64 KiB".to_owned()));
+        }
+    }
+    report(Kind::Failed("too many chunks".to_owned()));
+}
+
+/// The event of one frame; `None` for keep-alive comments and unknown events.
+fn classify(frame: &str) -> Option<Kind> {
+    let mut event = None;
+    let mut data = String::new();
+    for line in frame.lines() {
+        if let Some(name) = line.strip_prefix("event:") {
+            event = Some(name.trim());
+        } else if let Some(value) = line.strip_prefix("data:") {
+            data.push_str(value.strip_prefix(' ').unwrap_or(value));
+        }
+    }
+    match event? {
+        "complete" => Some(Kind::Completed),
+        "next" => Some(match serde_json::from_str::<Value>(&data) {
+            Ok(payload) => next_kind(&payload),
+            Err(error) => Kind::Failed(format!("next with bad JSON: {error}")),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_read_as_the_gateway_writes_them() {
+        let next = "event: next\nid: 2\ndata: {\"data\":{\"registrationStatusChanged\":{\"sequence\":2}}}\n\n";
+        assert_eq!(classify(next), Some(Kind::Changed));
+        assert_eq!(
+            classify("event: complete\ndata:\n\n"),
+            Some(Kind::Completed)
+        );
+        assert_eq!(classify(":\n\n"), None);
+        assert!(matches!(
+            classify("event: next\ndata: {\"errors\":[]}\n\n"),
+            Some(Kind::Failed(_))
+        ));
+    }
+}
