@@ -16,7 +16,7 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 /// `GET /__sim/stats`, the fields the scenarios read.
 #[derive(Debug, Deserialize)]
-pub struct SimStats {
+pub(crate) struct SimStats {
     /// Every `/client/v4` request.
     pub requests_total: u64,
     /// Requests per account, then per domain.
@@ -25,7 +25,7 @@ pub struct SimStats {
 
 impl SimStats {
     /// Requests counted for `domains` of `account`.
-    pub fn requests_for<'a>(
+    pub(crate) fn requests_for<'a>(
         &self,
         account: &str,
         domains: impl IntoIterator<Item = &'a str>,
@@ -42,14 +42,14 @@ impl SimStats {
 
 /// The simulator's control API.
 #[derive(Clone, Debug)]
-pub struct SimulatorControl {
+pub(crate) struct SimulatorControl {
     http: reqwest::Client,
     base: String,
 }
 
 impl SimulatorControl {
     /// Controls the simulator at `url` (`http://HOST:PORT`).
-    pub fn new(url: &str) -> Result<Self, BenchError> {
+    pub(crate) fn new(url: &str) -> Result<Self, BenchError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
@@ -60,20 +60,20 @@ impl SimulatorControl {
     }
 
     /// The request counters.
-    pub async fn stats(&self) -> Result<SimStats, BenchError> {
+    pub(crate) async fn stats(&self) -> Result<SimStats, BenchError> {
         let response = self.http.get(format!("{}/stats", self.base)).send().await?;
         Ok(response.error_for_status()?.json().await?)
     }
 
     /// Sets every counter to zero.
-    pub async fn reset_stats(&self) -> Result<(), BenchError> {
+    pub(crate) async fn reset_stats(&self) -> Result<(), BenchError> {
         let url = format!("{}/stats/reset", self.base);
         self.http.post(url).send().await?.error_for_status()?;
         Ok(())
     }
 
     /// Moves the (manual) workflow clock forward.
-    pub async fn advance_clock(&self, seconds: f64) -> Result<(), BenchError> {
+    pub(crate) async fn advance_clock(&self, seconds: f64) -> Result<(), BenchError> {
         let url = format!("{}/clock/advance", self.base);
         let body = json!({ "seconds": seconds });
         self.http
@@ -86,14 +86,14 @@ impl SimulatorControl {
     }
 
     /// Whether the workflow clock only moves when advanced.
-    pub async fn clock_is_manual(&self) -> Result<bool, BenchError> {
+    pub(crate) async fn clock_is_manual(&self) -> Result<bool, BenchError> {
         let response = self.http.get(format!("{}/clock", self.base)).send().await?;
         let clock: Value = response.error_for_status()?.json().await?;
         Ok(clock["manual"].as_bool().unwrap_or(false))
     }
 
     /// Starts `scenario` for (account, domain), replacing any workflow there.
-    pub async fn add_workflow(
+    pub(crate) async fn add_workflow(
         &self,
         account: &str,
         domain: &str,
@@ -114,14 +114,14 @@ impl SimulatorControl {
 
 /// GraphQL over HTTP with a prepared request body, so load loops do not re-serialise.
 #[derive(Clone, Debug)]
-pub struct GraphqlClient {
+pub(crate) struct GraphqlClient {
     http: reqwest::Client,
     url: String,
 }
 
 impl GraphqlClient {
     /// Posts to `{base}/graphql` through `http` (share one client to share its pool).
-    pub fn new(http: reqwest::Client, base: &str) -> Self {
+    pub(crate) fn new(http: reqwest::Client, base: &str) -> Self {
         Self {
             http,
             url: format!("{base}/graphql"),
@@ -129,14 +129,14 @@ impl GraphqlClient {
     }
 
     /// The JSON body for `query` with `variables`.
-    pub fn body(query: &str, variables: Value) -> Bytes {
+    pub(crate) fn body(query: &str, variables: Value) -> Bytes {
         json!({ "query": query, "variables": variables })
             .to_string()
             .into()
     }
 
     /// Posts `body`; an answer that is not 2xx or carries `errors` is an error.
-    pub async fn post(&self, body: Bytes) -> Result<Bytes, String> {
+    pub(crate) async fn post(&self, body: Bytes) -> Result<Bytes, String> {
         let response = self
             .http
             .post(&self.url)
@@ -158,7 +158,7 @@ impl GraphqlClient {
     }
 
     /// Posts `body` and parses the answer's `data`.
-    pub async fn data(&self, body: Bytes) -> Result<Value, BenchError> {
+    pub(crate) async fn data(&self, body: Bytes) -> Result<Value, BenchError> {
         let bytes = self.post(body).await.map_err(BenchError::Unexpected)?;
         let mut answer: Value = serde_json::from_slice(&bytes)
             .map_err(|error| BenchError::Unexpected(error.to_string()))?;
@@ -172,7 +172,7 @@ fn has_errors(body: &[u8]) -> bool {
 }
 
 /// A client for many concurrent requests to one loopback host.
-pub fn load_http_client() -> Result<reqwest::Client, BenchError> {
+pub(crate) fn load_http_client() -> Result<reqwest::Client, BenchError> {
     Ok(reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(usize::MAX)

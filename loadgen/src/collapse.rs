@@ -19,7 +19,7 @@ const SETTLE_SECONDS: f64 = 16.0;
 
 /// Collapse scenario settings.
 #[derive(Debug, Clone, Parser)]
-pub struct CollapseArgs {
+pub(crate) struct CollapseArgs {
     /// Concurrent polling clients (K).
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,
@@ -89,7 +89,7 @@ impl CollapseArgs {
 }
 
 /// Runs both variants against one fresh stack.
-pub async fn run(setup: &Setup, args: &CollapseArgs) -> Result<Vec<Report>, BenchError> {
+pub(crate) async fn run(setup: &Setup, args: &CollapseArgs) -> Result<Vec<Report>, BenchError> {
     let stack = setup.stack(&args.gateway_flags()).await?;
     let mut reports = Vec::new();
     for variant in [Variant::Moving, Variant::Mixed] {

@@ -3,7 +3,7 @@
 
 /// Why a scenario could not run to the end.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     /// A child process could not be started.
     #[error("cannot start {name}: {source}")]
     Spawn {

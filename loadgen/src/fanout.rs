@@ -35,7 +35,7 @@ const CONNECT_CONCURRENCY: usize = 16;
 
 /// How subscribers reach the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Transport {
+pub(crate) enum Transport {
     /// graphql-transport-ws, `--per-connection` subscriptions per websocket.
     Websocket,
     /// graphql-sse distinct connections mode, one HTTP connection per subscriber.
@@ -53,7 +53,7 @@ impl Transport {
 
 /// Fan-out settings.
 #[derive(Debug, Clone, Parser)]
-pub struct FanoutArgs {
+pub(crate) struct FanoutArgs {
     /// Subscribers (S), up to 50,000.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub subscribers: u32,
@@ -116,7 +116,7 @@ struct Rss {
 }
 
 /// Runs the fan-out scenario over each transport.
-pub async fn run(setup: &Setup, args: &FanoutArgs) -> Result<Vec<Report>, BenchError> {
+pub(crate) async fn run(setup: &Setup, args: &FanoutArgs) -> Result<Vec<Report>, BenchError> {
     let mut reports = Vec::with_capacity(args.transports.len());
     for transport in &args.transports {
         reports.push(run_over(setup, args, *transport).await?);

@@ -105,7 +105,7 @@ fn constant_status(domain: String) -> RegistrationStatus {
 }
 
 /// Serves the floor schema on `listen` (`POST /graphql`, `GET /healthz`) until killed.
-pub async fn serve(listen: SocketAddr) -> Result<(), BenchError> {
+pub(crate) async fn serve(listen: SocketAddr) -> Result<(), BenchError> {
     let schema = Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish();
     let app = Router::new()
         .route("/graphql", post_service(GraphQL::new(schema)))

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// Percentiles of one set of samples, in milliseconds.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     /// Samples summarised.
     pub count: usize,
     /// Median.
@@ -22,7 +22,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// Summarises `samples`; `None` when there are none.
-    pub fn of(mut samples: Vec<Duration>) -> Option<Self> {
+    pub(crate) fn of(mut samples: Vec<Duration>) -> Option<Self> {
         if samples.is_empty() {
             return None;
         }
@@ -42,7 +42,7 @@ impl Percentiles {
 }
 
 /// A duration in milliseconds, for reports.
-pub fn millis(duration: Duration) -> f64 {
+pub(crate) fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 

@@ -14,7 +14,7 @@ const MAX_REQUESTS_PER_TASK: u64 = 50_000_000;
 
 /// What a closed-loop run achieved.
 #[derive(Debug)]
-pub struct LoadOutcome {
+pub(crate) struct LoadOutcome {
     /// Successful requests.
     pub completed: u64,
     /// Failed requests.
@@ -29,12 +29,12 @@ pub struct LoadOutcome {
 
 impl LoadOutcome {
     /// Successful requests per second.
-    pub fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         self.completed as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 
     /// The figures as JSON (for reports).
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "requests": self.completed,
             "failed": self.failed,
@@ -55,7 +55,11 @@ struct TaskTally {
 }
 
 /// Runs `request` from `concurrency` tasks for `duration`.
-pub async fn closed_loop<F, Fut>(concurrency: usize, duration: Duration, request: F) -> LoadOutcome
+pub(crate) async fn closed_loop<F, Fut>(
+    concurrency: usize,
+    duration: Duration,
+    request: F,
+) -> LoadOutcome
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,

@@ -15,7 +15,7 @@ const POLL_QUERY: &str = "query($domains: [String!]!) { registrationStatuses(dom
 
 /// How many clients poll, how often, for how long.
 #[derive(Clone, Copy, Debug)]
-pub struct PollPlan {
+pub(crate) struct PollPlan {
     /// Concurrent clients.
     pub clients: usize,
     /// Time between one client's polls.
@@ -26,7 +26,7 @@ pub struct PollPlan {
 
 /// What the clients did.
 #[derive(Debug, Default)]
-pub struct PollOutcome {
+pub(crate) struct PollOutcome {
     /// Queries answered without errors.
     pub requests: u64,
     /// Queries that failed.
@@ -36,7 +36,11 @@ pub struct PollOutcome {
 }
 
 /// Runs `plan` against `graphql`, every client polling all of `domains`.
-pub async fn run(graphql: &GraphqlClient, domains: &[String], plan: PollPlan) -> PollOutcome {
+pub(crate) async fn run(
+    graphql: &GraphqlClient,
+    domains: &[String],
+    plan: PollPlan,
+) -> PollOutcome {
     let body = GraphqlClient::body(POLL_QUERY, json!({ "domains": domains }));
     let deadline = Instant::now() + plan.duration;
     let max_polls = (plan.duration.as_secs_f64() / plan.interval.as_secs_f64()).ceil() as u64 + 1;

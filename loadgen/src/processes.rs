@@ -30,7 +30,7 @@ impl Drop for ChildGuard {
 
 /// A process under test: where it answers, and its pid when known (for RSS).
 #[derive(Debug)]
-pub struct Service {
+pub(crate) struct Service {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub url: String,
     /// The process id, when we started it or were told it.
@@ -41,7 +41,7 @@ pub struct Service {
 
 impl Service {
     /// A process started by someone else.
-    pub fn external(url: &str, pid: Option<u32>) -> Self {
+    pub(crate) fn external(url: &str, pid: Option<u32>) -> Self {
         Self {
             url: url.trim_end_matches('/').to_owned(),
             pid,
@@ -50,13 +50,13 @@ impl Service {
     }
 
     /// The resident set size of the process in KiB, read from `/proc/PID/status`.
-    pub fn rss_kib(&self) -> Option<u64> {
+    pub(crate) fn rss_kib(&self) -> Option<u64> {
         rss_kib(self.pid?)
     }
 }
 
 /// What to start and how to tell it is ready.
-pub struct Launch<'a> {
+pub(crate) struct Launch<'a> {
     /// Name used in errors.
     pub name: &'static str,
     /// The executable.
@@ -68,7 +68,7 @@ pub struct Launch<'a> {
 }
 
 /// Starts `launch` on a free loopback port and waits until it is ready.
-pub async fn start(launch: Launch<'_>) -> Result<Service, BenchError> {
+pub(crate) async fn start(launch: Launch<'_>) -> Result<Service, BenchError> {
     let port = free_port()?;
     let listen = format!("127.0.0.1:{port}");
     let child = Command::new(launch.program)
@@ -132,14 +132,14 @@ async fn wait_ready(
 }
 
 /// VmRSS of `pid` in KiB; `None` if the process or the field is gone.
-pub fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The directory holding `registrar-gateway` and `loadgen`: `--bin-dir`, else this executable's.
-pub fn bin_dir(explicit: Option<&Path>) -> Result<PathBuf, BenchError> {
+pub(crate) fn bin_dir(explicit: Option<&Path>) -> Result<PathBuf, BenchError> {
     if let Some(dir) = explicit {
         return Ok(dir.to_owned());
     }

@@ -23,7 +23,7 @@ const STATUS_QUERY: &str = "query($domain: String!) { registrationStatus(domain:
 
 /// Query throughput settings.
 #[derive(Debug, Clone, Parser)]
-pub struct QueryArgs {
+pub(crate) struct QueryArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
@@ -36,7 +36,7 @@ pub struct QueryArgs {
 }
 
 /// Measures the gateway, then the floor, with the same document and load.
-pub async fn run(setup: &Setup, args: &QueryArgs) -> Result<Report, BenchError> {
+pub(crate) async fn run(setup: &Setup, args: &QueryArgs) -> Result<Report, BenchError> {
     let stack = setup
         .stack(&["--cache-ttl-active".to_owned(), "1h".to_owned()])
         .await?;

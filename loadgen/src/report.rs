@@ -10,7 +10,7 @@ use crate::error::BenchError;
 
 /// One scenario's figures.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     /// Scenario name, e.g. `collapse (in-progress)`.
     pub scenario: String,
     /// Table rows: metric, value, target (if BENCHMARKS.md sets one).
@@ -21,7 +21,7 @@ pub struct Report {
 
 impl Report {
     /// An empty report for `scenario`.
-    pub fn new(scenario: impl Into<String>) -> Self {
+    pub(crate) fn new(scenario: impl Into<String>) -> Self {
         Self {
             scenario: scenario.into(),
             rows: Vec::new(),
@@ -30,33 +30,38 @@ impl Report {
     }
 
     /// Adds a row without a target.
-    pub fn metric(&mut self, name: &str, value: impl Into<Value>) -> &mut Self {
+    pub(crate) fn metric(&mut self, name: &str, value: impl Into<Value>) -> &mut Self {
         self.rows.push((name.to_owned(), value.into(), None));
         self
     }
 
     /// Adds a row printed against `target`.
-    pub fn against(&mut self, name: &str, value: impl Into<Value>, target: &str) -> &mut Self {
+    pub(crate) fn against(
+        &mut self,
+        name: &str,
+        value: impl Into<Value>,
+        target: &str,
+    ) -> &mut Self {
         self.rows
             .push((name.to_owned(), value.into(), Some(target.to_owned())));
         self
     }
 
     /// Attaches a JSON-only series.
-    pub fn series(&mut self, name: &str, value: Value) -> &mut Self {
+    pub(crate) fn series(&mut self, name: &str, value: Value) -> &mut Self {
         self.series.insert(name.to_owned(), value);
         self
     }
 
     /// A report saying why the scenario was not measured.
-    pub fn not_measured(scenario: &str, error: &BenchError) -> Self {
+    pub(crate) fn not_measured(scenario: &str, error: &BenchError) -> Self {
         let mut report = Self::new(scenario);
         report.metric("status", error.to_string());
         report
     }
 
     /// The table, for stdout.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut out = format!("\n== {} ==\n", self.scenario);
         out.push_str(&format!("{:<44} {:>18}  {}\n", "metric", "value", "target"));
         for (name, value, target) in &self.rows {
@@ -89,7 +94,7 @@ fn display(value: &Value) -> String {
 }
 
 /// Writes every report, the machine and the commit to `path`.
-pub fn write_json(path: &Path, command: &str, reports: &[Report]) -> Result<(), BenchError> {
+pub(crate) fn write_json(path: &Path, command: &str, reports: &[Report]) -> Result<(), BenchError> {
     let document = json!({
         "command": command,
         "commit": commit(),

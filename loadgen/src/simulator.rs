@@ -14,7 +14,7 @@ use crate::stack::Setup;
 
 /// Simulator scenario settings.
 #[derive(Debug, Clone, Parser)]
-pub struct SimulatorArgs {
+pub(crate) struct SimulatorArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
@@ -24,7 +24,7 @@ pub struct SimulatorArgs {
 }
 
 /// Loads `GET .../registration-status` of a demo domain.
-pub async fn run(setup: &Setup, args: &SimulatorArgs) -> Result<Report, BenchError> {
+pub(crate) async fn run(setup: &Setup, args: &SimulatorArgs) -> Result<Report, BenchError> {
     let simulator = setup.simulator().await?;
     let url = format!(
         "{}/client/v4/accounts/{}/registrar/registrations/demo-in-progress.com/registration-status",

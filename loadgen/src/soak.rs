@@ -31,7 +31,7 @@ const ADVANCE_SECONDS: f64 = 16.0;
 
 /// Soak settings.
 #[derive(Debug, Clone, Parser)]
-pub struct SoakArgs {
+pub(crate) struct SoakArgs {
     /// How long to run, e.g. 30m.
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -50,7 +50,7 @@ pub struct SoakArgs {
 }
 
 /// Runs the soak and reports RSS over time.
-pub async fn run(setup: &Setup, args: &SoakArgs) -> Result<Report, BenchError> {
+pub(crate) async fn run(setup: &Setup, args: &SoakArgs) -> Result<Report, BenchError> {
     let stack = setup.stack(&[]).await?;
     let domains: Vec<String> = (0..args.registrations)
         .map(|index| format!("soak-{index}.com"))

@@ -9,11 +9,11 @@ use crate::error::BenchError;
 use crate::processes::{self, Launch, Service};
 
 /// The account every scenario uses (the gateway's default account).
-pub const DEFAULT_ACCOUNT: &str = "bebebebebebebebebebebebebebebebe";
+pub(crate) const DEFAULT_ACCOUNT: &str = "bebebebebebebebebebebebebebebebe";
 
 /// Where the processes come from; built once from the command line.
 #[derive(Debug, Clone)]
-pub struct Setup {
+pub(crate) struct Setup {
     /// Directory of `registrar-gateway` and `loadgen`.
     pub bin_dir: PathBuf,
     /// Running processes to use instead of starting them.
@@ -24,7 +24,7 @@ pub struct Setup {
 
 /// Processes started by someone else.
 #[derive(Debug, Clone)]
-pub struct External {
+pub(crate) struct External {
     /// `http://HOST:PORT` of the gateway.
     pub gateway_url: String,
     /// `http://HOST:PORT` of the simulator.
@@ -35,7 +35,7 @@ pub struct External {
 
 /// A simulator and a gateway in front of it.
 #[derive(Debug)]
-pub struct Stack {
+pub(crate) struct Stack {
     /// The gateway (declared first so it stops first: it talks to the simulator).
     pub gateway: Service,
     /// The simulator, held so it runs (and stops) with the stack.
@@ -46,12 +46,12 @@ pub struct Stack {
 
 impl Setup {
     /// The gateway executable.
-    pub fn gateway_bin(&self) -> PathBuf {
+    pub(crate) fn gateway_bin(&self) -> PathBuf {
         self.bin_dir.join("registrar-gateway")
     }
 
     /// Starts a simulator alone (or uses the running one).
-    pub async fn simulator(&self) -> Result<Service, BenchError> {
+    pub(crate) async fn simulator(&self) -> Result<Service, BenchError> {
         if let Some(external) = &self.external {
             return Ok(Service::external(&external.simulator_url, None));
         }
@@ -73,7 +73,7 @@ impl Setup {
     }
 
     /// Starts a simulator and a gateway run with `gateway_flags` (or uses the running ones).
-    pub async fn stack(&self, gateway_flags: &[String]) -> Result<Stack, BenchError> {
+    pub(crate) async fn stack(&self, gateway_flags: &[String]) -> Result<Stack, BenchError> {
         let simulator = self.simulator().await?;
         let gateway = match &self.external {
             Some(external) => Service::external(&external.gateway_url, external.gateway_pid),

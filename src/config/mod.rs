@@ -42,18 +42,25 @@ pub struct GatewayConfig {
     /// Serve the schema as an Apollo Federation v2 subgraph (`_service`, `_entities`, `Domain @key(fields: "name")` with `registrationStatus`) for a federated gateway to compose.
     #[arg(long, env = "GATEWAY_FEDERATION")]
     pub federation: bool,
+    /// The Cloudflare API: where, with which credentials, how patiently.
     #[command(flatten, next_help_heading = "Upstream (Cloudflare API)")]
     pub upstream: UpstreamConfig,
+    /// How long statuses are served from the cache.
     #[command(flatten, next_help_heading = "Cache")]
     pub cache: CacheConfig,
+    /// The HTTP server: its limits, CORS and the explorer.
     #[command(flatten, next_help_heading = "HTTP server")]
     pub http: HttpConfig,
+    /// Subscriptions, websockets and the shared pollers.
     #[command(flatten, next_help_heading = "Subscriptions and polling")]
     pub subscriptions: SubscriptionConfig,
+    /// Whose Cloudflare credential a request uses, and the gateway access keys.
     #[command(flatten, next_help_heading = "Access")]
     pub access: AccessConfig,
+    /// Operation limits, checked before anything runs.
     #[command(flatten, next_help_heading = "Operation limits")]
     pub limits: LimitsConfig,
+    /// The Prometheus metrics endpoint.
     #[command(flatten, next_help_heading = "Metrics")]
     pub metrics: MetricsConfig,
 }

@@ -29,7 +29,7 @@ pub struct QueryRoot;
 // comment: async-graphql would publish a doc comment as the type's description.)
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
-pub struct StandaloneQuery(pub QueryRoot);
+pub(super) struct StandaloneQuery(pub QueryRoot);
 
 #[Object(name = "QueryFields")]
 impl QueryRoot {

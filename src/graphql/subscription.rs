@@ -20,7 +20,7 @@ use crate::registrations::Registrations;
 
 /// One change of a registration's state.
 #[derive(SimpleObject)]
-pub struct StatusChange {
+pub(super) struct StatusChange {
     /// Per-registration sequence number: consecutive for a subscriber that saw every
     /// change. Pass the last one seen as `afterSequence` to resume after a reconnect.
     sequence: u64,

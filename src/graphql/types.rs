@@ -199,7 +199,7 @@ impl RegistrationStatus {
 
 /// Upstream API paths, relative to the API root (no `/client/v4`).
 #[derive(SimpleObject)]
-pub struct WorkflowLinks {
+pub(super) struct WorkflowLinks {
     /// This status resource.
     #[graphql(name = "self")]
     self_link: String,
@@ -209,7 +209,7 @@ pub struct WorkflowLinks {
 
 /// A failed workflow's reason (a string code, unlike HTTP error codes).
 #[derive(SimpleObject)]
-pub struct WorkflowError {
+pub(super) struct WorkflowError {
     /// Machine-readable reason, e.g. `registry_rejected`.
     code: String,
     /// Human-readable reason.
@@ -218,7 +218,7 @@ pub struct WorkflowError {
 
 /// The user action a paused workflow waits for.
 #[derive(SimpleObject)]
-pub struct ActionRequired {
+pub(super) struct ActionRequired {
     /// `context.action`, e.g. `registrant_email_confirmation_pending`.
     action: Option<String>,
     /// `context.confirmation_sent_to`: the (masked) address a confirmation went to.
@@ -227,7 +227,7 @@ pub struct ActionRequired {
 
 /// Why a blocked workflow cannot move: a third party such as the registry.
 #[derive(SimpleObject)]
-pub struct Blocked {
+pub(super) struct Blocked {
     /// `context.blocked_by`, e.g. `registry`.
     blocked_by: Option<String>,
     /// `context.detail`: the upstream's text for the user, e.g. `Awaiting registry
@@ -236,7 +236,7 @@ pub struct Blocked {
 }
 
 /// A registered domain (the upstream's Registration resource).
-pub struct Registration(upstream::Registration);
+pub(super) struct Registration(upstream::Registration);
 
 #[Object]
 impl Registration {

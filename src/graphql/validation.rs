@@ -20,14 +20,14 @@ pub const MAX_ERRORS: usize = 100;
 
 /// Validation work a document may cost per unit of `--max-complexity`: a document
 /// within the complexity limit, without reused fragments, costs about 3 per field.
-pub const WORK_PER_COMPLEXITY: u64 = 10;
+pub(super) const WORK_PER_COMPLEXITY: u64 = 10;
 
 /// The steps validation takes on `document`, saturating: the selections every
 /// selection set holds once its spreads are flattened (what the overlap rule
 /// compares), the selections of every operation with its spreads expanded (what the
 /// complexity and depth visitors walk), and operations times spreads (the
 /// per-operation walks of the fragment graph).
-pub fn validation_work(document: &ExecutableDocument) -> u64 {
+pub(super) fn validation_work(document: &ExecutableDocument) -> u64 {
     let mut counter = Counter {
         document,
         flat: HashMap::new(),
@@ -62,7 +62,7 @@ pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 /// The answer with at most [`MAX_ERRORS`] errors, the last one saying the rest
 /// were dropped; a request error (nothing ran) without a code gets
 /// [`VALIDATION_FAILED`].
-pub fn cap_errors(mut response: Response) -> Response {
+pub(super) fn cap_errors(mut response: Response) -> Response {
     if response.errors.len() > MAX_ERRORS {
         response.errors.truncate(MAX_ERRORS - 1);
         response.errors.push(ServerError::new(

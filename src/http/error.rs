@@ -12,7 +12,7 @@ use super::graphql::JSON;
 /// Why a request is answered before (or instead of) GraphQL: each has its HTTP
 /// status and a stable `extensions.code`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(super) enum Refusal {
     /// Not a well-formed GraphQL-over-HTTP request (400).
     BadRequest,
     /// A mutation over GET (405).
@@ -35,7 +35,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The HTTP status it is answered with.
-    pub fn status(self) -> StatusCode {
+    pub(super) fn status(self) -> StatusCode {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -49,7 +49,7 @@ impl Refusal {
     }
 
     /// Its `extensions.code`.
-    pub fn code(self) -> &'static str {
+    pub(super) fn code(self) -> &'static str {
         match self {
             Self::BadRequest => "BAD_REQUEST",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -66,7 +66,7 @@ impl Refusal {
     /// Rewrites `response`, written by a layer as plain text or with no body, into
     /// this refusal's GraphQL error under `application/json`, keeping its status
     /// and other headers (CORS, request id).
-    pub fn rewrite(self, response: Response, message: &str) -> Response {
+    pub(super) fn rewrite(self, response: Response, message: &str) -> Response {
         let (mut parts, _) = response.into_parts();
         parts.headers.remove(header::CONTENT_LENGTH);
         parts

@@ -41,7 +41,11 @@ pub(super) enum MediaType {
 }
 
 /// `POST /graphql`.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (answer, credential) = match admit(&state, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
@@ -111,7 +115,7 @@ fn admit(
 }
 
 /// `GET /graphql?query=...&operationName=...&variables=...`.
-pub async fn get(
+pub(super) async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,

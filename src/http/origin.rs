@@ -26,7 +26,7 @@ use super::error::Refusal;
 
 /// The origin and host rules, as configured.
 #[derive(Clone, Debug)]
-pub struct OriginPolicy {
+pub(super) struct OriginPolicy {
     /// Host names answered (lowercase, without port); `None` answers any host.
     /// Loopback names are always answered (health checks probe them).
     allowed_hosts: Option<Vec<String>>,
@@ -36,7 +36,11 @@ pub struct OriginPolicy {
 
 impl OriginPolicy {
     /// The policy of a gateway listening on `listen`.
-    pub fn new(listen: SocketAddr, allowed_hosts: &[String], cors_origins: &[String]) -> Self {
+    pub(super) fn new(
+        listen: SocketAddr,
+        allowed_hosts: &[String],
+        cors_origins: &[String],
+    ) -> Self {
         let any_host = allowed_hosts.iter().any(|host| host == "*");
         let listed: Vec<String> = allowed_hosts
             .iter()
@@ -86,7 +90,7 @@ impl OriginPolicy {
 }
 
 /// The middleware: refuses what [`OriginPolicy`] does not allow, before routing.
-pub async fn guard(
+pub(super) async fn guard(
     State(policy): State<Arc<OriginPolicy>>,
     request: Request,
     next: Next,

@@ -26,12 +26,12 @@ const FIELDS: &str = "state completed updatedAt fetchedAt \
 /// `?accountId=`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PageParams {
+pub(super) struct PageParams {
     account_id: Option<String>,
 }
 
 /// `GET /status/{domain}`.
-pub async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     Path(domain): Path<String>,
     Query(params): Query<PageParams>,

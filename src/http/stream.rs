@@ -45,7 +45,7 @@ const MAX_LAST_EVENT_ID: usize = 20;
 
 /// A streaming transport, chosen from `Accept`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
+pub(super) enum Transport {
     /// `text/event-stream` (graphql-sse).
     Sse,
     /// `multipart/mixed;subscriptionSpec=1.0` (Apollo).
@@ -59,7 +59,7 @@ impl Transport {
     /// `multipart/mixed` with a `subscriptionSpec` parameter (Apollo), or another
     /// `multipart/mixed` (incremental delivery). Queries stay JSON whenever `Accept`
     /// allows it, so this decides only how subscriptions stream.
-    pub fn from_accept(headers: &HeaderMap) -> Option<Self> {
+    pub(super) fn from_accept(headers: &HeaderMap) -> Option<Self> {
         let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
         accept.split(',').find_map(|range| {
             let mut parts = range.split(';').map(str::trim);
@@ -198,7 +198,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, &'static str> {
 /// Streams `request`'s results over `transport`; a `subscription` counts in
 /// `subscriptions_active` while it streams. A request error (parse, validation,
 /// limits: ready before anything runs) is answered 400 as JSON instead.
-pub fn respond(
+pub(super) fn respond(
     state: &AppState,
     transport: Transport,
     headers: &HeaderMap,

@@ -16,7 +16,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 /// Most credentials with a series.
-pub const MAX_CREDENTIALS: usize = 100;
+pub(super) const MAX_CREDENTIALS: usize = 100;
 
 /// A credential's budget as of one moment: `remaining` requests, one more every
 /// `refill` after `since`, up to `capacity` (the budget's burst).
@@ -43,13 +43,13 @@ impl Level {
 
 /// The last level of each tracked credential.
 #[derive(Debug, Default)]
-pub struct Remaining {
+pub(super) struct Remaining {
     /// A std mutex: held for one map update or one scrape, never across an await.
     levels: Mutex<HashMap<String, Level>>,
 }
 
 impl Remaining {
-    pub fn record(&self, credential: String, level: Level) {
+    pub(super) fn record(&self, credential: String, level: Level) {
         let mut levels = self.levels.lock().unwrap_or_else(PoisonError::into_inner);
         if levels.len() >= MAX_CREDENTIALS && !levels.contains_key(&credential) {
             let oldest = levels

@@ -18,7 +18,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 const PAGE_SIZE: f64 = 4096.0;
 
 #[derive(Debug)]
-pub struct ProcessCollector;
+pub(super) struct ProcessCollector;
 
 /// What one read of `/proc` found.
 struct Sample {

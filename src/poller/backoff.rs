@@ -43,7 +43,7 @@ impl Class {
 
 /// The interval schedule of one poller.
 #[derive(Debug)]
-pub struct Backoff {
+pub(super) struct Backoff {
     pacing: Pacing,
     class: Class,
     current: Duration,
@@ -51,7 +51,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// A schedule starting on the fast interval.
-    pub fn new(pacing: Pacing) -> Self {
+    pub(super) fn new(pacing: Pacing) -> Self {
         let current = pacing.initial;
         Self {
             pacing,
@@ -61,7 +61,7 @@ impl Backoff {
     }
 
     /// The delay before the next poll after observing `state`; `changed` resets the growth.
-    pub fn after_observation(&mut self, state: &WorkflowState, changed: bool) -> Duration {
+    pub(super) fn after_observation(&mut self, state: &WorkflowState, changed: bool) -> Duration {
         let class = Class::of(state);
         if changed || class != self.class {
             self.class = class;
@@ -73,7 +73,7 @@ impl Backoff {
     }
 
     /// The delay after a failed poll: keep growing; never sooner than `at_least` (Retry-After).
-    pub fn after_failure(&mut self, at_least: Option<Duration>) -> Duration {
+    pub(super) fn after_failure(&mut self, at_least: Option<Duration>) -> Duration {
         self.grow();
         self.jittered().max(at_least.unwrap_or_default())
     }

@@ -135,7 +135,7 @@ pub(super) struct Feed {
 
 impl Feed {
     /// An empty history whose first event will be `base + 1`.
-    pub fn starting_after(base: u64) -> Self {
+    pub(super) fn starting_after(base: u64) -> Self {
         Self {
             base,
             ..Self::default()
@@ -143,12 +143,12 @@ impl Feed {
     }
 
     /// The newest event's sequence, or the base when there is none yet.
-    pub fn latest_sequence(&self) -> u64 {
+    pub(super) fn latest_sequence(&self) -> u64 {
         self.latest().map_or(self.base, |event| event.sequence)
     }
 
     /// This feed with `event` appended, keeping at most `bound` events (oldest dropped).
-    pub fn with_event(&self, event: StatusEvent, bound: usize) -> Self {
+    pub(super) fn with_event(&self, event: StatusEvent, bound: usize) -> Self {
         let mut next = self.clone();
         while next.events.len() >= bound.max(1) {
             next.events.pop_front();
@@ -159,7 +159,7 @@ impl Feed {
     }
 
     /// The newest event.
-    pub fn latest(&self) -> Option<&Arc<StatusEvent>> {
+    pub(super) fn latest(&self) -> Option<&Arc<StatusEvent>> {
         self.events.back()
     }
 

@@ -40,7 +40,7 @@ pub(super) struct Poller {
 }
 
 impl Poller {
-    pub fn new(
+    pub(super) fn new(
         shared: Arc<Shared>,
         entry: Arc<Entry>,
         credential: Credential,
@@ -69,7 +69,7 @@ impl Poller {
 
     /// Polls until the watch ends, publishes the end and leaves the registry; or
     /// goes on polling when a subscriber joined while it was about to stop.
-    pub async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         loop {
             let end = self.poll_until_an_end().await;
             if self.shared.finish(&self.key, &self.entry, &end) {

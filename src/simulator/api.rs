@@ -25,7 +25,7 @@ use crate::domain::{AccountId, DomainName, InvalidDomainName};
 /// The API routes, under both API families (`registrar` and Cloudflare's own
 /// `registrar-sandbox`, which has identical shapes); unknown paths get the
 /// platform's 7003 routing error.
-pub fn router() -> Router<Arc<Shared>> {
+pub(super) fn router() -> Router<Arc<Shared>> {
     ["registrar", "registrar-sandbox"]
         .into_iter()
         .fold(Router::new(), |router, family| {
@@ -50,7 +50,7 @@ fn family_routes(family: &str) -> Router<Arc<Shared>> {
 }
 
 /// A request that passed routing, auth and the rate limit.
-pub struct Admitted {
+pub(super) struct Admitted {
     /// The account in the path.
     pub account: AccountId,
     /// The credential's remaining quota.
@@ -60,7 +60,7 @@ pub struct Admitted {
 }
 
 /// Routing (account id), then auth, then the rate limit.
-pub fn admit(
+pub(super) fn admit(
     shared: &Shared,
     uri: &Uri,
     account: &str,
@@ -88,7 +88,7 @@ pub fn admit(
 }
 
 /// The path after `/client/v4`, as the platform echoes it in 7003.
-pub fn route_error(uri: &Uri) -> ApiError {
+pub(super) fn route_error(uri: &Uri) -> ApiError {
     let path = uri.path();
     ApiError::Route {
         path: path.strip_prefix(API_PREFIX).unwrap_or(path).to_owned(),
@@ -189,7 +189,7 @@ async fn registration(
 }
 
 /// A store error as an API answer (the simulator's own bound, not a platform error).
-pub fn capacity(err: StoreError) -> ApiError {
+pub(super) fn capacity(err: StoreError) -> ApiError {
     ApiError::Capacity(err.to_string())
 }
 

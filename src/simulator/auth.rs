@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 
 /// The credential a request authenticates with; borrowed from its headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential<'a> {
+pub(super) enum Credential<'a> {
     /// `Authorization: Bearer <token>`.
     Token(&'a str),
     /// `X-Auth-Email` plus `X-Auth-Key`; the key identifies the user.
@@ -27,7 +27,7 @@ pub enum Credential<'a> {
 
 /// Why a request's credentials were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
+pub(super) enum AuthFailure {
     /// 9106: no usable credential.
     Missing,
     /// 6003 / 6111: `Authorization` is not `Bearer <token>`.
@@ -44,7 +44,7 @@ pub enum AuthFailure {
 
 impl Credential<'_> {
     /// The string rate limits and refusals are keyed by.
-    pub fn key(&self) -> &str {
+    pub(super) fn key(&self) -> &str {
         match self {
             Self::Token(token) => token,
             Self::ApiKey { key, .. } => key,
@@ -63,7 +63,7 @@ pub fn credential_tag(credential: &str) -> String {
 const MAX_CREDENTIAL_LEN: usize = 4096;
 
 /// Reads and format-checks the auth headers.
-pub fn credential(headers: &HeaderMap) -> Result<Credential<'_>, AuthFailure> {
+pub(super) fn credential(headers: &HeaderMap) -> Result<Credential<'_>, AuthFailure> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -125,21 +125,21 @@ fn valid_email(value: &str) -> bool {
 
 /// Credentials the simulator refuses (403); everything well-formed else is accepted.
 #[derive(Debug, Default)]
-pub struct RefusedCredentials {
+pub(super) struct RefusedCredentials {
     /// Tokens or API keys; read on every request, so a `RwLock` shared by readers.
     refused: RwLock<HashSet<String>>,
 }
 
 impl RefusedCredentials {
     /// Refuses these tokens or API keys from now on.
-    pub fn new(refused: impl IntoIterator<Item = String>) -> Self {
+    pub(super) fn new(refused: impl IntoIterator<Item = String>) -> Self {
         Self {
             refused: RwLock::new(refused.into_iter().collect()),
         }
     }
 
     /// Checks a well-formed credential.
-    pub fn admit(&self, credential: &Credential<'_>) -> Result<(), AuthFailure> {
+    pub(super) fn admit(&self, credential: &Credential<'_>) -> Result<(), AuthFailure> {
         let refused = self.refused.read_unpoisoned();
         if refused.contains(credential.key()) {
             Err(AuthFailure::Refused)
@@ -149,17 +149,17 @@ impl RefusedCredentials {
     }
 
     /// Adds a refused token or key.
-    pub fn refuse(&self, credential: String) {
+    pub(super) fn refuse(&self, credential: String) {
         self.write().insert(credential);
     }
 
     /// Accepts every well-formed credential again.
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         self.write().clear();
     }
 
     /// The refused tokens or keys.
-    pub fn list(&self) -> Vec<String> {
+    pub(super) fn list(&self) -> Vec<String> {
         let refused = self.refused.read_unpoisoned();
         let mut list: Vec<String> = refused.iter().cloned().collect();
         list.sort();

@@ -16,12 +16,12 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use tokio::sync::watch;
 
 /// The most one advance may move the clock.
-pub const MAX_ADVANCE: Duration = Duration::from_secs(10 * 365 * 86_400);
+pub(super) const MAX_ADVANCE: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// The latest time the clock may read: the last second RFC 3339 timestamps (four-
 /// digit years) can write, far inside chrono's range, so adding a workflow's
 /// durations to it never overflows.
-pub const LATEST: DateTime<Utc> = DateTime::from_timestamp_secs(253_402_300_799)
+pub(super) const LATEST: DateTime<Utc> = DateTime::from_timestamp_secs(253_402_300_799)
     .expect("9999-12-31T23:59:59Z is within chrono's range");
 
 /// An advance the clock refuses; it stays where it was.
@@ -37,7 +37,7 @@ pub enum ClockError {
 
 /// Virtual UTC time for workflows.
 #[derive(Debug)]
-pub struct WorkflowClock {
+pub(super) struct WorkflowClock {
     /// Virtual time at `started`.
     origin: DateTime<Utc>,
     /// `Some` for a real clock: the instant `origin` was taken.
@@ -50,12 +50,12 @@ pub struct WorkflowClock {
 
 impl WorkflowClock {
     /// A clock at the real time, flowing at real speed.
-    pub fn real() -> Self {
+    pub(super) fn real() -> Self {
         Self::new(Some(Instant::now()))
     }
 
     /// A clock at the real time (whole seconds) that only moves when advanced.
-    pub fn manual() -> Self {
+    pub(super) fn manual() -> Self {
         Self::new(None)
     }
 
@@ -69,12 +69,12 @@ impl WorkflowClock {
     }
 
     /// Whether the clock moves on its own.
-    pub fn is_manual(&self) -> bool {
+    pub(super) fn is_manual(&self) -> bool {
         self.started.is_none()
     }
 
     /// The current virtual time; never past [`LATEST`].
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(super) fn now(&self) -> DateTime<Utc> {
         let advanced = TimeDelta::milliseconds(self.advanced_ms.load(Ordering::Acquire));
         self.origin
             .checked_add_signed(self.flowed())
@@ -91,7 +91,7 @@ impl WorkflowClock {
 
     /// Moves the clock forward and wakes waiters; refuses (leaving the clock where
     /// it was) more than [`MAX_ADVANCE`] at once, or past [`LATEST`].
-    pub fn advance(&self, by: Duration) -> Result<(), ClockError> {
+    pub(super) fn advance(&self, by: Duration) -> Result<(), ClockError> {
         if by > MAX_ADVANCE {
             return Err(ClockError::TooFar(by));
         }
@@ -112,12 +112,12 @@ impl WorkflowClock {
 
     /// Wakes everything waiting on the clock, so it re-reads the clock and the
     /// state that depends on it.
-    pub fn wake(&self) {
+    pub(super) fn wake(&self) {
         self.ticks.send_modify(|tick| *tick = tick.wrapping_add(1));
     }
 
     /// A receiver that changes whenever the clock is advanced by hand.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    pub(super) fn subscribe(&self) -> watch::Receiver<u64> {
         self.ticks.subscribe()
     }
 }

@@ -19,7 +19,7 @@ use super::store::StoreError;
 use crate::domain::{AccountId, DomainName};
 
 /// The `/__sim` routes (nested by the caller).
-pub fn router() -> Router<SimulatorHandle> {
+pub(super) fn router() -> Router<SimulatorHandle> {
     Router::new()
         .route("/stats", get(stats))
         .route("/stats/reset", post(reset_stats))

@@ -21,7 +21,7 @@ use crate::upstream::model::ErrorSource;
 use crate::upstream::{ApiMessage, WorkflowStatus};
 
 /// The create handler.
-pub async fn create(
+pub(super) async fn create(
     State(shared): State<Arc<Shared>>,
     uri: Uri,
     Path(account): Path<String>,
@@ -132,10 +132,10 @@ async fn settle(
 }
 
 /// Extensions the simulator does not register, to show the upstream's refusal.
-pub const UNSUPPORTED_EXTENSION: &str = "unsupported";
+pub(super) const UNSUPPORTED_EXTENSION: &str = "unsupported";
 /// Accounts whose id starts with this have no default address book entry, so a
 /// create without `contacts.registrant` is refused.
-pub const NO_CONTACTS_ACCOUNT_PREFIX: &str = "nocontacts";
+pub(super) const NO_CONTACTS_ACCOUNT_PREFIX: &str = "nocontacts";
 
 /// The upstream's business refusals that do not depend on one field's format,
 /// with its messages (`shared/upstream/` §7): an unsupported extension, and no

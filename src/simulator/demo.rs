@@ -3,7 +3,7 @@
 //! account's first request; durations are short enough to watch states change.
 
 /// Built-in scenarios (see `docs/simulator.md`).
-pub const DEMO_SCENARIOS: &str = r#"{
+pub(super) const DEMO_SCENARIOS: &str = r#"{
   "scenarios": [
     {
       "name": "succeeds",

@@ -15,7 +15,7 @@ use super::rate_limit::Quota;
 use super::server::ConnectionReset;
 
 /// Prefix of every API route.
-pub const API_PREFIX: &str = "/client/v4";
+pub(super) const API_PREFIX: &str = "/client/v4";
 
 const DOWN_PAGE: &str = "<html><head><title>503 Service Temporarily Unavailable</title></head><body><center><h1>503 Service Temporarily Unavailable</h1></center><hr><center>cloudflare</center></body></html>\n";
 const BAD_GATEWAY_PAGE: &str = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>cloudflare</center></body></html>\n";
@@ -24,7 +24,11 @@ const TRUNCATED_JSON: &str =
     r#"{"success":true,"errors":[],"messages":[],"result":{"state":"in_progr"#;
 
 /// Middleware over the API router.
-pub async fn edge(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+pub(super) async fn edge(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     if !(path == API_PREFIX || path.starts_with("/client/v4/")) {
         return next.run(request).await;

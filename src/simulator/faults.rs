@@ -41,7 +41,7 @@ pub struct Faults {
 
 /// What to do to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultAction {
+pub(super) enum FaultAction {
     /// 503 with an HTML body: the upstream is down.
     Down,
     /// Close the TCP connection with a reset.
@@ -107,7 +107,7 @@ impl Faults {
 
 /// The live fault settings and the request counter shares are spread over.
 #[derive(Debug, Default)]
-pub struct FaultInjector {
+pub(super) struct FaultInjector {
     /// Fast path: false while no fault is set, so requests skip the lock.
     active: AtomicBool,
     settings: RwLock<(Faults, Option<DateTime<Utc>>)>,
@@ -116,7 +116,7 @@ pub struct FaultInjector {
 
 impl FaultInjector {
     /// Replaces the settings (validated) and restarts the request count.
-    pub fn set(&self, faults: Faults, now: DateTime<Utc>) -> Result<(), FaultsError> {
+    pub(super) fn set(&self, faults: Faults, now: DateTime<Utc>) -> Result<(), FaultsError> {
         faults.validate()?;
         let down_for = TimeDelta::from_std(faults.down_for).unwrap_or(TimeDelta::MAX);
         let down_until = (!faults.down_for.is_zero()).then(|| now + down_for);
@@ -128,12 +128,12 @@ impl FaultInjector {
     }
 
     /// The settings as last set.
-    pub fn get(&self) -> Faults {
+    pub(super) fn get(&self) -> Faults {
         self.settings.read_unpoisoned().0.clone()
     }
 
     /// Decides the latency and fault for the next request.
-    pub fn next(&self, now: DateTime<Utc>) -> (Duration, Option<FaultAction>) {
+    pub(super) fn next(&self, now: DateTime<Utc>) -> (Duration, Option<FaultAction>) {
         if !self.active.load(Ordering::Acquire) {
             return (Duration::ZERO, None);
         }
@@ -174,11 +174,16 @@ mod millis {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         u64::deserialize(deserializer).map(Duration::from_millis)
     }
 }

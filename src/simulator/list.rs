@@ -25,14 +25,14 @@ const CURSOR_MAX: usize = 256;
 /// The query parameters the simulator reads (`sort_by` is accepted and ignored:
 /// the simulator lists by domain name).
 #[derive(Debug, Deserialize)]
-pub struct ListParams {
+pub(super) struct ListParams {
     cursor: Option<String>,
     per_page: Option<usize>,
     direction: Option<String>,
 }
 
 /// The list handler.
-pub async fn list(
+pub(super) async fn list(
     State(shared): State<Arc<Shared>>,
     uri: Uri,
     Path(account): Path<String>,

@@ -17,7 +17,7 @@ const MAX_TRACKED_CREDENTIALS: usize = 10_000;
 
 /// `q` requests per `w`; `limit == 0` turns rate limiting off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitPolicy {
+pub(crate) struct RateLimitPolicy {
     /// Requests allowed per window; 0 means unlimited.
     pub limit: u32,
     /// The window.
@@ -26,7 +26,7 @@ pub struct RateLimitPolicy {
 
 /// What the limiter says about one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// Go ahead; `Ratelimit` shows `remaining` and `reset_secs`.
     Allowed(Quota),
     /// 429 with `Retry-After: retry_after_secs`.
@@ -38,7 +38,7 @@ pub enum Verdict {
 
 /// The `r` and `t` of a `Ratelimit` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
+pub(super) struct Quota {
     /// Requests left in the window.
     pub remaining: u32,
     /// Seconds until the window resets, rounded up.
@@ -54,7 +54,7 @@ struct Bucket {
 
 /// Per-credential fixed windows behind one briefly held mutex.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(super) struct RateLimiter {
     policy: RateLimitPolicy,
     policy_header: HeaderValue,
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -62,7 +62,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A limiter enforcing `policy`.
-    pub fn new(policy: RateLimitPolicy) -> Self {
+    pub(super) fn new(policy: RateLimitPolicy) -> Self {
         let header = format!(
             "\"default\";q={};w={}",
             policy.limit,
@@ -77,17 +77,17 @@ impl RateLimiter {
     }
 
     /// Whether limiting (and its headers) is on.
-    pub fn enabled(&self) -> bool {
+    pub(super) fn enabled(&self) -> bool {
         self.policy.limit > 0
     }
 
     /// The `Ratelimit-Policy` header value.
-    pub fn policy_header(&self) -> &HeaderValue {
+    pub(super) fn policy_header(&self) -> &HeaderValue {
         &self.policy_header
     }
 
     /// The quota shown on answers that never reached the limiter (auth or routing errors).
-    pub fn full_quota(&self) -> Quota {
+    pub(super) fn full_quota(&self) -> Quota {
         Quota {
             remaining: self.policy.limit,
             reset_secs: self.policy.window.as_secs(),
@@ -95,7 +95,7 @@ impl RateLimiter {
     }
 
     /// Counts one request of `credential` at `now`.
-    pub fn check(&self, credential: &str, now: Instant) -> Verdict {
+    pub(super) fn check(&self, credential: &str, now: Instant) -> Verdict {
         if !self.enabled() {
             return Verdict::Allowed(self.full_quota());
         }
@@ -159,7 +159,7 @@ impl Bucket {
 }
 
 /// Whole seconds, rounded up, as `Retry-After` wants.
-pub fn ceil_secs(duration: Duration) -> u64 {
+pub(super) fn ceil_secs(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 

@@ -13,7 +13,7 @@ use crate::upstream::{ApiMessage, Envelope};
 
 /// An error answer under `/client/v4`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ApiError {
+pub(super) enum ApiError {
     /// Auth headers missing, malformed or refused.
     Auth(AuthFailure),
     /// 429 / 971 with `Retry-After`.
@@ -149,7 +149,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A `success: true` envelope around `result`.
-pub fn success<T: Serialize>(status: StatusCode, result: T) -> Response {
+pub(super) fn success<T: Serialize>(status: StatusCode, result: T) -> Response {
     let envelope = Envelope {
         success: true,
         errors: Vec::new(),
@@ -176,7 +176,7 @@ fn json_response(status: StatusCode, body: serde_json::Result<Vec<u8>>) -> Respo
 }
 
 /// Attaches the credential's quota; the edge turns it into the `Ratelimit` header.
-pub fn with_quota(mut response: Response, quota: Quota) -> Response {
+pub(super) fn with_quota(mut response: Response, quota: Quota) -> Response {
     response.extensions_mut().insert(quota);
     response
 }

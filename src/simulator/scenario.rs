@@ -18,7 +18,7 @@ use crate::domain::DomainName;
 use crate::upstream::{WorkflowError, WorkflowState};
 
 /// The scenario `create` uses for a domain no scenario names.
-pub const DEFAULT_CREATE_SCENARIO: &str = "quick-success";
+pub(super) const DEFAULT_CREATE_SCENARIO: &str = "quick-success";
 
 /// How long a step lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

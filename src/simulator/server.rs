@@ -22,21 +22,21 @@ use tower::ServiceExt;
 
 /// Lets a request handler reset the TCP connection it arrived on.
 #[derive(Debug, Default)]
-pub struct ConnectionReset {
+pub(super) struct ConnectionReset {
     requested: AtomicBool,
     notify: Notify,
 }
 
 impl ConnectionReset {
     /// Asks the connection task to drop the connection with a TCP reset.
-    pub fn trigger(&self) {
+    pub(super) fn trigger(&self) {
         self.requested.store(true, Ordering::Release);
         self.notify.notify_one();
     }
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then drains connections.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+pub(super) async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {

@@ -38,7 +38,7 @@ pub struct Stats {
 
 /// The live counters.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(super) struct Counters {
     total: AtomicU64,
     /// Indexed by the status code's first digit (0-5).
     by_class: [AtomicU64; 6],
@@ -75,12 +75,12 @@ impl PerRegistration {
 
 impl Counters {
     /// Counts one API request.
-    pub fn request(&self) {
+    pub(super) fn request(&self) {
         self.total.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an answer's status.
-    pub fn response(&self, status: u16) {
+    pub(super) fn response(&self, status: u16) {
         let class = usize::from(status / 100).min(5);
         self.by_class[class].fetch_add(1, Ordering::Relaxed);
         if status == 429 {
@@ -89,22 +89,22 @@ impl Counters {
     }
 
     /// Counts a reset connection.
-    pub fn reset_connection(&self) {
+    pub(super) fn reset_connection(&self) {
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a hung request.
-    pub fn hang(&self) {
+    pub(super) fn hang(&self) {
         self.hangs.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a create request.
-    pub fn create(&self) {
+    pub(super) fn create(&self) {
         self.creates.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request about (account, domain); clones the names only on a pair's first request.
-    pub fn registration(&self, account: &AccountId, domain: &DomainName) {
+    pub(super) fn registration(&self, account: &AccountId, domain: &DomainName) {
         let mut map = self.per_registration.lock_unpoisoned();
         if let Some(count) = map
             .get_mut(account)
@@ -121,7 +121,7 @@ impl Counters {
     }
 
     /// Requests counted for (account, domain); raw strings are normalised first.
-    pub fn requests_for(&self, account: &str, domain: &str) -> u64 {
+    pub(super) fn requests_for(&self, account: &str, domain: &str) -> u64 {
         let (Ok(account), Ok(domain)) = (AccountId::parse(account), DomainName::parse(domain))
         else {
             return 0;
@@ -131,7 +131,7 @@ impl Counters {
     }
 
     /// A consistent-enough snapshot.
-    pub fn snapshot(&self) -> Stats {
+    pub(super) fn snapshot(&self) -> Stats {
         let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
         let responses_by_class = classes
             .iter()
@@ -160,7 +160,7 @@ impl Counters {
     }
 
     /// Sets every counter back to zero.
-    pub fn reset(&self) {
+    pub(super) fn reset(&self) {
         let atomics = [
             &self.total,
             &self.rate_limited,

@@ -17,7 +17,7 @@ use crate::sync::RwLockUnpoisoned;
 use crate::upstream::{Registration, WorkflowStatus};
 
 /// The platform's limit of domains registered per account.
-pub const MAX_DOMAINS_PER_ACCOUNT: usize = 100;
+pub(super) const MAX_DOMAINS_PER_ACCOUNT: usize = 100;
 
 /// Why a workflow operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,14 +51,14 @@ pub enum StoreError {
 
 /// What `create` found or made.
 #[derive(Debug, Clone)]
-pub struct Created {
+pub(super) struct Created {
     /// The workflow's status at creation time.
     pub status: WorkflowStatus,
 }
 
 /// The workflow map and its bound.
 #[derive(Debug)]
-pub struct Store {
+pub(super) struct Store {
     scenarios: ScenarioSet,
     max_workflows: usize,
     inner: RwLock<Inner>,
@@ -75,7 +75,7 @@ type Guard<'a> = RwLockWriteGuard<'a, Inner>;
 
 impl Store {
     /// An empty store for these scenarios, holding at most `max_workflows`.
-    pub fn new(scenarios: ScenarioSet, max_workflows: usize) -> Self {
+    pub(super) fn new(scenarios: ScenarioSet, max_workflows: usize) -> Self {
         Self {
             scenarios,
             max_workflows,
@@ -84,12 +84,12 @@ impl Store {
     }
 
     /// The scenarios workflows are started from.
-    pub fn scenarios(&self) -> &ScenarioSet {
+    pub(super) fn scenarios(&self) -> &ScenarioSet {
         &self.scenarios
     }
 
     /// Runs `read` on the workflow, instantiating the account's demos on first touch.
-    pub fn read<R>(
+    pub(super) fn read<R>(
         &self,
         account: &AccountId,
         domain: &DomainName,
@@ -108,7 +108,7 @@ impl Store {
     }
 
     /// `create`: returns the domain's workflow, starting one if there is none.
-    pub fn create(
+    pub(super) fn create(
         &self,
         account: &AccountId,
         domain: &DomainName,
@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// The account's registered domains (workflows that succeeded), by name.
-    pub fn registrations(
+    pub(super) fn registrations(
         &self,
         account: &AccountId,
         now: DateTime<Utc>,
@@ -152,7 +152,7 @@ impl Store {
     }
 
     /// Starts `scenario` for (account, domain), replacing any workflow there.
-    pub fn add(
+    pub(super) fn add(
         &self,
         account: &AccountId,
         domain: &DomainName,
@@ -168,7 +168,7 @@ impl Store {
     }
 
     /// The user acted on an `action_required` workflow.
-    pub fn resolve(
+    pub(super) fn resolve(
         &self,
         account: &AccountId,
         domain: &DomainName,

@@ -14,7 +14,7 @@ use crate::upstream::{Links, Registration, WorkflowState, WorkflowStatus};
 
 /// What the registrant asked for in `create` (defaults for demo workflows).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistrationOrder {
+pub(super) struct RegistrationOrder {
     /// Registration term, 1 to 10 years.
     pub years: u32,
     /// Whether the domain renews automatically.
@@ -35,7 +35,7 @@ impl Default for RegistrationOrder {
 
 /// A running (or finished) workflow.
 #[derive(Debug, Clone)]
-pub struct Workflow {
+pub(super) struct Workflow {
     scenario: Arc<Scenario>,
     created_at: DateTime<Utc>,
     /// When each `action_required` step was resolved, by step index.
@@ -64,7 +64,7 @@ pub struct NotAwaitingAction {
 
 impl Workflow {
     /// Starts `scenario` at virtual time `now` (whole seconds are kept).
-    pub fn start(
+    pub(super) fn start(
         scenario: Arc<Scenario>,
         now: DateTime<Utc>,
         order: RegistrationOrder,
@@ -81,7 +81,7 @@ impl Workflow {
     }
 
     /// Whether this is a demo workflow.
-    pub fn is_demo(&self) -> bool {
+    pub(super) fn is_demo(&self) -> bool {
         self.demo
     }
 
@@ -109,17 +109,17 @@ impl Workflow {
     }
 
     /// The state at `now`.
-    pub fn state(&self, now: DateTime<Utc>) -> &WorkflowState {
+    pub(super) fn state(&self, now: DateTime<Utc>) -> &WorkflowState {
         &self.scenario.steps[self.position(now).index].state
     }
 
     /// When the state next changes by itself, if it will.
-    pub fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(super) fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.position(now).leaves_at
     }
 
     /// The `registration-status` result at `now`.
-    pub fn status(
+    pub(super) fn status(
         &self,
         account: &AccountId,
         domain: &DomainName,
@@ -151,7 +151,11 @@ impl Workflow {
     }
 
     /// The Registration resource, once the workflow has succeeded.
-    pub fn registration(&self, domain: &DomainName, now: DateTime<Utc>) -> Option<Registration> {
+    pub(super) fn registration(
+        &self,
+        domain: &DomainName,
+        now: DateTime<Utc>,
+    ) -> Option<Registration> {
         (*self.state(now) == WorkflowState::Succeeded).then(|| self.registration_record(domain))
     }
 
@@ -171,7 +175,7 @@ impl Workflow {
     }
 
     /// The user acted: an `action_required` workflow moves on to its next step at `now`.
-    pub fn resolve(&mut self, now: DateTime<Utc>) -> Result<(), NotAwaitingAction> {
+    pub(super) fn resolve(&mut self, now: DateTime<Utc>) -> Result<(), NotAwaitingAction> {
         let position = self.position(now);
         let step = &self.scenario.steps[position.index];
         if step.end != StepEnd::Resolved {
@@ -185,7 +189,7 @@ impl Workflow {
 }
 
 /// `links` of a registration workflow: relative paths without `/client/v4`.
-pub fn links(account: &AccountId, domain: &DomainName) -> Links {
+pub(super) fn links(account: &AccountId, domain: &DomainName) -> Links {
     let resource = format!("/accounts/{account}/registrar/registrations/{domain}");
     Links {
         self_link: format!("{resource}/registration-status"),

@@ -31,12 +31,12 @@ const FAST_POLLING: [&str; 14] = [
     "0s",
 ];
 
-pub async fn fast_app(extra: &[&str]) -> TestApp {
+pub(crate) async fn fast_app(extra: &[&str]) -> TestApp {
     let args: Vec<&str> = FAST_POLLING.iter().chain(extra).copied().collect();
     spawn_app_with(&args).await
 }
 
-pub fn states(changes: &[Value]) -> Vec<&str> {
+pub(crate) fn states(changes: &[Value]) -> Vec<&str> {
     changes
         .iter()
         .map(|change| change["status"]["state"].as_str().unwrap())
@@ -44,7 +44,7 @@ pub fn states(changes: &[Value]) -> Vec<&str> {
 }
 
 /// Reads `id`'s messages until `complete`, returning the changes seen.
-pub async fn follow_to_completion(client: &mut WsClient, id: &str) -> Vec<Value> {
+pub(crate) async fn follow_to_completion(client: &mut WsClient, id: &str) -> Vec<Value> {
     let mut changes = Vec::new();
     loop {
         let message = client.recv().await;
@@ -87,7 +87,7 @@ async fn advance_then_expect(
     assert_eq!(next_change(client, id).await["status"]["state"], state);
 }
 
-pub async fn next_change(client: &mut WsClient, id: &str) -> Value {
+pub(crate) async fn next_change(client: &mut WsClient, id: &str) -> Value {
     let message = client.recv().await;
     assert_eq!(message["type"], "next", "{message}");
     change(&message, id)

@@ -33,7 +33,7 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What happened to one subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     /// The current status (sequence 1).
     Initial,
     /// A state change (sequence 2 and later).
@@ -46,7 +46,7 @@ pub enum Kind {
 
 /// One event and when it was read.
 #[derive(Debug)]
-pub struct Event {
+pub(super) struct Event {
     /// What happened.
     pub kind: Kind,
     /// When it was read off the socket.
@@ -54,7 +54,7 @@ pub struct Event {
 }
 
 /// Opens every connection (a few at a time) and starts their tasks.
-pub async fn open_all(
+pub(super) async fn open_all(
     url: &str,
     domains: &[String],
     args: &FanoutArgs,

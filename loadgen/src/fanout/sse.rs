@@ -23,7 +23,7 @@ const MAX_CHUNKS: usize = 1024;
 const MAX_FRAME: usize = 64 * 1024;
 
 /// Opens every subscriber's stream (a few at a time) and starts their tasks.
-pub async fn open_all(
+pub(super) async fn open_all(
     url: &str,
     domains: &[String],
     args: &FanoutArgs,

@@ -27,7 +27,7 @@ mod positions;
 
 use async_graphql::{Context, ErrorExtensions, ID, MergedObject, Object, PathSegment};
 
-pub use positions::EntityPositions;
+pub(super) use positions::EntityPositions;
 
 use super::error::GraphqlError;
 use super::query::{QueryRoot, lookup};
@@ -38,10 +38,10 @@ use super::types::RegistrationStatus;
 // comment, not a doc comment, so `Query` has no description, as when standalone.
 #[derive(MergedObject)]
 #[graphql(name = "Query")]
-pub struct SubgraphQuery(pub(super) QueryRoot, pub(super) EntityRoot);
+pub(super) struct SubgraphQuery(pub(super) QueryRoot, pub(super) EntityRoot);
 
 /// The entity resolvers.
-pub struct EntityRoot;
+pub(super) struct EntityRoot;
 
 #[Object]
 impl EntityRoot {
@@ -71,7 +71,7 @@ impl EntityRoot {
 
 /// A domain, as the supergraph's other subgraphs know it; this subgraph adds its
 /// registration workflow's status.
-pub struct Domain {
+pub(super) struct Domain {
     /// The name exactly as the representation carried it (keys must round-trip).
     name: String,
     /// Its position among the `_entities` representations.

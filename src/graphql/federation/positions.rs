@@ -22,7 +22,7 @@ type Batch = HashMap<EntityKey, Vec<usize>>;
 /// Per request (the schema adds one to each): the batches of the operation's
 /// `_entities` fields, by where each field is in the document.
 #[derive(Default)]
-pub struct EntityPositions(Mutex<HashMap<Pos, Batch>>);
+pub(crate) struct EntityPositions(Mutex<HashMap<Pos, Batch>>);
 
 impl EntityPositions {
     /// A position of the `typename` entity whose key is `key` in the `_entities`

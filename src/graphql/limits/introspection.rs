@@ -31,19 +31,19 @@ use crate::graphql::GraphqlError;
 
 /// Deepest nesting of fields and fragment spreads inside an introspection root
 /// field, that field included.
-pub const MAX_DEPTH: usize = 20;
+pub(super) const MAX_DEPTH: usize = 20;
 /// Most nested `fields`/`inputFields`/`interfaces`/`possibleTypes` on one path.
-pub const MAX_LIST_NESTING: usize = 2;
+pub(super) const MAX_LIST_NESTING: usize = 2;
 /// Most introspection root fields (`__schema`, `__type`, aliases each) per operation.
-pub const MAX_ROOT_FIELDS: u64 = 3;
+pub(super) const MAX_ROOT_FIELDS: u64 = 3;
 
 /// Whether `name` is an introspection root field.
-pub fn is_root(name: &str) -> bool {
+pub(super) fn is_root(name: &str) -> bool {
     matches!(name, "__schema" | "__type")
 }
 
 /// Whether `name`, inside introspection, is a list that leads back to types.
-pub fn is_type_list(name: &str) -> bool {
+pub(super) fn is_type_list(name: &str) -> bool {
     matches!(
         name,
         "fields" | "inputFields" | "interfaces" | "possibleTypes"
@@ -92,7 +92,7 @@ impl<'a> Walker<'a> {
 }
 
 /// Refuses an operation with too many introspection root fields.
-pub fn check_root_fields(measure: &Measure) -> Result<(), GraphqlError> {
+pub(super) fn check_root_fields(measure: &Measure) -> Result<(), GraphqlError> {
     match measure.introspection_roots > MAX_ROOT_FIELDS {
         false => Ok(()),
         true => Err(GraphqlError::TooManyRootFields(format!(

@@ -15,11 +15,11 @@ use serde::Deserialize;
 /// `web/explorer/dist/`, as built by `web/explorer/build.mjs`.
 #[derive(rust_embed::Embed)]
 #[folder = "web/explorer/dist/"]
-pub struct Dist;
+pub(super) struct Dist;
 
 /// `dist/manifest.json`: what the build produced and from which sources.
 #[derive(Debug, Deserialize)]
-pub struct Manifest {
+pub(super) struct Manifest {
     /// The page's ES module.
     pub script: String,
     /// The page's stylesheet.
@@ -30,7 +30,7 @@ pub struct Manifest {
 
 impl Manifest {
     /// The manifest built into the binary.
-    pub fn embedded() -> Self {
+    pub(super) fn embedded() -> Self {
         let file = Dist::get("manifest.json").expect("web/explorer/dist/manifest.json is embedded");
         serde_json::from_slice(&file.data).expect("the embedded manifest is valid (tests check it)")
     }
@@ -40,7 +40,7 @@ impl Manifest {
 const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 
 /// `GET assets/{file}`: an embedded file in the best encoding the client accepts.
-pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
+pub(super) async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
     // Compressed copies are reached only through negotiation, the manifest never.
     let servable = !file.ends_with(".br") && !file.ends_with(".gz") && file != "manifest.json";
     let Some(content_type) = servable.then(|| content_type(&file)).flatten() else {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 /// One GraphiQL tab (its `TabDefinition`).
 #[derive(Debug, Serialize)]
-pub struct Tab {
+pub(super) struct Tab {
     query: String,
     variables: String,
     /// Headers are the same in every tab; `None` leaves the headers editor empty.
@@ -96,7 +96,7 @@ subscription Watch($domain: String!) {
 ";
 
 /// The three tabs, with `headers` (if any) in each.
-pub fn tabs(domains: &ExampleDomains, headers: Option<&str>) -> Vec<Tab> {
+pub(super) fn tabs(domains: &ExampleDomains, headers: Option<&str>) -> Vec<Tab> {
     let tab = |query: &str, variables: serde_json::Value| Tab {
         query: query.to_owned(),
         variables: serde_json::to_string_pretty(&variables).expect("JSON values encode"),

@@ -69,7 +69,11 @@ impl Subprotocol {
 }
 
 /// Accepts a websocket upgrade on `/graphql` and serves the chosen protocol.
-pub async fn upgrade(state: AppState, parts: &mut Parts, upgrade: WebSocketUpgrade) -> Response {
+pub(super) async fn upgrade(
+    state: AppState,
+    parts: &mut Parts,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let Some(protocol) = Subprotocol::choose(&parts.headers) else {
         let message = "websocket subprotocol must be graphql-transport-ws or graphql-ws";
         return (StatusCode::BAD_REQUEST, message).into_response();
@@ -102,7 +106,7 @@ pub async fn upgrade(state: AppState, parts: &mut Parts, upgrade: WebSocketUpgra
 }
 
 /// Whether a request asks for a websocket.
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
+pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
     headers
         .get(header::UPGRADE)
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"))

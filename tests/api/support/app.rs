@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 use super::{ACCOUNT, TOKEN, logs, spawn_simulator};
 
 /// The spec's response media type.
-pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+pub(crate) const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 /// A running gateway and the simulator behind it; both stop when dropped.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub address: SocketAddr,
     /// Where `/metrics` is served apart (`--metrics-listen`).
     pub metrics_address: Option<SocketAddr>,
@@ -43,18 +43,18 @@ const TEST_DEFAULTS: [(&str, &str); 3] = [
 ];
 
 /// A gateway with default settings in front of a fresh simulator.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
 /// A gateway with extra command-line settings in front of a fresh simulator.
-pub async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
+pub(crate) async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
     let simulator = spawn_simulator().await.handle;
     spawn_gateway(simulator, TOKEN, extra_args).await
 }
 
 /// A gateway presenting `token` to an existing simulator.
-pub async fn spawn_gateway(
+pub(crate) async fn spawn_gateway(
     simulator: SimulatorHandle,
     token: &str,
     extra_args: &[&str],
@@ -65,7 +65,7 @@ pub async fn spawn_gateway(
 }
 
 /// A gateway without a credential of its own, passing callers' credentials through.
-pub async fn spawn_pass_through(simulator: SimulatorHandle, extra_args: &[&str]) -> TestApp {
+pub(crate) async fn spawn_pass_through(simulator: SimulatorHandle, extra_args: &[&str]) -> TestApp {
     let mut args = vec!["--credential-mode", "pass-through"];
     args.extend_from_slice(extra_args);
     spawn_gateway_with_args(simulator, &args).await
@@ -113,12 +113,12 @@ async fn start(config: GatewayConfig, simulator: SimulatorHandle) -> TestApp {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
 
     /// POSTs a GraphQL request the way a spec-following client does; asserts HTTP 200.
-    pub async fn query(&self, query: &str, variables: Value) -> Value {
+    pub(crate) async fn query(&self, query: &str, variables: Value) -> Value {
         let response = self
             .post_json(json!({ "query": query, "variables": variables }))
             .await;
@@ -127,12 +127,16 @@ impl TestApp {
     }
 
     /// POSTs a JSON body to /graphql accepting `application/graphql-response+json`.
-    pub async fn post_json(&self, body: Value) -> reqwest::Response {
+    pub(crate) async fn post_json(&self, body: Value) -> reqwest::Response {
         self.post_json_with(&[], body).await
     }
 
     /// [`TestApp::post_json`] with extra request headers (credentials, access keys).
-    pub async fn post_json_with(&self, headers: &[(&str, &str)], body: Value) -> reqwest::Response {
+    pub(crate) async fn post_json_with(
+        &self,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> reqwest::Response {
         let mut request = self
             .http
             .post(self.url("/graphql"))
@@ -149,7 +153,7 @@ impl TestApp {
     }
 
     /// `registrationStatus(domain)` with every field, sent with `headers`; any HTTP status.
-    pub async fn status_with(&self, headers: &[(&str, &str)], domain: &str) -> (u16, Value) {
+    pub(crate) async fn status_with(&self, headers: &[(&str, &str)], domain: &str) -> (u16, Value) {
         let body = json!({ "query": STATUS_QUERY, "variables": { "domain": domain } });
         let response = self.post_json_with(headers, body).await;
         let status = response.status().as_u16();
@@ -157,18 +161,18 @@ impl TestApp {
     }
 
     /// [`TestApp::status_of`] for an owned name (convenient in `join_all`).
-    pub async fn status_of_owned(&self, domain: String) -> Value {
+    pub(crate) async fn status_of_owned(&self, domain: String) -> Value {
         self.status_of(&domain).await
     }
 
     /// `registrationStatus(domain)` with every field selected.
-    pub async fn status_of(&self, domain: &str) -> Value {
+    pub(crate) async fn status_of(&self, domain: &str) -> Value {
         self.query(STATUS_QUERY, json!({ "domain": domain })).await
     }
 
     /// Spends one of the upstream's requests for this gateway's credential from
     /// outside the gateway, as another client of the same token would.
-    pub async fn spend_upstream_request_elsewhere(&self) {
+    pub(crate) async fn spend_upstream_request_elsewhere(&self) {
         let url = format!(
             "{}/accounts/{ACCOUNT}/registrar/registrations/demo-succeeded.com/registration-status",
             self.simulator.base_url()
@@ -184,13 +188,13 @@ impl TestApp {
     }
 
     /// Upstream requests the simulator has received so far.
-    pub fn upstream_calls(&self) -> u64 {
+    pub(crate) fn upstream_calls(&self) -> u64 {
         self.simulator.stats().requests_total
     }
 }
 
 /// Every field of `RegistrationStatus`.
-pub const STATUS_QUERY: &str = r#"
+pub(crate) const STATUS_QUERY: &str = r#"
 query Status($domain: String!, $accountId: ID) {
   registrationStatus(domain: $domain, accountId: $accountId) {
     domainName state rawState completed createdAt updatedAt

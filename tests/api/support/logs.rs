@@ -7,7 +7,7 @@ use std::sync::Once;
 
 /// Installs the test subscriber once per binary when `TEST_LOG` is set. Does
 /// nothing when another subscriber (a test's own) is already installed.
-pub fn init() {
+pub(super) fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         if std::env::var_os("TEST_LOG").is_none() {

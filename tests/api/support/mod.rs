@@ -10,12 +10,12 @@ mod simulator;
 mod stub;
 mod websocket;
 
-pub use app::*;
-pub use simulator::*;
-pub use stub::*;
-pub use websocket::*;
+pub(crate) use app::*;
+pub(crate) use simulator::*;
+pub(crate) use stub::*;
+pub(crate) use websocket::*;
 
 /// The account every test uses unless it needs another (also the gateway's default).
-pub const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+pub(crate) const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 /// The bearer token tests present to the simulator, directly or through the gateway.
-pub const TOKEN: &str = "test-token-0123456789";
+pub(crate) const TOKEN: &str = "test-token-0123456789";

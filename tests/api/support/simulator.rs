@@ -11,18 +11,18 @@ use tokio::net::TcpListener;
 use super::{ACCOUNT, TOKEN, logs};
 
 /// A running simulator and an HTTP client for it.
-pub struct TestSimulator {
+pub(crate) struct TestSimulator {
     pub handle: SimulatorHandle,
     pub client: Client,
 }
 
 /// A simulator with the default settings and a manual clock.
-pub async fn spawn_simulator() -> TestSimulator {
+pub(crate) async fn spawn_simulator() -> TestSimulator {
     spawn_simulator_with(SimulatorConfig::default()).await
 }
 
 /// A simulator with `config` and a manual clock.
-pub async fn spawn_simulator_with(config: SimulatorConfig) -> TestSimulator {
+pub(crate) async fn spawn_simulator_with(config: SimulatorConfig) -> TestSimulator {
     logs::init();
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -37,7 +37,7 @@ pub async fn spawn_simulator_with(config: SimulatorConfig) -> TestSimulator {
 }
 
 /// A client with a request timeout.
-pub fn client(timeout: Duration) -> Client {
+pub(crate) fn client(timeout: Duration) -> Client {
     Client::builder()
         .timeout(timeout)
         .build()
@@ -45,31 +45,31 @@ pub fn client(timeout: Duration) -> Client {
 }
 
 /// `/accounts/{account}/registrar/registrations/{domain}/registration-status`.
-pub fn status_path(account: &str, domain: &str) -> String {
+pub(crate) fn status_path(account: &str, domain: &str) -> String {
     format!("/accounts/{account}/registrar/registrations/{domain}/registration-status")
 }
 
-pub fn account() -> AccountId {
+pub(crate) fn account() -> AccountId {
     AccountId::parse(ACCOUNT).unwrap()
 }
 
-pub fn domain(name: &str) -> DomainName {
+pub(crate) fn domain(name: &str) -> DomainName {
     DomainName::parse(name).unwrap()
 }
 
 impl TestSimulator {
     /// An absolute URL for an API path (relative to `/client/v4`).
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.handle.base_url())
     }
 
     /// A control-API URL.
-    pub fn control_url(&self, path: &str) -> String {
+    pub(crate) fn control_url(&self, path: &str) -> String {
         format!("http://{}/__sim{path}", self.handle.local_addr())
     }
 
     /// GET an API path with the test bearer token.
-    pub async fn get(&self, path: &str) -> Response {
+    pub(crate) async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))
             .bearer_auth(TOKEN)
@@ -79,12 +79,12 @@ impl TestSimulator {
     }
 
     /// GET a domain's registration status in the test account.
-    pub async fn status(&self, domain: &str) -> Response {
+    pub(crate) async fn status(&self, domain: &str) -> Response {
         self.get(&status_path(ACCOUNT, domain)).await
     }
 
     /// The status `result`, asserting a 200 success envelope.
-    pub async fn status_result(&self, domain: &str) -> Value {
+    pub(crate) async fn status_result(&self, domain: &str) -> Value {
         let response = self.status(domain).await;
         assert_eq!(response.status(), 200, "status of {domain}");
         let body: Value = response.json().await.expect("JSON body");
@@ -94,27 +94,27 @@ impl TestSimulator {
         body["result"].clone()
     }
 
-    pub fn advance(&self, seconds: u64) {
+    pub(crate) fn advance(&self, seconds: u64) {
         self.handle
             .advance_clock(Duration::from_secs(seconds))
             .expect("the clock advances");
     }
 
     /// Stops the simulator and waits for its tasks.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.handle.shutdown().await;
     }
 }
 
 /// Reads a response as (status, JSON body).
-pub async fn json(response: Response) -> (u16, Value) {
+pub(crate) async fn json(response: Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let body = response.json().await.expect("JSON body");
     (status, body)
 }
 
 /// A header as a string, if present.
-pub fn header(response: &Response, name: &str) -> Option<String> {
+pub(crate) fn header(response: &Response, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)

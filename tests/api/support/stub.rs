@@ -10,13 +10,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// `tests/fixtures/upstream-examples.json`: the team's ground truth, verbatim.
-pub const UPSTREAM_EXAMPLES: &str = include_str!("../../fixtures/upstream-examples.json");
+pub(crate) const UPSTREAM_EXAMPLES: &str = include_str!("../../fixtures/upstream-examples.json");
 /// The account the stub serves (the spec's examples use `abc`).
-pub const STUB_ACCOUNT: &str = "abc";
+pub(crate) const STUB_ACCOUNT: &str = "abc";
 
 /// One canned answer: status, headers and the exact body bytes.
 #[derive(Clone, Debug)]
-pub struct Canned {
+pub(crate) struct Canned {
     /// HTTP status.
     pub status: u16,
     /// Headers besides `content-length` (`content-type` defaults to JSON).
@@ -27,7 +27,7 @@ pub struct Canned {
 
 impl Canned {
     /// The fixture entry `name`, exactly as recorded.
-    pub fn example(name: &str) -> Self {
+    pub(crate) fn example(name: &str) -> Self {
         let examples: Value = serde_json::from_str(UPSTREAM_EXAMPLES).unwrap();
         let entry = &examples[name];
         assert!(entry.is_object(), "no example {name}");
@@ -48,7 +48,7 @@ impl Canned {
     }
 
     /// A body written out in the test, served with `status`.
-    pub fn raw(status: u16, body: &str) -> Self {
+    pub(crate) fn raw(status: u16, body: &str) -> Self {
         Self {
             status,
             headers: Vec::new(),
@@ -58,23 +58,23 @@ impl Canned {
 }
 
 /// A request's method and path.
-pub type Route = (String, String);
+pub(crate) type Route = (String, String);
 
 /// A raw HTTP/1.1 stub: answers each `(method, path)` with its queue of canned
 /// answers in order (the last one repeats), counting requests.
 #[derive(Clone, Default)]
-pub struct Stub {
+pub(crate) struct Stub {
     routes: Arc<Mutex<HashMap<Route, Vec<Canned>>>>,
     counts: Arc<Mutex<HashMap<Route, usize>>>,
 }
 
 impl Stub {
-    pub fn on(&self, method: &str, path: &str, answers: Vec<Canned>) {
+    pub(crate) fn on(&self, method: &str, path: &str, answers: Vec<Canned>) {
         self.on_family(method, "registrar", path, answers);
     }
 
     /// [`Stub::on`] under an API family (`registrar` or `registrar-sandbox`).
-    pub fn on_family(&self, method: &str, family: &str, path: &str, answers: Vec<Canned>) {
+    pub(crate) fn on_family(&self, method: &str, family: &str, path: &str, answers: Vec<Canned>) {
         let key = (
             method.to_owned(),
             format!("/client/v4/accounts/{STUB_ACCOUNT}/{family}{path}"),
@@ -83,7 +83,7 @@ impl Stub {
     }
 
     /// Serves `answers` for a domain's registration-status.
-    pub fn status(&self, domain: &str, answers: Vec<Canned>) {
+    pub(crate) fn status(&self, domain: &str, answers: Vec<Canned>) {
         self.on(
             "GET",
             &format!("/registrations/{domain}/registration-status"),
@@ -91,7 +91,7 @@ impl Stub {
         );
     }
 
-    pub fn count(&self, method: &str, path: &str) -> usize {
+    pub(crate) fn count(&self, method: &str, path: &str) -> usize {
         let key = (
             method.to_owned(),
             format!("/client/v4/accounts/{STUB_ACCOUNT}/registrar{path}"),
@@ -99,7 +99,7 @@ impl Stub {
         self.counts.lock().unwrap().get(&key).copied().unwrap_or(0)
     }
 
-    pub fn status_count(&self, domain: &str) -> usize {
+    pub(crate) fn status_count(&self, domain: &str) -> usize {
         self.count(
             "GET",
             &format!("/registrations/{domain}/registration-status"),
@@ -107,7 +107,7 @@ impl Stub {
     }
 
     /// Answers every connection `listener` accepts, until the test ends.
-    pub async fn serve(self, listener: TcpListener) {
+    pub(crate) async fn serve(self, listener: TcpListener) {
         while let Ok((socket, _)) = listener.accept().await {
             tokio::spawn(self.clone().answer(socket));
         }

@@ -16,7 +16,7 @@ use super::TestApp;
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The subscription every test watches with, every field a client uses.
-pub const WATCH: &str = r#"subscription($domain: String!, $keep: Boolean! = false) {
+pub(crate) const WATCH: &str = r#"subscription($domain: String!, $keep: Boolean! = false) {
   registrationStatusChanged(domain: $domain, keepWatchingActionRequired: $keep) {
     sequence previousState
     status { domainName state completed error { code } actionRequired { action confirmationSentTo } }
@@ -24,14 +24,14 @@ pub const WATCH: &str = r#"subscription($domain: String!, $keep: Boolean! = fals
 }"#;
 
 /// One websocket connection to the gateway's `/graphql`.
-pub struct WsClient {
+pub(crate) struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The subprotocol the server chose.
     pub protocol: Option<String>,
 }
 
 /// Opens a websocket offering `protocols`.
-pub async fn connect(app: &TestApp, protocols: &str) -> WsClient {
+pub(crate) async fn connect(app: &TestApp, protocols: &str) -> WsClient {
     let mut request = format!("ws://{}/graphql", app.address)
         .into_client_request()
         .unwrap();
@@ -49,7 +49,7 @@ pub async fn connect(app: &TestApp, protocols: &str) -> WsClient {
 }
 
 /// A graphql-transport-ws connection, initialised and acknowledged.
-pub async fn connect_ready(app: &TestApp) -> WsClient {
+pub(crate) async fn connect_ready(app: &TestApp) -> WsClient {
     let mut client = connect(app, "graphql-transport-ws").await;
     client.send(json!({ "type": "connection_init" })).await;
     assert_eq!(client.recv().await["type"], "connection_ack");
@@ -57,11 +57,11 @@ pub async fn connect_ready(app: &TestApp) -> WsClient {
 }
 
 impl WsClient {
-    pub async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.send_text(&message.to_string()).await;
     }
 
-    pub async fn send_text(&mut self, text: &str) {
+    pub(crate) async fn send_text(&mut self, text: &str) {
         self.socket
             .send(Message::Text(text.into()))
             .await
@@ -69,7 +69,12 @@ impl WsClient {
     }
 
     /// Subscribes `id` to a domain's changes (graphql-transport-ws).
-    pub async fn watch(&mut self, id: &str, domain: &str, keep_watching_action_required: bool) {
+    pub(crate) async fn watch(
+        &mut self,
+        id: &str,
+        domain: &str,
+        keep_watching_action_required: bool,
+    ) {
         let variables = json!({ "domain": domain, "keep": keep_watching_action_required });
         let payload = json!({ "query": WATCH, "variables": variables });
         self.send(json!({ "type": "subscribe", "id": id, "payload": payload }))
@@ -77,7 +82,7 @@ impl WsClient {
     }
 
     /// The next protocol message; websocket-level pings are answered by the library.
-    pub async fn recv(&mut self) -> Value {
+    pub(crate) async fn recv(&mut self) -> Value {
         loop {
             match self.next_frame().await {
                 Message::Text(text) => return serde_json::from_str(&text).expect("JSON messages"),
@@ -88,7 +93,7 @@ impl WsClient {
     }
 
     /// The close frame the server sends next, as (code, reason).
-    pub async fn expect_close(&mut self) -> (u16, String) {
+    pub(crate) async fn expect_close(&mut self) -> (u16, String) {
         loop {
             match self.next_frame().await {
                 Message::Close(Some(frame)) => {
@@ -102,7 +107,7 @@ impl WsClient {
     }
 
     /// The next websocket frame, pings included.
-    pub async fn next_frame(&mut self) -> Message {
+    pub(crate) async fn next_frame(&mut self) -> Message {
         let next = tokio::time::timeout(PATIENCE, self.socket.next()).await;
         match next.expect("a message within the test's patience") {
             Some(Ok(message)) => message,
@@ -114,13 +119,13 @@ impl WsClient {
     }
 
     /// Closes the connection from the client side.
-    pub async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         self.socket.close(None).await.ok();
     }
 }
 
 /// The `registrationStatusChanged` payload of a `next` (or legacy `data`) message for `id`.
-pub fn change(message: &Value, id: &str) -> Value {
+pub(crate) fn change(message: &Value, id: &str) -> Value {
     assert_eq!(message["id"], id, "{message}");
     assert!(message["payload"]["errors"].is_null(), "{message}");
     message["payload"]["data"]["registrationStatusChanged"].clone()
