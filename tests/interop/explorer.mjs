@@ -42,7 +42,12 @@ const encodings = new Map();
 page.on("request", (request) => requests.push(request.url()));
 page.on("response", (response) => encodings.set(response.url(), response.headers()["content-encoding"]));
 page.on("websocket", (socket) => requests.push(socket.url()));
-page.on("requestfailed", (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`));
+// ERR_ABORTED is the page cancelling its own request (GraphiQL stops the running
+// operation when it runs the next one), not a load that failed.
+page.on("requestfailed", (request) => {
+  const reason = request.failure()?.errorText;
+  if (reason !== "net::ERR_ABORTED") problems.push(`request failed: ${request.url()} ${reason}`);
+});
 page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 page.on("console", (message) => {
   if (message.type() === "error") problems.push(`console error: ${message.text()}`);
