@@ -13,8 +13,7 @@ use crate::upstream::{self, WorkflowStatus};
 
 /// A registration workflow's state.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "WorkflowState")]
-pub enum WorkflowStateGql {
+pub enum WorkflowState {
     /// Created, not yet processing.
     Pending,
     /// Processing; the workflow has an internal deadline.
@@ -33,7 +32,7 @@ pub enum WorkflowStateGql {
     Unknown,
 }
 
-impl From<&upstream::WorkflowState> for WorkflowStateGql {
+impl From<&upstream::WorkflowState> for WorkflowState {
     fn from(state: &upstream::WorkflowState) -> Self {
         use upstream::WorkflowState as Wire;
         match state {
@@ -102,7 +101,7 @@ impl RegistrationStatus {
     }
 
     /// Where the workflow is.
-    async fn state(&self) -> WorkflowStateGql {
+    async fn state(&self) -> WorkflowState {
         (&self.status.state).into()
     }
 
