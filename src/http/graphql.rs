@@ -175,7 +175,7 @@ async fn execute(
         outcome = tracing::field::Empty,
     );
     let started = Instant::now();
-    let (kind, outcome, response) = run(state, headers, answer, request, method)
+    let (transport, kind, outcome, response) = run(state, headers, answer, request, method)
         .instrument(span.clone())
         .await;
     span.record("graphql.operation.type", kind.as_str());
@@ -183,18 +183,27 @@ async fn execute(
     let elapsed = started.elapsed();
     state
         .metrics
-        .graphql_request(Transport::Http, kind, outcome, elapsed);
+        .graphql_request(transport, kind, outcome, elapsed);
     response
 }
 
+/// Runs a request: how it was answered (the metrics' transport), its operation
+/// type and outcome, and the response.
 async fn run(
     state: &AppState,
     headers: &HeaderMap,
     answer: Answer,
     mut request: Request,
     method: Method,
-) -> (OperationKind, GraphqlOutcome, Response) {
-    let refused = |kind, response| (kind, GraphqlOutcome::RequestError, response);
+) -> (Transport, OperationKind, GraphqlOutcome, Response) {
+    let refused = |kind, response| {
+        (
+            Transport::Http,
+            kind,
+            GraphqlOutcome::RequestError,
+            response,
+        )
+    };
     let media = answer.media();
     if let Err(error) = check_nesting(&request.query) {
         let response = async_graphql::Response::from_errors(vec![error]);
@@ -224,10 +233,11 @@ async fn run(
         (Some(media), _) if !subscription => {
             let response = state.schema.execute(request).await;
             let outcome = graphql_outcome(&response);
-            (kind, outcome, respond(media, response))
+            (Transport::Http, kind, outcome, respond(media, response))
         }
         // A stream's outcome is known only as it goes: counted as started.
         (_, Some(transport)) => (
+            transport.metrics_transport(),
             kind,
             GraphqlOutcome::Ok,
             stream::respond(state, transport, headers, request, subscription),
@@ -238,6 +248,22 @@ async fn run(
             refused(kind, failure(media, Refusal::NotAcceptable, message))
         }
     }
+}
+
+/// The operation type a request will run, parsed (nesting checked first) and kept
+/// in the request, so executing it does not parse again; `Unknown` when it does not
+/// parse or names no single operation (executing it then reports why).
+pub(super) fn parsed_operation_kind(request: &mut Request) -> OperationKind {
+    if check_nesting(&request.query).is_err() {
+        return OperationKind::Unknown;
+    }
+    let name = request.operation_name.take();
+    let operation = match request.parsed_query() {
+        Ok(document) => selected_operation(&document.operations, name.as_deref()),
+        Err(_) => None,
+    };
+    request.operation_name = name;
+    operation_kind(operation)
 }
 
 /// The metric label of an operation type.

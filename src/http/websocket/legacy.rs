@@ -20,8 +20,9 @@ use futures::{SinkExt, StreamExt};
 use crate::access::AccessPolicy;
 use crate::graphql::GraphqlError;
 use crate::http::AppState;
-use crate::metrics::Protocol;
+use crate::metrics::{Protocol, Transport};
 
+use super::counted::Counted;
 use super::subscriptions::ConnectionSubscriptions;
 use super::transport::{MAX_CLOSE_REASON, truncate};
 
@@ -40,17 +41,17 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
         settings.max_subscriptions_per_connection,
         state.metrics.subscriptions(Protocol::LegacyWs),
     ));
+    let executor = Counted::new(&state, Transport::LegacyWs);
     let initialised = Arc::new(AtomicBool::new(false));
     let refusal = Arc::new(OnceLock::new());
-    let graphql =
-        GraphQLWebSocket::new_with_pair(outbox, socket_stream, state.schema.clone(), protocol)
-            .with_data(data)
-            .on_connection_init(admit(
-                state.access.clone(),
-                Arc::clone(&initialised),
-                Arc::clone(&refusal),
-            ))
-            .serve();
+    let graphql = GraphQLWebSocket::new_with_pair(outbox, socket_stream, executor, protocol)
+        .with_data(data)
+        .on_connection_init(admit(
+            state.access.clone(),
+            Arc::clone(&initialised),
+            Arc::clone(&refusal),
+        ))
+        .serve();
     tokio::pin!(graphql);
     let init_deadline = tokio::time::sleep(settings.init_timeout);
     tokio::pin!(init_deadline);

@@ -3,6 +3,7 @@
 //! `graphql-ws` protocol of subscriptions-transport-ws (served by async-graphql-axum).
 //! Both bound subscriptions per connection, ping idle sockets and close on shutdown.
 
+mod counted;
 mod legacy;
 mod subscriptions;
 mod transport;

@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 use crate::credential::Credential;
 use crate::graphql::{GraphqlError, SubscriptionAdmission, is_request_error};
 use crate::http::AppState;
-use crate::metrics::Protocol;
+use crate::metrics::{Protocol, Transport};
 
+use super::counted::Counted;
 use super::subscriptions::ConnectionSubscriptions;
 
 /// The longest close reason a close frame can carry.
@@ -95,6 +96,8 @@ struct Operation {
 
 struct Connection {
     state: AppState,
+    /// Runs each operation, counted in the metrics.
+    schema: Counted,
     sink: SplitSink<WebSocket, Message>,
     /// Counts subscriptions in the gauge; the bound is [`Connection::max_operations`].
     subscriptions: Arc<dyn SubscriptionAdmission>,
@@ -115,6 +118,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState) {
     let gauge = state.metrics.subscriptions(Protocol::TransportWs);
     let mut connection = Connection {
         subscriptions: ConnectionSubscriptions::counted(gauge),
+        schema: Counted::new(&state, Transport::TransportWs),
         state,
         sink,
         operations: HashMap::new(),
@@ -256,8 +260,7 @@ impl Connection {
         }
         self.generations += 1;
         let generation = self.generations;
-        let (responses, abort) =
-            futures::stream::abortable(self.state.schema.execute_stream(request));
+        let (responses, abort) = futures::stream::abortable(self.schema.responses(request, None));
         let tag = id.clone();
         let ended = futures::stream::once(std::future::ready((id.clone(), generation, None)));
         let tagged = responses
