@@ -5,20 +5,24 @@
 //! on shutdown, the refusal's `extensions.code` (async-graphql's
 //! `connection_error` keeps only the message), and close reasons cut to the
 //! 123 bytes a close frame holds (async-graphql closes with the whole parse
-//! error, which quotes the client's input).
+//! error, which quotes the client's input). async-graphql runs every `start`
+//! (query, mutation or subscription) as a stream of its own, so [`Bounded`] holds
+//! each one to `--max-subscriptions-per-connection` operations at once, as the
+//! graphql-transport-ws side does.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::{Data, ErrorExtensions};
+use async_graphql::{Data, ErrorExtensions, Executor, Request, Response, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 
 use crate::access::AccessPolicy;
-use crate::graphql::{ConnectionSubscriptions, GraphqlError};
+use crate::graphql::{ConnectionSubscriptions, GatewaySchema, GraphqlError};
 use crate::http::AppState;
 use crate::metrics::Protocol;
 
@@ -41,15 +45,19 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
     ));
     let initialised = Arc::new(AtomicBool::new(false));
     let refusal = Arc::new(OnceLock::new());
-    let graphql =
-        GraphQLWebSocket::new_with_pair(outbox, socket_stream, state.schema.clone(), protocol)
-            .with_data(data)
-            .on_connection_init(admit(
-                state.access.clone(),
-                Arc::clone(&initialised),
-                Arc::clone(&refusal),
-            ))
-            .serve();
+    let bounded = Bounded {
+        schema: state.schema.clone(),
+        running: Arc::default(),
+        max: settings.max_subscriptions_per_connection,
+    };
+    let graphql = GraphQLWebSocket::new_with_pair(outbox, socket_stream, bounded, protocol)
+        .with_data(data)
+        .on_connection_init(admit(
+            state.access.clone(),
+            Arc::clone(&initialised),
+            Arc::clone(&refusal),
+        ))
+        .serve();
     tokio::pin!(graphql);
     let init_deadline = tokio::time::sleep(settings.init_timeout);
     tokio::pin!(init_deadline);
@@ -80,6 +88,60 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
         if socket_sink.send(message).await.is_err() || closing {
             break;
         }
+    }
+}
+
+/// The schema as one legacy connection runs it: every operation (subscriptions,
+/// and queries and mutations sent over the socket) holds one of `max` slots for as
+/// long as its stream lives; one past them is answered `TOO_MANY_SUBSCRIPTIONS`
+/// without running. (async-graphql starts each `start` message unbounded.)
+#[derive(Clone)]
+struct Bounded {
+    schema: GatewaySchema,
+    /// Operations of this connection running now.
+    running: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl Executor for Bounded {
+    async fn execute(&self, request: Request) -> Response {
+        self.schema.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let taken = self
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
+                (running < self.max).then_some(running + 1)
+            });
+        if taken.is_err() {
+            let message = format!("at most {} operations at once on one connection", self.max);
+            let refused = GraphqlError::TooManySubscriptions(message).extend();
+            let mut error = ServerError::new(refused.message, None);
+            error.extensions = refused.extensions;
+            return futures::stream::once(async { Response::from_errors(vec![error]) }).boxed();
+        }
+        let slot = Slot(Arc::clone(&self.running));
+        Executor::execute_stream(&self.schema, request, session_data)
+            .map(move |response| {
+                // The slot is freed when the stream is dropped (ended, stopped or replaced).
+                let _slot = &slot;
+                response
+            })
+            .boxed()
+    }
+}
+
+/// One running operation's slot; freed on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
