@@ -13,6 +13,7 @@
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
 //! - [`poller`]: one shared poller per watched registration;
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
+//! - [`fair_share`]: who a client is, and its share of lookups, subscriptions and credentials;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes;
 //! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod credential;
 pub mod domain;
+pub mod fair_share;
 pub mod flags;
 pub mod graphql;
 pub mod http;

@@ -3,6 +3,7 @@
 
 mod access;
 mod cache;
+mod fair_share;
 mod http;
 mod limits;
 mod metrics;
@@ -12,6 +13,7 @@ mod validate;
 
 pub use access::AccessConfig;
 pub use cache::CacheConfig;
+pub use fair_share::FairShareConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use metrics::{MetricsConfig, MetricsExposition};
@@ -57,6 +59,9 @@ pub struct GatewayConfig {
     /// Whose Cloudflare credential a request uses, and the gateway access keys.
     #[command(flatten, next_help_heading = "Access")]
     pub access: AccessConfig,
+    /// What one client may take of the budget, subscriptions and credentials.
+    #[command(flatten, next_help_heading = "Fair shares")]
+    pub fair_share: FairShareConfig,
     /// Operation limits, checked before anything runs.
     #[command(flatten, next_help_heading = "Operation limits")]
     pub limits: LimitsConfig,

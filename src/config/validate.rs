@@ -53,6 +53,17 @@ impl GatewayConfig {
                 "--max-subscriptions-per-connection and --upstream-budget must be at least 1",
             );
         }
+        let fair_share = &self.fair_share;
+        if !(fair_share.client_budget_share > 0.0 && fair_share.client_budget_share <= 1.0) {
+            return unusable("--client-budget-share must be above 0 and at most 1");
+        }
+        if fair_share.max_subscriptions_per_client == 0
+            || fair_share.max_new_credentials_per_client == 0
+        {
+            return unusable(
+                "--max-subscriptions-per-client and --max-new-credentials-per-client must be at least 1",
+            );
+        }
         if !(1..=1024).contains(&subscriptions.subscription_history) {
             return unusable("--subscription-history must be between 1 and 1024");
         }

@@ -12,6 +12,7 @@ use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
+use super::share::{hold_subscription, spend_lookup};
 use super::types::{RegistrationStatus, WorkflowStateGql};
 use crate::domain::DomainName;
 use crate::metrics::{Active, ActiveGauge};
@@ -85,6 +86,8 @@ impl SubscriptionRoot {
                 Some(connection) => Some(connection.acquire()?),
                 None => None,
             };
+            let held = hold_subscription(ctx)?;
+            spend_lookup(ctx, registrations, credential, &account, &domain).await?;
             let watch = registrations
                 .watch(
                     credential,
@@ -95,12 +98,12 @@ impl SubscriptionRoot {
                 )
                 .await
                 .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()))?;
-            Ok::<_, GraphqlError>((watch, slot, domain))
+            Ok::<_, GraphqlError>((watch, (slot, held), domain))
         };
-        let (watch, slot, domain) = start.await.map_err(|error| error.extend())?;
+        let (watch, slots, domain) = start.await.map_err(|error| error.extend())?;
         Ok(watch.into_stream().map(move |item| {
-            // The connection's slot is held for as long as the stream lives.
-            let _slot = &slot;
+            // The connection's slot and the client's are held for as long as the stream lives.
+            let _slots = &slots;
             match item {
                 Ok(delivery) => Ok(StatusChange::new(domain.clone(), &delivery)),
                 Err(end) => Err(end_error(&domain, end).extend()),

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessPolicy;
 use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
+use crate::fair_share::FairShare;
 use crate::graphql::{RegistrationPolicy, build_schema};
 use crate::http::{
     AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
@@ -101,6 +102,11 @@ impl Application {
         let registration = RegistrationPolicy {
             enabled: upstream.simulator.is_some() || config.upstream.enable_registration,
         };
+        let shares = FairShare::new(
+            config
+                .fair_share
+                .settings(config.upstream.budget_settings()),
+        );
         let schema = build_schema(
             config.schema_shape(),
             registrations,
@@ -108,6 +114,7 @@ impl Application {
             config.limits.query_limits(),
             registration,
             config.limits.operation_limits(),
+            shares.clone(),
         );
         let explorer = (!config.http.disable_explorer).then(|| {
             Explorer::new(&ExplorerSettings {
@@ -130,6 +137,7 @@ impl Application {
             shutdown.clone(),
             websocket,
             metrics.clone(),
+            shares,
         );
         let mut router = router(state, &config.http.settings(config.listen));
         if exposition == MetricsExposition::MainListener {

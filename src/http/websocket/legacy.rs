@@ -22,8 +22,10 @@ use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 
 use crate::access::AccessPolicy;
+use crate::fair_share::ClientAddress;
 use crate::graphql::{ConnectionSubscriptions, GatewaySchema, GraphqlError};
 use crate::http::AppState;
+use crate::http::peer::client_id;
 use crate::metrics::Protocol;
 
 use super::transport::{MAX_CLOSE_REASON, truncate};
@@ -33,7 +35,12 @@ const OUTBOX: usize = 64;
 
 /// Serves one legacy connection until either side ends it, no `connection_init`
 /// comes within the init timeout, or the gateway stops.
-pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
+pub(super) async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    protocol: GraphQLProtocol,
+    address: Option<ClientAddress>,
+) {
     let settings = state.websocket;
     let _open = state.metrics.websocket_connection();
     let (mut socket_sink, socket_stream) = socket.split();
@@ -54,6 +61,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
         .with_data(data)
         .on_connection_init(admit(
             state.access.clone(),
+            address,
             Arc::clone(&initialised),
             Arc::clone(&refusal),
         ))
@@ -146,9 +154,11 @@ impl Drop for Slot {
 }
 
 /// The `connection_init` hook: the access policy admits the caller (and, in
-/// pass-through mode, its Cloudflare credential joins the connection's data).
+/// pass-through mode, its Cloudflare credential joins the connection's data, as
+/// does the client it is, for fair shares).
 fn admit(
     access: AccessPolicy,
+    address: Option<ClientAddress>,
     initialised: Arc<AtomicBool>,
     refusal: Arc<OnceLock<&'static str>>,
 ) -> impl FnOnce(serde_json::Value) -> BoxFuture<'static, async_graphql::Result<Data>> + Send + 'static
@@ -156,16 +166,19 @@ fn admit(
     move |payload| {
         Box::pin(async move {
             initialised.store(true, Ordering::Release);
-            let credential = access.admit_init_payload(&payload).map_err(|error| {
+            let admitted = access.admit_init_payload(&payload).map_err(|error| {
                 let error = GraphqlError::from(error);
                 let _ = refusal.set(error.code());
                 error.extend()
             })?;
-            let mut admitted = Data::default();
-            if let Some(credential) = credential {
-                admitted.insert(credential);
+            let mut data = Data::default();
+            if let Some(client) = client_id(admitted.access_key, address) {
+                data.insert(client);
             }
-            Ok(admitted)
+            if let Some(credential) = admitted.credential {
+                data.insert(credential);
+            }
+            Ok(data)
         })
     }
 }

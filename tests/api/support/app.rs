@@ -35,11 +35,15 @@ impl Drop for TestApp {
 
 /// Settings every test gateway gets unless the test sets its own: retry backoffs
 /// are real time, so tiny; the upstream budget is large, so only the tests about
-/// the budget meet it.
-const TEST_DEFAULTS: [(&str, &str); 3] = [
+/// the budget meet it; and since every test client comes from 127.0.0.1, one
+/// client may spend the whole budget and bring any number of credentials unless a
+/// test of fair shares says otherwise.
+const TEST_DEFAULTS: [(&str, &str); 5] = [
     ("--upstream-retry-initial", "1ms"),
     ("--upstream-retry-max", "20ms"),
     ("--upstream-budget", "1000000"),
+    ("--client-budget-share", "1"),
+    ("--max-new-credentials-per-client", "1000000"),
 ];
 
 /// A gateway with default settings in front of a fresh simulator.
