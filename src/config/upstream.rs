@@ -66,6 +66,9 @@ pub struct UpstreamConfig {
     /// Cap on one backoff, and the longest upstream Retry-After worth waiting for before answering UPSTREAM_RATE_LIMITED.
     #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_MAX", default_value = "8s", value_parser = duration)]
     pub upstream_retry_max: Duration,
+    /// How long a credential Cloudflare refused (401, 403) is refused again locally, per account, with Cloudflare's answer and without a request (callers retrying a revoked token in pass-through mode); 0s asks every time.
+    #[arg(long, env = "GATEWAY_REFUSED_CREDENTIAL_TTL", default_value = "30s", value_parser = duration)]
+    pub refused_credential_ttl: Duration,
 }
 
 /// What the gateway talks to, decided from the credentials and base URL given.
@@ -137,6 +140,7 @@ impl UpstreamConfig {
                 initial: self.upstream_retry_initial,
                 max: self.upstream_retry_max,
             },
+            refused_credential_ttl: self.refused_credential_ttl,
         }
     }
 }

@@ -5,6 +5,7 @@
 mod client;
 mod error;
 pub mod model;
+mod refused;
 mod retry;
 
 pub use crate::credential::{Credential, Credentials, Fingerprint, FingerprintKey};

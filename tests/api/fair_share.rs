@@ -1,12 +1,17 @@
 //! Fair shares over real sockets: one greedy client cannot spend the credential's
 //! whole budget nor hold every subscription, and who a client is comes from its
-//! access key, or its address (through trusted proxies only).
+//! access key, or its address (through trusted proxies only). In pass-through
+//! mode, a client cannot relay a stream of guessed tokens, and a token Cloudflare
+//! refused is refused again without asking.
 
 use std::time::Duration;
 
+use futures::future::join_all;
+use registrar_gateway::simulator::SimulatorConfig;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, WATCH, connect, spawn_app_with};
+use crate::support::{spawn_pass_through, spawn_simulator, spawn_simulator_with};
 
 /// A budget whose burst is 40 requests and that does not refill during a test;
 /// one client may spend a fifth of it (a burst of 8).
@@ -202,4 +207,57 @@ async fn open_subscriptions_are_capped_per_client_over_every_transport() {
     let accepted = other.recv().await;
     assert_eq!(accepted["type"], "next", "{accepted}");
     assert!(accepted["payload"]["errors"].is_null(), "{accepted}");
+}
+
+#[tokio::test]
+async fn four_hundred_guessed_tokens_from_one_client_make_at_most_the_caps_worth_of_calls() {
+    let simulator = spawn_simulator().await.handle;
+    let app = spawn_pass_through(simulator, &["--max-new-credentials-per-client", "10"]).await;
+    let tokens: Vec<String> = (0..400).map(|i| format!("Bearer guessed-{i:04}")).collect();
+    let answers = join_all(tokens.iter().map(|token| async {
+        let headers = [("authorization", token.as_str())];
+        app.status_with(&headers, "demo-succeeded.com").await
+    }))
+    .await;
+    let mut served = 0;
+    for (status, body) in &answers {
+        match status {
+            200 => served += 1,
+            429 => assert_eq!(code(body), "TOO_MANY_CREDENTIALS", "{body}"),
+            other => panic!("unexpected HTTP {other}: {body}"),
+        }
+    }
+    assert_eq!(served, 10, "the cap's worth of new credentials");
+    assert_eq!(
+        app.upstream_calls(),
+        10,
+        "a refused credential is never relayed"
+    );
+}
+
+#[tokio::test]
+async fn a_credential_cloudflare_refused_is_refused_again_without_asking() {
+    let settings = SimulatorConfig::default().refuse_credential("revoked-token");
+    let simulator = spawn_simulator_with(settings).await.handle;
+    let app = spawn_pass_through(simulator, &[]).await;
+    let revoked = [("authorization", "Bearer revoked-token")];
+    for i in 0..20 {
+        let (status, body) = app.status_with(&revoked, &format!("revoked-{i}.com")).await;
+        assert_eq!((status, code(&body)), (200, "UPSTREAM_AUTH"), "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["upstreamStatus"], 403,
+            "{body}"
+        );
+    }
+    assert_eq!(app.upstream_calls(), 1, "Cloudflare was asked once");
+    // Another credential of the same client is asked as usual.
+    let (status, body) = app
+        .status_with(
+            &[("authorization", "Bearer good-token")],
+            "demo-succeeded.com",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(app.upstream_calls(), 2);
 }
