@@ -7,6 +7,7 @@ mod fair_share;
 mod http;
 mod limits;
 mod metrics;
+mod secret_file;
 mod subscriptions;
 mod upstream;
 mod validate;
@@ -17,8 +18,9 @@ pub use fair_share::FairShareConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use metrics::{MetricsConfig, MetricsExposition};
+pub use secret_file::SecretLines;
 pub use subscriptions::SubscriptionConfig;
-pub use upstream::{UpstreamConfig, UpstreamTarget};
+pub use upstream::{GivenCredentials, UpstreamConfig, UpstreamTarget};
 
 use std::net::SocketAddr;
 

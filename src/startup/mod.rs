@@ -90,10 +90,11 @@ impl Application {
             .credentials
             .clone()
             .map(|credentials| Credential::new(credentials, &fingerprint_key));
+        let access_keys = config.access.keys()?;
         let access = AccessPolicy::new(
             config.access.credential_mode,
             server_credential,
-            &config.access.access_keys,
+            access_keys,
             fingerprint_key,
         );
         let registrations = upstream.registrations(config, shutdown.clone(), &metrics)?;
@@ -123,7 +124,7 @@ impl Application {
                     None => ExampleDomains::example(),
                 },
                 introspection: !config.limits.disable_introspection,
-                access_keys: !config.access.access_keys.is_empty(),
+                access_keys: !access_keys.is_empty(),
             })
         });
         let explorer_served = explorer.is_some();

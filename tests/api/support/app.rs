@@ -75,7 +75,11 @@ pub(crate) async fn spawn_pass_through(simulator: SimulatorHandle, extra_args: &
     spawn_gateway_with_args(simulator, &args).await
 }
 
-async fn spawn_gateway_with_args(simulator: SimulatorHandle, extra_args: &[&str]) -> TestApp {
+/// A gateway with exactly these settings (no `--api-token` of the tests').
+pub(crate) async fn spawn_gateway_with_args(
+    simulator: SimulatorHandle,
+    extra_args: &[&str],
+) -> TestApp {
     let base_url = simulator.base_url();
     let mut args = vec![
         "registrar-gateway",
