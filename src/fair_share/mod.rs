@@ -256,7 +256,7 @@ impl Drop for SubscriptionHold {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credential::{Credential, Credentials, FingerprintKey};
+    use crate::credential::{Credential, CredentialSecret, FingerprintKey};
     use std::net::IpAddr;
 
     fn fair(limit: u32, share: f64, subscriptions: usize, credentials: u32) -> FairShare {
@@ -278,7 +278,7 @@ mod tests {
     }
 
     fn fingerprint(token: &str, key: &FingerprintKey) -> Fingerprint {
-        Credential::new(Credentials::ApiToken(token.into()), key).fingerprint()
+        Credential::new(CredentialSecret::ApiToken(token.into()), key).fingerprint()
     }
 
     #[tokio::test]

@@ -33,9 +33,9 @@ pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
+use crate::credential::Credential;
 use crate::fair_share::FairShare;
-use crate::registrations::Registrations;
-use crate::upstream::Credential;
+use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +132,7 @@ impl Executor for GatewaySchema {
 /// The schema of `shape` with its services attached and `limits` enforced on every operation.
 pub fn build_schema(
     shape: SchemaShape,
-    registrations: Registrations,
+    registrations: RegistrationService,
     access: AccessPolicy,
     query_limits: QueryLimits,
     registration: RegistrationPolicy,
@@ -161,7 +161,7 @@ pub fn build_schema(
 
 /// What resolvers read from schema data (see [`service`]).
 struct Services {
-    registrations: Registrations,
+    registrations: RegistrationService,
     access: AccessPolicy,
     query_limits: QueryLimits,
     registration: RegistrationPolicy,

@@ -7,17 +7,17 @@ use async_graphql::Context;
 
 use super::error::GraphqlError;
 use super::service;
+use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
 use crate::fair_share::{ClientId, FairShare, SubscriptionHold};
-use crate::registrations::Registrations;
-use crate::upstream::Credential;
+use crate::registrations::RegistrationService;
 
 /// What a lookup of `domain` costs the client: nothing when its status is fresh in
 /// the cache; else one lookup of its share. A caller's own Cloudflare credential
 /// must first be one it used lately, or fit its share of new credentials.
 pub(super) async fn spend_lookup(
     ctx: &Context<'_>,
-    registrations: &Registrations,
+    registrations: &RegistrationService,
     credential: &Credential,
     account: &AccountId,
     domain: &DomainName,

@@ -152,7 +152,7 @@ pub(super) async fn get(
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
-    let params = serde_urlencoded_params(query.as_deref().unwrap_or_default());
+    let params = parse_get_params(query.as_deref().unwrap_or_default());
     match params.and_then(GetParams::into_request) {
         Ok(request) => {
             let request = caller.into_data(request);
@@ -486,7 +486,7 @@ impl GetParams {
     }
 }
 
-fn serde_urlencoded_params(query: &str) -> Result<GetParams, String> {
+fn parse_get_params(query: &str) -> Result<GetParams, String> {
     serde_urlencoded::from_str(query).map_err(|error| format!("invalid URL parameters: {error}"))
 }
 

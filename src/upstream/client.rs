@@ -15,8 +15,9 @@ use tracing::Instrument;
 
 use super::model::RegistrationRequest;
 use super::refused::RefusedCredentials;
-use super::{ApiMessage, Credential, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
+use super::{ApiMessage, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
 use crate::budget::{Budget, Priority};
+use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
 use crate::metrics::{Metrics, UpstreamOutcome};
 use crate::telemetry;
@@ -267,7 +268,7 @@ impl UpstreamClient {
             })?;
         let request = request.headers(telemetry::trace_context(&tracing::Span::current()));
         let response = credential
-            .credentials()
+            .secret()
             .apply(request)
             .send()
             .await

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use super::{Fingerprint, UpstreamError};
+use super::UpstreamError;
+use crate::credential::Fingerprint;
 use crate::domain::AccountId;
 
 /// Refusals remembered at once; the least recently used go first.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, WATCH, connect, spawn_app_with};
@@ -243,7 +243,7 @@ async fn four_hundred_guessed_tokens_from_one_client_make_at_most_the_caps_worth
 
 #[tokio::test]
 async fn a_credential_cloudflare_refused_is_refused_again_without_asking() {
-    let settings = SimulatorConfig::default().refuse_credential("revoked-token");
+    let settings = SimulatorSettings::default().refuse_credential("revoked-token");
     let simulator = spawn_simulator_with(settings).await.handle;
     let app = spawn_pass_through(simulator, &[]).await;
     let revoked = [("authorization", "Bearer revoked-token")];

@@ -81,7 +81,7 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
     let (token_file, keys_file) = (secrets.join("token"), secrets.join("keys"));
     std::fs::write(&token_file, format!("{FILE_TOKEN}\n")).unwrap();
     std::fs::write(&keys_file, format!("{FILE_ACCESS_KEY}\n")).unwrap();
-    let tagging = registrar_gateway::simulator::SimulatorConfig::default().tag_credentials();
+    let tagging = registrar_gateway::simulator::SimulatorSettings::default().tag_credentials();
     let tagging = support::spawn_simulator_with(tagging).await.handle;
     let from_files = support::spawn_gateway_with_args(
         tagging,

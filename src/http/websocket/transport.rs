@@ -14,12 +14,12 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::credential::Credential;
 use crate::fair_share::{ClientAddress, ClientId};
 use crate::graphql::{ConnectionSubscriptions, GraphqlError, is_request_error};
 use crate::http::AppState;
 use crate::http::peer::client_id;
 use crate::metrics::Protocol;
-use crate::upstream::Credential;
 
 /// The longest close reason a close frame can carry.
 pub(super) const MAX_CLOSE_REASON: usize = 123;
