@@ -25,7 +25,7 @@ pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{ConnectionSubscriptions, LastEventId, SubscriptionRoot};
+pub use subscription::{LastEventId, SubscriptionAdmission, SubscriptionPlace, SubscriptionRoot};
 pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};

@@ -23,11 +23,12 @@ use futures::{SinkExt, StreamExt};
 
 use crate::access::AccessPolicy;
 use crate::fair_share::ClientAddress;
-use crate::graphql::{ConnectionSubscriptions, GatewaySchema, GraphqlError};
+use crate::graphql::{GatewaySchema, GraphqlError};
 use crate::http::AppState;
 use crate::http::peer::client_id;
 use crate::metrics::Protocol;
 
+use super::subscriptions::ConnectionSubscriptions;
 use super::transport::{MAX_CLOSE_REASON, truncate};
 
 /// Outgoing messages buffered between the protocol and the socket.
@@ -46,8 +47,8 @@ pub(super) async fn serve(
     let (mut socket_sink, socket_stream) = socket.split();
     let (outbox, mut outgoing) = mpsc::channel::<Message>(OUTBOX);
     let mut data = Data::default();
-    data.insert(ConnectionSubscriptions::new(
-        settings.max_subscriptions_per_connection,
+    // [`Bounded`] bounds every operation; subscriptions are only counted.
+    data.insert(ConnectionSubscriptions::counted(
         state.metrics.subscriptions(Protocol::LegacyWs),
     ));
     let initialised = Arc::new(AtomicBool::new(false));
