@@ -42,8 +42,12 @@
 //! - **`*Config` and `*Settings`**: a `*Config` is a clap section (flags and environment, in
 //!   [`config`], and the simulator's [`simulator::SimulatorConfig`]); a `*Settings` is the runtime
 //!   value a component is built from, which its `*Config` converts itself into.
+//! - **client**: who fair shares count, a [`fair_share::ClientId`]: the gateway access key a
+//!   caller presented, else its address (through trusted proxies); one client may open many
+//!   connections and send many requests.
 //! - **`*State`**: the private state behind a cheap-to-clone handle's `Arc`
-//!   (`Pollers` -> `PollersState`, `Budget` -> `BudgetState`, the simulator's `SimulatorState`).
+//!   (`Pollers` -> `PollersState`, `Budget` -> `BudgetState`, `FairShare` -> `FairShareState`, the
+//!   simulator's `SimulatorState`).
 
 pub mod access;
 pub mod budget;

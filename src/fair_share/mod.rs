@@ -97,10 +97,10 @@ impl Refused {
 /// Every client's shares; cheap to clone.
 #[derive(Clone)]
 pub struct FairShare {
-    inner: Arc<Inner>,
+    inner: Arc<FairShareState>,
 }
 
-struct Inner {
+struct FairShareState {
     /// `None` when one client may spend the whole budget.
     lookup_quota: Option<Quota>,
     credential_quota: Quota,
@@ -132,7 +132,7 @@ impl FairShare {
             NonZeroU32::new(settings.max_new_credentials_per_minute.max(1)).expect("at least 1");
         // Idle longer than a full refill, a client's limiters are as good as new.
         let idle = budget.window.max(Duration::from_secs(60));
-        let inner = Inner {
+        let inner = FairShareState {
             lookup_quota,
             credential_quota: Quota::per_minute(per_minute),
             clients: moka::future::Cache::builder()
@@ -229,7 +229,7 @@ impl FairShare {
 
 /// One open subscription of a client; released on drop.
 pub struct SubscriptionHold {
-    inner: Arc<Inner>,
+    inner: Arc<FairShareState>,
     client: ClientId,
 }
 
