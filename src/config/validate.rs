@@ -53,6 +53,9 @@ impl GatewayConfig {
                 "--max-subscriptions-per-connection and --upstream-budget must be at least 1",
             );
         }
+        if subscriptions.poller_lease_ttl < Duration::from_millis(100) {
+            return unusable("--poller-lease-ttl must be at least 100ms");
+        }
         if !(1..=1024).contains(&subscriptions.subscription_history) {
             return unusable("--subscription-history must be between 1 and 1024");
         }

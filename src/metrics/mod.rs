@@ -46,6 +46,8 @@ struct Instruments {
     cache_lookups: Family<ResultLabel, Counter>,
     served_age: Histogram,
     pollers_active: Gauge,
+    poller_leases_held: Gauge,
+    pollers_unshared: Gauge,
     polls: Counter,
     subscriptions_active: Family<ProtocolLabel, Gauge>,
     websocket_connections_active: Gauge,
@@ -114,6 +116,8 @@ impl Metrics {
             cache_lookups: Family::default(),
             served_age: Histogram::new(age_buckets()),
             pollers_active: Gauge::default(),
+            poller_leases_held: Gauge::default(),
+            pollers_unshared: Gauge::default(),
             polls: Counter::default(),
             subscriptions_active: Family::default(),
             websocket_connections_active: Gauge::default(),
@@ -202,6 +206,24 @@ impl Metrics {
                 .get_or_create_owned(&ProtocolLabel { protocol })
         });
         ActiveGauge(gauge)
+    }
+
+    /// Counts a poller lease as held by this replica until the returned guard drops.
+    pub fn poller_lease(&self) -> Active {
+        let gauge = self
+            .instruments
+            .as_ref()
+            .map(|instruments| instruments.poller_leases_held.clone());
+        ActiveGauge(gauge).hold()
+    }
+
+    /// Counts a poller as polling on its own (Redis unreachable) until the guard drops.
+    pub fn poller_unshared(&self) -> Active {
+        let gauge = self
+            .instruments
+            .as_ref()
+            .map(|instruments| instruments.pollers_unshared.clone());
+        ActiveGauge(gauge).hold()
     }
 
     /// Counts a websocket connection as open until the returned guard drops.
@@ -330,6 +352,16 @@ impl Instruments {
             "pollers_active",
             "Shared pollers running (one per watched registration and credential)",
             self.pollers_active.clone(),
+        );
+        registry.register(
+            "poller_leases_held",
+            "Registrations this replica polls for all replicas (it holds their lease in Redis)",
+            self.poller_leases_held.clone(),
+        );
+        registry.register(
+            "pollers_unshared",
+            "Pollers polling on their own because Redis cannot be reached (they rejoin when it answers)",
+            self.pollers_unshared.clone(),
         );
         registry.register(
             "polls",

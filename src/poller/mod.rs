@@ -13,9 +13,15 @@
 //! reconnects with the last sequence it saw (`afterSequence`, SSE `Last-Event-ID`)
 //! first gets the changes it missed, with sequences that go on where they were,
 //! even when the poller stopped and started again meanwhile.
+//!
+//! With Redis (`--redis-url`), replicas share this: one of them polls each
+//! registration and the others follow its changes, with the same sequence
+//! numbers everywhere (`shared/`, `replica.rs`). The API above stays the same.
 
 mod backoff;
 mod feed;
+mod replica;
+mod shared;
 mod task;
 
 use std::collections::HashMap;
@@ -30,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use backoff::Pacing;
 pub use feed::{Delivery, ReportedEnd, StatusEvent, Watch, WatchEnd};
+pub use shared::{Cluster, ClusterSettings};
 
 use crate::cache::{StatusCache, StatusKey};
 use crate::metrics::Metrics;
@@ -94,6 +101,8 @@ struct Shared {
     shutdown: CancellationToken,
     /// Pollers running, polls and published events.
     metrics: Metrics,
+    /// The replicas this one shares pollers with; `None` without Redis.
+    cluster: Option<Cluster>,
 }
 
 #[derive(Default)]
@@ -134,11 +143,13 @@ const NO_CHECK: i64 = i64::MIN;
 impl Pollers {
     /// A registry polling through `cache`; every poller stops when `shutdown` is
     /// cancelled. Pollers, polls and published events are counted in `metrics`.
+    /// With a `cluster`, each registration is polled by one replica of it.
     pub fn new(
         settings: PollerSettings,
         cache: StatusCache,
         shutdown: CancellationToken,
         metrics: Metrics,
+        cluster: Option<Cluster>,
     ) -> Self {
         let shared = Shared {
             settings,
@@ -149,6 +160,7 @@ impl Pollers {
             active: tokio::sync::watch::Sender::new(0),
             shutdown,
             metrics,
+            cluster,
         };
         Self {
             shared: Arc::new(shared),

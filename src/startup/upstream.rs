@@ -86,6 +86,7 @@ impl Upstream {
             cache.clone(),
             shutdown,
             metrics.clone(),
+            None,
         );
         Ok(Registrations::new(
             cache,

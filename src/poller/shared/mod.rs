@@ -1,0 +1,147 @@
+//! Pollers shared by replicas through Redis: one poller per registration across
+//! all of them, and every change delivered to every replica's subscribers.
+//!
+//! Per registration (credential fingerprint, account, domain), Redis holds:
+//! - a **lease** (`SET NX PX` with a random token, renewed by compare-and-extend,
+//!   released by compare-and-delete): the replica holding it polls, the others follow;
+//! - an **epoch**, incremented on every acquisition: the fencing token. Every write
+//!   of the holder is a Lua script that first compares it, so a holder that lost
+//!   its lease (paused, partitioned) cannot publish over its successor;
+//! - a **stream** of the changes (Redis Streams), each with its per-registration
+//!   sequence number, which the scripts keep increasing across holders; followers
+//!   read it from their last entry id and republish into their local feed, so
+//!   every transport and resume-by-sequence work unchanged on every replica;
+//! - a **state** hash: the last sequence and the holder's checkpoint (backoff
+//!   position, failures, blocked since, next check), so a replica that takes over
+//!   polls when and as the previous holder would have;
+//! - a **watched** marker, refreshed by followers with subscribers, so a holder
+//!   with none of its own keeps polling for them.
+//!
+//! All keys of one registration share a hash tag, so the scripts also run on a
+//! Redis Cluster. Redis errors never reach subscribers: the poll loop logs them,
+//! polls on its own, and rejoins (`task.rs`).
+
+mod lease;
+mod record;
+mod relay;
+mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use lease::{Acquired, Lease};
+pub(crate) use record::{Checkpoint, Record};
+
+use crate::cache::StatusKey;
+use relay::Relay;
+
+/// How replicas share pollers.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    /// How long a lease lives unrenewed: the longest a registration goes unpolled
+    /// after its holder dies. Renewed every third of it.
+    pub lease_ttl: Duration,
+    /// Changes kept per registration in its stream (and loaded by a new follower).
+    pub history: usize,
+    /// How long a registration's stream and state outlive its last write.
+    pub retention: Duration,
+}
+
+/// Why a shared-poller operation failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SharedError {
+    /// Another replica holds the lease now (our fencing token is stale).
+    #[error("the lease was taken over by another replica")]
+    Fenced,
+    /// Redis could not be reached or refused the command.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Something in Redis is not what this build writes.
+    #[error("unreadable shared poller data: {0}")]
+    Corrupt(String),
+}
+
+/// This replica's handle on the shared pollers; cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: ConnectionManager,
+    prefix: String,
+    settings: ClusterSettings,
+    relay: Arc<Relay>,
+}
+
+/// The Redis keys of one registration.
+struct Keys {
+    lease: String,
+    epoch: String,
+    state: String,
+    stream: String,
+    watched: String,
+}
+
+impl Cluster {
+    /// Shares pollers through `connection` (commands) and `reader` (a connection of
+    /// its own for the blocking stream reads, which would hold up every other
+    /// command on a shared one), under keys starting with `prefix`. The reader
+    /// stops on `shutdown`.
+    pub fn new(
+        connection: ConnectionManager,
+        reader: ConnectionManager,
+        prefix: impl Into<String>,
+        settings: ClusterSettings,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let block = (settings.lease_ttl / 4).clamp(Duration::from_millis(20), relay::MAX_BLOCK);
+        let relay = Relay::spawn(reader, block, shutdown);
+        Self {
+            inner: Arc::new(Inner {
+                connection,
+                prefix: prefix.into(),
+                settings,
+                relay,
+            }),
+        }
+    }
+
+    pub(crate) fn settings(&self) -> &ClusterSettings {
+        &self.inner.settings
+    }
+
+    /// Whether Redis answers.
+    pub(crate) async fn ping(&self) -> Result<(), SharedError> {
+        redis::cmd("PING")
+            .exec_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.inner.connection.clone()
+    }
+
+    fn keys(&self, key: &StatusKey) -> Keys {
+        // Validated account ids and domains hold no braces: the tag is the registration.
+        let tag = format!(
+            "{}poller:{{{}:{}:{}}}",
+            self.inner.prefix, key.credential, key.account, key.domain
+        );
+        Keys {
+            lease: format!("{tag}:lease"),
+            epoch: format!("{tag}:epoch"),
+            state: format!("{tag}:state"),
+            stream: format!("{tag}:events"),
+            watched: format!("{tag}:watched"),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+}
