@@ -13,6 +13,7 @@ use crate::domain::AccountId;
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
 use crate::registrations::Registrations;
+use crate::shared::SharedStore;
 use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
 use crate::upstream::{ClientSettings, Credentials, UpstreamClient};
 
@@ -71,16 +72,27 @@ impl Upstream {
     }
 
     /// The read and watch path: client, cache, pollers.
-    /// Every layer reports to `metrics`.
+    /// Every layer reports to `metrics`; with `shared` (`--redis-url`), the budget
+    /// and the cache are shared with the other replicas.
     pub(super) fn registrations(
         &self,
         config: &GatewayConfig,
         shutdown: CancellationToken,
         metrics: &Metrics,
+        shared: Option<&SharedStore>,
     ) -> Result<Registrations, StartupError> {
-        let budget = Budget::new(config.upstream.budget_settings(), metrics.clone());
+        let budget = Budget::new(
+            config.upstream.budget_settings(),
+            metrics.clone(),
+            shared.cloned(),
+        );
         let client = UpstreamClient::new(&self.client, budget, metrics.clone())?;
-        let cache = StatusCache::new(&config.cache.settings(), client, metrics.clone());
+        let cache = StatusCache::new(
+            &config.cache.settings(),
+            client,
+            metrics.clone(),
+            shared.cloned(),
+        );
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
             cache.clone(),
