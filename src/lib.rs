@@ -9,6 +9,7 @@
 //! - [`domain`]: `DomainName` and `AccountId`, parsed once at the edge;
 //! - [`credential`]: the upstream credential (a secret) and its keyed fingerprint;
 //! - [`upstream`]: the Cloudflare API wire model, the client and its retries;
+//! - [`shared`]: the Redis store replicas share (`--redis-url`), below everything that coordinates through it;
 //! - [`budget`]: the per-credential upstream request budget every call goes through;
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
 //! - [`poller`]: one shared poller per watched registration;
@@ -33,6 +34,7 @@ pub mod http;
 pub mod metrics;
 pub mod poller;
 pub mod registrations;
+pub mod shared;
 pub mod simulator;
 pub mod startup;
 mod sync;

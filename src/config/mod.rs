@@ -6,6 +6,7 @@ mod cache;
 mod http;
 mod limits;
 mod metrics;
+mod shared;
 mod subscriptions;
 mod upstream;
 mod validate;
@@ -15,6 +16,7 @@ pub use cache::CacheConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use metrics::{MetricsConfig, MetricsExposition};
+pub use shared::SharedConfig;
 pub use subscriptions::SubscriptionConfig;
 pub use upstream::{UpstreamConfig, UpstreamTarget};
 
@@ -63,6 +65,9 @@ pub struct GatewayConfig {
     /// The Prometheus metrics endpoint.
     #[command(flatten, next_help_heading = "Metrics")]
     pub metrics: MetricsConfig,
+    /// Redis shared by replicas (scaling out).
+    #[command(flatten, next_help_heading = "Scaling out (Redis)")]
+    pub shared: SharedConfig,
 }
 
 /// A setting that makes the configuration unusable.

@@ -56,6 +56,9 @@ struct Instruments {
     budget_refusals: Counter,
     graphql_requests: Family<GraphqlLabels, Counter>,
     graphql_duration: Family<TransportLabel, Histogram>,
+    redis_connected: Gauge,
+    redis_errors: Counter,
+    redis_replicas: Gauge,
     /// The series every request touches, resolved once by [`Instruments::start_at_zero`]
     /// and indexed by label position: a request increments an atomic instead of
     /// looking its labels up in the family's locked map.
@@ -126,6 +129,9 @@ impl Metrics {
             budget_refusals: Counter::default(),
             graphql_requests: Family::default(),
             graphql_duration: Family::new_with_constructor(graphql_buckets),
+            redis_connected: Gauge::default(),
+            redis_errors: Counter::default(),
+            redis_replicas: Gauge::default(),
             lookup_series: Vec::new(),
             graphql_series: Vec::new(),
             graphql_duration_series: Vec::new(),
@@ -247,6 +253,27 @@ impl Metrics {
     pub fn budget_refusal(&self) {
         if let Some(instruments) = &self.instruments {
             instruments.budget_refusals.inc();
+        }
+    }
+
+    /// Whether this replica shares state through Redis (true) or runs on local state.
+    pub fn redis_connected(&self, connected: bool) {
+        if let Some(instruments) = &self.instruments {
+            instruments.redis_connected.set(i64::from(connected));
+        }
+    }
+
+    /// A Redis command failed or timed out.
+    pub fn redis_error(&self) {
+        if let Some(instruments) = &self.instruments {
+            instruments.redis_errors.inc();
+        }
+    }
+
+    /// The replica registry counted `count` live replicas.
+    pub fn redis_replicas(&self, count: u32) {
+        if let Some(instruments) = &self.instruments {
+            instruments.redis_replicas.set(i64::from(count));
         }
     }
 
@@ -398,6 +425,21 @@ impl Instruments {
             "graphql_request_duration_seconds",
             "GraphQL-over-HTTP operation latency",
             self.graphql_duration.clone(),
+        );
+        registry.register(
+            "redis_connected",
+            "1 while this replica shares state through Redis (--redis-url), 0 while it runs on local state (Redis unreachable, or not configured)",
+            self.redis_connected.clone(),
+        );
+        registry.register(
+            "redis_errors",
+            "Redis commands that failed or timed out",
+            self.redis_errors.clone(),
+        );
+        registry.register(
+            "redis_replicas",
+            "Live gateway replicas in the Redis replica registry at the last heartbeat (0 without Redis)",
+            self.redis_replicas.clone(),
         );
         registry.register(
             "build",

@@ -16,12 +16,12 @@
 //!
 //! With Redis (`--redis-url`), replicas share this: one of them polls each
 //! registration and the others follow its changes, with the same sequence
-//! numbers everywhere (`shared/`, `replica.rs`). The API above stays the same.
+//! numbers everywhere (`cluster/`, `replica.rs`). The API above stays the same.
 
 mod backoff;
+mod cluster;
 mod feed;
 mod replica;
-mod shared;
 mod task;
 
 use std::collections::HashMap;
@@ -35,8 +35,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::Pacing;
+pub use cluster::{Cluster, ClusterSettings};
 pub use feed::{Delivery, ReportedEnd, StatusEvent, Watch, WatchEnd};
-pub use shared::{Cluster, ClusterSettings};
 
 use crate::cache::{StatusCache, StatusKey};
 use crate::metrics::Metrics;

@@ -9,12 +9,12 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
+use super::cluster::{Acquired, Cluster, ClusterError, Lease, Record};
 use super::feed::{StatusEvent, WatchEnd};
-use super::shared::{Acquired, Cluster, Lease, Record, SharedError};
 use super::task::{Deposed, Poller};
 use crate::upstream::WorkflowState;
 
-/// How long to wait before asking an unreachable Redis again.
+/// How often a poller polling alone looks whether the store reaches Redis again.
 const REJOIN_EVERY: Duration = Duration::from_secs(1);
 
 /// How following ended.
@@ -24,7 +24,7 @@ enum Followed {
     /// This replica took the lease: it polls now.
     Lead(Lease),
     /// Redis failed.
-    Unreachable(SharedError),
+    Unreachable(ClusterError),
 }
 
 impl Poller {
@@ -86,7 +86,7 @@ impl Poller {
         };
         // Best effort: a follower that misses these takes the lease when it expires.
         let told = match cluster.publish_end(&key, &lease, &end).await {
-            Ok(()) | Err(SharedError::Fenced) => cluster.release(&key, &lease).await,
+            Ok(()) | Err(ClusterError::Fenced) => cluster.release(&key, &lease).await,
             Err(error) => Err(error),
         };
         if let Err(error) = told {
@@ -229,7 +229,7 @@ impl Poller {
 
     /// Goes on from the previous holder's checkpoint: same backoff position,
     /// failures, blocked-since and next poll.
-    fn resume_from(&mut self, checkpoint: &super::shared::Checkpoint) {
+    fn resume_from(&mut self, checkpoint: &super::cluster::Checkpoint) {
         let now = Utc::now();
         let ago = |at: chrono::DateTime<Utc>| (now - at).to_std().unwrap_or_default();
         self.backoff.resume(checkpoint.backoff);
@@ -256,7 +256,7 @@ impl Poller {
         let answers = async {
             loop {
                 tokio::time::sleep(REJOIN_EVERY).await;
-                if cluster.ping().await.is_ok() {
+                if cluster.is_connected() {
                     return;
                 }
             }

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::backoff::Backoff;
+use super::cluster::{Checkpoint, ClusterError, Lease};
 use super::feed::{StatusEvent, WatchEnd};
-use super::shared::{Checkpoint, Lease, SharedError};
 use super::{Entry, Shared};
 use crate::budget::Priority;
 use crate::cache::StatusKey;
@@ -151,9 +151,7 @@ impl Poller {
             && let UpstreamError::OverBudget { retry_after } = error.as_ref()
         {
             // Not a failure: the budget is short, so this poller waits its turn.
-            return Ok(Step::Again(
-                self.backoff.after_failure(Some(*retry_after)),
-            ));
+            return Ok(Step::Again(self.backoff.after_failure(Some(*retry_after))));
         }
         self.shared.polls.fetch_add(1, Ordering::Relaxed);
         self.shared.metrics.poll();
@@ -254,7 +252,7 @@ impl Poller {
                     event.sequence = sequence;
                     self.redis_answered();
                 }
-                Err(SharedError::Fenced) => return Err(Deposed),
+                Err(ClusterError::Fenced) => return Err(Deposed),
                 Err(error) => self.redis_failed(&error),
             }
         }
@@ -284,7 +282,7 @@ impl Poller {
         };
         match cluster.checkpoint(&self.key, lease, &checkpoint).await {
             Ok(()) => self.redis_answered(),
-            Err(SharedError::Fenced) => return Err(Deposed),
+            Err(ClusterError::Fenced) => return Err(Deposed),
             Err(error) => self.redis_failed(&error),
         }
         Ok(())
@@ -364,9 +362,10 @@ impl Poller {
     }
 
     /// Logs Redis failing for this registration, once until it answers again.
-    pub(super) fn redis_failed(&mut self, error: &SharedError) {
+    pub(super) fn redis_failed(&mut self, error: &ClusterError) {
         if !self.redis_failing {
-            tracing::warn!(domain = %self.key.domain, account = %self.key.account, %error,
+            // The store warns once for the replica; this says which registrations.
+            tracing::debug!(domain = %self.key.domain, account = %self.key.account, %error,
                 "redis failed: this replica polls and publishes the registration on its own until redis answers");
         }
         self.redis_failing = true;

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::record::{self, Record};
-use super::{Cluster, SharedError};
+use super::{Cluster, ClusterError};
 use crate::cache::StatusKey;
 use crate::sync::LockUnpoisoned;
 
@@ -41,7 +41,7 @@ pub(super) struct Relay {
 struct Follower {
     id: u64,
     last_id: String,
-    sender: mpsc::UnboundedSender<Result<Record, SharedError>>,
+    sender: mpsc::UnboundedSender<Result<Record, ClusterError>>,
 }
 
 /// A registration followed through the relay; dropping it stops the following.
@@ -49,12 +49,12 @@ pub(crate) struct Following {
     relay: Arc<Relay>,
     stream: String,
     id: u64,
-    receiver: mpsc::UnboundedReceiver<Result<Record, SharedError>>,
+    receiver: mpsc::UnboundedReceiver<Result<Record, ClusterError>>,
 }
 
 impl Following {
     /// The next entry; `None` when the relay stopped (shutdown).
-    pub(crate) async fn next(&mut self) -> Option<Result<Record, SharedError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<Record, ClusterError>> {
         self.receiver.recv().await
     }
 }
@@ -130,9 +130,8 @@ impl Relay {
                     () = self.joined.notified() => continue,
                 }
             }
-            let read = connection.xread_options::<_, _, Option<StreamReadReply>>(
-                &streams, &ids, &options,
-            );
+            let read =
+                connection.xread_options::<_, _, Option<StreamReadReply>>(&streams, &ids, &options);
             let reply = tokio::select! {
                 () = shutdown.cancelled() => return,
                 reply = read => reply,

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use redis::Script;
-
-use super::{Cluster, SharedError, millis, record};
+use super::{Cluster, ClusterError, millis, record};
 use crate::cache::StatusKey;
 
 /// How long an epoch outlives its last acquisition: far longer than any holder
@@ -62,16 +60,16 @@ pub(crate) enum Acquired {
 
 impl Cluster {
     /// Takes the lease on `key` if no replica holds it.
-    pub(crate) async fn acquire(&self, key: &StatusKey) -> Result<Acquired, SharedError> {
+    pub(crate) async fn acquire(&self, key: &StatusKey) -> Result<Acquired, ClusterError> {
         let keys = self.keys(key);
         let token = format!("{:032x}", rand::random::<u128>());
-        let (taken, value): (i64, i64) = Script::new(ACQUIRE)
-            .key(&keys.lease)
-            .key(&keys.epoch)
-            .arg(&token)
-            .arg(millis(self.settings().lease_ttl))
-            .arg(millis(EPOCH_RETENTION))
-            .invoke_async(&mut self.connection())
+        let args = vec![
+            token.clone(),
+            millis(self.settings().lease_ttl).to_string(),
+            millis(EPOCH_RETENTION).to_string(),
+        ];
+        let (taken, value): (i64, i64) = self
+            .script(ACQUIRE, vec![keys.lease, keys.epoch], args)
             .await?;
         Ok(match taken {
             1 => Acquired::Held(Lease {
@@ -86,14 +84,13 @@ impl Cluster {
     }
 
     /// Extends `lease`; false when another replica holds it now.
-    pub(crate) async fn renew(&self, key: &StatusKey, lease: &Lease) -> Result<bool, SharedError> {
+    pub(crate) async fn renew(&self, key: &StatusKey, lease: &Lease) -> Result<bool, ClusterError> {
         let keys = self.keys(key);
-        let renewed: i64 = Script::new(RENEW)
-            .key(&keys.lease)
-            .arg(&lease.token)
-            .arg(millis(self.settings().lease_ttl))
-            .invoke_async(&mut self.connection())
-            .await?;
+        let args = vec![
+            lease.token.clone(),
+            millis(self.settings().lease_ttl).to_string(),
+        ];
+        let renewed: i64 = self.script(RENEW, vec![keys.lease], args).await?;
         Ok(renewed == 1)
     }
 
@@ -107,48 +104,42 @@ impl Cluster {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(error) => {
-                    tracing::warn!(domain = %key.domain, %error, "could not renew the poller lease; polling on");
+                    tracing::debug!(domain = %key.domain, %error, "could not renew the poller lease; polling on");
                 }
             }
         }
     }
 
     /// Gives `lease` up and tells the followers, so one may take it at once.
-    pub(crate) async fn release(&self, key: &StatusKey, lease: &Lease) -> Result<(), SharedError> {
+    pub(crate) async fn release(&self, key: &StatusKey, lease: &Lease) -> Result<(), ClusterError> {
         let keys = self.keys(key);
-        let _: i64 = Script::new(RELEASE)
-            .key(&keys.lease)
-            .key(&keys.stream)
-            .arg(&lease.token)
-            .arg(self.settings().history.max(1))
-            .arg(record::RELEASED)
-            .arg(lease.fence)
-            .invoke_async(&mut self.connection())
+        let args = vec![
+            lease.token.clone(),
+            self.settings().history.max(1).to_string(),
+            record::RELEASED.to_owned(),
+            lease.fence.to_string(),
+        ];
+        let _: i64 = self
+            .script(RELEASE, vec![keys.lease, keys.stream], args)
             .await?;
         Ok(())
     }
 
     /// Says that subscribers on this replica follow `key` (for the next lease lifetime).
-    pub(crate) async fn mark_watched(&self, key: &StatusKey) -> Result<(), SharedError> {
-        let keys = self.keys(key);
-        let ttl = millis(self.settings().lease_ttl);
-        redis::cmd("SET")
-            .arg(&keys.watched)
+    pub(crate) async fn mark_watched(&self, key: &StatusKey) -> Result<(), ClusterError> {
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.keys(key).watched)
             .arg(1)
             .arg("PX")
-            .arg(ttl)
-            .exec_async(&mut self.connection())
-            .await?;
-        Ok(())
+            .arg(millis(self.settings().lease_ttl));
+        self.query::<()>(command).await
     }
 
     /// Whether subscribers on another replica follow `key`.
-    pub(crate) async fn watched_elsewhere(&self, key: &StatusKey) -> Result<bool, SharedError> {
-        let keys = self.keys(key);
-        let exists: bool = redis::cmd("EXISTS")
-            .arg(&keys.watched)
-            .query_async(&mut self.connection())
-            .await?;
-        Ok(exists)
+    pub(crate) async fn watched_elsewhere(&self, key: &StatusKey) -> Result<bool, ClusterError> {
+        let mut command = redis::cmd("EXISTS");
+        command.arg(self.keys(key).watched);
+        self.query(command).await
     }
 }

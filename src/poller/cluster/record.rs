@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use redis::streams::StreamId;
 use serde::{Deserialize, Serialize};
 
-use super::SharedError;
+use super::ClusterError;
 use crate::poller::backoff::BackoffPosition;
 use crate::poller::feed::{StatusEvent, WatchEnd};
 use crate::upstream::{UpstreamError, WorkflowState, WorkflowStatus};
@@ -83,7 +83,10 @@ pub(super) fn encode_end(end: &WatchEnd) -> Option<String> {
             blocked_for: *blocked_for,
         },
         WatchEnd::GaveUp(error) => EndData::GaveUp((**error).clone()),
-        WatchEnd::Completed | WatchEnd::ActionRequired | WatchEnd::Idle | WatchEnd::ShuttingDown => {
+        WatchEnd::Completed
+        | WatchEnd::ActionRequired
+        | WatchEnd::Idle
+        | WatchEnd::ShuttingDown => {
             return None;
         }
     };
@@ -94,23 +97,23 @@ pub(super) fn encode_checkpoint(checkpoint: &Checkpoint) -> String {
     serde_json::to_string(checkpoint).expect("a checkpoint encodes as JSON")
 }
 
-pub(super) fn decode_checkpoint(json: &str) -> Result<Checkpoint, SharedError> {
-    serde_json::from_str(json).map_err(|error| SharedError::Corrupt(error.to_string()))
+pub(super) fn decode_checkpoint(json: &str) -> Result<Checkpoint, ClusterError> {
+    serde_json::from_str(json).map_err(|error| ClusterError::Corrupt(error.to_string()))
 }
 
 /// Reads one stream entry.
-pub(super) fn decode(entry: &StreamId) -> Result<Record, SharedError> {
-    let field = |name: &str| -> Result<String, SharedError> {
+pub(super) fn decode(entry: &StreamId) -> Result<Record, ClusterError> {
+    let field = |name: &str| -> Result<String, ClusterError> {
         entry
             .get::<String>(name)
-            .ok_or_else(|| SharedError::Corrupt(format!("stream entry without {name}")))
+            .ok_or_else(|| ClusterError::Corrupt(format!("stream entry without {name}")))
     };
-    let corrupt = |error: serde_json::Error| SharedError::Corrupt(error.to_string());
+    let corrupt = |error: serde_json::Error| ClusterError::Corrupt(error.to_string());
     match field("kind")?.as_str() {
         EVENT => {
             let sequence = field("seq")?
                 .parse()
-                .map_err(|_| SharedError::Corrupt("a sequence that is no number".into()))?;
+                .map_err(|_| ClusterError::Corrupt("a sequence that is no number".into()))?;
             let data: EventData = serde_json::from_str(&field("data")?).map_err(corrupt)?;
             Ok(Record::Event(StatusEvent {
                 sequence,
@@ -129,7 +132,9 @@ pub(super) fn decode(entry: &StreamId) -> Result<Record, SharedError> {
             }))
         }
         RELEASED => Ok(Record::Released),
-        other => Err(SharedError::Corrupt(format!("unknown stream entry kind {other}"))),
+        other => Err(ClusterError::Corrupt(format!(
+            "unknown stream entry kind {other}"
+        ))),
     }
 }
 
@@ -180,7 +185,10 @@ mod tests {
             status: 503,
             retry_after: Some(Duration::from_secs(3)),
         }));
-        let written = entry(&[("kind", END.into()), ("data", encode_end(&gave_up).unwrap())]);
+        let written = entry(&[
+            ("kind", END.into()),
+            ("data", encode_end(&gave_up).unwrap()),
+        ]);
         let Ok(Record::End(WatchEnd::GaveUp(error))) = decode(&written) else {
             panic!("not the end written")
         };
@@ -191,8 +199,8 @@ mod tests {
     #[test]
     fn a_corrupt_entry_is_an_error_not_a_panic() {
         let written = entry(&[("kind", EVENT.into()), ("seq", "x".into())]);
-        assert!(matches!(decode(&written), Err(SharedError::Corrupt(_))));
+        assert!(matches!(decode(&written), Err(ClusterError::Corrupt(_))));
         let written = entry(&[("kind", "?".into())]);
-        assert!(matches!(decode(&written), Err(SharedError::Corrupt(_))));
+        assert!(matches!(decode(&written), Err(ClusterError::Corrupt(_))));
     }
 }

@@ -6,11 +6,10 @@
 //! Redis serves, and never go backwards for anyone after an outage (a replica
 //! that polled alone meanwhile raises the stored sequence before following).
 
-use redis::Script;
 use redis::streams::StreamRangeReply;
 
 use super::record::{self, Checkpoint, Record};
-use super::{Cluster, Lease, SharedError, millis};
+use super::{Cluster, ClusterError, Lease, millis};
 use crate::cache::StatusKey;
 use crate::poller::feed::{StatusEvent, WatchEnd};
 
@@ -71,21 +70,20 @@ impl Cluster {
         key: &StatusKey,
         lease: &Lease,
         event: &StatusEvent,
-    ) -> Result<u64, SharedError> {
+    ) -> Result<u64, ClusterError> {
         let keys = self.keys(key);
         let settings = self.settings();
-        let sequence: i64 = Script::new(PUBLISH)
-            .key(&keys.epoch)
-            .key(&keys.state)
-            .key(&keys.stream)
-            .arg(lease.fence)
-            .arg(event.sequence)
-            .arg(record::encode_event(event))
-            .arg(settings.history.max(1))
-            .arg(millis(settings.retention))
-            .invoke_async(&mut self.connection())
+        let args = vec![
+            lease.fence.to_string(),
+            event.sequence.to_string(),
+            record::encode_event(event),
+            settings.history.max(1).to_string(),
+            millis(settings.retention).to_string(),
+        ];
+        let sequence: i64 = self
+            .script(PUBLISH, vec![keys.epoch, keys.state, keys.stream], args)
             .await?;
-        u64::try_from(sequence).map_err(|_| SharedError::Fenced)
+        u64::try_from(sequence).map_err(|_| ClusterError::Fenced)
     }
 
     /// Tells the followers why polling ended, when it is an end they report.
@@ -94,20 +92,20 @@ impl Cluster {
         key: &StatusKey,
         lease: &Lease,
         end: &WatchEnd,
-    ) -> Result<(), SharedError> {
+    ) -> Result<(), ClusterError> {
         let Some(data) = record::encode_end(end) else {
             return Ok(());
         };
         let keys = self.keys(key);
         let settings = self.settings();
-        let written: i64 = Script::new(END)
-            .key(&keys.epoch)
-            .key(&keys.stream)
-            .arg(lease.fence)
-            .arg(data)
-            .arg(settings.history.max(1))
-            .arg(millis(settings.retention))
-            .invoke_async(&mut self.connection())
+        let args = vec![
+            lease.fence.to_string(),
+            data,
+            settings.history.max(1).to_string(),
+            millis(settings.retention).to_string(),
+        ];
+        let written: i64 = self
+            .script(END, vec![keys.epoch, keys.stream], args)
             .await?;
         fenced_unless_written(written)
     }
@@ -118,15 +116,15 @@ impl Cluster {
         key: &StatusKey,
         lease: &Lease,
         checkpoint: &Checkpoint,
-    ) -> Result<(), SharedError> {
+    ) -> Result<(), ClusterError> {
         let keys = self.keys(key);
-        let written: i64 = Script::new(CHECKPOINT)
-            .key(&keys.epoch)
-            .key(&keys.state)
-            .arg(lease.fence)
-            .arg(record::encode_checkpoint(checkpoint))
-            .arg(millis(self.settings().retention))
-            .invoke_async(&mut self.connection())
+        let args = vec![
+            lease.fence.to_string(),
+            record::encode_checkpoint(checkpoint),
+            millis(self.settings().retention).to_string(),
+        ];
+        let written: i64 = self
+            .script(CHECKPOINT, vec![keys.epoch, keys.state], args)
             .await?;
         fenced_unless_written(written)
     }
@@ -137,34 +135,31 @@ impl Cluster {
         &self,
         key: &StatusKey,
         sequence: u64,
-    ) -> Result<(), SharedError> {
+    ) -> Result<(), ClusterError> {
         let keys = self.keys(key);
-        let _: i64 = Script::new(RAISE)
-            .key(&keys.state)
-            .arg(sequence)
-            .arg(millis(self.settings().retention))
-            .invoke_async(&mut self.connection())
-            .await?;
+        let args = vec![
+            sequence.to_string(),
+            millis(self.settings().retention).to_string(),
+        ];
+        let _: i64 = self.script(RAISE, vec![keys.state], args).await?;
         Ok(())
     }
 
     /// The registration's latest changes and checkpoint.
-    pub(crate) async fn load(&self, key: &StatusKey) -> Result<Shared, SharedError> {
+    pub(crate) async fn load(&self, key: &StatusKey) -> Result<Shared, ClusterError> {
         let keys = self.keys(key);
         let count = self.settings().history.max(1);
-        let mut connection = self.connection();
-        let (range, checkpoint): (StreamRangeReply, Option<String>) = redis::pipe()
-            .cmd("XREVRANGE")
+        let mut range = redis::cmd("XREVRANGE");
+        range
             .arg(&keys.stream)
             .arg("+")
             .arg("-")
             .arg("COUNT")
-            .arg(count)
-            .cmd("HGET")
-            .arg(&keys.state)
-            .arg("checkpoint")
-            .query_async(&mut connection)
-            .await?;
+            .arg(count);
+        let range: StreamRangeReply = self.query(range).await?;
+        let mut checkpoint = redis::cmd("HGET");
+        checkpoint.arg(&keys.state).arg("checkpoint");
+        let checkpoint: Option<String> = self.query(checkpoint).await?;
         let last_id = range
             .ids
             .first()
@@ -187,9 +182,9 @@ impl Cluster {
     }
 }
 
-fn fenced_unless_written(written: i64) -> Result<(), SharedError> {
+fn fenced_unless_written(written: i64) -> Result<(), ClusterError> {
     match written {
         1 => Ok(()),
-        _ => Err(SharedError::Fenced),
+        _ => Err(ClusterError::Fenced),
     }
 }

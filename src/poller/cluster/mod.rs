@@ -18,8 +18,10 @@
 //!   with none of its own keeps polling for them.
 //!
 //! All keys of one registration share a hash tag, so the scripts also run on a
-//! Redis Cluster. Redis errors never reach subscribers: the poll loop logs them,
-//! polls on its own, and rejoins (`task.rs`).
+//! Redis Cluster. Commands go through the [`SharedStore`] (its connection, key
+//! prefix and health); while it reports Redis unreachable they fail at once.
+//! Redis errors never reach subscribers: the poll loop logs them, polls on its
+//! own, and rejoins when the store is connected again (`replica.rs`).
 
 mod lease;
 mod record;
@@ -29,13 +31,15 @@ mod stream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, Script};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) use lease::{Acquired, Lease};
 pub(crate) use record::{Checkpoint, Record};
 
 use crate::cache::StatusKey;
+use crate::shared::{SharedError, SharedStore};
 use relay::Relay;
 
 /// How replicas share pollers.
@@ -52,13 +56,16 @@ pub struct ClusterSettings {
 
 /// Why a shared-poller operation failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SharedError {
+pub(crate) enum ClusterError {
     /// Another replica holds the lease now (our fencing token is stale).
     #[error("the lease was taken over by another replica")]
     Fenced,
+    /// The store reports Redis unreachable (its heartbeat brings it back).
+    #[error("redis is unreachable")]
+    Disconnected,
     /// Redis could not be reached or refused the command.
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Store(#[from] SharedError),
     /// Something in Redis is not what this build writes.
     #[error("unreadable shared poller data: {0}")]
     Corrupt(String),
@@ -71,8 +78,7 @@ pub struct Cluster {
 }
 
 struct Inner {
-    connection: ConnectionManager,
-    prefix: String,
+    store: SharedStore,
     settings: ClusterSettings,
     relay: Arc<Relay>,
 }
@@ -87,51 +93,89 @@ struct Keys {
 }
 
 impl Cluster {
-    /// Shares pollers through `connection` (commands) and `reader` (a connection of
-    /// its own for the blocking stream reads, which would hold up every other
-    /// command on a shared one), under keys starting with `prefix`. The reader
-    /// stops on `shutdown`.
+    /// Shares pollers through `store`; the blocking stream reads get a connection
+    /// of their own (a blocked command would hold up every other one on the
+    /// store's). The reader stops on `shutdown`.
     pub fn new(
-        connection: ConnectionManager,
-        reader: ConnectionManager,
-        prefix: impl Into<String>,
+        store: SharedStore,
         settings: ClusterSettings,
         shutdown: CancellationToken,
-    ) -> Self {
+    ) -> Result<Self, SharedError> {
         let block = (settings.lease_ttl / 4).clamp(Duration::from_millis(20), relay::MAX_BLOCK);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(store.timeout()))
+            .set_response_timeout(Some(block + store.timeout()))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let reader = ConnectionManager::new_lazy_with_config(store.client().clone(), config)?;
         let relay = Relay::spawn(reader, block, shutdown);
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
-                connection,
-                prefix: prefix.into(),
+                store,
                 settings,
                 relay,
             }),
-        }
+        })
     }
 
     pub(crate) fn settings(&self) -> &ClusterSettings {
         &self.inner.settings
     }
 
-    /// Whether Redis answers.
-    pub(crate) async fn ping(&self) -> Result<(), SharedError> {
-        redis::cmd("PING")
-            .exec_async(&mut self.connection())
-            .await?;
-        Ok(())
+    /// Whether the store reaches Redis (its heartbeat keeps this current).
+    pub(crate) fn is_connected(&self) -> bool {
+        self.inner.store.is_connected()
     }
 
-    fn connection(&self) -> ConnectionManager {
-        self.inner.connection.clone()
+    /// Runs `command` through the store; fails at once while Redis is unreachable.
+    async fn query<T>(&self, command: redis::Cmd) -> Result<T, ClusterError>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        if !self.is_connected() {
+            return Err(ClusterError::Disconnected);
+        }
+        let store = &self.inner.store;
+        Ok(store
+            .run(move |mut connection| async move { command.query_async(&mut connection).await })
+            .await?)
+    }
+
+    /// Runs the Lua script `lua` on `keys` and `args` through the store.
+    async fn script<T>(
+        &self,
+        lua: &'static str,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<T, ClusterError>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        if !self.is_connected() {
+            return Err(ClusterError::Disconnected);
+        }
+        let store = &self.inner.store;
+        Ok(store
+            .run(move |mut connection| async move {
+                let script = Script::new(lua);
+                let mut invocation = script.prepare_invoke();
+                for key in &keys {
+                    invocation.key(key);
+                }
+                for arg in &args {
+                    invocation.arg(arg);
+                }
+                invocation.invoke_async(&mut connection).await
+            })
+            .await?)
     }
 
     fn keys(&self, key: &StatusKey) -> Keys {
         // Validated account ids and domains hold no braces: the tag is the registration.
-        let tag = format!(
-            "{}poller:{{{}:{}:{}}}",
-            self.inner.prefix, key.credential, key.account, key.domain
-        );
+        let tag = self.inner.store.key(&format!(
+            "poller:{{{}:{}:{}}}",
+            key.credential, key.account, key.domain
+        ));
         Keys {
             lease: format!("{tag}:lease"),
             epoch: format!("{tag}:epoch"),
@@ -143,5 +187,7 @@ impl Cluster {
 }
 
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
