@@ -71,7 +71,7 @@ impl Poller {
             }
             Err(error) => self.redis_failed(&error),
         }
-        tracing::debug!(domain = %self.key.domain, sequence = self.sequence, "polling for all replicas");
+        tracing::info!(domain = %self.key.domain, account = %self.key.account, sequence = self.sequence, "took the poller lease: this replica polls the registration for all replicas");
         let _held = self.shared.metrics.poller_lease();
         self.lease = Some(lease.clone());
         let key = self.key.clone();
