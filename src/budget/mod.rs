@@ -72,7 +72,7 @@ pub struct Exhausted {
 /// The budget of every credential; cheap to clone.
 #[derive(Clone)]
 pub struct Budget {
-    inner: Arc<Inner>,
+    inner: Arc<BudgetState>,
 }
 
 /// A GCRA quota as the shared and local-share limiters take it: one request per
@@ -91,7 +91,7 @@ type ReportingLimiter = RateLimiter<
     StateInformationMiddleware,
 >;
 
-struct Inner {
+struct BudgetState {
     all: ReportingLimiter,
     /// The `all` quota: what a full budget holds and how fast it refills.
     quota: Quota,
@@ -119,7 +119,7 @@ impl Budget {
             gcra(settings.limit, settings.window),
             gcra(background_limit, settings.window),
         );
-        let inner = Inner {
+        let inner = BudgetState {
             all: RateLimiter::keyed(all).with_middleware::<StateInformationMiddleware>(),
             quota: all,
             background: DefaultKeyedRateLimiter::keyed(quota(background_limit, settings.window)),

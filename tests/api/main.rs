@@ -20,6 +20,7 @@ mod queries;
 mod registration;
 mod resume;
 mod sandbox;
+mod scaling;
 mod schema_file;
 mod security_headers;
 mod simulator;
