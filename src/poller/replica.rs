@@ -1,7 +1,9 @@
 //! A poller's part among replicas: hold the registration's lease and poll, or
 //! follow the holder's stream and republish its changes here; take the lease
-//! when the holder gives it up or dies; poll alone while Redis is unreachable,
-//! and rejoin when it answers.
+//! when the holder gives it up or dies; poll alone once Redis has failed for a
+//! lease lifetime (the time after which a dead holder would have been replaced
+//! anyway; shorter hiccups are retried, so one slow answer does not make every
+//! replica poll), and rejoin when it answers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,13 @@ impl Poller {
                 Followed::Lead(lease) => acquired = Some(lease),
                 Followed::Unreachable(error) => {
                     self.redis_failed(&error);
+                    let ttl = cluster.settings().lease_ttl;
+                    if self.redis_failing_for() < ttl {
+                        tokio::select! {
+                            () = self.shared.shutdown.cancelled() => return WatchEnd::ShuttingDown,
+                            () = tokio::time::sleep(ttl / 10) => continue,
+                        }
+                    }
                     if let Some(end) = self.poll_until_redis_answers(cluster).await {
                         return end;
                     }
@@ -64,6 +73,9 @@ impl Poller {
         match cluster.load(&self.key).await {
             Ok(shared) => {
                 self.redis_answered();
+                let shared_latest = shared.events.last().map_or(0, |event| event.sequence);
+                // Changes this replica published while Redis failed reach the others now.
+                self.unshared = self.entry.feed.borrow().latest_sequence() > shared_latest;
                 self.take_history(shared.events);
                 if let Some(checkpoint) = shared.checkpoint {
                     self.resume_from(&checkpoint);
@@ -126,10 +138,8 @@ impl Poller {
             let notified = entry.subscribers_changed.notified();
             let watched = self.entry.watchers() > 0;
             if watched && !marked {
-                if let Err(error) = cluster.mark_watched(&self.key).await {
-                    return Followed::Unreachable(error);
-                }
-                marked = true;
+                // A failure is retried with the next ask for the lease.
+                marked = cluster.mark_watched(&self.key).await.is_ok();
             }
             let idle_deadline = match watched {
                 true => {
@@ -163,11 +173,18 @@ impl Poller {
                     match cluster.acquire(&self.key).await {
                         Ok(Acquired::Held(lease)) => return Followed::Lead(lease),
                         Ok(Acquired::Taken { expires_in }) => {
+                            self.redis_answered();
                             // Padded so that the next ask comes after an unrenewed expiry.
                             let next = (expires_in + Duration::from_millis(5)).min(renew_every);
                             ask_at = Instant::now() + next;
                         }
-                        Err(error) => return Followed::Unreachable(error),
+                        Err(error) => {
+                            self.redis_failed(&error);
+                            if self.redis_failing_for() >= cluster.settings().lease_ttl {
+                                return Followed::Unreachable(error);
+                            }
+                            ask_at = Instant::now() + renew_every / 4;
+                        }
                     }
                     marked = false;
                 }
@@ -189,6 +206,8 @@ impl Poller {
         let completed = event.status.completed;
         let paused = event.status.state == WorkflowState::ActionRequired;
         self.take_history(vec![event]);
+        // A change just published by the holder is the current status.
+        self.confirm_current();
         self.shared.metrics.event_published();
         if completed {
             return Some(WatchEnd::Completed);

@@ -49,8 +49,11 @@ pub(super) struct Poller {
     pub(super) lease: Option<Lease>,
     /// When the first poll is due: the plan of the replica this one took over from.
     pub(super) resume_at: Option<Instant>,
-    /// Whether the last Redis command failed (warnings are logged on changes only).
-    pub(super) redis_failing: bool,
+    /// Since when Redis commands fail (logged on changes only); `None` while they pass.
+    pub(super) redis_failing_since: Option<Instant>,
+    /// Whether this replica's latest change has not reached the shared stream yet
+    /// (Redis failed when it was published): the holder shares it at its next poll.
+    pub(super) unshared: bool,
 }
 
 impl Poller {
@@ -80,7 +83,8 @@ impl Poller {
             blocked_since: None,
             lease: None,
             resume_at: None,
-            redis_failing: false,
+            redis_failing_since: None,
+            unshared: false,
         }
     }
 
@@ -253,7 +257,10 @@ impl Poller {
                     self.redis_answered();
                 }
                 Err(ClusterError::Fenced) => return Err(Deposed),
-                Err(error) => self.redis_failed(&error),
+                Err(error) => {
+                    self.redis_failed(&error);
+                    self.unshared = true;
+                }
             }
         }
         self.sequence = event.sequence;
@@ -266,11 +273,23 @@ impl Poller {
         Ok(())
     }
 
-    /// Stores where polling stands in Redis, for a replica that may take over.
+    /// Stores where polling stands in Redis, for a replica that may take over;
+    /// first shares the latest change if Redis failed when it was published.
     async fn save_checkpoint(&mut self, delay: Duration) -> Result<(), Deposed> {
-        let (Some(cluster), Some(lease)) = (&self.shared.cluster, &self.lease) else {
+        let (Some(cluster), Some(lease)) = (self.shared.cluster.clone(), self.lease.clone()) else {
             return Ok(());
         };
+        let latest = self.entry.feed.borrow().latest().cloned();
+        if let Some(event) = latest.filter(|_| self.unshared) {
+            match cluster.publish(&self.key, &lease, &event).await {
+                Ok(sequence) => {
+                    self.unshared = false;
+                    self.sequence = self.sequence.max(sequence);
+                }
+                Err(ClusterError::Fenced) => return Err(Deposed),
+                Err(error) => self.redis_failed(&error),
+            }
+        }
         let checkpoint = Checkpoint {
             backoff: self.backoff.position(),
             failures: self.failures,
@@ -280,7 +299,7 @@ impl Poller {
             next_check_at: Some(after(delay)),
             last_fetched: self.last_fetched,
         };
-        match cluster.checkpoint(&self.key, lease, &checkpoint).await {
+        match cluster.checkpoint(&self.key, &lease, &checkpoint).await {
             Ok(()) => self.redis_answered(),
             Err(ClusterError::Fenced) => return Err(Deposed),
             Err(error) => self.redis_failed(&error),
@@ -363,20 +382,27 @@ impl Poller {
 
     /// Logs Redis failing for this registration, once until it answers again.
     pub(super) fn redis_failed(&mut self, error: &ClusterError) {
-        if !self.redis_failing {
+        if self.redis_failing_since.is_none() {
             // The store warns once for the replica; this says which registrations.
             tracing::debug!(domain = %self.key.domain, account = %self.key.account, %error,
                 "redis failed: this replica polls and publishes the registration on its own until redis answers");
         }
-        self.redis_failing = true;
+        self.redis_failing_since.get_or_insert_with(Instant::now);
+    }
+
+    /// How long Redis commands have been failing (zero while they pass).
+    pub(super) fn redis_failing_for(&self) -> Duration {
+        self.redis_failing_since
+            .map(|since| since.elapsed())
+            .unwrap_or_default()
     }
 
     /// Notes that Redis answers again.
     pub(super) fn redis_answered(&mut self) {
-        if self.redis_failing {
+        if self.redis_failing_since.is_some() {
             tracing::info!(domain = %self.key.domain, account = %self.key.account, "redis answers again: the registration is shared again");
         }
-        self.redis_failing = false;
+        self.redis_failing_since = None;
     }
 }
 

@@ -18,6 +18,7 @@ mod module_graph;
 mod origin;
 mod queries;
 mod registration;
+mod replica_events;
 mod resume;
 mod sandbox;
 mod scaling;

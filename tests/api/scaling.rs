@@ -11,7 +11,10 @@ async fn replicas_share_one_fingerprint_key_and_count_each_other() {
     let redis = TestRedis::start().await;
     let replicas = spawn_replicas(2, &simulator.handle, &redis, &[]).await;
     for replica in &replicas {
-        assert_eq!(replica.metric("registrar_gateway_redis_connected").await, Some(1.0));
+        assert_eq!(
+            replica.metric("registrar_gateway_redis_connected").await,
+            Some(1.0)
+        );
     }
     let mut connection = redis.connection().await;
     let key: Vec<u8> = redis::cmd("GET")

@@ -62,7 +62,8 @@ impl Cluster {
     /// Takes the lease on `key` if no replica holds it.
     pub(crate) async fn acquire(&self, key: &StatusKey) -> Result<Acquired, ClusterError> {
         let keys = self.keys(key);
-        let token = format!("{:032x}", rand::random::<u128>());
+        // The holder's replica id (as in the replica registry), then a random part.
+        let token = format!("{}:{:032x}", self.replica_id(), rand::random::<u128>());
         let args = vec![
             token.clone(),
             millis(self.settings().lease_ttl).to_string(),
@@ -98,15 +99,18 @@ impl Cluster {
     /// Redis cannot be reached it keeps trying: the holder polls on meanwhile.
     pub(crate) async fn keep_renewed(&self, key: &StatusKey, lease: &Lease) {
         let every = self.settings().lease_ttl / 3;
+        let mut next = every;
         loop {
-            tokio::time::sleep(every).await;
-            match self.renew(key, lease).await {
-                Ok(true) => {}
+            tokio::time::sleep(next).await;
+            next = match self.renew(key, lease).await {
+                Ok(true) => every,
                 Ok(false) => return,
                 Err(error) => {
+                    // Soon again: the lease runs out while Redis does not answer.
                     tracing::debug!(domain = %key.domain, %error, "could not renew the poller lease; polling on");
+                    every / 4
                 }
-            }
+            };
         }
     }
 

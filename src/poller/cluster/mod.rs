@@ -127,6 +127,10 @@ impl Cluster {
         self.inner.store.is_connected()
     }
 
+    fn replica_id(&self) -> &str {
+        self.inner.store.replica_id()
+    }
+
     /// Runs `command` through the store; fails at once while Redis is unreachable.
     async fn query<T>(&self, command: redis::Cmd) -> Result<T, ClusterError>
     where

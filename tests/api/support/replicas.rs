@@ -163,7 +163,9 @@ impl Replica {
     pub(crate) async fn wait_for_log(&self, text: &str, limit: Duration) -> Option<Value> {
         self.logs
             .wait_for(limit, |line| {
-                line["message"].as_str().is_some_and(|message| message.contains(text))
+                line["message"]
+                    .as_str()
+                    .is_some_and(|message| message.contains(text))
             })
             .await
     }
