@@ -12,7 +12,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::cluster::{Acquired, Cluster, ClusterError, Lease, Record};
-use super::feed::{StatusEvent, WatchEnd};
+use super::feed::{PollerEnd, StatusEvent};
 use super::task::{Deposed, Poller};
 use crate::upstream::WorkflowState;
 
@@ -22,7 +22,7 @@ const REJOIN_EVERY: Duration = Duration::from_secs(1);
 /// How following ended.
 enum Followed {
     /// The watch ended (told by the holder, or nobody watches here).
-    End(WatchEnd),
+    End(PollerEnd),
     /// This replica took the lease: it polls now.
     Lead(Lease),
     /// Redis failed.
@@ -31,7 +31,7 @@ enum Followed {
 
 impl Poller {
     /// Polls or follows `key` among the replicas sharing `cluster`, until the watch ends.
-    pub(super) async fn coordinate(&mut self, cluster: &Cluster) -> WatchEnd {
+    pub(super) async fn coordinate(&mut self, cluster: &Cluster) -> PollerEnd {
         let mut acquired = None;
         loop {
             let attempt = match acquired.take() {
@@ -54,7 +54,7 @@ impl Poller {
                     let ttl = cluster.settings().lease_ttl;
                     if self.redis_failing_for() < ttl {
                         tokio::select! {
-                            () = self.shared.shutdown.cancelled() => return WatchEnd::ShuttingDown,
+                            () = self.shared.shutdown.cancelled() => return PollerEnd::ShuttingDown,
                             () = tokio::time::sleep(ttl / 10) => continue,
                         }
                     }
@@ -69,7 +69,7 @@ impl Poller {
     /// Polls as the holder of `lease`, from where the previous holder stood, until
     /// the watch ends (then tells the followers and gives the lease up) or the
     /// lease is lost (`None`).
-    async fn lead(&mut self, cluster: &Cluster, lease: Lease) -> Option<WatchEnd> {
+    async fn lead(&mut self, cluster: &Cluster, lease: Lease) -> Option<PollerEnd> {
         match cluster.load(&self.key).await {
             Ok(shared) => {
                 self.redis_answered();
@@ -149,11 +149,11 @@ impl Poller {
                 false => Some(*idle_until.get_or_insert_with(|| Instant::now() + grace)),
             };
             tokio::select! {
-                () = self.shared.shutdown.cancelled() => return Followed::End(WatchEnd::ShuttingDown),
+                () = self.shared.shutdown.cancelled() => return Followed::End(PollerEnd::ShuttingDown),
                 () = notified => {}
                 record = following.next() => match record {
                     // The relay stops only when the gateway does.
-                    None => return Followed::End(WatchEnd::ShuttingDown),
+                    None => return Followed::End(PollerEnd::ShuttingDown),
                     Some(Ok(Record::Released)) => ask_at = Instant::now(),
                     Some(Ok(record)) => {
                         if let Some(end) = self.apply(record) {
@@ -166,7 +166,7 @@ impl Poller {
                 },
                 () = sleep_until_some(idle_deadline) => {
                     if self.entry.watchers() == 0 {
-                        return Followed::End(WatchEnd::Idle);
+                        return Followed::End(PollerEnd::Idle);
                     }
                 }
                 () = tokio::time::sleep_until(ask_at) => {
@@ -193,7 +193,7 @@ impl Poller {
     }
 
     /// Applies a followed entry; the end of the watch it brings, if any.
-    fn apply(&mut self, record: Record) -> Option<WatchEnd> {
+    fn apply(&mut self, record: Record) -> Option<PollerEnd> {
         let event = match record {
             Record::Event(event) => event,
             Record::End(end) => return Some(end),
@@ -210,9 +210,9 @@ impl Poller {
         self.confirm_current();
         self.shared.metrics.event_published();
         if completed {
-            return Some(WatchEnd::Completed);
+            return Some(PollerEnd::Completed);
         }
-        (paused && self.entry.keep_watchers() == 0).then_some(WatchEnd::ActionRequired)
+        (paused && self.entry.keep_watchers() == 0).then_some(PollerEnd::ActionRequired)
     }
 
     /// Appends the changes this replica has not seen to its feed, and goes on
@@ -269,7 +269,7 @@ impl Poller {
 
     /// Polls alone while Redis is unreachable; `None` once it answers again (the
     /// caller rejoins), or the end of the watch.
-    async fn poll_until_redis_answers(&mut self, cluster: &Cluster) -> Option<WatchEnd> {
+    async fn poll_until_redis_answers(&mut self, cluster: &Cluster) -> Option<PollerEnd> {
         let _alone = self.shared.metrics.poller_unshared();
         let key = self.key.clone();
         let answers = async {

@@ -14,11 +14,12 @@ use tracing::Instrument;
 
 use super::backoff::Backoff;
 use super::cluster::{Checkpoint, ClusterError, Lease};
-use super::feed::{StatusEvent, WatchEnd};
-use super::{Entry, Shared};
+use super::feed::{PollerEnd, StatusEvent};
+use super::{Entry, PollersState};
 use crate::budget::Priority;
 use crate::cache::StatusKey;
-use crate::upstream::{Credential, UpstreamError, WorkflowState, WorkflowStatus};
+use crate::credential::Credential;
+use crate::upstream::{UpstreamError, WorkflowState, WorkflowStatus};
 
 /// The lease this poller polled under was taken over by another replica: it must
 /// stop polling and publishing.
@@ -29,12 +30,12 @@ enum Step {
     /// Poll again after this delay.
     Again(Duration),
     /// Stop watching.
-    End(WatchEnd),
+    End(PollerEnd),
 }
 
 /// The state of one poll loop.
 pub(super) struct Poller {
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<PollersState>,
     pub(super) entry: Arc<Entry>,
     credential: Credential,
     pub(super) key: StatusKey,
@@ -58,7 +59,7 @@ pub(super) struct Poller {
 
 impl Poller {
     pub(super) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<PollersState>,
         entry: Arc<Entry>,
         credential: Credential,
         key: StatusKey,
@@ -104,7 +105,7 @@ impl Poller {
     }
 
     /// Polls with no lease (no Redis, or Redis unreachable) until the watch ends.
-    pub(super) async fn poll_alone(&mut self) -> WatchEnd {
+    pub(super) async fn poll_alone(&mut self) -> PollerEnd {
         loop {
             // Only a lease can be lost, and this loop holds none.
             if let Ok(end) = self.poll_until_an_end().await {
@@ -114,7 +115,7 @@ impl Poller {
     }
 
     /// Polls until the watch ends, or until the lease it polls under is lost.
-    pub(super) async fn poll_until_an_end(&mut self) -> Result<WatchEnd, Deposed> {
+    pub(super) async fn poll_until_an_end(&mut self) -> Result<PollerEnd, Deposed> {
         if let Some(at) = self.resume_at.take() {
             // Taken over: the first poll is when the previous holder planned it.
             let delay = at.saturating_duration_since(Instant::now());
@@ -165,7 +166,7 @@ impl Poller {
                 self.last_fetched = Some(snapshot.fetched_at);
                 match &snapshot.status {
                     Some(status) => self.observe(Arc::clone(status), snapshot.fetched_at).await,
-                    None => Ok(Step::End(WatchEnd::NotFound)),
+                    None => Ok(Step::End(PollerEnd::NotFound)),
                 }
             }
             Err(error) => Ok(self.failed(error)),
@@ -215,10 +216,10 @@ impl Poller {
             _ => None,
         };
         if status.completed {
-            return Step::End(WatchEnd::Completed);
+            return Step::End(PollerEnd::Completed);
         }
         if state == WorkflowState::ActionRequired && self.entry.keep_watchers() == 0 {
-            return Step::End(WatchEnd::ActionRequired);
+            return Step::End(PollerEnd::ActionRequired);
         }
         if let Some(since) = self.blocked_since {
             // Also from the upstream's own transition time, so that resubscribing
@@ -228,7 +229,7 @@ impl Poller {
                 .unwrap_or_default();
             let blocked_for = since.elapsed().max(upstream_says);
             if blocked_for >= self.shared.settings.blocked_max_watch {
-                return Step::End(WatchEnd::Expired { blocked_for });
+                return Step::End(PollerEnd::Expired { blocked_for });
             }
         }
         Step::Again(self.backoff.after_observation(&state, changed))
@@ -315,7 +316,7 @@ impl Poller {
         let retryable = error.is_transient();
         tracing::debug!(domain = %self.key.domain, failures = self.failures, %error, "poll failed");
         if !retryable || self.failures >= self.shared.settings.max_failures {
-            return Step::End(WatchEnd::GaveUp(error));
+            return Step::End(PollerEnd::GaveUp(error));
         }
         Step::Again(self.backoff.after_failure(error.retry_after()))
     }
@@ -323,7 +324,7 @@ impl Poller {
     /// Waits `delay` for the next poll. While nobody watches, it does not poll and
     /// stops after the grace period; it stops at once on shutdown, and when the
     /// last keep-watching subscriber of a paused workflow leaves.
-    async fn wait(&mut self, delay: Duration) -> Option<WatchEnd> {
+    async fn wait(&mut self, delay: Duration) -> Option<PollerEnd> {
         let next_poll = Instant::now() + delay;
         let mut idle_deadline: Option<Instant> = None;
         let entry = Arc::clone(&self.entry);
@@ -334,7 +335,7 @@ impl Poller {
                 idle_deadline = None;
                 let paused = self.last_state == Some(WorkflowState::ActionRequired);
                 if paused && self.entry.keep_watchers() == 0 {
-                    return Some(WatchEnd::ActionRequired);
+                    return Some(PollerEnd::ActionRequired);
                 }
             }
             let grace = self.shared.settings.grace;
@@ -343,14 +344,14 @@ impl Poller {
                 false => next_poll,
             };
             tokio::select! {
-                () = self.shared.shutdown.cancelled() => return Some(WatchEnd::ShuttingDown),
+                () = self.shared.shutdown.cancelled() => return Some(PollerEnd::ShuttingDown),
                 () = notified => continue,
                 () = tokio::time::sleep_until(wake_at) => {}
             }
             match (idle, self.anyone_watches().await) {
                 // Time for the next poll.
                 (false, _) => return None,
-                (true, false) => return Some(WatchEnd::Idle),
+                (true, false) => return Some(PollerEnd::Idle),
                 // Someone came back during the grace period: wait for the poll.
                 (true, true) => {}
             }

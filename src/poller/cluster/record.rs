@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
 use crate::poller::backoff::BackoffPosition;
-use crate::poller::feed::{StatusEvent, WatchEnd};
+use crate::poller::feed::{PollerEnd, StatusEvent};
 use crate::upstream::{UpstreamError, WorkflowState, WorkflowStatus};
 
 /// `kind` of a change.
@@ -30,7 +30,7 @@ pub(crate) enum Record {
     /// A change of state, with its shared sequence number.
     Event(StatusEvent),
     /// Polling ended in a way subscribers are told of (not found, expired, gave up).
-    End(WatchEnd),
+    End(PollerEnd),
     /// The holder gave the lease up (nobody watches it there, or it is stopping).
     Released,
 }
@@ -76,17 +76,17 @@ pub(super) fn encode_event(event: &StatusEvent) -> String {
 }
 
 /// The `data` field of an end, when it is one subscribers are told of.
-pub(super) fn encode_end(end: &WatchEnd) -> Option<String> {
+pub(super) fn encode_end(end: &PollerEnd) -> Option<String> {
     let data = match end {
-        WatchEnd::NotFound => EndData::NotFound,
-        WatchEnd::Expired { blocked_for } => EndData::Expired {
+        PollerEnd::NotFound => EndData::NotFound,
+        PollerEnd::Expired { blocked_for } => EndData::Expired {
             blocked_for: *blocked_for,
         },
-        WatchEnd::GaveUp(error) => EndData::GaveUp((**error).clone()),
-        WatchEnd::Completed
-        | WatchEnd::ActionRequired
-        | WatchEnd::Idle
-        | WatchEnd::ShuttingDown => {
+        PollerEnd::GaveUp(error) => EndData::GaveUp((**error).clone()),
+        PollerEnd::Completed
+        | PollerEnd::ActionRequired
+        | PollerEnd::Idle
+        | PollerEnd::ShuttingDown => {
             return None;
         }
     };
@@ -126,9 +126,9 @@ pub(super) fn decode(entry: &StreamId) -> Result<Record, ClusterError> {
         END => {
             let data: EndData = serde_json::from_str(&field("data")?).map_err(corrupt)?;
             Ok(Record::End(match data {
-                EndData::NotFound => WatchEnd::NotFound,
-                EndData::Expired { blocked_for } => WatchEnd::Expired { blocked_for },
-                EndData::GaveUp(error) => WatchEnd::GaveUp(Arc::new(error)),
+                EndData::NotFound => PollerEnd::NotFound,
+                EndData::Expired { blocked_for } => PollerEnd::Expired { blocked_for },
+                EndData::GaveUp(error) => PollerEnd::GaveUp(Arc::new(error)),
             }))
         }
         RELEASED => Ok(Record::Released),
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(read.status, event.status);
         assert_eq!(read.previous_state, Some(WorkflowState::Pending));
 
-        let gave_up = WatchEnd::GaveUp(Arc::new(UpstreamError::Unavailable {
+        let gave_up = PollerEnd::GaveUp(Arc::new(UpstreamError::Unavailable {
             status: 503,
             retry_after: Some(Duration::from_secs(3)),
         }));
@@ -189,11 +189,11 @@ mod tests {
             ("kind", END.into()),
             ("data", encode_end(&gave_up).unwrap()),
         ]);
-        let Ok(Record::End(WatchEnd::GaveUp(error))) = decode(&written) else {
+        let Ok(Record::End(PollerEnd::GaveUp(error))) = decode(&written) else {
             panic!("not the end written")
         };
         assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
-        assert!(encode_end(&WatchEnd::Idle).is_none());
+        assert!(encode_end(&PollerEnd::Idle).is_none());
     }
 
     #[test]

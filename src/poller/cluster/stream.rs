@@ -11,7 +11,7 @@ use redis::streams::StreamRangeReply;
 use super::record::{self, Checkpoint, Record};
 use super::{Cluster, ClusterError, Lease, millis};
 use crate::cache::StatusKey;
-use crate::poller::feed::{StatusEvent, WatchEnd};
+use crate::poller::feed::{PollerEnd, StatusEvent};
 
 /// Appends a change under the fence; returns its sequence, or -1 when fenced.
 const PUBLISH: &str = r"
@@ -52,7 +52,7 @@ return 1
 ";
 
 /// What a replica reads to follow or take over a registration.
-pub(crate) struct Shared {
+pub(crate) struct SharedHistory {
     /// The latest changes, oldest first (ends and releases are left out: they
     /// concern the pollers that wrote them).
     pub(crate) events: Vec<StatusEvent>,
@@ -91,7 +91,7 @@ impl Cluster {
         &self,
         key: &StatusKey,
         lease: &Lease,
-        end: &WatchEnd,
+        end: &PollerEnd,
     ) -> Result<(), ClusterError> {
         let Some(data) = record::encode_end(end) else {
             return Ok(());
@@ -146,7 +146,7 @@ impl Cluster {
     }
 
     /// The registration's latest changes and checkpoint.
-    pub(crate) async fn load(&self, key: &StatusKey) -> Result<Shared, ClusterError> {
+    pub(crate) async fn load(&self, key: &StatusKey) -> Result<SharedHistory, ClusterError> {
         let keys = self.keys(key);
         let count = self.settings().history.max(1);
         let mut range = redis::cmd("XREVRANGE");
@@ -174,7 +174,7 @@ impl Cluster {
             .as_deref()
             .map(record::decode_checkpoint)
             .transpose()?;
-        Ok(Shared {
+        Ok(SharedHistory {
             events,
             last_id,
             checkpoint,
