@@ -192,7 +192,7 @@ impl Budget {
                 }
             }
         }
-        let wait = self.from_share(redis, credential, priority)?;
+        let wait = self.book_in_share(redis, credential, priority)?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -201,7 +201,7 @@ impl Budget {
 
     /// Books a slot in this replica's local share (cut anew when the replica count
     /// changed): how long to wait for it.
-    fn from_share(
+    fn book_in_share(
         &self,
         redis: &SharedBudget,
         credential: Fingerprint,

@@ -144,11 +144,13 @@ impl Logs {
         tokio::time::timeout(limit, async {
             loop {
                 let added = self.added.notified();
-                let lines = self.lines.lock().unwrap();
-                if let Some(line) = lines.iter().skip(skip).find(|line| matches(line)) {
-                    return line.clone();
+                let found = {
+                    let lines = self.lines.lock().unwrap();
+                    lines.iter().skip(skip).find(|line| matches(line)).cloned()
+                };
+                if let Some(line) = found {
+                    return line;
                 }
-                drop(lines);
                 added.await;
             }
         })
