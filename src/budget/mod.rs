@@ -192,6 +192,21 @@ impl Budget {
                 }
             }
         }
+        let wait = self.book_in_share(redis, credential, priority)?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(0)
+    }
+
+    /// Books a slot in this replica's local share (cut anew when the replica count
+    /// changed): how long to wait for it.
+    fn book_in_share(
+        &self,
+        redis: &SharedBudget,
+        credential: Fingerprint,
+        priority: Priority,
+    ) -> Result<Duration, Exhausted> {
         let replicas = redis.store.replica_count();
         let mut share = self.inner.share.lock_unpoisoned();
         let share = match share.take() {

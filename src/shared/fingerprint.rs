@@ -5,7 +5,9 @@
 //! key changes nothing about that, only which process picked it.
 
 use super::{SharedError, SharedStore};
-use crate::credential::FingerprintKey;
+
+/// The key's name under the prefix.
+pub(super) const KEY: &str = "fingerprint-key";
 
 /// Stores `ARGV[1]` unless a key is there; answers the stored one.
 const CREATE_OR_READ: &str = r"
@@ -13,10 +15,13 @@ redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
 ";
 
-/// The key stored in Redis, stored now when none is.
-pub(super) async fn shared_key(store: &SharedStore) -> Result<FingerprintKey, SharedError> {
-    let candidate: [u8; 32] = rand::random();
-    let key = store.key("fingerprint-key");
+/// The key stored in Redis, stored now when none is (`candidate`, this process's
+/// own random key, which the heartbeat restores if Redis loses the stored one).
+pub(super) async fn shared_key(
+    store: &SharedStore,
+    candidate: [u8; 32],
+) -> Result<[u8; 32], SharedError> {
+    let key = store.key(KEY);
     let stored: Vec<u8> = store
         .run(|mut connection| async move {
             redis::Script::new(CREATE_OR_READ)
@@ -26,8 +31,7 @@ pub(super) async fn shared_key(store: &SharedStore) -> Result<FingerprintKey, Sh
                 .await
         })
         .await?;
-    let bytes: [u8; 32] = stored
+    stored
         .try_into()
-        .map_err(|_| SharedError::Corrupt("fingerprint key (not 32 bytes)"))?;
-    Ok(FingerprintKey::from_bytes(bytes))
+        .map_err(|_| SharedError::Corrupt("fingerprint key (not 32 bytes)"))
 }

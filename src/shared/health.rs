@@ -2,14 +2,20 @@
 //! with one warning line and a gauge change on each transition (not on each error:
 //! an outage would otherwise log once per request).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::SharedError;
 use crate::metrics::Metrics;
 
+/// Slow answers in a row that make a replica go local: one slow command on a busy
+/// host is not an outage, three are.
+const SLOW_IN_A_ROW: u32 = 3;
+
 /// Connected or local; starts connected (start-up waited for Redis to answer).
 pub(super) struct Health {
     connected: AtomicBool,
+    /// Commands that timed out since the last success.
+    slow: AtomicU32,
     metrics: Metrics,
 }
 
@@ -18,6 +24,7 @@ impl Health {
         metrics.redis_connected(true);
         Self {
             connected: AtomicBool::new(true),
+            slow: AtomicU32::new(0),
             metrics,
         }
     }
@@ -28,6 +35,7 @@ impl Health {
 
     /// Redis answered: rejoin if this replica had gone local.
     pub(super) fn succeeded(&self) {
+        self.slow.store(0, Ordering::Relaxed);
         if !self.connected.swap(true, Ordering::Relaxed) {
             self.metrics.redis_connected(true);
             tracing::warn!(
@@ -42,27 +50,45 @@ impl Health {
     }
 
     /// A command failed: counted; a failure to reach Redis (not a refusal of one
-    /// command) turns the replica local.
+    /// command), or the third timeout in a row, turns the replica local.
     pub(super) fn failed(&self, error: &SharedError) {
         self.metrics.redis_error();
-        if unreachable(error) && self.connected.swap(false, Ordering::Relaxed) {
+        let gone = match classify(error) {
+            Failure::Unreachable => true,
+            Failure::Slow => self.slow.fetch_add(1, Ordering::Relaxed) + 1 >= SLOW_IN_A_ROW,
+            Failure::Refused => false,
+        };
+        if gone && self.connected.swap(false, Ordering::Relaxed) {
             self.metrics.redis_connected(false);
             tracing::warn!(%error, "redis is unreachable: this replica runs on local state (cache, a share of the budget) until it returns");
         }
     }
 }
 
-/// Whether `error` means Redis cannot be reached, rather than that it refused one command.
-fn unreachable(error: &SharedError) -> bool {
+/// How a command failed.
+enum Failure {
+    /// Redis cannot be reached (refused, dropped, unusable connection).
+    Unreachable,
+    /// No answer in time.
+    Slow,
+    /// Redis refused this one command (a script error, a wrong type).
+    Refused,
+}
+
+fn classify(error: &SharedError) -> Failure {
     match error {
-        SharedError::Timeout(_) => true,
-        SharedError::Redis(error) => {
-            error.is_io_error()
+        SharedError::Timeout(_) => Failure::Slow,
+        SharedError::Redis(error) if error.is_timeout() => Failure::Slow,
+        SharedError::Redis(error)
+            if error.is_io_error()
                 || error.is_connection_refusal()
                 || error.is_connection_dropped()
-                || error.is_timeout()
-                || error.is_unrecoverable_error()
+                || error.is_unrecoverable_error() =>
+        {
+            Failure::Unreachable
         }
-        SharedError::BadUrl(_) | SharedError::Corrupt(_) => false,
+        SharedError::Redis(_) | SharedError::BadUrl(_) | SharedError::Corrupt(_) => {
+            Failure::Refused
+        }
     }
 }

@@ -81,6 +81,8 @@ struct Inner {
     replica_id: String,
     /// Replicas alive at the last successful heartbeat (at least 1: this one).
     replicas: AtomicU32,
+    /// The fingerprint key every replica shares (read from Redis at start-up).
+    fingerprint_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SharedStore {
@@ -109,7 +111,7 @@ impl SharedStore {
             .set_number_of_retries(2)
             .set_max_delay(settings.heartbeat);
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        let store = Self {
+        let mut store = Self {
             inner: Arc::new(Inner {
                 client,
                 connection,
@@ -118,9 +120,15 @@ impl SharedStore {
                 health: Health::new(metrics),
                 replica_id: format!("{:016x}", rand::random::<u64>()),
                 replicas: AtomicU32::new(1),
+                fingerprint_key: rand::random(),
             }),
         };
         store.wait_until_reachable().await?;
+        let candidate = store.inner.fingerprint_key;
+        let shared_key = fingerprint::shared_key(&store, candidate).await?;
+        Arc::get_mut(&mut store.inner)
+            .expect("not shared before the heartbeat starts")
+            .fingerprint_key = shared_key;
         tracing::info!(redis = %settings.url.redacted(), prefix = %settings.key_prefix, replica = %store.inner.replica_id, "sharing state with other replicas through redis");
         tokio::spawn(replicas::heartbeat(store.clone(), shutdown));
         Ok(store)
@@ -147,8 +155,8 @@ impl SharedStore {
     }
 
     /// The credential fingerprint key every replica uses, created by the first.
-    pub async fn fingerprint_key(&self) -> Result<FingerprintKey, SharedError> {
-        fingerprint::shared_key(self).await
+    pub fn fingerprint_key(&self) -> FingerprintKey {
+        FingerprintKey::from_bytes(self.inner.fingerprint_key)
     }
 
     /// `{prefix}:{suffix}`: every key this gateway uses goes through here.

@@ -93,7 +93,7 @@ impl Application {
         // Shared by the replicas, so one credential has one fingerprint (one cache
         // entry, one poller, one budget) everywhere.
         let fingerprint_key = match &shared {
-            Some(store) => store.fingerprint_key().await?,
+            Some(store) => store.fingerprint_key(),
             None => FingerprintKey::random(),
         };
         let server_credential = upstream

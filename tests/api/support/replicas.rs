@@ -23,7 +23,7 @@ const REPLICA_DEFAULTS: [(&str, &str); 5] = [
     ("--upstream-retry-max", "20ms"),
     ("--upstream-budget", "1000000"),
     ("--redis-heartbeat", "100ms"),
-    ("--redis-timeout", "200ms"),
+    ("--redis-timeout", "1s"),
 ];
 
 /// One gateway process; SIGKILLed when dropped.
@@ -98,7 +98,7 @@ pub(crate) async fn spawn_replica(
     let stderr = child.stderr.take().expect("piped stderr");
     tokio::spawn(collect(stderr, logs.clone()));
     let listening = logs
-        .wait_for(Duration::from_secs(30), |line| {
+        .wait_for(0, Duration::from_secs(30), |line| {
             line["message"] == "registrar-gateway listening"
         })
         .await
@@ -133,13 +133,23 @@ async fn collect(stderr: tokio::process::ChildStderr, logs: Logs) {
 }
 
 impl Logs {
-    /// The first line (already logged or to come within `limit`) matching `matches`.
-    async fn wait_for(&self, limit: Duration, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+    /// The first line from the `skip`th on (already logged or to come within
+    /// `limit`) matching `matches`.
+    async fn wait_for(
+        &self,
+        skip: usize,
+        limit: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         tokio::time::timeout(limit, async {
             loop {
                 let added = self.added.notified();
-                if let Some(line) = self.lines.lock().unwrap().iter().find(|line| matches(line)) {
-                    return line.clone();
+                let found = {
+                    let lines = self.lines.lock().unwrap();
+                    lines.iter().skip(skip).find(|line| matches(line)).cloned()
+                };
+                if let Some(line) = found {
+                    return line;
                 }
                 added.await;
             }
@@ -162,12 +172,28 @@ impl Replica {
     /// Waits (up to `limit`) for a log line whose `message` contains `text`.
     pub(crate) async fn wait_for_log(&self, text: &str, limit: Duration) -> Option<Value> {
         self.logs
-            .wait_for(limit, |line| {
+            .wait_for(0, limit, |line| {
                 line["message"]
                     .as_str()
                     .is_some_and(|message| message.contains(text))
             })
             .await
+    }
+
+    /// Waits (up to `limit`) for a log line (JSON) that `matches`, among the lines
+    /// from `mark` on (a [`Replica::log_mark`]: what happened after a step).
+    pub(crate) async fn wait_for_log_line(
+        &self,
+        mark: usize,
+        limit: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        self.logs.wait_for(mark, limit, matches).await
+    }
+
+    /// How many lines are logged so far, for [`Replica::wait_for_log_line`].
+    pub(crate) fn log_mark(&self) -> usize {
+        self.logs.lines.lock().unwrap().len()
     }
 
     /// Every log line so far (JSON values; unparsable lines as strings).
