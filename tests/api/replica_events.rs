@@ -214,3 +214,78 @@ async fn killing_the_replica_that_polls_hands_its_lease_over_within_the_ttl_and_
         group.assert_saw_the_workflow();
     }
 }
+
+/// Waits for a line of `replica`'s log after `mark` whose message contains `text`.
+async fn logged_after(replica: &Replica, mark: usize, text: &str) {
+    replica
+        .wait_for_log_line(mark, Duration::from_secs(20), |line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|message| message.contains(text))
+        })
+        .await
+        .unwrap_or_else(|| panic!("never logged {text:?}: {:?}", replica.logs()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_a_redis_outage_subscribers_on_every_replica_keep_their_changes_in_order_and_replicas_rejoin()
+ {
+    let mut redis = TestRedis::start().await;
+    let simulator = spawn_simulator().await;
+    // A short lease: followers poll on their own one lease lifetime into the outage.
+    let mut args = REPLICA_ARGS;
+    args[7] = "1s";
+    let replicas = spawn_replicas(2, &simulator.handle, &redis, &args).await;
+    let mut groups = Vec::new();
+    for replica in &replicas {
+        groups.push(Subscribers::open(replica.address, 20).await);
+    }
+    for group in &mut groups {
+        group.until_sequence(1).await;
+    }
+
+    let mut followers = Vec::new();
+    for replica in &replicas {
+        if metric(replica, "registrar_gateway_poller_leases_held").await == 0 {
+            followers.push(replica);
+        }
+    }
+    assert_eq!(followers.len(), 1, "one replica polls, the other follows");
+
+    redis.stop().await;
+    for replica in &replicas {
+        replica
+            .wait_for_log("redis is unreachable", Duration::from_secs(20))
+            .await
+            .expect("the replica warned");
+    }
+    // Each replica polls on its own and keeps its subscribers informed.
+    simulator.advance(10);
+    for group in &mut groups {
+        group.until_sequence(2).await;
+    }
+    // The holder polls on; the follower polls alone since it cannot follow.
+    assert_eq!(
+        metric(followers[0], "registrar_gateway_pollers_unshared").await,
+        1
+    );
+
+    let marks: Vec<usize> = replicas.iter().map(Replica::log_mark).collect();
+    redis.restart().await;
+    for (replica, mark) in replicas.iter().zip(marks) {
+        logged_after(replica, mark, "the registration is shared again").await;
+    }
+    // Rejoined (one polls, the other follows): the last change reaches everyone,
+    // numbered on from what each subscriber saw.
+    simulator.advance(20);
+    for group in &mut groups {
+        group.until_completed().await;
+        group.assert_saw_the_workflow();
+    }
+    for replica in &replicas {
+        assert_eq!(
+            metric(replica, "registrar_gateway_pollers_unshared").await,
+            0
+        );
+    }
+}
