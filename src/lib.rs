@@ -12,7 +12,8 @@
 //! - [`shared`]: the Redis store replicas share (`--redis-url`), below everything that coordinates through it;
 //! - [`budget`]: the per-credential upstream request budget every call goes through;
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
-//! - [`poller`]: one shared poller per watched registration;
+//! - [`poller`]: one shared poller per watched registration (with [`shared`], one across all
+//!   replicas: a lease, a fenced event stream, followers republishing it);
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes;
