@@ -312,11 +312,11 @@ fn gcra(limit: u32, window: Duration) -> GcraParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credential::{Credential, Credentials, FingerprintKey};
+    use crate::credential::{Credential, CredentialSecret, FingerprintKey};
 
     fn credential(token: &str) -> Fingerprint {
         Credential::new(
-            Credentials::ApiToken(token.into()),
+            CredentialSecret::ApiToken(token.into()),
             &FingerprintKey::random(),
         )
         .fingerprint()

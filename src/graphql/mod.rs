@@ -24,7 +24,7 @@ pub use error::GraphqlError;
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{ConnectionSubscriptions, LastEventId, SubscriptionRoot};
+pub use subscription::{LastEventId, SubscriptionAdmission, SubscriptionPlace, SubscriptionRoot};
 pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
@@ -32,8 +32,8 @@ pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
-use crate::registrations::Registrations;
-use crate::upstream::Credential;
+use crate::credential::Credential;
+use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,7 +130,7 @@ impl Executor for GatewaySchema {
 /// The schema of `shape` with its services attached and `limits` enforced on every operation.
 pub fn build_schema(
     shape: SchemaShape,
-    registrations: Registrations,
+    registrations: RegistrationService,
     access: AccessPolicy,
     query_limits: QueryLimits,
     registration: RegistrationPolicy,
@@ -157,7 +157,7 @@ pub fn build_schema(
 
 /// What resolvers read from schema data (see [`service`]).
 struct Services {
-    registrations: Registrations,
+    registrations: RegistrationService,
     access: AccessPolicy,
     query_limits: QueryLimits,
     registration: RegistrationPolicy,

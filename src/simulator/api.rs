@@ -10,9 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::Shared;
+use super::SimulatorState;
 use super::auth;
 use super::create;
 use super::edge::API_PREFIX;
@@ -20,12 +21,13 @@ use super::list;
 use super::rate_limit::{Quota, Verdict};
 use super::reply::{self, ApiError};
 use super::store::StoreError;
+use super::workflow::Workflow;
 use crate::domain::{AccountId, DomainName, InvalidDomainName};
 
 /// The API routes, under both API families (`registrar` and Cloudflare's own
 /// `registrar-sandbox`, which has identical shapes); unknown paths get the
 /// platform's 7003 routing error.
-pub(super) fn router() -> Router<Arc<Shared>> {
+pub(super) fn router() -> Router<Arc<SimulatorState>> {
     ["registrar", "registrar-sandbox"]
         .into_iter()
         .fold(Router::new(), |router, family| {
@@ -34,7 +36,7 @@ pub(super) fn router() -> Router<Arc<Shared>> {
         .fallback(unrouted)
 }
 
-fn family_routes(family: &str) -> Router<Arc<Shared>> {
+fn family_routes(family: &str) -> Router<Arc<SimulatorState>> {
     let registrations = format!("/client/v4/accounts/{{account_id}}/{family}/registrations");
     let registrations = registrations.as_str();
     Router::new()
@@ -55,13 +57,13 @@ pub(super) struct Admitted {
     pub account: AccountId,
     /// The credential's remaining quota.
     pub quota: Quota,
-    /// The credential's tag, when the simulator tags answers ([`super::SimulatorConfig::tag_credentials`]).
+    /// The credential's tag, when the simulator tags answers ([`super::SimulatorSettings::tag_credentials`]).
     pub credential_tag: Option<String>,
 }
 
 /// Routing (account id), then auth, then the rate limit.
 pub(super) fn admit(
-    shared: &Shared,
+    shared: &SimulatorState,
     uri: &Uri,
     account: &str,
     headers: &HeaderMap,
@@ -97,7 +99,7 @@ pub(super) fn route_error(uri: &Uri) -> ApiError {
 
 /// Parses the domain early (to count the request against it); errors are reported after auth.
 fn parse_and_count(
-    shared: &Shared,
+    shared: &SimulatorState,
     account: &str,
     domain: &str,
 ) -> Result<DomainName, InvalidDomainName> {
@@ -113,7 +115,7 @@ type RegistrationPath = Result<Path<(String, String)>, PathRejection>;
 /// A registration route's common steps: routing, counting, auth and the rate limit.
 /// The domain is checked only after them, as the platform does.
 fn admit_registration(
-    shared: &Shared,
+    shared: &SimulatorState,
     uri: &Uri,
     path: RegistrationPath,
     headers: &HeaderMap,
@@ -128,64 +130,81 @@ fn admit_registration(
 
 /// `GET …/registrations/{domain_name}/registration-status`: the hot path.
 async fn registration_status(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<SimulatorState>>,
     uri: Uri,
     path: RegistrationPath,
     headers: HeaderMap,
 ) -> Response {
-    let (admitted, domain) = match admit_registration(&shared, &uri, path, &headers) {
-        Ok(admitted) => admitted,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let answer = match domain {
-        Err(_) => ApiError::InvalidDomain.into_response(),
-        Ok(domain) => {
-            let now = shared.clock.now();
-            let account = &admitted.account;
-            match shared
-                .store
-                .read(account, &domain, now, |w| w.status(account, &domain, now))
-            {
-                Ok(Some(mut status)) => {
-                    if let Some(tag) = &admitted.credential_tag {
-                        let context = status.context.get_or_insert_default();
-                        context.insert("credential_tag".into(), tag.as_str().into());
-                    }
-                    reply::success(StatusCode::OK, status)
+    read_registration(
+        &shared,
+        &uri,
+        path,
+        &headers,
+        |workflow, account, domain, now| workflow.status(account, domain, now),
+        |admitted, domain, status| match status {
+            Some(mut status) => {
+                if let Some(tag) = &admitted.credential_tag {
+                    let context = status.context.get_or_insert_default();
+                    context.insert("credential_tag".into(), tag.as_str().into());
                 }
-                Ok(None) => ApiError::WorkflowNotFound(domain).into_response(),
-                Err(err) => capacity(err).into_response(),
+                reply::success(StatusCode::OK, status)
             }
-        }
-    };
-    reply::with_quota(answer, admitted.quota)
+            None => ApiError::WorkflowNotFound(domain).into_response(),
+        },
+    )
 }
 
 /// `GET …/registrations/{domain_name}`: the Registration, once the workflow succeeded.
 async fn registration(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<SimulatorState>>,
     uri: Uri,
     path: RegistrationPath,
     headers: HeaderMap,
 ) -> Response {
-    let (admitted, domain) = match admit_registration(&shared, &uri, path, &headers) {
+    read_registration(
+        &shared,
+        &uri,
+        path,
+        &headers,
+        |workflow, _, domain, now| workflow.registration(domain, now),
+        |_, _, registration| match registration.flatten() {
+            Some(registration) => reply::success(StatusCode::OK, registration),
+            None => ApiError::DomainNotFound.into_response(),
+        },
+    )
+}
+
+/// The skeleton of both registration reads: admission (routing, counting, auth,
+/// the rate limit), then the domain check, one `read` of the workflow (`None`
+/// when there is none) turned into an `answer`, and the quota headers on
+/// whatever the answer is.
+fn read_registration<T>(
+    shared: &SimulatorState,
+    uri: &Uri,
+    path: RegistrationPath,
+    headers: &HeaderMap,
+    read: impl FnOnce(&Workflow, &AccountId, &DomainName, DateTime<Utc>) -> T,
+    answer: impl FnOnce(&Admitted, DomainName, Option<T>) -> Response,
+) -> Response {
+    let (admitted, domain) = match admit_registration(shared, uri, path, headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(),
     };
-    let answer = match domain {
+    let response = match domain {
         Err(_) => ApiError::InvalidDomain.into_response(),
         Ok(domain) => {
             let now = shared.clock.now();
-            match shared.store.read(&admitted.account, &domain, now, |w| {
-                w.registration(&domain, now)
-            }) {
-                Ok(Some(Some(registration))) => reply::success(StatusCode::OK, registration),
-                Ok(_) => ApiError::DomainNotFound.into_response(),
+            let account = &admitted.account;
+            let found = shared.store.read(account, &domain, now, |workflow| {
+                read(workflow, account, &domain, now)
+            });
+            match found {
+                Ok(found) => answer(&admitted, domain, found),
                 Err(err) => capacity(err).into_response(),
             }
         }
     };
-    reply::with_quota(answer, admitted.quota)
+    reply::with_quota(response, admitted.quota)
 }
 
 /// A store error as an API answer (the simulator's own bound, not a platform error).

@@ -9,13 +9,14 @@ use super::{SANDBOX_ACCOUNT_ID, StartupError, bind};
 use crate::budget::Budget;
 use crate::cache::StatusCache;
 use crate::config::{GatewayConfig, UpstreamTarget};
+use crate::credential::CredentialSecret;
 use crate::domain::AccountId;
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
-use crate::registrations::Registrations;
+use crate::registrations::RegistrationService;
 use crate::shared::SharedStore;
-use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
-use crate::upstream::{ClientSettings, Credentials, UpstreamClient};
+use crate::simulator::{self, SimulatorHandle, SimulatorSettings};
+use crate::upstream::{ClientSettings, UpstreamClient};
 
 /// The token the gateway presents to its embedded simulator.
 const SANDBOX_TOKEN: &str = "sandbox-token";
@@ -24,7 +25,7 @@ const SANDBOX_TOKEN: &str = "sandbox-token";
 pub(super) struct Upstream {
     pub(super) client: ClientSettings,
     /// The gateway's own credential; `None` when callers must bring theirs (pass-through).
-    pub(super) credentials: Option<Credentials>,
+    pub(super) credentials: Option<CredentialSecret>,
     pub(super) default_account: Option<AccountId>,
     pub(super) simulator: Option<SimulatorHandle>,
 }
@@ -63,7 +64,7 @@ impl Upstream {
                     AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id");
                 Ok(Self {
                     client: config.upstream.client_settings(base_url),
-                    credentials: Some(Credentials::ApiToken(SANDBOX_TOKEN.into())),
+                    credentials: Some(CredentialSecret::ApiToken(SANDBOX_TOKEN.into())),
                     default_account: Some(configured_account.unwrap_or(sandbox_account)),
                     simulator: Some(simulator),
                 })
@@ -80,7 +81,7 @@ impl Upstream {
         shutdown: CancellationToken,
         metrics: &Metrics,
         shared: Option<&SharedStore>,
-    ) -> Result<Registrations, StartupError> {
+    ) -> Result<RegistrationService, StartupError> {
         let budget = Budget::new(
             config.upstream.budget_settings(),
             metrics.clone(),
@@ -99,7 +100,7 @@ impl Upstream {
             shutdown,
             metrics.clone(),
         );
-        Ok(Registrations::new(
+        Ok(RegistrationService::new(
             cache,
             pollers,
             self.default_account.clone(),
@@ -110,7 +111,7 @@ impl Upstream {
 async fn start_sandbox_simulator() -> Result<SimulatorHandle, StartupError> {
     let address = SocketAddr::from(([127, 0, 0, 1], 0));
     let listener = bind(address).await?;
-    let simulator = simulator::spawn(SimulatorConfig::default(), listener)
+    let simulator = simulator::spawn(SimulatorSettings::default(), listener)
         .await
         .map_err(|source| StartupError::Bind { address, source })?;
     tracing::warn!(

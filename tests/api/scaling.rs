@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use registrar_gateway::budget::{Budget, BudgetSettings, Priority};
-use registrar_gateway::credential::{Credential, Credentials};
+use registrar_gateway::credential::{Credential, CredentialSecret};
 use registrar_gateway::metrics::Metrics;
 use registrar_gateway::shared::{RedisUrl, SharedSettings, SharedStore};
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +49,7 @@ async fn two_replicas_draw_on_one_budget_and_one_pause_per_credential() {
         store(&redis, &shutdown).await,
         store(&redis, &shutdown).await,
     );
-    let token = || Credentials::ApiToken("shared-token".into());
+    let token = || CredentialSecret::ApiToken("shared-token".into());
     let key = a.fingerprint_key();
     let fingerprint = Credential::new(token(), &key).fingerprint();
     assert_eq!(
@@ -78,7 +78,7 @@ async fn two_replicas_draw_on_one_budget_and_one_pause_per_credential() {
         "one burst of a tenth of the limit, not one per replica"
     );
 
-    let other = Credential::new(Credentials::ApiToken("other".into()), &key).fingerprint();
+    let other = Credential::new(CredentialSecret::ApiToken("other".into()), &key).fingerprint();
     assert!(
         budgets[1]
             .try_acquire(other, Priority::Foreground)
@@ -164,7 +164,7 @@ async fn a_query_storm_over_500_registrations_on_3_replicas_stays_within_one_bud
     const LIMIT: u32 = 40;
     const WINDOW: Duration = Duration::from_secs(1);
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().rate_limit(LIMIT, WINDOW)).await;
+        spawn_simulator_with(SimulatorSettings::default().rate_limit(LIMIT, WINDOW)).await;
     let redis = TestRedis::start().await;
     let budget = [
         ("--upstream-budget", "30"),
