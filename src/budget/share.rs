@@ -112,9 +112,11 @@ mod tests {
             period: Duration::from_millis(100),
             burst: 30,
         };
-        let fingerprint =
-            Credential::new(CredentialSecret::ApiToken("t".into()), &FingerprintKey::random())
-                .fingerprint();
+        let fingerprint = Credential::new(
+            CredentialSecret::ApiToken("t".into()),
+            &FingerprintKey::random(),
+        )
+        .fingerprint();
         let mut share = LocalShare::new(3, all, all);
         let start = Instant::now();
         // No room now: the first request books the slot one share period ahead, the

@@ -104,12 +104,17 @@ impl SharedBudget {
         })
     }
 
-    /// Pauses `credential` on every replica for `duration`.
+    /// Pauses `credential` on every replica for `duration` (skipped while Redis is
+    /// unreachable: the local pause holds this replica, the others learn of the
+    /// upstream's word from their own next 429).
     pub(super) async fn pause(
         &self,
         credential: Fingerprint,
         duration: Duration,
     ) -> Result<(), SharedError> {
+        if !self.store.is_connected() {
+            return Ok(());
+        }
         let key = self.store.key(&format!("budget:{credential}:pause"));
         let millis = duration.as_millis().max(1) as u64;
         let mut invocation = self.pause.prepare_invoke();

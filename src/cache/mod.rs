@@ -180,7 +180,8 @@ impl StatusCache {
             return (Lookup::Hit, Ok(served));
         }
         let ran = Arc::new(AtomicBool::new(false));
-        let load = self.load(credential, &key, Reader::Query, None);
+        let shared = Arc::new(AtomicBool::new(false));
+        let load = self.load(credential, &key, Reader::Query, None, Arc::clone(&shared));
         let load = {
             let ran = Arc::clone(&ran);
             async move {
@@ -189,9 +190,10 @@ impl StatusCache {
             }
         };
         let fetched = self.fresh.try_get_with(key.clone(), load).await;
-        let lookup = match ran.load(Ordering::Relaxed) {
-            true => Lookup::Miss,
-            false => Lookup::Collapsed,
+        let lookup = match (ran.load(Ordering::Relaxed), shared.load(Ordering::Relaxed)) {
+            (true, true) => Lookup::Shared,
+            (true, false) => Lookup::Miss,
+            (false, _) => Lookup::Collapsed,
         };
         match fetched {
             Ok(snapshot) => {
@@ -237,13 +239,15 @@ impl StatusCache {
 
     /// The load moka runs for a missing or expired key: a recent failure is shared
     /// with queries, otherwise the shared level (when there is one) or the upstream
-    /// is asked for a snapshot newer than `since`, and the outcome remembered.
+    /// is asked for a snapshot newer than `since`, and the outcome remembered;
+    /// `from_shared` is set when the shared level answered (no upstream call).
     fn load(
         &self,
         credential: &Credential,
         key: &StatusKey,
         reader: Reader,
         since: Option<DateTime<Utc>>,
+        from_shared: Arc<AtomicBool>,
     ) -> impl Future<Output = Result<Arc<Snapshot>, UpstreamError>> + use<> {
         let this = self.clone();
         let credential = credential.clone();
@@ -263,6 +267,7 @@ impl StatusCache {
                 };
                 match shared.claim(&key, since).await {
                     Claim::Loaded(snapshot) => {
+                        from_shared.store(true, Ordering::Relaxed);
                         this.last_good.insert(key, Arc::clone(&snapshot)).await;
                         Ok(snapshot)
                     }
@@ -334,7 +339,13 @@ impl StatusCache {
             }
             self.fresh.invalidate(&key).await;
         }
-        let load = self.load(credential, &key, Reader::Poll(priority), since);
+        let load = self.load(
+            credential,
+            &key,
+            Reader::Poll(priority),
+            since,
+            Arc::default(),
+        );
         self.fresh.try_get_with(key, load).await
     }
 

@@ -24,7 +24,7 @@ pub use error::GraphqlError;
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{ConnectionSubscriptions, LastEventId, SubscriptionRoot};
+pub use subscription::{LastEventId, SubscriptionAdmission, SubscriptionPlace, SubscriptionRoot};
 pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};

@@ -103,6 +103,35 @@ async fn two_replicas_draw_on_one_budget_and_one_pause_per_credential() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_in_the_redis_url_authenticates_and_never_reaches_the_logs() {
+    const PASSWORD: &str = "hunter2-redis-secret";
+    let simulator = spawn_simulator().await;
+    let redis = TestRedis::start_with_password(PASSWORD).await;
+    let replicas = spawn_replicas(1, &simulator.handle, &redis, &[]).await;
+    let replica = &replicas[0];
+    assert_eq!(
+        replica.metric("registrar_gateway_redis_connected").await,
+        Some(1.0)
+    );
+    let line = replica
+        .wait_for_log("sharing state with other replicas", Duration::from_secs(10))
+        .await
+        .expect("the start-up line");
+    assert_eq!(
+        line["redis"],
+        format!("redis://127.0.0.1:{}", port(&redis.url()))
+    );
+    assert_answered(&replica.status_of("demo-succeeded.com").await, "a query");
+    let logs = serde_json::to_string(&replica.logs()).unwrap();
+    assert!(!logs.contains(PASSWORD), "the Redis password was logged");
+}
+
+/// The port of a `redis://…:port` URL.
+fn port(url: &str) -> &str {
+    url.rsplit(':').next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_asking_for_one_registration_at_once_make_one_upstream_call() {
     let simulator = spawn_simulator().await;
     let redis = TestRedis::start().await;

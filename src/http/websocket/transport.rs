@@ -6,6 +6,7 @@
 //! per connection multiplexing every operation's stream.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::{ErrorExtensions, Request, Response, ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -15,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::credential::Credential;
-use crate::graphql::{ConnectionSubscriptions, GraphqlError, is_request_error};
+use crate::graphql::{GraphqlError, SubscriptionAdmission, is_request_error};
 use crate::http::AppState;
 use crate::metrics::Protocol;
+
+use super::subscriptions::ConnectionSubscriptions;
 
 /// The longest close reason a close frame can carry.
 pub(super) const MAX_CLOSE_REASON: usize = 123;
@@ -93,7 +96,8 @@ struct Operation {
 struct Connection {
     state: AppState,
     sink: SplitSink<WebSocket, Message>,
-    subscriptions: ConnectionSubscriptions,
+    /// Counts subscriptions in the gauge; the bound is [`Connection::max_operations`].
+    subscriptions: Arc<dyn SubscriptionAdmission>,
     operations: HashMap<String, Operation>,
     streams: SelectAll<BoxStream<'static, Tagged>>,
     generations: u64,
@@ -110,10 +114,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState) {
     let (sink, mut incoming) = socket.split();
     let gauge = state.metrics.subscriptions(Protocol::TransportWs);
     let mut connection = Connection {
-        subscriptions: ConnectionSubscriptions::new(
-            settings.max_subscriptions_per_connection,
-            gauge,
-        ),
+        subscriptions: ConnectionSubscriptions::counted(gauge),
         state,
         sink,
         operations: HashMap::new(),
@@ -243,7 +244,7 @@ impl Connection {
 
     /// Starts an operation; its responses arrive through `self.streams`.
     fn start(&mut self, id: String, payload: SubscribePayload) {
-        let mut request = Request::new(payload.query).data(self.subscriptions.clone());
+        let mut request = Request::new(payload.query).data(Arc::clone(&self.subscriptions));
         if let Some(credential) = &self.credential {
             request = request.data(credential.clone());
         }

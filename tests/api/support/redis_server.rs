@@ -14,18 +14,30 @@ use tokio::process::{Child, Command};
 /// `redis-server`; killed when dropped.
 pub(crate) struct TestRedis {
     port: u16,
+    /// `--requirepass`, when the test wants authentication.
+    password: Option<String>,
     child: Option<Child>,
 }
 
 impl TestRedis {
     /// Starts `redis-server` on a free loopback port and waits until it accepts connections.
     pub(crate) async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// [`TestRedis::start`], refusing clients that do not present `password`.
+    pub(crate) async fn start_with_password(password: &str) -> Self {
+        Self::start_with(Some(password.to_owned())).await
+    }
+
+    async fn start_with(password: Option<String>) -> Self {
         ensure_installed();
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = launch(port).await {
+            if let Some(child) = launch(port, password.as_deref()).await {
                 return Self {
                     port,
+                    password,
                     child: Some(child),
                 };
             }
@@ -33,9 +45,12 @@ impl TestRedis {
         panic!("redis-server did not start on any of 5 free ports");
     }
 
-    /// `redis://127.0.0.1:{port}`: what `--redis-url` takes.
+    /// `redis://[:password@]127.0.0.1:{port}`: what `--redis-url` takes.
     pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Kills the server (SIGKILL: an outage, not a shutdown) and waits for it to exit.
@@ -49,7 +64,7 @@ impl TestRedis {
     pub(crate) async fn restart(&mut self) {
         self.stop().await;
         for _ in 0..50 {
-            if let Some(child) = launch(self.port).await {
+            if let Some(child) = launch(self.port, self.password.as_deref()).await {
                 self.child = Some(child);
                 return;
             }
@@ -97,8 +112,12 @@ fn free_port() -> u16 {
 
 /// Starts `redis-server` on `port`; `None` when it exits instead of becoming ready
 /// (the port was taken). Readiness is its own log line, not a polled connection.
-async fn launch(port: u16) -> Option<Child> {
-    let mut child = Command::new("redis-server")
+async fn launch(port: u16, password: Option<&str>) -> Option<Child> {
+    let mut command = Command::new("redis-server");
+    if let Some(password) = password {
+        command.args(["--requirepass", password]);
+    }
+    let mut child = command
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .args(["--protected-mode", "yes", "--loglevel", "notice"])
