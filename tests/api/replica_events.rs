@@ -289,3 +289,79 @@ async fn through_a_redis_outage_subscribers_on_every_replica_keep_their_changes_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_lease_holder_that_wakes_up_after_a_takeover_is_fenced_off_and_follows() {
+    let redis = TestRedis::start().await;
+    let simulator = spawn_simulator().await;
+    let replicas = spawn_replicas(2, &simulator.handle, &redis, &REPLICA_ARGS).await;
+    let mut groups = Vec::new();
+    for replica in &replicas {
+        groups.push(Subscribers::open(replica.address, 10).await);
+    }
+    for group in &mut groups {
+        group.until_sequence(1).await;
+    }
+    let holder = if metric(&replicas[0], "registrar_gateway_poller_leases_held").await == 1 {
+        0
+    } else {
+        1
+    };
+    let other = 1 - holder;
+
+    // Frozen past its lease: the other replica takes over and publishes the next change.
+    replicas[holder].signal("-STOP");
+    simulator.advance(10);
+    groups[other].until_sequence(2).await;
+    // Thawed, the old holder still believes it holds the lease until Redis says no.
+    let mark = replicas[holder].log_mark();
+    replicas[holder].signal("-CONT");
+    logged_after(
+        &replicas[holder],
+        mark,
+        "another replica took over polling this registration",
+    )
+    .await;
+    groups[holder].until_sequence(2).await;
+    simulator.advance(20);
+    for group in &mut groups {
+        group.until_completed().await;
+        group.assert_saw_the_workflow();
+    }
+
+    // The stream holds each change once, each written under the epoch of the
+    // lease its writer held: nothing from the old epoch after the new one began.
+    let mut connection = redis.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("registrar-gateway:poller:*:events")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&keys[0])
+        .arg("-")
+        .arg("+")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let events: Vec<(u64, u64)> = entries
+        .ids
+        .iter()
+        .filter(|entry| entry.get::<String>("kind").as_deref() == Some("event"))
+        .map(|entry| {
+            let field = |name| entry.get::<u64>(name).expect("a number");
+            (field("seq"), field("epoch"))
+        })
+        .collect();
+    let sequences: Vec<u64> = events.iter().map(|(sequence, _)| *sequence).collect();
+    assert_eq!(sequences, [1, 2, 3], "{events:?}");
+    assert!(
+        events[0].1 < events[1].1,
+        "a new epoch after the takeover: {events:?}"
+    );
+    assert!(
+        events.windows(2).all(|pair| pair[0].1 <= pair[1].1),
+        "{events:?}"
+    );
+}

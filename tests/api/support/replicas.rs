@@ -169,6 +169,17 @@ impl Replica {
         self.child.kill().await.expect("the replica is killed");
     }
 
+    /// SIGSTOP (`pause`) or SIGCONT: a process frozen and thawed, as a long GC-like
+    /// pause or a partition would leave it, unaware of the time that passed.
+    pub(crate) fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("the replica runs");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// Waits (up to `limit`) for a log line whose `message` contains `text`.
     pub(crate) async fn wait_for_log(&self, text: &str, limit: Duration) -> Option<Value> {
         self.logs
