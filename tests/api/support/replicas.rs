@@ -18,10 +18,14 @@ use super::{ACCOUNT, STATUS_QUERY, TOKEN, TestRedis};
 use registrar_gateway::simulator::SimulatorHandle;
 
 /// Settings every replica gets unless the test passes its own (as [`super::spawn_app`]'s).
-const REPLICA_DEFAULTS: [(&str, &str); 5] = [
+const REPLICA_DEFAULTS: [(&str, &str); 7] = [
     ("--upstream-retry-initial", "1ms"),
     ("--upstream-retry-max", "20ms"),
     ("--upstream-budget", "1000000"),
+    // Every test client comes from 127.0.0.1: one client may spend the whole budget
+    // (main's fair shares, as in TEST_DEFAULTS).
+    ("--client-budget-share", "1"),
+    ("--max-new-credentials-per-client", "1000000"),
     ("--redis-heartbeat", "100ms"),
     ("--redis-timeout", "1s"),
 ];
