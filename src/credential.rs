@@ -65,7 +65,8 @@ impl fmt::Debug for CredentialSecret {
     }
 }
 
-/// A secret key for [`Fingerprint`]s, random per process, so a fingerprint seen in a
+/// A secret key for [`Fingerprint`]s, random per process (or per deployment, shared
+/// through Redis by the replicas), so a fingerprint seen in a
 /// log or a cache key cannot be tested against guessed tokens.
 #[derive(Clone)]
 pub struct FingerprintKey([u8; 32]);
@@ -74,6 +75,11 @@ impl FingerprintKey {
     /// A fresh random key.
     pub fn random() -> Self {
         Self(rand::random())
+    }
+
+    /// A key chosen elsewhere: the one every replica shares through Redis.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
     }
 }
 

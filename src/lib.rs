@@ -9,9 +9,11 @@
 //! - [`domain`]: `DomainName` and `AccountId`, parsed once at the edge;
 //! - [`credential`]: the upstream credential (a secret) and its keyed fingerprint;
 //! - [`upstream`]: the Cloudflare API wire model, the client and its retries;
+//! - [`shared`]: the Redis store replicas share (`--redis-url`), below everything that coordinates through it;
 //! - [`budget`]: the per-credential upstream request budget every call goes through;
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
-//! - [`poller`]: one shared poller per watched registration;
+//! - [`poller`]: one shared poller per watched registration (with [`shared`], one across all
+//!   replicas: a lease, a fenced event stream, followers republishing it);
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
 //! - [`fair_share`]: who a client is, and its share of lookups, subscriptions and credentials;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
@@ -63,6 +65,7 @@ pub mod http;
 pub mod metrics;
 pub mod poller;
 pub mod registrations;
+pub mod shared;
 pub mod simulator;
 pub mod startup;
 mod sync;

@@ -8,6 +8,14 @@
 //! which may use only a share of the budget, so a thousand blocked registrations cannot
 //! starve the ones that move. When the upstream itself says stop (429 `Retry-After`,
 //! or `Ratelimit` with nothing remaining), the credential is paused for every caller.
+//!
+//! With the shared store (`--redis-url`) the same GCRA lives in Redis
+//! ([`shared`]), so replicas share one budget and one pause per credential; while
+//! Redis is unreachable each replica spends a conservative local share ([`share`]).
+//! The in-process limiter below serves the single-replica gateway.
+
+mod share;
+mod shared;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -21,7 +29,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::credential::Fingerprint;
 use crate::metrics::{BudgetLevel, Metrics};
+use crate::shared::SharedStore;
 use crate::sync::LockUnpoisoned;
+use share::LocalShare;
+use shared::SharedBudget;
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
@@ -61,7 +72,15 @@ pub struct Exhausted {
 /// The budget of every credential; cheap to clone.
 #[derive(Clone)]
 pub struct Budget {
-    shared: Arc<BudgetState>,
+    inner: Arc<BudgetState>,
+}
+
+/// A GCRA quota as the shared and local-share limiters take it: one request per
+/// `period`, up to `burst` at once (governor's [`Quota`], in plain numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct GcraParams {
+    period: Duration,
+    burst: u32,
 }
 
 /// A keyed limiter that reports the burst capacity left after each admission.
@@ -82,37 +101,52 @@ struct BudgetState {
     clock: DefaultClock,
     /// Where each credential's budget left and every refusal are reported.
     metrics: Metrics,
+    /// The budget in Redis, shared by the replicas (`--redis-url`).
+    redis: Option<SharedBudget>,
+    /// While Redis is unreachable: this replica's share, cut for the replica count
+    /// last seen; dropped when Redis answers, so the next outage starts empty again.
+    share: Mutex<Option<LocalShare>>,
 }
 
 impl Budget {
-    /// A budget of `settings.limit` requests per `settings.window` per credential.
-    pub fn new(settings: BudgetSettings, metrics: Metrics) -> Self {
+    /// A budget of `settings.limit` requests per `settings.window` per credential,
+    /// kept in `shared` (one budget for every replica) when given.
+    pub fn new(settings: BudgetSettings, metrics: Metrics, shared: Option<SharedStore>) -> Self {
         let background_limit =
             (f64::from(settings.limit) * settings.background_share.clamp(0.0, 1.0)) as u32;
         let all = quota(settings.limit, settings.window);
-        let shared = BudgetState {
+        let params = (
+            gcra(settings.limit, settings.window),
+            gcra(background_limit, settings.window),
+        );
+        let inner = BudgetState {
             all: RateLimiter::keyed(all).with_middleware::<StateInformationMiddleware>(),
             quota: all,
             background: DefaultKeyedRateLimiter::keyed(quota(background_limit, settings.window)),
             paused: Mutex::default(),
             clock: DefaultClock::default(),
             metrics,
+            redis: shared.map(|store| SharedBudget::new(store, params.0, params.1)),
+            share: Mutex::default(),
         };
         Self {
-            shared: Arc::new(shared),
+            inner: Arc::new(inner),
         }
     }
 
     /// Takes one request from `credential`'s budget, or says when there will be room.
-    pub fn try_acquire(
+    pub async fn try_acquire(
         &self,
         credential: Fingerprint,
         priority: Priority,
     ) -> Result<(), Exhausted> {
-        let admitted = self.admit(credential, priority);
+        let admitted = match &self.inner.redis {
+            None => self.admit(credential, priority),
+            Some(redis) => self.admit_shared(redis, credential, priority).await,
+        };
         match admitted {
             Ok(remaining) => self.report(credential, remaining, Instant::now()),
-            Err(_) => self.shared.metrics.budget_refusal(),
+            Err(_) => self.inner.metrics.budget_refusal(),
         }
         admitted.map(drop)
     }
@@ -123,28 +157,74 @@ impl Budget {
             return Err(Exhausted { retry_after });
         }
         if priority == Priority::Background {
-            self.check(&self.shared.background, credential)?;
+            self.check(&self.inner.background, credential)?;
         }
         let snapshot = self
-            .shared
+            .inner
             .all
             .check_key(&credential)
             .map_err(|not_until| Exhausted {
-                retry_after: not_until.wait_time_from(self.shared.clock.now()),
+                retry_after: not_until.wait_time_from(self.inner.clock.now()),
             })?;
         self.forget_idle_credentials();
         Ok(snapshot.remaining_burst_capacity())
+    }
+
+    /// Admits one request from the budget in Redis, or from this replica's local
+    /// share while Redis cannot be reached.
+    async fn admit_shared(
+        &self,
+        redis: &SharedBudget,
+        credential: Fingerprint,
+        priority: Priority,
+    ) -> Result<u32, Exhausted> {
+        if let Some(retry_after) = self.paused_for(credential) {
+            return Err(Exhausted { retry_after });
+        }
+        if redis.store.is_connected() {
+            match redis.try_acquire(credential, priority).await {
+                Ok(admitted) => {
+                    self.inner.share.lock_unpoisoned().take();
+                    return admitted;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the shared budget is unreachable: using the local share");
+                }
+            }
+        }
+        let wait = self.book_in_share(redis, credential, priority)?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(0)
+    }
+
+    /// Books a slot in this replica's local share (cut anew when the replica count
+    /// changed): how long to wait for it.
+    fn book_in_share(
+        &self,
+        redis: &SharedBudget,
+        credential: Fingerprint,
+        priority: Priority,
+    ) -> Result<Duration, Exhausted> {
+        let replicas = redis.store.replica_count();
+        let mut share = self.inner.share.lock_unpoisoned();
+        let share = match share.take() {
+            Some(current) if current.replicas == replicas => share.insert(current),
+            _ => share.insert(LocalShare::new(replicas, redis.all, redis.background)),
+        };
+        share.try_acquire(credential, priority, Instant::now())
     }
 
     /// Reports `credential`'s budget: `remaining` at `since`, refilling at the quota's pace.
     fn report(&self, credential: Fingerprint, remaining: u32, since: Instant) {
         let level = BudgetLevel {
             remaining,
-            capacity: self.shared.quota.burst_size().get(),
-            refill: self.shared.quota.replenish_interval(),
+            capacity: self.inner.quota.burst_size().get(),
+            refill: self.inner.quota.replenish_interval(),
             since,
         };
-        self.shared
+        self.inner
             .metrics
             .budget_remaining(|| credential.short(), level);
     }
@@ -155,15 +235,27 @@ impl Budget {
     pub fn pause(&self, credential: Fingerprint, duration: Duration) {
         let duration = duration.min(MAX_PAUSE);
         let until = Instant::now() + duration;
-        let mut paused = self.shared.paused.lock_unpoisoned();
+        let mut paused = self.inner.paused.lock_unpoisoned();
         let entry = paused.entry(credential).or_insert(until);
         *entry = (*entry).max(until);
         self.report(credential, 0, *entry);
+        drop(paused);
+        if self.inner.redis.is_some() {
+            // Every replica stops too; the local pause above holds meanwhile.
+            let budget = self.clone();
+            tokio::spawn(async move {
+                if let Some(redis) = &budget.inner.redis
+                    && let Err(error) = redis.pause(credential, duration).await
+                {
+                    tracing::warn!(%error, "could not share an upstream pause with the other replicas");
+                }
+            });
+        }
         tracing::warn!(%credential, pause_ms = duration.as_millis() as u64, "the upstream asked this credential to slow down");
     }
 
     fn paused_for(&self, credential: Fingerprint) -> Option<Duration> {
-        let mut paused = self.shared.paused.lock_unpoisoned();
+        let mut paused = self.inner.paused.lock_unpoisoned();
         let now = Instant::now();
         match paused.get(&credential) {
             Some(until) if *until > now => Some(*until - now),
@@ -183,14 +275,14 @@ impl Budget {
         limiter
             .check_key(&credential)
             .map_err(|not_until| Exhausted {
-                retry_after: not_until.wait_time_from(self.shared.clock.now()),
+                retry_after: not_until.wait_time_from(self.inner.clock.now()),
             })
     }
 
     fn forget_idle_credentials(&self) {
-        if self.shared.all.len() > MAX_TRACKED_CREDENTIALS {
-            self.shared.all.retain_recent();
-            self.shared.background.retain_recent();
+        if self.inner.all.len() > MAX_TRACKED_CREDENTIALS {
+            self.inner.all.retain_recent();
+            self.inner.background.retain_recent();
         }
     }
 }
@@ -208,6 +300,16 @@ pub(crate) fn quota(limit: u32, window: Duration) -> Quota {
         .allow_burst(burst)
 }
 
+/// [`quota`] in plain numbers, for the limiters that are not governor's.
+fn gcra(limit: u32, window: Duration) -> GcraParams {
+    let limit = limit.max(2);
+    let burst = (limit / 10).max(1);
+    GcraParams {
+        period: (window / (limit - burst)).max(Duration::from_nanos(1)),
+        burst,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +323,15 @@ mod tests {
         .fingerprint()
     }
 
+    /// The in-process budget never waits: its future is ready at once.
+    fn acquire(
+        budget: &Budget,
+        credential: Fingerprint,
+        priority: Priority,
+    ) -> Result<(), Exhausted> {
+        futures::executor::block_on(budget.try_acquire(credential, priority))
+    }
+
     fn budget(limit: u32, window: Duration) -> Budget {
         Budget::new(
             BudgetSettings {
@@ -229,6 +340,7 @@ mod tests {
                 background_share: 0.25,
             },
             Metrics::disabled(),
+            None,
         )
     }
 
@@ -237,11 +349,11 @@ mod tests {
         let budget = budget(100, Duration::from_secs(3600));
         let (a, b) = (credential("a"), credential("b"));
         let admitted = (0..50)
-            .filter(|_| budget.try_acquire(a, Priority::Foreground).is_ok())
+            .filter(|_| acquire(&budget, a, Priority::Foreground).is_ok())
             .count();
         assert_eq!(admitted, 10);
-        assert!(budget.try_acquire(b, Priority::Foreground).is_ok());
-        let refused = budget.try_acquire(a, Priority::Foreground).unwrap_err();
+        assert!(acquire(&budget, b, Priority::Foreground).is_ok());
+        let refused = acquire(&budget, a, Priority::Foreground).unwrap_err();
         assert!(refused.retry_after > Duration::from_secs(30), "{refused:?}");
     }
 
@@ -259,11 +371,11 @@ mod tests {
         let budget = budget(100, Duration::from_secs(3600));
         let a = credential("a");
         let background = (0..50)
-            .filter(|_| budget.try_acquire(a, Priority::Background).is_ok())
+            .filter(|_| acquire(&budget, a, Priority::Background).is_ok())
             .count();
         assert_eq!(background, 2, "a tenth of the 25-request share");
         let foreground = (0..50)
-            .filter(|_| budget.try_acquire(a, Priority::Foreground).is_ok())
+            .filter(|_| acquire(&budget, a, Priority::Foreground).is_ok())
             .count();
         assert_eq!(
             foreground, 8,
@@ -276,8 +388,8 @@ mod tests {
         let budget = budget(1000, Duration::from_secs(1));
         let (a, b) = (credential("a"), credential("b"));
         budget.pause(a, Duration::from_secs(60));
-        let refused = budget.try_acquire(a, Priority::Foreground).unwrap_err();
+        let refused = acquire(&budget, a, Priority::Foreground).unwrap_err();
         assert!(refused.retry_after > Duration::from_secs(59));
-        assert!(budget.try_acquire(b, Priority::Foreground).is_ok());
+        assert!(acquire(&budget, b, Priority::Foreground).is_ok());
     }
 }

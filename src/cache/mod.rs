@@ -13,7 +13,12 @@
 //!   stale when a refresh fails because the upstream is unavailable;
 //! - `failures`: a failed load, remembered briefly so that callers arriving just
 //!   after it share the failure instead of each calling a struggling upstream.
+//!
+//! With the shared store (`--redis-url`), a second level in Redis ([`shared`]) sits
+//! behind `fresh`: a load first looks there, and takes a load lock so that one
+//! replica calls upstream for all of them.
 
+mod shared;
 mod ttl;
 
 use std::sync::Arc;
@@ -23,6 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
+use shared::{Claim, SharedLevel};
 use ttl::Extended;
 pub use ttl::TtlPolicy;
 
@@ -30,6 +36,7 @@ use crate::budget::Priority;
 use crate::credential::{Credential, Fingerprint};
 use crate::domain::{AccountId, DomainName};
 use crate::metrics::{Lookup, Metrics};
+use crate::shared::SharedStore;
 use crate::upstream::{RegistrationRequest, UpstreamClient, UpstreamError, WorkflowStatus};
 
 /// What the cache is keyed by: one registration as seen through one credential.
@@ -95,11 +102,19 @@ pub struct StatusCache {
     upstream: UpstreamClient,
     /// Counts each client lookup as a hit, miss, collapsed or stale.
     metrics: Metrics,
+    /// The second level shared by replicas (`--redis-url`).
+    shared: Option<SharedLevel>,
 }
 
 impl StatusCache {
-    /// An empty cache loading through `upstream`, counting lookups in `metrics`.
-    pub fn new(settings: &CacheSettings, upstream: UpstreamClient, metrics: Metrics) -> Self {
+    /// An empty cache loading through `upstream`, counting lookups in `metrics`, with
+    /// a second level in `shared` (shared by the replicas) when given.
+    pub fn new(
+        settings: &CacheSettings,
+        upstream: UpstreamClient,
+        metrics: Metrics,
+        shared: Option<SharedStore>,
+    ) -> Self {
         let fresh = moka::future::Cache::builder()
             .max_capacity(settings.capacity)
             .expire_after(settings.ttl.clone())
@@ -117,12 +132,15 @@ impl StatusCache {
                 .time_to_live(settings.error_ttl)
                 .build()
         });
+        let shared = shared
+            .map(|store| SharedLevel::new(store, settings.ttl.clone(), upstream.longest_read()));
         Self {
             fresh,
             last_good,
             failures,
             upstream,
             metrics,
+            shared,
         }
     }
 
@@ -162,7 +180,8 @@ impl StatusCache {
             return (Lookup::Hit, Ok(served));
         }
         let ran = Arc::new(AtomicBool::new(false));
-        let load = self.load(credential, &key, Reader::Query);
+        let shared = Arc::new(AtomicBool::new(false));
+        let load = self.load(credential, &key, Reader::Query, None, Arc::clone(&shared));
         let load = {
             let ran = Arc::clone(&ran);
             async move {
@@ -171,9 +190,10 @@ impl StatusCache {
             }
         };
         let fetched = self.fresh.try_get_with(key.clone(), load).await;
-        let lookup = match ran.load(Ordering::Relaxed) {
-            true => Lookup::Miss,
-            false => Lookup::Collapsed,
+        let lookup = match (ran.load(Ordering::Relaxed), shared.load(Ordering::Relaxed)) {
+            (true, true) => Lookup::Shared,
+            (true, false) => Lookup::Miss,
+            (false, _) => Lookup::Collapsed,
         };
         match fetched {
             Ok(snapshot) => {
@@ -218,12 +238,16 @@ impl StatusCache {
     }
 
     /// The load moka runs for a missing or expired key: a recent failure is shared
-    /// with queries, otherwise the upstream is asked and the outcome remembered.
+    /// with queries, otherwise the shared level (when there is one) or the upstream
+    /// is asked for a snapshot newer than `since`, and the outcome remembered;
+    /// `from_shared` is set when the shared level answered (no upstream call).
     fn load(
         &self,
         credential: &Credential,
         key: &StatusKey,
         reader: Reader,
+        since: Option<DateTime<Utc>>,
+        from_shared: Arc<AtomicBool>,
     ) -> impl Future<Output = Result<Arc<Snapshot>, UpstreamError>> + use<> {
         let this = self.clone();
         let credential = credential.clone();
@@ -238,23 +262,23 @@ impl StatusCache {
             // Spawned so the load (and remembering its outcome) survives the caller
             // that started it; moka would otherwise restart it for the remaining waiters.
             let fetch = async move {
-                let answer = this
-                    .upstream
-                    .registration_status(&credential, &key.account, &key.domain, reader.priority())
-                    .await;
-                match answer {
-                    Ok(status) => {
-                        let snapshot = Arc::new(Snapshot::fetched_now(status));
+                let Some(shared) = &this.shared else {
+                    return this.fetch(&credential, key, reader).await;
+                };
+                match shared.claim(&key, since).await {
+                    Claim::Loaded(snapshot) => {
+                        from_shared.store(true, Ordering::Relaxed);
                         this.last_good.insert(key, Arc::clone(&snapshot)).await;
                         Ok(snapshot)
                     }
-                    Err(error) => {
-                        // A budget refusal is ours, not a struggling upstream's: not shared.
-                        let upstream_failed = !matches!(error, UpstreamError::OverBudget { .. });
-                        if let Some(failures) = this.failures.as_ref().filter(|_| upstream_failed) {
-                            failures.insert(key, error.clone()).await;
+                    Claim::Alone => this.fetch(&credential, key, reader).await,
+                    Claim::Load(token) => {
+                        let fetched = this.fetch(&credential, key.clone(), reader).await;
+                        if let Ok(snapshot) = &fetched {
+                            shared.store(&key, snapshot).await;
                         }
-                        Err(error)
+                        shared.unlock(&key, token).await;
+                        fetched
                     }
                 }
             };
@@ -264,6 +288,35 @@ impl StatusCache {
                 Err(join_error) => Err(UpstreamError::Unreachable(format!(
                     "the upstream call was aborted: {join_error}"
                 ))),
+            }
+        }
+    }
+
+    /// One upstream read for `key`; a success is kept as the last good snapshot, a
+    /// failure of the upstream (not a budget refusal) is remembered for queries.
+    async fn fetch(
+        &self,
+        credential: &Credential,
+        key: StatusKey,
+        reader: Reader,
+    ) -> Result<Arc<Snapshot>, UpstreamError> {
+        let answer = self
+            .upstream
+            .registration_status(credential, &key.account, &key.domain, reader.priority())
+            .await;
+        match answer {
+            Ok(status) => {
+                let snapshot = Arc::new(Snapshot::fetched_now(status));
+                self.last_good.insert(key, Arc::clone(&snapshot)).await;
+                Ok(snapshot)
+            }
+            Err(error) => {
+                // A budget refusal is ours, not a struggling upstream's: not shared.
+                let upstream_failed = !matches!(error, UpstreamError::OverBudget { .. });
+                if let Some(failures) = self.failures.as_ref().filter(|_| upstream_failed) {
+                    failures.insert(key, error.clone()).await;
+                }
+                Err(error)
             }
         }
     }
@@ -286,7 +339,13 @@ impl StatusCache {
             }
             self.fresh.invalidate(&key).await;
         }
-        let load = self.load(credential, &key, Reader::Poll(priority));
+        let load = self.load(
+            credential,
+            &key,
+            Reader::Poll(priority),
+            since,
+            Arc::default(),
+        );
         self.fresh.try_get_with(key, load).await
     }
 
@@ -309,6 +368,9 @@ impl StatusCache {
                 .create_registration(&credential, &key.account, &request)
                 .await?;
             let snapshot = Arc::new(Snapshot::fetched_now(Some(status)));
+            if let Some(shared) = &this.shared {
+                shared.store(&key, &snapshot).await;
+            }
             this.fresh.insert(key.clone(), Arc::clone(&snapshot)).await;
             this.last_good
                 .insert(key.clone(), Arc::clone(&snapshot))

@@ -33,6 +33,19 @@ impl TtlPolicy {
     }
 }
 
+/// How much of its freshness `snapshot` has left: its TTL less its age (a snapshot
+/// another replica fetched a while ago, read from the shared level, is not fresh
+/// for a whole TTL more).
+pub(super) fn remaining(policy: &TtlPolicy, snapshot: &Snapshot) -> Duration {
+    policy.ttl_for(snapshot).saturating_sub(age(snapshot))
+}
+
+fn age(snapshot: &Snapshot) -> Duration {
+    (chrono::Utc::now() - snapshot.fetched_at)
+        .to_std()
+        .unwrap_or_default()
+}
+
 /// A [`TtlPolicy`] with every TTL extended by `extra`: how long the stale-if-error
 /// copy of a snapshot outlives its freshness.
 #[derive(Clone, Debug)]
@@ -49,8 +62,8 @@ impl Extended {
     }
 }
 
-/// moka's per-entry expiry for one policy type: the TTL is set on insert and reset on
-/// replace, never extended by reads.
+/// moka's per-entry expiry for one policy type: the TTL less the snapshot's age, set on
+/// insert and reset on replace, never extended by reads.
 macro_rules! expire_by_snapshot {
     ($policy:ty) => {
         impl moka::Expiry<StatusKey, Arc<Snapshot>> for $policy {
@@ -60,7 +73,7 @@ macro_rules! expire_by_snapshot {
                 snapshot: &Arc<Snapshot>,
                 _: Instant,
             ) -> Option<Duration> {
-                Some(self.ttl_for(snapshot))
+                Some(self.ttl_for(snapshot).saturating_sub(age(snapshot)))
             }
 
             fn expire_after_update(
@@ -70,7 +83,7 @@ macro_rules! expire_by_snapshot {
                 _: Instant,
                 _: Option<Duration>,
             ) -> Option<Duration> {
-                Some(self.ttl_for(snapshot))
+                Some(self.ttl_for(snapshot).saturating_sub(age(snapshot)))
             }
         }
     };

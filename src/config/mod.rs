@@ -8,6 +8,7 @@ mod http;
 mod limits;
 mod metrics;
 mod secret_file;
+mod shared;
 mod subscriptions;
 mod upstream;
 mod validate;
@@ -19,6 +20,7 @@ pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use metrics::{MetricsConfig, MetricsExposition};
 pub use secret_file::SecretLines;
+pub use shared::SharedConfig;
 pub use subscriptions::SubscriptionConfig;
 pub use upstream::{GivenCredentials, UpstreamConfig, UpstreamTarget};
 
@@ -70,6 +72,9 @@ pub struct GatewayConfig {
     /// The Prometheus metrics endpoint.
     #[command(flatten, next_help_heading = "Metrics")]
     pub metrics: MetricsConfig,
+    /// Redis shared by replicas (scaling out).
+    #[command(flatten, next_help_heading = "Scaling out (Redis)")]
+    pub shared: SharedConfig,
 }
 
 /// A setting that makes the configuration unusable.

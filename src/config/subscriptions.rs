@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::flags::duration;
 use crate::http::WsSettings;
-use crate::poller::{Pacing, PollerSettings};
+use crate::poller::{ClusterSettings, Pacing, PollerSettings};
 
 /// How shared pollers pace themselves and how many subscribers the gateway serves.
 #[derive(Debug, Args)]
@@ -74,6 +74,11 @@ pub struct SubscriptionConfig {
     /// period after the last subscriber left).
     #[arg(id = "subscription_history_retention", long = "subscription-history-retention", value_name = "SUBSCRIPTION_HISTORY_RETENTION", env = "GATEWAY_SUBSCRIPTION_HISTORY_RETENTION", default_value = "10m", value_parser = duration)]
     pub history_retention: Duration,
+    /// With `--redis-url`: how long a replica's lease on a registration's poller
+    /// lives unrenewed, so the longest a registration goes unpolled when the replica
+    /// polling it dies before another takes over. Renewed every third of it.
+    #[arg(long, env = "GATEWAY_POLLER_LEASE_TTL", default_value = "10s", value_parser = duration)]
+    pub poller_lease_ttl: Duration,
     /// Interval of server pings on idle websockets and of keep-alives on SSE and
     /// multipart streams (keeps proxies from cutting them).
     #[arg(long, env = "GATEWAY_WS_KEEPALIVE", default_value = "15s", value_parser = duration)]
@@ -98,6 +103,15 @@ impl SubscriptionConfig {
             max_watchers: self.max_total,
             history: self.history,
             history_retention: self.history_retention,
+        }
+    }
+
+    /// How replicas share pollers through Redis.
+    pub fn cluster_settings(&self) -> ClusterSettings {
+        ClusterSettings {
+            lease_ttl: self.poller_lease_ttl,
+            history: self.history,
+            retention: self.history_retention,
         }
     }
 

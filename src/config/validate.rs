@@ -53,6 +53,9 @@ impl GatewayConfig {
                 "--max-subscriptions-per-connection and --upstream-budget must be at least 1",
             );
         }
+        if subscriptions.poller_lease_ttl < Duration::from_millis(100) {
+            return unusable("--poller-lease-ttl must be at least 100ms");
+        }
         let fair_share = &self.fair_share;
         if !(fair_share.client_budget_share > 0.0 && fair_share.client_budget_share <= 1.0) {
             return unusable("--client-budget-share must be above 0 and at most 1");
@@ -67,6 +70,7 @@ impl GatewayConfig {
         if !(1..=1024).contains(&subscriptions.history) {
             return unusable("--subscription-history must be between 1 and 1024");
         }
+        self.shared.validate()?;
         self.warn_if_a_read_can_outlast_the_request();
         for warning in self.exposure_warnings() {
             tracing::warn!("{warning}");

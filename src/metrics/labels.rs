@@ -68,6 +68,9 @@ label_values! {
         Miss => "miss",
         /// Joined an upstream call already in flight for the same key.
         Collapsed => "collapsed",
+        /// Missing here, found in the cache the replicas share in Redis (another
+        /// replica's upstream call, or one it was making): no upstream call.
+        Shared => "shared",
         /// The upstream failed; a stale status was served.
         Stale => "stale",
     }

@@ -46,6 +46,8 @@ struct Instruments {
     cache_lookups: Family<ResultLabel, Counter>,
     served_age: Histogram,
     pollers_active: Gauge,
+    poller_leases_held: Gauge,
+    pollers_unshared: Gauge,
     polls: Counter,
     subscriptions_active: Family<ProtocolLabel, Gauge>,
     websocket_connections_active: Gauge,
@@ -54,6 +56,9 @@ struct Instruments {
     budget_refusals: Counter,
     graphql_requests: Family<GraphqlLabels, Counter>,
     graphql_duration: Family<TransportLabel, Histogram>,
+    redis_connected: Gauge,
+    redis_errors: Counter,
+    redis_replicas: Gauge,
     /// The series every request touches, resolved once by [`Instruments::start_at_zero`]
     /// and indexed by label position: a request increments an atomic instead of
     /// looking its labels up in the family's locked map.
@@ -114,6 +119,8 @@ impl Metrics {
             cache_lookups: Family::default(),
             served_age: Histogram::new(age_buckets()),
             pollers_active: Gauge::default(),
+            poller_leases_held: Gauge::default(),
+            pollers_unshared: Gauge::default(),
             polls: Counter::default(),
             subscriptions_active: Family::default(),
             websocket_connections_active: Gauge::default(),
@@ -122,6 +129,9 @@ impl Metrics {
             budget_refusals: Counter::default(),
             graphql_requests: Family::default(),
             graphql_duration: Family::new_with_constructor(graphql_buckets),
+            redis_connected: Gauge::default(),
+            redis_errors: Counter::default(),
+            redis_replicas: Gauge::default(),
             lookup_series: Vec::new(),
             graphql_series: Vec::new(),
             graphql_duration_series: Vec::new(),
@@ -204,6 +214,24 @@ impl Metrics {
         ActiveGauge(gauge)
     }
 
+    /// Counts a poller lease as held by this replica until the returned guard drops.
+    pub fn poller_lease(&self) -> Active {
+        let gauge = self
+            .instruments
+            .as_ref()
+            .map(|instruments| instruments.poller_leases_held.clone());
+        ActiveGauge(gauge).hold()
+    }
+
+    /// Counts a poller as polling on its own (Redis unreachable) until the guard drops.
+    pub fn poller_unshared(&self) -> Active {
+        let gauge = self
+            .instruments
+            .as_ref()
+            .map(|instruments| instruments.pollers_unshared.clone());
+        ActiveGauge(gauge).hold()
+    }
+
     /// Counts a websocket connection as open until the returned guard drops.
     pub fn websocket_connection(&self) -> Active {
         let gauge = self
@@ -225,6 +253,27 @@ impl Metrics {
     pub fn budget_refusal(&self) {
         if let Some(instruments) = &self.instruments {
             instruments.budget_refusals.inc();
+        }
+    }
+
+    /// Whether this replica shares state through Redis (true) or runs on local state.
+    pub fn redis_connected(&self, connected: bool) {
+        if let Some(instruments) = &self.instruments {
+            instruments.redis_connected.set(i64::from(connected));
+        }
+    }
+
+    /// A Redis command failed or timed out.
+    pub fn redis_error(&self) {
+        if let Some(instruments) = &self.instruments {
+            instruments.redis_errors.inc();
+        }
+    }
+
+    /// The replica registry counted `count` live replicas.
+    pub fn redis_replicas(&self, count: u32) {
+        if let Some(instruments) = &self.instruments {
+            instruments.redis_replicas.set(i64::from(count));
         }
     }
 
@@ -351,6 +400,16 @@ impl Instruments {
             self.pollers_active.clone(),
         );
         registry.register(
+            "poller_leases_held",
+            "Registrations this replica polls for all replicas (it holds their lease in Redis)",
+            self.poller_leases_held.clone(),
+        );
+        registry.register(
+            "pollers_unshared",
+            "Pollers polling on their own because Redis cannot be reached (they rejoin when it answers)",
+            self.pollers_unshared.clone(),
+        );
+        registry.register(
             "polls",
             "Polls made by the shared pollers (each one upstream call at most)",
             self.polls.clone(),
@@ -385,6 +444,21 @@ impl Instruments {
             "graphql_request_duration_seconds",
             "GraphQL-over-HTTP latency, request to response headers (a stream's first headers), by transport",
             self.graphql_duration.clone(),
+        );
+        registry.register(
+            "redis_connected",
+            "1 while this replica shares state through Redis (--redis-url), 0 while it runs on local state (Redis unreachable, or not configured)",
+            self.redis_connected.clone(),
+        );
+        registry.register(
+            "redis_errors",
+            "Redis commands that failed or timed out",
+            self.redis_errors.clone(),
+        );
+        registry.register(
+            "redis_replicas",
+            "Live gateway replicas in the Redis replica registry at the last heartbeat (0 without Redis)",
+            self.redis_replicas.clone(),
         );
         registry.register(
             "build",

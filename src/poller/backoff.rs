@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::upstream::WorkflowState;
 
@@ -26,7 +27,7 @@ pub struct Pacing {
 }
 
 /// Whether a state calls for the fast or the slow schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Class {
     Moving,
     Waiting,
@@ -39,6 +40,15 @@ impl Class {
             _ => Self::Moving,
         }
     }
+}
+
+/// Where a schedule stands, so that another replica taking over a registration's
+/// poller goes on from the same interval instead of starting over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BackoffPosition {
+    class: Class,
+    /// The interval before jitter.
+    current: Duration,
 }
 
 /// The interval schedule of one poller.
@@ -58,6 +68,20 @@ impl Backoff {
             class: Class::Moving,
             current,
         }
+    }
+
+    /// Where this schedule stands.
+    pub(super) fn position(&self) -> BackoffPosition {
+        BackoffPosition {
+            class: self.class,
+            current: self.current,
+        }
+    }
+
+    /// Goes on from `position` (taken from another replica's poller).
+    pub(super) fn resume(&mut self, position: BackoffPosition) {
+        self.class = position.class;
+        self.current = position.current;
     }
 
     /// The delay before the next poll after observing `state`; `changed` resets the growth.
@@ -146,6 +170,20 @@ mod tests {
         );
         let delay = backoff.after_failure(Some(Duration::from_secs(120)));
         assert_eq!(delay, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_schedule_resumed_from_a_position_goes_on_growing_from_it() {
+        let mut first = Backoff::new(pacing());
+        for changed in [true, false, false] {
+            first.after_observation(&WorkflowState::Pending, changed);
+        }
+        let mut second = Backoff::new(pacing());
+        second.resume(first.position());
+        assert_eq!(
+            second.after_observation(&WorkflowState::Pending, false),
+            first.after_observation(&WorkflowState::Pending, false)
+        );
     }
 
     #[test]

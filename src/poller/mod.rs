@@ -13,9 +13,15 @@
 //! reconnects with the last sequence it saw (`afterSequence`, SSE `Last-Event-ID`)
 //! first gets the changes it missed, with sequences that go on where they were,
 //! even when the poller stopped and started again meanwhile.
+//!
+//! With Redis (`--redis-url`), replicas share this: one of them polls each
+//! registration and the others follow its changes, with the same sequence
+//! numbers everywhere (`cluster/`, `replica.rs`). The API above stays the same.
 
 mod backoff;
+mod cluster;
 mod feed;
+mod replica;
 mod task;
 
 use std::collections::HashMap;
@@ -29,6 +35,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::Pacing;
+pub use cluster::{Cluster, ClusterSettings};
 pub use feed::{Delivery, PollerEnd, StatusEvent, WatchError, Watcher};
 
 use crate::cache::{StatusCache, StatusKey};
@@ -94,6 +101,8 @@ struct PollersState {
     shutdown: CancellationToken,
     /// Pollers running, polls and published events.
     metrics: Metrics,
+    /// The replicas this one shares pollers with; `None` without Redis.
+    cluster: Option<Cluster>,
 }
 
 #[derive(Default)]
@@ -134,11 +143,13 @@ const NO_CHECK: i64 = i64::MIN;
 impl Pollers {
     /// A registry polling through `cache`; every poller stops when `shutdown` is
     /// cancelled. Pollers, polls and published events are counted in `metrics`.
+    /// With a `cluster`, each registration is polled by one replica of it.
     pub fn new(
         settings: PollerSettings,
         cache: StatusCache,
         shutdown: CancellationToken,
         metrics: Metrics,
+        cluster: Option<Cluster>,
     ) -> Self {
         let shared = PollersState {
             settings,
@@ -149,6 +160,7 @@ impl Pollers {
             active: tokio::sync::watch::Sender::new(0),
             shutdown,
             metrics,
+            cluster,
         };
         Self {
             shared: Arc::new(shared),

@@ -1,5 +1,8 @@
 //! The poll loop of one registration: poll, publish a change, wait; until the
-//! workflow ends, polling fails for good, or nobody watches.
+//! workflow ends, polling fails for good, or nobody watches. When replicas share
+//! pollers, the loop runs only while this replica holds the registration's lease
+//! (`replica.rs` decides); each change and checkpoint is then written to Redis
+//! under the lease's fencing token first.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,12 +13,17 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::backoff::Backoff;
+use super::cluster::{Checkpoint, ClusterError, Lease};
 use super::feed::{PollerEnd, StatusEvent};
 use super::{Entry, PollersState};
 use crate::budget::Priority;
 use crate::cache::StatusKey;
 use crate::credential::Credential;
 use crate::upstream::{UpstreamError, WorkflowState, WorkflowStatus};
+
+/// The lease this poller polled under was taken over by another replica: it must
+/// stop polling and publishing.
+pub(super) struct Deposed;
 
 /// What one poll decided.
 enum Step {
@@ -27,17 +35,26 @@ enum Step {
 
 /// The state of one poll loop.
 pub(super) struct Poller {
-    shared: Arc<PollersState>,
-    entry: Arc<Entry>,
+    pub(super) shared: Arc<PollersState>,
+    pub(super) entry: Arc<Entry>,
     credential: Credential,
-    key: StatusKey,
-    backoff: Backoff,
-    sequence: u64,
-    last_state: Option<WorkflowState>,
+    pub(super) key: StatusKey,
+    pub(super) backoff: Backoff,
+    pub(super) sequence: u64,
+    pub(super) last_state: Option<WorkflowState>,
     /// When the newest status this poller saw was fetched.
-    last_fetched: Option<DateTime<Utc>>,
-    failures: u32,
-    blocked_since: Option<Instant>,
+    pub(super) last_fetched: Option<DateTime<Utc>>,
+    pub(super) failures: u32,
+    pub(super) blocked_since: Option<Instant>,
+    /// The lease this replica polls under, when replicas share pollers.
+    pub(super) lease: Option<Lease>,
+    /// When the first poll is due: the plan of the replica this one took over from.
+    pub(super) resume_at: Option<Instant>,
+    /// Since when Redis commands fail (logged on changes only); `None` while they pass.
+    pub(super) redis_failing_since: Option<Instant>,
+    /// Whether this replica's latest change has not reached the shared stream yet
+    /// (Redis failed when it was published): the holder shares it at its next poll.
+    pub(super) unshared: bool,
 }
 
 impl Poller {
@@ -65,6 +82,10 @@ impl Poller {
             last_fetched: None,
             failures: 0,
             blocked_since: None,
+            lease: None,
+            resume_at: None,
+            redis_failing_since: None,
+            unshared: false,
         }
     }
 
@@ -72,7 +93,10 @@ impl Poller {
     /// goes on polling when a subscriber joined while it was about to stop.
     pub(super) async fn run(mut self) {
         loop {
-            let end = self.poll_until_an_end().await;
+            let end = match self.shared.cluster.clone() {
+                Some(cluster) => self.coordinate(&cluster).await,
+                None => self.poll_alone().await,
+            };
             if self.shared.finish(&self.key, &self.entry, &end) {
                 tracing::debug!(domain = %self.key.domain, account = %self.key.account, ?end, "poller stopped");
                 return;
@@ -80,28 +104,49 @@ impl Poller {
         }
     }
 
-    async fn poll_until_an_end(&mut self) -> PollerEnd {
+    /// Polls with no lease (no Redis, or Redis unreachable) until the watch ends.
+    pub(super) async fn poll_alone(&mut self) -> PollerEnd {
         loop {
-            // A root span per tick: a poll serves every subscriber, no one request.
-            let tick = tracing::info_span!(parent: None, "poller.tick", domain = %self.key.domain);
-            let delay = match self.poll_once().instrument(tick).await {
-                Step::Again(delay) => delay,
-                Step::End(end) => {
-                    self.entry.plan_next_check(None);
-                    return end;
-                }
-            };
+            // Only a lease can be lost, and this loop holds none.
+            if let Ok(end) = self.poll_until_an_end().await {
+                return end;
+            }
+        }
+    }
+
+    /// Polls until the watch ends, or until the lease it polls under is lost.
+    pub(super) async fn poll_until_an_end(&mut self) -> Result<PollerEnd, Deposed> {
+        if let Some(at) = self.resume_at.take() {
+            // Taken over: the first poll is when the previous holder planned it.
+            let delay = at.saturating_duration_since(Instant::now());
             self.entry.plan_next_check(Some(after(delay)));
             if let Some(end) = self.wait(delay).await {
                 self.entry.plan_next_check(None);
-                return end;
+                return Ok(end);
+            }
+        }
+        loop {
+            // A root span per tick: a poll serves every subscriber, no one request.
+            let tick = tracing::info_span!(parent: None, "poller.tick", domain = %self.key.domain);
+            let delay = match self.poll_once().instrument(tick).await? {
+                Step::Again(delay) => delay,
+                Step::End(end) => {
+                    self.entry.plan_next_check(None);
+                    return Ok(end);
+                }
+            };
+            self.entry.plan_next_check(Some(after(delay)));
+            self.save_checkpoint(delay).await?;
+            if let Some(end) = self.wait(delay).await {
+                self.entry.plan_next_check(None);
+                return Ok(end);
             }
         }
     }
 
     /// One poll: a status newer than the last one seen (a query may have fetched
     /// it meanwhile), else a fresh fetch within the budget.
-    async fn poll_once(&mut self) -> Step {
+    async fn poll_once(&mut self) -> Result<Step, Deposed> {
         let key = self.key.clone();
         let cache = &self.shared.cache;
         let fetched = cache
@@ -111,7 +156,7 @@ impl Poller {
             && let UpstreamError::OverBudget { retry_after } = error.as_ref()
         {
             // Not a failure: the budget is short, so this poller waits its turn.
-            return Step::Again(self.backoff.after_failure(Some(*retry_after)));
+            return Ok(Step::Again(self.backoff.after_failure(Some(*retry_after))));
         }
         self.shared.polls.fetch_add(1, Ordering::Relaxed);
         self.shared.metrics.poll();
@@ -120,11 +165,11 @@ impl Poller {
                 self.failures = 0;
                 self.last_fetched = Some(snapshot.fetched_at);
                 match &snapshot.status {
-                    Some(status) => self.observe(Arc::clone(status), snapshot.fetched_at),
-                    None => Step::End(PollerEnd::NotFound),
+                    Some(status) => self.observe(Arc::clone(status), snapshot.fetched_at).await,
+                    None => Ok(Step::End(PollerEnd::NotFound)),
                 }
             }
-            Err(error) => self.failed(error),
+            Err(error) => Ok(self.failed(error)),
         }
     }
 
@@ -139,7 +184,11 @@ impl Poller {
 
     /// Decides what follows a status, then publishes it if its state changed, with
     /// the next check that decision planned.
-    fn observe(&mut self, status: Arc<WorkflowStatus>, fetched_at: DateTime<Utc>) -> Step {
+    async fn observe(
+        &mut self,
+        status: Arc<WorkflowStatus>,
+        fetched_at: DateTime<Utc>,
+    ) -> Result<Step, Deposed> {
         let changed = self.last_state.as_ref() != Some(&status.state);
         let step = self.decide(&status, changed);
         if changed {
@@ -147,7 +196,7 @@ impl Poller {
                 Step::Again(delay) => Some(after(*delay)),
                 Step::End(_) => None,
             };
-            self.publish(status, fetched_at, next_check_at);
+            self.publish(status, fetched_at, next_check_at).await?;
         } else if !self.entry.feed.borrow().current {
             // The history this poller took over is confirmed current.
             self.entry.feed.send_modify(|feed| {
@@ -156,7 +205,7 @@ impl Poller {
                 *feed = Arc::new(confirmed);
             });
         }
-        step
+        Ok(step)
     }
 
     fn decide(&mut self, status: &WorkflowStatus, changed: bool) -> Step {
@@ -186,25 +235,77 @@ impl Poller {
         Step::Again(self.backoff.after_observation(&state, changed))
     }
 
-    fn publish(
+    /// Publishes a change: to Redis first under the lease (which numbers it for all
+    /// replicas), then to this replica's subscribers. When Redis fails, this
+    /// replica's subscribers still get it, numbered on from their last one.
+    async fn publish(
         &mut self,
         status: Arc<WorkflowStatus>,
         fetched_at: DateTime<Utc>,
         next_check_at: Option<DateTime<Utc>>,
-    ) {
-        self.sequence += 1;
-        let event = StatusEvent {
-            sequence: self.sequence,
-            previous_state: self.last_state.replace(status.state.clone()),
+    ) -> Result<(), Deposed> {
+        let mut event = StatusEvent {
+            sequence: self.sequence + 1,
+            previous_state: self.last_state.clone(),
             status,
             fetched_at,
             next_check_at,
         };
+        if let (Some(cluster), Some(lease)) = (&self.shared.cluster, &self.lease) {
+            match cluster.publish(&self.key, lease, &event).await {
+                Ok(sequence) => {
+                    event.sequence = sequence;
+                    self.redis_answered();
+                }
+                Err(ClusterError::Fenced) => return Err(Deposed),
+                Err(error) => {
+                    self.redis_failed(&error);
+                    self.unshared = true;
+                }
+            }
+        }
+        self.sequence = event.sequence;
+        self.last_state = Some(event.status.state.clone());
         let bound = self.shared.settings.history;
         self.entry
             .feed
             .send_modify(|feed| *feed = Arc::new(feed.with_event(event, bound)));
         self.shared.metrics.event_published();
+        Ok(())
+    }
+
+    /// Stores where polling stands in Redis, for a replica that may take over;
+    /// first shares the latest change if Redis failed when it was published.
+    async fn save_checkpoint(&mut self, delay: Duration) -> Result<(), Deposed> {
+        let (Some(cluster), Some(lease)) = (self.shared.cluster.clone(), self.lease.clone()) else {
+            return Ok(());
+        };
+        let latest = self.entry.feed.borrow().latest().cloned();
+        if let Some(event) = latest.filter(|_| self.unshared) {
+            match cluster.publish(&self.key, &lease, &event).await {
+                Ok(sequence) => {
+                    self.unshared = false;
+                    self.sequence = self.sequence.max(sequence);
+                }
+                Err(ClusterError::Fenced) => return Err(Deposed),
+                Err(error) => self.redis_failed(&error),
+            }
+        }
+        let checkpoint = Checkpoint {
+            backoff: self.backoff.position(),
+            failures: self.failures,
+            blocked_since: self.blocked_since.map(|since| {
+                Utc::now() - chrono::TimeDelta::from_std(since.elapsed()).unwrap_or_default()
+            }),
+            next_check_at: Some(after(delay)),
+            last_fetched: self.last_fetched,
+        };
+        match cluster.checkpoint(&self.key, &lease, &checkpoint).await {
+            Ok(()) => self.redis_answered(),
+            Err(ClusterError::Fenced) => return Err(Deposed),
+            Err(error) => self.redis_failed(&error),
+        }
+        Ok(())
     }
 
     /// Retries what may pass (5xx, 408, 409, timeouts, 429 after its Retry-After);
@@ -223,12 +324,13 @@ impl Poller {
     /// Waits `delay` for the next poll. While nobody watches, it does not poll and
     /// stops after the grace period; it stops at once on shutdown, and when the
     /// last keep-watching subscriber of a paused workflow leaves.
-    async fn wait(&self, delay: Duration) -> Option<PollerEnd> {
+    async fn wait(&mut self, delay: Duration) -> Option<PollerEnd> {
         let next_poll = Instant::now() + delay;
         let mut idle_deadline: Option<Instant> = None;
+        let entry = Arc::clone(&self.entry);
         loop {
-            let notified = self.entry.subscribers_changed.notified();
-            let idle = self.entry.watchers() == 0;
+            let notified = entry.subscribers_changed.notified();
+            let idle = !self.anyone_watches().await;
             if !idle {
                 idle_deadline = None;
                 let paused = self.last_state == Some(WorkflowState::ActionRequired);
@@ -246,18 +348,66 @@ impl Poller {
                 () = notified => continue,
                 () = tokio::time::sleep_until(wake_at) => {}
             }
-            match (idle, self.entry.watchers()) {
+            match (idle, self.anyone_watches().await) {
                 // Time for the next poll.
                 (false, _) => return None,
-                (true, 0) => return Some(PollerEnd::Idle),
+                (true, false) => return Some(PollerEnd::Idle),
                 // Someone came back during the grace period: wait for the poll.
-                (true, _) => {}
+                (true, true) => {}
             }
         }
     }
 }
 
+impl Poller {
+    /// Whether anyone watches: a subscriber here, or (for the lease holder) a
+    /// subscriber on a replica that follows this one.
+    async fn anyone_watches(&mut self) -> bool {
+        if self.entry.watchers() > 0 {
+            return true;
+        }
+        let (Some(cluster), Some(_)) = (self.shared.cluster.clone(), &self.lease) else {
+            return false;
+        };
+        match cluster.watched_elsewhere(&self.key).await {
+            Ok(watched) => {
+                self.redis_answered();
+                watched
+            }
+            Err(error) => {
+                self.redis_failed(&error);
+                false
+            }
+        }
+    }
+
+    /// Logs Redis failing for this registration, once until it answers again.
+    pub(super) fn redis_failed(&mut self, error: &ClusterError) {
+        if self.redis_failing_since.is_none() {
+            // The store warns once for the replica; this says which registrations.
+            tracing::debug!(domain = %self.key.domain, account = %self.key.account, %error,
+                "redis failed: this replica polls and publishes the registration on its own until redis answers");
+        }
+        self.redis_failing_since.get_or_insert_with(Instant::now);
+    }
+
+    /// How long Redis commands have been failing (zero while they pass).
+    pub(super) fn redis_failing_for(&self) -> Duration {
+        self.redis_failing_since
+            .map(|since| since.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// Notes that Redis answers again.
+    pub(super) fn redis_answered(&mut self) {
+        if self.redis_failing_since.is_some() {
+            tracing::info!(domain = %self.key.domain, account = %self.key.account, "redis answers again: the registration is shared again");
+        }
+        self.redis_failing_since = None;
+    }
+}
+
 /// The wall-clock time `delay` from now.
-fn after(delay: Duration) -> DateTime<Utc> {
+pub(super) fn after(delay: Duration) -> DateTime<Utc> {
     Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::MAX)
 }

@@ -28,6 +28,7 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
+use crate::shared::{SharedError, SharedStore};
 use crate::simulator::SimulatorHandle;
 use crate::upstream::ClientBuildError;
 use upstream::Upstream;
@@ -44,6 +45,9 @@ pub enum StartupError {
     /// The upstream client could not be built.
     #[error(transparent)]
     Client(#[from] ClientBuildError),
+    /// `--redis-url` is set but Redis could not be used.
+    #[error(transparent)]
+    Shared(#[from] SharedError),
     /// A listener could not be bound.
     #[error("could not listen on {address}: {source}")]
     Bind {
@@ -84,9 +88,15 @@ impl Application {
             }
             MetricsExposition::MainListener | MetricsExposition::Off => None,
         };
-        let upstream = Upstream::connect(config).await?;
         let shutdown = CancellationToken::new();
-        let fingerprint_key = FingerprintKey::random();
+        let shared = connect_shared(config, &metrics, &shutdown).await?;
+        let upstream = Upstream::connect(config).await?;
+        // Shared by the replicas, so one credential has one fingerprint (one cache
+        // entry, one poller, one budget) everywhere.
+        let fingerprint_key = match &shared {
+            Some(store) => store.fingerprint_key(),
+            None => FingerprintKey::random(),
+        };
         let server_credential = upstream
             .credentials
             .clone()
@@ -98,7 +108,8 @@ impl Application {
             access_keys,
             fingerprint_key,
         );
-        let registrations = upstream.registrations(config, shutdown.clone(), &metrics)?;
+        let registrations =
+            upstream.registrations(config, shutdown.clone(), &metrics, shared.as_ref())?;
         let pollers = registrations.pollers().clone();
         // Registering costs money: on by default only against the embedded simulator.
         let registration = RegistrationPolicy {
@@ -215,6 +226,19 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The shared store, when `--redis-url` is set; its heartbeat stops with `shutdown`.
+async fn connect_shared(
+    config: &GatewayConfig,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Result<Option<SharedStore>, StartupError> {
+    let Some(settings) = config.shared.settings() else {
+        return Ok(None);
+    };
+    let store = SharedStore::connect(&settings, metrics.clone(), shutdown.clone()).await?;
+    Ok(Some(store))
 }
 
 /// `GET /metrics` alone: merged into the main router, or served on its own listener.

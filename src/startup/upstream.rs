@@ -12,8 +12,9 @@ use crate::config::{GatewayConfig, UpstreamTarget};
 use crate::credential::CredentialSecret;
 use crate::domain::AccountId;
 use crate::metrics::Metrics;
-use crate::poller::Pollers;
+use crate::poller::{Cluster, Pollers};
 use crate::registrations::RegistrationService;
+use crate::shared::SharedStore;
 use crate::simulator::{self, SimulatorHandle, SimulatorSettings};
 use crate::upstream::{ClientSettings, UpstreamClient};
 
@@ -72,21 +73,40 @@ impl Upstream {
     }
 
     /// The read and watch path: client, cache, pollers.
-    /// Every layer reports to `metrics`.
+    /// Every layer reports to `metrics`; with `shared` (`--redis-url`), the budget,
+    /// the cache and the pollers are shared with the other replicas.
     pub(super) fn registrations(
         &self,
         config: &GatewayConfig,
         shutdown: CancellationToken,
         metrics: &Metrics,
+        shared: Option<&SharedStore>,
     ) -> Result<RegistrationService, StartupError> {
-        let budget = Budget::new(config.upstream.budget_settings(), metrics.clone());
+        let budget = Budget::new(
+            config.upstream.budget_settings(),
+            metrics.clone(),
+            shared.cloned(),
+        );
         let client = UpstreamClient::new(&self.client, budget, metrics.clone())?;
-        let cache = StatusCache::new(&config.cache.settings(), client, metrics.clone());
+        let cache = StatusCache::new(
+            &config.cache.settings(),
+            client,
+            metrics.clone(),
+            shared.cloned(),
+        );
+        // One poller per registration across the replicas, its changes streamed to all.
+        let cluster = shared
+            .map(|store| {
+                let settings = config.subscriptions.cluster_settings();
+                Cluster::new(store.clone(), settings, shutdown.clone())
+            })
+            .transpose()?;
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
             cache.clone(),
             shutdown,
             metrics.clone(),
+            cluster,
         );
         Ok(RegistrationService::new(
             cache,

@@ -83,6 +83,8 @@ pub struct UpstreamClient {
     base_url: Url,
     api: RegistrarApi,
     retry: RetryPolicy,
+    /// Bound on one attempt, kept to say how long a read can take in all.
+    request_timeout: Duration,
     budget: Budget,
     metrics: Metrics,
     /// Credentials the upstream refused lately.
@@ -114,10 +116,20 @@ impl UpstreamClient {
             base_url,
             api: settings.api,
             retry: settings.retry.clone(),
+            request_timeout: settings.request_timeout,
             budget,
             metrics,
             refused: RefusedCredentials::new(settings.refused_credential_ttl),
         })
+    }
+
+    /// The longest a read can take, retries and their backoffs included: how long
+    /// another replica waits for this one's load before doing it itself.
+    pub fn longest_read(&self) -> Duration {
+        let attempts = self.retry.retries.saturating_add(1);
+        self.request_timeout
+            .saturating_mul(attempts)
+            .saturating_add(self.retry.max.saturating_mul(self.retry.retries))
     }
 
     /// Fetches a registration workflow's status: `Ok(None)` when the upstream has no
@@ -263,6 +275,7 @@ impl UpstreamClient {
         let fingerprint = credential.fingerprint();
         self.budget
             .try_acquire(fingerprint, priority)
+            .await
             .map_err(|exhausted| UpstreamError::OverBudget {
                 retry_after: exhausted.retry_after,
             })?;

@@ -6,7 +6,9 @@ use std::time::Duration;
 use super::ApiMessage;
 
 /// Why an upstream call did not produce a workflow status (or a definite "no workflow").
-#[derive(Debug, Clone, thiserror::Error)]
+/// Serialisable so that the replica polling a registration can tell subscribers on
+/// the other replicas why it gave up.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum UpstreamError {
     /// 401/403, or a 400 about missing or malformed auth headers (9106, 6003).
     #[error("the upstream refused the credentials (HTTP {status})")]

@@ -107,6 +107,7 @@ async fn two_credentials_never_share_a_cache_entry() {
             background_share: 0.25,
         },
         Metrics::disabled(),
+        None,
     );
     let client = UpstreamClient::new(&settings, budget, Metrics::disabled()).unwrap();
     let ttl = TtlPolicy {
@@ -121,7 +122,7 @@ async fn two_credentials_never_share_a_cache_entry() {
         stale_if_error: Duration::ZERO,
         error_ttl: Duration::ZERO,
     };
-    let cache = StatusCache::new(&settings, client, Metrics::disabled());
+    let cache = StatusCache::new(&settings, client, Metrics::disabled(), None);
     let key_material = FingerprintKey::random();
     let accepted = Credential::new(
         CredentialSecret::ApiToken("accepted-token".into()),

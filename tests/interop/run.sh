@@ -7,8 +7,9 @@
 # the whole registration flow with graphql-ws, Apollo Client and urql;
 # subscriptions over HTTP (graphql-sse, Apollo Client's HttpLink, the live status
 # page in Chromium; their own package in streaming/); then federation/run.sh (a
-# supergraph served by Hive Gateway, its own packages) and prometheus.sh (a real
-# Prometheus scraping a gateway of its own).
+# supergraph served by Hive Gateway, its own packages), prometheus.sh (a real
+# Prometheus scraping a gateway of its own) and scale-out.sh (three replicas sharing
+# a real Redis behind nginx with deploy/scale-out/nginx.conf).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -37,4 +38,5 @@ done
 .venv/bin/python introspection.py || status=1
 "$here/federation/run.sh" "$binary" || status=1
 "$here/prometheus.sh" "$binary" || status=1
+"$here/scale-out.sh" "$binary" || status=1
 exit $status

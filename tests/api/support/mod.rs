@@ -1,16 +1,21 @@
 //! The one way tests start things: [`spawn_app`] (a gateway in front of a fresh
 //! manual-clock simulator, both on `127.0.0.1:0`) and its variants, [`spawn_simulator`]
-//! for the simulator alone, and a websocket client. Logs stay silent unless
+//! for the simulator alone, a websocket client, and for scaling out a real
+//! `redis-server` ([`TestRedis`]) and gateway processes ([`spawn_replicas`]). Logs stay silent unless
 //! `TEST_LOG` is set (`TEST_LOG=1 cargo test --test api NAME -- --nocapture`;
 //! `RUST_LOG` picks the level, default `debug`).
 
 mod app;
 mod logs;
+mod redis_server;
+mod replicas;
 mod simulator;
 mod stub;
 mod websocket;
 
 pub(crate) use app::*;
+pub(crate) use redis_server::*;
+pub(crate) use replicas::*;
 pub(crate) use simulator::*;
 pub(crate) use stub::*;
 pub(crate) use websocket::*;

@@ -1,5 +1,6 @@
 //! A websocket client for tests, speaking either subprotocol over a real socket.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -32,7 +33,12 @@ pub(crate) struct WsClient {
 
 /// Opens a websocket offering `protocols`.
 pub(crate) async fn connect(app: &TestApp, protocols: &str) -> WsClient {
-    let mut request = format!("ws://{}/graphql", app.address)
+    connect_to(app.address, protocols).await
+}
+
+/// Opens a websocket to the gateway at `address` (a replica process) offering `protocols`.
+pub(crate) async fn connect_to(address: SocketAddr, protocols: &str) -> WsClient {
+    let mut request = format!("ws://{address}/graphql")
         .into_client_request()
         .unwrap();
     request
@@ -50,7 +56,12 @@ pub(crate) async fn connect(app: &TestApp, protocols: &str) -> WsClient {
 
 /// A graphql-transport-ws connection, initialised and acknowledged.
 pub(crate) async fn connect_ready(app: &TestApp) -> WsClient {
-    let mut client = connect(app, "graphql-transport-ws").await;
+    connect_ready_to(app.address).await
+}
+
+/// A graphql-transport-ws connection to the gateway at `address`, initialised and acknowledged.
+pub(crate) async fn connect_ready_to(address: SocketAddr) -> WsClient {
+    let mut client = connect_to(address, "graphql-transport-ws").await;
     client.send(json!({ "type": "connection_init" })).await;
     assert_eq!(client.recv().await["type"], "connection_ack");
     client

@@ -1,0 +1,66 @@
+//! The Redis URL: a secret, since `redis://user:password@host` carries a password.
+//! It is parsed by the Redis client only; logs see [`RedisUrl::redacted`].
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS.
+#[derive(Clone)]
+pub struct RedisUrl(SecretString);
+
+impl RedisUrl {
+    /// Wraps a URL as given; checked by [`RedisUrl::check`] at start-up.
+    pub fn new(url: &str) -> Self {
+        Self(SecretString::from(url))
+    }
+
+    /// Whether the Redis client accepts the URL; the reason never shows the URL.
+    pub fn check(&self) -> Result<(), String> {
+        redis::Client::open(self.expose())
+            .map(drop)
+            .map_err(|error| format!("{:?}", error.kind()))
+    }
+
+    pub(super) fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Scheme, host and port only: what a log line may show.
+    pub fn redacted(&self) -> String {
+        match reqwest::Url::parse(self.expose()) {
+            Ok(url) => {
+                let host = url.host_str().unwrap_or("");
+                match url.port() {
+                    Some(port) => format!("{}://{host}:{port}", url.scheme()),
+                    None => format!("{}://{host}", url.scheme()),
+                }
+            }
+            Err(_) => "(unparsable)".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({}, redacted)", self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows() {
+        let url = RedisUrl::new("rediss://user:hunter2@cache.internal:6380/2");
+        let shown = format!("{url:?} {}", url.redacted());
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("user"),
+            "{shown}"
+        );
+        assert!(shown.contains("rediss://cache.internal:6380"), "{shown}");
+        assert!(url.check().is_ok());
+        assert!(RedisUrl::new("http://hunter2@x").check().is_err());
+    }
+}

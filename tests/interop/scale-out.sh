@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Scaling out, with the proxy users deploy: three gateway replicas sharing a real Redis behind
+# Debian's nginx running deploy/scale-out/nginx.conf (only its upstream addresses and listen port
+# rewritten for loopback). Through the proxy: queries landing on each replica, and the graphql-ws
+# client following a registration through every state over a websocket (the upgrade config).
+# nginx and redis-server are installed when missing.
+# Usage: tests/interop/scale-out.sh [path/to/registrar-gateway]   (default: target/debug)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+binary="$(realpath "${1:-$here/../../target/debug/registrar-gateway}")"
+source "$here/lib.sh"
+[ -d "$here/node_modules" ] || install_clients
+for tool in nginx redis-server; do
+    if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
+        apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null
+    fi
+done
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+redis_port="$(free_port)"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$logs/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "Ready to accept connections" "$logs/redis.log" && break; sleep 0.1; done
+
+start_simulator --manual-clock
+conf="$logs/nginx.conf"
+cp "$here/../../deploy/scale-out/nginx.conf" "$conf"
+for replica in 1 2 3; do
+    env -u CLOUDFLARE_EMAIL -u CLOUDFLARE_API_KEY \
+        CLOUDFLARE_BASE_URL="$base_url" CLOUDFLARE_API_TOKEN=interop-token \
+        CLOUDFLARE_ACCOUNT_ID=023e105f4ecef8ad9ca31a8372d0c353 REDIS_URL="redis://127.0.0.1:$redis_port" \
+        "$binary" --listen 127.0.0.1:0 --poll-initial 50ms --poll-max 50ms \
+        >"$logs/gateway-$replica.log" 2>&1 &
+    pids+=($!)
+    address="$(logged "$logs/gateway-$replica.log" address)"
+    sed -i "s/server gateway-$replica:8080/server $address/" "$conf"
+done
+proxy_port="$(free_port)"
+sed -i "s/listen 8080;/listen 127.0.0.1:$proxy_port;/; s/^http {/http {\n    access_log off;/" "$conf"
+"$nginx_bin" -t -q -c "$conf" -g "pid $logs/nginx.pid; error_log $logs/nginx-error.log; daemon off;"
+"$nginx_bin" -c "$conf" -g "pid $logs/nginx.pid; error_log $logs/nginx-error.log; daemon off;" &
+pids+=($!)
+for _ in $(seq 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$proxy_port/healthz" 2>/dev/null && break
+    sleep 0.1
+done
+export GATEWAY_URL="http://127.0.0.1:$proxy_port" GATEWAY_WS_URL="ws://127.0.0.1:$proxy_port"
+
+status=0
+# Every replica joined the shared store.
+for replica in 1 2 3; do
+    grep -q "sharing state with other replicas through redis" "$logs/gateway-$replica.log" || {
+        echo "scale-out: replica $replica did not join Redis" >&2
+        cat "$logs/gateway-$replica.log" >&2
+        status=1
+    }
+done
+# A query through the proxy, three times (round robin: each replica once).
+for _ in 1 2 3; do
+    answer="$(curl -fsS "$GATEWAY_URL/graphql" -H 'content-type: application/json' \
+        -d '{"query":"{ registrationStatus(domain: \"demo-succeeded.com\") { state } }"}')"
+    [[ "$answer" == *'"state":"SUCCEEDED"'* ]] || { echo "scale-out: query answered $answer" >&2; status=1; }
+done
+cd "$here"
+node transport-ws.mjs || status=1
+[ $status -eq 0 ] && echo "ok: three replicas sharing Redis behind nginx (deploy/scale-out/nginx.conf)"
+exit $status
