@@ -8,6 +8,7 @@ mod input;
 mod limits;
 mod mutation;
 mod query;
+mod share;
 mod subscription;
 mod types;
 mod validation;
@@ -20,7 +21,7 @@ use async_graphql::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-pub use error::GraphqlError;
+pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
@@ -33,6 +34,7 @@ use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
+use crate::fair_share::FairShare;
 use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
@@ -135,12 +137,14 @@ pub fn build_schema(
     query_limits: QueryLimits,
     registration: RegistrationPolicy,
     limits: OperationLimits,
+    shares: FairShare,
 ) -> GatewaySchema {
     let services = Services {
         registrations,
         access,
         query_limits,
         registration,
+        shares,
     };
     let schema = match shape {
         SchemaShape::Standalone => {
@@ -161,6 +165,7 @@ struct Services {
     access: AccessPolicy,
     query_limits: QueryLimits,
     registration: RegistrationPolicy,
+    shares: FairShare,
 }
 
 /// Attaches the services resolvers read, and the limits async-graphql enforces itself.
@@ -174,6 +179,7 @@ fn with_services<Q: ObjectType + 'static>(
         .data(services.access)
         .data(services.query_limits)
         .data(services.registration)
+        .data(services.shares)
         .limit_recursive_depth(MAX_NESTING);
     match limits.introspection {
         true => builder,

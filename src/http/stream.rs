@@ -36,7 +36,7 @@ use super::AppState;
 use super::error::{Refusal, error_body};
 use super::graphql::{MediaType, failure, with_media_type};
 use crate::graphql::{LastEventId, is_request_error};
-use crate::metrics::{Active, Protocol};
+use crate::metrics::{Active, Protocol, Transport as MetricsTransport};
 
 /// The multipart boundary.
 const BOUNDARY: &str = "graphql";
@@ -87,6 +87,14 @@ impl Transport {
         match self {
             Self::Sse => Protocol::Sse,
             Self::Multipart | Self::Incremental => Protocol::Multipart,
+        }
+    }
+
+    /// The `graphql_requests_total` transport of a request answered this way.
+    pub(super) fn metrics_transport(self) -> MetricsTransport {
+        match self {
+            Self::Sse => MetricsTransport::Sse,
+            Self::Multipart | Self::Incremental => MetricsTransport::Multipart,
         }
     }
 

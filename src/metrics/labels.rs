@@ -91,12 +91,27 @@ label_values! {
 }
 
 label_values! {
-    /// How a GraphQL operation reached the gateway. Websocket operations are
-    /// long-lived and counted by `subscriptions_active` instead.
+    /// How a GraphQL operation reached the gateway: one HTTP request (answered
+    /// with one response, or streamed) or one operation on a websocket.
     Transport {
-        /// GraphQL over HTTP (GET or POST).
+        /// GraphQL over HTTP (GET or POST), answered with one response.
         Http => "http",
+        /// An HTTP request answered with Server-Sent Events (graphql-sse).
+        Sse => "sse",
+        /// An HTTP request answered with `multipart/mixed` (Apollo, GraphiQL).
+        Multipart => "multipart",
+        /// An operation on a `graphql-transport-ws` websocket.
+        TransportWs => "graphql-transport-ws",
+        /// An operation on a legacy `graphql-ws` websocket.
+        LegacyWs => "graphql-ws",
     }
+}
+
+impl Transport {
+    /// The transports whose operations are HTTP requests, timed from request to
+    /// response headers; websocket operations have no such latency. They lead
+    /// [`Transport::ALL`], so their [`Transport::index`] indexes this too.
+    pub const REQUESTS: &[Self] = &[Self::Http, Self::Sse, Self::Multipart];
 }
 
 label_values! {

@@ -266,7 +266,23 @@ impl Metrics {
         if let Some(instruments) = &self.instruments {
             let series = graphql_series_index(transport, operation_type, outcome);
             instruments.graphql_series[series].inc();
-            instruments.graphql_duration_series[transport.index()].observe(elapsed.as_secs_f64());
+            if let Some(duration) = instruments.graphql_duration_series.get(transport.index()) {
+                duration.observe(elapsed.as_secs_f64());
+            }
+        }
+    }
+
+    /// One GraphQL operation on a websocket (`transport`) ended with `outcome`; it
+    /// has no request latency, so only the counter moves.
+    pub fn graphql_operation(
+        &self,
+        transport: Transport,
+        operation_type: OperationKind,
+        outcome: GraphqlOutcome,
+    ) {
+        if let Some(instruments) = &self.instruments {
+            let series = graphql_series_index(transport, operation_type, outcome);
+            instruments.graphql_series[series].inc();
         }
     }
 }
@@ -306,11 +322,14 @@ impl Instruments {
                     .get_or_create(&ProtocolLabel { protocol }),
             );
         }
-        for &transport in Transport::ALL {
+        for &transport in Transport::REQUESTS {
             let duration = self
                 .graphql_duration
                 .get_or_create_owned(&TransportLabel { transport });
+            debug_assert_eq!(transport.index(), self.graphql_duration_series.len());
             self.graphql_duration_series.push(duration);
+        }
+        for &transport in Transport::ALL {
             for &operation_type in OperationKind::ALL {
                 for &outcome in GraphqlOutcome::ALL {
                     let labels = GraphqlLabels {
@@ -391,7 +410,7 @@ impl Instruments {
         );
         registry.register(
             "graphql_request_duration_seconds",
-            "GraphQL-over-HTTP operation latency",
+            "GraphQL-over-HTTP latency, request to response headers (a stream's first headers), by transport",
             self.graphql_duration.clone(),
         );
         registry.register(

@@ -7,7 +7,7 @@ use futures::future::join_all;
 use registrar_gateway::simulator::Faults;
 use serde_json::json;
 
-use crate::support::{TOKEN, TestApp, change, connect_ready, spawn_app, spawn_app_with};
+use crate::support::{TOKEN, TestApp, change, connect, connect_ready, spawn_app, spawn_app_with};
 
 /// One parsed exposition: (name, labels, value) per sample.
 struct Exposition {
@@ -313,4 +313,123 @@ async fn a_subscription_over_sse_is_gauged_under_its_protocol_until_the_client_l
         idle.value("registrar_gateway_subscriptions_active", &sse),
         0.0
     );
+}
+
+/// One subscription over a streaming HTTP transport, read to its first event.
+async fn first_streamed_event(app: &TestApp, accept: &str) -> reqwest::Response {
+    let query =
+        r#"subscription { registrationStatusChanged(domain: "demo-pending.com") { sequence } }"#;
+    let mut response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", accept)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    // Multipart opens with its first boundary, then the event.
+    let mut read = Vec::new();
+    while !String::from_utf8_lossy(&read).contains("sequence") {
+        let chunk = response.chunk().await.unwrap().expect("the first event");
+        read.extend_from_slice(&chunk);
+    }
+    response
+}
+
+#[tokio::test]
+async fn operations_are_counted_on_every_transport_under_its_own_label() {
+    let app = spawn_app_with(&["--poll-initial", "1h", "--poll-max", "1h"]).await;
+    let watch =
+        json!({ "query": crate::support::WATCH, "variables": { "domain": "demo-pending.com" } });
+
+    let mut modern = connect_ready(&app).await;
+    modern
+        .start(
+            "q",
+            json!({ "query": r#"{ registrationStatus(domain: "demo-pending.com") { state } }"# }),
+        )
+        .await;
+    assert_eq!(modern.recv().await["type"], "next");
+    assert_eq!(modern.recv().await["type"], "complete");
+    modern.start("s", watch.clone()).await;
+    assert_eq!(
+        change(&modern.recv().await, "s")["status"]["state"],
+        "PENDING"
+    );
+    modern.start("bad", json!({ "query": "{ nope }" })).await;
+    assert_eq!(modern.recv().await["type"], "error");
+
+    let mut legacy = connect(&app, "graphql-ws").await;
+    assert_eq!(legacy.protocol.as_deref(), Some("graphql-ws"));
+    legacy.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(legacy.recv().await["type"], "connection_ack");
+    legacy.start("1", watch).await;
+    assert_eq!(
+        change(&legacy.recv().await, "1")["status"]["state"],
+        "PENDING"
+    );
+
+    let sse = first_streamed_event(&app, "text/event-stream").await;
+    let multipart = first_streamed_event(
+        &app,
+        "multipart/mixed;boundary=\"graphql\";subscriptionSpec=1.0",
+    )
+    .await;
+
+    let metrics = scrape(&app).await;
+    let requests = |transport, operation_type, outcome| {
+        let labels = [
+            ("transport", transport),
+            ("operation_type", operation_type),
+            ("outcome", outcome),
+        ];
+        metrics.value("registrar_gateway_graphql_requests_total", &labels)
+    };
+    let total = |transport| {
+        metrics.value(
+            "registrar_gateway_graphql_requests_total",
+            &[("transport", transport)],
+        )
+    };
+    assert_eq!(requests("graphql-transport-ws", "query", "ok"), 1.0);
+    assert_eq!(requests("graphql-transport-ws", "subscription", "ok"), 1.0);
+    assert_eq!(
+        requests("graphql-transport-ws", "query", "request_error"),
+        1.0
+    );
+    assert_eq!(total("graphql-transport-ws"), 3.0);
+    assert_eq!(requests("graphql-ws", "subscription", "ok"), 1.0);
+    assert_eq!(total("graphql-ws"), 1.0);
+    assert_eq!(requests("sse", "subscription", "ok"), 1.0);
+    assert_eq!(total("sse"), 1.0);
+    assert_eq!(requests("multipart", "subscription", "ok"), 1.0);
+    assert_eq!(total("multipart"), 1.0);
+    assert_eq!(
+        total("http"),
+        0.0,
+        "no operation was answered as plain HTTP"
+    );
+    let mut durations: Vec<&str> = metrics
+        .samples
+        .iter()
+        .filter(|(name, _, _)| name == "registrar_gateway_graphql_request_duration_seconds_count")
+        .map(|(_, labels, _)| labels["transport"].as_str())
+        .collect();
+    durations.sort_unstable();
+    assert_eq!(
+        durations,
+        ["http", "multipart", "sse"],
+        "websocket operations have no request latency"
+    );
+    assert_eq!(
+        metrics.value(
+            "registrar_gateway_graphql_request_duration_seconds_count",
+            &[("transport", "sse")]
+        ),
+        1.0
+    );
+    drop((sse, multipart));
+    modern.close().await;
+    legacy.close().await;
 }

@@ -116,12 +116,13 @@ await check("GraphiQL renders with its opening tabs", async () => {
   if (!variables.includes('"domain": "example.com"')) throw new Error(`variables: ${variables}`);
 });
 
-await check("the documentation explorer lists Query and Subscription", async () => {
+await check("the documentation explorer lists Query, Mutation and Subscription", async () => {
   await page.locator('.graphiql-sidebar button[aria-label="Show Documentation Explorer"]').click();
   const explorer = page.locator(".graphiql-doc-explorer");
   await explorer.getByText("Root Types").waitFor({ timeout: 15000 });
   const text = (await explorer.innerText()).replace(/\s+/g, " ");
-  for (const root of ["query: Query", "subscription: Subscription"]) {
+  // run.sh starts the gateway with --enable-registration: the Mutation root is served.
+  for (const root of ["query: Query", "mutation: Mutation", "subscription: Subscription"]) {
     if (!text.includes(root)) throw new Error(`no "${root}" in: ${text.slice(0, 300)}`);
   }
 });

@@ -16,10 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::credential::Credential;
+use crate::fair_share::{ClientAddress, ClientId};
 use crate::graphql::{GraphqlError, SubscriptionAdmission, is_request_error};
 use crate::http::AppState;
-use crate::metrics::Protocol;
+use crate::http::peer::client_id;
+use crate::metrics::{Protocol, Transport};
 
+use super::counted::Counted;
 use super::subscriptions::ConnectionSubscriptions;
 
 /// The longest close reason a close frame can carry.
@@ -95,6 +98,8 @@ struct Operation {
 
 struct Connection {
     state: AppState,
+    /// Runs each operation, counted in the metrics.
+    schema: Counted,
     sink: SplitSink<WebSocket, Message>,
     /// Counts subscriptions in the gauge; the bound is [`Connection::max_operations`].
     subscriptions: Arc<dyn SubscriptionAdmission>,
@@ -103,24 +108,31 @@ struct Connection {
     generations: u64,
     /// The caller's own Cloudflare credential, admitted at `connection_init`.
     credential: Option<Credential>,
+    /// The client's address, from the upgrade request.
+    address: Option<ClientAddress>,
+    /// The client, for fair shares: known once `connection_init` is admitted.
+    client: Option<ClientId>,
     init_received: bool,
     acknowledged: bool,
 }
 
 /// Serves one connection until either side closes it or the gateway stops.
-pub(super) async fn serve(socket: WebSocket, state: AppState) {
+pub(super) async fn serve(socket: WebSocket, state: AppState, address: Option<ClientAddress>) {
     let settings = state.websocket;
     let _open = state.metrics.websocket_connection();
     let (sink, mut incoming) = socket.split();
     let gauge = state.metrics.subscriptions(Protocol::TransportWs);
     let mut connection = Connection {
         subscriptions: ConnectionSubscriptions::counted(gauge),
+        schema: Counted::new(&state, Transport::TransportWs),
         state,
         sink,
         operations: HashMap::new(),
         streams: SelectAll::new(),
         generations: 0,
         credential: None,
+        address,
+        client: None,
         init_received: false,
         acknowledged: false,
     };
@@ -187,8 +199,9 @@ impl Connection {
                 self.init_received = true;
                 let payload = payload.map_or(Value::Null, Value::Object);
                 match self.state.access.admit_init_payload(&payload) {
-                    Ok(credential) => {
-                        self.credential = credential;
+                    Ok(admitted) => {
+                        self.client = client_id(admitted.access_key, self.address);
+                        self.credential = admitted.credential;
                         self.acknowledged = true;
                         self.send(ServerMessage::ConnectionAck).await
                     }
@@ -248,6 +261,9 @@ impl Connection {
         if let Some(credential) = &self.credential {
             request = request.data(credential.clone());
         }
+        if let Some(client) = self.client {
+            request = request.data(client);
+        }
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);
         }
@@ -256,8 +272,7 @@ impl Connection {
         }
         self.generations += 1;
         let generation = self.generations;
-        let (responses, abort) =
-            futures::stream::abortable(self.state.schema.execute_stream(request));
+        let (responses, abort) = futures::stream::abortable(self.schema.responses(request, None));
         let tag = id.clone();
         let ended = futures::stream::once(std::future::ready((id.clone(), generation, None)));
         let tagged = responses
