@@ -201,6 +201,9 @@ async fn a_query_storm_over_500_registrations_on_3_replicas_stays_within_one_bud
         // Short freshness: 500 registrations want 500 calls a second, far past the budget.
         ("--cache-ttl-not-found", "1s"),
         ("--cache-ttl-error", "0s"),
+        // One test client is the whole storm: the credential's budget, not a client's
+        // fair share of it, is under test.
+        ("--client-budget-share", "1"),
     ];
     let args: Vec<&str> = budget
         .iter()
