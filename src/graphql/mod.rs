@@ -3,6 +3,7 @@
 //! as a standalone schema or (`--federation`) as a Federation v2 subgraph.
 
 mod error;
+mod fanout;
 mod federation;
 mod input;
 mod limits;
@@ -21,6 +22,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use error::GraphqlError;
+pub use fanout::{FRAME_SLOTS, SharedResponse};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
@@ -29,6 +31,7 @@ pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 
+use self::fanout::{Fanout, data_of};
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
@@ -61,6 +64,8 @@ impl SchemaShape {
 pub struct GatewaySchema {
     schema: Executable,
     limits: OperationLimits,
+    /// Subscriptions that ask for the same thing share one execution.
+    fanout: Arc<Fanout>,
 }
 
 /// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
@@ -85,9 +90,50 @@ impl GatewaySchema {
         }
     }
 
-    /// Runs any operation as a stream of responses (subscriptions over websockets).
-    pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
-        self.stream(request, None)
+    /// Runs any operation as a stream of results, for the transports that stream
+    /// (websockets, SSE, multipart). A subscription shares its execution with every
+    /// other one of the same document, operation, variables and credential (see
+    /// [`fanout`]); `connection` is the subscriber's connection budget, if it has one.
+    pub fn subscribe(
+        &self,
+        request: Request,
+        connection: Option<ConnectionSubscriptions>,
+    ) -> BoxStream<'static, Arc<SharedResponse>> {
+        self.shared_stream(request, None, connection)
+    }
+
+    fn shared_stream(
+        &self,
+        mut request: Request,
+        session: Option<Arc<Data>>,
+        connection: Option<ConnectionSubscriptions>,
+    ) -> BoxStream<'static, Arc<SharedResponse>> {
+        let credential = data_of::<Credential>(&request.data)
+            .or_else(|| session.as_deref().and_then(data_of::<Credential>))
+            .cloned();
+        if let Some(key) = fanout::shareable(&mut request, credential.as_ref()) {
+            let slot = match &connection {
+                Some(connection) => connection.acquire().ok().map(Some),
+                None => Some(None),
+            };
+            // Without a free slot, the subscription runs on its own and its
+            // resolver refuses it as usual.
+            if let Some(slot) = slot {
+                if let Some(credential) = credential {
+                    request = request.data(credential);
+                }
+                let schema = self.clone();
+                return self.fanout.join(key, request, slot, move |request| {
+                    schema.stream(request, None)
+                });
+            }
+        }
+        if let Some(connection) = connection {
+            request = request.data(connection);
+        }
+        self.stream(request, session)
+            .map(|response| Arc::new(SharedResponse::new(response)))
+            .boxed()
     }
 
     fn stream(
@@ -118,12 +164,20 @@ impl Executor for GatewaySchema {
         GatewaySchema::execute(self, request).await
     }
 
+    /// Subscriptions share executions here too; each subscriber gets its own copy
+    /// of a shared result, which the legacy protocol serialises itself.
     fn execute_stream(
         &self,
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        self.stream(request, session_data)
+        let connection = session_data
+            .as_deref()
+            .and_then(data_of::<ConnectionSubscriptions>)
+            .cloned();
+        self.shared_stream(request, session_data, connection)
+            .map(|shared| shared.to_response())
+            .boxed()
     }
 }
 
@@ -136,6 +190,7 @@ pub fn build_schema(
     registration: RegistrationPolicy,
     limits: OperationLimits,
 ) -> GatewaySchema {
+    let max_subscribers = registrations.pollers().max_watchers();
     let services = Services {
         registrations,
         access,
@@ -152,7 +207,11 @@ pub fn build_schema(
             Executable::Subgraph(builder.finish())
         }
     };
-    GatewaySchema { schema, limits }
+    GatewaySchema {
+        schema,
+        limits,
+        fanout: Arc::new(Fanout::new(max_subscribers)),
+    }
 }
 
 /// What resolvers read from schema data (see [`service`]).

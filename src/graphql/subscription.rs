@@ -147,7 +147,8 @@ impl ConnectionSubscriptions {
         }
     }
 
-    fn acquire(&self) -> Result<SubscriptionSlot, GraphqlError> {
+    /// Takes one of the connection's slots, if one is free.
+    pub(super) fn acquire(&self) -> Result<SubscriptionSlot, GraphqlError> {
         let taken = self
             .active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
@@ -168,7 +169,7 @@ impl ConnectionSubscriptions {
 
 /// One taken slot, counted in the gauge; freed on drop.
 #[derive(Debug)]
-struct SubscriptionSlot {
+pub(super) struct SubscriptionSlot {
     active: Arc<AtomicUsize>,
     /// Held for the gauge; released with the slot.
     _counted: Active,

@@ -7,6 +7,7 @@ mod cache;
 mod connections;
 mod dashboard;
 mod explorer;
+mod fanout;
 mod faults;
 mod federation;
 mod graphql_http;
