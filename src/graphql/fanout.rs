@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection,
+};
 use async_graphql::{Data, ErrorExtensions, PathSegment, Pos, Request, Response, Value};
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -29,7 +31,6 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
-use super::check_nesting;
 use super::error::GraphqlError;
 use super::subscription::{LastEventId, SubscriptionSlot};
 use crate::poller::WatchRefused;
@@ -133,18 +134,17 @@ pub(super) struct RootField {
 
 /// The key of `request` when it may share an execution: a plain subscription (one
 /// root field, no directive on it, no `afterSequence`), not resuming from an SSE
-/// `Last-Event-ID`, whose document is within the nesting limit and parses (anything
-/// else runs on its own and gets its own errors).
+/// `Last-Event-ID` (anything else runs on its own and gets its own errors).
 pub(super) fn shareable(
-    request: &mut Request,
+    request: &Request,
+    document: &ExecutableDocument,
     credential: Option<&Credential>,
 ) -> Option<(Key, RootField)> {
-    if data_of::<LastEventId>(&request.data).is_some() || check_nesting(&request.query).is_err() {
+    if data_of::<LastEventId>(&request.data).is_some() {
         return None;
     }
     let variables = serde_json::to_string(&request.variables).ok()?;
     let operation_name = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
     let operation = match (&document.operations, operation_name.as_deref()) {
         (DocumentOperations::Single(operation), _) => operation,
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,

@@ -2,6 +2,7 @@
 //! kept apart from any transport. [`build_schema`] wires it to the gateway's services,
 //! as a standalone schema or (`--federation`) as a Federation v2 subgraph.
 
+mod documents;
 mod error;
 mod fanout;
 mod federation;
@@ -16,11 +17,13 @@ mod validation;
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, Data, Executor, ObjectType, Request, Response, SDLExportOptions, Schema, SchemaBuilder,
+    Context, Data, Executor, ObjectType, Request, Response, SDLExportOptions, Schema,
+    SchemaBuilder, ServerError,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+pub use documents::{Admitted, PersistedQueries, PersistedQueryError};
 pub use error::GraphqlError;
 pub use fanout::{FRAME_SLOTS, SharedResponse};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
@@ -31,6 +34,7 @@ pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 
+use self::documents::Documents;
 use self::fanout::{Fanout, data_of};
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
@@ -66,6 +70,10 @@ pub struct GatewaySchema {
     limits: OperationLimits,
     /// Subscriptions that ask for the same thing share one execution.
     fanout: Arc<Fanout>,
+    /// Documents parsed once per distinct text.
+    documents: Documents,
+    /// Apollo's automatic persisted queries.
+    persisted: PersistedQueries,
 }
 
 /// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
@@ -78,7 +86,7 @@ enum Executable {
 impl GatewaySchema {
     /// Runs a query or mutation; an answer carries at most [`MAX_ERRORS`] errors.
     pub async fn execute(&self, mut request: Request) -> Response {
-        if let Err(refusal) = self.limits.admit(&mut request) {
+        if let Err(refusal) = self.admit(&mut request) {
             return Response::from_errors(vec![refusal]);
         }
         match &self.schema {
@@ -88,6 +96,24 @@ impl GatewaySchema {
                 cap_errors(schema.execute(request).await)
             }
         }
+    }
+
+    /// `request`'s document, parsed now or taken from the documents parsed before;
+    /// a request error when it nests too deep or does not parse.
+    pub fn document(&self, request: &Request) -> Result<Arc<Admitted>, ServerError> {
+        self.documents.admitted(request, &self.limits)
+    }
+
+    /// Apollo's automatic persisted queries, for the HTTP transport.
+    pub fn persisted_queries(&self) -> &PersistedQueries {
+        &self.persisted
+    }
+
+    /// Hands `request` its parsed document and checks it against the operation limits.
+    fn admit(&self, request: &mut Request) -> Result<(), ServerError> {
+        let admitted = self.document(request)?;
+        request.set_parsed_query(admitted.document().clone());
+        admitted.verdict(&self.limits, &request.variables)
     }
 
     /// Runs any operation as a stream of results, for the transports that stream
@@ -111,7 +137,11 @@ impl GatewaySchema {
         let credential = data_of::<Credential>(&request.data)
             .or_else(|| session.as_deref().and_then(data_of::<Credential>))
             .cloned();
-        if let Some(key) = fanout::shareable(&mut request, credential.as_ref()) {
+        let document = self.document(&request).ok();
+        let key = document.as_deref().and_then(|admitted| {
+            fanout::shareable(&request, admitted.document(), credential.as_ref())
+        });
+        if let Some(key) = key {
             let slot = match &connection {
                 Some(connection) => connection.acquire().ok().map(Some),
                 None => Some(None),
@@ -141,7 +171,7 @@ impl GatewaySchema {
         mut request: Request,
         session: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        if let Err(refusal) = self.limits.admit(&mut request) {
+        if let Err(refusal) = self.admit(&mut request) {
             return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed();
         }
         match &self.schema {
@@ -211,6 +241,8 @@ pub fn build_schema(
         schema,
         limits,
         fanout: Arc::new(Fanout::new(max_subscribers)),
+        documents: Documents::new(),
+        persisted: PersistedQueries::new(),
     }
 }
 
