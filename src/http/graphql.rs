@@ -1,7 +1,9 @@
 //! GraphQL over HTTP, per the GraphQL-over-HTTP specification: `POST` with an
 //! `application/json` body and `GET` with URL parameters; the response media type
 //! negotiated from `Accept`; request errors (unparseable or invalid documents) answered
-//! 400 without `data` under `application/graphql-response+json`; mutations refused on GET.
+//! 400 without `data` under `application/graphql-response+json`; mutations refused on GET;
+//! Apollo's automatic persisted queries (`extensions.persistedQuery`, see
+//! [`crate::graphql::PersistedQueries`]) on both methods.
 //! A request whose `Accept` asks for a stream (`text/event-stream`, Apollo's
 //! `multipart/mixed;subscriptionSpec=1.0`, or another `multipart/mixed`) is admitted
 //! and parsed here alike, then streamed by [`super::stream`]; a subscription
