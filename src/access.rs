@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use clap::ValueEnum;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::upstream::{Credential, Credentials, FingerprintKey};
+use crate::credential::{Credential, CredentialSecret, FingerprintKey};
 
 /// Header carrying a gateway access key.
 pub const ACCESS_KEY_HEADER: &str = "x-gateway-key";
@@ -257,8 +257,8 @@ impl AccessPolicy {
             return Ok(None);
         }
         let credentials = match (presented.bearer()?, &presented.email, &presented.key) {
-            (Some(token), _, _) => Credentials::ApiToken(token),
-            (None, Some(email), Some(key)) => Credentials::GlobalApiKey {
+            (Some(token), _, _) => CredentialSecret::ApiToken(token),
+            (None, Some(email), Some(key)) => CredentialSecret::GlobalApiKey {
                 email: email.clone(),
                 key: key.clone(),
             },
@@ -348,7 +348,7 @@ mod tests {
 
     fn policy(mode: CredentialMode, keys: &[&str]) -> AccessPolicy {
         let key = FingerprintKey::random();
-        let server = Credential::new(Credentials::ApiToken("server-token".into()), &key);
+        let server = Credential::new(CredentialSecret::ApiToken("server-token".into()), &key);
         let keys: Vec<SecretString> = keys.iter().map(|k| SecretString::from(*k)).collect();
         AccessPolicy::new(mode, Some(server), &keys, key)
     }

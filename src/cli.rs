@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use clap::{Parser, Subcommand};
 
 use crate::config::GatewayConfig;
-use crate::simulator::SimulateArgs;
+use crate::simulator::SimulatorConfig;
 
 /// `registrar-gateway`: GraphQL over Cloudflare Registrar's registration workflows.
 #[derive(Debug, Parser)]
@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the simulator of the Cloudflare Registrar API on its own.
-    Simulate(SimulateArgs),
+    Simulate(SimulatorConfig),
     /// Print the GraphQL schema (SDL) and exit.
     Schema {
         /// Print the Apollo Federation v2 subgraph SDL (what `--federation` serves as `_service { sdl }`).

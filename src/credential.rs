@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 /// How the gateway authenticates to Cloudflare: one of the two schemes the
 /// registrar operations accept.
 #[derive(Clone)]
-pub enum Credentials {
+pub enum CredentialSecret {
     /// `Authorization: Bearer <token>`.
     ApiToken(SecretString),
     /// `X-Auth-Email` + `X-Auth-Key` (a global API key); always sent together.
@@ -20,7 +20,7 @@ pub enum Credentials {
     },
 }
 
-impl Credentials {
+impl CredentialSecret {
     /// Adds this credential's headers to an upstream request.
     /// Every value is marked sensitive: HTTP/2 never indexes it (HPACK) and header
     /// dumps redact it.
@@ -59,9 +59,9 @@ fn sensitive_header(
     }
 }
 
-impl fmt::Debug for Credentials {
+impl fmt::Debug for CredentialSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials({}, redacted)", self.scheme())
+        write!(f, "CredentialSecret({}, redacted)", self.scheme())
     }
 }
 
@@ -110,25 +110,25 @@ impl Fingerprint {
     }
 }
 
-/// Credentials together with their fingerprint: what callers hand to the cache and
+/// A credential's secret together with its fingerprint: what callers hand to the cache and
 /// the client. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Credential {
-    secret: std::sync::Arc<Credentials>,
+    secret: std::sync::Arc<CredentialSecret>,
     fingerprint: Fingerprint,
 }
 
 impl Credential {
-    /// Fingerprints `credentials` under `key`.
-    pub fn new(credentials: Credentials, key: &FingerprintKey) -> Self {
+    /// Fingerprints `secret` under `key`.
+    pub fn new(secret: CredentialSecret, key: &FingerprintKey) -> Self {
         let mut hasher = blake3::Hasher::new_keyed(&key.0);
-        match &credentials {
-            Credentials::ApiToken(token) => {
+        match &secret {
+            CredentialSecret::ApiToken(token) => {
                 hasher
                     .update(b"token\0")
                     .update(token.expose_secret().as_bytes());
             }
-            Credentials::GlobalApiKey { email, key } => {
+            CredentialSecret::GlobalApiKey { email, key } => {
                 hasher
                     .update(b"key\0")
                     .update(email.expose_secret().as_bytes())
@@ -139,7 +139,7 @@ impl Credential {
         let mut fingerprint = [0; 16];
         fingerprint.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
         Self {
-            secret: std::sync::Arc::new(credentials),
+            secret: std::sync::Arc::new(secret),
             fingerprint: Fingerprint(fingerprint),
         }
     }
@@ -149,7 +149,7 @@ impl Credential {
         self.fingerprint
     }
 
-    pub(crate) fn credentials(&self) -> &Credentials {
+    pub(crate) fn secret(&self) -> &CredentialSecret {
         &self.secret
     }
 }
@@ -158,8 +158,8 @@ impl Credential {
 mod tests {
     use super::*;
 
-    fn token(value: &str) -> Credentials {
-        Credentials::ApiToken(SecretString::from(value))
+    fn token(value: &str) -> CredentialSecret {
+        CredentialSecret::ApiToken(SecretString::from(value))
     }
 
     #[test]
@@ -185,7 +185,7 @@ mod tests {
     fn debug_output_never_shows_the_secret() {
         let key = FingerprintKey::random();
         let credential = Credential::new(
-            Credentials::GlobalApiKey {
+            CredentialSecret::GlobalApiKey {
                 email: SecretString::from("me@example.com"),
                 key: SecretString::from("0123456789abcdef"),
             },

@@ -19,6 +19,30 @@
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
 //!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;
 //! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
+//!
+//! # Vocabulary
+//!
+//! One name per idea, used the same way in every module:
+//!
+//! - **credential**: a [`credential::CredentialSecret`] is the secret itself, in one of the two
+//!   schemes Cloudflare accepts; a [`credential::Credential`] is that secret with its keyed
+//!   [`credential::Fingerprint`], the handle every layer passes around and keys data by.
+//!   A credential a caller sends is *presented* ([`access::Presented`]; the simulator's
+//!   `PresentedCredential`).
+//! - **workflow state / status**: [`upstream::WorkflowState`] is the one state enum; a
+//!   [`upstream::WorkflowStatus`] is one poll's answer. `graphql::types::X` is the GraphQL view
+//!   of `upstream::X` (`WorkflowState`, `Registration`), named alike on purpose.
+//! - **registration**: one domain's registration workflow; [`upstream::Registration`] is the
+//!   registered domain resource; [`registrations::RegistrationService`] reads, watches and starts
+//!   them.
+//! - **poller, watcher**: one [`poller`] task polls one registration for one credential; each
+//!   subscriber holds a [`poller::Watcher`] of it. A poller stops for a [`poller::PollerEnd`]; the
+//!   ones a watcher must be told of reach it as a [`poller::WatchError`].
+//! - **`*Config` and `*Settings`**: a `*Config` is a clap section (flags and environment, in
+//!   [`config`], and the simulator's [`simulator::SimulatorConfig`]); a `*Settings` is the runtime
+//!   value a component is built from, which its `*Config` converts itself into.
+//! - **`*State`**: the private state behind a cheap-to-clone handle's `Arc`
+//!   (`Pollers` -> `PollersState`, `Budget` -> `BudgetState`, the simulator's `SimulatorState`).
 
 pub mod access;
 pub mod budget;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use registrar_gateway::cli::{Cli, Command};
 use registrar_gateway::config::LogFormat;
-use registrar_gateway::simulator::SimulateArgs;
+use registrar_gateway::simulator::SimulatorConfig;
 use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
 use registrar_gateway::{graphql, simulator, telemetry};
 
@@ -60,8 +60,8 @@ async fn serve(
     Ok(())
 }
 
-async fn simulate(args: SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
+async fn simulate(args: SimulatorConfig) -> Result<(), Box<dyn std::error::Error>> {
     let listen = args.listen;
-    simulator::run_standalone(args.into_config()?, listen, shutdown_signal()).await?;
+    simulator::run_standalone(args.into_settings()?, listen, shutdown_signal()).await?;
     Ok(())
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::cache::{Served, Snapshot, StatusCache, StatusKey};
+use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
-use crate::poller::{Pollers, Watch, WatchRefused};
-use crate::upstream::{Credential, RegistrationRequest, UpstreamError};
+use crate::poller::{Pollers, WatchRefused, Watcher};
+use crate::upstream::{RegistrationRequest, UpstreamError};
 
 /// A bound on how long a start's answer is kept for identical starts (it is
 /// invalidated as soon as its callers have it; this only bounds a leftover).
@@ -20,7 +21,7 @@ const START_SHARED_FOR: Duration = Duration::from_secs(1);
 /// Reads registration statuses through the cache, watches them through pollers,
 /// and starts registrations.
 #[derive(Clone)]
-pub struct Registrations {
+pub struct RegistrationService {
     cache: StatusCache,
     pollers: Pollers,
     default_account: Option<AccountId>,
@@ -46,7 +47,7 @@ pub struct Started {
     pub next_check_at: Option<DateTime<Utc>>,
 }
 
-impl Registrations {
+impl RegistrationService {
     /// Reads through `cache` and watches through `pollers`; `default_account`
     /// serves requests that name none.
     pub fn new(cache: StatusCache, pollers: Pollers, default_account: Option<AccountId>) -> Self {
@@ -148,7 +149,7 @@ impl Registrations {
         domain: DomainName,
         keep_watching_action_required: bool,
         after_sequence: Option<u64>,
-    ) -> Result<Watch, WatchRefused> {
+    ) -> Result<Watcher, WatchRefused> {
         let key = Self::key(credential, account, domain);
         self.pollers
             .watch(

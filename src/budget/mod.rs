@@ -61,7 +61,7 @@ pub struct Exhausted {
 /// The budget of every credential; cheap to clone.
 #[derive(Clone)]
 pub struct Budget {
-    shared: Arc<Shared>,
+    shared: Arc<BudgetState>,
 }
 
 /// A keyed limiter that reports the burst capacity left after each admission.
@@ -72,7 +72,7 @@ type ReportingLimiter = RateLimiter<
     StateInformationMiddleware,
 >;
 
-struct Shared {
+struct BudgetState {
     all: ReportingLimiter,
     /// The `all` quota: what a full budget holds and how fast it refills.
     quota: Quota,
@@ -90,7 +90,7 @@ impl Budget {
         let background_limit =
             (f64::from(settings.limit) * settings.background_share.clamp(0.0, 1.0)) as u32;
         let all = quota(settings.limit, settings.window);
-        let shared = Shared {
+        let shared = BudgetState {
             all: RateLimiter::keyed(all).with_middleware::<StateInformationMiddleware>(),
             quota: all,
             background: DefaultKeyedRateLimiter::keyed(quota(background_limit, settings.window)),
@@ -210,11 +210,11 @@ fn quota(limit: u32, window: Duration) -> Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credential::{Credential, Credentials, FingerprintKey};
+    use crate::credential::{Credential, CredentialSecret, FingerprintKey};
 
     fn credential(token: &str) -> Fingerprint {
         Credential::new(
-            Credentials::ApiToken(token.into()),
+            CredentialSecret::ApiToken(token.into()),
             &FingerprintKey::random(),
         )
         .fingerprint()

@@ -27,11 +27,10 @@ use ttl::Extended;
 pub use ttl::TtlPolicy;
 
 use crate::budget::Priority;
+use crate::credential::{Credential, Fingerprint};
 use crate::domain::{AccountId, DomainName};
 use crate::metrics::{Lookup, Metrics};
-use crate::upstream::{
-    Credential, Fingerprint, RegistrationRequest, UpstreamClient, UpstreamError, WorkflowStatus,
-};
+use crate::upstream::{RegistrationRequest, UpstreamClient, UpstreamError, WorkflowStatus};
 
 /// What the cache is keyed by: one registration as seen through one credential.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -9,21 +9,27 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct MetricsConfig {
     /// Serve `GET /metrics` on this address (e.g. an internal-only one) instead of on the main listener.
-    #[arg(long, env = "GATEWAY_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
+    #[arg(
+        id = "metrics_listen",
+        long = "metrics-listen",
+        value_name = "METRICS_LISTEN",
+        env = "GATEWAY_METRICS_LISTEN"
+    )]
+    pub listen: Option<SocketAddr>,
     /// Record no metrics and serve no `/metrics`.
     #[arg(
-        long,
+        id = "disable_metrics",
+        long = "disable-metrics",
         env = "GATEWAY_DISABLE_METRICS",
         conflicts_with = "metrics_listen"
     )]
-    pub disable_metrics: bool,
+    pub disabled: bool,
 }
 
 impl MetricsConfig {
     /// Where `/metrics` is served.
     pub fn exposition(&self) -> MetricsExposition {
-        match (self.disable_metrics, self.metrics_listen) {
+        match (self.disabled, self.listen) {
             (true, _) => MetricsExposition::Off,
             (false, Some(address)) => MetricsExposition::Separate(address),
             (false, None) => MetricsExposition::MainListener,

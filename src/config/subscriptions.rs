@@ -40,26 +40,40 @@ pub struct SubscriptionConfig {
     #[arg(long, env = "GATEWAY_POLL_MAX_FAILURES", default_value_t = 8)]
     pub poll_max_failures: u32,
     /// Most subscriptions across all connections.
-    #[arg(long, env = "GATEWAY_MAX_SUBSCRIPTIONS", default_value_t = 100_000)]
-    pub max_subscriptions: usize,
+    #[arg(
+        id = "max_subscriptions",
+        long = "max-subscriptions",
+        value_name = "MAX_SUBSCRIPTIONS",
+        env = "GATEWAY_MAX_SUBSCRIPTIONS",
+        default_value_t = 100_000
+    )]
+    pub max_total: usize,
     /// Most subscriptions on one websocket connection.
     #[arg(
-        long,
+        id = "max_subscriptions_per_connection",
+        long = "max-subscriptions-per-connection",
+        value_name = "MAX_SUBSCRIPTIONS_PER_CONNECTION",
         env = "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION",
         default_value_t = 100
     )]
-    pub max_subscriptions_per_connection: usize,
+    pub max_per_connection: usize,
     /// How long a websocket may stay open without `connection_init`.
     #[arg(long, env = "GATEWAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub ws_init_timeout: Duration,
     /// Changes kept per watched registration, replayed to subscribers that resume
     /// (`afterSequence`, SSE `Last-Event-ID`).
-    #[arg(long, env = "GATEWAY_SUBSCRIPTION_HISTORY", default_value_t = 32)]
-    pub subscription_history: usize,
+    #[arg(
+        id = "subscription_history",
+        long = "subscription-history",
+        value_name = "SUBSCRIPTION_HISTORY",
+        env = "GATEWAY_SUBSCRIPTION_HISTORY",
+        default_value_t = 32
+    )]
+    pub history: usize,
     /// How long a registration's history is kept after its poller stops (a grace
     /// period after the last subscriber left).
-    #[arg(long, env = "GATEWAY_SUBSCRIPTION_HISTORY_RETENTION", default_value = "10m", value_parser = duration)]
-    pub subscription_history_retention: Duration,
+    #[arg(id = "subscription_history_retention", long = "subscription-history-retention", value_name = "SUBSCRIPTION_HISTORY_RETENTION", env = "GATEWAY_SUBSCRIPTION_HISTORY_RETENTION", default_value = "10m", value_parser = duration)]
+    pub history_retention: Duration,
     /// Interval of server pings on idle websockets and of keep-alives on SSE and
     /// multipart streams (keeps proxies from cutting them).
     #[arg(long, env = "GATEWAY_WS_KEEPALIVE", default_value = "15s", value_parser = duration)]
@@ -81,9 +95,9 @@ impl SubscriptionConfig {
             blocked_max_watch: self.blocked_max_watch,
             grace: self.poller_grace,
             max_failures: self.poll_max_failures,
-            max_watchers: self.max_subscriptions,
-            history: self.subscription_history,
-            history_retention: self.subscription_history_retention,
+            max_watchers: self.max_total,
+            history: self.history,
+            history_retention: self.history_retention,
         }
     }
 
@@ -92,7 +106,7 @@ impl SubscriptionConfig {
         WsSettings {
             init_timeout: self.ws_init_timeout,
             keepalive: self.ws_keepalive,
-            max_subscriptions_per_connection: self.max_subscriptions_per_connection,
+            max_subscriptions_per_connection: self.max_per_connection,
             max_message_size,
         }
     }

@@ -10,9 +10,10 @@ use secrecy::SecretString;
 use super::{CLOUDFLARE_BASE_URL, ConfigError};
 use crate::access::CredentialMode;
 use crate::budget::BudgetSettings;
+use crate::credential::CredentialSecret;
 use crate::domain::AccountId;
 use crate::flags::{account_id, duration, secret};
-use crate::upstream::{ClientSettings, Credentials, RegistrarApi, RetryPolicy};
+use crate::upstream::{ClientSettings, RegistrarApi, RetryPolicy};
 
 /// Where the upstream is and how to authenticate to it.
 #[derive(Debug, Args)]
@@ -39,33 +40,47 @@ pub struct UpstreamConfig {
     #[arg(long, env = "CLOUDFLARE_ACCOUNT_ID", value_parser = account_id)]
     pub account_id: Option<AccountId>,
     /// Limit on connecting to the upstream.
-    #[arg(long, env = "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = duration)]
-    pub upstream_connect_timeout: Duration,
+    #[arg(id = "upstream_connect_timeout", long = "upstream-connect-timeout", value_name = "UPSTREAM_CONNECT_TIMEOUT", env = "GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub connect_timeout: Duration,
     /// Limit on one upstream request, connection to last byte.
-    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "8s", value_parser = duration)]
-    pub upstream_timeout: Duration,
+    #[arg(id = "upstream_timeout", long = "upstream-timeout", value_name = "UPSTREAM_TIMEOUT", env = "GATEWAY_UPSTREAM_TIMEOUT", default_value = "8s", value_parser = duration)]
+    pub request_timeout: Duration,
     /// Upstream requests allowed per credential in any --upstream-budget-window (Cloudflare allows 1,200 per 5 minutes and locks the credential out for 5 minutes past it).
-    #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET", default_value_t = 1200)]
-    pub upstream_budget: u32,
+    #[arg(
+        id = "upstream_budget",
+        long = "upstream-budget",
+        value_name = "UPSTREAM_BUDGET",
+        env = "GATEWAY_UPSTREAM_BUDGET",
+        default_value_t = 1200
+    )]
+    pub budget: u32,
     /// The window of --upstream-budget.
-    #[arg(long, env = "GATEWAY_UPSTREAM_BUDGET_WINDOW", default_value = "5m", value_parser = duration)]
-    pub upstream_budget_window: Duration,
+    #[arg(id = "upstream_budget_window", long = "upstream-budget-window", value_name = "UPSTREAM_BUDGET_WINDOW", env = "GATEWAY_UPSTREAM_BUDGET_WINDOW", default_value = "5m", value_parser = duration)]
+    pub budget_window: Duration,
     /// Share of the budget that polls of blocked or paused workflows may use, so they never starve workflows that move.
     #[arg(
-        long,
+        id = "upstream_budget_background_share",
+        long = "upstream-budget-background-share",
+        value_name = "UPSTREAM_BUDGET_BACKGROUND_SHARE",
         env = "GATEWAY_UPSTREAM_BUDGET_BACKGROUND_SHARE",
         default_value_t = 0.25
     )]
-    pub upstream_budget_background_share: f64,
+    pub budget_background_share: f64,
     /// Retries of a failed upstream call, as Cloudflare's SDKs retry (connect errors, timeouts, 408, 409, 429 with a short Retry-After, 5xx); 0 turns retries off.
-    #[arg(long, env = "GATEWAY_UPSTREAM_RETRIES", default_value_t = 2)]
-    pub upstream_retries: u32,
+    #[arg(
+        id = "upstream_retries",
+        long = "upstream-retries",
+        value_name = "UPSTREAM_RETRIES",
+        env = "GATEWAY_UPSTREAM_RETRIES",
+        default_value_t = 2
+    )]
+    pub retries: u32,
     /// Backoff before the first retry; it doubles for each further one (with up to 25% jitter).
-    #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_INITIAL", default_value = "500ms", value_parser = duration)]
-    pub upstream_retry_initial: Duration,
+    #[arg(id = "upstream_retry_initial", long = "upstream-retry-initial", value_name = "UPSTREAM_RETRY_INITIAL", env = "GATEWAY_UPSTREAM_RETRY_INITIAL", default_value = "500ms", value_parser = duration)]
+    pub retry_initial: Duration,
     /// Cap on one backoff, and the longest upstream Retry-After worth waiting for before answering UPSTREAM_RATE_LIMITED.
-    #[arg(long, env = "GATEWAY_UPSTREAM_RETRY_MAX", default_value = "8s", value_parser = duration)]
-    pub upstream_retry_max: Duration,
+    #[arg(id = "upstream_retry_max", long = "upstream-retry-max", value_name = "UPSTREAM_RETRY_MAX", env = "GATEWAY_UPSTREAM_RETRY_MAX", default_value = "8s", value_parser = duration)]
+    pub retry_max: Duration,
 }
 
 /// What the gateway talks to, decided from the credentials and base URL given.
@@ -76,7 +91,7 @@ pub enum UpstreamTarget {
         /// API root.
         base_url: Url,
         /// The gateway's own credential; absent only when callers bring theirs.
-        credentials: Option<Credentials>,
+        credentials: Option<CredentialSecret>,
     },
     /// No credentials and no base URL: the embedded simulator.
     Sandbox,
@@ -87,8 +102,8 @@ impl UpstreamConfig {
     /// In `pass-through` mode a remote API needs no credentials of the gateway's own.
     pub fn target(&self, mode: CredentialMode) -> Result<UpstreamTarget, ConfigError> {
         let credentials = match (&self.api_token, &self.email, &self.api_key) {
-            (Some(token), _, _) => Some(Credentials::ApiToken(token.clone())),
-            (None, Some(email), Some(key)) => Some(Credentials::GlobalApiKey {
+            (Some(token), _, _) => Some(CredentialSecret::ApiToken(token.clone())),
+            (None, Some(email), Some(key)) => Some(CredentialSecret::GlobalApiKey {
                 email: email.clone(),
                 key: key.clone(),
             }),
@@ -119,9 +134,9 @@ impl UpstreamConfig {
     /// The per-credential upstream budget.
     pub fn budget_settings(&self) -> BudgetSettings {
         BudgetSettings {
-            limit: self.upstream_budget,
-            window: self.upstream_budget_window,
-            background_share: self.upstream_budget_background_share,
+            limit: self.budget,
+            window: self.budget_window,
+            background_share: self.budget_background_share,
         }
     }
 
@@ -130,12 +145,12 @@ impl UpstreamConfig {
         ClientSettings {
             base_url,
             api: self.registrar_api,
-            connect_timeout: self.upstream_connect_timeout,
-            request_timeout: self.upstream_timeout,
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
             retry: RetryPolicy {
-                retries: self.upstream_retries,
-                initial: self.upstream_retry_initial,
-                max: self.upstream_retry_max,
+                retries: self.retries,
+                initial: self.retry_initial,
+                max: self.retry_max,
             },
         }
     }

@@ -21,13 +21,13 @@ impl GatewayConfig {
         positive("--ws-init-timeout", subscriptions.ws_init_timeout)?;
         positive("--poll-initial", subscriptions.poll_initial)?;
         positive("--poll-blocked-initial", subscriptions.poll_blocked_initial)?;
-        positive("--upstream-timeout", upstream.upstream_timeout)?;
+        positive("--upstream-timeout", upstream.request_timeout)?;
         positive("--header-read-timeout", self.http.header_read_timeout)?;
         positive("--idle-timeout", self.http.idle_timeout)?;
         if self.http.max_connections == 0 {
             return unusable("--max-connections must be at least 1");
         }
-        positive("--upstream-budget-window", upstream.upstream_budget_window)?;
+        positive("--upstream-budget-window", upstream.budget_window)?;
         ordered(
             "--poll-initial",
             subscriptions.poll_initial,
@@ -43,17 +43,17 @@ impl GatewayConfig {
         share("--poll-jitter", subscriptions.poll_jitter)?;
         share(
             "--upstream-budget-background-share",
-            upstream.upstream_budget_background_share,
+            upstream.budget_background_share,
         )?;
         if !(subscriptions.poll_multiplier >= 1.0 && subscriptions.poll_multiplier.is_finite()) {
             return unusable("--poll-multiplier must be at least 1");
         }
-        if subscriptions.max_subscriptions_per_connection == 0 || upstream.upstream_budget == 0 {
+        if subscriptions.max_per_connection == 0 || upstream.budget == 0 {
             return unusable(
                 "--max-subscriptions-per-connection and --upstream-budget must be at least 1",
             );
         }
-        if !(1..=1024).contains(&subscriptions.subscription_history) {
+        if !(1..=1024).contains(&subscriptions.history) {
             return unusable("--subscription-history must be between 1 and 1024");
         }
         self.warn_if_a_read_can_outlast_the_request();
@@ -97,14 +97,14 @@ impl GatewayConfig {
     pub fn worst_case_upstream_read(&self) -> Duration {
         let upstream = &self.upstream;
         let attempts = upstream
-            .upstream_timeout
-            .saturating_mul(upstream.upstream_retries + 1);
-        let backoffs: Duration = (0..upstream.upstream_retries)
+            .request_timeout
+            .saturating_mul(upstream.retries + 1);
+        let backoffs: Duration = (0..upstream.retries)
             .map(|retry| {
                 let doubled = upstream
-                    .upstream_retry_initial
+                    .retry_initial
                     .saturating_mul(2_u32.saturating_pow(retry));
-                doubled.min(upstream.upstream_retry_max)
+                doubled.min(upstream.retry_max)
             })
             .sum();
         attempts.saturating_add(backoffs)

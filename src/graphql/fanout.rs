@@ -35,7 +35,7 @@ use super::error::GraphqlError;
 use super::subscription::{LastEventId, SubscriptionSlot};
 use crate::poller::WatchRefused;
 use crate::sync::LockUnpoisoned;
-use crate::upstream::{Credential, Fingerprint};
+use crate::credential::{Credential, Fingerprint};
 
 /// How many framings a transport may memoise on one result (see [`SharedResponse::frame`]).
 pub const FRAME_SLOTS: usize = 3;

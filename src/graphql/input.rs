@@ -2,14 +2,14 @@
 
 use super::error::GraphqlError;
 use crate::domain::{AccountId, DomainName};
-use crate::registrations::Registrations;
+use crate::registrations::RegistrationService;
 
 pub(super) fn parse_domain(input: &str) -> Result<DomainName, GraphqlError> {
     DomainName::parse(input).map_err(|error| GraphqlError::BadUserInput(error.to_string()))
 }
 
 pub(super) fn parse_account(
-    registrations: &Registrations,
+    registrations: &RegistrationService,
     requested: Option<&str>,
 ) -> Result<AccountId, GraphqlError> {
     match requested {

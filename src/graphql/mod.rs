@@ -39,8 +39,8 @@ use self::fanout::{Fanout, data_of};
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
-use crate::registrations::Registrations;
-use crate::upstream::Credential;
+use crate::credential::Credential;
+use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,7 +214,7 @@ impl Executor for GatewaySchema {
 /// The schema of `shape` with its services attached and `limits` enforced on every operation.
 pub fn build_schema(
     shape: SchemaShape,
-    registrations: Registrations,
+    registrations: RegistrationService,
     access: AccessPolicy,
     query_limits: QueryLimits,
     registration: RegistrationPolicy,
@@ -248,7 +248,7 @@ pub fn build_schema(
 
 /// What resolvers read from schema data (see [`service`]).
 struct Services {
-    registrations: Registrations,
+    registrations: RegistrationService,
     access: AccessPolicy,
     query_limits: QueryLimits,
     registration: RegistrationPolicy,

@@ -10,7 +10,7 @@ use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
 use super::types::RegistrationStatus;
-use crate::registrations::Registrations;
+use crate::registrations::RegistrationService;
 use crate::upstream::RegistrationRequest;
 
 /// Whether `startRegistration` may run on this gateway.
@@ -67,7 +67,7 @@ impl MutationRoot {
             if !policy.enabled {
                 return Err(GraphqlError::RegistrationDisabled);
             }
-            let registrations = service::<Registrations>(ctx)?;
+            let registrations = service::<RegistrationService>(ctx)?;
             let credential = caller_credential(ctx)?;
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;

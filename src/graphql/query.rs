@@ -8,9 +8,9 @@ use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
 use super::types::RegistrationStatus;
+use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
-use crate::registrations::Registrations;
-use crate::upstream::Credential;
+use crate::registrations::RegistrationService;
 
 /// Limits on what one query may ask for.
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +56,7 @@ impl QueryRoot {
         account_id: Option<ID>,
     ) -> async_graphql::Result<Vec<Option<async_graphql::Result<RegistrationStatus>>>> {
         let prepare = || {
-            let registrations = service::<Registrations>(ctx)?;
+            let registrations = service::<RegistrationService>(ctx)?;
             let credential = caller_credential(ctx)?;
             let limits = service::<QueryLimits>(ctx)?;
             let account_id = account_id.as_deref().map(String::as_str);
@@ -81,7 +81,7 @@ pub(super) async fn lookup(
     domain: &str,
     account_id: Option<&str>,
 ) -> Result<Option<RegistrationStatus>, GraphqlError> {
-    let registrations = service::<Registrations>(ctx)?;
+    let registrations = service::<RegistrationService>(ctx)?;
     let credential = caller_credential(ctx)?;
     let account = parse_account(registrations, account_id)?;
     let domain = parse_domain(domain)?;
@@ -89,7 +89,7 @@ pub(super) async fn lookup(
 }
 
 async fn status(
-    registrations: &Registrations,
+    registrations: &RegistrationService,
     credential: &Credential,
     account: AccountId,
     domain: DomainName,
@@ -106,7 +106,7 @@ async fn status(
 
 /// Validates a whole `registrationStatuses` request before any upstream call.
 fn parse_targets(
-    registrations: &Registrations,
+    registrations: &RegistrationService,
     limits: &QueryLimits,
     domains: &[String],
     account_id: Option<&str>,

@@ -12,11 +12,11 @@ use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
-use super::types::{RegistrationStatus, WorkflowStateGql};
+use super::types::{RegistrationStatus, WorkflowState};
 use crate::domain::DomainName;
 use crate::metrics::{Active, ActiveGauge};
-use crate::poller::{Delivery, ReportedEnd, StatusEvent};
-use crate::registrations::Registrations;
+use crate::poller::{Delivery, StatusEvent, WatchError};
+use crate::registrations::RegistrationService;
 
 /// One change of a registration's state.
 #[derive(SimpleObject)]
@@ -29,7 +29,7 @@ pub(super) struct StatusChange {
     /// missed, and this event carries the current status.
     resynced: bool,
     /// The state before this change; null for the first status the gateway saw.
-    previous_state: Option<WorkflowStateGql>,
+    previous_state: Option<WorkflowState>,
     /// The status after the change.
     status: RegistrationStatus,
 }
@@ -77,7 +77,7 @@ impl SubscriptionRoot {
         let after_sequence =
             after_sequence.or_else(|| ctx.data_opt::<LastEventId>().map(|id| id.0));
         let start = async {
-            let registrations = service::<Registrations>(ctx)?;
+            let registrations = service::<RegistrationService>(ctx)?;
             let credential = caller_credential(ctx)?;
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;
@@ -115,16 +115,16 @@ impl SubscriptionRoot {
 pub struct LastEventId(pub u64);
 
 /// What subscribers are told when watching stops for a reason other than the workflow ending.
-fn end_error(domain: &DomainName, end: ReportedEnd) -> GraphqlError {
+fn end_error(domain: &DomainName, end: WatchError) -> GraphqlError {
     match end {
-        ReportedEnd::NotFound => {
+        WatchError::NotFound => {
             GraphqlError::WorkflowNotFound(format!("no registration workflow for {domain}"))
         }
-        ReportedEnd::Expired { blocked_for } => GraphqlError::WatchExpired(format!(
+        WatchError::Expired { blocked_for } => GraphqlError::WatchExpired(format!(
             "{domain} stayed blocked for {}s, longer than this gateway watches; query it later",
             blocked_for.as_secs()
         )),
-        ReportedEnd::GaveUp(error) => GraphqlError::Upstream(error),
+        WatchError::GaveUp(error) => GraphqlError::Upstream(error),
     }
 }
 

@@ -12,9 +12,15 @@ use crate::domain::DomainName;
 use crate::upstream::{self, WorkflowStatus};
 
 /// A registration workflow's state.
+///
+/// The GraphQL view of [`upstream::WorkflowState`], the gateway's one definition of
+/// the states. It cannot be derived from it with async-graphql's
+/// `#[graphql(remote = ...)]`, which maps unit variants one to one: the upstream
+/// enum keeps an unknown state's spelling (`Unknown(String)`, served as `rawState`
+/// and replayed by the simulator), and a GraphQL enum value carries no data. The
+/// one conversion is the `From` below; a state added upstream fails to compile there.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "WorkflowState")]
-pub enum WorkflowStateGql {
+pub enum WorkflowState {
     /// Created, not yet processing.
     Pending,
     /// Processing; the workflow has an internal deadline.
@@ -33,7 +39,7 @@ pub enum WorkflowStateGql {
     Unknown,
 }
 
-impl From<&upstream::WorkflowState> for WorkflowStateGql {
+impl From<&upstream::WorkflowState> for WorkflowState {
     fn from(state: &upstream::WorkflowState) -> Self {
         use upstream::WorkflowState as Wire;
         match state {
@@ -102,7 +108,7 @@ impl RegistrationStatus {
     }
 
     /// Where the workflow is.
-    async fn state(&self) -> WorkflowStateGql {
+    async fn state(&self) -> WorkflowState {
         (&self.status.state).into()
     }
 

@@ -25,10 +25,10 @@ use super::AppState;
 use super::error::{Refusal, error_body};
 use super::stream::{self, Transport as StreamTransport};
 use crate::access::AccessError;
+use crate::credential::Credential;
 use crate::graphql::is_request_error;
 use crate::graphql::{PersistedQueries, PersistedQueryError};
 use crate::metrics::{GraphqlOutcome, OperationKind, Transport};
-use crate::upstream::Credential;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 pub(super) const JSON: &str = "application/json; charset=utf-8";
@@ -159,8 +159,7 @@ pub(super) async fn get(
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
-    let params =
-        serde_urlencoded_params(query.as_deref().unwrap_or_default()).map_err(Unbuilt::from);
+    let params = parse_get_params(query.as_deref().unwrap_or_default()).map_err(Unbuilt::from);
     match params.and_then(|params| params.into_request(state.schema.persisted_queries())) {
         Ok(request) => {
             let request = with(request, credential);
@@ -465,7 +464,7 @@ impl GetParams {
     }
 }
 
-fn serde_urlencoded_params(query: &str) -> Result<GetParams, String> {
+fn parse_get_params(query: &str) -> Result<GetParams, String> {
     serde_urlencoded::from_str(query).map_err(|error| format!("invalid URL parameters: {error}"))
 }
 

@@ -59,7 +59,7 @@ impl StatusEvent {
 
 /// Why a poller stopped.
 #[derive(Clone, Debug)]
-pub enum WatchEnd {
+pub enum PollerEnd {
     /// The workflow completed (`completed: true`: succeeded, failed, or a state
     /// this build does not know marked completed).
     Completed,
@@ -80,16 +80,16 @@ pub enum WatchEnd {
     ShuttingDown,
 }
 
-impl WatchEnd {
+impl PollerEnd {
     /// What subscribers are told of this end: nothing when the last event says it
     /// all (a terminal or paused state) or nobody is left to tell.
-    pub fn reported(&self) -> Option<ReportedEnd> {
+    pub fn watch_error(&self) -> Option<WatchError> {
         match self {
-            Self::NotFound => Some(ReportedEnd::NotFound),
-            Self::Expired { blocked_for } => Some(ReportedEnd::Expired {
+            Self::NotFound => Some(WatchError::NotFound),
+            Self::Expired { blocked_for } => Some(WatchError::Expired {
                 blocked_for: *blocked_for,
             }),
-            Self::GaveUp(error) => Some(ReportedEnd::GaveUp(Arc::clone(error))),
+            Self::GaveUp(error) => Some(WatchError::GaveUp(Arc::clone(error))),
             Self::Completed | Self::ActionRequired | Self::Idle | Self::ShuttingDown => None,
         }
     }
@@ -97,7 +97,7 @@ impl WatchEnd {
 
 /// An end subscribers are told of, as an error after their last event.
 #[derive(Clone, Debug)]
-pub enum ReportedEnd {
+pub enum WatchError {
     /// The upstream has no workflow for the domain.
     NotFound,
     /// The workflow stayed blocked longer than the gateway watches.
@@ -130,7 +130,7 @@ pub(super) struct Feed {
     /// Whether the running poller has confirmed the latest event (a history taken
     /// over from a stopped poller may be old): a subscriber's "status now" waits for it.
     pub current: bool,
-    pub end: Option<WatchEnd>,
+    pub end: Option<PollerEnd>,
 }
 
 impl Feed {
@@ -185,17 +185,17 @@ impl Feed {
 }
 
 /// A subscriber's view of one registration.
-pub struct Watch {
+pub struct Watcher {
     source: Source,
 }
 
 enum Source {
-    Live(LiveWatch),
+    Live(LiveWatcher),
     Done,
 }
 
 /// Where a subscriber stands in a registration's feed.
-struct LiveWatch {
+struct LiveWatcher {
     feed: watch::Receiver<Arc<Feed>>,
     /// The last sequence sent (or, before the first event, the one the subscriber resumes after).
     last_sent: Option<u64>,
@@ -208,13 +208,13 @@ struct LiveWatch {
 }
 
 /// A subscriber's item: a change, or the end it is told of.
-type Item = Result<Delivery, ReportedEnd>;
+type Item = Result<Delivery, WatchError>;
 
-impl Watch {
+impl Watcher {
     /// A watch of a history that will not grow (the workflow ended): its events
     /// after `after_sequence` (the latest when `None`), then the end.
     pub(super) fn replay(mut feed: Feed, after_sequence: Option<u64>) -> Self {
-        feed.end.get_or_insert(WatchEnd::Completed);
+        feed.end.get_or_insert(PollerEnd::Completed);
         feed.current = true;
         // The sender is dropped at once: the receiver keeps the last value.
         let (_, receiver) = watch::channel(Arc::new(feed));
@@ -241,7 +241,7 @@ impl Watch {
         keep_watching_action_required: bool,
         guard: Option<WatcherGuard>,
     ) -> Self {
-        let live = LiveWatch {
+        let live = LiveWatcher {
             feed,
             last_sent: after_sequence,
             resuming: after_sequence.is_some(),
@@ -255,7 +255,7 @@ impl Watch {
 
     /// The events in order (first those missed after the resume point); ends after
     /// a `completed` event, after `ACTION_REQUIRED` (unless keeping watch), or with
-    /// the [`WatchEnd`] that stopped the poller.
+    /// the [`PollerEnd`] that stopped the poller.
     pub fn into_stream(self) -> impl Stream<Item = Item> + Send {
         futures::stream::unfold(self, |mut watch| async move {
             let item = watch.next().await?;
@@ -275,7 +275,7 @@ impl Watch {
     }
 }
 
-impl LiveWatch {
+impl LiveWatcher {
     /// The next item and whether it is the last one.
     async fn next(&mut self) -> Option<(Option<Item>, bool)> {
         loop {
@@ -286,7 +286,7 @@ impl LiveWatch {
                 return Some((Some(Ok(delivery)), last));
             }
             if let Some(end) = &feed.end {
-                return Some((end.reported().map(Err), true));
+                return Some((end.watch_error().map(Err), true));
             }
             self.feed.changed().await.ok()?;
         }

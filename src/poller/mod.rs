@@ -1,6 +1,6 @@
 //! One shared poller per watched registration, however many subscribers.
 //!
-//! [`Pollers::watch`] hands a subscriber a [`Watch`]: the registration's current
+//! [`Pollers::watch`] hands a subscriber a [`Watcher`]: the registration's current
 //! status at once, then one event per change of state. Behind it runs at most one
 //! poll loop per [`StatusKey`] (account, domain, credential), reading through the
 //! status cache so queries are served from the poller's latest result. A poller stops
@@ -29,12 +29,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::Pacing;
-pub use feed::{Delivery, ReportedEnd, StatusEvent, Watch, WatchEnd};
+pub use feed::{Delivery, PollerEnd, StatusEvent, WatchError, Watcher};
 
 use crate::cache::{StatusCache, StatusKey};
+use crate::credential::Credential;
 use crate::metrics::Metrics;
 use crate::sync::LockUnpoisoned;
-use crate::upstream::Credential;
 use feed::Feed;
 
 /// Settings shared by every poller.
@@ -80,10 +80,10 @@ pub struct PollerStats {
 /// The registry of pollers; cheap to clone.
 #[derive(Clone)]
 pub struct Pollers {
-    shared: Arc<Shared>,
+    shared: Arc<PollersState>,
 }
 
-struct Shared {
+struct PollersState {
     settings: PollerSettings,
     cache: StatusCache,
     registry: Mutex<Registry>,
@@ -140,7 +140,7 @@ impl Pollers {
         shutdown: CancellationToken,
         metrics: Metrics,
     ) -> Self {
-        let shared = Shared {
+        let shared = PollersState {
             settings,
             cache,
             registry: Mutex::default(),
@@ -164,7 +164,7 @@ impl Pollers {
         key: StatusKey,
         keep_watching_action_required: bool,
         after_sequence: Option<u64>,
-    ) -> Result<Watch, WatchRefused> {
+    ) -> Result<Watcher, WatchRefused> {
         let cached_terminal = match self.shared.cache.peek(&key).await {
             Some(snapshot) => StatusEvent::terminal_in_cache(&snapshot),
             None => None,
@@ -196,7 +196,7 @@ impl Pollers {
                 let event = StatusEvent::following(&retired.feed, status, fetched_at);
                 retired.feed = retired.feed.with_event(event, settings.history);
             }
-            return Ok(Watch::replay(retired.feed.clone(), after_sequence));
+            return Ok(Watcher::replay(retired.feed.clone(), after_sequence));
         }
         if registry.watchers >= settings.max_watchers {
             return Err(WatchRefused::TooManyWatchers(settings.max_watchers));
@@ -216,7 +216,7 @@ impl Pollers {
             entry: Arc::clone(&entry),
             keeps_watching: keep_watching_action_required,
         };
-        Ok(Watch::live(
+        Ok(Watcher::live(
             entry.feed.subscribe(),
             after_sequence,
             keep_watching_action_required,
@@ -304,7 +304,7 @@ impl Pollers {
     }
 }
 
-impl Shared {
+impl PollersState {
     fn lock(&self) -> MutexGuard<'_, Registry> {
         // The registry holds plain counters: a panic elsewhere cannot leave it torn.
         self.registry.lock_unpoisoned()
@@ -320,13 +320,13 @@ impl Shared {
     /// so that no subscriber attaches in between. Returns false, publishing nothing,
     /// when a subscriber that wants more came meanwhile: one joined an idle poller, or
     /// one that keeps watching joined a paused workflow.
-    fn finish(&self, key: &StatusKey, entry: &Arc<Entry>, end: &WatchEnd) -> bool {
+    fn finish(&self, key: &StatusKey, entry: &Arc<Entry>, end: &PollerEnd) -> bool {
         let mut registry = self.lock();
         let settings = &self.settings;
         registry.forget_old_histories(settings.history_retention, settings.max_watchers);
         let still_wanted = match end {
-            WatchEnd::Idle => entry.watchers() > 0,
-            WatchEnd::ActionRequired => entry.keep_watchers() > 0,
+            PollerEnd::Idle => entry.watchers() > 0,
+            PollerEnd::ActionRequired => entry.keep_watchers() > 0,
             _ => false,
         };
         if still_wanted {
@@ -424,7 +424,7 @@ impl Entry {
 /// A subscriber's share of a poller; dropping it (client `complete`, disconnect)
 /// releases the share at once.
 struct WatcherGuard {
-    shared: Arc<Shared>,
+    shared: Arc<PollersState>,
     entry: Arc<Entry>,
     keeps_watching: bool,
 }

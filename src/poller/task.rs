@@ -10,23 +10,24 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::backoff::Backoff;
-use super::feed::{StatusEvent, WatchEnd};
-use super::{Entry, Shared};
+use super::feed::{PollerEnd, StatusEvent};
+use super::{Entry, PollersState};
 use crate::budget::Priority;
 use crate::cache::StatusKey;
-use crate::upstream::{Credential, UpstreamError, WorkflowState, WorkflowStatus};
+use crate::credential::Credential;
+use crate::upstream::{UpstreamError, WorkflowState, WorkflowStatus};
 
 /// What one poll decided.
 enum Step {
     /// Poll again after this delay.
     Again(Duration),
     /// Stop watching.
-    End(WatchEnd),
+    End(PollerEnd),
 }
 
 /// The state of one poll loop.
 pub(super) struct Poller {
-    shared: Arc<Shared>,
+    shared: Arc<PollersState>,
     entry: Arc<Entry>,
     credential: Credential,
     key: StatusKey,
@@ -41,7 +42,7 @@ pub(super) struct Poller {
 
 impl Poller {
     pub(super) fn new(
-        shared: Arc<Shared>,
+        shared: Arc<PollersState>,
         entry: Arc<Entry>,
         credential: Credential,
         key: StatusKey,
@@ -79,7 +80,7 @@ impl Poller {
         }
     }
 
-    async fn poll_until_an_end(&mut self) -> WatchEnd {
+    async fn poll_until_an_end(&mut self) -> PollerEnd {
         loop {
             // A root span per tick: a poll serves every subscriber, no one request.
             let tick = tracing::info_span!(parent: None, "poller.tick", domain = %self.key.domain);
@@ -120,7 +121,7 @@ impl Poller {
                 self.last_fetched = Some(snapshot.fetched_at);
                 match &snapshot.status {
                     Some(status) => self.observe(Arc::clone(status), snapshot.fetched_at),
-                    None => Step::End(WatchEnd::NotFound),
+                    None => Step::End(PollerEnd::NotFound),
                 }
             }
             Err(error) => self.failed(error),
@@ -166,10 +167,10 @@ impl Poller {
             _ => None,
         };
         if status.completed {
-            return Step::End(WatchEnd::Completed);
+            return Step::End(PollerEnd::Completed);
         }
         if state == WorkflowState::ActionRequired && self.entry.keep_watchers() == 0 {
-            return Step::End(WatchEnd::ActionRequired);
+            return Step::End(PollerEnd::ActionRequired);
         }
         if let Some(since) = self.blocked_since {
             // Also from the upstream's own transition time, so that resubscribing
@@ -179,7 +180,7 @@ impl Poller {
                 .unwrap_or_default();
             let blocked_for = since.elapsed().max(upstream_says);
             if blocked_for >= self.shared.settings.blocked_max_watch {
-                return Step::End(WatchEnd::Expired { blocked_for });
+                return Step::End(PollerEnd::Expired { blocked_for });
             }
         }
         Step::Again(self.backoff.after_observation(&state, changed))
@@ -214,7 +215,7 @@ impl Poller {
         let retryable = error.is_transient();
         tracing::debug!(domain = %self.key.domain, failures = self.failures, %error, "poll failed");
         if !retryable || self.failures >= self.shared.settings.max_failures {
-            return Step::End(WatchEnd::GaveUp(error));
+            return Step::End(PollerEnd::GaveUp(error));
         }
         Step::Again(self.backoff.after_failure(error.retry_after()))
     }
@@ -222,7 +223,7 @@ impl Poller {
     /// Waits `delay` for the next poll. While nobody watches, it does not poll and
     /// stops after the grace period; it stops at once on shutdown, and when the
     /// last keep-watching subscriber of a paused workflow leaves.
-    async fn wait(&self, delay: Duration) -> Option<WatchEnd> {
+    async fn wait(&self, delay: Duration) -> Option<PollerEnd> {
         let next_poll = Instant::now() + delay;
         let mut idle_deadline: Option<Instant> = None;
         loop {
@@ -232,7 +233,7 @@ impl Poller {
                 idle_deadline = None;
                 let paused = self.last_state == Some(WorkflowState::ActionRequired);
                 if paused && self.entry.keep_watchers() == 0 {
-                    return Some(WatchEnd::ActionRequired);
+                    return Some(PollerEnd::ActionRequired);
                 }
             }
             let grace = self.shared.settings.grace;
@@ -241,14 +242,14 @@ impl Poller {
                 false => next_poll,
             };
             tokio::select! {
-                () = self.shared.shutdown.cancelled() => return Some(WatchEnd::ShuttingDown),
+                () = self.shared.shutdown.cancelled() => return Some(PollerEnd::ShuttingDown),
                 () = notified => continue,
                 () = tokio::time::sleep_until(wake_at) => {}
             }
             match (idle, self.entry.watchers()) {
                 // Time for the next poll.
                 (false, _) => return None,
-                (true, 0) => return Some(WatchEnd::Idle),
+                (true, 0) => return Some(PollerEnd::Idle),
                 // Someone came back during the grace period: wait for the poll.
                 (true, _) => {}
             }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::time::Instant;
 
-use super::Shared;
+use super::SimulatorState;
 use super::auth;
 use super::create;
 use super::edge::API_PREFIX;
@@ -25,7 +25,7 @@ use crate::domain::{AccountId, DomainName, InvalidDomainName};
 /// The API routes, under both API families (`registrar` and Cloudflare's own
 /// `registrar-sandbox`, which has identical shapes); unknown paths get the
 /// platform's 7003 routing error.
-pub(super) fn router() -> Router<Arc<Shared>> {
+pub(super) fn router() -> Router<Arc<SimulatorState>> {
     ["registrar", "registrar-sandbox"]
         .into_iter()
         .fold(Router::new(), |router, family| {
@@ -34,7 +34,7 @@ pub(super) fn router() -> Router<Arc<Shared>> {
         .fallback(unrouted)
 }
 
-fn family_routes(family: &str) -> Router<Arc<Shared>> {
+fn family_routes(family: &str) -> Router<Arc<SimulatorState>> {
     let registrations = format!("/client/v4/accounts/{{account_id}}/{family}/registrations");
     let registrations = registrations.as_str();
     Router::new()
@@ -55,13 +55,13 @@ pub(super) struct Admitted {
     pub account: AccountId,
     /// The credential's remaining quota.
     pub quota: Quota,
-    /// The credential's tag, when the simulator tags answers ([`super::SimulatorConfig::tag_credentials`]).
+    /// The credential's tag, when the simulator tags answers ([`super::SimulatorSettings::tag_credentials`]).
     pub credential_tag: Option<String>,
 }
 
 /// Routing (account id), then auth, then the rate limit.
 pub(super) fn admit(
-    shared: &Shared,
+    shared: &SimulatorState,
     uri: &Uri,
     account: &str,
     headers: &HeaderMap,
@@ -97,7 +97,7 @@ pub(super) fn route_error(uri: &Uri) -> ApiError {
 
 /// Parses the domain early (to count the request against it); errors are reported after auth.
 fn parse_and_count(
-    shared: &Shared,
+    shared: &SimulatorState,
     account: &str,
     domain: &str,
 ) -> Result<DomainName, InvalidDomainName> {
@@ -113,7 +113,7 @@ type RegistrationPath = Result<Path<(String, String)>, PathRejection>;
 /// A registration route's common steps: routing, counting, auth and the rate limit.
 /// The domain is checked only after them, as the platform does.
 fn admit_registration(
-    shared: &Shared,
+    shared: &SimulatorState,
     uri: &Uri,
     path: RegistrationPath,
     headers: &HeaderMap,
@@ -128,7 +128,7 @@ fn admit_registration(
 
 /// `GET …/registrations/{domain_name}/registration-status`: the hot path.
 async fn registration_status(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<SimulatorState>>,
     uri: Uri,
     path: RegistrationPath,
     headers: HeaderMap,
@@ -163,7 +163,7 @@ async fn registration_status(
 
 /// `GET …/registrations/{domain_name}`: the Registration, once the workflow succeeded.
 async fn registration(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<SimulatorState>>,
     uri: Uri,
     path: RegistrationPath,
     headers: HeaderMap,

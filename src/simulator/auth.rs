@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 
 /// The credential a request authenticates with; borrowed from its headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Credential<'a> {
+pub(super) enum PresentedCredential<'a> {
     /// `Authorization: Bearer <token>`.
     Token(&'a str),
     /// `X-Auth-Email` plus `X-Auth-Key`; the key identifies the user.
@@ -42,7 +42,7 @@ pub(super) enum AuthFailure {
     Forbidden,
 }
 
-impl Credential<'_> {
+impl PresentedCredential<'_> {
     /// The string rate limits and refusals are keyed by.
     pub(super) fn key(&self) -> &str {
         match self {
@@ -63,7 +63,7 @@ pub fn credential_tag(credential: &str) -> String {
 const MAX_CREDENTIAL_LEN: usize = 4096;
 
 /// Reads and format-checks the auth headers.
-pub(super) fn credential(headers: &HeaderMap) -> Result<Credential<'_>, AuthFailure> {
+pub(super) fn credential(headers: &HeaderMap) -> Result<PresentedCredential<'_>, AuthFailure> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -87,8 +87,8 @@ pub(super) fn credential(headers: &HeaderMap) -> Result<Credential<'_>, AuthFail
         })
         .transpose()?;
     match (bearer, email, key) {
-        (Some(token), _, _) => Ok(Credential::Token(token)),
-        (None, Some(email), Some(key)) => Ok(Credential::ApiKey { email, key }),
+        (Some(token), _, _) => Ok(PresentedCredential::Token(token)),
+        (None, Some(email), Some(key)) => Ok(PresentedCredential::ApiKey { email, key }),
         _ => Err(AuthFailure::Missing),
     }
 }
@@ -139,7 +139,7 @@ impl RefusedCredentials {
     }
 
     /// Checks a well-formed credential.
-    pub(super) fn admit(&self, credential: &Credential<'_>) -> Result<(), AuthFailure> {
+    pub(super) fn admit(&self, credential: &PresentedCredential<'_>) -> Result<(), AuthFailure> {
         let refused = self.refused.read_unpoisoned();
         if refused.contains(credential.key()) {
             Err(AuthFailure::Refused)
@@ -222,14 +222,17 @@ mod tests {
     #[test]
     fn a_bearer_token_or_an_email_and_key_pair_authenticates() {
         let token = headers(&[("authorization", "Bearer abc-123_XYZ")]);
-        assert_eq!(credential(&token), Ok(Credential::Token("abc-123_XYZ")));
+        assert_eq!(
+            credential(&token),
+            Ok(PresentedCredential::Token("abc-123_XYZ"))
+        );
         let pair = headers(&[
             ("x-auth-email", "a@example.com"),
             ("x-auth-key", "c2547eb7"),
         ]);
         assert_eq!(
             credential(&pair),
-            Ok(Credential::ApiKey {
+            Ok(PresentedCredential::ApiKey {
                 email: "a@example.com",
                 key: "c2547eb7"
             })
@@ -240,11 +243,11 @@ mod tests {
     fn refused_credentials_are_refused_until_cleared() {
         let refused = RefusedCredentials::new(["bad".to_owned()]);
         assert_eq!(
-            refused.admit(&Credential::Token("bad")),
+            refused.admit(&PresentedCredential::Token("bad")),
             Err(AuthFailure::Refused)
         );
-        assert_eq!(refused.admit(&Credential::Token("good")), Ok(()));
+        assert_eq!(refused.admit(&PresentedCredential::Token("good")), Ok(()));
         refused.clear();
-        assert_eq!(refused.admit(&Credential::Token("bad")), Ok(()));
+        assert_eq!(refused.admit(&PresentedCredential::Token("bad")), Ok(()));
     }
 }

@@ -1,5 +1,5 @@
-//! Simulator settings: the typed [`SimulatorConfig`] (builder-style, for tests and
-//! sandbox mode) and the `simulate` subcommand's flags ([`SimulateArgs`]).
+//! Simulator settings: the typed [`SimulatorSettings`] (builder-style, for tests and
+//! sandbox mode) and the `simulate` subcommand's flags ([`SimulatorConfig`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use crate::flags::duration;
 
 /// Everything a simulator needs to start.
 #[derive(Debug, Clone)]
-pub struct SimulatorConfig {
+pub struct SimulatorSettings {
     pub(crate) manual_clock: bool,
     pub(crate) scenarios: ScenarioSet,
     pub(crate) rate_limit: RateLimitPolicy,
@@ -21,7 +21,7 @@ pub struct SimulatorConfig {
     pub(crate) tag_credentials: bool,
 }
 
-impl Default for SimulatorConfig {
+impl Default for SimulatorSettings {
     /// Demo scenarios, real clock, any well-formed credential, 1200 requests / 300 s.
     fn default() -> Self {
         Self {
@@ -39,7 +39,7 @@ impl Default for SimulatorConfig {
     }
 }
 
-impl SimulatorConfig {
+impl SimulatorSettings {
     /// The workflow clock only moves when advanced (tests).
     pub fn manual_clock(mut self) -> Self {
         self.manual_clock = true;
@@ -115,7 +115,7 @@ pub enum SimulatorError {
 
 /// `registrar-gateway simulate`: run the simulator as a standalone process.
 #[derive(Debug, Clone, clap::Args)]
-pub struct SimulateArgs {
+pub struct SimulatorConfig {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "SIMULATOR_LISTEN", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
@@ -157,16 +157,16 @@ pub struct SimulateArgs {
     pub tag_credentials: bool,
 }
 
-impl SimulateArgs {
-    /// Builds the config, reading and validating the scenario file.
-    pub fn into_config(self) -> Result<SimulatorConfig, SimulatorError> {
-        let mut config = SimulatorConfig::default()
+impl SimulatorConfig {
+    /// Builds the settings, reading and validating the scenario file.
+    pub fn into_settings(self) -> Result<SimulatorSettings, SimulatorError> {
+        let mut settings = SimulatorSettings::default()
             .rate_limit(self.rate_limit, self.rate_limit_window)
             .sync_window(self.sync_window)
             .max_workflows(self.max_workflows);
-        config.manual_clock = self.manual_clock;
-        config.refused_credentials = self.refuse_tokens;
-        config.tag_credentials = self.tag_credentials;
+        settings.manual_clock = self.manual_clock;
+        settings.refused_credentials = self.refuse_tokens;
+        settings.tag_credentials = self.tag_credentials;
         if let Some(path) = self.scenarios {
             let json =
                 std::fs::read_to_string(&path).map_err(|source| SimulatorError::ReadScenarios {
@@ -178,9 +178,9 @@ impl SimulateArgs {
                 source,
             };
             let scenarios = ScenarioSet::from_json(&json).map_err(invalid)?;
-            config = config.scenarios(scenarios).map_err(invalid)?;
+            settings = settings.scenarios(scenarios).map_err(invalid)?;
         }
-        Ok(config)
+        Ok(settings)
     }
 }
 
@@ -193,7 +193,7 @@ mod tests {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        args: SimulateArgs,
+        args: SimulatorConfig,
     }
 
     #[test]
@@ -211,7 +211,7 @@ mod tests {
             "--rate-limit",
             "0",
         ]);
-        let err = cli.args.into_config().unwrap_err().to_string();
+        let err = cli.args.into_settings().unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(
             err,
@@ -234,7 +234,7 @@ mod tests {
             "a,b",
             "--manual-clock",
         ]);
-        let config = cli.args.into_config().unwrap();
+        let config = cli.args.into_settings().unwrap();
         assert_eq!(config.rate_limit.limit, 0);
         assert_eq!(config.sync_window, Duration::from_secs(2));
         assert_eq!(config.refused_credentials, ["a", "b"]);

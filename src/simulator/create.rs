@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
-use super::Shared;
+use super::SimulatorState;
 use super::api::{admit, capacity};
 use super::reply::{self, ApiError};
 use super::store::StoreError;
@@ -22,7 +22,7 @@ use crate::upstream::{ApiMessage, WorkflowStatus};
 
 /// The create handler.
 pub(super) async fn create(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<SimulatorState>>,
     uri: Uri,
     Path(account): Path<String>,
     headers: HeaderMap,
@@ -55,7 +55,7 @@ pub(super) async fn create(
 }
 
 async fn respond(
-    shared: &Shared,
+    shared: &SimulatorState,
     account: &AccountId,
     domain: &DomainName,
     order: RegistrationOrder,
@@ -101,7 +101,7 @@ fn accepted_or_created(status: WorkflowStatus, respond_async: bool) -> Response 
 
 /// Waits on the workflow clock until the workflow completes or `deadline` passes.
 async fn settle(
-    shared: &Shared,
+    shared: &SimulatorState,
     account: &AccountId,
     domain: &DomainName,
     deadline: DateTime<Utc>,

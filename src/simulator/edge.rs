@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::Shared;
+use super::SimulatorState;
 use super::faults::FaultAction;
 use super::rate_limit::Quota;
 use super::server::ConnectionReset;
@@ -25,7 +25,7 @@ const TRUNCATED_JSON: &str =
 
 /// Middleware over the API router.
 pub(super) async fn edge(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<SimulatorState>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -57,7 +57,7 @@ pub(super) async fn edge(
 }
 
 async fn inject(
-    shared: &Shared,
+    shared: &SimulatorState,
     fault: FaultAction,
     connection: Option<Arc<ConnectionReset>>,
 ) -> Response {
@@ -100,7 +100,7 @@ fn html(status: StatusCode, page: &'static str) -> Response {
 }
 
 /// `Ratelimit` and `Ratelimit-Policy` on every API answer while limiting is on.
-fn with_rate_limit_headers(shared: &Shared, mut response: Response) -> Response {
+fn with_rate_limit_headers(shared: &SimulatorState, mut response: Response) -> Response {
     if !shared.limiter.enabled() {
         return response;
     }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::Shared;
+use super::SimulatorState;
 use super::api::{admit, capacity};
 use super::reply::{self, ApiError};
 use crate::upstream::{ApiMessage, Registration};
@@ -33,7 +33,7 @@ pub(super) struct ListParams {
 
 /// The list handler.
 pub(super) async fn list(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<SimulatorState>>,
     uri: Uri,
     Path(account): Path<String>,
     params: Result<Query<ListParams>, QueryRejection>,

@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::credential_tag;
 pub use clock::ClockError;
-pub use config::{SimulateArgs, SimulatorConfig, SimulatorError};
+pub use config::{SimulatorConfig, SimulatorError, SimulatorSettings};
 pub use faults::{Faults, FaultsError};
 pub use scenario::{ScenarioError, ScenarioSet};
 pub use stats::Stats;
@@ -56,7 +56,7 @@ use store::Store;
 
 /// State shared by every request; one per simulator.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct SimulatorState {
     clock: WorkflowClock,
     store: Store,
     refused: RefusedCredentials,
@@ -82,7 +82,7 @@ struct WaitingCreates(watch::Sender<usize>);
 /// Counts one waiting create while alive.
 struct Waiting<'a>(&'a WaitingCreates);
 
-impl Shared {
+impl SimulatorState {
     fn is_forbidden(&self, account: &crate::domain::AccountId) -> bool {
         self.forbidden_accounts.read_unpoisoned().contains(account)
     }
@@ -106,14 +106,14 @@ impl Drop for Waiting<'_> {
 /// A running simulator; clones are cheap and share it.
 #[derive(Debug, Clone)]
 pub struct SimulatorHandle {
-    shared: Arc<Shared>,
+    shared: Arc<SimulatorState>,
     local_addr: SocketAddr,
     server: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 /// Starts a simulator serving on `listener`.
 pub async fn spawn(
-    config: SimulatorConfig,
+    config: SimulatorSettings,
     listener: TcpListener,
 ) -> std::io::Result<SimulatorHandle> {
     let local_addr = listener.local_addr()?;
@@ -122,7 +122,7 @@ pub async fn spawn(
     } else {
         WorkflowClock::real()
     };
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(SimulatorState {
         clock,
         store: Store::new(config.scenarios, config.max_workflows),
         refused: RefusedCredentials::new(config.refused_credentials),
@@ -277,7 +277,7 @@ impl SimulatorHandle {
 /// Runs the simulator as a process: binds `listen`, logs the address and demo
 /// domains, and serves until `shutdown` resolves (the binary's Ctrl-C / SIGTERM).
 pub async fn run_standalone(
-    config: SimulatorConfig,
+    config: SimulatorSettings,
     listen: SocketAddr,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SimulatorError> {

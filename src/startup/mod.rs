@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::AccessPolicy;
 use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
+use crate::credential::{Credential, FingerprintKey};
 use crate::graphql::{RegistrationPolicy, build_schema};
 use crate::http::{
     AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
@@ -27,7 +28,7 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
 use crate::simulator::SimulatorHandle;
-use crate::upstream::{ClientBuildError, Credential, FingerprintKey};
+use crate::upstream::ClientBuildError;
 use upstream::Upstream;
 
 /// The account used in sandbox mode when none is configured (the spec's example id).

@@ -9,12 +9,13 @@ use super::{SANDBOX_ACCOUNT_ID, StartupError, bind};
 use crate::budget::Budget;
 use crate::cache::StatusCache;
 use crate::config::{GatewayConfig, UpstreamTarget};
+use crate::credential::CredentialSecret;
 use crate::domain::AccountId;
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
-use crate::registrations::Registrations;
-use crate::simulator::{self, SimulatorConfig, SimulatorHandle};
-use crate::upstream::{ClientSettings, Credentials, UpstreamClient};
+use crate::registrations::RegistrationService;
+use crate::simulator::{self, SimulatorHandle, SimulatorSettings};
+use crate::upstream::{ClientSettings, UpstreamClient};
 
 /// The token the gateway presents to its embedded simulator.
 const SANDBOX_TOKEN: &str = "sandbox-token";
@@ -23,7 +24,7 @@ const SANDBOX_TOKEN: &str = "sandbox-token";
 pub(super) struct Upstream {
     pub(super) client: ClientSettings,
     /// The gateway's own credential; `None` when callers must bring theirs (pass-through).
-    pub(super) credentials: Option<Credentials>,
+    pub(super) credentials: Option<CredentialSecret>,
     pub(super) default_account: Option<AccountId>,
     pub(super) simulator: Option<SimulatorHandle>,
 }
@@ -62,7 +63,7 @@ impl Upstream {
                     AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id");
                 Ok(Self {
                     client: config.upstream.client_settings(base_url),
-                    credentials: Some(Credentials::ApiToken(SANDBOX_TOKEN.into())),
+                    credentials: Some(CredentialSecret::ApiToken(SANDBOX_TOKEN.into())),
                     default_account: Some(configured_account.unwrap_or(sandbox_account)),
                     simulator: Some(simulator),
                 })
@@ -77,7 +78,7 @@ impl Upstream {
         config: &GatewayConfig,
         shutdown: CancellationToken,
         metrics: &Metrics,
-    ) -> Result<Registrations, StartupError> {
+    ) -> Result<RegistrationService, StartupError> {
         let budget = Budget::new(config.upstream.budget_settings(), metrics.clone());
         let client = UpstreamClient::new(&self.client, budget, metrics.clone())?;
         let cache = StatusCache::new(&config.cache.settings(), client, metrics.clone());
@@ -87,7 +88,7 @@ impl Upstream {
             shutdown,
             metrics.clone(),
         );
-        Ok(Registrations::new(
+        Ok(RegistrationService::new(
             cache,
             pollers,
             self.default_account.clone(),
@@ -98,7 +99,7 @@ impl Upstream {
 async fn start_sandbox_simulator() -> Result<SimulatorHandle, StartupError> {
     let address = SocketAddr::from(([127, 0, 0, 1], 0));
     let listener = bind(address).await?;
-    let simulator = simulator::spawn(SimulatorConfig::default(), listener)
+    let simulator = simulator::spawn(SimulatorSettings::default(), listener)
         .await
         .map_err(|source| StartupError::Bind { address, source })?;
     tracing::warn!(

@@ -14,8 +14,9 @@ use reqwest::{StatusCode, Url, header::HeaderMap};
 use tracing::Instrument;
 
 use super::model::RegistrationRequest;
-use super::{ApiMessage, Credential, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
+use super::{ApiMessage, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
 use crate::budget::{Budget, Priority};
+use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
 use crate::metrics::{Metrics, UpstreamOutcome};
 use crate::telemetry;
@@ -241,7 +242,7 @@ impl UpstreamClient {
             })?;
         let request = request.headers(telemetry::trace_context(&tracing::Span::current()));
         let response = credential
-            .credentials()
+            .secret()
             .apply(request)
             .send()
             .await

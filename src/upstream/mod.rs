@@ -1,13 +1,12 @@
 //! The Cloudflare Registrar API as the gateway sees it: the wire model shared with
 //! the simulator, the HTTP client and the upstream error enum (the credential it
-//! sends lives in [`crate::credential`], re-exported here).
+//! sends lives in [`crate::credential`]).
 
 mod client;
 mod error;
 pub mod model;
 mod retry;
 
-pub use crate::credential::{Credential, Credentials, Fingerprint, FingerprintKey};
 pub use client::{ClientBuildError, ClientSettings, RegistrarApi, UpstreamClient};
 pub use error::UpstreamError;
 pub use model::{

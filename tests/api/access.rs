@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TOKEN, spawn_app_with, spawn_gateway, spawn_pass_through};
 use crate::support::{spawn_simulator, spawn_simulator_with};
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 
 fn code(body: &Value) -> &Value {
     &body["errors"][0]["extensions"]["code"]
@@ -16,7 +16,7 @@ fn code(body: &Value) -> &Value {
 
 #[tokio::test]
 async fn a_hundred_pass_through_credentials_never_see_each_others_cached_entry() {
-    let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
+    let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
     let app = spawn_pass_through(simulator, &[]).await;
@@ -74,7 +74,7 @@ async fn pass_through_without_a_credential_is_unauthenticated_and_calls_nobody()
 #[tokio::test]
 async fn pass_through_forwards_a_token_or_a_global_api_key_and_reports_refusals() {
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().refuse_credential("revoked-token"))
+        spawn_simulator_with(SimulatorSettings::default().refuse_credential("revoked-token"))
             .await
             .handle;
     let app = spawn_pass_through(simulator, &[]).await;
@@ -95,7 +95,7 @@ async fn pass_through_forwards_a_token_or_a_global_api_key_and_reports_refusals(
 
 #[tokio::test]
 async fn pass_through_or_server_prefers_the_callers_credential() {
-    let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
+    let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
     let app = spawn_gateway(
@@ -119,7 +119,7 @@ async fn pass_through_or_server_prefers_the_callers_credential() {
 
 #[tokio::test]
 async fn the_server_mode_ignores_callers_cloudflare_headers() {
-    let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
+    let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
     let app = spawn_gateway(simulator, TOKEN, &[]).await;
@@ -135,7 +135,7 @@ async fn the_server_mode_ignores_callers_cloudflare_headers() {
 
 #[tokio::test]
 async fn the_server_mode_ignores_unusual_cloudflare_headers_instead_of_refusing() {
-    let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
+    let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
     let app = spawn_gateway(simulator, TOKEN, &[]).await;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use registrar_gateway::domain::{AccountId, DomainName};
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 use serde_json::Value;
 
 use crate::support::spawn_simulator_with;
@@ -34,7 +34,7 @@ async fn first_events(client: &mut WsClient, ids: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_budget() {
     let window = Duration::from_secs(1);
-    let simulator = SimulatorConfig::default().rate_limit(2 * BUDGET, window);
+    let simulator = SimulatorSettings::default().rate_limit(2 * BUDGET, window);
     let simulator = spawn_simulator_with(simulator).await.handle;
     let account = AccountId::parse(ACCOUNT).unwrap();
     let domain = |name: String| DomainName::parse(&name).unwrap();

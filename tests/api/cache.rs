@@ -6,16 +6,16 @@ use std::time::Duration;
 use futures::future::join_all;
 use registrar_gateway::budget::{Budget, BudgetSettings};
 use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy};
+use registrar_gateway::credential::{Credential, CredentialSecret, FingerprintKey};
 use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::metrics::Metrics;
 use registrar_gateway::upstream::{
-    ClientSettings, Credential, Credentials, FingerprintKey, RegistrarApi, RetryPolicy,
-    UpstreamClient, UpstreamError,
+    ClientSettings, RegistrarApi, RetryPolicy, UpstreamClient, UpstreamError,
 };
 
 use crate::support::spawn_simulator_with;
 use crate::support::{ACCOUNT, spawn_app, spawn_app_with};
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 
 #[tokio::test]
 async fn two_hundred_concurrent_identical_queries_make_one_upstream_call() {
@@ -84,7 +84,7 @@ async fn a_failed_load_is_retried_and_then_not_cached() {
 #[tokio::test]
 async fn two_credentials_never_share_a_cache_entry() {
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().refuse_credential("refused-token"))
+        spawn_simulator_with(SimulatorSettings::default().refuse_credential("refused-token"))
             .await
             .handle;
     let settings = ClientSettings {
@@ -118,10 +118,13 @@ async fn two_credentials_never_share_a_cache_entry() {
     let cache = StatusCache::new(&settings, client, Metrics::disabled());
     let key_material = FingerprintKey::random();
     let accepted = Credential::new(
-        Credentials::ApiToken("accepted-token".into()),
+        CredentialSecret::ApiToken("accepted-token".into()),
         &key_material,
     );
-    let refused = Credential::new(Credentials::ApiToken("refused-token".into()), &key_material);
+    let refused = Credential::new(
+        CredentialSecret::ApiToken("refused-token".into()),
+        &key_material,
+    );
     let key_for = |credential: &Credential| StatusKey {
         credential: credential.fingerprint(),
         account: AccountId::parse(ACCOUNT).unwrap(),

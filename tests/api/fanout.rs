@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use registrar_gateway::simulator::{SimulatorConfig, credential_tag};
+use registrar_gateway::simulator::{SimulatorSettings, credential_tag};
 use serde_json::{Value, json};
 
 use crate::subscriptions::{fast_app, next_change};
@@ -137,7 +137,7 @@ async fn a_late_joiner_gets_the_current_status_first_then_what_follows() {
 
 #[tokio::test]
 async fn different_variables_or_credentials_never_share_an_execution() {
-    let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
+    let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
     let mut flags: Vec<&str> = crate::subscriptions::FAST_POLLING.to_vec();

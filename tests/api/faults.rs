@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::support::spawn_simulator_with;
 use crate::support::{TOKEN, TestApp, spawn_app_with, spawn_gateway};
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 
 fn code(body: &Value) -> &Value {
     &body["errors"][0]["extensions"]["code"]
@@ -154,7 +154,7 @@ async fn a_malformed_body_is_not_retried_and_a_cached_status_is_served_stale() {
 #[tokio::test]
 async fn a_long_retry_after_is_surfaced_at_once_as_rate_limited() {
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)))
+        spawn_simulator_with(SimulatorSettings::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
     let app = spawn_gateway(simulator, TOKEN, &["--cache-ttl-error", "0s"]).await;
@@ -171,7 +171,7 @@ async fn a_long_retry_after_is_surfaced_at_once_as_rate_limited() {
 #[tokio::test]
 async fn a_short_retry_after_is_waited_out_and_the_read_succeeds() {
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(1)))
+        spawn_simulator_with(SimulatorSettings::default().rate_limit(1, Duration::from_secs(1)))
             .await
             .handle;
     let retry = [

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::spawn_simulator_with;
 use crate::support::{ACCOUNT, spawn_app, spawn_app_with};
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 
 fn status(body: &Value) -> &Value {
     assert_eq!(body["errors"], Value::Null, "unexpected errors: {body}");
@@ -203,7 +203,7 @@ async fn bad_domains_and_account_ids_are_refused_before_any_upstream_call() {
 #[tokio::test]
 async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() {
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().refuse_credential(crate::support::TOKEN))
+        spawn_simulator_with(SimulatorSettings::default().refuse_credential(crate::support::TOKEN))
             .await
             .handle;
     let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;
@@ -224,7 +224,7 @@ async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() 
 #[tokio::test]
 async fn an_upstream_429_is_reported_and_pauses_the_credential_for_every_caller() {
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)))
+        spawn_simulator_with(SimulatorSettings::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
     let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;
@@ -257,7 +257,7 @@ async fn an_upstream_429_is_reported_and_pauses_the_credential_for_every_caller(
 #[tokio::test]
 async fn a_spent_ratelimit_header_stops_the_next_call_before_it_is_sent() {
     let simulator =
-        spawn_simulator_with(SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)))
+        spawn_simulator_with(SimulatorSettings::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
     let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use registrar_gateway::simulator::{SimulatorConfig, credential_tag};
+use registrar_gateway::simulator::{SimulatorSettings, credential_tag};
 
 use crate::support::{WATCH, connect, connect_ready};
 use crate::support::{spawn_app, spawn_app_with, spawn_pass_through};
@@ -227,7 +227,7 @@ async fn a_legacy_connection_init_without_the_access_key_is_refused_with_its_cod
 
 #[tokio::test]
 async fn a_pass_through_credential_from_connection_init_reaches_the_upstream() {
-    let simulator = spawn_simulator_with(SimulatorConfig::default().tag_credentials())
+    let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
     let app = spawn_pass_through(simulator, &[]).await;

@@ -15,10 +15,10 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::credential::Credential;
 use crate::graphql::{ConnectionSubscriptions, GraphqlError, SharedResponse, is_request_error};
 use crate::http::AppState;
 use crate::metrics::Protocol;
-use crate::upstream::Credential;
 
 /// The longest close reason a close frame can carry.
 pub(super) const MAX_CLOSE_REASON: usize = 123;

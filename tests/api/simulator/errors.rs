@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -81,7 +81,7 @@ async fn auth_headers_are_checked_like_the_platform_does() {
 
 #[tokio::test]
 async fn a_refused_credential_gets_403_authentication_error() {
-    let sim = spawn_simulator_with(SimulatorConfig::default().refuse_credential("revoked")).await;
+    let sim = spawn_simulator_with(SimulatorSettings::default().refuse_credential("revoked")).await;
     let response = sim
         .client
         .get(sim.url(&status_path(ACCOUNT, "demo-succeeded.com")))
@@ -137,7 +137,7 @@ async fn unknown_routes_and_malformed_account_ids_get_the_routing_error() {
 
 #[tokio::test]
 async fn exceeding_the_rate_limit_blocks_the_credential_for_a_full_window() {
-    let config = SimulatorConfig::default().rate_limit(3, Duration::from_secs(300));
+    let config = SimulatorSettings::default().rate_limit(3, Duration::from_secs(300));
     let sim = spawn_simulator_with(config).await;
     for remaining in [2, 1, 0] {
         let response = sim.status("demo-succeeded.com").await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use registrar_gateway::simulator::SimulatorConfig;
+use registrar_gateway::simulator::SimulatorSettings;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
@@ -31,9 +31,9 @@ const SKIPPED: &[&str] = &[
 /// Puts the simulator in the example's situation and sends the matching request.
 async fn drive(name: &str) -> (TestSimulator, RequestBuilder) {
     let config = match name {
-        "rate_limited" => SimulatorConfig::default().rate_limit(1, Duration::from_secs(300)),
-        "auth_error" => SimulatorConfig::default().refuse_credential("revoked"),
-        _ => SimulatorConfig::default(),
+        "rate_limited" => SimulatorSettings::default().rate_limit(1, Duration::from_secs(300)),
+        "auth_error" => SimulatorSettings::default().refuse_credential("revoked"),
+        _ => SimulatorSettings::default(),
     };
     let sim = spawn_simulator_with(config).await;
     let account = registrar_gateway::domain::AccountId::parse(ACCOUNT).unwrap();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use registrar_gateway::domain::{AccountId, DomainName};
-use registrar_gateway::simulator::{self, SimulatorConfig, SimulatorHandle};
+use registrar_gateway::simulator::{self, SimulatorHandle, SimulatorSettings};
 use reqwest::{Client, Response};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -18,11 +18,11 @@ pub(crate) struct TestSimulator {
 
 /// A simulator with the default settings and a manual clock.
 pub(crate) async fn spawn_simulator() -> TestSimulator {
-    spawn_simulator_with(SimulatorConfig::default()).await
+    spawn_simulator_with(SimulatorSettings::default()).await
 }
 
 /// A simulator with `config` and a manual clock.
-pub(crate) async fn spawn_simulator_with(config: SimulatorConfig) -> TestSimulator {
+pub(crate) async fn spawn_simulator_with(config: SimulatorSettings) -> TestSimulator {
     logs::init();
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
