@@ -32,7 +32,7 @@ use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
 use super::error::GraphqlError;
-use super::subscription::{LastEventId, SubscriptionSlot};
+use super::subscription::{LastEventId, SubscriptionPlace};
 use crate::poller::WatchRefused;
 use crate::sync::LockUnpoisoned;
 use crate::credential::{Credential, Fingerprint};
@@ -247,7 +247,7 @@ impl Fanout {
         self: &Arc<Self>,
         (key, root): (Key, RootField),
         request: Request,
-        slot: Option<SubscriptionSlot>,
+        slot: Option<SubscriptionPlace>,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
     ) -> BoxStream<'static, Arc<SharedResponse>> {
         let Some(counted) = self.count() else {
@@ -409,7 +409,7 @@ struct Subscriber {
     /// Keeps the execution running.
     _execution: Arc<Execution>,
     /// The connection's slot, held while subscribed.
-    _slot: Option<SubscriptionSlot>,
+    _slot: Option<SubscriptionPlace>,
     /// Counted against `--max-subscriptions` while subscribed.
     _counted: Counted,
 }

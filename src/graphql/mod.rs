@@ -29,7 +29,7 @@ pub use fanout::{FRAME_SLOTS, SharedResponse};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{ConnectionSubscriptions, LastEventId, SubscriptionRoot};
+pub use subscription::{LastEventId, SubscriptionAdmission, SubscriptionPlace, SubscriptionRoot};
 pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
@@ -123,7 +123,7 @@ impl GatewaySchema {
     pub fn subscribe(
         &self,
         request: Request,
-        connection: Option<ConnectionSubscriptions>,
+        connection: Option<Arc<dyn SubscriptionAdmission>>,
     ) -> BoxStream<'static, Arc<SharedResponse>> {
         self.shared_stream(request, None, connection)
     }
@@ -132,7 +132,7 @@ impl GatewaySchema {
         &self,
         mut request: Request,
         session: Option<Arc<Data>>,
-        connection: Option<ConnectionSubscriptions>,
+        connection: Option<Arc<dyn SubscriptionAdmission>>,
     ) -> BoxStream<'static, Arc<SharedResponse>> {
         let credential = data_of::<Credential>(&request.data)
             .or_else(|| session.as_deref().and_then(data_of::<Credential>))
@@ -143,7 +143,7 @@ impl GatewaySchema {
         });
         if let Some(key) = key {
             let slot = match &connection {
-                Some(connection) => connection.acquire().ok().map(Some),
+                Some(connection) => connection.admit().ok().map(Some),
                 None => Some(None),
             };
             // Without a free slot, the subscription runs on its own and its
@@ -203,7 +203,7 @@ impl Executor for GatewaySchema {
     ) -> BoxStream<'static, Response> {
         let connection = session_data
             .as_deref()
-            .and_then(data_of::<ConnectionSubscriptions>)
+            .and_then(data_of::<Arc<dyn SubscriptionAdmission>>)
             .cloned();
         self.shared_stream(request, session_data, connection)
             .map(|shared| shared.to_response())

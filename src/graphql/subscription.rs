@@ -3,7 +3,6 @@
 //! poll loop must end.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Context, ErrorExtensions, ID, SimpleObject, Subscription};
 use futures::{Stream, StreamExt};
@@ -14,7 +13,6 @@ use super::input::{parse_account, parse_domain};
 use super::service;
 use super::types::{RegistrationStatus, WorkflowState};
 use crate::domain::DomainName;
-use crate::metrics::{Active, ActiveGauge};
 use crate::poller::{Delivery, StatusEvent, WatchError};
 use crate::registrations::RegistrationService;
 
@@ -81,8 +79,12 @@ impl SubscriptionRoot {
             let credential = caller_credential(ctx)?;
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;
-            let slot = match ctx.data_opt::<ConnectionSubscriptions>() {
-                Some(connection) => Some(connection.acquire()?),
+            let place = match ctx.data_opt::<Arc<dyn SubscriptionAdmission>>() {
+                Some(connection) => Some(
+                    connection
+                        .admit()
+                        .map_err(GraphqlError::TooManySubscriptions)?,
+                ),
                 None => None,
             };
             let watch = registrations
@@ -95,12 +97,12 @@ impl SubscriptionRoot {
                 )
                 .await
                 .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()))?;
-            Ok::<_, GraphqlError>((watch, slot, domain))
+            Ok::<_, GraphqlError>((watch, place, domain))
         };
-        let (watch, slot, domain) = start.await.map_err(|error| error.extend())?;
+        let (watch, place, domain) = start.await.map_err(|error| error.extend())?;
         Ok(watch.into_stream().map(move |item| {
-            // The connection's slot is held for as long as the stream lives.
-            let _slot = &slot;
+            // The connection's place is held for as long as the stream lives.
+            let _place = &place;
             match item {
                 Ok(delivery) => Ok(StatusChange::new(domain.clone(), &delivery)),
                 Err(end) => Err(end_error(&domain, end).extend()),
@@ -128,55 +130,26 @@ fn end_error(domain: &DomainName, end: WatchError) -> GraphqlError {
     }
 }
 
-/// A connection's subscription budget, placed in each websocket connection's data.
-#[derive(Clone, Debug)]
-pub struct ConnectionSubscriptions {
-    active: Arc<AtomicUsize>,
-    max: usize,
-    /// The gateway-wide gauge of live subscriptions over this connection's protocol.
-    gauge: ActiveGauge,
+/// How a transport bounds and counts the subscriptions of one connection: placed
+/// (as an `Arc<dyn SubscriptionAdmission>`) in the connection's data by the websocket
+/// transports, whose policy it is (`http::websocket`). Every subscription asks it for
+/// a place before it starts and holds the place for as long as its stream lives.
+pub trait SubscriptionAdmission: Send + Sync {
+    /// A place for one more subscription, or the message of the
+    /// `TOO_MANY_SUBSCRIPTIONS` error refusing it.
+    fn admit(&self) -> Result<SubscriptionPlace, String>;
 }
 
-impl ConnectionSubscriptions {
-    /// A budget of `max` concurrent subscriptions, each counted in `gauge` while it lives.
-    pub fn new(max: usize, gauge: ActiveGauge) -> Self {
+/// A subscription's place on its connection, given back when dropped.
+pub struct SubscriptionPlace {
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl SubscriptionPlace {
+    /// A place that lasts as long as `guard` (a count to decrement, a gauge to release).
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
         Self {
-            active: Arc::default(),
-            max,
-            gauge,
+            _guard: Box::new(guard),
         }
-    }
-
-    /// Takes one of the connection's slots, if one is free.
-    pub(super) fn acquire(&self) -> Result<SubscriptionSlot, GraphqlError> {
-        let taken = self
-            .active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |active| {
-                (active < self.max).then_some(active + 1)
-            });
-        match taken {
-            Ok(_) => Ok(SubscriptionSlot {
-                active: Arc::clone(&self.active),
-                _counted: self.gauge.hold(),
-            }),
-            Err(_) => Err(GraphqlError::TooManySubscriptions(format!(
-                "at most {} subscriptions per connection",
-                self.max
-            ))),
-        }
-    }
-}
-
-/// One taken slot, counted in the gauge; freed on drop.
-#[derive(Debug)]
-pub(super) struct SubscriptionSlot {
-    active: Arc<AtomicUsize>,
-    /// Held for the gauge; released with the slot.
-    _counted: Active,
-}
-
-impl Drop for SubscriptionSlot {
-    fn drop(&mut self) {
-        self.active.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -11,14 +11,14 @@ use crate::cache::Served;
 use crate::domain::DomainName;
 use crate::upstream::{self, WorkflowStatus};
 
+// The GraphQL view of `upstream::WorkflowState`, the gateway's one definition of the
+// states (a comment, not a doc comment: doc comments become the schema's
+// descriptions). It cannot be derived from it with async-graphql's
+// `#[graphql(remote = ...)]`, which maps unit variants one to one: the upstream enum
+// keeps an unknown state's spelling (`Unknown(String)`, served as `rawState` and
+// replayed by the simulator), and a GraphQL enum value carries no data. The one
+// conversion is the `From` below; a state added upstream fails to compile there.
 /// A registration workflow's state.
-///
-/// The GraphQL view of [`upstream::WorkflowState`], the gateway's one definition of
-/// the states. It cannot be derived from it with async-graphql's
-/// `#[graphql(remote = ...)]`, which maps unit variants one to one: the upstream
-/// enum keeps an unknown state's spelling (`Unknown(String)`, served as `rawState`
-/// and replayed by the simulator), and a GraphQL enum value carries no data. The
-/// one conversion is the `From` below; a state added upstream fails to compile there.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WorkflowState {
     /// Created, not yet processing.

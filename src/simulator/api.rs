@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::SimulatorState;
@@ -20,6 +21,7 @@ use super::list;
 use super::rate_limit::{Quota, Verdict};
 use super::reply::{self, ApiError};
 use super::store::StoreError;
+use super::workflow::Workflow;
 use crate::domain::{AccountId, DomainName, InvalidDomainName};
 
 /// The API routes, under both API families (`registrar` and Cloudflare's own
@@ -133,32 +135,23 @@ async fn registration_status(
     path: RegistrationPath,
     headers: HeaderMap,
 ) -> Response {
-    let (admitted, domain) = match admit_registration(&shared, &uri, path, &headers) {
-        Ok(admitted) => admitted,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let answer = match domain {
-        Err(_) => ApiError::InvalidDomain.into_response(),
-        Ok(domain) => {
-            let now = shared.clock.now();
-            let account = &admitted.account;
-            match shared
-                .store
-                .read(account, &domain, now, |w| w.status(account, &domain, now))
-            {
-                Ok(Some(mut status)) => {
-                    if let Some(tag) = &admitted.credential_tag {
-                        let context = status.context.get_or_insert_default();
-                        context.insert("credential_tag".into(), tag.as_str().into());
-                    }
-                    reply::success(StatusCode::OK, status)
+    read_registration(
+        &shared,
+        &uri,
+        path,
+        &headers,
+        |workflow, account, domain, now| workflow.status(account, domain, now),
+        |admitted, domain, status| match status {
+            Some(mut status) => {
+                if let Some(tag) = &admitted.credential_tag {
+                    let context = status.context.get_or_insert_default();
+                    context.insert("credential_tag".into(), tag.as_str().into());
                 }
-                Ok(None) => ApiError::WorkflowNotFound(domain).into_response(),
-                Err(err) => capacity(err).into_response(),
+                reply::success(StatusCode::OK, status)
             }
-        }
-    };
-    reply::with_quota(answer, admitted.quota)
+            None => ApiError::WorkflowNotFound(domain).into_response(),
+        },
+    )
 }
 
 /// `GET …/registrations/{domain_name}`: the Registration, once the workflow succeeded.
@@ -168,24 +161,50 @@ async fn registration(
     path: RegistrationPath,
     headers: HeaderMap,
 ) -> Response {
-    let (admitted, domain) = match admit_registration(&shared, &uri, path, &headers) {
+    read_registration(
+        &shared,
+        &uri,
+        path,
+        &headers,
+        |workflow, _, domain, now| workflow.registration(domain, now),
+        |_, _, registration| match registration.flatten() {
+            Some(registration) => reply::success(StatusCode::OK, registration),
+            None => ApiError::DomainNotFound.into_response(),
+        },
+    )
+}
+
+/// The skeleton of both registration reads: admission (routing, counting, auth,
+/// the rate limit), then the domain check, one `read` of the workflow (`None`
+/// when there is none) turned into an `answer`, and the quota headers on
+/// whatever the answer is.
+fn read_registration<T>(
+    shared: &SimulatorState,
+    uri: &Uri,
+    path: RegistrationPath,
+    headers: &HeaderMap,
+    read: impl FnOnce(&Workflow, &AccountId, &DomainName, DateTime<Utc>) -> T,
+    answer: impl FnOnce(&Admitted, DomainName, Option<T>) -> Response,
+) -> Response {
+    let (admitted, domain) = match admit_registration(shared, uri, path, headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return refusal.into_response(),
     };
-    let answer = match domain {
+    let response = match domain {
         Err(_) => ApiError::InvalidDomain.into_response(),
         Ok(domain) => {
             let now = shared.clock.now();
-            match shared.store.read(&admitted.account, &domain, now, |w| {
-                w.registration(&domain, now)
-            }) {
-                Ok(Some(Some(registration))) => reply::success(StatusCode::OK, registration),
-                Ok(_) => ApiError::DomainNotFound.into_response(),
+            let account = &admitted.account;
+            let found = shared.store.read(account, &domain, now, |workflow| {
+                read(workflow, account, &domain, now)
+            });
+            match found {
+                Ok(found) => answer(&admitted, domain, found),
                 Err(err) => capacity(err).into_response(),
             }
         }
     };
-    reply::with_quota(answer, admitted.quota)
+    reply::with_quota(response, admitted.quota)
 }
 
 /// A store error as an API answer (the simulator's own bound, not a platform error).

@@ -236,14 +236,7 @@ async fn over_websocket(app: &TestApp, protocol: &str, query: &str) -> (Value, u
         .send(json!({ "type": "connection_init", "payload": {} }))
         .await;
     assert_eq!(client.recv().await["type"], "connection_ack");
-    let start = if protocol == "graphql-ws" {
-        "start"
-    } else {
-        "subscribe"
-    };
-    client
-        .send(json!({ "type": start, "id": "1", "payload": { "query": query } }))
-        .await;
+    client.start("1", json!({ "query": query })).await;
     let message = client.recv().await;
     let size = message.to_string().len();
     client.close().await;

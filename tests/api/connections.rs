@@ -3,15 +3,12 @@
 //! `--max-connections` get a coded 503, and shutdown runs drain (readiness 503),
 //! listener closed, then a deadline for whatever is still open.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use registrar_gateway::config::GatewayConfig;
-use registrar_gateway::startup::Application;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{ACCOUNT, TOKEN, spawn_app_with, spawn_simulator};
+use crate::support::spawn_app_with;
 
 /// A test fails instead of hanging when the server never closes a socket.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -88,41 +85,9 @@ async fn connections_past_the_cap_get_a_coded_503_and_healthz_answers_again_afte
         .expect("healthz answers once connections are free");
 }
 
-/// A gateway whose run we can await, with the given settings.
-async fn gateway(
-    extra: &[&str],
-) -> (
-    SocketAddr,
-    tokio_util::sync::CancellationToken,
-    tokio::task::JoinHandle<()>,
-) {
-    let simulator = spawn_simulator().await.handle;
-    let base_url = simulator.base_url();
-    let mut args = vec![
-        "registrar-gateway",
-        "--listen",
-        "127.0.0.1:0",
-        "--base-url",
-        &base_url,
-        "--account-id",
-        ACCOUNT,
-        "--api-token",
-        TOKEN,
-    ];
-    args.extend_from_slice(extra);
-    let config = GatewayConfig::from_args(args).unwrap();
-    let app = Application::build(&config).await.unwrap();
-    let (address, shutdown) = (app.local_addr(), app.shutdown_token());
-    let run = tokio::spawn(async move {
-        app.run_until_stopped().await.unwrap();
-        drop(simulator);
-    });
-    (address, shutdown, run)
-}
-
 #[tokio::test]
 async fn shutdown_drains_with_readiness_503_then_closes_the_listener_then_drops_slow_sockets() {
-    let (address, shutdown, run) = gateway(&[
+    let app = spawn_app_with(&[
         "--shutdown-drain",
         "300ms",
         "--shutdown-timeout",
@@ -131,22 +96,22 @@ async fn shutdown_drains_with_readiness_503_then_closes_the_listener_then_drops_
         "60s",
     ])
     .await;
+    let address = app.address;
     let http = reqwest::Client::new();
     let ready = format!("http://{address}/readyz");
     assert_eq!(http.get(&ready).send().await.unwrap().status(), 200);
     let mut slow = TcpStream::connect(address).await.unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
 
-    shutdown.cancel();
+    app.begin_shutdown();
     // During the drain, new connections are still served, and readiness says 503.
     let during = reqwest::Client::new().get(&ready).send().await.unwrap();
     assert_eq!(during.status(), 503);
     assert_eq!(during.text().await.unwrap(), "draining");
 
-    tokio::time::timeout(PATIENCE, run)
+    tokio::time::timeout(PATIENCE, app.stopped())
         .await
-        .expect("the gateway stops by its deadline, slow socket or not")
-        .unwrap();
+        .expect("the gateway stops by its deadline, slow socket or not");
     read_until_closed(&mut slow).await;
     assert!(
         TcpStream::connect(address).await.is_err(),

@@ -159,15 +159,8 @@ async fn watch_once(app: &support::TestApp, protocol: &str, payload: &serde_json
         tokio_tungstenite::tungstenite::Message::Text(text) if text.contains("connection_ack")
     );
     if acknowledged {
-        let start = if protocol == "graphql-ws" {
-            "start"
-        } else {
-            "subscribe"
-        };
         let query = r#"subscription { registrationStatusChanged(domain: "demo-pending.com") { sequence } }"#;
-        client
-            .send(json!({ "type": start, "id": "1", "payload": { "query": query } }))
-            .await;
+        client.start("1", json!({ "query": query })).await;
         client.recv().await;
     }
     client.close().await;

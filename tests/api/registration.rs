@@ -4,13 +4,11 @@
 
 use std::time::Duration;
 
-use registrar_gateway::config::GatewayConfig;
-use registrar_gateway::startup::Application;
 use serde_json::{Value, json};
 
 use crate::support::{
     ACCOUNT, TestApp, WsClient, change, connect_ready, spawn_app_with, spawn_pass_through,
-    spawn_simulator,
+    spawn_sandbox, spawn_simulator,
 };
 
 const START: &str = r#"mutation Start($domain: String!, $accountId: ID, $years: Int, $autoRenew: Boolean, $privacyMode: PrivacyMode) {
@@ -305,13 +303,9 @@ async fn mutations_go_through_the_same_access_keys_and_credential_modes_as_queri
 
 #[tokio::test]
 async fn the_sandbox_registers_by_default() {
-    let config =
-        GatewayConfig::from_args(["registrar-gateway", "--listen", "127.0.0.1:0"]).unwrap();
-    let app = Application::build(&config).await.unwrap();
-    let simulator = app.simulator().expect("sandbox mode").clone();
-    let address = app.local_addr();
-    let shutdown = app.shutdown_token();
-    let server = tokio::spawn(app.run_until_stopped());
+    let mut app = spawn_sandbox().await;
+    let simulator = app.sandbox.clone().expect("sandbox mode");
+    let address = app.address;
     let body: Value = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
         .json(&json!({ "query": r#"mutation { startRegistration(domain: "sandbox-startup.com") { domainName completed } }"# }))
@@ -326,8 +320,8 @@ async fn the_sandbox_registers_by_default() {
         json!({ "data": { "startRegistration": { "domainName": "sandbox-startup.com", "completed": false } } })
     );
     assert_eq!(simulator.stats().creates, 1);
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    app.begin_shutdown();
+    app.stopped().await;
 }
 
 #[tokio::test]

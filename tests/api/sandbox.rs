@@ -1,23 +1,17 @@
 //! With no settings at all, the gateway answers from its embedded simulator.
 
-use registrar_gateway::config::GatewayConfig;
-use registrar_gateway::startup::Application;
 use serde_json::{Value, json};
+
+use crate::support::spawn_sandbox;
 
 #[tokio::test]
 async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
-    let config =
-        GatewayConfig::from_args(["registrar-gateway", "--listen", "127.0.0.1:0"]).unwrap();
-    let app = Application::build(&config)
-        .await
-        .expect("the sandbox starts");
+    let mut app = spawn_sandbox().await;
     assert!(
-        app.simulator().is_some(),
+        app.sandbox.is_some(),
         "sandbox mode runs the embedded simulator"
     );
-    let address = app.local_addr();
-    let shutdown = app.shutdown_token();
-    let server = tokio::spawn(app.run_until_stopped());
+    let address = app.address;
 
     let response = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
@@ -42,6 +36,6 @@ async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
         "GraphiQL opens on a demo domain"
     );
 
-    shutdown.cancel();
-    server.await.unwrap().expect("a clean shutdown");
+    app.begin_shutdown();
+    app.stopped().await;
 }

@@ -7,26 +7,20 @@
 
 use std::net::SocketAddr;
 
-use registrar_gateway::config::GatewayConfig;
-use registrar_gateway::startup::Application;
 use registrar_gateway::upstream::{Envelope, Registration};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{Canned, STUB_ACCOUNT as ACCOUNT, Stub, UPSTREAM_EXAMPLES as EXAMPLES};
+use crate::support::{
+    Canned, RunningGateway, STUB_ACCOUNT as ACCOUNT, Stub, UPSTREAM_EXAMPLES as EXAMPLES,
+    gateway_config, start_gateway,
+};
 
 /// The gateway in front of a stub, with registration enabled; stops when dropped.
 struct Gateway {
     address: SocketAddr,
     stub: Stub,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    _running: RunningGateway,
 }
 
 async fn gateway(extra: &[&str]) -> Gateway {
@@ -35,31 +29,18 @@ async fn gateway(extra: &[&str]) -> Gateway {
     let base_url = format!("http://{}/client/v4", listener.local_addr().unwrap());
     tokio::spawn(stub.clone().serve(listener));
     let mut args = vec![
-        "registrar-gateway",
-        "--listen",
-        "127.0.0.1:0",
-        "--base-url",
-        &base_url,
         "--api-token",
         "stub-token",
         "--account-id",
         ACCOUNT,
         "--enable-registration",
-        "--upstream-retry-initial",
-        "1ms",
-        "--upstream-retry-max",
-        "20ms",
     ];
     args.extend_from_slice(extra);
-    let config = GatewayConfig::from_args(args).unwrap();
-    let app = Application::build(&config).await.unwrap();
-    let address = app.local_addr();
-    let shutdown = app.shutdown_token();
-    tokio::spawn(app.run_until_stopped());
+    let running = start_gateway(&gateway_config(&base_url, &args)).await;
     Gateway {
-        address,
+        address: running.address,
         stub,
-        shutdown,
+        _running: running,
     }
 }
 

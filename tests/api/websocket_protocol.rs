@@ -240,14 +240,7 @@ async fn a_pass_through_credential_from_connection_init_reaches_the_upstream() {
             .await;
         assert_eq!(client.recv().await["type"], "connection_ack");
         let query = r#"subscription { registrationStatusChanged(domain: "demo-failed.com") { status { context } } }"#;
-        let start = if protocol == "graphql-ws" {
-            "start"
-        } else {
-            "subscribe"
-        };
-        client
-            .send(json!({ "type": start, "id": "1", "payload": { "query": query } }))
-            .await;
+        client.start("1", json!({ "query": query })).await;
         let message = client.recv().await;
         let context = &message["payload"]["data"]["registrationStatusChanged"]["status"]["context"];
         assert_eq!(

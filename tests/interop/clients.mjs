@@ -3,19 +3,13 @@
 // (@urql/core + subscriptionExchange over graphql-ws). Each runs a query, a
 // dashboard list with one failing item, and a subscription to its completion;
 // Apollo's persisted-query link (automatic persisted queries) over POST and GET.
-import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from "@apollo/client";
-import { createPersistedQueryLink } from "@apollo/client/link/persisted-queries";
-import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { createHash } from "node:crypto";
-import { Client, fetchExchange, subscriptionExchange } from "@urql/core";
-import { Kind, OperationTypeNode } from "graphql";
-import { createClient as createWsClient } from "graphql-ws";
-import { onEnd, pipe, subscribe } from "wonka";
-import WebSocket from "ws";
+import { ApolloClient, HttpLink, InMemoryCache, gql } from "@apollo/client";
+import { createPersistedQueryLink } from "@apollo/client/link/persisted-queries";
 import { Checks, advance, assertEqual, setFaults, startWorkflow } from "./sim.mjs";
+import { apolloClient, followWithApollo, followWithUrql, urqlClient } from "./front-ends.mjs";
 
 const httpUrl = `${process.env.GATEWAY_URL}/graphql`;
-const wsUrl = `${process.env.GATEWAY_WS_URL}/graphql`;
 
 const STATUS = gql`
   query Status($domain: String!) {
@@ -54,31 +48,24 @@ async function dashboardWithOneFailure(failing, fetchList) {
 }
 
 /**
- * Follows a fresh workflow for `domain` through `watch(domain, onState)` (which
- * resolves with every state seen once the stream completes), advancing the
- * simulator's clock after each state.
+ * Follows a fresh workflow for `domain` with `follow` (followWithApollo or
+ * followWithUrql on its client) to completion, advancing the simulator's clock
+ * after each state.
  */
-async function watchToCompletion(domain, watch) {
+async function watchToCompletion(domain, follow) {
   await startWorkflow(domain);
-  const seen = await watch(domain, async (state) => {
-    if (state === "PENDING") await advance(10);
-    if (state === "IN_PROGRESS") await advance(20);
+  const describe = ({ registrationStatusChanged: change }) =>
+    `${change.sequence}:${change.previousState}:${change.status.state}`;
+  const seen = await follow(WATCH, { domain }, describe, async ({ registrationStatusChanged: change }) => {
+    if (change.status.state === "PENDING") await advance(10);
+    if (change.status.state === "IN_PROGRESS") await advance(20);
   });
   assertEqual(seen, ["1:null:PENDING", "2:PENDING:IN_PROGRESS", "3:IN_PROGRESS:SUCCEEDED"], "events");
 }
 
-const describe = (change) => `${change.sequence}:${change.previousState}:${change.status.state}`;
 const checks = new Checks("front-end clients");
 
-// Apollo Client 4: subscriptions over the websocket link, everything else over HTTP.
-const apolloWs = createWsClient({ url: wsUrl, webSocketImpl: WebSocket });
-const isSubscription = ({ query }) =>
-  query.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === OperationTypeNode.SUBSCRIPTION);
-const apollo = new ApolloClient({
-  cache: new InMemoryCache(),
-  link: ApolloLink.split(isSubscription, new GraphQLWsLink(apolloWs), new HttpLink({ uri: httpUrl })),
-});
-
+const { client: apollo, dispose: disposeApollo } = apolloClient();
 await checks.check("Apollo Client 4: a query renders a failed registration", async () => {
   const { data, error } = await apollo.query({ query: STATUS, variables: { domain: "demo-failed.com" } });
   assertEqual(error, undefined, "error");
@@ -99,23 +86,9 @@ await checks.check("Apollo Client 4: a dashboard keeps its rows when one domain 
   }),
 );
 await checks.check("Apollo Client 4: a subscription streams every state to completion", () =>
-  watchToCompletion("apollo-watch.example", (domain, onState) =>
-    new Promise((resolve, reject) => {
-      const seen = [];
-      apollo.subscribe({ query: WATCH, variables: { domain } }).subscribe({
-        next: ({ data, error }) => {
-          if (error) return reject(error);
-          const change = data.registrationStatusChanged;
-          seen.push(describe(change));
-          onState(change.status.state).catch(reject);
-        },
-        error: reject,
-        complete: () => resolve(seen),
-      });
-    }),
-  ),
+  watchToCompletion("apollo-watch.example", (...args) => followWithApollo(apollo, ...args)),
 );
-await apolloWs.dispose();
+await disposeApollo();
 
 /**
  * Apollo Client 4 with its persisted-query link (automatic persisted queries):
@@ -181,21 +154,7 @@ await checks.check("Apollo Client 4: persisted queries over GET: another client 
   );
 });
 
-// urql: the fetch exchange for queries, graphql-ws for subscriptions.
-const urqlWs = createWsClient({ url: wsUrl, webSocketImpl: WebSocket });
-const urql = new Client({
-  url: httpUrl,
-  requestPolicy: "network-only",
-  exchanges: [
-    fetchExchange,
-    subscriptionExchange({
-      forwardSubscription: (request) => ({
-        subscribe: (sink) => ({ unsubscribe: urqlWs.subscribe({ ...request, query: request.query ?? "" }, sink) }),
-      }),
-    }),
-  ],
-});
-
+const { client: urql, dispose: disposeUrql } = urqlClient();
 await checks.check("urql: a query renders a failed registration", async () => {
   const { data, error } = await urql.query(STATUS, { domain: "demo-failed.com" }).toPromise();
   assertEqual(error, undefined, "error");
@@ -208,24 +167,7 @@ await checks.check("urql: a dashboard keeps its rows when one domain fails", () 
   }),
 );
 await checks.check("urql: a subscription streams every state to completion", () =>
-  watchToCompletion("urql-watch.example", (domain, onState) =>
-    new Promise((resolve, reject) => {
-      const seen = [];
-      pipe(
-        urql.subscription(WATCH, { domain }),
-        onEnd(() => resolve(seen)),
-        subscribe(({ data, error }) => {
-          if (error) return reject(error);
-          const change = data.registrationStatusChanged;
-          // urql hands the last result over once more when the stream completes
-          // (hasNext: false): the same event, rendered again, not a new one.
-          if (seen.at(-1) === describe(change)) return;
-          seen.push(describe(change));
-          onState(change.status.state).catch(reject);
-        }),
-      );
-    }),
-  ),
+  watchToCompletion("urql-watch.example", (...args) => followWithUrql(urql, ...args)),
 );
-await urqlWs.dispose();
+await disposeUrql();
 checks.finish();

@@ -18,10 +18,11 @@ use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 
 use crate::access::AccessPolicy;
-use crate::graphql::{ConnectionSubscriptions, GraphqlError};
+use crate::graphql::GraphqlError;
 use crate::http::AppState;
 use crate::metrics::Protocol;
 
+use super::subscriptions::ConnectionSubscriptions;
 use super::transport::{MAX_CLOSE_REASON, truncate};
 
 /// Outgoing messages buffered between the protocol and the socket.
@@ -35,7 +36,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
     let (mut socket_sink, socket_stream) = socket.split();
     let (outbox, mut outgoing) = mpsc::channel::<Message>(OUTBOX);
     let mut data = Data::default();
-    data.insert(ConnectionSubscriptions::new(
+    data.insert(ConnectionSubscriptions::bounded(
         settings.max_subscriptions_per_connection,
         state.metrics.subscriptions(Protocol::LegacyWs),
     ));

@@ -4,6 +4,7 @@
 //! Both bound subscriptions per connection, ping idle sockets and close on shutdown.
 
 mod legacy;
+mod subscriptions;
 mod transport;
 
 use std::time::Duration;

@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::credential::Credential;
-use crate::graphql::{ConnectionSubscriptions, GraphqlError, SharedResponse, is_request_error};
+use crate::graphql::{GraphqlError, SharedResponse, SubscriptionAdmission, is_request_error};
 use crate::http::AppState;
 use crate::metrics::Protocol;
+
+use super::subscriptions::ConnectionSubscriptions;
 
 /// The longest close reason a close frame can carry.
 pub(super) const MAX_CLOSE_REASON: usize = 123;
@@ -118,7 +120,8 @@ struct Operation {
 struct Connection {
     state: AppState,
     sink: SplitSink<WebSocket, Message>,
-    subscriptions: ConnectionSubscriptions,
+    /// Counts subscriptions in the gauge; the bound is [`Connection::max_operations`].
+    subscriptions: Arc<dyn SubscriptionAdmission>,
     operations: HashMap<String, Operation>,
     streams: SelectAll<BoxStream<'static, Tagged>>,
     generations: u64,
@@ -135,10 +138,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState) {
     let (sink, mut incoming) = socket.split();
     let gauge = state.metrics.subscriptions(Protocol::TransportWs);
     let mut connection = Connection {
-        subscriptions: ConnectionSubscriptions::new(
-            settings.max_subscriptions_per_connection,
-            gauge,
-        ),
+        subscriptions: ConnectionSubscriptions::counted(gauge),
         state,
         sink,
         operations: HashMap::new(),
@@ -283,7 +283,7 @@ impl Connection {
         let results = self
             .state
             .schema
-            .subscribe(request, Some(self.subscriptions.clone()));
+            .subscribe(request, Some(Arc::clone(&self.subscriptions)));
         let (results, abort) = futures::stream::abortable(results);
         let tag = Arc::new(Tag::new(id.clone()));
         let ended = futures::stream::once(std::future::ready((Arc::clone(&tag), generation, None)));

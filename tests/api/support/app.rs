@@ -9,6 +9,7 @@ use registrar_gateway::simulator::SimulatorHandle;
 use registrar_gateway::startup::Application;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{ACCOUNT, TOKEN, logs, spawn_simulator};
@@ -18,25 +19,21 @@ pub(crate) const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+jso
 
 /// A running gateway and the simulator behind it; both stop when dropped.
 pub(crate) struct TestApp {
+    /// First, so the gateway is told to stop before the simulator goes.
+    gateway: RunningGateway,
     pub address: SocketAddr,
     /// Where `/metrics` is served apart (`--metrics-listen`).
     pub metrics_address: Option<SocketAddr>,
     pub simulator: SimulatorHandle,
     pub pollers: Pollers,
     pub http: reqwest::Client,
-    shutdown: CancellationToken,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-/// Settings every test gateway gets unless the test sets its own: retry backoffs
-/// are real time, so tiny; the upstream budget is large, so only the tests about
-/// the budget meet it.
-const TEST_DEFAULTS: [(&str, &str); 3] = [
+/// Settings every test gateway gets unless the test sets its own: the test
+/// account; retry backoffs are real time, so tiny; the upstream budget is large,
+/// so only the tests about the budget meet it.
+const TEST_DEFAULTS: [(&str, &str); 4] = [
+    ("--account-id", ACCOUNT),
     ("--upstream-retry-initial", "1ms"),
     ("--upstream-retry-max", "20ms"),
     ("--upstream-budget", "1000000"),
@@ -72,15 +69,27 @@ pub(crate) async fn spawn_pass_through(simulator: SimulatorHandle, extra_args: &
 }
 
 async fn spawn_gateway_with_args(simulator: SimulatorHandle, extra_args: &[&str]) -> TestApp {
-    let base_url = simulator.base_url();
+    let config = gateway_config(&simulator.base_url(), extra_args);
+    let gateway = start_gateway(&config).await;
+    TestApp {
+        address: gateway.address,
+        metrics_address: gateway.metrics_address,
+        pollers: gateway.pollers.clone(),
+        gateway,
+        simulator,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// The one way a test gateway is configured: listening on `127.0.0.1:0`, in
+/// front of `base_url`, with [`TEST_DEFAULTS`] unless `extra_args` sets them.
+pub(crate) fn gateway_config(base_url: &str, extra_args: &[&str]) -> GatewayConfig {
     let mut args = vec![
         "registrar-gateway",
         "--listen",
         "127.0.0.1:0",
         "--base-url",
-        &base_url,
-        "--account-id",
-        ACCOUNT,
+        base_url,
     ];
     for (flag, value) in TEST_DEFAULTS {
         if !extra_args.contains(&flag) {
@@ -88,31 +97,75 @@ async fn spawn_gateway_with_args(simulator: SimulatorHandle, extra_args: &[&str]
         }
     }
     args.extend_from_slice(extra_args);
-    let config = GatewayConfig::from_args(args).expect("test settings parse");
-    start(config, simulator).await
+    GatewayConfig::from_args(args).expect("test settings parse")
 }
 
-async fn start(config: GatewayConfig, simulator: SimulatorHandle) -> TestApp {
+/// A gateway configured with nothing but its listen address: sandbox mode, in
+/// front of its embedded simulator.
+pub(crate) async fn spawn_sandbox() -> RunningGateway {
+    let args = ["registrar-gateway", "--listen", "127.0.0.1:0"];
+    start_gateway(&GatewayConfig::from_args(args).expect("the listen address parses")).await
+}
+
+/// A gateway started by [`start_gateway`]; told to stop when dropped.
+pub(crate) struct RunningGateway {
+    pub address: SocketAddr,
+    pub metrics_address: Option<SocketAddr>,
+    pub pollers: Pollers,
+    /// The embedded simulator, in sandbox mode.
+    pub sandbox: Option<SimulatorHandle>,
+    shutdown: CancellationToken,
+    run: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Builds the gateway from `config` and runs it in a task.
+pub(crate) async fn start_gateway(config: &GatewayConfig) -> RunningGateway {
     logs::init();
-    let app = Application::build(&config)
+    let app = Application::build(config)
         .await
         .expect("the gateway starts");
-    let address = app.local_addr();
-    let metrics_address = app.metrics_addr();
-    let shutdown = app.shutdown_token();
-    let pollers = app.pollers().clone();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        metrics_address,
-        simulator,
-        pollers,
-        http: reqwest::Client::new(),
-        shutdown,
+    RunningGateway {
+        address: app.local_addr(),
+        metrics_address: app.metrics_addr(),
+        pollers: app.pollers().clone(),
+        sandbox: app.simulator().cloned(),
+        shutdown: app.shutdown_token(),
+        run: Some(tokio::spawn(app.run_until_stopped())),
+    }
+}
+
+impl RunningGateway {
+    /// Starts the shutdown sequence, as SIGTERM does.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits until the gateway's run ends; panics if it failed.
+    pub(crate) async fn stopped(&mut self) {
+        let run = self.run.take().expect("the gateway is awaited once");
+        run.await
+            .expect("the gateway's task completes")
+            .expect("the gateway stops cleanly");
     }
 }
 
 impl TestApp {
+    /// Starts the gateway's shutdown sequence, as SIGTERM does.
+    pub(crate) fn begin_shutdown(&self) {
+        self.gateway.begin_shutdown();
+    }
+
+    /// Waits until the gateway's run ends (then drops the simulator); panics if it failed.
+    pub(crate) async fn stopped(mut self) {
+        self.gateway.stopped().await;
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

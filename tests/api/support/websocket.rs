@@ -68,6 +68,17 @@ impl WsClient {
             .expect("the socket is open");
     }
 
+    /// Starts operation `id` with `payload` in the chosen subprotocol's words
+    /// (`start` in the legacy graphql-ws, `subscribe` in graphql-transport-ws).
+    pub(crate) async fn start(&mut self, id: &str, payload: Value) {
+        let start = match self.protocol.as_deref() {
+            Some("graphql-ws") => "start",
+            _ => "subscribe",
+        };
+        self.send(json!({ "type": start, "id": id, "payload": payload }))
+            .await;
+    }
+
     /// Subscribes `id` to a domain's changes (graphql-transport-ws).
     pub(crate) async fn watch(
         &mut self,

@@ -6,19 +6,10 @@
 import { chromium } from "playwright-core";
 import { createClient } from "graphql-sse";
 import net from "node:net";
+import { advance, startWorkflow } from "../sim.mjs";
 
-const ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353";
-const control = (path, body) =>
-  fetch(`${process.env.SIMULATOR_URL}/__sim${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  }).then((response) => {
-    if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  });
-const advance = (seconds) => control("/clock/advance", { seconds });
 const domain = "interop-page.com";
-await control("/workflows", { account_id: ACCOUNT, domain_name: domain, scenario: "succeeds" });
+await startWorkflow(domain, "succeeds");
 
 // Another watcher keeps the gateway polling while the page is offline.
 const sse = createClient({ url: `${process.env.GATEWAY_URL}/graphql`, retryAttempts: 0 });

@@ -5,21 +5,11 @@
 // both must have seen every change with contiguous sequence numbers.
 import { createClient } from "graphql-sse";
 import { ApolloClient, HttpLink, InMemoryCache, gql } from "@apollo/client";
+import { advance, startWorkflow } from "../sim.mjs";
 
-const ACCOUNT = "023e105f4ecef8ad9ca31a8372d0c353";
 const gateway = `${process.env.GATEWAY_URL}/graphql`;
-const control = (path, body) =>
-  fetch(`${process.env.SIMULATOR_URL}/__sim${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  }).then((response) => {
-    if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  });
-const advance = (seconds) => control("/clock/advance", { seconds });
 // "succeeds": PENDING, IN_PROGRESS 10 s later, SUCCEEDED 20 s after that.
-const newWorkflow = (domain) =>
-  control("/workflows", { account_id: ACCOUNT, domain_name: domain, scenario: "succeeds" });
+const newWorkflow = (domain) => startWorkflow(domain, "succeeds");
 const document = (domain, after) => `subscription {
   registrationStatusChanged(domain: "${domain}"${after === undefined ? "" : `, afterSequence: ${after}`}) {
     sequence resynced status { state } } }`;
