@@ -33,9 +33,9 @@ use tokio::task::AbortHandle;
 
 use super::error::GraphqlError;
 use super::subscription::{LastEventId, SubscriptionPlace};
+use crate::credential::{Credential, Fingerprint};
 use crate::poller::WatchRefused;
 use crate::sync::LockUnpoisoned;
-use crate::credential::{Credential, Fingerprint};
 
 /// How many framings a transport may memoise on one result (see [`SharedResponse::frame`]).
 pub const FRAME_SLOTS: usize = 3;
