@@ -32,6 +32,10 @@ const SCRIPT: &str = "succeeds";
 const TO_IN_PROGRESS: f64 = 10.0;
 /// Clock advance that then completes every workflow.
 const TO_SUCCEEDED: f64 = 20.0;
+/// The gateway's default `--max-connections`.
+const GATEWAY_DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Connections allowed beyond the subscribers' (control requests, RSS probes).
+const CONNECTION_HEADROOM: usize = 64;
 /// Connections opened at once while setting up.
 const CONNECT_CONCURRENCY: usize = 16;
 
@@ -103,7 +107,25 @@ impl FanoutArgs {
         ]
         .iter()
         .flat_map(|(flag, value)| [(*flag).to_owned(), (*value).to_owned()])
+        .chain(self.connection_flags())
         .collect()
+    }
+
+    /// `--max-connections` when the run opens more sockets than the gateway's default
+    /// allows (left out below it, so that builds from before the flag still run).
+    fn connection_flags(&self) -> Vec<String> {
+        let subscribers = self.subscribers as usize;
+        let sockets = match self.transports.contains(&Transport::Sse) {
+            true => subscribers,
+            false => subscribers.div_ceil(self.per_connection.max(1)),
+        };
+        match sockets > GATEWAY_DEFAULT_MAX_CONNECTIONS {
+            true => vec![
+                "--max-connections".to_owned(),
+                (sockets + CONNECTION_HEADROOM).to_string(),
+            ],
+            false => Vec::new(),
+        }
     }
 }
 
