@@ -36,12 +36,17 @@ async fn two_hundred_concurrent_identical_queries_make_one_upstream_call() {
 
 #[tokio::test]
 async fn an_expired_entry_is_fetched_again_once() {
-    let app = spawn_app_with(&["--cache-ttl-active", "150ms"]).await;
+    // Long enough that the second read and the 50 concurrent ones each come well
+    // within one freshness period on a loaded machine.
+    let ttl = Duration::from_secs(1);
+    let app = spawn_app_with(&["--cache-ttl-active", "1s"]).await;
     app.status_of("demo-pending.com").await;
+    let cached_by = tokio::time::Instant::now();
     app.status_of("demo-pending.com").await;
     assert_eq!(app.upstream_calls(), 1);
     // moka's clock is std's Instant: letting the TTL pass is the behaviour under test.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The entry was stored before the first answer came, so it has expired by then.
+    tokio::time::sleep_until(cached_by + ttl).await;
     join_all((0..50).map(|_| app.status_of("demo-pending.com"))).await;
     assert_eq!(app.upstream_calls(), 2);
 }

@@ -88,8 +88,10 @@ async fn connections_past_the_cap_get_a_coded_503_and_healthz_answers_again_afte
 #[tokio::test]
 async fn shutdown_drains_with_readiness_503_then_closes_the_listener_then_drops_slow_sockets() {
     let app = spawn_app_with(&[
+        // Long enough for the readiness request below to be answered during the
+        // drain on a loaded machine.
         "--shutdown-drain",
-        "300ms",
+        "2s",
         "--shutdown-timeout",
         "300ms",
         "--header-read-timeout",
