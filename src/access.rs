@@ -38,6 +38,27 @@ pub enum CredentialMode {
     PassThroughOrServer,
 }
 
+/// Which configured access key a caller presented: its position in the list, so
+/// fair shares can count every caller of one key as one client without holding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccessKeyId(u16);
+
+impl AccessKeyId {
+    /// The key's position in `--access-key` / `GATEWAY_ACCESS_KEYS`, from 1.
+    pub fn position(self) -> u32 {
+        u32::from(self.0) + 1
+    }
+}
+
+/// A caller the policy let in.
+#[derive(Clone, Debug, Default)]
+pub struct Admitted {
+    /// The caller's own Cloudflare credential, when the mode uses one and it was presented.
+    pub credential: Option<Credential>,
+    /// The access key it presented, when access keys are configured.
+    pub access_key: Option<AccessKeyId>,
+}
+
 /// Why a caller was not admitted. Messages name headers, never their values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {
@@ -249,10 +270,18 @@ impl AccessPolicy {
         }
     }
 
-    /// Checks the access key (when keys are configured) and returns the caller's own
-    /// Cloudflare credential when the mode uses one and it was presented.
-    pub fn admit(&self, presented: &Presented) -> Result<Option<Credential>, AccessError> {
-        self.check_access_key(presented)?;
+    /// Checks the access key (when keys are configured) and returns which one it was
+    /// and the caller's own Cloudflare credential when the mode uses one and it was presented.
+    pub fn admit(&self, presented: &Presented) -> Result<Admitted, AccessError> {
+        let access_key = self.check_access_key(presented)?;
+        let credential = self.callers_credential(presented)?;
+        Ok(Admitted {
+            credential,
+            access_key,
+        })
+    }
+
+    fn callers_credential(&self, presented: &Presented) -> Result<Option<Credential>, AccessError> {
         if self.inner.mode == CredentialMode::Server {
             return Ok(None);
         }
@@ -274,15 +303,12 @@ impl AccessPolicy {
     }
 
     /// [`AccessPolicy::admit`] for an HTTP request's headers.
-    pub fn admit_headers(&self, headers: &HeaderMap) -> Result<Option<Credential>, AccessError> {
+    pub fn admit_headers(&self, headers: &HeaderMap) -> Result<Admitted, AccessError> {
         self.admit(&Presented::from_headers(headers, self.credential_fields())?)
     }
 
     /// [`AccessPolicy::admit`] for a websocket `connection_init` payload.
-    pub fn admit_init_payload(
-        &self,
-        payload: &serde_json::Value,
-    ) -> Result<Option<Credential>, AccessError> {
+    pub fn admit_init_payload(&self, payload: &serde_json::Value) -> Result<Admitted, AccessError> {
         self.admit(&Presented::from_init_payload(
             payload,
             self.credential_fields(),
@@ -316,9 +342,10 @@ impl AccessPolicy {
         }
     }
 
-    fn check_access_key(&self, presented: &Presented) -> Result<(), AccessError> {
+    /// The configured key `presented` carries; `None` when no keys are configured.
+    fn check_access_key(&self, presented: &Presented) -> Result<Option<AccessKeyId>, AccessError> {
         if self.inner.access_keys.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let bearer_allowed = self.inner.mode == CredentialMode::Server;
         let presented_key = match (&presented.access_key, bearer_allowed) {
@@ -332,12 +359,18 @@ impl AccessPolicy {
         };
         let hash = blake3::hash(presented_key.expose_secret().as_bytes());
         // `blake3::Hash` equality is constant-time; every key is compared.
-        let matches = self
+        let matched = self
             .inner
             .access_keys
             .iter()
-            .fold(false, |found, key| found | (*key == hash));
-        matches.then_some(()).ok_or(AccessError::WrongAccessKey)
+            .enumerate()
+            .fold(None, |found, (position, key)| {
+                found.or((*key == hash).then_some(position))
+            });
+        matched
+            .and_then(|position| u16::try_from(position).ok())
+            .map(|position| Some(AccessKeyId(position)))
+            .ok_or(AccessError::WrongAccessKey)
     }
 }
 
@@ -361,9 +394,9 @@ mod tests {
     fn the_callers_credential_takes_precedence_only_in_the_pass_through_modes() {
         let token = payload(json!({ "Authorization": "Bearer client-token" }));
         let server = policy(CredentialMode::Server, &[]);
-        assert!(server.admit(&token).unwrap().is_none());
+        assert!(server.admit(&token).unwrap().credential.is_none());
         let either = policy(CredentialMode::PassThroughOrServer, &[]);
-        let caller = either.admit(&token).unwrap().unwrap();
+        let caller = either.admit(&token).unwrap().credential.unwrap();
         let used = either.credential_for(Some(&caller)).unwrap();
         assert_eq!(used.fingerprint(), caller.fingerprint());
         let fallback = either.credential_for(None).unwrap();
@@ -411,7 +444,7 @@ mod tests {
             );
         }
         let pair = payload(json!({ "x-auth-email": "me@example.com", "x-auth-key": "0123abcd" }));
-        assert!(pass_through.admit(&pair).unwrap().is_some());
+        assert!(pass_through.admit(&pair).unwrap().credential.is_some());
     }
 
     #[test]
@@ -423,11 +456,10 @@ mod tests {
                 bearer_allowed: true
             }
         );
-        assert!(
-            server
-                .admit(&payload(json!({ "X-Gateway-Key": "key-two" })))
-                .is_ok()
-        );
+        let second = server
+            .admit(&payload(json!({ "X-Gateway-Key": "key-two" })))
+            .unwrap();
+        assert_eq!(second.access_key.map(AccessKeyId::position), Some(2));
         assert!(
             server
                 .admit(&payload(json!({ "Authorization": "Bearer key-one" })))
@@ -449,7 +481,7 @@ mod tests {
         );
         let both =
             payload(json!({ "Authorization": "Bearer cf-token", "X-Gateway-Key": "key-one" }));
-        assert!(pass_through.admit(&both).unwrap().is_some());
+        assert!(pass_through.admit(&both).unwrap().credential.is_some());
     }
 
     #[test]

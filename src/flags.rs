@@ -27,3 +27,12 @@ pub fn duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value)
         .map_err(|error| format!("{error} (expected e.g. 500ms, 2s, 5m)"))
 }
+
+/// A network in CIDR form (`10.0.0.0/8`, `2001:db8::/32`), or one address (`10.0.0.1`).
+pub fn network(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| "expected an address or a CIDR such as 10.0.0.0/8".to_owned())
+}

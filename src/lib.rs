@@ -13,6 +13,7 @@
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
 //! - [`poller`]: one shared poller per watched registration;
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
+//! - [`fair_share`]: who a client is, and its share of lookups, subscriptions and credentials;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes; documents parsed once
 //!   per text, persisted queries, and subscriptions sharing one execution per distinct request;
@@ -42,8 +43,12 @@
 //! - **`*Config` and `*Settings`**: a `*Config` is a clap section (flags and environment, in
 //!   [`config`], and the simulator's [`simulator::SimulatorConfig`]); a `*Settings` is the runtime
 //!   value a component is built from, which its `*Config` converts itself into.
+//! - **client**: who fair shares count, a [`fair_share::ClientId`]: the gateway access key a
+//!   caller presented, else its address (through trusted proxies); one client may open many
+//!   connections and send many requests.
 //! - **`*State`**: the private state behind a cheap-to-clone handle's `Arc`
-//!   (`Pollers` -> `PollersState`, `Budget` -> `BudgetState`, the simulator's `SimulatorState`).
+//!   (`Pollers` -> `PollersState`, `Budget` -> `BudgetState`, `FairShare` -> `FairShareState`, the
+//!   simulator's `SimulatorState`).
 
 pub mod access;
 pub mod budget;
@@ -52,6 +57,7 @@ pub mod cli;
 pub mod config;
 pub mod credential;
 pub mod domain;
+pub mod fair_share;
 pub mod flags;
 pub mod graphql;
 pub mod http;

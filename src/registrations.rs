@@ -84,6 +84,18 @@ impl RegistrationService {
         })
     }
 
+    /// Whether `domain`'s status as seen through `credential` is fresh in the cache:
+    /// reading it now would cost no upstream call.
+    pub async fn is_fresh(
+        &self,
+        credential: &Credential,
+        account: &AccountId,
+        domain: &DomainName,
+    ) -> bool {
+        let key = Self::key(credential, account.clone(), domain.clone());
+        self.cache.peek(&key).await.is_some()
+    }
+
     /// Starts registering `request.domain_name` in `account`, once: the domain is the
     /// idempotency key. A workflow that already exists (cached, or found by a status
     /// read first) is returned and nothing is posted; concurrent identical starts

@@ -109,6 +109,12 @@ impl Setup {
             // simulator started with --rate-limit 0 does not need).
             "--upstream-budget".to_owned(),
             "100000000".to_owned(),
+            // Every simulated client connects from 127.0.0.1: one client, as fair
+            // shares count them, which must not be the limit measured.
+            "--client-budget-share".to_owned(),
+            "1".to_owned(),
+            "--max-subscriptions-per-client".to_owned(),
+            "100000000".to_owned(),
         ];
         args.extend_from_slice(flags);
         processes::start(Launch {

@@ -197,7 +197,8 @@ impl Budget {
 
 /// A GCRA quota admitting at most `limit` requests in any window of `window`: in
 /// any interval of length `window` it admits `burst + window / period` requests.
-fn quota(limit: u32, window: Duration) -> Quota {
+/// Fair shares size each client's share of a credential's budget with it too.
+pub(crate) fn quota(limit: u32, window: Duration) -> Quota {
     let limit = limit.max(2);
     let burst = (limit / 10).max(1);
     let period = window / (limit - burst);

@@ -4,6 +4,8 @@
 use clap::Args;
 use secrecy::SecretString;
 
+use super::ConfigError;
+use super::secret_file::{self, SecretLines, one_of};
 use crate::access::CredentialMode;
 use crate::flags::secret;
 
@@ -22,4 +24,26 @@ pub struct AccessConfig {
         value_parser = secret
     )]
     pub access_keys: Vec<SecretString>,
+    /// A file of access keys, one per line (a container secret), instead of GATEWAY_ACCESS_KEYS.
+    #[arg(
+        long,
+        env = "GATEWAY_ACCESS_KEYS_FILE",
+        value_parser = secret_file::read_lines("GATEWAY_ACCESS_KEYS_FILE")
+    )]
+    pub access_keys_file: Option<SecretLines>,
+}
+
+impl AccessConfig {
+    /// The access keys, from `--access-key` / GATEWAY_ACCESS_KEYS or from their file; both is an error.
+    pub fn keys(&self) -> Result<&[SecretString], ConfigError> {
+        let listed = (!self.access_keys.is_empty()).then_some(&self.access_keys);
+        let from_file = self.access_keys_file.as_ref().map(|file| &file.0);
+        let keys = one_of(
+            listed,
+            "GATEWAY_ACCESS_KEYS",
+            from_file,
+            "GATEWAY_ACCESS_KEYS_FILE",
+        )?;
+        Ok(keys.map(Vec::as_slice).unwrap_or_default())
+    }
 }

@@ -3,20 +3,24 @@
 
 mod access;
 mod cache;
+mod fair_share;
 mod http;
 mod limits;
 mod metrics;
+mod secret_file;
 mod subscriptions;
 mod upstream;
 mod validate;
 
 pub use access::AccessConfig;
 pub use cache::CacheConfig;
+pub use fair_share::FairShareConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use metrics::{MetricsConfig, MetricsExposition};
+pub use secret_file::SecretLines;
 pub use subscriptions::SubscriptionConfig;
-pub use upstream::{UpstreamConfig, UpstreamTarget};
+pub use upstream::{GivenCredentials, UpstreamConfig, UpstreamTarget};
 
 use std::net::SocketAddr;
 
@@ -57,6 +61,9 @@ pub struct GatewayConfig {
     /// Whose Cloudflare credential a request uses, and the gateway access keys.
     #[command(flatten, next_help_heading = "Access")]
     pub access: AccessConfig,
+    /// What one client may take of the budget, subscriptions and credentials.
+    #[command(flatten, next_help_heading = "Fair shares")]
+    pub fair_share: FairShareConfig,
     /// Operation limits, checked before anything runs.
     #[command(flatten, next_help_heading = "Operation limits")]
     pub limits: LimitsConfig,

@@ -7,6 +7,7 @@ use clap::Args;
 use reqwest::Url;
 use secrecy::SecretString;
 
+use super::secret_file::{self, one_of};
 use super::{CLOUDFLARE_BASE_URL, ConfigError};
 use crate::access::CredentialMode;
 use crate::budget::BudgetSettings;
@@ -30,6 +31,15 @@ pub struct UpstreamConfig {
     /// Global API key (with --email).
     #[arg(long, env = "CLOUDFLARE_API_KEY", hide_env_values = true, value_parser = secret)]
     pub api_key: Option<SecretString>,
+    /// A file holding the API token (a container secret; a trailing newline is dropped), instead of CLOUDFLARE_API_TOKEN.
+    #[arg(long, env = "CLOUDFLARE_API_TOKEN_FILE", value_parser = secret_file::read("CLOUDFLARE_API_TOKEN_FILE"))]
+    pub api_token_file: Option<SecretString>,
+    /// A file holding the account email, instead of CLOUDFLARE_EMAIL.
+    #[arg(long, env = "CLOUDFLARE_EMAIL_FILE", value_parser = secret_file::read("CLOUDFLARE_EMAIL_FILE"))]
+    pub email_file: Option<SecretString>,
+    /// A file holding the global API key, instead of CLOUDFLARE_API_KEY.
+    #[arg(long, env = "CLOUDFLARE_API_KEY_FILE", value_parser = secret_file::read("CLOUDFLARE_API_KEY_FILE"))]
+    pub api_key_file: Option<SecretString>,
     /// Cloudflare's registrar API family: `registrar` (production) or `registrar-sandbox` (Cloudflare's test environment, identical shapes), to try the gateway against Cloudflare's sandbox before production.
     #[arg(long, env = "GATEWAY_REGISTRAR_API", value_enum, default_value_t = RegistrarApi::Registrar)]
     pub registrar_api: RegistrarApi,
@@ -81,6 +91,20 @@ pub struct UpstreamConfig {
     /// Cap on one backoff, and the longest upstream Retry-After worth waiting for before answering UPSTREAM_RATE_LIMITED.
     #[arg(id = "upstream_retry_max", long = "upstream-retry-max", value_name = "UPSTREAM_RETRY_MAX", env = "GATEWAY_UPSTREAM_RETRY_MAX", default_value = "8s", value_parser = duration)]
     pub retry_max: Duration,
+    /// How long a credential Cloudflare refused (401, 403) is refused again locally, per account, with Cloudflare's answer and without a request (callers retrying a revoked token in pass-through mode); 0s asks every time.
+    #[arg(long, env = "GATEWAY_REFUSED_CREDENTIAL_TTL", default_value = "30s", value_parser = duration)]
+    pub refused_credential_ttl: Duration,
+}
+
+/// The credential settings as given: each directly or through its file.
+#[derive(Clone, Copy)]
+pub struct GivenCredentials<'a> {
+    /// CLOUDFLARE_API_TOKEN or CLOUDFLARE_API_TOKEN_FILE.
+    pub token: Option<&'a SecretString>,
+    /// CLOUDFLARE_EMAIL or CLOUDFLARE_EMAIL_FILE.
+    pub email: Option<&'a SecretString>,
+    /// CLOUDFLARE_API_KEY or CLOUDFLARE_API_KEY_FILE.
+    pub key: Option<&'a SecretString>,
 }
 
 /// What the gateway talks to, decided from the credentials and base URL given.
@@ -101,7 +125,8 @@ impl UpstreamConfig {
     /// Decides between a remote API and the sandbox; a token wins over a global key.
     /// In `pass-through` mode a remote API needs no credentials of the gateway's own.
     pub fn target(&self, mode: CredentialMode) -> Result<UpstreamTarget, ConfigError> {
-        let credentials = match (&self.api_token, &self.email, &self.api_key) {
+        let given = self.given_credentials()?;
+        let credentials = match (given.token, given.email, given.key) {
             (Some(token), _, _) => Some(CredentialSecret::ApiToken(token.clone())),
             (None, Some(email), Some(key)) => Some(CredentialSecret::GlobalApiKey {
                 email: email.clone(),
@@ -131,6 +156,30 @@ impl UpstreamConfig {
         }
     }
 
+    /// The token, email and key, each from its variable or its file; both is an error.
+    pub fn given_credentials(&self) -> Result<GivenCredentials<'_>, ConfigError> {
+        Ok(GivenCredentials {
+            token: one_of(
+                self.api_token.as_ref(),
+                "CLOUDFLARE_API_TOKEN",
+                self.api_token_file.as_ref(),
+                "CLOUDFLARE_API_TOKEN_FILE",
+            )?,
+            email: one_of(
+                self.email.as_ref(),
+                "CLOUDFLARE_EMAIL",
+                self.email_file.as_ref(),
+                "CLOUDFLARE_EMAIL_FILE",
+            )?,
+            key: one_of(
+                self.api_key.as_ref(),
+                "CLOUDFLARE_API_KEY",
+                self.api_key_file.as_ref(),
+                "CLOUDFLARE_API_KEY_FILE",
+            )?,
+        })
+    }
+
     /// The per-credential upstream budget.
     pub fn budget_settings(&self) -> BudgetSettings {
         BudgetSettings {
@@ -152,6 +201,7 @@ impl UpstreamConfig {
                 initial: self.retry_initial,
                 max: self.retry_max,
             },
+            refused_credential_ttl: self.refused_credential_ttl,
         }
     }
 }

@@ -53,6 +53,17 @@ impl GatewayConfig {
                 "--max-subscriptions-per-connection and --upstream-budget must be at least 1",
             );
         }
+        let fair_share = &self.fair_share;
+        if !(fair_share.client_budget_share > 0.0 && fair_share.client_budget_share <= 1.0) {
+            return unusable("--client-budget-share must be above 0 and at most 1");
+        }
+        if fair_share.max_subscriptions_per_client == 0
+            || fair_share.max_new_credentials_per_client == 0
+        {
+            return unusable(
+                "--max-subscriptions-per-client and --max-new-credentials-per-client must be at least 1",
+            );
+        }
         if !(1..=1024).contains(&subscriptions.history) {
             return unusable("--subscription-history must be between 1 and 1024");
         }
@@ -65,15 +76,15 @@ impl GatewayConfig {
 
     /// Credentials and access keys are sent or compared as HTTP header values.
     fn secrets_are_header_values(&self) -> Result<(), ConfigError> {
-        let upstream = &self.upstream;
+        let given = self.upstream.given_credentials()?;
         let named = [
-            ("CLOUDFLARE_API_TOKEN", upstream.api_token.as_ref()),
-            ("CLOUDFLARE_EMAIL", upstream.email.as_ref()),
-            ("CLOUDFLARE_API_KEY", upstream.api_key.as_ref()),
+            ("CLOUDFLARE_API_TOKEN", given.token),
+            ("CLOUDFLARE_EMAIL", given.email),
+            ("CLOUDFLARE_API_KEY", given.key),
         ];
         let access_keys = self
             .access
-            .access_keys
+            .keys()?
             .iter()
             .map(|key| ("GATEWAY_ACCESS_KEYS", Some(key)));
         for (name, secret) in named.into_iter().chain(access_keys) {
@@ -131,7 +142,8 @@ impl GatewayConfig {
     /// start-up so an operator sees them before an attacker does.
     pub fn exposure_warnings(&self) -> Vec<&'static str> {
         let mut warnings = Vec::new();
-        if !self.listen.ip().is_loopback() && self.access.access_keys.is_empty() {
+        let no_keys = self.access.keys().is_ok_and(<[_]>::is_empty);
+        if !self.listen.ip().is_loopback() && no_keys {
             warnings.push(
                 "listening beyond loopback (--listen) without access keys: anyone who can reach \
                  the gateway reads statuses and spends its Cloudflare budget; set \

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_graphql::{ErrorExtensions, Value};
 
 use crate::access::AccessError;
+use crate::fair_share::Refused;
 use crate::upstream::{ApiMessage, UpstreamError};
 
 /// What a resolver can fail with.
@@ -56,6 +57,9 @@ pub enum GraphqlError {
     /// Past `--max-lookups`.
     #[error("too many lookups: {0}")]
     TooManyLookups(String),
+    /// Past one of the client's fair shares; nothing was sent upstream.
+    #[error(transparent)]
+    Share(#[from] Refused),
 }
 
 impl GraphqlError {
@@ -73,6 +77,9 @@ impl GraphqlError {
             Self::TooComplex(_) => "OPERATION_TOO_COMPLEX",
             Self::TooManyRootFields(_) => "TOO_MANY_ROOT_FIELDS",
             Self::TooManyLookups(_) => "TOO_MANY_LOOKUPS",
+            Self::Share(Refused::Lookups { .. }) => CLIENT_RATE_LIMITED,
+            Self::Share(Refused::NewCredentials { .. }) => TOO_MANY_CREDENTIALS,
+            Self::Share(Refused::Subscriptions(_)) => "TOO_MANY_SUBSCRIPTIONS",
             Self::RegistrationDisabled => "REGISTRATION_DISABLED",
             Self::Registration(error) => match error.as_ref() {
                 UpstreamError::Rejected { errors, .. } if !errors.is_empty() => {
@@ -96,6 +103,23 @@ impl GraphqlError {
     }
 }
 
+/// The code of a lookup refused because the client's share of the budget is spent.
+pub const CLIENT_RATE_LIMITED: &str = "CLIENT_RATE_LIMITED";
+/// The code of a lookup refused because the client presented too many new credentials.
+pub const TOO_MANY_CREDENTIALS: &str = "TOO_MANY_CREDENTIALS";
+
+impl GraphqlError {
+    /// Whole seconds until a refused fair share has room again.
+    fn share_retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Share(refused) => refused
+                .retry_after()
+                .map(|wait| wait.as_secs_f64().ceil().max(1.0) as u64),
+            _ => None,
+        }
+    }
+}
+
 impl From<Arc<UpstreamError>> for GraphqlError {
     fn from(error: Arc<UpstreamError>) -> Self {
         Self::Upstream(error)
@@ -106,6 +130,9 @@ impl ErrorExtensions for GraphqlError {
     fn extend(&self) -> async_graphql::Error {
         async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| {
             extensions.set("code", self.code());
+            if let Some(retry_after) = self.share_retry_after() {
+                extensions.set("retryAfterSeconds", retry_after);
+            }
             let (Self::Upstream(upstream) | Self::Registration(upstream)) = self else {
                 return;
             };

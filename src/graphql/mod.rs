@@ -10,6 +10,7 @@ mod input;
 mod limits;
 mod mutation;
 mod query;
+mod share;
 mod subscription;
 mod types;
 mod validation;
@@ -24,7 +25,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use documents::{Admitted, PersistedQueries, PersistedQueryError};
-pub use error::GraphqlError;
+pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
 pub use fanout::{FRAME_SLOTS, SharedResponse};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
@@ -40,6 +41,7 @@ use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
+use crate::fair_share::FairShare;
 use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
@@ -219,6 +221,7 @@ pub fn build_schema(
     query_limits: QueryLimits,
     registration: RegistrationPolicy,
     limits: OperationLimits,
+    shares: FairShare,
 ) -> GatewaySchema {
     let max_subscribers = registrations.pollers().max_watchers();
     let services = Services {
@@ -226,6 +229,7 @@ pub fn build_schema(
         access,
         query_limits,
         registration,
+        shares,
     };
     let schema = match shape {
         SchemaShape::Standalone => {
@@ -252,6 +256,7 @@ struct Services {
     access: AccessPolicy,
     query_limits: QueryLimits,
     registration: RegistrationPolicy,
+    shares: FairShare,
 }
 
 /// Attaches the services resolvers read, and the limits async-graphql enforces itself.
@@ -265,6 +270,7 @@ fn with_services<Q: ObjectType + 'static>(
         .data(services.access)
         .data(services.query_limits)
         .data(services.registration)
+        .data(services.shares)
         .limit_recursive_depth(MAX_NESTING);
     match limits.introspection {
         true => builder,

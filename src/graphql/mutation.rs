@@ -9,6 +9,7 @@ use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
+use super::share::spend_call;
 use super::types::RegistrationStatus;
 use crate::registrations::RegistrationService;
 use crate::upstream::RegistrationRequest;
@@ -72,6 +73,7 @@ impl MutationRoot {
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;
             let years = years.map(parse_years).transpose()?;
+            spend_call(ctx, credential).await?;
             let request = RegistrationRequest {
                 domain_name: domain.to_string(),
                 years,

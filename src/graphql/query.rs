@@ -7,6 +7,7 @@ use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
+use super::share::spend_lookup;
 use super::types::RegistrationStatus;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
@@ -66,7 +67,7 @@ impl QueryRoot {
         let (registrations, credential, targets) = prepare().map_err(|error| error.extend())?;
         let lookups = targets.into_iter().map(|(account, domain)| async move {
             // `Option<Result<_>>` is a nullable item whose error is reported at its index.
-            let result = status(registrations, credential, account, domain).await;
+            let result = status(ctx, registrations, credential, account, domain).await;
             result.map_err(|error| error.extend()).transpose()
         });
         Ok(join_all(lookups).await)
@@ -85,15 +86,18 @@ pub(super) async fn lookup(
     let credential = caller_credential(ctx)?;
     let account = parse_account(registrations, account_id)?;
     let domain = parse_domain(domain)?;
-    status(registrations, credential, account, domain).await
+    status(ctx, registrations, credential, account, domain).await
 }
 
+/// One lookup, once the client's fair share allows it.
 async fn status(
+    ctx: &Context<'_>,
     registrations: &RegistrationService,
     credential: &Credential,
     account: AccountId,
     domain: DomainName,
 ) -> Result<Option<RegistrationStatus>, GraphqlError> {
+    spend_lookup(ctx, registrations, credential, &account, &domain).await?;
     let reading = registrations
         .status(credential, account, domain.clone())
         .await?;

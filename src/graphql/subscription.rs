@@ -11,6 +11,7 @@ use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
+use super::share::{hold_subscription, spend_lookup};
 use super::types::{RegistrationStatus, WorkflowState};
 use crate::domain::DomainName;
 use crate::poller::{Delivery, StatusEvent, WatchError};
@@ -87,6 +88,8 @@ impl SubscriptionRoot {
                 ),
                 None => None,
             };
+            let held = hold_subscription(ctx)?;
+            spend_lookup(ctx, registrations, credential, &account, &domain).await?;
             let watch = registrations
                 .watch(
                     credential,
@@ -97,12 +100,12 @@ impl SubscriptionRoot {
                 )
                 .await
                 .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()))?;
-            Ok::<_, GraphqlError>((watch, place, domain))
+            Ok::<_, GraphqlError>((watch, (place, held), domain))
         };
-        let (watch, place, domain) = start.await.map_err(|error| error.extend())?;
+        let (watch, places, domain) = start.await.map_err(|error| error.extend())?;
         Ok(watch.into_stream().map(move |item| {
-            // The connection's place is held for as long as the stream lives.
-            let _place = &place;
+            // The connection's place and the client's are held for as long as the stream lives.
+            let _places = &places;
             match item {
                 Ok(delivery) => Ok(StatusChange::new(domain.clone(), &delivery)),
                 Err(end) => Err(end_error(&domain, end).extend()),

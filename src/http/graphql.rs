@@ -23,10 +23,11 @@ use tracing::Instrument;
 
 use super::AppState;
 use super::error::{Refusal, error_body};
+use super::peer::{Peer, client_id};
 use super::stream::{self, Transport as StreamTransport};
-use crate::access::AccessError;
-use crate::credential::Credential;
-use crate::graphql::is_request_error;
+use crate::access::{AccessError, Admitted};
+use crate::fair_share::ClientId;
+use crate::graphql::{CLIENT_RATE_LIMITED, TOO_MANY_CREDENTIALS, is_request_error};
 use crate::graphql::{PersistedQueries, PersistedQueryError};
 use crate::metrics::{GraphqlOutcome, OperationKind, Transport};
 
@@ -45,10 +46,11 @@ pub(super) enum MediaType {
 /// `POST /graphql`.
 pub(super) async fn post(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (answer, credential) = match admit(&state, &headers) {
+    let (answer, caller) = match admit(&state, peer, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
@@ -66,7 +68,7 @@ pub(super) async fn post(
     };
     match params.into_request(state.schema.persisted_queries()) {
         Ok(request) => {
-            let request = with(request, credential);
+            let request = caller.into_data(request);
             execute(&state, &headers, answer, request, Method::Post).await
         }
         Err(refused) => refused.into_response(media),
@@ -125,11 +127,12 @@ impl Answer {
 
 /// What every GraphQL request goes through first: the response media type (or
 /// stream transport), then the access policy (which may hand over the caller's own
-/// Cloudflare credential).
+/// Cloudflare credential), then who the client is, for its fair shares.
 fn admit(
     state: &AppState,
+    peer: Peer,
     headers: &HeaderMap,
-) -> Result<(Answer, Option<Credential>), Box<Response>> {
+) -> Result<(Answer, Caller), Box<Response>> {
     let answer = Answer {
         json: negotiate(headers).ok(),
         stream: StreamTransport::from_accept(headers),
@@ -142,39 +145,55 @@ fn admit(
     {
         return Err(Box::new(NotAcceptable.into_response()));
     }
-    let credential = state
+    let admitted = state
         .access
         .admit_headers(headers)
         .map_err(|error| Box::new(refused(answer.media(), &error)))?;
-    Ok((answer, credential))
+    let address = peer.address(&state.shares, headers);
+    let client = client_id(admitted.access_key, address);
+    Ok((answer, Caller { admitted, client }))
+}
+
+/// An admitted caller: its own credential (if any) and who it is.
+pub(super) struct Caller {
+    /// What the access policy admitted.
+    pub(super) admitted: Admitted,
+    /// The client, for fair shares.
+    pub(super) client: Option<ClientId>,
+}
+
+impl Caller {
+    /// Puts the caller's own credential, when admitted with one, and its client id
+    /// in the request data, where the resolvers find them.
+    pub(super) fn into_data(self, mut request: Request) -> Request {
+        if let Some(credential) = self.admitted.credential {
+            request = request.data(credential);
+        }
+        match self.client {
+            Some(client) => request.data(client),
+            None => request,
+        }
+    }
 }
 
 /// `GET /graphql?query=...&operationName=...&variables=...`.
 pub(super) async fn get(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (answer, credential) = match admit(&state, &headers) {
+    let (answer, caller) = match admit(&state, peer, &headers) {
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
     let params = parse_get_params(query.as_deref().unwrap_or_default()).map_err(Unbuilt::from);
     match params.and_then(|params| params.into_request(state.schema.persisted_queries())) {
         Ok(request) => {
-            let request = with(request, credential);
+            let request = caller.into_data(request);
             execute(&state, &headers, answer, request, Method::Get).await
         }
         Err(refused) => refused.into_response(answer.media()),
-    }
-}
-
-/// Puts the caller's own credential, when admitted with one, in the request data,
-/// where [`crate::graphql::caller_credential`] finds it.
-fn with(request: Request, credential: Option<Credential>) -> Request {
-    match credential {
-        Some(credential) => request.data(credential),
-        None => request,
     }
 }
 
@@ -311,9 +330,18 @@ fn selected_operation(
 }
 
 /// A GraphQL response; a request error (nothing executed: no data, no error has a
-/// path) omits `data` and is a 400 under `application/graphql-response+json`.
+/// path) omits `data` and is a 400 under `application/graphql-response+json`; a
+/// response that is nothing but fair-share refusals is a 429 with `Retry-After`.
 fn respond(media: MediaType, response: async_graphql::Response) -> Response {
     let request_error = is_request_error(&response);
+    if let Some(retry_after) = share_refusal(&response) {
+        let body = serde_json::to_vec(&response).unwrap_or_default();
+        let mut answer = with_media_type(media, StatusCode::TOO_MANY_REQUESTS, body);
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return answer;
+    }
     let (status, body) = if request_error {
         let status = match media {
             MediaType::GraphqlResponseJson => StatusCode::BAD_REQUEST,
@@ -333,6 +361,39 @@ fn respond(media: MediaType, response: async_graphql::Response) -> Response {
             failure(media, Refusal::Internal, &message)
         }
     }
+}
+
+/// When every error of `response` is a fair-share refusal and no field has data,
+/// the longest `retryAfterSeconds` among them: the client has nothing but a
+/// refusal, and HTTP clients and proxies know what 429 means.
+fn share_refusal(response: &async_graphql::Response) -> Option<u64> {
+    use async_graphql::Value;
+    if response.errors.is_empty() {
+        return None;
+    }
+    let no_data = match &response.data {
+        Value::Null => true,
+        Value::Object(fields) => fields.values().all(|value| match value {
+            Value::List(items) => items.iter().all(|item| *item == Value::Null),
+            value => *value == Value::Null,
+        }),
+        _ => false,
+    };
+    let mut longest = 0;
+    for error in &response.errors {
+        let extensions = error.extensions.as_ref()?;
+        let code = extensions.get("code")?;
+        let is_share = [CLIENT_RATE_LIMITED, TOO_MANY_CREDENTIALS]
+            .iter()
+            .any(|share| *code == Value::from(*share));
+        if !is_share {
+            return None;
+        }
+        if let Some(Value::Number(seconds)) = extensions.get("retryAfterSeconds") {
+            longest = longest.max(seconds.as_u64().unwrap_or(1));
+        }
+    }
+    no_data.then_some(longest.max(1))
 }
 
 /// A request answered with `refusal` instead of a GraphQL result.

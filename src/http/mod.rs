@@ -9,6 +9,7 @@ mod explorer;
 mod graphql;
 pub mod metrics;
 mod origin;
+mod peer;
 mod server;
 mod status_page;
 mod stream;
@@ -41,6 +42,7 @@ pub use websocket::WsSettings;
 use self::error::Refusal;
 use self::origin::OriginPolicy;
 use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
+use crate::fair_share::FairShare;
 use crate::graphql::GatewaySchema;
 use crate::metrics::Metrics;
 
@@ -62,6 +64,8 @@ pub struct AppState {
     pub http_stream_keepalive: Duration,
     /// GraphQL operations, websocket connections and subscriptions are counted here.
     pub metrics: Metrics,
+    /// Who a client is (trusted proxies); the schema holds the same shares.
+    pub shares: FairShare,
 }
 
 impl AppState {
@@ -73,6 +77,7 @@ impl AppState {
         shutdown: CancellationToken,
         websocket: WsSettings,
         metrics: Metrics,
+        shares: FairShare,
     ) -> Self {
         Self {
             schema,
@@ -82,6 +87,7 @@ impl AppState {
             http_stream_keepalive: websocket.keepalive,
             websocket,
             metrics,
+            shares,
         }
     }
 }
@@ -245,7 +251,8 @@ async fn graphql_get_or_upgrade(State(state): State<AppState>, request: Request)
     let (mut parts, _body) = request.into_parts();
     if !websocket::is_upgrade(&parts.headers) {
         let query = RawQuery(parts.uri.query().map(str::to_owned));
-        return graphql::get(State(state), parts.headers, query).await;
+        let peer = peer::Peer::of(&parts);
+        return graphql::get(State(state), peer, parts.headers, query).await;
     }
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => websocket::upgrade(state, &mut parts, upgrade).await,

@@ -15,6 +15,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::graphql::Caller;
+use super::peer::{Peer, client_id};
 use crate::domain::{AccountId, DomainName};
 
 const PAGE: &str = include_str!("status_page.html");
@@ -35,12 +37,15 @@ pub(super) async fn page(
     State(state): State<AppState>,
     Path(domain): Path<String>,
     Query(params): Query<PageParams>,
+    peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let credential = match state.access.admit_headers(&headers) {
-        Ok(credential) => credential,
+    let admitted = match state.access.admit_headers(&headers) {
+        Ok(admitted) => admitted,
         Err(error) => return plain(StatusCode::UNAUTHORIZED, &error.to_string()),
     };
+    let client = client_id(admitted.access_key, peer.address(&state.shares, &headers));
+    let caller = Caller { admitted, client };
     let Ok(domain) = DomainName::parse(&domain) else {
         return plain(StatusCode::BAD_REQUEST, "not a valid domain name");
     };
@@ -54,10 +59,8 @@ pub(super) async fn page(
     let query = format!(
         "query($domain: String!, $account: ID) {{ registrationStatus(domain: $domain, accountId: $account) {{ {FIELDS} }} }}"
     );
-    let mut request = Request::new(query).variables(Variables::from_json(variables.clone()));
-    if let Some(credential) = credential {
-        request = request.data(credential);
-    }
+    let request = Request::new(query).variables(Variables::from_json(variables.clone()));
+    let request = caller.into_data(request);
     let response = state.schema.execute(request).await;
     let current = serde_json::to_value(&response.data).unwrap_or_default();
     let status = &current["registrationStatus"];

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::access::AccessPolicy;
 use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
 use crate::credential::{Credential, FingerprintKey};
+use crate::fair_share::FairShare;
 use crate::graphql::{RegistrationPolicy, build_schema};
 use crate::http::{
     AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
@@ -90,10 +91,11 @@ impl Application {
             .credentials
             .clone()
             .map(|credentials| Credential::new(credentials, &fingerprint_key));
+        let access_keys = config.access.keys()?;
         let access = AccessPolicy::new(
             config.access.credential_mode,
             server_credential,
-            &config.access.access_keys,
+            access_keys,
             fingerprint_key,
         );
         let registrations = upstream.registrations(config, shutdown.clone(), &metrics)?;
@@ -102,6 +104,11 @@ impl Application {
         let registration = RegistrationPolicy {
             enabled: upstream.simulator.is_some() || config.upstream.enable_registration,
         };
+        let shares = FairShare::new(
+            config
+                .fair_share
+                .settings(config.upstream.budget_settings()),
+        );
         let schema = build_schema(
             config.schema_shape(),
             registrations,
@@ -109,6 +116,7 @@ impl Application {
             config.limits.query_limits(),
             registration,
             config.limits.operation_limits(),
+            shares.clone(),
         );
         let explorer = (!config.http.disable_explorer).then(|| {
             Explorer::new(&ExplorerSettings {
@@ -117,7 +125,7 @@ impl Application {
                     None => ExampleDomains::example(),
                 },
                 introspection: !config.limits.disable_introspection,
-                access_keys: !config.access.access_keys.is_empty(),
+                access_keys: !access_keys.is_empty(),
             })
         });
         let explorer_served = explorer.is_some();
@@ -131,6 +139,7 @@ impl Application {
             shutdown.clone(),
             websocket,
             metrics.clone(),
+            shares,
         );
         let mut router = router(state, &config.http.settings(config.listen));
         if exposition == MetricsExposition::MainListener {

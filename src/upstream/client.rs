@@ -14,6 +14,7 @@ use reqwest::{StatusCode, Url, header::HeaderMap};
 use tracing::Instrument;
 
 use super::model::RegistrationRequest;
+use super::refused::RefusedCredentials;
 use super::{ApiMessage, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
 use crate::budget::{Budget, Priority};
 use crate::credential::Credential;
@@ -59,6 +60,9 @@ pub struct ClientSettings {
     pub request_timeout: Duration,
     /// When and how often a failed read is tried again.
     pub retry: RetryPolicy,
+    /// How long a credential the upstream refused is refused locally (per account)
+    /// without a request; zero asks every time.
+    pub refused_credential_ttl: Duration,
 }
 
 /// Why the client could not be built.
@@ -81,6 +85,8 @@ pub struct UpstreamClient {
     retry: RetryPolicy,
     budget: Budget,
     metrics: Metrics,
+    /// Credentials the upstream refused lately.
+    refused: RefusedCredentials,
 }
 
 impl UpstreamClient {
@@ -110,6 +116,7 @@ impl UpstreamClient {
             retry: settings.retry.clone(),
             budget,
             metrics,
+            refused: RefusedCredentials::new(settings.refused_credential_ttl),
         })
     }
 
@@ -124,7 +131,7 @@ impl UpstreamClient {
         priority: Priority,
     ) -> Result<Option<WorkflowStatus>, UpstreamError> {
         let url = self.registrations_url(account, &[domain.as_str(), "registration-status"]);
-        self.with_retries(credential, "GET", Option::is_some, || async {
+        let call = self.with_retries(credential, "GET", Option::is_some, || async {
             let answer = self
                 .send(credential, priority, self.http.get(url.clone()))
                 .await?;
@@ -138,8 +145,27 @@ impl UpstreamClient {
                     }
                 }
             }
-        })
-        .await
+        });
+        self.unless_refused(credential, account, call).await
+    }
+
+    /// Runs `call` unless the upstream refused `credential` for `account` lately;
+    /// remembers a refusal it answers with.
+    async fn unless_refused<T>(
+        &self,
+        credential: &Credential,
+        account: &AccountId,
+        call: impl Future<Output = Result<T, UpstreamError>>,
+    ) -> Result<T, UpstreamError> {
+        let fingerprint = credential.fingerprint();
+        if let Some(refusal) = self.refused.recent(fingerprint, account).await {
+            return Err(refusal);
+        }
+        let answer = call.await;
+        if let Err(error) = &answer {
+            self.refused.remember(fingerprint, account, error).await;
+        }
+        answer
     }
 
     /// Starts a registration: `POST …/registrations` with `Prefer: respond-async`, so
@@ -153,7 +179,7 @@ impl UpstreamClient {
         request: &RegistrationRequest,
     ) -> Result<WorkflowStatus, UpstreamError> {
         let url = self.registrations_url(account, &[]);
-        self.with_retries(
+        let call = self.with_retries(
             credential,
             "POST",
             |_| true,
@@ -171,8 +197,8 @@ impl UpstreamClient {
                     status => Err(classify_failure(status, &answer.body, answer.retry_after)),
                 }
             },
-        )
-        .await
+        );
+        self.unless_refused(credential, account, call).await
     }
 
     /// Runs `attempt` until it succeeds or the [`RetryPolicy`] says stop.

@@ -5,6 +5,7 @@
 mod client;
 mod error;
 pub mod model;
+mod refused;
 mod retry;
 
 pub use client::{ClientBuildError, ClientSettings, RegistrarApi, UpstreamClient};

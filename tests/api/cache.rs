@@ -98,6 +98,7 @@ async fn two_credentials_never_share_a_cache_entry() {
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
         retry: RetryPolicy::NONE,
+        refused_credential_ttl: Duration::ZERO,
     };
     let budget = Budget::new(
         BudgetSettings {

@@ -45,6 +45,8 @@ const EMAIL: &str = "leaky.person@secret-mail.example";
 const API_KEY: &str = "5ec2e7ab5ec2e7ab5ec2e7ab5ec2e7ab";
 const ACCESS_KEY: &str = "access-key-SECRET-4444";
 const WRONG_ACCESS_KEY: &str = "wrong-key-SECRET-5555";
+const FILE_TOKEN: &str = "file-token-SECRET-6666";
+const FILE_ACCESS_KEY: &str = "file-access-key-SECRET-7777";
 
 #[tokio::test]
 async fn no_token_key_or_email_appears_in_trace_logs() {
@@ -72,6 +74,38 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
     ] {
         server.status_with(&headers, "demo-succeeded.com").await;
     }
+
+    // Secrets from files, as container secret stores mount them (newline included).
+    let secrets = std::env::temp_dir().join(format!("gw-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&secrets).unwrap();
+    let (token_file, keys_file) = (secrets.join("token"), secrets.join("keys"));
+    std::fs::write(&token_file, format!("{FILE_TOKEN}\n")).unwrap();
+    std::fs::write(&keys_file, format!("{FILE_ACCESS_KEY}\n")).unwrap();
+    let tagging = registrar_gateway::simulator::SimulatorSettings::default().tag_credentials();
+    let tagging = support::spawn_simulator_with(tagging).await.handle;
+    let from_files = support::spawn_gateway_with_args(
+        tagging,
+        &[
+            "--api-token-file",
+            token_file.to_str().unwrap(),
+            "--access-keys-file",
+            keys_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let (status, body) = from_files
+        .status_with(&[("x-gateway-key", FILE_ACCESS_KEY)], "demo-succeeded.com")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let tag = &body["data"]["registrationStatus"]["context"]["credential_tag"];
+    let expected = registrar_gateway::simulator::credential_tag(FILE_TOKEN);
+    assert_eq!(
+        tag,
+        &json!(expected),
+        "the file's token, newline dropped: {body}"
+    );
+    let (status, _) = from_files.status_with(&[], "demo-succeeded.com").await;
+    assert_eq!(status, 401, "the key file's key is required");
 
     let pass_through = support::spawn_gateway(
         simulator.clone(),
@@ -136,6 +170,8 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
         API_KEY,
         ACCESS_KEY,
         WRONG_ACCESS_KEY,
+        FILE_TOKEN,
+        FILE_ACCESS_KEY,
         "bm90LWEtYmVhcmVy",
     ] {
         let line = logs.lines().find(|line| line.contains(secret));

@@ -7,6 +7,7 @@ mod cache;
 mod connections;
 mod dashboard;
 mod explorer;
+mod fair_share;
 mod fanout;
 mod faults;
 mod federation;

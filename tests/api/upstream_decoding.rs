@@ -162,7 +162,9 @@ async fn no_workflow_is_null_at_any_4xx_and_with_an_empty_source() {
 
 #[tokio::test]
 async fn refusals_keep_their_class_and_the_upstreams_codes_and_messages() {
-    let app = gateway(&["--upstream-retries", "0"]).await;
+    // One credential meets every refusal in turn: the local memory of a refused
+    // credential would answer the later ones with the first.
+    let app = gateway(&["--upstream-retries", "0", "--refused-credential-ttl", "0s"]).await;
     let cases = [
         (
             "invalid_domain_name",

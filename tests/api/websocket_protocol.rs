@@ -306,6 +306,51 @@ async fn operations_per_connection_are_bounded_whatever_their_kind() {
 }
 
 #[tokio::test]
+async fn legacy_operations_per_connection_are_bounded_whatever_their_kind() {
+    let app = spawn_app_with(&["--max-subscriptions-per-connection", "1"]).await;
+    let mut client = connect(&app, "graphql-ws").await;
+    client
+        .send(json!({ "type": "connection_init", "payload": {} }))
+        .await;
+    assert_eq!(client.recv().await["type"], "connection_ack");
+    let variables = json!({ "domain": "demo-pending.com" });
+    let watch = json!({ "query": crate::support::WATCH, "variables": variables });
+    client
+        .send(json!({ "type": "start", "id": "watch", "payload": watch }))
+        .await;
+    let first = client.recv().await;
+    assert_eq!(
+        (&first["id"], &first["type"]),
+        (&json!("watch"), &json!("data"))
+    );
+    let query = json!({ "query": "{ __typename }" });
+    client
+        .send(json!({ "type": "start", "id": "query", "payload": query.clone() }))
+        .await;
+    let refused = client.recv().await;
+    assert_eq!(refused["id"], "query", "{refused}");
+    let code = &refused["payload"]["errors"][0]["extensions"]["code"];
+    assert_eq!(code, "TOO_MANY_SUBSCRIPTIONS", "{refused}");
+    assert!(
+        refused["payload"]["data"].is_null(),
+        "the query did not run: {refused}"
+    );
+    assert_eq!(client.recv().await["type"], "complete");
+
+    // Stopping the subscription frees its slot for the next operation.
+    client.send(json!({ "type": "stop", "id": "watch" })).await;
+    assert_eq!(client.recv().await["type"], "complete");
+    client
+        .send(json!({ "type": "start", "id": "again", "payload": query }))
+        .await;
+    let answered = client.recv().await;
+    assert_eq!(
+        answered["payload"]["data"]["__typename"], "Query",
+        "{answered}"
+    );
+}
+
+#[tokio::test]
 async fn operation_limits_hold_on_both_websocket_protocols() {
     let app = spawn_app_with(&["--max-root-fields", "2"]).await;
     let aliased = r#"subscription { a: registrationStatusChanged(domain: "demo-pending.com") { sequence }

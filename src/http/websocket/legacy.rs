@@ -5,21 +5,27 @@
 //! on shutdown, the refusal's `extensions.code` (async-graphql's
 //! `connection_error` keeps only the message), and close reasons cut to the
 //! 123 bytes a close frame holds (async-graphql closes with the whole parse
-//! error, which quotes the client's input).
+//! error, which quotes the client's input). async-graphql runs every `start`
+//! (query, mutation or subscription) as a stream of its own, so [`Bounded`] holds
+//! each one to `--max-subscriptions-per-connection` operations at once, as the
+//! graphql-transport-ws side does.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::{Data, ErrorExtensions};
+use async_graphql::{Data, ErrorExtensions, Executor, Request, Response, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 
 use crate::access::AccessPolicy;
-use crate::graphql::GraphqlError;
+use crate::fair_share::ClientAddress;
+use crate::graphql::{GatewaySchema, GraphqlError};
 use crate::http::AppState;
+use crate::http::peer::client_id;
 use crate::metrics::Protocol;
 
 use super::subscriptions::ConnectionSubscriptions;
@@ -30,27 +36,37 @@ const OUTBOX: usize = 64;
 
 /// Serves one legacy connection until either side ends it, no `connection_init`
 /// comes within the init timeout, or the gateway stops.
-pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLProtocol) {
+pub(super) async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    protocol: GraphQLProtocol,
+    address: Option<ClientAddress>,
+) {
     let settings = state.websocket;
     let _open = state.metrics.websocket_connection();
     let (mut socket_sink, socket_stream) = socket.split();
     let (outbox, mut outgoing) = mpsc::channel::<Message>(OUTBOX);
     let mut data = Data::default();
-    data.insert(ConnectionSubscriptions::bounded(
-        settings.max_subscriptions_per_connection,
+    // [`Bounded`] bounds every operation; subscriptions are only counted.
+    data.insert(ConnectionSubscriptions::counted(
         state.metrics.subscriptions(Protocol::LegacyWs),
     ));
     let initialised = Arc::new(AtomicBool::new(false));
     let refusal = Arc::new(OnceLock::new());
-    let graphql =
-        GraphQLWebSocket::new_with_pair(outbox, socket_stream, state.schema.clone(), protocol)
-            .with_data(data)
-            .on_connection_init(admit(
-                state.access.clone(),
-                Arc::clone(&initialised),
-                Arc::clone(&refusal),
-            ))
-            .serve();
+    let bounded = Bounded {
+        schema: state.schema.clone(),
+        running: Arc::default(),
+        max: settings.max_subscriptions_per_connection,
+    };
+    let graphql = GraphQLWebSocket::new_with_pair(outbox, socket_stream, bounded, protocol)
+        .with_data(data)
+        .on_connection_init(admit(
+            state.access.clone(),
+            address,
+            Arc::clone(&initialised),
+            Arc::clone(&refusal),
+        ))
+        .serve();
     tokio::pin!(graphql);
     let init_deadline = tokio::time::sleep(settings.init_timeout);
     tokio::pin!(init_deadline);
@@ -84,10 +100,66 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, protocol: GraphQLP
     }
 }
 
+/// The schema as one legacy connection runs it: every operation (subscriptions,
+/// and queries and mutations sent over the socket) holds one of `max` slots for as
+/// long as its stream lives; one past them is answered `TOO_MANY_SUBSCRIPTIONS`
+/// without running. (async-graphql starts each `start` message unbounded.)
+#[derive(Clone)]
+struct Bounded {
+    schema: GatewaySchema,
+    /// Operations of this connection running now.
+    running: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl Executor for Bounded {
+    async fn execute(&self, request: Request) -> Response {
+        self.schema.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let taken = self
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
+                (running < self.max).then_some(running + 1)
+            });
+        if taken.is_err() {
+            let message = format!("at most {} operations at once on one connection", self.max);
+            let refused = GraphqlError::TooManySubscriptions(message).extend();
+            let mut error = ServerError::new(refused.message, None);
+            error.extensions = refused.extensions;
+            return futures::stream::once(async { Response::from_errors(vec![error]) }).boxed();
+        }
+        let slot = Slot(Arc::clone(&self.running));
+        Executor::execute_stream(&self.schema, request, session_data)
+            .map(move |response| {
+                // The slot is freed when the stream is dropped (ended, stopped or replaced).
+                let _slot = &slot;
+                response
+            })
+            .boxed()
+    }
+}
+
+/// One running operation's slot; freed on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The `connection_init` hook: the access policy admits the caller (and, in
-/// pass-through mode, its Cloudflare credential joins the connection's data).
+/// pass-through mode, its Cloudflare credential joins the connection's data, as
+/// does the client it is, for fair shares).
 fn admit(
     access: AccessPolicy,
+    address: Option<ClientAddress>,
     initialised: Arc<AtomicBool>,
     refusal: Arc<OnceLock<&'static str>>,
 ) -> impl FnOnce(serde_json::Value) -> BoxFuture<'static, async_graphql::Result<Data>> + Send + 'static
@@ -95,16 +167,19 @@ fn admit(
     move |payload| {
         Box::pin(async move {
             initialised.store(true, Ordering::Release);
-            let credential = access.admit_init_payload(&payload).map_err(|error| {
+            let admitted = access.admit_init_payload(&payload).map_err(|error| {
                 let error = GraphqlError::from(error);
                 let _ = refusal.set(error.code());
                 error.extend()
             })?;
-            let mut admitted = Data::default();
-            if let Some(credential) = credential {
-                admitted.insert(credential);
+            let mut data = Data::default();
+            if let Some(client) = client_id(admitted.access_key, address) {
+                data.insert(client);
             }
-            Ok(admitted)
+            if let Some(credential) = admitted.credential {
+                data.insert(credential);
+            }
+            Ok(data)
         })
     }
 }

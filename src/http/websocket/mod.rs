@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::peer::Peer;
 
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 4 * 1024;
@@ -79,6 +80,9 @@ pub(super) async fn upgrade(
         let message = "websocket subprotocol must be graphql-transport-ws or graphql-ws";
         return (StatusCode::BAD_REQUEST, message).into_response();
     };
+    // Who the client is, as far as the connection tells; its access key (if any)
+    // comes with `connection_init`.
+    let address = Peer::of(parts).address(&state.shares, &parts.headers);
     let upgrade = upgrade
         .protocols([protocol.name()])
         .max_message_size(state.websocket.max_message_size)
@@ -91,14 +95,14 @@ pub(super) async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER);
     match protocol {
         Subprotocol::TransportWs => {
-            upgrade.on_upgrade(move |socket| transport::serve(socket, state))
+            upgrade.on_upgrade(move |socket| transport::serve(socket, state, address))
         }
         Subprotocol::Legacy => {
             // Only `graphql-ws` was offered among the protocols we know, so the
             // extractor agrees with our choice.
             match GraphQLProtocol::from_request_parts(parts, &state).await {
                 Ok(legacy) => {
-                    upgrade.on_upgrade(move |socket| legacy::serve(socket, state, legacy))
+                    upgrade.on_upgrade(move |socket| legacy::serve(socket, state, legacy, address))
                 }
                 Err(status) => status.into_response(),
             }

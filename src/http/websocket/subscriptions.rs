@@ -1,11 +1,13 @@
 //! The websocket transports' hold on the subscriptions of one connection: their count
 //! in the subscriptions gauge and, for the legacy protocol, the per-connection bound.
 //!
-//! `graphql-transport-ws` bounds every operation of a connection itself, before it
-//! starts one (so subscriptions are bounded there, once); the legacy protocol's
-//! operations are run by async-graphql, so the bound is applied when the schema asks
-//! for a place ([`SubscriptionAdmission`]). Either way the policy is the transport's:
-//! the schema only asks.
+//! Both transports bound every operation of a connection themselves, before it
+//! starts (`graphql-transport-ws` in its loop, the legacy protocol in the executor
+//! async-graphql runs its operations through), so subscriptions are bounded there,
+//! once, and only counted here ([`ConnectionSubscriptions::counted`]); a bounded
+//! admission applies the bound when the schema asks for a place
+//! ([`SubscriptionAdmission`]). Either way the policy is the transport's: the
+//! schema only asks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

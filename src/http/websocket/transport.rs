@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::credential::Credential;
+use crate::fair_share::{ClientAddress, ClientId};
 use crate::graphql::{GraphqlError, SharedResponse, SubscriptionAdmission, is_request_error};
 use crate::http::AppState;
+use crate::http::peer::client_id;
 use crate::metrics::Protocol;
 
 use super::subscriptions::ConnectionSubscriptions;
@@ -127,12 +129,16 @@ struct Connection {
     generations: u64,
     /// The caller's own Cloudflare credential, admitted at `connection_init`.
     credential: Option<Credential>,
+    /// The client's address, from the upgrade request.
+    address: Option<ClientAddress>,
+    /// The client, for fair shares: known once `connection_init` is admitted.
+    client: Option<ClientId>,
     init_received: bool,
     acknowledged: bool,
 }
 
 /// Serves one connection until either side closes it or the gateway stops.
-pub(super) async fn serve(socket: WebSocket, state: AppState) {
+pub(super) async fn serve(socket: WebSocket, state: AppState, address: Option<ClientAddress>) {
     let settings = state.websocket;
     let _open = state.metrics.websocket_connection();
     let (sink, mut incoming) = socket.split();
@@ -145,6 +151,8 @@ pub(super) async fn serve(socket: WebSocket, state: AppState) {
         streams: SelectAll::new(),
         generations: 0,
         credential: None,
+        address,
+        client: None,
         init_received: false,
         acknowledged: false,
     };
@@ -211,8 +219,9 @@ impl Connection {
                 self.init_received = true;
                 let payload = payload.map_or(Value::Null, Value::Object);
                 match self.state.access.admit_init_payload(&payload) {
-                    Ok(credential) => {
-                        self.credential = credential;
+                    Ok(admitted) => {
+                        self.client = client_id(admitted.access_key, self.address);
+                        self.credential = admitted.credential;
                         self.acknowledged = true;
                         self.send(ServerMessage::ConnectionAck).await
                     }
@@ -271,6 +280,9 @@ impl Connection {
         let mut request = Request::new(payload.query);
         if let Some(credential) = &self.credential {
             request = request.data(credential.clone());
+        }
+        if let Some(client) = self.client {
+            request = request.data(client);
         }
         if let Some(name) = payload.operation_name {
             request = request.operation_name(name);

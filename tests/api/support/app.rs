@@ -31,12 +31,16 @@ pub(crate) struct TestApp {
 
 /// Settings every test gateway gets unless the test sets its own: the test
 /// account; retry backoffs are real time, so tiny; the upstream budget is large,
-/// so only the tests about the budget meet it.
-const TEST_DEFAULTS: [(&str, &str); 4] = [
+/// so only the tests about the budget meet it; and since every test client comes
+/// from 127.0.0.1, one client may spend the whole budget and bring any number of
+/// credentials unless a test of fair shares says otherwise.
+const TEST_DEFAULTS: [(&str, &str); 6] = [
     ("--account-id", ACCOUNT),
     ("--upstream-retry-initial", "1ms"),
     ("--upstream-retry-max", "20ms"),
     ("--upstream-budget", "1000000"),
+    ("--client-budget-share", "1"),
+    ("--max-new-credentials-per-client", "1000000"),
 ];
 
 /// A gateway with default settings in front of a fresh simulator.
@@ -68,7 +72,11 @@ pub(crate) async fn spawn_pass_through(simulator: SimulatorHandle, extra_args: &
     spawn_gateway_with_args(simulator, &args).await
 }
 
-async fn spawn_gateway_with_args(simulator: SimulatorHandle, extra_args: &[&str]) -> TestApp {
+/// A gateway with exactly these settings (and [`TEST_DEFAULTS`]): no token of the tests'.
+pub(crate) async fn spawn_gateway_with_args(
+    simulator: SimulatorHandle,
+    extra_args: &[&str],
+) -> TestApp {
     let config = gateway_config(&simulator.base_url(), extra_args);
     let gateway = start_gateway(&config).await;
     TestApp {
