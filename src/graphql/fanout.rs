@@ -14,7 +14,11 @@
 //! the credential's fingerprint (results never cross credentials), and a subscription
 //! that resumes (`afterSequence`, SSE `Last-Event-ID`) or is not a plain subscription
 //! runs on its own. Per-subscriber limits stay per subscriber: each one takes its
-//! connection's slot and counts against `--max-subscriptions`.
+//! connection's place and its client's share of open subscriptions, and counts against
+//! `--max-subscriptions`. A subscriber joining a running execution spends no lookup
+//! (its registration is being polled, so fresh); only the subscriber that starts an
+//! execution has its own Cloudflare credential counted against its client's share of
+//! new credentials.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -34,6 +38,7 @@ use tokio::task::AbortHandle;
 use super::error::GraphqlError;
 use super::subscription::{LastEventId, SubscriptionPlace};
 use crate::credential::{Credential, Fingerprint};
+use crate::fair_share::SubscriptionHold;
 use crate::poller::WatchRefused;
 use crate::sync::LockUnpoisoned;
 
@@ -240,14 +245,14 @@ impl Fanout {
     }
 
     /// Subscribes to the execution of `key`, starting it from `request` (through
-    /// `run`) when none runs. `slot` is the subscriber's connection slot, held for as
-    /// long as it listens. Past `--max-subscriptions`, the subscriber gets the
+    /// `run`) when none runs. `places` are the subscriber's place on its connection
+    /// and in its client's share, held for as long as it listens. Past `--max-subscriptions`, the subscriber gets the
     /// refusal its own execution would have got.
     pub(super) fn join(
         self: &Arc<Self>,
         (key, root): (Key, RootField),
         request: Request,
-        slot: Option<SubscriptionPlace>,
+        places: (Option<SubscriptionPlace>, Option<SubscriptionHold>),
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
     ) -> BoxStream<'static, Arc<SharedResponse>> {
         let Some(counted) = self.count() else {
@@ -283,7 +288,7 @@ impl Fanout {
             first,
             receiver,
             _execution: execution,
-            _slot: slot,
+            _places: places,
             _counted: counted,
         };
         futures::stream::unfold(subscriber, |mut subscriber| async move {
@@ -408,8 +413,8 @@ struct Subscriber {
     receiver: broadcast::Receiver<Arc<SharedResponse>>,
     /// Keeps the execution running.
     _execution: Arc<Execution>,
-    /// The connection's slot, held while subscribed.
-    _slot: Option<SubscriptionPlace>,
+    /// The connection's place and the client's share, held while subscribed.
+    _places: (Option<SubscriptionPlace>, Option<SubscriptionHold>),
     /// Counted against `--max-subscriptions` while subscribed.
     _counted: Counted,
 }

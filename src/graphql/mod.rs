@@ -41,7 +41,7 @@ use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
-use crate::fair_share::FairShare;
+use crate::fair_share::{ClientId, FairShare};
 use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
@@ -72,6 +72,8 @@ pub struct GatewaySchema {
     limits: OperationLimits,
     /// Subscriptions that ask for the same thing share one execution.
     fanout: Arc<Fanout>,
+    /// Each client's share of open subscriptions, taken per subscriber of a shared execution.
+    shares: FairShare,
     /// Documents parsed once per distinct text.
     documents: Documents,
     /// Apollo's automatic persisted queries.
@@ -148,16 +150,25 @@ impl GatewaySchema {
                 Some(connection) => connection.admit().ok().map(Some),
                 None => Some(None),
             };
-            // Without a free slot, the subscription runs on its own and its
-            // resolver refuses it as usual.
-            if let Some(slot) = slot {
+            let client = data_of::<ClientId>(&request.data)
+                .or_else(|| session.as_deref().and_then(data_of::<ClientId>))
+                .copied();
+            let held = match client {
+                Some(client) => self.shares.hold_subscription(client).ok().map(Some),
+                None => Some(None),
+            };
+            // Without a free place on the connection or in the client's share, the
+            // subscription runs on its own and its resolver refuses it as usual.
+            if let (Some(slot), Some(held)) = (slot, held) {
                 if let Some(credential) = credential {
                     request = request.data(credential);
                 }
                 let schema = self.clone();
-                return self.fanout.join(key, request, slot, move |request| {
-                    schema.stream(request, None)
-                });
+                return self
+                    .fanout
+                    .join(key, request, (slot, held), move |request| {
+                        schema.stream(request, None)
+                    });
             }
         }
         if let Some(connection) = connection {
@@ -224,6 +235,7 @@ pub fn build_schema(
     shares: FairShare,
 ) -> GatewaySchema {
     let max_subscribers = registrations.pollers().max_watchers();
+    let client_shares = shares.clone();
     let services = Services {
         registrations,
         access,
@@ -245,6 +257,7 @@ pub fn build_schema(
         schema,
         limits,
         fanout: Arc::new(Fanout::new(max_subscribers)),
+        shares: client_shares,
         documents: Documents::new(),
         persisted: PersistedQueries::new(),
     }
