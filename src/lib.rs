@@ -17,7 +17,8 @@
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
 //! - [`fair_share`]: who a client is, and its share of lookups, subscriptions and credentials;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
-//! - [`graphql`]: the schema, its operation limits and its error codes;
+//! - [`graphql`]: the schema, its operation limits and its error codes; documents parsed once
+//!   per text, persisted queries, and subscriptions sharing one execution per distinct request;
 //! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
 //!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;

@@ -12,8 +12,8 @@
 //! async-graphql's own `limit_depth`/`limit_complexity` answer without a code, and
 //! its pre-validation recursion check walks fragments without memoisation (a
 //! "fragment bomb" of doubling spreads costs 2^n). So this runs first, before the
-//! schema sees the request ([`OperationLimits::admit`], called by the
-//! [`super::GatewaySchema`] wrapper, not as an async-graphql extension: any
+//! schema sees the request ([`OperationLimits::verdict`], called by the
+//! [`super::GatewaySchema`] wrapper on each parsed document, not as an async-graphql extension: any
 //! extension sends every field of every response through async-graphql's slow
 //! resolution path): a bracket-nesting scan of the raw text bounds the
 //! parser's recursion, then one memoised walk per operation measures everything,
@@ -28,10 +28,10 @@ mod introspection;
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Name, Request, ServerError, ServerResult, Value, Variables};
+use async_graphql::{ErrorExtensions, Name, ServerError, ServerResult, Value, Variables};
 
 use super::GraphqlError;
-use super::validation::{PARSE_FAILED, WORK_PER_COMPLEXITY, validation_work, with_code};
+use super::validation::{WORK_PER_COMPLEXITY, validation_work};
 
 /// Deepest bracket nesting (`{`, `(`, `[`) a document may have, and the schema's
 /// recursion limit: far above any useful operation, low enough for the parser.
@@ -65,18 +65,13 @@ pub struct OperationLimits {
 }
 
 impl OperationLimits {
-    /// Refuses `request` (as a request error) when its document breaks a limit;
-    /// parses it once, and the schema reuses the parsed document.
-    pub fn admit(&self, request: &mut Request) -> ServerResult<()> {
-        check_nesting(&request.query)?;
-        let variables = request.variables.clone();
-        match request.parsed_query() {
-            Ok(document) => self.check(document, &variables).map_err(refuse),
-            Err(mut error) => {
-                with_code(&mut error, PARSE_FAILED);
-                Err(error)
-            }
-        }
+    /// The limits' verdict on `document`: a request error naming the broken limit.
+    pub(super) fn verdict(
+        &self,
+        document: &ExecutableDocument,
+        variables: &Variables,
+    ) -> ServerResult<()> {
+        self.check(document, variables).map_err(refuse)
     }
 }
 

@@ -2,7 +2,9 @@
 //! kept apart from any transport. [`build_schema`] wires it to the gateway's services,
 //! as a standalone schema or (`--federation`) as a Federation v2 subgraph.
 
+mod documents;
 mod error;
+mod fanout;
 mod federation;
 mod input;
 mod limits;
@@ -16,12 +18,15 @@ mod validation;
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, Data, Executor, ObjectType, Request, Response, SDLExportOptions, Schema, SchemaBuilder,
+    Context, Data, Executor, ObjectType, Request, Response, SDLExportOptions, Schema,
+    SchemaBuilder, ServerError,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+pub use documents::{Admitted, PersistedQueries, PersistedQueryError};
 pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
+pub use fanout::{FRAME_SLOTS, SharedResponse};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
@@ -30,11 +35,13 @@ pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 
+use self::documents::Documents;
+use self::fanout::{Fanout, data_of};
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
-use crate::fair_share::FairShare;
+use crate::fair_share::{ClientId, FairShare};
 use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
@@ -63,6 +70,14 @@ impl SchemaShape {
 pub struct GatewaySchema {
     schema: Executable,
     limits: OperationLimits,
+    /// Subscriptions that ask for the same thing share one execution.
+    fanout: Arc<Fanout>,
+    /// Each client's share of open subscriptions, taken per subscriber of a shared execution.
+    shares: FairShare,
+    /// Documents parsed once per distinct text.
+    documents: Documents,
+    /// Apollo's automatic persisted queries.
+    persisted: PersistedQueries,
 }
 
 /// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
@@ -75,7 +90,7 @@ enum Executable {
 impl GatewaySchema {
     /// Runs a query or mutation; an answer carries at most [`MAX_ERRORS`] errors.
     pub async fn execute(&self, mut request: Request) -> Response {
-        if let Err(refusal) = self.limits.admit(&mut request) {
+        if let Err(refusal) = self.admit(&mut request) {
             return Response::from_errors(vec![refusal]);
         }
         match &self.schema {
@@ -87,9 +102,81 @@ impl GatewaySchema {
         }
     }
 
-    /// Runs any operation as a stream of responses (subscriptions over websockets).
-    pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
-        self.stream(request, None)
+    /// `request`'s document, parsed now or taken from the documents parsed before;
+    /// a request error when it nests too deep or does not parse.
+    pub fn document(&self, request: &Request) -> Result<Arc<Admitted>, ServerError> {
+        self.documents.admitted(request, &self.limits)
+    }
+
+    /// Apollo's automatic persisted queries, for the HTTP transport.
+    pub fn persisted_queries(&self) -> &PersistedQueries {
+        &self.persisted
+    }
+
+    /// Hands `request` its parsed document and checks it against the operation limits.
+    fn admit(&self, request: &mut Request) -> Result<(), ServerError> {
+        let admitted = self.document(request)?;
+        request.set_parsed_query(admitted.document().clone());
+        admitted.verdict(&self.limits, &request.variables)
+    }
+
+    /// Runs any operation as a stream of results, for the transports that stream
+    /// (websockets, SSE, multipart). A subscription shares its execution with every
+    /// other one of the same document, operation, variables and credential (see
+    /// [`fanout`]); `connection` is the subscriber's connection budget, if it has one.
+    pub fn subscribe(
+        &self,
+        request: Request,
+        connection: Option<Arc<dyn SubscriptionAdmission>>,
+    ) -> BoxStream<'static, Arc<SharedResponse>> {
+        self.shared_stream(request, None, connection)
+    }
+
+    fn shared_stream(
+        &self,
+        mut request: Request,
+        session: Option<Arc<Data>>,
+        connection: Option<Arc<dyn SubscriptionAdmission>>,
+    ) -> BoxStream<'static, Arc<SharedResponse>> {
+        let credential = data_of::<Credential>(&request.data)
+            .or_else(|| session.as_deref().and_then(data_of::<Credential>))
+            .cloned();
+        let document = self.document(&request).ok();
+        let key = document.as_deref().and_then(|admitted| {
+            fanout::shareable(&request, admitted.document(), credential.as_ref())
+        });
+        if let Some(key) = key {
+            let slot = match &connection {
+                Some(connection) => connection.admit().ok().map(Some),
+                None => Some(None),
+            };
+            let client = data_of::<ClientId>(&request.data)
+                .or_else(|| session.as_deref().and_then(data_of::<ClientId>))
+                .copied();
+            let held = match client {
+                Some(client) => self.shares.hold_subscription(client).ok().map(Some),
+                None => Some(None),
+            };
+            // Without a free place on the connection or in the client's share, the
+            // subscription runs on its own and its resolver refuses it as usual.
+            if let (Some(slot), Some(held)) = (slot, held) {
+                if let Some(credential) = credential {
+                    request = request.data(credential);
+                }
+                let schema = self.clone();
+                return self
+                    .fanout
+                    .join(key, request, (slot, held), move |request| {
+                        schema.stream(request, None)
+                    });
+            }
+        }
+        if let Some(connection) = connection {
+            request = request.data(connection);
+        }
+        self.stream(request, session)
+            .map(|response| Arc::new(SharedResponse::new(response)))
+            .boxed()
     }
 
     fn stream(
@@ -97,7 +184,7 @@ impl GatewaySchema {
         mut request: Request,
         session: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        if let Err(refusal) = self.limits.admit(&mut request) {
+        if let Err(refusal) = self.admit(&mut request) {
             return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed();
         }
         match &self.schema {
@@ -120,12 +207,20 @@ impl Executor for GatewaySchema {
         GatewaySchema::execute(self, request).await
     }
 
+    /// Subscriptions share executions here too; each subscriber gets its own copy
+    /// of a shared result, which the legacy protocol serialises itself.
     fn execute_stream(
         &self,
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        self.stream(request, session_data)
+        let connection = session_data
+            .as_deref()
+            .and_then(data_of::<Arc<dyn SubscriptionAdmission>>)
+            .cloned();
+        self.shared_stream(request, session_data, connection)
+            .map(|shared| shared.to_response())
+            .boxed()
     }
 }
 
@@ -139,6 +234,8 @@ pub fn build_schema(
     limits: OperationLimits,
     shares: FairShare,
 ) -> GatewaySchema {
+    let max_subscribers = registrations.pollers().max_watchers();
+    let client_shares = shares.clone();
     let services = Services {
         registrations,
         access,
@@ -156,7 +253,14 @@ pub fn build_schema(
             Executable::Subgraph(builder.finish())
         }
     };
-    GatewaySchema { schema, limits }
+    GatewaySchema {
+        schema,
+        limits,
+        fanout: Arc::new(Fanout::new(max_subscribers)),
+        shares: client_shares,
+        documents: Documents::new(),
+        persisted: PersistedQueries::new(),
+    }
 }
 
 /// What resolvers read from schema data (see [`service`]).

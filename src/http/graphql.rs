@@ -1,7 +1,9 @@
 //! GraphQL over HTTP, per the GraphQL-over-HTTP specification: `POST` with an
 //! `application/json` body and `GET` with URL parameters; the response media type
 //! negotiated from `Accept`; request errors (unparseable or invalid documents) answered
-//! 400 without `data` under `application/graphql-response+json`; mutations refused on GET.
+//! 400 without `data` under `application/graphql-response+json`; mutations refused on GET;
+//! Apollo's automatic persisted queries (`extensions.persistedQuery`, see
+//! [`crate::graphql::PersistedQueries`]) on both methods.
 //! A request whose `Accept` asks for a stream (`text/event-stream`, Apollo's
 //! `multipart/mixed;subscriptionSpec=1.0`, or another `multipart/mixed`) is admitted
 //! and parsed here alike, then streamed by [`super::stream`]; a subscription
@@ -25,8 +27,8 @@ use super::peer::{Peer, client_id};
 use super::stream::{self, Transport as StreamTransport};
 use crate::access::{AccessError, Admitted};
 use crate::fair_share::ClientId;
-use crate::graphql::{CLIENT_RATE_LIMITED, TOO_MANY_CREDENTIALS, is_request_error};
-use crate::graphql::{PARSE_FAILED, check_nesting, with_code};
+use crate::graphql::{CLIENT_RATE_LIMITED, GatewaySchema, TOO_MANY_CREDENTIALS, is_request_error};
+use crate::graphql::{PersistedQueries, PersistedQueryError};
 use crate::metrics::{GraphqlOutcome, OperationKind, Transport};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -64,12 +66,45 @@ pub(super) async fn post(
             return failure(media, Refusal::BadRequest, &message);
         }
     };
-    match params.into_request() {
+    match params.into_request(state.schema.persisted_queries()) {
         Ok(request) => {
             let request = caller.into_data(request);
             execute(&state, &headers, answer, request, Method::Post).await
         }
-        Err(message) => failure(media, Refusal::BadRequest, &message),
+        Err(refused) => refused.into_response(media),
+    }
+}
+
+/// Why a request could not be built from its parameters.
+enum Unbuilt {
+    /// Malformed parameters.
+    BadRequest(String),
+    /// A persisted query that cannot run.
+    Persisted(PersistedQueryError),
+}
+
+impl From<String> for Unbuilt {
+    fn from(message: String) -> Self {
+        Self::BadRequest(message)
+    }
+}
+
+impl Unbuilt {
+    /// A request error: 400 under `application/graphql-response+json`; under
+    /// `application/json`, 200 for `PersistedQueryNotFound` (Apollo's clients
+    /// read the code either way and send the document).
+    fn into_response(self, media: MediaType) -> Response {
+        match self {
+            Self::BadRequest(message) => failure(media, Refusal::BadRequest, &message),
+            Self::Persisted(error) => {
+                let status = match (media, &error) {
+                    (MediaType::Json, PersistedQueryError::NotFound) => StatusCode::OK,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                let body = error_body(error.code(), &error.to_string());
+                with_media_type(media, status, body)
+            }
+        }
     }
 }
 
@@ -152,13 +187,13 @@ pub(super) async fn get(
         Ok(admitted) => admitted,
         Err(refusal) => return *refusal,
     };
-    let params = parse_get_params(query.as_deref().unwrap_or_default());
-    match params.and_then(GetParams::into_request) {
+    let params = parse_get_params(query.as_deref().unwrap_or_default()).map_err(Unbuilt::from);
+    match params.and_then(|params| params.into_request(state.schema.persisted_queries())) {
         Ok(request) => {
             let request = caller.into_data(request);
             execute(&state, &headers, answer, request, Method::Get).await
         }
-        Err(message) => failure(answer.media(), Refusal::BadRequest, &message),
+        Err(refused) => refused.into_response(answer.media()),
     }
 }
 
@@ -212,7 +247,7 @@ async fn run(
     state: &AppState,
     headers: &HeaderMap,
     answer: Answer,
-    mut request: Request,
+    request: Request,
     method: Method,
 ) -> (Transport, OperationKind, GraphqlOutcome, Response) {
     let refused = |kind, response| {
@@ -224,15 +259,12 @@ async fn run(
         )
     };
     let media = answer.media();
-    if let Err(error) = check_nesting(&request.query) {
-        let response = async_graphql::Response::from_errors(vec![error]);
-        return refused(OperationKind::Unknown, respond(media, response));
-    }
-    let operation_name = request.operation_name.take();
-    let operation = match request.parsed_query() {
-        Ok(document) => selected_operation(&document.operations, operation_name.as_deref()),
-        Err(mut error) => {
-            with_code(&mut error, PARSE_FAILED);
+    let operation = match state.schema.document(&request) {
+        Ok(admitted) => selected_operation(
+            &admitted.document().operations,
+            request.operation_name.as_deref(),
+        ),
+        Err(error) => {
             let response = async_graphql::Response::from_errors(vec![error]);
             return refused(OperationKind::Unknown, respond(media, response));
         }
@@ -246,7 +278,6 @@ async fn run(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return refused(kind, response);
     }
-    request.operation_name = operation_name;
     let subscription = operation == Some(OperationType::Subscription);
     match (answer.json, answer.stream) {
         (Some(media), _) if !subscription => {
@@ -269,19 +300,16 @@ async fn run(
     }
 }
 
-/// The operation type a request will run, parsed (nesting checked first) and kept
-/// in the request, so executing it does not parse again; `Unknown` when it does not
-/// parse or names no single operation (executing it then reports why).
-pub(super) fn parsed_operation_kind(request: &mut Request) -> OperationKind {
-    if check_nesting(&request.query).is_err() {
-        return OperationKind::Unknown;
-    }
-    let name = request.operation_name.take();
-    let operation = match request.parsed_query() {
-        Ok(document) => selected_operation(&document.operations, name.as_deref()),
-        Err(_) => None,
-    };
-    request.operation_name = name;
+/// The operation type a request will run, read from the schema's document cache
+/// (so executing it does not parse again); `Unknown` when it does not parse, is
+/// refused by the limits, or names no single operation (executing it reports why).
+pub(super) fn parsed_operation_kind(schema: &GatewaySchema, request: &Request) -> OperationKind {
+    let operation = schema.document(request).ok().and_then(|admitted| {
+        selected_operation(
+            &admitted.document().operations,
+            request.operation_name.as_deref(),
+        )
+    });
     operation_kind(operation)
 }
 
@@ -474,14 +502,16 @@ struct PostParams {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<Map<String, Value>>,
-    /// Accepted and type-checked per the spec; no extension is implemented yet.
-    #[serde(rename = "extensions")]
-    _extensions: Option<Map<String, Value>>,
+    /// Type-checked per the spec; `persistedQuery` is Apollo's automatic persisted queries.
+    extensions: Option<Map<String, Value>>,
 }
 
 impl PostParams {
-    fn into_request(self) -> Result<Request, String> {
-        build_request(self.query, self.operation_name, self.variables)
+    fn into_request(self, persisted: &PersistedQueries) -> Result<Request, Unbuilt> {
+        let query = persisted
+            .resolve(self.query, self.extensions.as_ref())
+            .map_err(Unbuilt::Persisted)?;
+        Ok(build_request(query, self.operation_name, self.variables)?)
     }
 }
 
@@ -496,7 +526,7 @@ struct GetParams {
 }
 
 impl GetParams {
-    fn into_request(self) -> Result<Request, String> {
+    fn into_request(self, persisted: &PersistedQueries) -> Result<Request, Unbuilt> {
         let variables = match self.variables.as_deref() {
             None | Some("") => None,
             Some(text) => Some(
@@ -504,11 +534,17 @@ impl GetParams {
                     .map_err(|error| format!("variables must be a JSON object: {error}"))?,
             ),
         };
-        if let Some(text) = self.extensions.as_deref().filter(|text| !text.is_empty()) {
-            serde_json::from_str::<Map<String, Value>>(text)
-                .map_err(|error| format!("extensions must be a JSON object: {error}"))?;
-        }
-        build_request(self.query, self.operation_name, variables)
+        let extensions = match self.extensions.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                serde_json::from_str::<Map<String, Value>>(text)
+                    .map_err(|error| format!("extensions must be a JSON object: {error}"))?,
+            ),
+        };
+        let query = persisted
+            .resolve(self.query, extensions.as_ref())
+            .map_err(Unbuilt::Persisted)?;
+        Ok(build_request(query, self.operation_name, variables)?)
     }
 }
 

@@ -20,9 +20,10 @@
 //! credentials), parsing and operation limits are the HTTP handler's, unchanged.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Request, Response, Value};
+use async_graphql::Request;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response as HttpResponse;
@@ -35,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use super::AppState;
 use super::error::{Refusal, error_body};
 use super::graphql::{MediaType, failure, with_media_type};
-use crate::graphql::{LastEventId, is_request_error};
+use crate::graphql::{FRAME_SLOTS, LastEventId, SharedResponse, is_request_error};
 use crate::metrics::{Active, Protocol, Transport as MetricsTransport};
 
 /// The multipart boundary.
@@ -114,28 +115,34 @@ impl Transport {
         }
     }
 
-    fn event(self, response: &Response) -> Bytes {
-        let encoded = match self {
-            Self::Incremental => serde_json::to_value(response).map(|mut value| {
-                value["hasNext"] = serde_json::Value::Bool(true);
-                value.to_string()
-            }),
-            Self::Sse | Self::Multipart => serde_json::to_string(response),
+    /// Where a result keeps this transport's framing of it (see [`SharedResponse::frame`]).
+    fn frame_slot(self) -> usize {
+        let slot = match self {
+            Self::Sse => 0,
+            Self::Multipart => 1,
+            Self::Incremental => 2,
         };
-        let json = encoded.unwrap_or_else(|error| {
-            let message = format!("could not encode the response: {error}");
-            json!({ "errors": [{ "message": message, "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] })
-                .to_string()
-        });
+        debug_assert!(slot < FRAME_SLOTS);
+        slot
+    }
+
+    /// `result` framed: once per result, however many subscribers stream it.
+    fn event(self, result: &SharedResponse) -> Bytes {
+        result.frame(self.frame_slot(), |result| self.frame(result))
+    }
+
+    fn frame(self, result: &SharedResponse) -> Bytes {
+        let json = String::from_utf8_lossy(result.json());
         match self {
             Self::Sse => {
-                let id = sequence_of(response)
+                let id = result
+                    .sequence()
                     .map(|sequence| format!("id: {sequence}\n"))
                     .unwrap_or_default();
                 Bytes::from(format!("event: next\n{id}data: {json}\n\n"))
             }
             Self::Multipart => part(&format!("{{\"payload\":{json}}}")),
-            Self::Incremental => part(&json),
+            Self::Incremental => part(&with_has_next(&json)),
         }
     }
 
@@ -171,20 +178,17 @@ fn is_zero_quality(param: &str) -> bool {
         .is_some_and(|q| q <= 0.0)
 }
 
-/// The registration sequence of a result: the `sequence` of its one top-level
-/// field (`registrationStatusChanged { sequence ... }`), when selected.
-fn sequence_of(response: &Response) -> Option<u64> {
-    let Value::Object(fields) = &response.data else {
-        return None;
-    };
-    let mut values = fields.values();
-    let (Some(Value::Object(change)), None) = (values.next(), values.next()) else {
-        return None;
-    };
-    match change.get("sequence")? {
-        Value::Number(number) => number.as_u64(),
-        _ => None,
-    }
+/// An execution result as incremental delivery sends it: with `"hasNext": true`.
+fn with_has_next(json: &str) -> String {
+    let encoded = serde_json::from_str::<serde_json::Value>(json).map(|mut value| {
+        value["hasNext"] = serde_json::Value::Bool(true);
+        value.to_string()
+    });
+    encoded.unwrap_or_else(|error| {
+        let message = format!("could not encode the response: {error}");
+        json!({ "errors": [{ "message": message, "extensions": { "code": "INTERNAL_SERVER_ERROR" } }] })
+            .to_string()
+    })
 }
 
 /// `Last-Event-ID`, when sent: the sequence an `EventSource` saw last.
@@ -219,11 +223,11 @@ pub(super) fn respond(
         Ok(None) => {}
         Err(message) => return failure(media, Refusal::BadRequest, message),
     }
-    let mut results = state.schema.execute_stream(request);
+    let mut results = state.schema.subscribe(request, None);
     // Dropping a pending `next()` loses nothing: the stream keeps its state.
     if let Some(Some(first)) = results.next().now_or_never() {
-        if is_request_error(&first) {
-            let body = serde_json::to_vec(&json!({ "errors": first.errors }))
+        if is_request_error(first.response()) {
+            let body = serde_json::to_vec(&json!({ "errors": first.response().errors }))
                 .unwrap_or_else(|_| error_body(Refusal::BadRequest.code(), "invalid request"));
             return with_media_type(media, StatusCode::BAD_REQUEST, body);
         }
@@ -257,7 +261,7 @@ pub(super) fn respond(
 /// What the body sends next.
 struct Framing {
     transport: Transport,
-    results: BoxStream<'static, Response>,
+    results: BoxStream<'static, Arc<SharedResponse>>,
     keep_alive: Interval,
     shutdown: CancellationToken,
     /// Counts the subscription as active until the body ends or is dropped.
@@ -268,7 +272,7 @@ struct Framing {
 /// cut short (still with the end frame) when the gateway shuts down.
 fn frames(
     transport: Transport,
-    results: BoxStream<'static, Response>,
+    results: BoxStream<'static, Arc<SharedResponse>>,
     keep_alive: Duration,
     shutdown: CancellationToken,
     active: Option<Active>,

@@ -262,6 +262,11 @@ impl Pollers {
         }
     }
 
+    /// The most subscribers the gateway holds at once (`--max-subscriptions`).
+    pub fn max_watchers(&self) -> usize {
+        self.shared.settings.max_watchers
+    }
+
     /// Current counters.
     pub fn stats(&self) -> PollerStats {
         let registry = self.shared.lock();

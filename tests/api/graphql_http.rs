@@ -269,3 +269,67 @@ async fn health_and_readiness_are_served() {
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+/// `extensions` naming `query` by its SHA-256 (Apollo's automatic persisted queries).
+fn persisted(query: &str) -> Value {
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
+}
+
+#[tokio::test]
+async fn persisted_queries_answer_not_found_until_the_document_comes_with_its_hash() {
+    let app = spawn_app().await;
+    let extensions = persisted(QUERY);
+    let by_hash = json!({ "extensions": extensions }).to_string();
+    let unknown = post(
+        &app,
+        GRAPHQL_RESPONSE_JSON,
+        "application/json",
+        by_hash.clone(),
+    )
+    .await;
+    assert_eq!(
+        refusal(unknown).await,
+        (400, "PERSISTED_QUERY_NOT_FOUND".to_owned())
+    );
+    let params = [("extensions", extensions.to_string())];
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let unknown = get(&app, "application/json", &params).await;
+    assert_eq!(
+        refusal(unknown).await,
+        (200, "PERSISTED_QUERY_NOT_FOUND".to_owned())
+    );
+
+    let mismatched = json!({ "query": "{ __typename }", "extensions": extensions }).to_string();
+    let mismatched = post(&app, GRAPHQL_RESPONSE_JSON, "application/json", mismatched).await;
+    assert_eq!(refusal(mismatched).await, (400, "BAD_REQUEST".to_owned()));
+    let registered = json!({ "query": QUERY, "extensions": extensions }).to_string();
+    let registered = post(&app, GRAPHQL_RESPONSE_JSON, "application/json", registered).await;
+    assert_eq!(registered.status(), 200);
+
+    for response in [
+        post(&app, GRAPHQL_RESPONSE_JSON, "application/json", by_hash).await,
+        get(&app, GRAPHQL_RESPONSE_JSON, &params).await,
+    ] {
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["data"]["registrationStatus"]["state"], "SUCCEEDED",
+            "{body}"
+        );
+    }
+    let malformed =
+        json!({ "extensions": { "persistedQuery": { "version": 2, "sha256Hash": "x" } } });
+    let malformed = post(
+        &app,
+        GRAPHQL_RESPONSE_JSON,
+        "application/json",
+        malformed.to_string(),
+    )
+    .await;
+    assert_eq!(refusal(malformed).await, (400, "BAD_REQUEST".to_owned()));
+}

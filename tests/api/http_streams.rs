@@ -145,6 +145,54 @@ async fn an_sse_subscription_streams_a_whole_workflow_with_sequences_as_event_id
 }
 
 #[tokio::test]
+async fn sse_and_websocket_subscribers_of_one_document_share_one_execution() {
+    let app = fast_app(&[]).await;
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        readers.push(sse(&app, &[], "demo-succeeds.com").await);
+    }
+    let mut socket = crate::support::connect_ready(&app).await;
+    let payload = json!({ "query": WATCH, "variables": { "domain": "demo-succeeds.com" } });
+    socket
+        .send(json!({ "type": "subscribe", "id": "ws", "payload": payload }))
+        .await;
+    let over_websocket = crate::subscriptions::next_change(&mut socket, "ws").await;
+    let mut frames = Vec::new();
+    for reader in &mut readers {
+        frames.push(reader.next().await.expect("an event"));
+    }
+    assert_eq!(
+        frames[0], frames[1],
+        "the same frame for every SSE subscriber"
+    );
+    assert!(
+        frames[0].starts_with("event: next\nid: 1\ndata: "),
+        "{}",
+        frames[0]
+    );
+    let data = frames[0].split_once("data: ").unwrap().1;
+    let data: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(data["data"]["registrationStatusChanged"], over_websocket);
+    assert_eq!(
+        app.pollers.stats().active_watchers,
+        1,
+        "three subscribers over two transports, one execution"
+    );
+    advance(&app, 30);
+    for reader in &mut readers {
+        let rest = sse_until_complete(reader).await;
+        let last = rest.last().expect("the final status");
+        assert_eq!(last.1["status"]["state"], "SUCCEEDED");
+        let sequence = last.1["sequence"].to_string();
+        assert_eq!(
+            last.0.as_deref(),
+            Some(sequence.as_str()),
+            "the event id is the sequence"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_sse_client_that_reconnects_with_last_event_id_gets_what_it_missed() {
     let app = fast_app(&[]).await;
     let mut staying = sse(&app, &[], "demo-succeeds.com").await;

@@ -8,6 +8,7 @@ mod connections;
 mod dashboard;
 mod explorer;
 mod fair_share;
+mod fanout;
 mod faults;
 mod federation;
 mod graphql_http;

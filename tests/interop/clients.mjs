@@ -1,10 +1,15 @@
 // The clients front ends ship, against the gateway, asserting what a page would
 // render: Apollo Client 4 (HttpLink + GraphQLWsLink over graphql-ws) and urql
 // (@urql/core + subscriptionExchange over graphql-ws). Each runs a query, a
-// dashboard list with one failing item, and a subscription to its completion.
-import { gql } from "@apollo/client";
+// dashboard list with one failing item, and a subscription to its completion;
+// Apollo's persisted-query link (automatic persisted queries) over POST and GET.
+import { createHash } from "node:crypto";
+import { ApolloClient, HttpLink, InMemoryCache, gql } from "@apollo/client";
+import { createPersistedQueryLink } from "@apollo/client/link/persisted-queries";
 import { Checks, advance, assertEqual, setFaults, startWorkflow } from "./sim.mjs";
 import { apolloClient, followWithApollo, followWithUrql, urqlClient } from "./front-ends.mjs";
+
+const httpUrl = `${process.env.GATEWAY_URL}/graphql`;
 
 const STATUS = gql`
   query Status($domain: String!) {
@@ -84,6 +89,70 @@ await checks.check("Apollo Client 4: a subscription streams every state to compl
   watchToCompletion("apollo-watch.example", (...args) => followWithApollo(apollo, ...args)),
 );
 await disposeApollo();
+
+/**
+ * Apollo Client 4 with its persisted-query link (automatic persisted queries):
+ * every request it sends is recorded as { method, query, hash, status, errors }.
+ */
+function persistedQueryClient(useGETForHashedQueries) {
+  const sent = [];
+  const recordingFetch = async (uri, options) => {
+    const url = new URL(uri);
+    const params = options.method === "GET" ? Object.fromEntries(url.searchParams) : JSON.parse(options.body);
+    const extensions = typeof params.extensions === "string" ? JSON.parse(params.extensions) : params.extensions;
+    const response = await fetch(uri, options);
+    const body = await response.clone().json();
+    sent.push({
+      method: options.method,
+      query: params.query !== undefined,
+      hash: extensions?.persistedQuery?.sha256Hash !== undefined,
+      status: response.status,
+      errors: (body.errors ?? []).map((error) => error.extensions?.code),
+    });
+    return response;
+  };
+  const sha256 = (text) => createHash("sha256").update(text).digest("hex");
+  const link = createPersistedQueryLink({ sha256, useGETForHashedQueries }).concat(
+    new HttpLink({ uri: httpUrl, fetch: recordingFetch }),
+  );
+  return { client: new ApolloClient({ cache: new InMemoryCache(), link }), sent };
+}
+
+/** The failed registration's row as a page renders it (Apollo adds `__typename`s). */
+function renderedRow(status) {
+  const { __typename, error: reason, ...row } = status;
+  return { ...row, error: { code: reason.code } };
+}
+
+await checks.check("Apollo Client 4: persisted queries over POST: the document once, then its hash alone", async () => {
+  const { client, sent } = persistedQueryClient(false);
+  const ask = () => client.query({ query: STATUS, variables: { domain: "demo-failed.com" }, fetchPolicy: "network-only" });
+  for (const round of [1, 2]) {
+    const { data, error } = await ask();
+    assertEqual(error, undefined, `error ${round}`);
+    assertEqual(renderedRow(data.registrationStatus), FAILED, `row ${round}`);
+  }
+  assertEqual(
+    sent.map(({ method, query, hash, errors }) => ({ method, query, hash, errors })),
+    [
+      { method: "POST", query: false, hash: true, errors: ["PERSISTED_QUERY_NOT_FOUND"] },
+      { method: "POST", query: true, hash: true, errors: [] },
+      { method: "POST", query: false, hash: true, errors: [] },
+    ],
+    "requests",
+  );
+});
+await checks.check("Apollo Client 4: persisted queries over GET: another client sends the hash alone at once", async () => {
+  const { client, sent } = persistedQueryClient(true);
+  const { data, error } = await client.query({ query: STATUS, variables: { domain: "demo-failed.com" } });
+  assertEqual(error, undefined, "error");
+  assertEqual(renderedRow(data.registrationStatus), FAILED, "row");
+  assertEqual(
+    sent.map(({ method, query, hash, status, errors }) => ({ method, query, hash, status, errors })),
+    [{ method: "GET", query: false, hash: true, status: 200, errors: [] }],
+    "requests",
+  );
+});
 
 const { client: urql, dispose: disposeUrql } = urqlClient();
 await checks.check("urql: a query renders a failed registration", async () => {

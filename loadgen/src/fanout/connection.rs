@@ -4,6 +4,7 @@
 //! subscription completed or the run stops. Each event goes to the coordinator
 //! stamped with the instant it was read.
 
+use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt, stream};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -21,9 +22,10 @@ use crate::error::BenchError;
 
 /// The subprotocol spoken.
 const PROTOCOL: &str = "graphql-transport-ws";
-/// The subscription every subscriber sends.
+/// The subscription every subscriber sends. `fetchedAt` is when the poll's answer
+/// reached the gateway: the start of the gateway's own fan-out.
 pub(super) const SUBSCRIPTION: &str = "subscription($domain: String!) { registrationStatusChanged(domain: $domain) \
-    { sequence previousState status { state updatedAt } } }";
+    { sequence previousState status { state updatedAt fetchedAt } } }";
 /// Limit on the handshake and `connection_ack`.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages read per subscription at most (a bound on the read loop).
@@ -51,6 +53,22 @@ pub(super) struct Event {
     pub kind: Kind,
     /// When it was read off the socket.
     pub at: Instant,
+    /// The wall clock then (the gateway runs on the same machine, same clock).
+    pub wall: DateTime<Utc>,
+    /// The event's `status.fetchedAt`: when the gateway had the poll's answer.
+    pub fetched_at: Option<DateTime<Utc>>,
+}
+
+impl Event {
+    /// `kind`, read now.
+    pub(super) fn now(kind: Kind, fetched_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            kind,
+            at: Instant::now(),
+            wall: Utc::now(),
+            fetched_at,
+        }
+    }
 }
 
 /// Opens every connection (a few at a time) and starts their tasks.
@@ -115,18 +133,15 @@ async fn drive(
     events: UnboundedSender<Event>,
     stop: CancellationToken,
 ) {
-    let report = |kind| {
-        let _ = events.send(Event {
-            kind,
-            at: Instant::now(),
-        });
+    let report = |kind, fetched_at| {
+        let _ = events.send(Event::now(kind, fetched_at));
     };
     let mut open = group.len();
     for (id, domain) in &group {
         let payload = json!({ "query": SUBSCRIPTION, "variables": { "domain": domain } });
         let subscribe = json!({ "id": id.to_string(), "type": "subscribe", "payload": payload });
         if let Err(error) = socket.send(text(subscribe)).await {
-            (0..open).for_each(|_| report(Kind::Failed(format!("subscribe: {error}"))));
+            (0..open).for_each(|_| report(Kind::Failed(format!("subscribe: {error}")), None));
             return;
         }
     }
@@ -139,16 +154,20 @@ async fn drive(
             message = socket.next() => message,
         };
         let Some(Ok(message)) = message else {
-            (0..open).for_each(|_| report(Kind::Failed("the connection ended".to_owned())));
+            (0..open).for_each(|_| report(Kind::Failed("the connection ended".to_owned()), None));
             return;
         };
         match classify(&message) {
             Some(Classified::Ping) => {
                 let _ = socket.send(text(json!({ "type": "pong" }))).await;
             }
-            Some(Classified::Event { kind, ends }) => {
+            Some(Classified::Event {
+                kind,
+                ends,
+                fetched_at,
+            }) => {
                 open = open.saturating_sub(usize::from(ends));
-                report(kind);
+                report(kind, fetched_at);
             }
             None => {}
         }
@@ -163,6 +182,7 @@ enum Classified {
     Event {
         kind: Kind,
         ends: bool,
+        fetched_at: Option<DateTime<Utc>>,
     },
 }
 
@@ -178,7 +198,12 @@ fn classify(message: &Message) -> Option<Classified> {
         "next" => (next_kind(&value["payload"]), false),
         _ => return None,
     };
-    Some(Classified::Event { kind, ends })
+    let fetched_at = fetched_at(&value["payload"]);
+    Some(Classified::Event {
+        kind,
+        ends,
+        fetched_at,
+    })
 }
 
 /// The kind of a `next` payload (an execution result), for either transport.
@@ -191,6 +216,14 @@ pub(super) fn next_kind(payload: &Value) -> Kind {
         Some(_) => Kind::Changed,
         None => Kind::Failed(format!("next without a sequence: {payload}")),
     }
+}
+
+/// The `status.fetchedAt` of a `next` payload, for either transport.
+pub(super) fn fetched_at(payload: &Value) -> Option<DateTime<Utc>> {
+    let text = payload["data"]["registrationStatusChanged"]["status"]["fetchedAt"].as_str()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
 }
 
 fn message_type(message: &Message) -> Option<String> {

@@ -4,14 +4,15 @@
 //! `event: next` frames until `event: complete`. Events go to the coordinator
 //! stamped with the instant they were read, as the websocket connections' do.
 
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
-use tokio::time::{Duration, Instant};
+use tokio::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Event, Kind, SUBSCRIPTION, next_kind};
+use super::connection::{Event, Kind, SUBSCRIPTION, fetched_at, next_kind};
 use super::{CONNECT_CONCURRENCY, FanoutArgs};
 use crate::error::BenchError;
 
@@ -85,11 +86,8 @@ async fn drive(
     events: UnboundedSender<Event>,
     stop: CancellationToken,
 ) {
-    let report = |kind| {
-        let _ = events.send(Event {
-            kind,
-            at: Instant::now(),
-        });
+    let report = |kind, fetched_at| {
+        let _ = events.send(Event::now(kind, fetched_at));
     };
     let mut buffer = String::new();
     for _ in 0..MAX_CHUNKS {
@@ -98,27 +96,28 @@ async fn drive(
             chunk = response.chunk() => chunk,
         };
         let Ok(Some(chunk)) = chunk else {
-            report(Kind::Failed("the stream ended".to_owned()));
+            report(Kind::Failed("the stream ended".to_owned()), None);
             return;
         };
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let frame: String = buffer.drain(..end + 2).collect();
             match classify(&frame) {
-                Some(Kind::Completed) => return report(Kind::Completed),
-                Some(kind) => report(kind),
+                Some((Kind::Completed, _)) => return report(Kind::Completed, None),
+                Some((kind, fetched_at)) => report(kind, fetched_at),
                 None => {}
             }
         }
         if buffer.len() > MAX_FRAME {
-            return report(Kind::Failed("an SSE frame over 64 KiB".to_owned()));
+            return report(Kind::Failed("an SSE frame over 64 KiB".to_owned()), None);
         }
     }
-    report(Kind::Failed("too many chunks".to_owned()));
+    report(Kind::Failed("too many chunks".to_owned()), None);
 }
 
-/// The event of one frame; `None` for keep-alive comments and unknown events.
-fn classify(frame: &str) -> Option<Kind> {
+/// The event of one frame and its `fetchedAt`; `None` for keep-alive comments and
+/// unknown events.
+fn classify(frame: &str) -> Option<(Kind, Option<DateTime<Utc>>)> {
     let mut event = None;
     let mut data = String::new();
     for line in frame.lines() {
@@ -129,10 +128,10 @@ fn classify(frame: &str) -> Option<Kind> {
         }
     }
     match event? {
-        "complete" => Some(Kind::Completed),
+        "complete" => Some((Kind::Completed, None)),
         "next" => Some(match serde_json::from_str::<Value>(&data) {
-            Ok(payload) => next_kind(&payload),
-            Err(error) => Kind::Failed(format!("next with bad JSON: {error}")),
+            Ok(payload) => (next_kind(&payload), fetched_at(&payload)),
+            Err(error) => (Kind::Failed(format!("next with bad JSON: {error}")), None),
         }),
         _ => None,
     }
@@ -144,16 +143,21 @@ mod tests {
 
     #[test]
     fn frames_are_read_as_the_gateway_writes_them() {
-        let next = "event: next\nid: 2\ndata: {\"data\":{\"registrationStatusChanged\":{\"sequence\":2}}}\n\n";
-        assert_eq!(classify(next), Some(Kind::Changed));
+        let next = "event: next\nid: 2\ndata: {\"data\":{\"registrationStatusChanged\":{\"sequence\":2,\
+            \"status\":{\"fetchedAt\":\"2026-11-30T07:30:00.123456789+00:00\"}}}}\n\n";
+        let fetched = DateTime::parse_from_rfc3339("2026-11-30T07:30:00.123456789Z").unwrap();
+        assert_eq!(
+            classify(next),
+            Some((Kind::Changed, Some(fetched.with_timezone(&Utc))))
+        );
         assert_eq!(
             classify("event: complete\ndata:\n\n"),
-            Some(Kind::Completed)
+            Some((Kind::Completed, None))
         );
         assert_eq!(classify(":\n\n"), None);
         assert!(matches!(
             classify("event: next\ndata: {\"errors\":[]}\n\n"),
-            Some(Kind::Failed(_))
+            Some((Kind::Failed(_), None))
         ));
     }
 }

@@ -10,7 +10,7 @@ use async_graphql::{Data, Executor, Request, Response};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use crate::graphql::GatewaySchema;
+use crate::graphql::{GatewaySchema, SharedResponse, SubscriptionAdmission};
 use crate::http::AppState;
 use crate::http::graphql::{graphql_outcome, parsed_operation_kind};
 use crate::metrics::{GraphqlOutcome, Metrics, OperationKind, Transport};
@@ -32,24 +32,48 @@ impl Counted {
         }
     }
 
+    /// The operation, not counted yet.
+    fn uncounted(&self, request: &Request) -> Option<Uncounted> {
+        Some(Uncounted {
+            metrics: self.metrics.clone(),
+            transport: self.transport,
+            kind: parsed_operation_kind(&self.schema, request),
+            outcome: GraphqlOutcome::Ok,
+        })
+    }
+
     /// The responses of one operation, counted at the first (or when it ends without one).
     pub(super) fn responses(
         &self,
-        mut request: Request,
+        request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        let mut uncounted = Some(Uncounted {
-            metrics: self.metrics.clone(),
-            transport: self.transport,
-            kind: parsed_operation_kind(&mut request),
-            outcome: GraphqlOutcome::Ok,
-        });
+        let mut uncounted = self.uncounted(&request);
         Executor::execute_stream(&self.schema, request, session_data)
             .map(move |response| {
                 if let Some(mut operation) = uncounted.take() {
                     operation.outcome = graphql_outcome(&response);
                 }
                 response
+            })
+            .boxed()
+    }
+
+    /// The results of one operation, shared with every subscriber that asked for the
+    /// same (see [`GatewaySchema::subscribe`]), counted as [`Self::responses`] are.
+    pub(super) fn subscribe(
+        &self,
+        request: Request,
+        connection: Option<Arc<dyn SubscriptionAdmission>>,
+    ) -> BoxStream<'static, Arc<SharedResponse>> {
+        let mut uncounted = self.uncounted(&request);
+        self.schema
+            .subscribe(request, connection)
+            .map(move |result| {
+                if let Some(mut operation) = uncounted.take() {
+                    operation.outcome = graphql_outcome(result.response());
+                }
+                result
             })
             .boxed()
     }

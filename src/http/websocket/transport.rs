@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::{ErrorExtensions, Request, Response, ServerError, Variables};
+use async_graphql::{ErrorExtensions, Request, ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::{AbortHandle, BoxStream, SelectAll, SplitSink};
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::credential::Credential;
 use crate::fair_share::{ClientAddress, ClientId};
-use crate::graphql::{GraphqlError, SubscriptionAdmission, is_request_error};
+use crate::graphql::{GraphqlError, SharedResponse, SubscriptionAdmission, is_request_error};
 use crate::http::AppState;
 use crate::http::peer::client_id;
 use crate::metrics::{Protocol, Transport};
@@ -66,10 +66,6 @@ enum ServerMessage<'a> {
     ConnectionAck,
     Ping,
     Pong,
-    Next {
-        id: &'a str,
-        payload: &'a Response,
-    },
     Error {
         id: &'a str,
         payload: &'a [ServerError],
@@ -79,8 +75,36 @@ enum ServerMessage<'a> {
     },
 }
 
-/// One operation's response, tagged with its id and generation; `None` when it ended.
-type Tagged = (String, u64, Option<Response>);
+/// One operation's result, tagged with its operation and generation; `None` when it ended.
+type Tagged = (Arc<Tag>, u64, Option<Arc<SharedResponse>>);
+
+/// An operation's id, and the start of its `next` messages.
+struct Tag {
+    id: String,
+    /// `{"type":"next","id":<id>,"payload":`: a result shared by many subscribers is
+    /// serialised once, and each subscriber's message is this prefix, the shared
+    /// payload and `}`.
+    next_prefix: String,
+}
+
+impl Tag {
+    fn new(id: String) -> Self {
+        let quoted = serde_json::Value::String(id.clone()).to_string();
+        let next_prefix = format!(r#"{{"type":"next","id":{quoted},"payload":"#);
+        Self { id, next_prefix }
+    }
+
+    /// The `next` message carrying `result`.
+    fn next(&self, result: &SharedResponse) -> String {
+        let payload = result.json();
+        let mut message = String::with_capacity(self.next_prefix.len() + payload.len() + 1);
+        message.push_str(&self.next_prefix);
+        // The payload is serde_json's output, so UTF-8.
+        message.push_str(std::str::from_utf8(payload).unwrap_or("null"));
+        message.push('}');
+        message
+    }
+}
 
 /// What the connection loop does next.
 enum Flow {
@@ -257,7 +281,7 @@ impl Connection {
 
     /// Starts an operation; its responses arrive through `self.streams`.
     fn start(&mut self, id: String, payload: SubscribePayload) {
-        let mut request = Request::new(payload.query).data(Arc::clone(&self.subscriptions));
+        let mut request = Request::new(payload.query);
         if let Some(credential) = &self.credential {
             request = request.data(credential.clone());
         }
@@ -272,11 +296,14 @@ impl Connection {
         }
         self.generations += 1;
         let generation = self.generations;
-        let (responses, abort) = futures::stream::abortable(self.schema.responses(request, None));
-        let tag = id.clone();
-        let ended = futures::stream::once(std::future::ready((id.clone(), generation, None)));
-        let tagged = responses
-            .map(move |response| (tag.clone(), generation, Some(response)))
+        let results = self
+            .schema
+            .subscribe(request, Some(Arc::clone(&self.subscriptions)));
+        let (results, abort) = futures::stream::abortable(results);
+        let tag = Arc::new(Tag::new(id.clone()));
+        let ended = futures::stream::once(std::future::ready((Arc::clone(&tag), generation, None)));
+        let tagged = results
+            .map(move |result| (Arc::clone(&tag), generation, Some(result)))
             .chain(ended);
         self.streams.push(tagged.boxed());
         let operation = Operation {
@@ -290,35 +317,32 @@ impl Connection {
     /// Forwards one response: `error` when the operation could not start, else
     /// `next`; `complete` when its stream ends. Responses of operations the client
     /// completed (or an older operation under a reused id) are dropped.
-    async fn on_response(&mut self, (id, generation, response): Tagged) -> Flow {
+    async fn on_response(&mut self, (tag, generation, result): Tagged) -> Flow {
+        let id = tag.id.as_str();
         let Some(operation) = self
             .operations
-            .get_mut(&id)
+            .get_mut(id)
             .filter(|op| op.generation == generation)
         else {
             return Flow::Continue;
         };
-        let Some(response) = response else {
-            self.operations.remove(&id);
-            return self.send(ServerMessage::Complete { id: &id }).await;
+        let Some(result) = result else {
+            self.operations.remove(id);
+            return self.send(ServerMessage::Complete { id }).await;
         };
-        if !operation.responded && is_request_error(&response) {
-            if let Some(operation) = self.operations.remove(&id) {
+        if !operation.responded && is_request_error(result.response()) {
+            if let Some(operation) = self.operations.remove(id) {
                 operation.abort.abort();
             }
             return self
                 .send(ServerMessage::Error {
-                    id: &id,
-                    payload: &response.errors,
+                    id,
+                    payload: &result.response().errors,
                 })
                 .await;
         }
         operation.responded = true;
-        self.send(ServerMessage::Next {
-            id: &id,
-            payload: &response,
-        })
-        .await
+        self.feed(tag.next(&result)).await
     }
 
     /// Queues a message; [`Connection::flush`] writes what is queued.
@@ -327,6 +351,11 @@ impl Connection {
             Ok(text) => text,
             Err(error) => return Flow::Close(1011, format!("could not encode a message: {error}")),
         };
+        self.feed(text).await
+    }
+
+    /// Queues a message already encoded.
+    async fn feed(&mut self, text: String) -> Flow {
         match self.sink.feed(Message::Text(text.into())).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Disconnected,
