@@ -120,6 +120,11 @@ impl SharedResponse {
     }
 }
 
+/// Request data of a shared execution: each of its subscribers holds its own place
+/// in its client's share of open subscriptions (see [`Fanout::join`]), so the
+/// execution's resolver takes none for the subscriber that started it.
+pub(super) struct SharesHeldPerSubscriber;
+
 /// What makes two subscriptions the same execution.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(super) struct Key {

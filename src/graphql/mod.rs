@@ -163,6 +163,7 @@ impl GatewaySchema {
                 if let Some(credential) = credential {
                     request = request.data(credential);
                 }
+                request = request.data(fanout::SharesHeldPerSubscriber);
                 let schema = self.clone();
                 return self
                     .fanout

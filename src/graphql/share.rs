@@ -6,6 +6,7 @@
 use async_graphql::Context;
 
 use super::error::GraphqlError;
+use super::fanout::SharesHeldPerSubscriber;
 use super::service;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
@@ -44,10 +45,14 @@ pub(super) async fn spend_call(
     Ok(shares.take_lookup(client).await?)
 }
 
-/// One of the client's open subscriptions, held while the subscription lives.
+/// One of the client's open subscriptions, held while the subscription lives
+/// (none for a shared execution: its subscribers hold theirs).
 pub(super) fn hold_subscription(
     ctx: &Context<'_>,
 ) -> Result<Option<SubscriptionHold>, GraphqlError> {
+    if ctx.data_opt::<SharesHeldPerSubscriber>().is_some() {
+        return Ok(None);
+    }
     let Some((shares, client)) = client(ctx)? else {
         return Ok(None);
     };
