@@ -148,7 +148,15 @@ impl SharedLevel {
             let token: u64 = rand::random();
             match self.try_lock(key, token).await {
                 None => return Claim::Alone,
-                Some(true) => return Claim::Load(token),
+                Some(true) => {
+                    // The previous holder may have stored its result and let go
+                    // between the look above and this lock: look once more.
+                    if let Some(snapshot) = self.get(key, since).await {
+                        self.unlock(key, token).await;
+                        return Claim::Loaded(snapshot);
+                    }
+                    return Claim::Load(token);
+                }
                 Some(false) => {}
             }
             loop {
