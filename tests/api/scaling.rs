@@ -291,6 +291,13 @@ async fn replicas_keep_serving_through_a_redis_outage_and_rejoin_when_it_returns
     let replicas = spawn_replicas(2, &simulator.handle, &redis, &[]).await;
     for replica in &replicas {
         assert_answered(&replica.status_of("demo-succeeded.com").await, "warm-up");
+        // Each replica counts the other at a heartbeat after the other registered.
+        replica
+            .wait_for_log_line(0, Duration::from_secs(10), |line| {
+                line["message"] == "replicas sharing this redis" && line["replicas"] == 2
+            })
+            .await
+            .expect("each replica sees both");
         assert_eq!(
             replica.metric("registrar_gateway_redis_replicas").await,
             Some(2.0)
