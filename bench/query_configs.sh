@@ -1,0 +1,84 @@
+# Sourced by the benchmarks that compare cached query throughput across gateway
+# configurations (bench/observability.sh, bench/redis.sh): one simulator, one gateway per
+# configuration, each measured with `loadgen query` (which also measures the bare floor
+# server in the same run), interleaved over ROUNDS rounds; prints each run and the medians.
+#
+# The sourcing script sets nothing first; it gets `bin_dir`, `logs`, `pids` (killed on exit),
+# `base_url` (the simulator), `start NAME [env assignments or -u VAR]...` (with `extra_flags`
+# for additional gateway flags) and `compare BASELINE OTHER...`.
+set -euo pipefail
+bin_dir="$(realpath "${1:-$(dirname "$0")/../target/release}")"
+rounds="${ROUNDS:-3}"
+duration="${DURATION:-10s}"
+account=023e105f4ecef8ad9ca31a8372d0c353
+logs="$(mktemp -d)"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$logs"' EXIT
+export NO_COLOR=1 RUST_LOG=info
+
+# A free loopback port.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits for `field=` in a log and prints its value.
+logged() {
+    for _ in $(seq 100); do
+        if grep -qo "$2=[^ ]*" "$1" 2>/dev/null; then
+            grep -o "$2=[^ ]*" "$1" | head -n 1 | cut -d= -f2-
+            return 0
+        fi
+        sleep 0.1
+    done
+    cat "$1" >&2
+    return 1
+}
+
+"$bin_dir/registrar-gateway" simulate --listen 127.0.0.1:0 --rate-limit 0 --manual-clock \
+    --max-workflows 1000000 >"$logs/simulator.log" 2>&1 &
+pids+=($!)
+base_url="$(logged "$logs/simulator.log" base_url)"
+
+declare -A urls gateway_pids
+start() {
+    local name=$1
+    shift
+    env "$@" "$bin_dir/registrar-gateway" --listen 127.0.0.1:0 --base-url "$base_url" \
+        --api-token bench-token --account-id "$account" --upstream-budget 100000000 \
+        --cache-ttl-active 1h ${extra_flags:-} >"$logs/$name.log" 2>&1 &
+    pids+=($!)
+    gateway_pids[$name]=$!
+    urls[$name]="http://$(logged "$logs/$name.log" address)"
+}
+
+# Measures every named configuration ROUNDS times, interleaved; the medians are given
+# relative to the first (the baseline).
+compare() {
+    printf '%-9s %5s %14s %12s %12s\n' config round 'requests/s' 'p99 ms' 'of floor'
+    for round in $(seq "$rounds"); do
+        for name in "$@"; do
+            "$bin_dir/loadgen" --bin-dir "$bin_dir" --gateway-url "${urls[$name]}" \
+                --simulator-url "${base_url%/client/v4}" --gateway-pid "${gateway_pids[$name]}" \
+                --json-out "$logs/$name-$round.json" query --duration "$duration" >/dev/null
+            python3 - "$logs/$name-$round.json" "$name" "$round" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["scenarios"][0]["metrics"]
+print(f'{sys.argv[2]:<9} {sys.argv[3]:>5} {m["gateway requests/s"]:>14,.0f} {m["gateway p99 ms"]:>12.2f} {m["ours / floor (requests/s)"]:>12.2f}')
+PY
+        done
+    done
+    python3 - "$logs" "$rounds" "$@" <<'PY'
+import json, statistics, sys
+logs, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def runs(name):
+    return [json.load(open(f"{logs}/{name}-{r}.json"))["scenarios"][0]["metrics"] for r in range(1, rounds + 1)]
+base = statistics.median(m["gateway requests/s"] for m in runs(names[0]))
+print("\nmedians:")
+for name in names:
+    ms = runs(name)
+    rps = statistics.median(m["gateway requests/s"] for m in ms)
+    p99 = statistics.median(m["gateway p99 ms"] for m in ms)
+    floor = statistics.median(m["ours / floor (requests/s)"] for m in ms)
+    print(f"{name:<9} {rps:>10,.0f} requests/s  p99 {p99:6.2f} ms  {rps / base:6.1%} of {names[0]}  {floor:.2f} of floor")
+PY
+}
