@@ -3,12 +3,12 @@
 use async_graphql::{Context, ErrorExtensions, ID, MergedObject, Object};
 use futures::future::join_all;
 
-use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
-use super::service;
-use super::share::spend_lookup;
+use super::share::{Payer, pay_lookup};
 use super::types::RegistrationStatus;
+use super::{caller_credential, service};
+use crate::access::AccessPolicy;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
 use crate::registrations::RegistrationService;
@@ -57,17 +57,17 @@ impl QueryRoot {
         account_id: Option<ID>,
     ) -> async_graphql::Result<Vec<Option<async_graphql::Result<RegistrationStatus>>>> {
         let prepare = || {
-            let registrations = service::<RegistrationService>(ctx)?;
-            let credential = caller_credential(ctx)?;
+            let asker = Asker::of(ctx)?;
             let limits = service::<QueryLimits>(ctx)?;
             let account_id = account_id.as_deref().map(String::as_str);
-            let targets = parse_targets(registrations, limits, &domains, account_id)?;
-            Ok::<_, GraphqlError>((registrations, credential, targets))
+            let targets = parse_targets(asker.registrations, limits, &domains, account_id)?;
+            Ok::<_, GraphqlError>((asker, targets))
         };
-        let (registrations, credential, targets) = prepare().map_err(|error| error.extend())?;
+        let (asker, targets) = prepare().map_err(|error| error.extend())?;
+        let asker = &asker;
         let lookups = targets.into_iter().map(|(account, domain)| async move {
             // `Option<Result<_>>` is a nullable item whose error is reported at its index.
-            let result = status(ctx, registrations, credential, account, domain).await;
+            let result = asker.read(account, domain).await;
             result.map_err(|error| error.extend()).transpose()
         });
         Ok(join_all(lookups).await)
@@ -82,30 +82,85 @@ pub(super) async fn lookup(
     domain: &str,
     account_id: Option<&str>,
 ) -> Result<Option<RegistrationStatus>, GraphqlError> {
-    let registrations = service::<RegistrationService>(ctx)?;
-    let credential = caller_credential(ctx)?;
-    let account = parse_account(registrations, account_id)?;
-    let domain = parse_domain(domain)?;
-    status(ctx, registrations, credential, account, domain).await
+    let asker = Asker::of(ctx)?;
+    let (account, domain) = asker.target(domain, account_id)?;
+    asker.read(account, domain).await
 }
 
-/// One lookup, once the client's fair share allows it.
-async fn status(
-    ctx: &Context<'_>,
-    registrations: &RegistrationService,
-    credential: &Credential,
-    account: AccountId,
-    domain: DomainName,
-) -> Result<Option<RegistrationStatus>, GraphqlError> {
-    spend_lookup(ctx, registrations, credential, &account, &domain).await?;
-    let reading = registrations
-        .status(credential, account, domain.clone())
+/// Who asks for a status, and through what: the one path of every
+/// `registrationStatus` lookup, whether a resolver asks ([`Asker::of`] its
+/// context) or the compiled query path does ([`Asker::new`], from the request data
+/// the transport filled the same way).
+pub(super) struct Asker<'a> {
+    registrations: &'a RegistrationService,
+    /// The credential the upstream calls use (see [`caller_credential`]).
+    credential: &'a Credential,
+    payer: Option<Payer<'a>>,
+}
+
+impl<'a> Asker<'a> {
+    /// The asker of a resolver.
+    fn of(ctx: &Context<'a>) -> Result<Self, GraphqlError> {
+        Ok(Self {
+            registrations: service::<RegistrationService>(ctx)?,
+            credential: caller_credential(ctx)?,
+            payer: Payer::of(ctx)?,
+        })
+    }
+
+    /// The asker of a request carrying `own_credential` (the caller's, when the
+    /// transport admitted one) and `payer`: the credential chosen by the access
+    /// policy exactly as [`caller_credential`] chooses it.
+    pub(super) fn new(
+        registrations: &'a RegistrationService,
+        access: &'a AccessPolicy,
+        own_credential: Option<&'a Credential>,
+        payer: Option<Payer<'a>>,
+    ) -> Result<Self, GraphqlError> {
+        Ok(Self {
+            registrations,
+            credential: access.credential_for(own_credential)?,
+            payer,
+        })
+    }
+
+    /// The account (the default when none is named) and the domain, parsed before
+    /// anything is spent or sent: an error here has had no effect.
+    pub(super) fn target(
+        &self,
+        domain: &str,
+        account_id: Option<&str>,
+    ) -> Result<(AccountId, DomainName), GraphqlError> {
+        let account = parse_account(self.registrations, account_id)?;
+        let domain = parse_domain(domain)?;
+        Ok((account, domain))
+    }
+
+    /// One lookup, once the client's fair share allows it: from the cache, or
+    /// fetched once for every caller.
+    pub(super) async fn read(
+        &self,
+        account: AccountId,
+        domain: DomainName,
+    ) -> Result<Option<RegistrationStatus>, GraphqlError> {
+        let registrations = self.registrations;
+        pay_lookup(
+            self.payer,
+            registrations,
+            self.credential,
+            &account,
+            &domain,
+        )
         .await?;
-    Ok(RegistrationStatus::from_served(
-        domain,
-        &reading.served,
-        reading.next_check_at,
-    ))
+        let reading = registrations
+            .status(self.credential, account, domain.clone())
+            .await?;
+        Ok(RegistrationStatus::from_served(
+            domain,
+            &reading.served,
+            reading.next_check_at,
+        ))
+    }
 }
 
 /// Validates a whole `registrationStatuses` request before any upstream call.

@@ -13,6 +13,45 @@ use crate::domain::{AccountId, DomainName};
 use crate::fair_share::{ClientId, FairShare, SubscriptionHold};
 use crate::registrations::RegistrationService;
 
+/// Who pays for a lookup: the client the transport placed in the request data,
+/// its fair shares, and whether it brought its own Cloudflare credential (only
+/// such a credential counts as new). Read from a resolver's context
+/// ([`Payer::of`]) or, by the compiled query path, from the request data.
+#[derive(Clone, Copy)]
+pub(super) struct Payer<'a> {
+    shares: &'a FairShare,
+    client: ClientId,
+    own_credential: bool,
+}
+
+impl<'a> Payer<'a> {
+    /// `client` paying from `shares`; `own_credential` when it brought its own.
+    pub(super) fn new(shares: &'a FairShare, client: ClientId, own_credential: bool) -> Self {
+        Self {
+            shares,
+            client,
+            own_credential,
+        }
+    }
+
+    /// The payer of a resolver's lookups; `None` for a request without a client.
+    pub(super) fn of(ctx: &Context<'a>) -> Result<Option<Self>, GraphqlError> {
+        let own_credential = ctx.data_opt::<Credential>().is_some();
+        Ok(client(ctx)?.map(|(shares, client)| Self::new(shares, client, own_credential)))
+    }
+
+    /// A caller's own credential must be one it used lately, or fit its share of new ones.
+    async fn admit(&self, credential: &Credential) -> Result<(), GraphqlError> {
+        match self.own_credential {
+            true => Ok(self
+                .shares
+                .admit_credential(self.client, credential.fingerprint())
+                .await?),
+            false => Ok(()),
+        }
+    }
+}
+
 /// What a lookup of `domain` costs the client: nothing when its status is fresh in
 /// the cache; else one lookup of its share. A caller's own Cloudflare credential
 /// must first be one it used lately, or fit its share of new credentials.
@@ -23,14 +62,25 @@ pub(super) async fn spend_lookup(
     account: &AccountId,
     domain: &DomainName,
 ) -> Result<(), GraphqlError> {
-    let Some((shares, client)) = client(ctx)? else {
+    pay_lookup(Payer::of(ctx)?, registrations, credential, account, domain).await
+}
+
+/// [`spend_lookup`] for a payer already read from the request (none: free).
+pub(super) async fn pay_lookup(
+    payer: Option<Payer<'_>>,
+    registrations: &RegistrationService,
+    credential: &Credential,
+    account: &AccountId,
+    domain: &DomainName,
+) -> Result<(), GraphqlError> {
+    let Some(payer) = payer else {
         return Ok(());
     };
-    admit_credential(ctx, shares, client, credential).await?;
+    payer.admit(credential).await?;
     if registrations.is_fresh(credential, account, domain).await {
         return Ok(());
     }
-    Ok(shares.take_lookup(client).await?)
+    Ok(payer.shares.take_lookup(payer.client).await?)
 }
 
 /// What a call that always reaches the upstream (`startRegistration`) costs: one lookup.
@@ -38,11 +88,11 @@ pub(super) async fn spend_call(
     ctx: &Context<'_>,
     credential: &Credential,
 ) -> Result<(), GraphqlError> {
-    let Some((shares, client)) = client(ctx)? else {
+    let Some(payer) = Payer::of(ctx)? else {
         return Ok(());
     };
-    admit_credential(ctx, shares, client, credential).await?;
-    Ok(shares.take_lookup(client).await?)
+    payer.admit(credential).await?;
+    Ok(payer.shares.take_lookup(payer.client).await?)
 }
 
 /// One of the client's open subscriptions, held while the subscription lives
@@ -57,21 +107,6 @@ pub(super) fn hold_subscription(
         return Ok(None);
     };
     Ok(Some(shares.hold_subscription(client)?))
-}
-
-/// Only a credential the caller brought (not the gateway's own) counts as new.
-async fn admit_credential(
-    ctx: &Context<'_>,
-    shares: &FairShare,
-    client: ClientId,
-    credential: &Credential,
-) -> Result<(), GraphqlError> {
-    match ctx.data_opt::<Credential>() {
-        Some(_) => Ok(shares
-            .admit_credential(client, credential.fingerprint())
-            .await?),
-        None => Ok(()),
-    }
 }
 
 fn client<'a>(ctx: &Context<'a>) -> Result<Option<(&'a FairShare, ClientId)>, GraphqlError> {

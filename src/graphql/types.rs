@@ -98,6 +98,67 @@ impl RegistrationStatus {
         let value = self.status.context.as_ref()?.get(key)?;
         value.as_str().map(str::to_owned)
     }
+
+    // What each field answers, for the resolvers below and for the compiled query
+    // path ([`super::compiled`]), which writes the same values without them.
+
+    /// The normalised domain name.
+    pub(super) fn domain(&self) -> &DomainName {
+        &self.domain
+    }
+
+    /// The upstream's workflow status.
+    pub(super) fn workflow(&self) -> &WorkflowStatus {
+        &self.status
+    }
+
+    /// `state`.
+    pub(super) fn state_value(&self) -> WorkflowState {
+        (&self.status.state).into()
+    }
+
+    /// `actionRequired`.
+    pub(super) fn action_required_value(&self) -> Option<ActionRequired> {
+        (self.status.state == upstream::WorkflowState::ActionRequired).then(|| ActionRequired {
+            action: self.context_str("action"),
+            confirmation_sent_to: self.context_str("confirmation_sent_to"),
+        })
+    }
+
+    /// `blocked`.
+    pub(super) fn blocked_value(&self) -> Option<Blocked> {
+        (self.status.state == upstream::WorkflowState::Blocked).then(|| Blocked {
+            blocked_by: self.context_str("blocked_by"),
+            detail: self.context_str("detail"),
+        })
+    }
+
+    /// `nextCheckAt`.
+    pub(super) fn next_check_at_value(&self) -> Option<DateTime<Utc>> {
+        self.next_check_at
+    }
+
+    /// `registration`.
+    pub(super) fn registration_value(&self) -> Option<Registration> {
+        let value = self.status.context.as_ref()?.get("registration")?;
+        serde_json::from_value(value.clone()).ok().map(Registration)
+    }
+
+    /// `fetchedAt`.
+    pub(super) fn fetched_at_value(&self) -> DateTime<Utc> {
+        self.fetched_at
+    }
+
+    /// `ageSeconds`, read now.
+    pub(super) fn age_seconds_value(&self) -> f64 {
+        let age = Utc::now() - self.fetched_at;
+        age.num_milliseconds().max(0) as f64 / 1000.0
+    }
+
+    /// `stale`.
+    pub(super) fn stale_value(&self) -> bool {
+        self.stale
+    }
 }
 
 #[Object]
@@ -109,7 +170,7 @@ impl RegistrationStatus {
 
     /// Where the workflow is.
     async fn state(&self) -> WorkflowState {
-        (&self.status.state).into()
+        self.state_value()
     }
 
     /// The upstream's `state` value verbatim, useful when `state` is `UNKNOWN`.
@@ -156,50 +217,42 @@ impl RegistrationStatus {
 
     /// What the user must do; only when `state` is `ACTION_REQUIRED`.
     async fn action_required(&self) -> Option<ActionRequired> {
-        (self.status.state == upstream::WorkflowState::ActionRequired).then(|| ActionRequired {
-            action: self.context_str("action"),
-            confirmation_sent_to: self.context_str("confirmation_sent_to"),
-        })
+        self.action_required_value()
     }
 
     /// Who the workflow waits on and what to tell the user; only when `state` is
     /// `BLOCKED` (the upstream asks front ends to inform the user of the delay).
     async fn blocked(&self) -> Option<Blocked> {
-        (self.status.state == upstream::WorkflowState::Blocked).then(|| Blocked {
-            blocked_by: self.context_str("blocked_by"),
-            detail: self.context_str("detail"),
-        })
+        self.blocked_value()
     }
 
     /// When the gateway will next ask Cloudflare about this registration (its shared
     /// poller's plan), so a UI can say "checking again in 40 s"; null once it will
     /// not: the workflow completed or waits for the user, or nobody watches it.
     async fn next_check_at(&self) -> Option<DateTime<Utc>> {
-        self.next_check_at
+        self.next_check_at_value()
     }
 
     /// The registered domain; only when `state` is `SUCCEEDED` and the upstream sent it.
     async fn registration(&self) -> Option<Registration> {
-        let value = self.status.context.as_ref()?.get("registration")?;
-        serde_json::from_value(value.clone()).ok().map(Registration)
+        self.registration_value()
     }
 
     /// When the gateway fetched this status from Cloudflare.
     async fn fetched_at(&self) -> DateTime<Utc> {
-        self.fetched_at
+        self.fetched_at_value()
     }
 
     /// Seconds since `fetchedAt`: how old this view of the workflow is.
     async fn age_seconds(&self) -> f64 {
-        let age = Utc::now() - self.fetched_at;
-        age.num_milliseconds().max(0) as f64 / 1000.0
+        self.age_seconds_value()
     }
 
     /// True when this status is past its freshness and served only because Cloudflare
     /// could not be asked for a newer one (unavailable, slow or rate limited);
     /// `fetchedAt` and `ageSeconds` say how old it is.
     async fn stale(&self) -> bool {
-        self.stale
+        self.stale_value()
     }
 }
 
@@ -226,23 +279,23 @@ pub(super) struct WorkflowError {
 #[derive(SimpleObject)]
 pub(super) struct ActionRequired {
     /// `context.action`, e.g. `registrant_email_confirmation_pending`.
-    action: Option<String>,
+    pub(super) action: Option<String>,
     /// `context.confirmation_sent_to`: the (masked) address a confirmation went to.
-    confirmation_sent_to: Option<String>,
+    pub(super) confirmation_sent_to: Option<String>,
 }
 
 /// Why a blocked workflow cannot move: a third party such as the registry.
 #[derive(SimpleObject)]
 pub(super) struct Blocked {
     /// `context.blocked_by`, e.g. `registry`.
-    blocked_by: Option<String>,
+    pub(super) blocked_by: Option<String>,
     /// `context.detail`: the upstream's text for the user, e.g. `Awaiting registry
     /// confirmation. This may take up to 24 hours.`
-    detail: Option<String>,
+    pub(super) detail: Option<String>,
 }
 
 /// A registered domain (the upstream's Registration resource).
-pub(super) struct Registration(upstream::Registration);
+pub(super) struct Registration(pub(super) upstream::Registration);
 
 #[Object]
 impl Registration {
