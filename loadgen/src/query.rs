@@ -118,7 +118,7 @@ fn report(args: &QueryArgs, ours: &LoadOutcome, floor: &LoadOutcome) -> Report {
         .against(
             "ours / floor (requests/s)",
             ours.per_second() / floor.per_second().max(f64::EPSILON),
-            ">= 0.9",
+            ">= 1.25",
         )
         .series("gateway", ours.to_json())
         .series("floor", floor.to_json());

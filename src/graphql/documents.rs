@@ -5,9 +5,9 @@
 //! for every request. [`Documents`] keeps, per query text, the parsed document and,
 //! when the document declares no variables, the limits' verdict (with variables,
 //! the lookups a list argument costs depend on them, so the walk runs again; it is
-//! cheap next to parsing). async-graphql still validates every request: it has no
-//! way to skip validation but an extension, and any extension sends every field
-//! through its slow resolution path.
+//! cheap next to parsing) and, once the document has passed async-graphql's
+//! validation, its compiled plan when it has one (see [`super::compiled`]): the
+//! requests that plan answers skip async-graphql altogether.
 //!
 //! [`PersistedQueries`] implements Apollo's automatic persisted queries over HTTP:
 //! a request whose `extensions.persistedQuery.sha256Hash` names a known document
@@ -16,7 +16,7 @@
 //! are bounded by the bytes of text they hold.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::ExecutableDocument;
@@ -25,6 +25,7 @@ use moka::sync::Cache;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::compiled::{Plan, compile};
 use super::limits::{OperationLimits, check_nesting};
 use super::validation::{PARSE_FAILED, with_code};
 
@@ -39,6 +40,8 @@ pub struct Admitted {
     document: ExecutableDocument,
     /// The limits' verdict, for a document without variables.
     verdict: Option<ServerResult<()>>,
+    /// Set once the document passed validation: its plan, when it has one.
+    plan: OnceLock<Option<Plan>>,
 }
 
 impl Admitted {
@@ -57,6 +60,18 @@ impl Admitted {
             Some(verdict) => verdict.clone(),
             None => limits.verdict(&self.document, variables),
         }
+    }
+
+    /// The compiled plan, once the document passed validation, if it is in the
+    /// compiled subset.
+    pub(super) fn plan(&self) -> Option<&Plan> {
+        self.plan.get()?.as_ref()
+    }
+
+    /// Records that async-graphql validated the document (a request ran it to a
+    /// response that is not a request error): compiles its plan, once.
+    pub(super) fn validated(&self) {
+        self.plan.get_or_init(|| compile(&self.document));
     }
 }
 
@@ -99,7 +114,11 @@ impl Documents {
             .iter()
             .all(|(_, operation)| operation.node.variable_definitions.is_empty());
         let verdict = fixed.then(|| limits.verdict(&document, &Variables::default()));
-        let admitted = Arc::new(Admitted { document, verdict });
+        let admitted = Arc::new(Admitted {
+            document,
+            verdict,
+            plan: OnceLock::new(),
+        });
         self.parsed
             .insert(request.query.clone(), Arc::clone(&admitted));
         Ok(admitted)

@@ -2,6 +2,7 @@
 //! kept apart from any transport. [`build_schema`] wires it to the gateway's services,
 //! as a standalone schema or (`--federation`) as a Federation v2 subgraph.
 
+mod compiled;
 mod documents;
 mod error;
 mod fanout;
@@ -24,6 +25,7 @@ use async_graphql::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+pub use compiled::Compiled;
 pub use documents::{Admitted, PersistedQueries, PersistedQueryError};
 pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
 pub use fanout::{FRAME_SLOTS, SharedResponse};
@@ -78,6 +80,9 @@ pub struct GatewaySchema {
     documents: Documents,
     /// Apollo's automatic persisted queries.
     persisted: PersistedQueries,
+    /// What compiled queries read (the resolvers read them from schema data).
+    registrations: RegistrationService,
+    access: AccessPolicy,
 }
 
 /// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
@@ -89,12 +94,21 @@ enum Executable {
 
 impl GatewaySchema {
     /// Runs a query or mutation; an answer carries at most [`MAX_ERRORS`] errors.
+    /// Always through async-graphql: a response that is not a request error
+    /// marks the document validated (see [`Admitted::validated`]).
     pub async fn execute(&self, mut request: Request) -> Response {
-        if let Err(refusal) = self.admit(&mut request) {
-            return Response::from_errors(vec![refusal]);
-        }
+        let admitted = match self.admit(&mut request) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Response::from_errors(vec![refusal]),
+        };
         match &self.schema {
-            Executable::Standalone(schema) => cap_errors(schema.execute(request).await),
+            Executable::Standalone(schema) => {
+                let response = cap_errors(schema.execute(request).await);
+                if !is_request_error(&response) {
+                    admitted.validated();
+                }
+                response
+            }
             Executable::Subgraph(schema) => {
                 let request = request.data(EntityPositions::default());
                 cap_errors(schema.execute(request).await)
@@ -108,16 +122,30 @@ impl GatewaySchema {
         self.documents.admitted(request, &self.limits)
     }
 
+    /// Answers a query from the compiled plan of its document, `admitted` (see
+    /// [`compiled`]), without async-graphql; `None` when the document has no plan
+    /// or this request is one the plan leaves to [`GatewaySchema::execute`].
+    pub async fn execute_compiled(
+        &self,
+        request: &Request,
+        admitted: &Admitted,
+    ) -> Option<Compiled> {
+        let plan = admitted.plan()?;
+        admitted.verdict(&self.limits, &request.variables).ok()?;
+        plan.answer(self, request).await
+    }
+
     /// Apollo's automatic persisted queries, for the HTTP transport.
     pub fn persisted_queries(&self) -> &PersistedQueries {
         &self.persisted
     }
 
     /// Hands `request` its parsed document and checks it against the operation limits.
-    fn admit(&self, request: &mut Request) -> Result<(), ServerError> {
+    fn admit(&self, request: &mut Request) -> Result<Arc<Admitted>, ServerError> {
         let admitted = self.document(request)?;
         request.set_parsed_query(admitted.document().clone());
-        admitted.verdict(&self.limits, &request.variables)
+        admitted.verdict(&self.limits, &request.variables)?;
+        Ok(admitted)
     }
 
     /// Runs any operation as a stream of results, for the transports that stream
@@ -238,8 +266,8 @@ pub fn build_schema(
     let max_subscribers = registrations.pollers().max_watchers();
     let client_shares = shares.clone();
     let services = Services {
-        registrations,
-        access,
+        registrations: registrations.clone(),
+        access: access.clone(),
         query_limits,
         registration,
         shares,
@@ -261,6 +289,8 @@ pub fn build_schema(
         shares: client_shares,
         documents: Documents::new(),
         persisted: PersistedQueries::new(),
+        registrations,
+        access,
     }
 }
 

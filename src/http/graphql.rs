@@ -27,7 +27,9 @@ use super::peer::{Peer, client_id};
 use super::stream::{self, Transport as StreamTransport};
 use crate::access::{AccessError, Admitted};
 use crate::fair_share::ClientId;
-use crate::graphql::{CLIENT_RATE_LIMITED, GatewaySchema, TOO_MANY_CREDENTIALS, is_request_error};
+use crate::graphql::{
+    CLIENT_RATE_LIMITED, Compiled, GatewaySchema, TOO_MANY_CREDENTIALS, is_request_error,
+};
 use crate::graphql::{PersistedQueries, PersistedQueryError};
 use crate::metrics::{GraphqlOutcome, OperationKind, Transport};
 
@@ -259,16 +261,17 @@ async fn run(
         )
     };
     let media = answer.media();
-    let operation = match state.schema.document(&request) {
-        Ok(admitted) => selected_operation(
-            &admitted.document().operations,
-            request.operation_name.as_deref(),
-        ),
+    let admitted = match state.schema.document(&request) {
+        Ok(admitted) => admitted,
         Err(error) => {
             let response = async_graphql::Response::from_errors(vec![error]);
             return refused(OperationKind::Unknown, respond(media, response));
         }
     };
+    let operation = selected_operation(
+        &admitted.document().operations,
+        request.operation_name.as_deref(),
+    );
     let kind = operation_kind(operation);
     if method == Method::Get && operation == Some(OperationType::Mutation) {
         let message = "mutations are only accepted over POST";
@@ -281,6 +284,11 @@ async fn run(
     let subscription = operation == Some(OperationType::Subscription);
     match (answer.json, answer.stream) {
         (Some(media), _) if !subscription => {
+            if let Some(compiled) = state.schema.execute_compiled(&request, &admitted).await {
+                state.metrics.compiled_query();
+                let (outcome, response) = compiled_response(media, compiled);
+                return (Transport::Http, kind, outcome, response);
+            }
             let response = state.schema.execute(request).await;
             let outcome = graphql_outcome(&response);
             (Transport::Http, kind, outcome, respond(media, response))
@@ -297,6 +305,19 @@ async fn run(
                 (GraphQL over SSE) or multipart/mixed, or use the websocket";
             refused(kind, failure(media, Refusal::NotAcceptable, message))
         }
+    }
+}
+
+/// A compiled query's answer, as [`respond`] answers the same response from
+/// async-graphql, and its outcome.
+fn compiled_response(media: MediaType, compiled: Compiled) -> (GraphqlOutcome, Response) {
+    match compiled {
+        Compiled::Body(Ok(body)) => (
+            GraphqlOutcome::Ok,
+            with_media_type(media, StatusCode::OK, body),
+        ),
+        Compiled::Body(Err(error)) => (GraphqlOutcome::Ok, unencodable(media, &error)),
+        Compiled::Failed(response) => (graphql_outcome(&response), respond(media, response)),
     }
 }
 
@@ -379,11 +400,14 @@ fn respond(media: MediaType, response: async_graphql::Response) -> Response {
     };
     match body {
         Ok(body) => with_media_type(media, status, body),
-        Err(error) => {
-            let message = format!("could not encode the response: {error}");
-            failure(media, Refusal::Internal, &message)
-        }
+        Err(error) => unencodable(media, &error),
     }
+}
+
+/// A response that could not be encoded as JSON.
+fn unencodable(media: MediaType, error: &serde_json::Error) -> Response {
+    let message = format!("could not encode the response: {error}");
+    failure(media, Refusal::Internal, &message)
 }
 
 /// When every error of `response` is a fair-share refusal and no field has data,

@@ -56,6 +56,7 @@ struct Instruments {
     budget_refusals: Counter,
     graphql_requests: Family<GraphqlLabels, Counter>,
     graphql_duration: Family<TransportLabel, Histogram>,
+    graphql_compiled: Counter,
     redis_connected: Gauge,
     redis_errors: Counter,
     redis_replicas: Gauge,
@@ -129,6 +130,7 @@ impl Metrics {
             budget_refusals: Counter::default(),
             graphql_requests: Family::default(),
             graphql_duration: Family::new_with_constructor(graphql_buckets),
+            graphql_compiled: Counter::default(),
             redis_connected: Gauge::default(),
             redis_errors: Counter::default(),
             redis_replicas: Gauge::default(),
@@ -294,6 +296,13 @@ impl Metrics {
         }
     }
 
+    /// A query answered from a compiled plan (see `graphql::compiled`).
+    pub fn compiled_query(&self) {
+        if let Some(instruments) = &self.instruments {
+            instruments.graphql_compiled.inc();
+        }
+    }
+
     /// One GraphQL operation on a websocket (`transport`) ended with `outcome`; it
     /// has no request latency, so only the counter moves.
     pub fn graphql_operation(
@@ -444,6 +453,11 @@ impl Instruments {
             "graphql_request_duration_seconds",
             "GraphQL-over-HTTP latency, request to response headers (a stream's first headers), by transport",
             self.graphql_duration.clone(),
+        );
+        registry.register(
+            "graphql_compiled_queries",
+            "GraphQL queries answered from the compiled plan of their document, without async-graphql's validation and execution (also counted in graphql_requests)",
+            self.graphql_compiled.clone(),
         );
         registry.register(
             "redis_connected",

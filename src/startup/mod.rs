@@ -22,7 +22,7 @@ use crate::access::AccessPolicy;
 use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
 use crate::credential::{Credential, FingerprintKey};
 use crate::fair_share::FairShare;
-use crate::graphql::{RegistrationPolicy, build_schema};
+use crate::graphql::{GatewaySchema, RegistrationPolicy, build_schema};
 use crate::http::{
     AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
 };
@@ -67,6 +67,8 @@ pub struct Application {
     metrics_listener: Option<(TcpListener, axum::Router)>,
     shutdown: CancellationToken,
     pollers: Pollers,
+    /// The GraphQL schema the routes serve.
+    schema: GatewaySchema,
     simulator: Option<SimulatorHandle>,
     /// Whether the explorer is served at `/` (logged at start).
     explorer: bool,
@@ -144,7 +146,7 @@ impl Application {
             .subscriptions
             .websocket_settings(config.http.body_limit);
         let state = AppState::new(
-            schema,
+            schema.clone(),
             access,
             explorer,
             shutdown.clone(),
@@ -163,6 +165,7 @@ impl Application {
             metrics_listener,
             shutdown,
             pollers,
+            schema,
             simulator: upstream.simulator,
             explorer: explorer_served,
         })
@@ -193,6 +196,12 @@ impl Application {
     /// The shared pollers (their counters show the poll economy).
     pub fn pollers(&self) -> &Pollers {
         &self.pollers
+    }
+
+    /// The GraphQL schema the routes serve (the same services and caches), for
+    /// running operations in-process.
+    pub fn schema(&self) -> &GatewaySchema {
+        &self.schema
     }
 
     /// Cancelling this token stops the gateway gracefully.

@@ -4,6 +4,7 @@ mod abuse;
 mod access;
 mod budget;
 mod cache;
+mod compiled_queries;
 mod connections;
 mod dashboard;
 mod explorer;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use registrar_gateway::config::GatewayConfig;
+use registrar_gateway::graphql::GatewaySchema;
 use registrar_gateway::poller::Pollers;
 use registrar_gateway::simulator::SimulatorHandle;
 use registrar_gateway::startup::Application;
@@ -26,6 +27,8 @@ pub(crate) struct TestApp {
     pub metrics_address: Option<SocketAddr>,
     pub simulator: SimulatorHandle,
     pub pollers: Pollers,
+    /// The gateway's GraphQL schema, for running operations in-process.
+    pub schema: GatewaySchema,
     pub http: reqwest::Client,
 }
 
@@ -83,6 +86,7 @@ pub(crate) async fn spawn_gateway_with_args(
         address: gateway.address,
         metrics_address: gateway.metrics_address,
         pollers: gateway.pollers.clone(),
+        schema: gateway.schema.clone(),
         gateway,
         simulator,
         http: reqwest::Client::new(),
@@ -120,6 +124,7 @@ pub(crate) struct RunningGateway {
     pub address: SocketAddr,
     pub metrics_address: Option<SocketAddr>,
     pub pollers: Pollers,
+    pub schema: GatewaySchema,
     /// The embedded simulator, in sandbox mode.
     pub sandbox: Option<SimulatorHandle>,
     shutdown: CancellationToken,
@@ -142,6 +147,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> RunningGateway {
         address: app.local_addr(),
         metrics_address: app.metrics_addr(),
         pollers: app.pollers().clone(),
+        schema: app.schema().clone(),
         sandbox: app.simulator().cloned(),
         shutdown: app.shutdown_token(),
         run: Some(tokio::spawn(app.run_until_stopped())),

@@ -1,0 +1,462 @@
+//! Compiled queries answer exactly what async-graphql answers. A property test
+//! generates documents in the compiled subset's grammar (aliases, field orders,
+//! repeated and conflicting fields, nesting, `__typename`, variables or
+//! literals, named or anonymous operations, operation names sent or not, right
+//! or wrong) and simulator states (every demo workflow, no workflow, a domain to
+//! normalise, a malformed domain, an account the upstream refuses), runs each
+//! through async-graphql ([`GatewaySchema::execute`], which never takes the
+//! compiled path) and through the compiled path of the same gateway, and
+//! compares the bytes. Then, over real sockets, the compiled path is shown to be
+//! taken (its metric) with the same answer.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+
+use async_graphql::{Request, Variables};
+use axum::http::HeaderMap;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use registrar_gateway::domain::AccountId;
+use registrar_gateway::fair_share::{ClientId, TrustedProxies};
+use registrar_gateway::graphql::{Compiled, GatewaySchema};
+use serde_json::{Value, json};
+
+use crate::support::{self, ACCOUNT, TestApp};
+
+/// An account the simulator refuses (403): the lookup fails after it was paid for.
+const FORBIDDEN: &str = "ffffffffffffffffffffffffffffffff";
+
+/// Every demo workflow state, no workflow, a name to normalise, a malformed name.
+const DOMAINS: [&str; 12] = [
+    "demo-succeeds.com",
+    "demo-fails.com",
+    "demo-action-required.com",
+    "demo-unknown-completed.com",
+    "demo-blocked.com",
+    "demo-pending.com",
+    "demo-in-progress.com",
+    "demo-succeeded.com",
+    "demo-failed.com",
+    "no-workflow-here.com",
+    "Demo-Blocked.COM.",
+    "not a domain",
+];
+
+/// Leaf fields of `RegistrationStatus` (`ageSeconds` apart, see [`AGE_KEYS`]).
+const LEAVES: [&str; 11] = [
+    "__typename",
+    "domainName",
+    "state",
+    "rawState",
+    "completed",
+    "createdAt",
+    "updatedAt",
+    "context",
+    "nextCheckAt",
+    "fetchedAt",
+    "stale",
+];
+
+/// Object fields of `RegistrationStatus` and their fields.
+const OBJECTS: [(&str, &[&str]); 5] = [
+    ("links", &["__typename", "self", "resource"]),
+    ("error", &["__typename", "code", "message"]),
+    (
+        "actionRequired",
+        &["__typename", "action", "confirmationSentTo"],
+    ),
+    ("blocked", &["__typename", "blockedBy", "detail"]),
+    (
+        "registration",
+        &[
+            "__typename",
+            "domainName",
+            "status",
+            "createdAt",
+            "expiresAt",
+            "autoRenew",
+            "privacyMode",
+            "locked",
+        ],
+    ),
+];
+
+/// Aliases; `state` and `links` are also field names, so some documents conflict
+/// (two fields under one key) and async-graphql refuses them.
+const ALIASES: [&str; 5] = ["a", "b", "renamed", "state", "links"];
+
+/// The response keys `ageSeconds` is asked under (read at request time, so the
+/// comparison masks its value and checks its order instead).
+const AGE_KEYS: [&str; 3] = ["ageSeconds", "age", "howOld"];
+
+#[derive(Clone, Debug)]
+enum Pick {
+    Leaf(Option<usize>, usize),
+    Age(usize),
+    Object(Option<usize>, usize, Vec<(Option<usize>, usize)>),
+}
+
+#[derive(Clone, Debug)]
+enum Account {
+    Absent,
+    Literal(&'static str),
+    /// A variable declared `ID!` (true) or `ID`, and its value (`None`: left out).
+    Variable(bool, Option<&'static str>),
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    named: bool,
+    /// The operation name sent: none, the document's, or another.
+    send_name: usize,
+    root_alias: Option<usize>,
+    domain: usize,
+    domain_variable: bool,
+    account: Account,
+    picks: Vec<Pick>,
+    separator: usize,
+}
+
+fn alias() -> impl Strategy<Value = Option<usize>> {
+    prop::option::weighted(0.3, 0..ALIASES.len())
+}
+
+fn pick() -> impl Strategy<Value = Pick> {
+    prop_oneof![
+        4 => (alias(), 0..LEAVES.len()).prop_map(|(alias, name)| Pick::Leaf(alias, name)),
+        1 => (0..AGE_KEYS.len()).prop_map(Pick::Age),
+        2 => (0..OBJECTS.len()).prop_flat_map(|object| {
+            let fields = OBJECTS[object].1.len();
+            (
+                prop::option::weighted(0.2, 0..2usize),
+                Just(object),
+                prop::collection::vec((prop::option::weighted(0.2, 0..2usize), 0..fields), 1..5),
+            )
+        })
+        .prop_map(|(alias, object, fields)| Pick::Object(alias, object, fields)),
+    ]
+}
+
+fn account() -> impl Strategy<Value = Account> {
+    let value = prop_oneof![Just(None), Just(Some(ACCOUNT)), Just(Some(FORBIDDEN))];
+    prop_oneof![
+        3 => Just(Account::Absent),
+        1 => prop_oneof![Just(ACCOUNT), Just(FORBIDDEN)].prop_map(Account::Literal),
+        1 => (any::<bool>(), value).prop_map(|(required, value)| Account::Variable(required, value)),
+    ]
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        any::<bool>(),
+        prop_oneof![4 => Just(0usize), 2 => Just(1usize), 1 => Just(2usize)],
+        prop::option::of(0..2usize),
+        0..DOMAINS.len(),
+        any::<bool>(),
+        account(),
+        prop::collection::vec(pick(), 1..10),
+        0..3usize,
+    )
+        .prop_map(
+            |(named, send_name, root_alias, domain, domain_variable, account, picks, separator)| {
+                Case {
+                    named,
+                    send_name,
+                    root_alias,
+                    domain,
+                    domain_variable,
+                    account,
+                    picks,
+                    separator,
+                }
+            },
+        )
+}
+
+impl Case {
+    fn text(&self) -> String {
+        let separator = [" ", "\n  ", ", "][self.separator];
+        let mut declarations = Vec::new();
+        let mut arguments = Vec::new();
+        if self.domain_variable {
+            declarations.push("$domain: String!".to_owned());
+            arguments.push("domain: $domain".to_owned());
+        } else {
+            arguments.push(format!("domain: {}", json!(DOMAINS[self.domain])));
+        }
+        match &self.account {
+            Account::Absent => {}
+            Account::Literal(account) => arguments.push(format!("accountId: \"{account}\"")),
+            Account::Variable(required, _) => {
+                let bang = if *required { "!" } else { "" };
+                declarations.push(format!("$account: ID{bang}"));
+                arguments.push("accountId: $account".to_owned());
+            }
+        }
+        let fields: Vec<String> = self.picks.iter().map(render).collect();
+        let root_alias = match self.root_alias {
+            Some(0) => "status: ",
+            Some(_) => "renamed: ",
+            None => "",
+        };
+        let root = format!(
+            "{root_alias}registrationStatus({}) {{ {} }}",
+            arguments.join(", "),
+            fields.join(separator)
+        );
+        let declarations = match declarations.is_empty() {
+            true => String::new(),
+            false => format!("({})", declarations.join(", ")),
+        };
+        match (self.named, declarations.is_empty()) {
+            (true, _) => format!("query Q{declarations} {{ {root} }}"),
+            (false, true) => format!("{{ {root} }}"),
+            (false, false) => format!("query{declarations} {{ {root} }}"),
+        }
+    }
+
+    fn variables(&self) -> Value {
+        let mut variables = serde_json::Map::new();
+        if self.domain_variable {
+            variables.insert("domain".into(), json!(DOMAINS[self.domain]));
+        }
+        if let Account::Variable(_, Some(account)) = &self.account {
+            variables.insert("account".into(), json!(account));
+        }
+        Value::Object(variables)
+    }
+
+    fn request(&self, client: ClientId) -> Request {
+        let mut request =
+            Request::new(self.text()).variables(Variables::from_json(self.variables()));
+        match self.send_name {
+            1 => request = request.operation_name("Q"),
+            2 => request = request.operation_name("Other"),
+            _ => {}
+        }
+        request.data(client)
+    }
+
+    /// Whether the compiled path must decline the request (async-graphql decides).
+    fn must_decline(&self) -> bool {
+        let malformed = DOMAINS[self.domain] == "not a domain";
+        let missing_account = matches!(self.account, Account::Variable(true, None));
+        malformed || missing_account
+    }
+}
+
+fn render(pick: &Pick) -> String {
+    let alias = |alias: &Option<usize>| {
+        alias
+            .map(|a| format!("{}: ", ALIASES[a]))
+            .unwrap_or_default()
+    };
+    match pick {
+        Pick::Leaf(a, name) => format!("{}{}", alias(a), LEAVES[*name]),
+        Pick::Age(0) => "ageSeconds".to_owned(),
+        Pick::Age(key) => format!("{}: ageSeconds", AGE_KEYS[*key]),
+        Pick::Object(a, object, fields) => {
+            let (name, names) = OBJECTS[*object];
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|(a, field)| {
+                    let alias = a
+                        .map(|a| format!("{}: ", ["x", "y"][a]))
+                        .unwrap_or_default();
+                    format!("{alias}{}", names[*field])
+                })
+                .collect();
+            let alias = a
+                .map(|a| format!("{}: ", ["o", "p"][a]))
+                .unwrap_or_default();
+            format!("{alias}{name} {{ {} }}", inner.join(" "))
+        }
+    }
+}
+
+/// `body` with every `ageSeconds` value replaced by `0`, and those values in order.
+fn mask_ages(body: &[u8]) -> (String, Vec<f64>) {
+    let mut text = String::from_utf8(body.to_vec()).expect("UTF-8");
+    let mut ages = Vec::new();
+    for key in AGE_KEYS {
+        let needle = format!("\"{key}\":");
+        let mut from = 0;
+        while let Some(found) = text[from..].find(&needle) {
+            let start = from + found + needle.len();
+            let end = text[start..]
+                .find([',', '}'])
+                .map_or(text.len(), |end| start + end);
+            ages.push(text[start..end].parse::<f64>().expect("a number"));
+            text.replace_range(start..end, "0");
+            from = start;
+        }
+    }
+    (text, ages)
+}
+
+/// Both paths as one: async-graphql's response before and after, and the compiled one.
+struct Run {
+    before: Vec<u8>,
+    before_is_request_error: bool,
+    compiled: Option<Vec<u8>>,
+    after: Vec<u8>,
+}
+
+async fn run(schema: &GatewaySchema, case: &Case, client: ClientId) -> Run {
+    let before = schema.execute(case.request(client)).await;
+    let before_is_request_error = registrar_gateway::graphql::is_request_error(&before);
+    let request = case.request(client);
+    let compiled = match schema.document(&request) {
+        Ok(admitted) => schema.execute_compiled(&request, &admitted).await,
+        Err(_) => None,
+    };
+    let compiled = compiled.map(|compiled| match compiled {
+        Compiled::Body(body) => body.expect("an encodable body"),
+        Compiled::Failed(response) => serde_json::to_vec(&response).unwrap(),
+    });
+    let after = schema.execute(case.request(client)).await;
+    Run {
+        before: serde_json::to_vec(&before).unwrap(),
+        before_is_request_error,
+        compiled,
+        after: serde_json::to_vec(&after).unwrap(),
+    }
+}
+
+fn client() -> ClientId {
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let address = TrustedProxies::new(Vec::new()).client_address(peer, &HeaderMap::new());
+    ClientId::of(None, address)
+}
+
+#[test]
+fn compiled_answers_are_byte_for_byte_what_async_graphql_answers() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Statuses stay cached for the whole test, so both paths read one snapshot.
+    let app = runtime.block_on(support::spawn_app_with(&[
+        "--cache-ttl-active",
+        "1h",
+        "--cache-ttl-waiting",
+        "1h",
+        "--cache-ttl-not-found",
+        "1h",
+        "--cache-ttl-error",
+        "1h",
+    ]));
+    app.simulator
+        .set_forbidden_accounts(vec![AccountId::parse(FORBIDDEN).unwrap()]);
+    let client = client();
+    let compiled_cases = Cell::new(0);
+    let mut runner = TestRunner::new(Config {
+        cases: 512,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&case(), |case| {
+        let run = runtime.block_on(run(&app.schema, &case, client));
+        let text = case.text();
+        if run.before_is_request_error || case.must_decline() {
+            prop_assert!(run.compiled.is_none(), "compiled, but must not be: {text}");
+            return Ok(());
+        }
+        let Some(compiled) = run.compiled else {
+            return Err(TestCaseError::fail(format!("not compiled: {text}")));
+        };
+        compiled_cases.set(compiled_cases.get() + 1);
+        let (before, before_ages) = mask_ages(&run.before);
+        let (compiled, ages) = mask_ages(&compiled);
+        let (after, after_ages) = mask_ages(&run.after);
+        prop_assert_eq!(
+            &before,
+            &after,
+            "async-graphql itself changed its answer: {}",
+            text
+        );
+        prop_assert_eq!(&compiled, &after, "{}", text);
+        for ((before, age), after) in before_ages.iter().zip(&ages).zip(&after_ages) {
+            prop_assert!(
+                before <= age && age <= after,
+                "ages {before} {age} {after}: {text}"
+            );
+        }
+        Ok(())
+    });
+    result.unwrap();
+    let compiled_cases = compiled_cases.get();
+    assert!(compiled_cases > 100, "only {compiled_cases} cases compiled");
+}
+
+/// The query loadgen measures, sent twice over HTTP.
+const STATUS_QUERY: &str = "query($domain: String!) { registrationStatus(domain: $domain) { \
+    domainName state rawState completed createdAt updatedAt links { self resource } context \
+    error { code message } actionRequired { action confirmationSentTo } fetchedAt ageSeconds } }";
+
+async fn compiled_queries(app: &TestApp) -> f64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("registrar_gateway_graphql_compiled_queries_total "))
+        .and_then(|value| value.parse().ok())
+        .expect("the compiled queries metric")
+}
+
+async fn post(app: &TestApp, body: Value) -> (reqwest::StatusCode, HeaderMap, Vec<u8>) {
+    let response = app.post_json(body).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn a_repeated_query_is_answered_from_its_compiled_plan_with_the_same_answer() {
+    let app = support::spawn_app_with(&["--cache-ttl-active", "1h"]).await;
+    let body = json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-in-progress.com" } });
+    assert_eq!(compiled_queries(&app).await, 0.0);
+
+    let (status, headers, first) = post(&app, body.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        compiled_queries(&app).await,
+        0.0,
+        "the first runs through async-graphql"
+    );
+
+    let (compiled_status, compiled_headers, second) = post(&app, body.clone()).await;
+    assert_eq!(compiled_queries(&app).await, 1.0, "the second is compiled");
+    assert_eq!(compiled_status, status);
+    for name in ["content-type", "vary"] {
+        assert_eq!(compiled_headers.get(name), headers.get(name), "{name}");
+    }
+    assert_eq!(mask_ages(&second).0, mask_ages(&first).0);
+    let answer: Value = serde_json::from_slice(&second).unwrap();
+    assert_eq!(answer["data"]["registrationStatus"]["state"], "IN_PROGRESS");
+
+    // A document outside the subset (a fragment) always runs through async-graphql.
+    let fragment = json!({
+        "query": "{ registrationStatus(domain: \"demo-pending.com\") { ...F } } \
+                  fragment F on RegistrationStatus { state }"
+    });
+    for _ in 0..2 {
+        let (status, _, _) = post(&app, fragment.clone()).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(compiled_queries(&app).await, 1.0);
+
+    // Errors keep async-graphql's shape: a malformed domain is left to it.
+    let malformed = json!({ "query": STATUS_QUERY, "variables": { "domain": "not a domain" } });
+    let (_, _, refused) = post(&app, malformed).await;
+    let refused: Value = serde_json::from_slice(&refused).unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert_eq!(compiled_queries(&app).await, 1.0);
+}
