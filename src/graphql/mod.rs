@@ -76,11 +76,18 @@ pub struct GatewaySchema {
     fanout: Arc<Fanout>,
     /// Each client's share of open subscriptions, taken per subscriber of a shared execution.
     shares: FairShare,
+    /// Behind one `Arc`: the HTTP handlers' state, this schema with it, is cloned
+    /// per request, and each moka cache in here costs several reference counts.
+    parts: Arc<Parts>,
+}
+
+/// The document caches, and the services compiled queries read (the resolvers
+/// read the same services from schema data).
+struct Parts {
     /// Documents parsed once per distinct text.
     documents: Documents,
     /// Apollo's automatic persisted queries.
     persisted: PersistedQueries,
-    /// What compiled queries read (the resolvers read them from schema data).
     registrations: RegistrationService,
     access: AccessPolicy,
 }
@@ -119,7 +126,7 @@ impl GatewaySchema {
     /// `request`'s document, parsed now or taken from the documents parsed before;
     /// a request error when it nests too deep or does not parse.
     pub fn document(&self, request: &Request) -> Result<Arc<Admitted>, ServerError> {
-        self.documents.admitted(request, &self.limits)
+        self.parts.documents.admitted(request, &self.limits)
     }
 
     /// Answers a query from the compiled plan of its document, `admitted` (see
@@ -139,7 +146,7 @@ impl GatewaySchema {
 
     /// Apollo's automatic persisted queries, for the HTTP transport.
     pub fn persisted_queries(&self) -> &PersistedQueries {
-        &self.persisted
+        &self.parts.persisted
     }
 
     /// Hands `request` its parsed document and checks it against the operation limits.
@@ -289,10 +296,12 @@ pub fn build_schema(
         limits,
         fanout: Arc::new(Fanout::new(max_subscribers)),
         shares: client_shares,
-        documents: Documents::new(),
-        persisted: PersistedQueries::new(),
-        registrations,
-        access,
+        parts: Arc::new(Parts {
+            documents: Documents::new(),
+            persisted: PersistedQueries::new(),
+            registrations,
+            access,
+        }),
     }
 }
 

@@ -75,8 +75,13 @@ impl Plan {
         let own_credential = data_of::<Credential>(&request.data);
         let payer = data_of::<ClientId>(&request.data)
             .map(|client| Payer::new(&schema.shares, *client, own_credential.is_some()));
-        let asker =
-            Asker::new(&schema.registrations, &schema.access, own_credential, payer).ok()?;
+        let asker = Asker::new(
+            &schema.parts.registrations,
+            &schema.parts.access,
+            own_credential,
+            payer,
+        )
+        .ok()?;
         let (account, domain) = asker.target(domain, account).ok()?;
         Some(match asker.read(account, domain).await {
             Ok(status) => Compiled::Body(serde_json::to_vec(&Body {
