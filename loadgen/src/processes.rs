@@ -102,9 +102,6 @@ pub(crate) async fn start(launch: Launch<'_>) -> Result<Service, BenchError> {
     })
 }
 
-/// Where Debian puts `redis-server` when `/usr/sbin` is not on `PATH`.
-const REDIS_SERVER_FALLBACK: &str = "/usr/sbin/redis-server";
-
 /// Starts Debian's `redis-server` on a free loopback port, nothing persisted (the
 /// flags of `bench/redis.sh`), and waits until it answers `PING`; its `url` is
 /// `redis://127.0.0.1:PORT`.
@@ -112,8 +109,7 @@ pub(crate) async fn start_redis() -> Result<Service, BenchError> {
     let name = "redis-server";
     let program = find_redis_server().ok_or_else(|| BenchError::NotReady {
         name,
-        reason: "no redis-server on PATH or in /usr/sbin: --replicas needs one \
-                 (apt-get install -y redis-server)"
+        reason: "no redis-server on PATH: --replicas needs one (apt-get install -y redis-server)"
             .to_owned(),
     })?;
     let port = free_port()?;
@@ -146,16 +142,12 @@ pub(crate) async fn start_redis() -> Result<Service, BenchError> {
     })
 }
 
+/// `redis-server` on `PATH` (Debian's package puts it in `/usr/bin`).
 fn find_redis_server() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("redis-server"))
-            .find(|candidate| candidate.is_file())
-    });
-    on_path.or_else(|| {
-        let fallback = PathBuf::from(REDIS_SERVER_FALLBACK);
-        fallback.is_file().then_some(fallback)
-    })
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Whether Redis on `port` answers an inline `PING` with `+PONG`.
