@@ -51,12 +51,15 @@ start() {
     urls[$name]="http://$(logged "$logs/$name.log" address)"
 }
 
-# Measures every named configuration ROUNDS times, interleaved; the medians are given
-# relative to the first (the baseline).
+# Measures every named configuration ROUNDS times, interleaved, the order rotated each round
+# (so that no configuration always runs first, on a machine warming up or cooling down); the
+# medians are given relative to the first named (the baseline).
 compare() {
     printf '%-9s %5s %14s %12s %12s\n' config round 'requests/s' 'p99 ms' 'of floor'
+    local names=("$@")
     for round in $(seq "$rounds"); do
-        for name in "$@"; do
+        local shift_by=$(((round - 1) % ${#names[@]}))
+        for name in "${names[@]:shift_by}" "${names[@]:0:shift_by}"; do
             "$bin_dir/loadgen" --bin-dir "$bin_dir" --gateway-url "${urls[$name]}" \
                 --simulator-url "${base_url%/client/v4}" --gateway-pid "${gateway_pids[$name]}" \
                 --json-out "$logs/$name-$round.json" query --duration "$duration" >/dev/null

@@ -1,7 +1,9 @@
 //! Scenario 1, collapse: K clients each poll the same M registrations every R ms
 //! for T seconds; the gateway should make about one upstream call per registration
 //! per cache TTL however many clients ask. Run twice: every registration moving
-//! (pending / in progress), then a mix of all states.
+//! (pending / in progress), then a mix of all states. With `--replicas N` the
+//! clients are spread round-robin over N gateways sharing a Redis, and the ideal
+//! stays the same: one upstream call per registration per TTL across replicas.
 
 use std::time::Duration;
 
@@ -106,17 +108,22 @@ async fn run_variant(
 ) -> Result<Report, BenchError> {
     let label = format!("{variant:?}").to_lowercase();
     let (domains, ideal) = prepare(setup, stack, args, variant, &label).await?;
-    let graphql = GraphqlClient::new(load_http_client()?, &stack.gateway.url);
+    let http = load_http_client()?;
+    let gateways: Vec<GraphqlClient> = stack
+        .gateways()
+        .map(|gateway| GraphqlClient::new(http.clone(), &gateway.url))
+        .collect();
     let plan = PollPlan {
         clients: args.clients,
         interval: args.interval,
         duration: args.duration,
     };
-    let outcome = pollers::run(&graphql, &domains, plan).await;
+    let outcome = pollers::run(&gateways, &domains, plan).await;
     let stats = stack.control.stats().await?;
     let upstream = stats.requests_for(&setup.account, domains.iter().map(String::as_str));
     let mut report = Report::new(format!("collapse ({label} states)"));
     report
+        .metric("gateway replicas", gateways.len() as u64)
         .metric("clients (K)", args.clients as u64)
         .metric("registrations (M)", args.registrations as u64)
         .metric("poll interval ms (R)", args.interval.as_millis() as u64)

@@ -8,7 +8,9 @@
 //! (a manual clock advance) to each subscriber's event, the time from the moment
 //! the poll's answer reached the gateway (the event's `fetchedAt`) to each
 //! subscriber's event (the gateway's own fan-out cost, poll interval excluded),
-//! and the gateway's RSS before, during and after.
+//! and the gateway's RSS before, during and after. With `--replicas N` the
+//! subscribers are spread round-robin over N gateways sharing a Redis, and RSS
+//! is summed over them.
 
 mod connection;
 mod sse;
@@ -157,19 +159,13 @@ async fn run_over(
     let stack = setup.stack(&args.gateway_flags()).await?;
     let domains = create_workflows(setup, &stack, args).await?;
     let mut rss = Rss {
-        before: stack.gateway.rss_kib(),
+        before: stack.rss_kib(),
         ..Rss::default()
     };
     let (sender, mut events) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
-    let url = format!("{}/graphql", stack.gateway.url);
-    let tasks = match transport {
-        Transport::Websocket => {
-            let ws_url = url.replacen("http://", "ws://", 1);
-            connection::open_all(&ws_url, &domains, args, sender, &stop).await?
-        }
-        Transport::Sse => sse::open_all(&url, &domains, args, sender, &stop).await?,
-    };
+    let tasks = open_spread(&stack, &domains, args, transport, &sender, &stop).await?;
+    drop(sender);
     let subscribers = args.subscribers as usize;
     let initial = collect(
         &mut events,
@@ -179,13 +175,12 @@ async fn run_over(
         |count| {
             let step = (subscribers / 10).max(1);
             if count % step == 0 {
-                rss.curve
-                    .extend(stack.gateway.rss_kib().map(|kib| (count, kib)));
+                rss.curve.extend(stack.rss_kib().map(|kib| (count, kib)));
             }
         },
     )
     .await;
-    rss.during = stack.gateway.rss_kib();
+    rss.during = stack.rss_kib();
     let polls = count_polls(setup, &stack, &domains, args).await?;
     let advanced = Instant::now();
     stack.control.advance_clock(TO_IN_PROGRESS).await?;
@@ -210,7 +205,7 @@ async fn run_over(
     for task in tasks {
         let _ = task.await;
     }
-    rss.after = stack.gateway.rss_kib();
+    rss.after = stack.rss_kib();
     let latencies = changed
         .times
         .iter()
@@ -231,6 +226,43 @@ async fn run_over(
         &phases,
         &rss,
     ))
+}
+
+/// Opens the subscribers spread round-robin over the stack's gateways: subscriber i
+/// goes to replica i mod N and watches registration i mod M, as with one gateway.
+async fn open_spread(
+    stack: &Stack,
+    domains: &[String],
+    args: &FanoutArgs,
+    transport: Transport,
+    sender: &mpsc::UnboundedSender<Event>,
+    stop: &CancellationToken,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, BenchError> {
+    let gateways: Vec<_> = stack.gateways().collect();
+    let replicas = gateways.len();
+    let mut tasks = Vec::new();
+    for (replica, gateway) in gateways.into_iter().enumerate() {
+        // This replica's subscribers, in order, each with the registration it watches.
+        let watched: Vec<String> = (replica..args.subscribers as usize)
+            .step_by(replicas)
+            .map(|id| domains[id % domains.len()].clone())
+            .collect();
+        if watched.is_empty() {
+            continue;
+        }
+        let mut share = args.clone();
+        share.subscribers = watched.len() as u32;
+        let url = format!("{}/graphql", gateway.url);
+        let (events, stop) = (sender.clone(), stop);
+        tasks.extend(match transport {
+            Transport::Websocket => {
+                let ws_url = url.replacen("http://", "ws://", 1);
+                connection::open_all(&ws_url, &watched, &share, events, stop).await?
+            }
+            Transport::Sse => sse::open_all(&url, &watched, &share, events, stop).await?,
+        });
+    }
+    Ok(tasks)
 }
 
 async fn create_workflows(

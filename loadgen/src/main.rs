@@ -57,6 +57,17 @@ struct Cli {
     /// The gateway's default account (`--account-id`).
     #[arg(long, global = true, default_value = stack::DEFAULT_ACCOUNT)]
     account_id: String,
+    /// Gateways to start; above 1 they share a `redis-server` started for them
+    /// (`--redis-url`) and `collapse` and `fanout` spread their clients round-robin
+    /// over them (the other scenarios load the first).
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u16).range(1..=16),
+        conflicts_with = "gateway_url"
+    )]
+    replicas: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +149,7 @@ fn setup(cli: &Cli) -> Result<Setup, BenchError> {
         bin_dir: processes::bin_dir(cli.bin_dir.as_deref())?,
         external,
         account: cli.account_id.clone(),
+        replicas: usize::from(cli.replicas),
     })
 }
 

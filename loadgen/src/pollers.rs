@@ -1,6 +1,7 @@
 //! Polling clients, as dashboards behave: each client asks for the same set of
 //! registrations (one `registrationStatuses` query) every interval, starting at a
-//! random offset so the load is spread over the interval.
+//! random offset so the load is spread over the interval. Given several gateways
+//! (replicas), client i asks gateway i mod N, as a round-robin load balancer would.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,19 +36,21 @@ pub(crate) struct PollOutcome {
     pub first_error: Option<String>,
 }
 
-/// Runs `plan` against `graphql`, every client polling all of `domains`.
+/// Runs `plan` against `gateways` (client i asks gateway i mod N), every client
+/// polling all of `domains`.
 pub(crate) async fn run(
-    graphql: &GraphqlClient,
+    gateways: &[GraphqlClient],
     domains: &[String],
     plan: PollPlan,
 ) -> PollOutcome {
     let body = GraphqlClient::body(POLL_QUERY, json!({ "domains": domains }));
     let deadline = Instant::now() + plan.duration;
     let max_polls = (plan.duration.as_secs_f64() / plan.interval.as_secs_f64()).ceil() as u64 + 1;
-    let client = Arc::new(graphql.clone());
+    let gateways: Vec<Arc<GraphqlClient>> = gateways.iter().cloned().map(Arc::new).collect();
     let tasks: Vec<_> = (0..plan.clients)
-        .map(|_| {
-            let (client, body) = (Arc::clone(&client), body.clone());
+        .map(|index| {
+            let client = Arc::clone(&gateways[index % gateways.len()]);
+            let body = body.clone();
             tokio::spawn(async move {
                 poll_until(&client, body, plan.interval, deadline, max_polls).await
             })

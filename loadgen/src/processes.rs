@@ -1,12 +1,15 @@
 //! The processes under test: the simulator, the gateway and the floor server run
 //! as separate child processes on free loopback ports, are probed until ready
 //! within a deadline, and are killed when their guard drops (also on error).
-//! Already running ones can be given by URL instead.
+//! Already running ones can be given by URL instead. With `--replicas`, a
+//! `redis-server` (Debian's, as users run it) joins them the same way.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::error::BenchError;
@@ -97,6 +100,69 @@ pub(crate) async fn start(launch: Launch<'_>) -> Result<Service, BenchError> {
         pid: Some(pid),
         _child: Some(guard),
     })
+}
+
+/// Starts Debian's `redis-server` on a free loopback port, nothing persisted (the
+/// flags of `bench/redis.sh`), and waits until it answers `PING`; its `url` is
+/// `redis://127.0.0.1:PORT`.
+pub(crate) async fn start_redis() -> Result<Service, BenchError> {
+    let name = "redis-server";
+    let program = find_redis_server().ok_or_else(|| BenchError::NotReady {
+        name,
+        reason: "no redis-server on PATH: --replicas needs one (apt-get install -y redis-server)"
+            .to_owned(),
+    })?;
+    let port = free_port()?;
+    let child = Command::new(program)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|source| BenchError::Spawn { name, source })?;
+    let pid = child.id();
+    let mut guard = ChildGuard(child);
+    let deadline = Instant::now() + READY_DEADLINE;
+    while !answers_ping(port).await {
+        if let Some(status) = guard.0.try_wait()? {
+            let reason = format!("exited with {status}");
+            return Err(BenchError::NotReady { name, reason });
+        }
+        if Instant::now() >= deadline {
+            let reason = format!("no PONG on port {port} within {READY_DEADLINE:?}");
+            return Err(BenchError::NotReady { name, reason });
+        }
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    }
+    Ok(Service {
+        url: format!("redis://127.0.0.1:{port}"),
+        pid: Some(pid),
+        _child: Some(guard),
+    })
+}
+
+/// `redis-server` on `PATH` (Debian's package puts it in `/usr/bin`).
+fn find_redis_server() -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Whether Redis on `port` answers an inline `PING` with `+PONG`.
+async fn answers_ping(port: u16) -> bool {
+    let exchange = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.write_all(b"PING\r\n").await?;
+        let mut answer = [0_u8; 7];
+        stream.read_exact(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer == *b"+PONG\r\n")
+    };
+    matches!(
+        tokio::time::timeout(PROBE_INTERVAL * 10, exchange).await,
+        Ok(Ok(true))
+    )
 }
 
 /// A port nobody listens on right now (the child binds it a moment later).

@@ -64,7 +64,9 @@ pub(crate) async fn run(setup: &Setup, args: &SoakArgs) -> Result<Report, BenchE
     };
     let polling = {
         let domains = domains.clone();
-        tokio::spawn(async move { pollers::run(&graphql, &domains, plan).await })
+        tokio::spawn(
+            async move { pollers::run(std::slice::from_ref(&graphql), &domains, plan).await },
+        )
     };
     let started = Instant::now();
     let samples = (args.duration.as_secs_f64() / args.sample_every.as_secs_f64()).ceil() as u32;

@@ -1,6 +1,12 @@
 //! The system under test for one scenario: a simulator (manual clock, no rate
 //! limit) and a gateway pointed at it, both started fresh with the scenario's
 //! gateway flags, or the running ones given by `--simulator-url/--gateway-url`.
+//!
+//! With `--replicas N` (N > 1) it is a scaled-out deployment instead: a
+//! `redis-server` and N gateways sharing it (`--redis-url`) in front of the one
+//! simulator, as README "Scaling out" deploys them. Scenarios that spread their
+//! clients ([`Stack::gateways`]) measure the replicas together; the others load
+//! the first.
 
 use std::path::PathBuf;
 
@@ -20,6 +26,8 @@ pub(crate) struct Setup {
     pub external: Option<External>,
     /// The gateway's default account.
     pub account: String,
+    /// Gateways started, sharing one Redis when more than one.
+    pub replicas: usize,
 }
 
 /// Processes started by someone else.
@@ -33,11 +41,16 @@ pub(crate) struct External {
     pub gateway_pid: Option<u32>,
 }
 
-/// A simulator and a gateway in front of it.
+/// A simulator and a gateway in front of it (or several sharing a Redis).
 #[derive(Debug)]
 pub(crate) struct Stack {
-    /// The gateway (declared first so it stops first: it talks to the simulator).
+    /// The gateway, the first replica (declared first so it stops first: it talks
+    /// to the simulator).
     pub gateway: Service,
+    /// The other replicas, with `--replicas` above 1.
+    others: Vec<Service>,
+    /// The Redis the replicas share, with `--replicas` above 1 (stopped after them).
+    _redis: Option<Service>,
     /// The simulator, held so it runs (and stops) with the stack.
     _simulator: Service,
     /// The simulator's control API.
@@ -72,13 +85,18 @@ impl Setup {
         .await
     }
 
-    /// Starts a simulator and a gateway run with `gateway_flags` (or uses the running ones).
+    /// Starts a simulator and a gateway run with `gateway_flags` (or uses the running
+    /// ones); with `--replicas` above 1, a Redis and that many gateways sharing it.
     pub(crate) async fn stack(&self, gateway_flags: &[String]) -> Result<Stack, BenchError> {
         let simulator = self.simulator().await?;
-        let gateway = match &self.external {
-            Some(external) => Service::external(&external.gateway_url, external.gateway_pid),
-            None => self.start_gateway(&simulator, gateway_flags).await?,
+        let (redis, mut gateways) = match &self.external {
+            Some(external) => {
+                let gateway = Service::external(&external.gateway_url, external.gateway_pid);
+                (None, vec![gateway])
+            }
+            None => self.start_gateways(&simulator, gateway_flags).await?,
         };
+        let gateway = gateways.remove(0);
         let control = SimulatorControl::new(&simulator.url)?;
         if !control.clock_is_manual().await? {
             return Err(BenchError::Unexpected(
@@ -88,11 +106,34 @@ impl Setup {
         }
         Ok(Stack {
             gateway,
+            others: gateways,
+            _redis: redis,
             _simulator: simulator,
             control,
         })
     }
 
+    /// One gateway, or `replicas` of them sharing a Redis started for them.
+    async fn start_gateways(
+        &self,
+        simulator: &Service,
+        flags: &[String],
+    ) -> Result<(Option<Service>, Vec<Service>), BenchError> {
+        if self.replicas <= 1 {
+            let gateway = self.start_gateway(simulator, flags).await?;
+            return Ok((None, vec![gateway]));
+        }
+        let redis = processes::start_redis().await?;
+        let mut flags = flags.to_vec();
+        flags.extend(["--redis-url".to_owned(), redis.url.clone()]);
+        let mut gateways = Vec::with_capacity(self.replicas);
+        for _ in 0..self.replicas {
+            gateways.push(self.start_gateway(simulator, &flags).await?);
+        }
+        Ok((Some(redis), gateways))
+    }
+
+    /// Starts one gateway in front of `simulator`.
     async fn start_gateway(
         &self,
         simulator: &Service,
@@ -124,5 +165,17 @@ impl Setup {
             ready_path: "/healthz",
         })
         .await
+    }
+}
+
+impl Stack {
+    /// Every gateway: the first, then the other replicas.
+    pub(crate) fn gateways(&self) -> impl Iterator<Item = &Service> {
+        std::iter::once(&self.gateway).chain(&self.others)
+    }
+
+    /// The gateways' RSS summed, in KiB; `None` when one is unknown.
+    pub(crate) fn rss_kib(&self) -> Option<u64> {
+        self.gateways().map(Service::rss_kib).sum()
     }
 }

@@ -1,6 +1,7 @@
 //! The shared store's section (`--redis-url`): where replicas share their state,
 //! and how patiently. Without a URL the gateway runs alone, in-process.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -15,6 +16,9 @@ pub struct SharedConfig {
     /// Redis shared by replicas: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. Unset: one replica, all state in-process. A secret (it may carry a password): prefer the environment.
     #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = redis_url)]
     pub redis_url: Option<RedisUrl>,
+    /// PEM file of the certificate authorities a `rediss://` URL trusts instead of the system's: for a Redis whose certificate a private CA signed. Needs a `rediss://` --redis-url.
+    #[arg(long, env = "REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
     /// Start of every Redis key the gateway writes, so deployments (or credentials' environments) can share one Redis without seeing each other's state.
     #[arg(
         long,
@@ -39,6 +43,7 @@ impl SharedConfig {
         let url = self.redis_url.clone()?;
         Some(SharedSettings {
             url,
+            ca_file: self.redis_ca_file.clone(),
             key_prefix: self.redis_key_prefix.clone(),
             timeout: self.redis_timeout,
             heartbeat: self.redis_heartbeat,
@@ -55,6 +60,12 @@ impl SharedConfig {
                     "--redis-url / REDIS_URL is not a usable Redis URL ({reason}); expected redis://[user:password@]host[:port][/db] or rediss://"
                 ))
             })?;
+        }
+        if self.redis_ca_file.is_some() && !self.redis_url.as_ref().is_some_and(RedisUrl::is_tls) {
+            return Err(ConfigError::Unusable(
+                "--redis-ca-file / REDIS_CA_FILE needs a rediss:// (TLS) --redis-url / REDIS_URL"
+                    .into(),
+            ));
         }
         if self.redis_key_prefix.is_empty() {
             return Err(ConfigError::Unusable(

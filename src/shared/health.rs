@@ -87,8 +87,10 @@ fn classify(error: &SharedError) -> Failure {
         {
             Failure::Unreachable
         }
-        SharedError::Redis(_) | SharedError::BadUrl(_) | SharedError::Corrupt(_) => {
-            Failure::Refused
-        }
+        SharedError::Redis(_)
+        | SharedError::BadUrl(_)
+        | SharedError::CaFile { .. }
+        | SharedError::Auth(_)
+        | SharedError::Corrupt(_) => Failure::Refused,
     }
 }

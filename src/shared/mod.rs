@@ -9,6 +9,7 @@
 //! replica heartbeat ([`replicas`]) brings it back when Redis answers again.
 //!
 //! - [`url`]: the URL, a secret (it may carry a password);
+//! - [`tls`]: which certificate authorities `rediss://` trusts;
 //! - [`health`]: connected or local, with a log line and a metric on each change;
 //! - [`replicas`]: the heartbeat that counts live replicas (for the local budget share);
 //! - [`fingerprint`]: the credential fingerprint key every replica shares.
@@ -16,10 +17,12 @@
 mod fingerprint;
 mod health;
 mod replicas;
+mod tls;
 mod url;
 
 pub use url::RedisUrl;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -36,6 +39,8 @@ use health::Health;
 pub struct SharedSettings {
     /// `redis://` or `rediss://` (TLS), with credentials and database in the URL.
     pub url: RedisUrl,
+    /// PEM file of the CAs `rediss://` trusts instead of the system's.
+    pub ca_file: Option<PathBuf>,
     /// Start of every key this gateway writes, so deployments can share one Redis.
     pub key_prefix: String,
     /// Bound on connecting and on each command; past it the replica goes local.
@@ -52,6 +57,19 @@ pub enum SharedError {
     /// The URL does not parse as a Redis URL (the URL itself is never shown).
     #[error("--redis-url / REDIS_URL is not a usable Redis URL ({0})")]
     BadUrl(String),
+    /// `--redis-ca-file` cannot be read or holds no certificate.
+    #[error("--redis-ca-file / REDIS_CA_FILE {path} is unusable: {reason}")]
+    CaFile {
+        /// The file named.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Redis refused the user or password of the URL (which is not shown).
+    #[error(
+        "redis refused the user or password in --redis-url / REDIS_URL ({0}); check the URL's credentials"
+    )]
+    Auth(String),
     /// Redis answered with an error, or did not answer.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
@@ -103,8 +121,7 @@ impl SharedStore {
         metrics: Metrics,
         shutdown: CancellationToken,
     ) -> Result<Self, SharedError> {
-        let client = redis::Client::open(settings.url.expose())
-            .map_err(|error| SharedError::BadUrl(format!("{:?}", error.kind())))?;
+        let client = tls::client(&settings.url, settings.ca_file.as_deref())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout))
             .set_response_timeout(Some(settings.timeout))
@@ -145,6 +162,13 @@ impl SharedStore {
                 .await;
             match ping {
                 Ok(()) => return Ok(()),
+                // Waiting cannot fix a wrong password: say so now.
+                Err(SharedError::Redis(error)) if refused_credentials(&error) => {
+                    let code = error
+                        .code()
+                        .map_or_else(|| format!("{:?}", error.kind()), str::to_owned);
+                    return Err(SharedError::Auth(code));
+                }
                 Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
                 Err(error) => {
                     tracing::warn!(%error, "waiting for redis");
@@ -211,4 +235,11 @@ impl SharedStore {
         }
         outcome
     }
+}
+
+/// Whether Redis refused the URL's user or password (`WRONGPASS`, or `NOAUTH` when
+/// the URL has none and Redis wants one).
+fn refused_credentials(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("WRONGPASS" | "NOAUTH"))
 }

@@ -22,6 +22,11 @@ impl RedisUrl {
             .map_err(|error| format!("{:?}", error.kind()))
     }
 
+    /// Whether the URL asks for TLS (`rediss://`).
+    pub fn is_tls(&self) -> bool {
+        self.expose().starts_with("rediss://")
+    }
+
     pub(super) fn expose(&self) -> &str {
         self.0.expose_secret()
     }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::{
     ACCOUNT, Replica, TestRedis, spawn_replicas, spawn_simulator, spawn_simulator_with,
+    start_refused,
 };
 
 /// A query answered with data, no errors (`registrationStatus` is null for a domain
@@ -31,6 +32,7 @@ fn assert_answered(body: &Value, domain: &str) {
 async fn store(redis: &TestRedis, shutdown: &CancellationToken) -> SharedStore {
     let settings = SharedSettings {
         url: RedisUrl::new(&redis.url()),
+        ca_file: None,
         key_prefix: "budget-test".into(),
         timeout: Duration::from_secs(1),
         heartbeat: Duration::from_millis(100),
@@ -124,6 +126,88 @@ async fn a_password_in_the_redis_url_authenticates_and_never_reaches_the_logs() 
     assert_answered(&replica.status_of("demo-succeeded.com").await, "a query");
     let logs = serde_json::to_string(&replica.logs()).unwrap();
     assert!(!logs.contains(PASSWORD), "the Redis password was logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_state_over_rediss_with_a_password_and_a_private_ca() {
+    const PASSWORD: &str = "tls-redis-secret-5f3a";
+    let simulator = spawn_simulator().await;
+    let redis = TestRedis::start_tls_with_password(PASSWORD).await;
+    let ca = redis.ca_file().expect("a TLS server has a CA");
+    let ca = ca.to_str().expect("a UTF-8 path");
+    assert!(
+        redis.url().starts_with("rediss://"),
+        "the replicas speak TLS"
+    );
+    let replicas = spawn_replicas(2, &simulator.handle, &redis, &["--redis-ca-file", ca]).await;
+    for replica in &replicas {
+        assert_eq!(
+            replica.metric("registrar_gateway_redis_connected").await,
+            Some(1.0)
+        );
+    }
+    assert_answered(
+        &replicas[0].status_of("demo-succeeded.com").await,
+        "a query",
+    );
+    // The answer went to Redis (over TLS: the test's own connection trusts the CA)...
+    let mut connection = redis.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("registrar-gateway:status:*")
+        .query_async(&mut connection)
+        .await
+        .expect("KEYS answers");
+    assert!(
+        keys.iter().any(|key| key.ends_with("demo-succeeded.com")),
+        "{keys:?}"
+    );
+    // ...and the other replica is answered from there, not from the upstream.
+    assert_answered(
+        &replicas[1].status_of("demo-succeeded.com").await,
+        "a query",
+    );
+    assert_eq!(
+        simulator.handle.requests_for(ACCOUNT, "demo-succeeded.com"),
+        1
+    );
+    for replica in &replicas {
+        let logs = serde_json::to_string(&replica.logs()).unwrap();
+        assert!(!logs.contains(PASSWORD), "the Redis password was logged");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_redis_password_stops_start_up_at_once_without_showing_it() {
+    const WRONG: &str = "not-the-password-9c1e";
+    let simulator = spawn_simulator().await;
+    let redis = TestRedis::start_tls_with_password("the-password-77d0").await;
+    let ca = redis.ca_file().expect("a TLS server has a CA");
+    // A start-up wait far beyond the helper's 20 s: only giving up at once passes.
+    let args = [
+        "--redis-ca-file",
+        ca.to_str().unwrap(),
+        "--redis-startup-wait",
+        "5m",
+    ];
+    for url in [
+        redis.url_with_password(Some(WRONG)),
+        redis.url_with_password(None),
+    ] {
+        let (status, printed) = start_refused(&simulator.handle, &url, &args).await;
+        assert!(!status.success(), "{printed}");
+        assert!(
+            printed.contains("redis refused the user or password in --redis-url / REDIS_URL"),
+            "{printed}"
+        );
+        assert!(
+            !printed.contains(WRONG),
+            "the URL's password was shown: {printed}"
+        );
+        assert!(
+            !printed.contains("rediss://:"),
+            "the URL was shown: {printed}"
+        );
+    }
 }
 
 /// The port of a `redis://…:port` URL.

@@ -3,6 +3,9 @@
 # Debian's nginx running deploy/scale-out/nginx.conf (only its upstream addresses and listen port
 # rewritten for loopback). Through the proxy: queries landing on each replica, and the graphql-ws
 # client following a registration through every state over a websocket (the upgrade config).
+# Then the benchmark's replicas mode, tiny (`loadgen --replicas 3 collapse`, BENCHMARKS.md section 8):
+# polling clients spread over three replicas sharing a Redis cost one upstream call per
+# registration per cache TTL, as one gateway does (without the shared cache it would be three).
 # nginx and redis-server are installed when missing.
 # Usage: tests/interop/scale-out.sh [path/to/registrar-gateway]   (default: target/debug)
 set -euo pipefail
@@ -64,5 +67,28 @@ for _ in 1 2 3; do
 done
 cd "$here"
 node transport-ws.mjs || status=1
+
+bin_dir="$(dirname "$binary")"
+if [ ! -x "$bin_dir/loadgen" ]; then
+    echo "scale-out: no loadgen beside $binary (cargo build --workspace builds both)" >&2
+    status=1
+elif ! "$bin_dir/loadgen" --bin-dir "$bin_dir" --replicas 3 --json-out "$logs/collapse.json" collapse \
+    --clients 30 --registrations 6 --interval 100ms --duration 2s --ttl-active 500ms \
+    >"$logs/collapse.txt" 2>&1; then
+    echo "scale-out: loadgen --replicas 3 collapse failed" >&2
+    cat "$logs/collapse.txt" >&2
+    status=1
+else
+    python3 - "$logs/collapse.json" <<'PY' || { cat "$logs/collapse.txt" >&2; status=1; }
+import json, sys
+for scenario in json.load(open(sys.argv[1]))["scenarios"]:
+    metrics = scenario["metrics"]
+    ratio = metrics["ratio upstream / ideal"]
+    assert metrics["gateway replicas"] == 3, metrics
+    assert metrics["client requests"] > 0 and metrics["client requests failed"] == 0, metrics
+    assert ratio <= 1.2, f"{scenario['scenario']}: upstream / ideal = {ratio:.3f} on 3 replicas (1 = one call per TTL)"
+    print(f"ok: {scenario['scenario']} on 3 replicas: upstream / ideal = {ratio:.3f}")
+PY
+fi
 [ $status -eq 0 ] && echo "ok: three replicas sharing Redis behind nginx (deploy/scale-out/nginx.conf)"
 exit $status

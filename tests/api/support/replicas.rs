@@ -67,32 +67,7 @@ pub(crate) async fn spawn_replica(
     redis: &TestRedis,
     extra_args: &[&str],
 ) -> Replica {
-    let mut args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--log-format",
-        "json",
-        "--base-url",
-        &simulator.base_url(),
-        "--account-id",
-        ACCOUNT,
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    for (flag, value) in REPLICA_DEFAULTS {
-        if !extra_args.contains(&flag) {
-            args.extend([flag.to_owned(), value.to_owned()]);
-        }
-    }
-    args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registrar-gateway"))
-        .args(&args)
-        // Secrets through the environment, as an operator would.
-        .env("CLOUDFLARE_API_TOKEN", TOKEN)
-        .env("REDIS_URL", redis.url())
-        .env("RUST_LOG", "info")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdin(Stdio::null())
+    let mut child = replica_command(simulator, &redis.url(), extra_args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -120,6 +95,59 @@ pub(crate) async fn spawn_replica(
             .build()
             .expect("client builds"),
     }
+}
+
+/// Runs a replica that must refuse to start (with `redis_url` as `REDIS_URL`) until
+/// it exits (within 20 s); answers its exit status and everything it printed.
+pub(crate) async fn start_refused(
+    simulator: &SimulatorHandle,
+    redis_url: &str,
+    extra_args: &[&str],
+) -> (std::process::ExitStatus, String) {
+    let run = replica_command(simulator, redis_url, extra_args)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the replica gave up within 20 s")
+        .expect("the gateway binary runs");
+    let printed = [output.stdout, output.stderr].concat();
+    (
+        output.status,
+        String::from_utf8_lossy(&printed).into_owned(),
+    )
+}
+
+/// The gateway binary with the replica's flags and environment (secrets through
+/// the environment, as an operator would pass them).
+fn replica_command(simulator: &SimulatorHandle, redis_url: &str, extra_args: &[&str]) -> Command {
+    let mut args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--base-url",
+        &simulator.base_url(),
+        "--account-id",
+        ACCOUNT,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for (flag, value) in REPLICA_DEFAULTS {
+        if !extra_args.contains(&flag) {
+            args.extend([flag.to_owned(), value.to_owned()]);
+        }
+    }
+    args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_registrar-gateway"));
+    command
+        .args(&args)
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .env("REDIS_URL", redis_url)
+        .env("RUST_LOG", "info")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdin(Stdio::null());
+    command
 }
 
 /// Reads JSON log lines into `logs` until the process closes stderr.
