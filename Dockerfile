@@ -1,5 +1,9 @@
 # Build: a release binary with rustls (no OpenSSL needed).
 FROM rust:1.95-slim-bookworm AS build
+# make builds jemalloc (the gateway's allocator, tikv-jemalloc-sys); the slim image has only gcc.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src

@@ -96,6 +96,10 @@ pub async fn serve(
             tracing::warn!(%remote, max_connections = settings.max_connections, "connection refused: too many open");
             continue;
         };
+        // Small writes go out at once: a subscription event is a few hundred bytes,
+        // and with Nagle's algorithm one written while the previous is unacknowledged
+        // waits for the peer's (possibly delayed) acknowledgement.
+        let _ = stream.set_nodelay(true);
         let stream = Tracked {
             inner: stream,
             activity: Arc::new(Activity::new()),

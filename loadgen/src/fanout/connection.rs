@@ -4,8 +4,12 @@
 //! subscription completed or the run stops. Each event goes to the coordinator
 //! stamped with the instant it was read.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt, stream};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
@@ -62,11 +66,33 @@ pub(super) struct Event {
 impl Event {
     /// `kind`, read now.
     pub(super) fn now(kind: Kind, fetched_at: Option<DateTime<Utc>>) -> Self {
+        Self::read(kind, fetched_at, ReadAt::now())
+    }
+
+    /// `kind`, read at `read`.
+    pub(super) fn read(kind: Kind, fetched_at: Option<DateTime<Utc>>, read: ReadAt) -> Self {
         Self {
             kind,
+            at: read.at,
+            wall: read.wall,
+            fetched_at,
+        }
+    }
+}
+
+/// When a message came off the socket: taken before it is parsed, so that the
+/// load generator's own parsing of it is not counted as the gateway's latency.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReadAt {
+    at: Instant,
+    wall: DateTime<Utc>,
+}
+
+impl ReadAt {
+    pub(super) fn now() -> Self {
+        Self {
             at: Instant::now(),
             wall: Utc::now(),
-            fetched_at,
         }
     }
 }
@@ -157,6 +183,7 @@ async fn drive(
             (0..open).for_each(|_| report(Kind::Failed("the connection ended".to_owned()), None));
             return;
         };
+        let read = ReadAt::now();
         match classify(&message) {
             Some(Classified::Ping) => {
                 let _ = socket.send(text(json!({ "type": "pong" }))).await;
@@ -167,7 +194,7 @@ async fn drive(
                 fetched_at,
             }) => {
                 open = open.saturating_sub(usize::from(ends));
-                report(kind, fetched_at);
+                let _ = events.send(Event::read(kind, fetched_at, read));
             }
             None => {}
         }
@@ -186,44 +213,118 @@ enum Classified {
     },
 }
 
+/// The `type` of a server message; its other fields are skipped unparsed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+}
+
+/// A `next` message: its payload is what the scenario times and checks.
+#[derive(Deserialize)]
+struct NextMessage<'a> {
+    #[serde(borrow)]
+    payload: NextPayload<'a>,
+}
+
+/// A `next` payload (an execution result), as far as the scenario reads it: errors
+/// (their presence), the change's `sequence` and its `status.fetchedAt`. Read into
+/// borrowed fields, not a `serde_json::Value`: the load generator shares the cores
+/// with the gateway and parses every event, so its reading is part of the latency.
+#[derive(Deserialize)]
+pub(super) struct NextPayload<'a> {
+    #[serde(borrow, default)]
+    data: Option<NextData<'a>>,
+    #[serde(default)]
+    errors: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NextData<'a> {
+    #[serde(borrow, default)]
+    registration_status_changed: Option<Change<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Change<'a> {
+    #[serde(default)]
+    sequence: Option<u64>,
+    #[serde(borrow, default)]
+    status: Option<ChangeStatus<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeStatus<'a> {
+    #[serde(borrow, default)]
+    fetched_at: Option<Cow<'a, str>>,
+}
+
 fn classify(message: &Message) -> Option<Classified> {
     let Message::Text(body) = message else {
         return None;
     };
-    let value: Value = serde_json::from_str(body.as_str()).ok()?;
-    let (kind, ends) = match value["type"].as_str()? {
-        "ping" => return Some(Classified::Ping),
-        "complete" => (Kind::Completed, true),
-        "error" => (Kind::Failed(value["payload"].to_string()), true),
-        "next" => (next_kind(&value["payload"]), false),
-        _ => return None,
-    };
-    let fetched_at = fetched_at(&value["payload"]);
-    Some(Classified::Event {
-        kind,
-        ends,
-        fetched_at,
-    })
+    let body = body.as_str();
+    let envelope: Envelope<'_> = serde_json::from_str(body).ok()?;
+    match envelope.kind.as_ref() {
+        "ping" => Some(Classified::Ping),
+        "complete" => Some(Classified::Event {
+            kind: Kind::Completed,
+            ends: true,
+            fetched_at: None,
+        }),
+        "error" => {
+            // Rare: the whole message, parsed for its payload, is the failure's reason.
+            let value: Value = serde_json::from_str(body).ok()?;
+            Some(Classified::Event {
+                kind: Kind::Failed(value["payload"].to_string()),
+                ends: true,
+                fetched_at: None,
+            })
+        }
+        "next" => {
+            let (kind, fetched_at) = match serde_json::from_str::<NextMessage<'_>>(body) {
+                Ok(next) => next.payload.read(|| {
+                    let value: Value = serde_json::from_str(body).unwrap_or_default();
+                    value["payload"].clone()
+                }),
+                Err(error) => (Kind::Failed(format!("next with bad JSON: {error}")), None),
+            };
+            Some(Classified::Event {
+                kind,
+                ends: false,
+                fetched_at,
+            })
+        }
+        _ => None,
+    }
 }
 
-/// The kind of a `next` payload (an execution result), for either transport.
-pub(super) fn next_kind(payload: &Value) -> Kind {
-    if payload.get("errors").is_some() {
-        return Kind::Failed(payload["errors"].to_string());
+impl NextPayload<'_> {
+    /// The kind of the event and its `status.fetchedAt`, for either transport;
+    /// `whole` gives the payload as JSON for a failure's reason.
+    pub(super) fn read(&self, whole: impl FnOnce() -> Value) -> (Kind, Option<DateTime<Utc>>) {
+        if self.errors.is_some() {
+            let payload = whole();
+            return (Kind::Failed(payload["errors"].to_string()), None);
+        }
+        let change = self
+            .data
+            .as_ref()
+            .and_then(|data| data.registration_status_changed.as_ref());
+        let kind = match change.and_then(|change| change.sequence) {
+            Some(1) => Kind::Initial,
+            Some(_) => Kind::Changed,
+            None => Kind::Failed(format!("next without a sequence: {}", whole())),
+        };
+        let fetched_at = change
+            .and_then(|change| change.status.as_ref())
+            .and_then(|status| status.fetched_at.as_deref())
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .map(|at| at.with_timezone(&Utc));
+        (kind, fetched_at)
     }
-    match payload["data"]["registrationStatusChanged"]["sequence"].as_u64() {
-        Some(1) => Kind::Initial,
-        Some(_) => Kind::Changed,
-        None => Kind::Failed(format!("next without a sequence: {payload}")),
-    }
-}
-
-/// The `status.fetchedAt` of a `next` payload, for either transport.
-pub(super) fn fetched_at(payload: &Value) -> Option<DateTime<Utc>> {
-    let text = payload["data"]["registrationStatusChanged"]["status"]["fetchedAt"].as_str()?;
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|at| at.with_timezone(&Utc))
 }
 
 fn message_type(message: &Message) -> Option<String> {
@@ -236,4 +337,62 @@ fn message_type(message: &Message) -> Option<String> {
 
 fn text(value: Value) -> Message {
     Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(body: &str) -> Option<(Kind, bool, Option<DateTime<Utc>>)> {
+        match classify(&Message::Text(Utf8Bytes::from(body.to_owned())))? {
+            Classified::Ping => None,
+            Classified::Event {
+                kind,
+                ends,
+                fetched_at,
+            } => Some((kind, ends, fetched_at)),
+        }
+    }
+
+    #[test]
+    fn messages_are_read_as_the_gateway_writes_them() {
+        let next = r#"{"type":"next","id":"7","payload":{"data":{"registrationStatusChanged":
+            {"sequence":2,"previousState":"PENDING","status":{"state":"IN_PROGRESS",
+            "updatedAt":"2026-11-30T07:29:59Z","fetchedAt":"2026-11-30T07:30:00.123456789+00:00"}}}}}"#;
+        let fetched = DateTime::parse_from_rfc3339("2026-11-30T07:30:00.123456789Z").unwrap();
+        assert_eq!(
+            event(next),
+            Some((Kind::Changed, false, Some(fetched.with_timezone(&Utc))))
+        );
+        let first = r#"{"type":"next","id":"7","payload":{"data":{"registrationStatusChanged":{"sequence":1}}}}"#;
+        assert_eq!(event(first), Some((Kind::Initial, false, None)));
+        assert_eq!(
+            event(r#"{"id":"7","type":"complete"}"#),
+            Some((Kind::Completed, true, None))
+        );
+        assert!(matches!(
+            classify(&Message::Text(r#"{"type":"ping"}"#.into())),
+            Some(Classified::Ping)
+        ));
+    }
+
+    #[test]
+    fn errors_and_missing_fields_are_failures_with_their_reason() {
+        let errors =
+            r#"{"type":"next","id":"1","payload":{"data":null,"errors":[{"message":"boom"}]}}"#;
+        assert!(
+            matches!(event(errors), Some((Kind::Failed(reason), false, None)) if reason.contains("boom"))
+        );
+        let refused = r#"{"type":"error","id":"1","payload":[{"message":"too many"}]}"#;
+        assert!(
+            matches!(event(refused), Some((Kind::Failed(reason), true, None)) if reason.contains("too many"))
+        );
+        let no_sequence =
+            r#"{"type":"next","id":"1","payload":{"data":{"registrationStatusChanged":null}}}"#;
+        assert!(matches!(
+            event(no_sequence),
+            Some((Kind::Failed(_), false, None))
+        ));
+        assert_eq!(event(r#"{"type":"pong"}"#), None);
+    }
 }

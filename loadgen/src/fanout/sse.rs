@@ -6,13 +6,13 @@
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Event, Kind, SUBSCRIPTION, fetched_at, next_kind};
+use super::connection::{Event, Kind, NextPayload, ReadAt, SUBSCRIPTION};
 use super::{CONNECT_CONCURRENCY, FanoutArgs};
 use crate::error::BenchError;
 
@@ -99,12 +99,18 @@ async fn drive(
             report(Kind::Failed("the stream ended".to_owned()), None);
             return;
         };
+        let read = ReadAt::now();
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
             let frame: String = buffer.drain(..end + 2).collect();
             match classify(&frame) {
-                Some((Kind::Completed, _)) => return report(Kind::Completed, None),
-                Some((kind, fetched_at)) => report(kind, fetched_at),
+                Some((Kind::Completed, _)) => {
+                    let _ = events.send(Event::read(Kind::Completed, None, read));
+                    return;
+                }
+                Some((kind, fetched_at)) => {
+                    let _ = events.send(Event::read(kind, fetched_at, read));
+                }
                 None => {}
             }
         }
@@ -129,8 +135,8 @@ fn classify(frame: &str) -> Option<(Kind, Option<DateTime<Utc>>)> {
     }
     match event? {
         "complete" => Some((Kind::Completed, None)),
-        "next" => Some(match serde_json::from_str::<Value>(&data) {
-            Ok(payload) => (next_kind(&payload), fetched_at(&payload)),
+        "next" => Some(match serde_json::from_str::<NextPayload<'_>>(&data) {
+            Ok(payload) => payload.read(|| serde_json::from_str(&data).unwrap_or_default()),
             Err(error) => (Kind::Failed(format!("next with bad JSON: {error}")), None),
         }),
         _ => None,
