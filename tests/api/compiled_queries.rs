@@ -21,7 +21,7 @@ use registrar_gateway::fair_share::{ClientId, TrustedProxies};
 use registrar_gateway::graphql::{Compiled, GatewaySchema};
 use serde_json::{Value, json};
 
-use crate::support::{self, ACCOUNT, TestApp};
+use crate::support::{self, ACCOUNT, TestApp, scrape};
 
 /// An account the simulator refuses (403): the lookup fails after it was paid for.
 const FORBIDDEN: &str = "ffffffffffffffffffffffffffffffff";
@@ -396,19 +396,9 @@ const STATUS_QUERY: &str = "query($domain: String!) { registrationStatus(domain:
     error { code message } actionRequired { action confirmationSentTo } fetchedAt ageSeconds } }";
 
 async fn compiled_queries(app: &TestApp) -> f64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
+    scrape(app)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("registrar_gateway_graphql_compiled_queries_total "))
-        .and_then(|value| value.parse().ok())
-        .expect("the compiled queries metric")
+        .value("registrar_gateway_graphql_compiled_queries_total", &[])
 }
 
 async fn post(app: &TestApp, body: Value) -> (reqwest::StatusCode, HeaderMap, Vec<u8>) {

@@ -1,92 +1,13 @@
 //! `/metrics` after known work, over real sockets, with the simulator's request
 //! counter as ground truth for what reached the upstream.
 
-use std::collections::BTreeMap;
-
 use futures::future::join_all;
 use registrar_gateway::simulator::Faults;
 use serde_json::json;
 
-use crate::support::{TOKEN, TestApp, change, connect, connect_ready, spawn_app, spawn_app_with};
-
-/// One parsed exposition: (name, labels, value) per sample.
-struct Exposition {
-    text: String,
-    samples: Vec<(String, BTreeMap<String, String>, f64)>,
-}
-
-impl Exposition {
-    /// Parses the text format's sample lines (label values here never hold `,` or `}`).
-    fn parse(text: String) -> Self {
-        let samples = text
-            .lines()
-            .filter(|line| !line.starts_with('#') && !line.is_empty())
-            .map(|line| {
-                let (series, value) = line.rsplit_once(' ').expect("`series value`");
-                let (name, labels) = match series.split_once('{') {
-                    Some((name, labels)) => (name, labels.trim_end_matches('}')),
-                    None => (series, ""),
-                };
-                let labels = labels
-                    .split(',')
-                    .filter(|pair| !pair.is_empty())
-                    .map(|pair| {
-                        let (key, value) = pair.split_once('=').expect("key=\"value\"");
-                        (key.to_owned(), value.trim_matches('"').to_owned())
-                    })
-                    .collect();
-                (name.to_owned(), labels, value.parse().expect("a number"))
-            })
-            .collect();
-        Self { text, samples }
-    }
-
-    /// The sum of `name`'s samples whose labels include `labels`.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.samples
-            .iter()
-            .filter(|(sample, sample_labels, _)| {
-                sample == name
-                    && labels.iter().all(|(key, value)| {
-                        sample_labels.get(*key).map(String::as_str) == Some(value)
-                    })
-            })
-            .map(|(_, _, value)| value)
-            .sum()
-    }
-
-    fn lookups(&self, result: &str) -> f64 {
-        self.value(
-            "registrar_gateway_cache_lookups_total",
-            &[("result", result)],
-        )
-    }
-
-    fn upstream(&self, outcome: &str) -> f64 {
-        self.value(
-            "registrar_gateway_upstream_requests_total",
-            &[("outcome", outcome)],
-        )
-    }
-}
-
-async fn scrape(app: &TestApp) -> Exposition {
-    scrape_url(app, &app.url("/metrics")).await
-}
-
-async fn scrape_url(app: &TestApp, url: &str) -> Exposition {
-    let response = app.http.get(url).send().await.expect("an answer");
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "{content_type}"
-    );
-    Exposition::parse(response.text().await.unwrap())
-}
+use crate::support::{
+    TOKEN, TestApp, change, connect, connect_ready, scrape, scrape_url, spawn_app, spawn_app_with,
+};
 
 #[tokio::test]
 async fn two_hundred_identical_queries_show_one_upstream_call_and_199_shared_lookups() {

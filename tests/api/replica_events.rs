@@ -58,6 +58,21 @@ impl Subscribers {
         }
     }
 
+    /// `connections` connections of `count` subscriptions on each replica, read
+    /// until every subscription has the registration's first state.
+    async fn on_each(replicas: &[Replica], connections: usize, count: usize) -> Vec<Self> {
+        let mut groups = Vec::new();
+        for replica in replicas {
+            for _ in 0..connections {
+                groups.push(Self::open(replica.address, count).await);
+            }
+        }
+        for group in &mut groups {
+            group.until_sequence(1).await;
+        }
+        groups
+    }
+
     /// Reads until every subscription has received the change numbered `sequence`.
     async fn until_sequence(&mut self, sequence: u64) {
         while self
@@ -122,15 +137,7 @@ async fn three_replicas_poll_a_registration_once_and_all_900_subscribers_see_eve
     let simulator = spawn_simulator().await;
     let replicas = spawn_replicas(3, &simulator.handle, &redis, &REPLICA_ARGS).await;
     // 300 subscribers per replica, 100 per connection (the default per-connection cap).
-    let mut groups = Vec::new();
-    for replica in &replicas {
-        for _ in 0..3 {
-            groups.push(Subscribers::open(replica.address, 100).await);
-        }
-    }
-    for group in &mut groups {
-        group.until_sequence(1).await;
-    }
+    let mut groups = Subscribers::on_each(&replicas, 3, 100).await;
     simulator.advance(10);
     for group in &mut groups {
         group.until_sequence(2).await;
@@ -168,13 +175,7 @@ async fn killing_the_replica_that_polls_hands_its_lease_over_within_the_ttl_and_
     let redis = TestRedis::start().await;
     let simulator = spawn_simulator().await;
     let mut replicas = spawn_replicas(3, &simulator.handle, &redis, &REPLICA_ARGS).await;
-    let mut groups = Vec::new();
-    for replica in &replicas {
-        groups.push(Subscribers::open(replica.address, 20).await);
-    }
-    for group in &mut groups {
-        group.until_sequence(1).await;
-    }
+    let mut groups = Subscribers::on_each(&replicas, 1, 20).await;
     let mut holders = Vec::new();
     for (index, replica) in replicas.iter().enumerate() {
         if metric(replica, "registrar_gateway_poller_leases_held").await == 1 {
@@ -236,13 +237,7 @@ async fn through_a_redis_outage_subscribers_on_every_replica_keep_their_changes_
     let mut args = REPLICA_ARGS;
     args[7] = "1s";
     let replicas = spawn_replicas(2, &simulator.handle, &redis, &args).await;
-    let mut groups = Vec::new();
-    for replica in &replicas {
-        groups.push(Subscribers::open(replica.address, 20).await);
-    }
-    for group in &mut groups {
-        group.until_sequence(1).await;
-    }
+    let mut groups = Subscribers::on_each(&replicas, 1, 20).await;
 
     let mut followers = Vec::new();
     for replica in &replicas {
@@ -295,13 +290,7 @@ async fn a_frozen_lease_holder_that_wakes_up_after_a_takeover_is_fenced_off_and_
     let redis = TestRedis::start().await;
     let simulator = spawn_simulator().await;
     let replicas = spawn_replicas(2, &simulator.handle, &redis, &REPLICA_ARGS).await;
-    let mut groups = Vec::new();
-    for replica in &replicas {
-        groups.push(Subscribers::open(replica.address, 10).await);
-    }
-    for group in &mut groups {
-        group.until_sequence(1).await;
-    }
+    let mut groups = Subscribers::on_each(&replicas, 1, 10).await;
     let holder = if metric(&replicas[0], "registrar_gateway_poller_leases_held").await == 1 {
         0
     } else {

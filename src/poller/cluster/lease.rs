@@ -2,7 +2,10 @@
 //! PX` and a random token (which also increments the fencing epoch), renewed by a
 //! compare-and-extend, given up by a compare-and-delete that tells followers.
 
+use std::sync::LazyLock;
 use std::time::Duration;
+
+use redis::Script;
 
 use super::{Cluster, ClusterError, millis, record};
 use crate::cache::StatusKey;
@@ -12,32 +15,44 @@ use crate::cache::StatusKey;
 const EPOCH_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// Takes the lease if free and returns `{1, epoch}`, else `{0, its remaining ms}`.
-const ACQUIRE: &str = r"
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local epoch = redis.call('INCR', KEYS[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
   return {1, epoch}
 end
 return {0, redis.call('PTTL', KEYS[1])}
-";
+",
+    )
+});
 
 /// Extends the lease if it is still ours.
-const RENEW: &str = r"
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
-";
+",
+    )
+});
 
 /// Deletes the lease if it is still ours, and says so in the stream.
-const RELEASE: &str = r"
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'kind', ARGV[3], 'epoch', ARGV[4])
   return 1
 end
 return 0
-";
+",
+    )
+});
 
 /// A lease this replica holds.
 #[derive(Clone, Debug)]
@@ -70,7 +85,7 @@ impl Cluster {
             millis(EPOCH_RETENTION).to_string(),
         ];
         let (taken, value): (i64, i64) = self
-            .script(ACQUIRE, vec![keys.lease, keys.epoch], args)
+            .script(&ACQUIRE, vec![keys.lease, keys.epoch], args)
             .await?;
         Ok(match taken {
             1 => Acquired::Held(Lease {
@@ -91,7 +106,7 @@ impl Cluster {
             lease.token.clone(),
             millis(self.settings().lease_ttl).to_string(),
         ];
-        let renewed: i64 = self.script(RENEW, vec![keys.lease], args).await?;
+        let renewed: i64 = self.script(&RENEW, vec![keys.lease], args).await?;
         Ok(renewed == 1)
     }
 
@@ -124,7 +139,7 @@ impl Cluster {
             lease.fence.to_string(),
         ];
         let _: i64 = self
-            .script(RELEASE, vec![keys.lease, keys.stream], args)
+            .script(&RELEASE, vec![keys.lease, keys.stream], args)
             .await?;
         Ok(())
     }

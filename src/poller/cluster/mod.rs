@@ -145,10 +145,11 @@ impl Cluster {
             .await?)
     }
 
-    /// Runs the Lua script `lua` on `keys` and `args` through the store.
+    /// Runs the Lua `script` on `keys` and `args` through the store (by its SHA
+    /// once Redis has it; each script is hashed once, in a `static`).
     async fn script<T>(
         &self,
-        lua: &'static str,
+        script: &'static Script,
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<T, ClusterError>
@@ -161,7 +162,6 @@ impl Cluster {
         let store = &self.inner.store;
         Ok(store
             .run(move |mut connection| async move {
-                let script = Script::new(lua);
                 let mut invocation = script.prepare_invoke();
                 for key in &keys {
                     invocation.key(key);

@@ -6,6 +6,9 @@
 //! Redis serves, and never go backwards for anyone after an outage (a replica
 //! that polled alone meanwhile raises the stored sequence before following).
 
+use std::sync::LazyLock;
+
+use redis::Script;
 use redis::streams::StreamRangeReply;
 
 use super::record::{self, Checkpoint, Record};
@@ -14,7 +17,9 @@ use crate::cache::StatusKey;
 use crate::poller::feed::{PollerEnd, StatusEvent};
 
 /// Appends a change under the fence; returns its sequence, or -1 when fenced.
-const PUBLISH: &str = r"
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local stored = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
 local seq = math.max(tonumber(ARGV[2]), stored + 1)
@@ -23,33 +28,47 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'kind', 'event', 'seq',
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 return seq
-";
+",
+    )
+});
 
 /// Appends an end under the fence; -1 when fenced.
-const END: &str = r"
+static END: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'kind', 'end', 'epoch', ARGV[1], 'data', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
-";
+",
+    )
+});
 
 /// Stores the holder's checkpoint under the fence; -1 when fenced.
-const CHECKPOINT: &str = r"
+static CHECKPOINT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 redis.call('HSET', KEYS[2], 'checkpoint', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
-";
+",
+    )
+});
 
 /// Raises the stored sequence to at least ARGV[1].
-const RAISE: &str = r"
+static RAISE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local stored = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 if stored < tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], 'seq', ARGV[1])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 1
-";
+",
+    )
+});
 
 /// What a replica reads to follow or take over a registration.
 pub(crate) struct SharedHistory {
@@ -81,7 +100,7 @@ impl Cluster {
             millis(settings.retention).to_string(),
         ];
         let sequence: i64 = self
-            .script(PUBLISH, vec![keys.epoch, keys.state, keys.stream], args)
+            .script(&PUBLISH, vec![keys.epoch, keys.state, keys.stream], args)
             .await?;
         u64::try_from(sequence).map_err(|_| ClusterError::Fenced)
     }
@@ -105,7 +124,7 @@ impl Cluster {
             millis(settings.retention).to_string(),
         ];
         let written: i64 = self
-            .script(END, vec![keys.epoch, keys.stream], args)
+            .script(&END, vec![keys.epoch, keys.stream], args)
             .await?;
         fenced_unless_written(written)
     }
@@ -124,7 +143,7 @@ impl Cluster {
             millis(self.settings().retention).to_string(),
         ];
         let written: i64 = self
-            .script(CHECKPOINT, vec![keys.epoch, keys.state], args)
+            .script(&CHECKPOINT, vec![keys.epoch, keys.state], args)
             .await?;
         fenced_unless_written(written)
     }
@@ -141,7 +160,7 @@ impl Cluster {
             sequence.to_string(),
             millis(self.settings().retention).to_string(),
         ];
-        let _: i64 = self.script(RAISE, vec![keys.state], args).await?;
+        let _: i64 = self.script(&RAISE, vec![keys.state], args).await?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! `RUST_LOG` picks the level, default `debug`).
 
 mod app;
+mod exposition;
 mod logs;
 mod redis_server;
 mod replicas;
@@ -14,6 +15,7 @@ mod stub;
 mod websocket;
 
 pub(crate) use app::*;
+pub(crate) use exposition::*;
 pub(crate) use redis_server::*;
 pub(crate) use replicas::*;
 pub(crate) use simulator::*;
