@@ -235,7 +235,7 @@ async fn open_spread(
     domains: &[String],
     args: &FanoutArgs,
     transport: Transport,
-    sender: &mpsc::UnboundedSender<Event>,
+    sender: &mpsc::UnboundedSender<Vec<Event>>,
     stop: &CancellationToken,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, BenchError> {
     let gateways: Vec<_> = stack.gateways().collect();
@@ -313,9 +313,10 @@ struct Phases {
     completed: Collected,
 }
 
-/// Receives events until `want` of `kind` (or failures) arrived, or the deadline passed.
+/// Receives events until `want` of `kind` (or failures) arrived, or the deadline
+/// passed. Events come in batches (each connection's burst), read many at a time.
 async fn collect(
-    events: &mut mpsc::UnboundedReceiver<Event>,
+    events: &mut mpsc::UnboundedReceiver<Vec<Event>>,
     want: usize,
     kind: Kind,
     deadline: Duration,
@@ -323,24 +324,28 @@ async fn collect(
 ) -> Collected {
     let deadline = Instant::now() + deadline;
     let mut collected = Collected::default();
+    let mut batches = Vec::new();
     while collected.times.len() + collected.failures < want {
-        let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await else {
+        let received = tokio::time::timeout_at(deadline, events.recv_many(&mut batches, 64));
+        if !matches!(received.await, Ok(1..)) {
             break;
-        };
-        match event.kind {
-            Kind::Failed(reason) => {
-                collected.failures += 1;
-                collected.first_failure.get_or_insert(reason);
+        }
+        for event in batches.drain(..).flatten() {
+            match event.kind {
+                Kind::Failed(reason) => {
+                    collected.failures += 1;
+                    collected.first_failure.get_or_insert(reason);
+                }
+                received if received == kind => {
+                    collected.times.push(event.at);
+                    let from_fetch = event
+                        .fetched_at
+                        .and_then(|fetched| (event.wall - fetched).to_std().ok());
+                    collected.from_fetch.extend(from_fetch);
+                    on_event(collected.times.len());
+                }
+                _ => {}
             }
-            received if received == kind => {
-                collected.times.push(event.at);
-                let from_fetch = event
-                    .fetched_at
-                    .and_then(|fetched| (event.wall - fetched).to_std().ok());
-                collected.from_fetch.extend(from_fetch);
-                on_event(collected.times.len());
-            }
-            _ => {}
         }
     }
     collected

@@ -28,7 +28,7 @@ pub(super) async fn open_all(
     url: &str,
     domains: &[String],
     args: &FanoutArgs,
-    events: UnboundedSender<Event>,
+    events: UnboundedSender<Vec<Event>>,
     stop: &CancellationToken,
 ) -> Result<Vec<JoinHandle<()>>, BenchError> {
     // No idle pooling: every subscriber holds its own connection for the whole run.
@@ -83,11 +83,11 @@ async fn subscribe(
 /// Reads frames and reports events until `complete` or `stop`.
 async fn drive(
     mut response: reqwest::Response,
-    events: UnboundedSender<Event>,
+    events: UnboundedSender<Vec<Event>>,
     stop: CancellationToken,
 ) {
     let report = |kind, fetched_at| {
-        let _ = events.send(Event::now(kind, fetched_at));
+        let _ = events.send(vec![Event::now(kind, fetched_at)]);
     };
     let mut buffer = String::new();
     for _ in 0..MAX_CHUNKS {
@@ -105,11 +105,11 @@ async fn drive(
             let frame: String = buffer.drain(..end + 2).collect();
             match classify(&frame) {
                 Some((Kind::Completed, _)) => {
-                    let _ = events.send(Event::read(Kind::Completed, None, read));
+                    let _ = events.send(vec![Event::read(Kind::Completed, None, read)]);
                     return;
                 }
                 Some((kind, fetched_at)) => {
-                    let _ = events.send(Event::read(kind, fetched_at, read));
+                    let _ = events.send(vec![Event::read(kind, fetched_at, read)]);
                 }
                 None => {}
             }
