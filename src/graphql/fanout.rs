@@ -125,6 +125,10 @@ impl SharedResponse {
 /// execution's resolver takes none for the subscriber that started it.
 pub(super) struct SharesHeldPerSubscriber;
 
+/// A subscriber's place on its connection and in its client's share of open
+/// subscriptions, held for as long as it listens.
+pub(super) type Places = (Option<SubscriptionPlace>, Option<SubscriptionHold>);
+
 /// What makes two subscriptions the same execution.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(super) struct Key {
@@ -230,6 +234,95 @@ struct Published {
     latest: Option<Arc<SharedResponse>>,
     /// `None` once the execution's stream ended: subscribers read what is left, then end.
     sender: Option<broadcast::Sender<Arc<SharedResponse>>>,
+    /// The subscribers whose transport takes results pushed (see [`Delivery`]), by id.
+    deliveries: HashMap<u64, Box<dyn Delivery>>,
+    next_delivery: u64,
+}
+
+impl Published {
+    fn new(
+        first: Option<Arc<SharedResponse>>,
+        sender: broadcast::Sender<Arc<SharedResponse>>,
+    ) -> Self {
+        Self {
+            latest: first,
+            sender: Some(sender),
+            deliveries: HashMap::new(),
+            next_delivery: 0,
+        }
+    }
+
+    /// A receiver of every later result, and the latest one to send first; `None`
+    /// once the execution ended.
+    fn receiver(&self) -> Option<Joined> {
+        let receiver = self.sender.as_ref()?.subscribe();
+        Some((self.latest.clone(), receiver))
+    }
+
+    /// Hands `delivery` the latest result and registers it for every later one;
+    /// its id, or `None` (and `delivery` back) once the execution ended.
+    fn deliver_to(&mut self, delivery: Box<dyn Delivery>) -> Result<u64, Box<dyn Delivery>> {
+        if self.sender.is_none() {
+            return Err(delivery);
+        }
+        if let Some(latest) = &self.latest {
+            delivery.deliver(Some(Arc::clone(latest)));
+        }
+        self.next_delivery += 1;
+        self.deliveries.insert(self.next_delivery, delivery);
+        Ok(self.next_delivery)
+    }
+}
+
+/// What a stream subscriber joins with: the latest result, to send first, and a
+/// receiver of every later one.
+type Joined = (
+    Option<Arc<SharedResponse>>,
+    broadcast::Receiver<Arc<SharedResponse>>,
+);
+
+/// Where a subscriber's results go when its transport takes them pushed rather
+/// than reading a stream: a websocket connection multiplexing many subscribers
+/// is woken once per burst and writes each subscriber's frame, instead of
+/// polling one stream per subscriber. Called with the execution's lock held:
+/// it must not block (a full queue is the transport's to handle).
+pub trait Delivery: Send + Sync + 'static {
+    /// The next result, in order; `None` once the execution ended (the last call).
+    fn deliver(&self, result: Option<Arc<SharedResponse>>);
+}
+
+/// How a subscription runs: sharing an execution that pushes its results to the
+/// subscriber's [`Delivery`], or on its own as a stream.
+pub enum Subscribed {
+    /// Joined a shared execution; results go to the delivery until this is dropped.
+    Delivered(Delivered),
+    /// Not shareable, or refused: its results.
+    Stream(BoxStream<'static, Arc<SharedResponse>>),
+}
+
+/// A subscriber of a shared execution whose results are pushed to its
+/// [`Delivery`]; dropping it unsubscribes (and stops the execution with its last
+/// subscriber).
+pub struct Delivered {
+    id: u64,
+    execution: Arc<Execution>,
+    /// The connection's place and the client's share, held while subscribed.
+    _places: Places,
+    /// Counted against `--max-subscriptions` while subscribed.
+    _counted: Counted,
+}
+
+impl Drop for Delivered {
+    fn drop(&mut self) {
+        let removed = self
+            .execution
+            .published
+            .lock_unpoisoned()
+            .deliveries
+            .remove(&self.id);
+        // Dropped outside the lock: a delivery may own anything.
+        drop(removed);
+    }
 }
 
 impl Drop for Execution {
@@ -257,38 +350,14 @@ impl Fanout {
         self: &Arc<Self>,
         (key, root): (Key, RootField),
         request: Request,
-        places: (Option<SubscriptionPlace>, Option<SubscriptionHold>),
+        places: Places,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
     ) -> BoxStream<'static, Arc<SharedResponse>> {
         let Some(counted) = self.count() else {
-            let refused = Arc::new(SharedResponse::new(self.refusal(&root)));
-            return futures::stream::once(async move { refused }).boxed();
+            return self.refused(&root);
         };
-        // Declared before the guard so that it is dropped after it: dropping an
-        // execution takes the lock.
-        let stale: Option<Arc<Execution>>;
-        let mut executions = self.executions.lock_unpoisoned();
-        let live = executions
-            .by_key
-            .get(&key)
-            .and_then(|(_, execution)| execution.upgrade());
-        let joined = live.as_ref().and_then(|execution| {
-            let published = execution.published.lock_unpoisoned();
-            let receiver = published.sender.as_ref()?.subscribe();
-            Some((published.latest.clone(), receiver))
-        });
-        let (execution, first, receiver) = match (live, joined) {
-            (Some(execution), Some((first, receiver))) => {
-                stale = None;
-                (execution, first, receiver)
-            }
-            (ended, _) => {
-                stale = ended;
-                self.start(&mut executions, key, request, run)
-            }
-        };
-        drop(executions);
-        drop(stale);
+        let (execution, (first, receiver)) =
+            self.attach(key, request, run, |published| published.receiver());
         let subscriber = Subscriber {
             first,
             receiver,
@@ -303,20 +372,91 @@ impl Fanout {
         .boxed()
     }
 
-    /// Starts the execution of `key` and registers it. Its first result is taken
+    /// [`Fanout::join`], with the execution pushing each result (the latest
+    /// first) to `delivery` instead of the subscriber reading a stream.
+    pub(super) fn join_delivered(
+        self: &Arc<Self>,
+        (key, root): (Key, RootField),
+        request: Request,
+        places: Places,
+        run: impl FnOnce(Request) -> BoxStream<'static, Response>,
+        delivery: Box<dyn Delivery>,
+    ) -> Subscribed {
+        let Some(counted) = self.count() else {
+            return Subscribed::Stream(self.refused(&root));
+        };
+        let mut delivery = Some(delivery);
+        let (execution, id) = self.attach(key, request, run, |published| {
+            match published.deliver_to(delivery.take()?) {
+                Ok(id) => Some(id),
+                Err(back) => {
+                    delivery = Some(back);
+                    None
+                }
+            }
+        });
+        Subscribed::Delivered(Delivered {
+            id,
+            execution,
+            _places: places,
+            _counted: counted,
+        })
+    }
+
+    /// The execution of `key`, started from `request` (through `run`) when none
+    /// runs or the one registered ended, and what `attach` made of its published
+    /// state under its lock (`None`: it ended, start another).
+    fn attach<T>(
+        self: &Arc<Self>,
+        key: Key,
+        request: Request,
+        run: impl FnOnce(Request) -> BoxStream<'static, Response>,
+        mut attach: impl FnMut(&mut Published) -> Option<T>,
+    ) -> (Arc<Execution>, T) {
+        // Declared before the guard so that it is dropped after it: dropping an
+        // execution takes the lock.
+        let stale: Option<Arc<Execution>>;
+        let mut executions = self.executions.lock_unpoisoned();
+        let live = executions
+            .by_key
+            .get(&key)
+            .and_then(|(_, execution)| execution.upgrade());
+        let joined = live
+            .as_ref()
+            .and_then(|execution| attach(&mut execution.published.lock_unpoisoned()));
+        let attached = match (live, joined) {
+            (Some(execution), Some(joined)) => {
+                stale = None;
+                (execution, joined)
+            }
+            (ended, _) => {
+                stale = ended;
+                self.start(&mut executions, key, request, run, attach)
+            }
+        };
+        drop(executions);
+        drop(stale);
+        attached
+    }
+
+    /// The one result of a subscriber refused past `--max-subscriptions`.
+    fn refused(&self, root: &RootField) -> BoxStream<'static, Arc<SharedResponse>> {
+        let refused = Arc::new(SharedResponse::new(self.refusal(root)));
+        futures::stream::once(async move { refused }).boxed()
+    }
+
+    /// Starts the execution of `key` and registers it, with `attach` run on its
+    /// published state before anything is published. Its first result is taken
     /// at once when it is ready (a request error is, so that HTTP can still answer
     /// 400); the rest is published by a task of its own.
-    fn start(
+    fn start<T>(
         self: &Arc<Self>,
         executions: &mut Executions,
         key: Key,
         request: Request,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
-    ) -> (
-        Arc<Execution>,
-        Option<Arc<SharedResponse>>,
-        broadcast::Receiver<Arc<SharedResponse>>,
-    ) {
+        attach: impl FnOnce(&mut Published) -> Option<T>,
+    ) -> (Arc<Execution>, T) {
         let mut results = run(request);
         // Dropping a pending `next()` loses nothing: the stream keeps its state.
         let first = results
@@ -324,11 +464,11 @@ impl Fanout {
             .now_or_never()
             .flatten()
             .map(|response| Arc::new(SharedResponse::new(response)));
-        let (sender, receiver) = broadcast::channel(BACKLOG);
-        let published = Arc::new(Mutex::new(Published {
-            latest: first.clone(),
-            sender: Some(sender),
-        }));
+        let (sender, _) = broadcast::channel(BACKLOG);
+        let mut published = Published::new(first, sender);
+        // Before the execution publishes anything, so that the first subscriber misses nothing.
+        let attached = attach(&mut published).expect("an execution not started has not ended");
+        let published = Arc::new(Mutex::new(published));
         let key = Arc::new(key);
         executions.next_id += 1;
         let id = executions.next_id;
@@ -350,7 +490,7 @@ impl Fanout {
         executions
             .by_key
             .insert(key, (id, Arc::downgrade(&execution)));
-        (execution, first, receiver)
+        (execution, attached)
     }
 
     /// Removes execution `id` of `key` from the registry (a later one under the same key stays).
@@ -403,12 +543,22 @@ async fn publish(
             // No receiver now is no error: a subscriber joining later reads `latest`.
             let _ = sender.send(Arc::clone(&shared));
         }
+        for delivery in published.deliveries.values() {
+            delivery.deliver(Some(Arc::clone(&shared)));
+        }
         published.latest = Some(shared);
     }
     // The operation's state (its share of the poller) goes before its subscribers end.
     drop(results);
     fanout.forget(&key, id);
-    published.lock_unpoisoned().sender = None;
+    let ended = {
+        let mut published = published.lock_unpoisoned();
+        published.sender = None;
+        std::mem::take(&mut published.deliveries)
+    };
+    for delivery in ended.into_values() {
+        delivery.deliver(None);
+    }
 }
 
 /// One subscriber of a shared execution.
@@ -419,7 +569,7 @@ struct Subscriber {
     /// Keeps the execution running.
     _execution: Arc<Execution>,
     /// The connection's place and the client's share, held while subscribed.
-    _places: (Option<SubscriptionPlace>, Option<SubscriptionHold>),
+    _places: Places,
     /// Counted against `--max-subscriptions` while subscribed.
     _counted: Counted,
 }

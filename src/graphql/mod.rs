@@ -28,7 +28,7 @@ use futures::stream::BoxStream;
 pub use compiled::Compiled;
 pub use documents::{Admitted, PersistedQueries, PersistedQueryError};
 pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
-pub use fanout::{FRAME_SLOTS, SharedResponse};
+pub use fanout::{Delivered, Delivery, FRAME_SLOTS, SharedResponse, Subscribed};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
@@ -90,6 +90,14 @@ struct Parts {
     persisted: PersistedQueries,
     registrations: RegistrationService,
     access: AccessPolicy,
+}
+
+/// How a subscription runs (see [`GatewaySchema::sharing`]).
+enum Sharing {
+    /// In the shared execution of its key, holding its places.
+    Shared((fanout::Key, fanout::RootField), Request, fanout::Places),
+    /// On its own, with its connection's admission in its data.
+    Alone(Request, Option<Arc<Data>>),
 }
 
 /// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
@@ -169,12 +177,62 @@ impl GatewaySchema {
         self.shared_stream(request, None, connection)
     }
 
+    /// [`GatewaySchema::subscribe`], with a subscription that shares an execution
+    /// pushing its results to `delivery` (see [`Delivery`]) rather than streaming
+    /// them; one that cannot share still streams.
+    pub fn subscribe_delivered(
+        &self,
+        request: Request,
+        connection: Option<Arc<dyn SubscriptionAdmission>>,
+        delivery: Box<dyn Delivery>,
+    ) -> Subscribed {
+        match self.sharing(request, None, connection) {
+            Sharing::Shared(key, request, places) => {
+                let schema = self.clone();
+                self.fanout.join_delivered(
+                    key,
+                    request,
+                    places,
+                    move |request| schema.stream(request, None),
+                    delivery,
+                )
+            }
+            Sharing::Alone(request, session) => Subscribed::Stream(
+                self.stream(request, session)
+                    .map(|response| Arc::new(SharedResponse::new(response)))
+                    .boxed(),
+            ),
+        }
+    }
+
     fn shared_stream(
+        &self,
+        request: Request,
+        session: Option<Arc<Data>>,
+        connection: Option<Arc<dyn SubscriptionAdmission>>,
+    ) -> BoxStream<'static, Arc<SharedResponse>> {
+        match self.sharing(request, session, connection) {
+            Sharing::Shared(key, request, places) => {
+                let schema = self.clone();
+                self.fanout.join(key, request, places, move |request| {
+                    schema.stream(request, None)
+                })
+            }
+            Sharing::Alone(request, session) => self
+                .stream(request, session)
+                .map(|response| Arc::new(SharedResponse::new(response)))
+                .boxed(),
+        }
+    }
+
+    /// Whether `request` joins a shared execution (see [`fanout`]), with the
+    /// subscriber's places taken, or runs on its own.
+    fn sharing(
         &self,
         mut request: Request,
         session: Option<Arc<Data>>,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
+    ) -> Sharing {
         let credential = data_of::<Credential>(&request.data)
             .or_else(|| session.as_deref().and_then(data_of::<Credential>))
             .cloned();
@@ -201,20 +259,13 @@ impl GatewaySchema {
                     request = request.data(credential);
                 }
                 request = request.data(fanout::SharesHeldPerSubscriber);
-                let schema = self.clone();
-                return self
-                    .fanout
-                    .join(key, request, (slot, held), move |request| {
-                        schema.stream(request, None)
-                    });
+                return Sharing::Shared(key, request, (slot, held));
             }
         }
         if let Some(connection) = connection {
             request = request.data(connection);
         }
-        self.stream(request, session)
-            .map(|response| Arc::new(SharedResponse::new(response)))
-            .boxed()
+        Sharing::Alone(request, session)
     }
 
     fn stream(

@@ -10,7 +10,9 @@ use async_graphql::{Data, Executor, Request, Response};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use crate::graphql::{GatewaySchema, SharedResponse, SubscriptionAdmission};
+use crate::graphql::{
+    Delivered, Delivery, GatewaySchema, SharedResponse, Subscribed, SubscriptionAdmission,
+};
 use crate::http::AppState;
 use crate::http::graphql::{graphql_outcome, parsed_operation_kind};
 use crate::metrics::{GraphqlOutcome, Metrics, OperationKind, Transport};
@@ -59,24 +61,49 @@ impl Counted {
             .boxed()
     }
 
-    /// The results of one operation, shared with every subscriber that asked for the
-    /// same (see [`GatewaySchema::subscribe`]), counted as [`Self::responses`] are.
-    pub(super) fn subscribe(
+    /// The results of one operation, counted as [`Self::responses`] are: pushed to
+    /// `delivery` when it shares an execution with every subscriber that asked for
+    /// the same (see [`GatewaySchema::subscribe_delivered`]), and then coming with
+    /// its count for the transport to settle at its first result
+    /// ([`Uncounted::settle`]); else a stream, counted at its first result.
+    pub(super) fn subscribe_delivered(
         &self,
         request: Request,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
-        let mut uncounted = self.uncounted(&request);
-        self.schema
-            .subscribe(request, connection)
-            .map(move |result| {
-                if let Some(mut operation) = uncounted.take() {
-                    operation.outcome = graphql_outcome(result.response());
-                }
-                result
-            })
-            .boxed()
+        delivery: Box<dyn Delivery>,
+    ) -> Started {
+        let uncounted = self.uncounted(&request);
+        match self
+            .schema
+            .subscribe_delivered(request, connection, delivery)
+        {
+            Subscribed::Delivered(delivered) => Started::Delivered(delivered, uncounted),
+            Subscribed::Stream(results) => Started::Stream(counted(results, uncounted)),
+        }
     }
+}
+
+/// An operation started by [`Counted::subscribe_delivered`].
+pub(super) enum Started {
+    /// Results go to its delivery; counted when its first one is settled.
+    Delivered(Delivered, Option<Uncounted>),
+    /// Results come from this stream, counted at the first.
+    Stream(BoxStream<'static, Arc<SharedResponse>>),
+}
+
+/// `results`, counting `uncounted` at the first.
+fn counted(
+    results: BoxStream<'static, Arc<SharedResponse>>,
+    mut uncounted: Option<Uncounted>,
+) -> BoxStream<'static, Arc<SharedResponse>> {
+    results
+        .map(move |result| {
+            if let Some(operation) = uncounted.take() {
+                operation.settle(result.response());
+            }
+            result
+        })
+        .boxed()
 }
 
 impl Executor for Counted {
@@ -96,11 +123,18 @@ impl Executor for Counted {
 
 /// An operation not counted yet: counted with `outcome` when dropped (at its
 /// first response, or when it ends or is stopped before one).
-struct Uncounted {
+pub(super) struct Uncounted {
     metrics: Metrics,
     transport: Transport,
     kind: OperationKind,
     outcome: GraphqlOutcome,
+}
+
+impl Uncounted {
+    /// Counts the operation with the outcome of its first response.
+    pub(super) fn settle(mut self, first: &Response) {
+        self.outcome = graphql_outcome(first);
+    }
 }
 
 impl Drop for Uncounted {

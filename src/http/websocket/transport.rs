@@ -3,10 +3,14 @@
 //! `connection_init` is refused (access key), 4408 without `connection_init` in
 //! time, 4409 on a duplicate active id, 4429 on a second init;
 //! `error` (not `next`) for an operation that cannot start; server `ping`s; one task
-//! per connection multiplexing every operation's stream.
+//! per connection multiplexing every operation. A subscription that shares an
+//! execution (see `graphql::fanout`) has its results pushed to the connection's
+//! queue, so that a state change wakes each connection once and the work per
+//! subscriber is its frame; any other operation is a stream the task polls.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::{ErrorExtensions, Request, ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -14,19 +18,26 @@ use futures::stream::{AbortHandle, BoxStream, SelectAll, SplitSink};
 use futures::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tokio::sync::mpsc;
 
 use crate::credential::Credential;
 use crate::fair_share::{ClientAddress, ClientId};
-use crate::graphql::{GraphqlError, SharedResponse, SubscriptionAdmission, is_request_error};
+use crate::graphql::{
+    Delivered, Delivery, GraphqlError, SharedResponse, SubscriptionAdmission, is_request_error,
+};
 use crate::http::AppState;
 use crate::http::peer::client_id;
 use crate::metrics::{Protocol, Transport};
 
-use super::counted::Counted;
+use super::counted::{Counted, Started, Uncounted};
 use super::subscriptions::ConnectionSubscriptions;
 
 /// The longest close reason a close frame can carry.
 pub(super) const MAX_CLOSE_REASON: usize = 123;
+
+/// Results queued per operation the connection may run before it counts as not
+/// reading them (a subscription yields one per state change, a handful per workflow).
+const QUEUED_PER_OPERATION: usize = 16;
 
 /// Messages a client may send.
 #[derive(Deserialize)]
@@ -116,8 +127,69 @@ enum Flow {
 /// A running operation.
 struct Operation {
     generation: u64,
-    abort: AbortHandle,
+    running: Running,
     responded: bool,
+}
+
+/// Where a running operation's results come from.
+enum Running {
+    /// Its stream, in [`Connection::streams`], stopped through this handle.
+    Stream(AbortHandle),
+    /// A shared execution pushing to [`Connection::queue`]; dropping this unsubscribes.
+    Delivered {
+        _subscription: Delivered,
+        /// Counted in the metrics at its first result.
+        uncounted: Option<Uncounted>,
+    },
+}
+
+impl Operation {
+    /// Stops the operation; no result of it is sent after.
+    fn stop(self) {
+        if let Running::Stream(abort) = self.running {
+            abort.abort();
+        }
+    }
+}
+
+/// The results shared executions push to one connection, in order per operation.
+struct Queue {
+    receiver: mpsc::Receiver<Tagged>,
+    sender: mpsc::Sender<Tagged>,
+    /// Set when a result found the queue full: the client is not reading.
+    overrun: Arc<AtomicBool>,
+}
+
+impl Queue {
+    fn new(max_operations: usize) -> Self {
+        let capacity = max_operations
+            .saturating_mul(QUEUED_PER_OPERATION)
+            .clamp(QUEUED_PER_OPERATION, tokio::sync::Semaphore::MAX_PERMITS);
+        let (sender, receiver) = mpsc::channel(capacity);
+        Self {
+            receiver,
+            sender,
+            overrun: Arc::default(),
+        }
+    }
+}
+
+/// One subscriber's results into its connection's [`Queue`], tagged.
+struct ToConnection {
+    sender: mpsc::Sender<Tagged>,
+    overrun: Arc<AtomicBool>,
+    tag: Arc<Tag>,
+    generation: u64,
+}
+
+impl Delivery for ToConnection {
+    fn deliver(&self, result: Option<Arc<SharedResponse>>) {
+        let tagged = (Arc::clone(&self.tag), self.generation, result);
+        // A closed queue is a connection gone: nothing to do.
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.sender.try_send(tagged) {
+            self.overrun.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 struct Connection {
@@ -129,6 +201,7 @@ struct Connection {
     subscriptions: Arc<dyn SubscriptionAdmission>,
     operations: HashMap<String, Operation>,
     streams: SelectAll<BoxStream<'static, Tagged>>,
+    queue: Queue,
     generations: u64,
     /// The caller's own Cloudflare credential, admitted at `connection_init`.
     credential: Option<Credential>,
@@ -153,6 +226,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, address: Option<Cl
         sink,
         operations: HashMap::new(),
         streams: SelectAll::new(),
+        queue: Queue::new(settings.max_subscriptions_per_connection),
         generations: 0,
         credential: None,
         address,
@@ -178,6 +252,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, address: Option<Cl
             Some(tagged) = connection.streams.next(), if !connection.streams.is_empty() => {
                 connection.on_responses(tagged).await
             }
+            Some(tagged) = connection.queue.receiver.recv() => connection.on_queued(tagged).await,
             _ = keepalive.tick(), if connection.acknowledged => connection.send(ServerMessage::Ping).await,
         };
         let flow = match flow {
@@ -251,7 +326,7 @@ impl Connection {
             }
             ClientMessage::Complete { id } => {
                 if let Some(operation) = self.operations.remove(&id) {
-                    operation.abort.abort();
+                    operation.stop();
                 }
                 Flow::Continue
             }
@@ -279,7 +354,8 @@ impl Connection {
         .await
     }
 
-    /// Starts an operation; its responses arrive through `self.streams`.
+    /// Starts an operation; its responses arrive through `self.queue` when it
+    /// shares an execution, else through `self.streams`.
     fn start(&mut self, id: String, payload: SubscribePayload) {
         let mut request = Request::new(payload.query);
         if let Some(credential) = &self.credential {
@@ -296,19 +372,36 @@ impl Connection {
         }
         self.generations += 1;
         let generation = self.generations;
-        let results = self
-            .schema
-            .subscribe(request, Some(Arc::clone(&self.subscriptions)));
-        let (results, abort) = futures::stream::abortable(results);
         let tag = Arc::new(Tag::new(id.clone()));
-        let ended = futures::stream::once(std::future::ready((Arc::clone(&tag), generation, None)));
-        let tagged = results
-            .map(move |result| (Arc::clone(&tag), generation, Some(result)))
-            .chain(ended);
-        self.streams.push(tagged.boxed());
+        let delivery = ToConnection {
+            sender: self.queue.sender.clone(),
+            overrun: Arc::clone(&self.queue.overrun),
+            tag: Arc::clone(&tag),
+            generation,
+        };
+        let admission = Some(Arc::clone(&self.subscriptions));
+        let running = match self
+            .schema
+            .subscribe_delivered(request, admission, Box::new(delivery))
+        {
+            Started::Delivered(subscription, uncounted) => Running::Delivered {
+                _subscription: subscription,
+                uncounted,
+            },
+            Started::Stream(results) => {
+                let (results, abort) = futures::stream::abortable(results);
+                let ended =
+                    futures::stream::once(std::future::ready((Arc::clone(&tag), generation, None)));
+                let tagged = results
+                    .map(move |result| (Arc::clone(&tag), generation, Some(result)))
+                    .chain(ended);
+                self.streams.push(tagged.boxed());
+                Running::Stream(abort)
+            }
+        };
         let operation = Operation {
             generation,
-            abort,
+            running,
             responded: false,
         };
         self.operations.insert(id, operation);
@@ -330,9 +423,14 @@ impl Connection {
             self.operations.remove(id);
             return self.send(ServerMessage::Complete { id }).await;
         };
+        if let Running::Delivered { uncounted, .. } = &mut operation.running
+            && let Some(uncounted) = uncounted.take()
+        {
+            uncounted.settle(result.response());
+        }
         if !operation.responded && is_request_error(result.response()) {
             if let Some(operation) = self.operations.remove(id) {
-                operation.abort.abort();
+                operation.stop();
             }
             return self
                 .send(ServerMessage::Error {
@@ -375,6 +473,24 @@ impl Connection {
         flow
     }
 
+    /// Forwards `first` and every other result already queued by shared
+    /// executions; closes the connection when results found its queue full.
+    async fn on_queued(&mut self, first: Tagged) -> Flow {
+        let mut flow = self.on_response(first).await;
+        while matches!(flow, Flow::Continue) {
+            let Ok(tagged) = self.queue.receiver.try_recv() else {
+                break;
+            };
+            flow = self.on_response(tagged).await;
+        }
+        match flow {
+            Flow::Continue if self.queue.overrun.load(Ordering::Relaxed) => {
+                Flow::Close(1013, "results were not read in time".to_owned())
+            }
+            flow => flow,
+        }
+    }
+
     async fn flush(&mut self) -> Flow {
         match self.sink.flush().await {
             Ok(()) => Flow::Continue,
@@ -403,4 +519,56 @@ pub(super) fn truncate(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Response;
+
+    use super::*;
+
+    fn delivery(queue: &Queue, id: &str, generation: u64) -> ToConnection {
+        ToConnection {
+            sender: queue.sender.clone(),
+            overrun: Arc::clone(&queue.overrun),
+            tag: Arc::new(Tag::new(id.to_owned())),
+            generation,
+        }
+    }
+
+    #[test]
+    fn a_connection_queues_results_in_order_up_to_its_bound_then_counts_as_not_reading() {
+        let mut queue = Queue::new(1);
+        let first = delivery(&queue, "a", 1);
+        let bound = QUEUED_PER_OPERATION;
+        for _ in 0..bound - 1 {
+            first.deliver(Some(Arc::new(SharedResponse::new(Response::default()))));
+        }
+        first.deliver(None);
+        assert!(!queue.overrun.load(Ordering::Relaxed));
+        delivery(&queue, "b", 2).deliver(None);
+        assert!(queue.overrun.load(Ordering::Relaxed));
+        let mut read = Vec::new();
+        while let Ok((tag, generation, result)) = queue.receiver.try_recv() {
+            read.push((tag.id.clone(), generation, result.is_some()));
+        }
+        assert_eq!(read.len(), bound);
+        assert!(
+            read[..bound - 1]
+                .iter()
+                .all(|item| item == &("a".to_owned(), 1, true))
+        );
+        assert_eq!(read[bound - 1], ("a".to_owned(), 1, false));
+    }
+
+    #[test]
+    fn a_next_message_is_the_operation_prefix_the_shared_payload_and_a_brace() {
+        let result = SharedResponse::new(Response::new(async_graphql::Value::Null));
+        let message = Tag::new(r#"x"y"#.to_owned()).next(&result);
+        let parsed: serde_json::Value = serde_json::from_str(&message).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({ "type": "next", "id": "x\"y", "payload": { "data": null } })
+        );
+    }
 }
