@@ -5,7 +5,11 @@
 //! for the same thing share one execution: one async-graphql stream per distinct
 //! (document text, operation name, variables, credential scope), run in a task of its
 //! own, whose every result is wrapped in a [`SharedResponse`] that is serialised (and
-//! framed, per transport) once however many subscribers send it.
+//! framed, per transport) once however many subscribers send it. The execution
+//! hands each result to its subscribers: pushed to the queue of a transport that
+//! multiplexes many of them ([`Delivery`]: graphql-transport-ws, one queue per
+//! connection, woken once per burst), or read from a broadcast (SSE, multipart,
+//! the legacy protocol, one subscriber per stream).
 //!
 //! A shared execution starts with its first subscriber and is dropped with its last
 //! (which releases its share of the registration's poller). A subscriber that joins
