@@ -4,6 +4,7 @@
 # server in the same run), interleaved over ROUNDS rounds; prints each run and the medians.
 #
 # The sourcing script sets nothing first; it gets `bin_dir`, `logs`, `pids` (killed on exit),
+# `free_port` (from tests/interop/lib.sh),
 # `base_url` (the simulator), `start NAME [env assignments or -u VAR]...` (with `extra_flags`
 # for additional gateway flags) and `compare BASELINE OTHER...`.
 set -euo pipefail
@@ -11,39 +12,17 @@ bin_dir="$(realpath "${1:-$(dirname "$0")/../target/release}")"
 rounds="${ROUNDS:-3}"
 duration="${DURATION:-10s}"
 account=023e105f4ecef8ad9ca31a8372d0c353
-logs="$(mktemp -d)"
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$logs"' EXIT
-export NO_COLOR=1 RUST_LOG=info
+binary="$bin_dir/registrar-gateway"
+# `logged`, `free_port`, `logs`, `pids` (killed on exit) and `start_simulator`.
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/interop/lib.sh"
 
-# A free loopback port.
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits for `field=` in a log and prints its value.
-logged() {
-    for _ in $(seq 100); do
-        if grep -qo "$2=[^ ]*" "$1" 2>/dev/null; then
-            grep -o "$2=[^ ]*" "$1" | head -n 1 | cut -d= -f2-
-            return 0
-        fi
-        sleep 0.1
-    done
-    cat "$1" >&2
-    return 1
-}
-
-"$bin_dir/registrar-gateway" simulate --listen 127.0.0.1:0 --rate-limit 0 --manual-clock \
-    --max-workflows 1000000 >"$logs/simulator.log" 2>&1 &
-pids+=($!)
-base_url="$(logged "$logs/simulator.log" base_url)"
+start_simulator --rate-limit 0 --manual-clock --max-workflows 1000000
 
 declare -A urls gateway_pids
 start() {
     local name=$1
     shift
-    env "$@" "$bin_dir/registrar-gateway" --listen 127.0.0.1:0 --base-url "$base_url" \
+    env "$@" "$binary" --listen 127.0.0.1:0 --base-url "$base_url" \
         --api-token bench-token --account-id "$account" --upstream-budget 100000000 \
         --cache-ttl-active 1h ${extra_flags:-} >"$logs/$name.log" 2>&1 &
     pids+=($!)

@@ -263,8 +263,8 @@ impl Published {
         Some((self.latest.clone(), receiver))
     }
 
-    /// Hands `delivery` the latest result and registers it for every later one;
-    /// its id, or `None` (and `delivery` back) once the execution ended.
+    /// Hands `delivery` the latest result and registers it for every later one:
+    /// its id, or `delivery` back once the execution ended.
     fn deliver_to(&mut self, delivery: Box<dyn Delivery>) -> Result<u64, Box<dyn Delivery>> {
         if self.sender.is_none() {
             return Err(delivery);
@@ -309,16 +309,13 @@ pub enum Subscribed {
 /// subscriber).
 pub struct Delivered {
     id: u64,
-    execution: Arc<Execution>,
-    /// The connection's place and the client's share, held while subscribed.
-    _places: Places,
-    /// Counted against `--max-subscriptions` while subscribed.
-    _counted: Counted,
+    member: Member,
 }
 
 impl Drop for Delivered {
     fn drop(&mut self) {
         let removed = self
+            .member
             .execution
             .published
             .lock_unpoisoned()
@@ -365,9 +362,11 @@ impl Fanout {
         let subscriber = Subscriber {
             first,
             receiver,
-            _execution: execution,
-            _places: places,
-            _counted: counted,
+            _member: Member {
+                execution,
+                _places: places,
+                _counted: counted,
+            },
         };
         futures::stream::unfold(subscriber, |mut subscriber| async move {
             let item = subscriber.next().await?;
@@ -401,9 +400,11 @@ impl Fanout {
         });
         Subscribed::Delivered(Delivered {
             id,
-            execution,
-            _places: places,
-            _counted: counted,
+            member: Member {
+                execution,
+                _places: places,
+                _counted: counted,
+            },
         })
     }
 
@@ -570,11 +571,16 @@ struct Subscriber {
     /// The execution's latest result when this subscriber joined: sent first.
     first: Option<Arc<SharedResponse>>,
     receiver: broadcast::Receiver<Arc<SharedResponse>>,
+    _member: Member,
+}
+
+/// What every subscriber of a shared execution holds while subscribed.
+struct Member {
     /// Keeps the execution running.
-    _execution: Arc<Execution>,
-    /// The connection's place and the client's share, held while subscribed.
+    execution: Arc<Execution>,
+    /// The connection's place and the client's share.
     _places: Places,
-    /// Counted against `--max-subscriptions` while subscribed.
+    /// Counted against `--max-subscriptions`.
     _counted: Counted,
 }
 

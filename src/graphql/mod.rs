@@ -197,11 +197,7 @@ impl GatewaySchema {
                     delivery,
                 )
             }
-            Sharing::Alone(request, session) => Subscribed::Stream(
-                self.stream(request, session)
-                    .map(|response| Arc::new(SharedResponse::new(response)))
-                    .boxed(),
-            ),
+            Sharing::Alone(request, session) => Subscribed::Stream(self.alone(request, session)),
         }
     }
 
@@ -218,10 +214,7 @@ impl GatewaySchema {
                     schema.stream(request, None)
                 })
             }
-            Sharing::Alone(request, session) => self
-                .stream(request, session)
-                .map(|response| Arc::new(SharedResponse::new(response)))
-                .boxed(),
+            Sharing::Alone(request, session) => self.alone(request, session),
         }
     }
 
@@ -266,6 +259,17 @@ impl GatewaySchema {
             request = request.data(connection);
         }
         Sharing::Alone(request, session)
+    }
+
+    /// A subscription that runs on its own, its results wrapped as shared ones.
+    fn alone(
+        &self,
+        request: Request,
+        session: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Arc<SharedResponse>> {
+        self.stream(request, session)
+            .map(|response| Arc::new(SharedResponse::new(response)))
+            .boxed()
     }
 
     fn stream(

@@ -16,6 +16,11 @@ logged() {
     return 1
 }
 
+# A free loopback port (for the tools that cannot take port 0 and say which they got).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # Installs the pinned client packages of a folder (default: this one's; and
 # Node.js itself where the machine lacks it).
 install_clients() {

@@ -19,7 +19,6 @@ for tool in nginx redis-server; do
     fi
 done
 nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 redis_port="$(free_port)"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$logs/redis.log" 2>&1 &

@@ -35,13 +35,13 @@ impl Counted {
     }
 
     /// The operation, not counted yet.
-    fn uncounted(&self, request: &Request) -> Option<Uncounted> {
-        Some(Uncounted {
+    fn uncounted(&self, request: &Request) -> Uncounted {
+        Uncounted {
             metrics: self.metrics.clone(),
             transport: self.transport,
             kind: parsed_operation_kind(&self.schema, request),
             outcome: GraphqlOutcome::Ok,
-        })
+        }
     }
 
     /// The responses of one operation, counted at the first (or when it ends without one).
@@ -50,11 +50,11 @@ impl Counted {
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        let mut uncounted = self.uncounted(&request);
+        let mut uncounted = Some(self.uncounted(&request));
         Executor::execute_stream(&self.schema, request, session_data)
             .map(move |response| {
-                if let Some(mut operation) = uncounted.take() {
-                    operation.outcome = graphql_outcome(&response);
+                if let Some(operation) = uncounted.take() {
+                    operation.settle(&response);
                 }
                 response
             })
@@ -86,7 +86,7 @@ impl Counted {
 /// An operation started by [`Counted::subscribe_delivered`].
 pub(super) enum Started {
     /// Results go to its delivery; counted when its first one is settled.
-    Delivered(Delivered, Option<Uncounted>),
+    Delivered(Delivered, Uncounted),
     /// Results come from this stream, counted at the first.
     Stream(BoxStream<'static, Arc<SharedResponse>>),
 }
@@ -94,8 +94,9 @@ pub(super) enum Started {
 /// `results`, counting `uncounted` at the first.
 fn counted(
     results: BoxStream<'static, Arc<SharedResponse>>,
-    mut uncounted: Option<Uncounted>,
+    uncounted: Uncounted,
 ) -> BoxStream<'static, Arc<SharedResponse>> {
+    let mut uncounted = Some(uncounted);
     results
         .map(move |result| {
             if let Some(operation) = uncounted.take() {

@@ -386,7 +386,7 @@ impl Connection {
         {
             Started::Delivered(subscription, uncounted) => Running::Delivered {
                 _subscription: subscription,
-                uncounted,
+                uncounted: Some(uncounted),
             },
             Started::Stream(results) => {
                 let (results, abort) = futures::stream::abortable(results);
