@@ -6,7 +6,6 @@
 use async_graphql::Context;
 
 use super::error::GraphqlError;
-use super::fanout::SharesHeldPerSubscriber;
 use super::service;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
@@ -94,6 +93,11 @@ pub(super) async fn spend_call(
     payer.admit(credential).await?;
     Ok(payer.shares.take_lookup(payer.client).await?)
 }
+
+/// Request data of a shared execution: each of its subscribers holds its own place
+/// in its client's share of open subscriptions (see `Fanout::join`), so the
+/// execution's resolver takes none for the subscriber that started it.
+pub(super) struct SharesHeldPerSubscriber;
 
 /// One of the client's open subscriptions, held while the subscription lives
 /// (none for a shared execution: its subscribers hold theirs).
