@@ -32,5 +32,6 @@ mod simulator;
 mod status_page;
 mod subscriptions;
 mod support;
+mod type_names;
 mod upstream_decoding;
 mod websocket_protocol;
