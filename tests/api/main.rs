@@ -33,4 +33,5 @@ mod status_page;
 mod subscriptions;
 mod support;
 mod upstream_decoding;
+mod version;
 mod websocket_protocol;
