@@ -29,6 +29,7 @@ mod scaling;
 mod schema_file;
 mod security_headers;
 mod simulator;
+mod start_up_errors;
 mod status_page;
 mod subscriptions;
 mod support;
