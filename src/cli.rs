@@ -9,9 +9,9 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, empty_means_unset};
 use crate::simulator::SimulatorConfig;
 
 /// `registrar-gateway`: GraphQL over Cloudflare Registrar's registration workflows.
@@ -32,10 +32,16 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the command line and environment, or exits with clap's message (help,
-    /// version, or the error in the user's terms).
-    pub fn parse_or_exit() -> Self {
-        Self::try_parse().unwrap_or_else(|error| {
+    /// Parses the process's arguments and environment, an empty variable counting
+    /// as unset ([`empty_means_unset`]); prints help or the version, or the error in
+    /// the user's terms ([`explain`]), and exits as clap does.
+    pub fn from_process() -> Self {
+        let mut command = empty_means_unset(Self::command());
+        let parsed = command
+            .try_get_matches_from_mut(std::env::args_os())
+            .and_then(|mut matches| Self::from_arg_matches_mut(&mut matches))
+            .map_err(|error| error.format(&mut command));
+        parsed.unwrap_or_else(|error| {
             if !error.use_stderr() {
                 error.exit();
             }
@@ -48,7 +54,10 @@ impl Cli {
 /// `message` in the user's terms, from this process's arguments and environment.
 pub fn explain(message: &str) -> String {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    in_the_users_terms(message, &argv, |name| std::env::var_os(name).is_some())
+    // An empty variable counts as unset, as it does for parsing.
+    in_the_users_terms(message, &argv, |name| {
+        std::env::var_os(name).is_some_and(|value| !value.is_empty())
+    })
 }
 
 /// Rewrites a message about settings so that each names the setting the way the

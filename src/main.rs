@@ -17,7 +17,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse_or_exit();
+    let cli = Cli::from_process();
     let result = match cli.command {
         Some(Command::Schema { federation }) => {
             print!(
