@@ -57,7 +57,7 @@ impl RedisStoreConfig {
         if let Some(url) = &self.redis_url {
             url.check().map_err(|reason| {
                 ConfigError::Unusable(format!(
-                    "--redis-url / REDIS_URL is not a usable Redis URL ({reason}); expected redis://[user:password@]host[:port][/db] or rediss://"
+                    "--redis-url / REDIS_URL is not a usable Redis URL: {reason}; expected redis://[user:password@]host[:port][/db] or rediss://"
                 ))
             })?;
         }

@@ -55,7 +55,7 @@ pub struct RedisStoreSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum RedisStoreError {
     /// The URL does not parse as a Redis URL (the URL itself is never shown).
-    #[error("--redis-url / REDIS_URL is not a usable Redis URL ({0})")]
+    #[error("--redis-url / REDIS_URL is not a usable Redis URL: {0}")]
     BadUrl(String),
     /// `--redis-ca-file` cannot be read or holds no certificate.
     #[error("--redis-ca-file / REDIS_CA_FILE {path} is unusable: {reason}")]

@@ -196,7 +196,7 @@ async fn a_refused_redis_password_stops_start_up_at_once_without_showing_it() {
         let (status, printed) = start_refused(&simulator.handle, &url, &args).await;
         assert!(!status.success(), "{printed}");
         assert!(
-            printed.contains("redis refused the user or password in --redis-url / REDIS_URL"),
+            printed.contains("redis refused the user or password in REDIS_URL"),
             "{printed}"
         );
         assert!(
