@@ -87,7 +87,7 @@ impl Upstream {
             metrics.clone(),
             shared.cloned(),
         );
-        let client = UpstreamClient::new(&self.client, budget, metrics.clone())?;
+        let client = UpstreamClient::new(&self.client, budget.clone(), metrics.clone())?;
         let cache = StatusCache::new(
             &config.cache.settings(),
             client,
@@ -104,6 +104,7 @@ impl Upstream {
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
             cache.clone(),
+            budget,
             shutdown,
             metrics.clone(),
             cluster,
