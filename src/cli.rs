@@ -4,9 +4,9 @@
 
 use std::net::SocketAddr;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, empty_means_unset};
 use crate::simulator::SimulatorConfig;
 
 /// `registrar-gateway`: GraphQL over Cloudflare Registrar's registration workflows.
@@ -24,6 +24,18 @@ pub struct Cli {
     /// Gateway settings (when no subcommand is given).
     #[command(flatten)]
     pub gateway: GatewayConfig,
+}
+
+impl Cli {
+    /// Parses the process's arguments and environment, an empty variable counting
+    /// as unset ([`empty_means_unset`]); prints the error or help and exits as
+    /// clap does.
+    pub fn from_process() -> Self {
+        let mut command = empty_means_unset(Self::command());
+        let mut matches = command.get_matches_mut();
+        Self::from_arg_matches_mut(&mut matches)
+            .unwrap_or_else(|error| error.format(&mut command).exit())
+    }
 }
 
 /// The binary's subcommands.

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use registrar_gateway::cli::{Cli, Command};
 use registrar_gateway::config::LogFormat;
 use registrar_gateway::simulator::SimulatorConfig;
@@ -18,7 +17,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_process();
     let result = match cli.command {
         Some(Command::Schema { federation }) => {
             print!(

@@ -7,6 +7,7 @@ mod cache;
 mod compiled_queries;
 mod connections;
 mod dashboard;
+mod documentation;
 mod explorer;
 mod fair_share;
 mod fanout;
