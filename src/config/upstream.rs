@@ -14,7 +14,7 @@ use crate::budget::BudgetSettings;
 use crate::credential::CredentialSecret;
 use crate::domain::AccountId;
 use crate::flags::{account_id, duration, http_url, secret};
-use crate::upstream::{ClientSettings, RegistrarApi, RetryPolicy};
+use crate::upstream::{ApiSettings, RegistrarApi, RetryPolicy};
 
 /// Where the upstream is and how to authenticate to it.
 #[derive(Debug, Args)]
@@ -189,9 +189,9 @@ impl UpstreamConfig {
         }
     }
 
-    /// Client settings for `base_url`.
-    pub fn client_settings(&self, base_url: Url) -> ClientSettings {
-        ClientSettings {
+    /// API settings for `base_url`.
+    pub fn api_settings(&self, base_url: Url) -> ApiSettings {
+        ApiSettings {
             base_url,
             api: self.registrar_api,
             connect_timeout: self.connect_timeout,

@@ -34,6 +34,7 @@ mod start_up_errors;
 mod status_page;
 mod subscriptions;
 mod support;
+mod type_names;
 mod upstream_decoding;
 mod version;
 mod websocket_protocol;
