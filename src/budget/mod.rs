@@ -42,7 +42,7 @@ use crate::sync::LockUnpoisoned;
 use outage::OutageAllowance;
 use redis_budget::RedisBudget;
 pub use turns::QUERY_WAIT;
-use turns::{Lines, Place, Queued};
+use turns::{InLine, Lines, Place};
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
@@ -236,8 +236,8 @@ impl Budget {
             .lock_unpoisoned()
             .join(credential, priority, poll_since);
         let (place, granted) = match joined {
-            Queued::Wait(place, granted) => (place, granted),
-            Queued::WaitAndDispatch(place, granted) => {
+            InLine::Wait(place, granted) => (place, granted),
+            InLine::WaitAndDispatch(place, granted) => {
                 tokio::spawn(self.clone().dispatch(credential));
                 (place, granted)
             }

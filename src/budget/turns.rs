@@ -68,10 +68,10 @@ struct Line {
 }
 
 /// What a request joining a line must do.
-pub(super) enum Queued {
+pub(super) enum InLine {
     /// It waits for this place to be granted.
     Wait(Place, oneshot::Receiver<()>),
-    /// As [`Queued::Wait`], and the caller starts the line's dispatcher.
+    /// As [`InLine::Wait`], and the caller starts the line's dispatcher.
     WaitAndDispatch(Place, oneshot::Receiver<()>),
 }
 
@@ -95,7 +95,7 @@ impl Lines {
         credential: Fingerprint,
         priority: Priority,
         poll_since: Option<Instant>,
-    ) -> Queued {
+    ) -> InLine {
         self.next_order += 1;
         let place = Place {
             class: u8::from(poll_since.is_some()),
@@ -113,8 +113,8 @@ impl Lines {
             line.polls += 1;
         }
         match std::mem::replace(&mut line.dispatching, true) {
-            true => Queued::Wait(place, receiver),
-            false => Queued::WaitAndDispatch(place, receiver),
+            true => InLine::Wait(place, receiver),
+            false => InLine::WaitAndDispatch(place, receiver),
         }
     }
 
@@ -173,13 +173,13 @@ mod tests {
         let credential = credential();
         let now = Instant::now();
         let recent = lines.join(credential, Priority::Foreground, Some(now));
-        assert!(matches!(recent, Queued::WaitAndDispatch(..)));
+        assert!(matches!(recent, InLine::WaitAndDispatch(..)));
         let old = lines.join(
             credential,
             Priority::Background,
             Some(now - Duration::from_secs(60)),
         );
-        assert!(matches!(old, Queued::Wait(..)));
+        assert!(matches!(old, InLine::Wait(..)));
         let _query = lines.join(credential, Priority::Foreground, None);
         assert_eq!(lines.polls_waiting(credential), 2);
         let mut order = Vec::new();

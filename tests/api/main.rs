@@ -20,6 +20,7 @@ mod introspection;
 mod metrics;
 mod module_graph;
 mod origin;
+mod plain_errors;
 mod poll_turns;
 mod queries;
 mod registration;
