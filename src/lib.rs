@@ -52,6 +52,11 @@
 //! - **share**: a fair share only ([`fair_share`]: a client's share of lookups,
 //!   subscriptions and credentials). While Redis is unreachable a replica spends its
 //!   *outage allowance* of the budget (a slice of it, cut by the replica count).
+//! - **budget, reserve, allowance, turn**: the *budget* is what the upstream allows one
+//!   credential per window (`--upstream-budget`); the *reserve* is the part of it kept for
+//!   the user's other use of Cloudflare (`--budget-reserve`); the *allowance* is the rest,
+//!   what the gateway spends. A request that finds no room waits its *turn* in the
+//!   credential's *line* ([`budget::Budget::turn`]): queries first, then polls in rotation.
 //! - **store**: the Redis store replicas coordinate through ([`store::RedisStore`],
 //!   `--redis-url`); what lives in it is named for Redis (`RedisBudget`, the cache's
 //!   `RedisLevel`). "Shared" is only the plain verb ("pollers shared by replicas").

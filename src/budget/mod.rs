@@ -260,7 +260,7 @@ impl Budget {
     }
 
     /// Serves `credential`'s line: each request that frees up goes to the first in
-    /// line (or, when the background share has no room for it, to the next one
+    /// line (or, when the background class has no room for it, to the next one
     /// that is not a background poll); stops when the line is empty.
     async fn dispatch(self, credential: Fingerprint) {
         loop {

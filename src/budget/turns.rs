@@ -13,7 +13,7 @@
 //!   the watched registrations ask for more polls than the budget allows they are
 //!   polled in a fair rotation, each once per turn of it. Polls of blocked or paused
 //!   workflows (the background class) keep their place in the rotation, but one the
-//!   background share has no room for lets the next poll of a moving one go first.
+//!   background class has no room for lets the next poll of a moving one go first.
 //!
 //! When the budget has room nobody waits: a request that finds the line empty and
 //! the budget with room goes at once, so within the budget nothing changes.
