@@ -7,9 +7,11 @@
 mod error;
 mod explorer;
 mod graphql;
+mod media;
 pub mod metrics;
 mod origin;
 mod peer;
+mod response;
 mod server;
 mod status_page;
 mod stream;
@@ -176,10 +178,7 @@ fn misdirected_websocket(headers: &HeaderMap) -> Option<Response> {
     upgrade.eq_ignore_ascii_case("websocket").then(|| {
         let message =
             "this path does not take websocket connections: GraphQL over websockets is at /graphql";
-        let content_type = [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(graphql::JSON),
-        )];
+        let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static(media::JSON))];
         let refusal = Refusal::BadRequest;
         let body = error::error_body(refusal.code(), message);
         (refusal.status(), content_type, body).into_response()

@@ -21,6 +21,7 @@ mod metrics;
 mod module_graph;
 mod origin;
 mod plain_errors;
+mod poll_turns;
 mod queries;
 mod registration;
 mod replica_events;
