@@ -22,7 +22,8 @@
 //! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
 //!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;
-//! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
+//! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks);
+//! - [`watch`]: a client of a running gateway, `registrar-gateway watch <domain>`, for shells and CI jobs.
 //!
 //! # Vocabulary
 //!
@@ -41,7 +42,8 @@
 //!   them.
 //! - **poller, watcher**: one [`poller`] task polls one registration for one credential; each
 //!   subscriber holds a [`poller::Watcher`] of it. A poller stops for a [`poller::PollerEnd`]; the
-//!   ones a watcher must be told of reach it as a [`poller::WatchError`].
+//!   ones a watcher must be told of reach it as a [`poller::WatchError`]. The [`watch`]
+//!   subcommand is a client of a gateway's subscription, not a watcher of its own.
 //! - **`*Config` and `*Settings`**: a `*Config` is a clap section (flags and environment, in
 //!   [`config`], and the simulator's [`simulator::SimulatorConfig`]); a `*Settings` is the runtime
 //!   value a component is built from, which its `*Config` converts itself into.
@@ -89,3 +91,4 @@ pub mod store;
 mod sync;
 pub mod telemetry;
 pub mod upstream;
+pub mod watch;
