@@ -22,6 +22,18 @@ pub fn account_id(value: &str) -> Result<AccountId, String> {
     AccountId::parse(value).map_err(|error| error.to_string())
 }
 
+/// An absolute `http://` or `https://` URL, such as an API root.
+pub fn http_url(value: &str) -> Result<reqwest::Url, String> {
+    const EXAMPLE: &str = "expected an absolute URL such as https://api.cloudflare.com/client/v4";
+    let url = reqwest::Url::parse(value).map_err(|_| format!("not a URL: {EXAMPLE}"))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        scheme => Err(format!(
+            "the scheme {scheme}: is not http: or https: ({EXAMPLE})"
+        )),
+    }
+}
+
 /// Parses `500ms`, `2s`, `5m`, `1h`.
 pub fn duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value)

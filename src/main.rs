@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use registrar_gateway::cli::{Cli, Command};
+use registrar_gateway::cli::{self, Cli, Command};
 use registrar_gateway::config::LogFormat;
 use registrar_gateway::simulator::SimulatorConfig;
 use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
@@ -35,7 +35,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", cli::explain(&error.to_string()));
             ExitCode::FAILURE
         }
     }

@@ -9,7 +9,7 @@ mod http;
 mod limits;
 mod metrics;
 mod secret_file;
-mod shared;
+mod store;
 mod subscriptions;
 mod upstream;
 mod validate;
@@ -22,7 +22,7 @@ pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use metrics::{MetricsConfig, MetricsExposition};
 pub use secret_file::SecretLines;
-pub use shared::SharedConfig;
+pub use store::RedisStoreConfig;
 pub use subscriptions::SubscriptionConfig;
 pub use upstream::{GivenCredentials, UpstreamConfig, UpstreamTarget};
 
@@ -76,7 +76,7 @@ pub struct GatewayConfig {
     pub metrics: MetricsConfig,
     /// Redis shared by replicas (scaling out).
     #[command(flatten, next_help_heading = "Scaling out (Redis)")]
-    pub shared: SharedConfig,
+    pub store: RedisStoreConfig,
 }
 
 /// A setting that makes the configuration unusable.

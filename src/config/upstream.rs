@@ -13,14 +13,14 @@ use crate::access::CredentialMode;
 use crate::budget::BudgetSettings;
 use crate::credential::CredentialSecret;
 use crate::domain::AccountId;
-use crate::flags::{account_id, duration, secret};
-use crate::upstream::{ClientSettings, RegistrarApi, RetryPolicy};
+use crate::flags::{account_id, duration, http_url, secret};
+use crate::upstream::{ApiSettings, RegistrarApi, RetryPolicy};
 
 /// Where the upstream is and how to authenticate to it.
 #[derive(Debug, Args)]
 pub struct UpstreamConfig {
     /// API root. Unset and without credentials, the gateway runs its embedded simulator (sandbox mode).
-    #[arg(long, env = "CLOUDFLARE_BASE_URL")]
+    #[arg(long, env = "CLOUDFLARE_BASE_URL", value_parser = http_url)]
     pub base_url: Option<Url>,
     /// API token with Registrar permissions (sent as `Authorization: Bearer`).
     #[arg(long, env = "CLOUDFLARE_API_TOKEN", hide_env_values = true, value_parser = secret)]
@@ -32,13 +32,13 @@ pub struct UpstreamConfig {
     #[arg(long, env = "CLOUDFLARE_API_KEY", hide_env_values = true, value_parser = secret)]
     pub api_key: Option<SecretString>,
     /// A file holding the API token (a container secret; a trailing newline is dropped), instead of CLOUDFLARE_API_TOKEN.
-    #[arg(long, env = "CLOUDFLARE_API_TOKEN_FILE", value_parser = secret_file::read("CLOUDFLARE_API_TOKEN_FILE"))]
+    #[arg(long, env = "CLOUDFLARE_API_TOKEN_FILE", value_parser = secret_file::read)]
     pub api_token_file: Option<SecretString>,
     /// A file holding the account email, instead of CLOUDFLARE_EMAIL.
-    #[arg(long, env = "CLOUDFLARE_EMAIL_FILE", value_parser = secret_file::read("CLOUDFLARE_EMAIL_FILE"))]
+    #[arg(long, env = "CLOUDFLARE_EMAIL_FILE", value_parser = secret_file::read)]
     pub email_file: Option<SecretString>,
     /// A file holding the global API key, instead of CLOUDFLARE_API_KEY.
-    #[arg(long, env = "CLOUDFLARE_API_KEY_FILE", value_parser = secret_file::read("CLOUDFLARE_API_KEY_FILE"))]
+    #[arg(long, env = "CLOUDFLARE_API_KEY_FILE", value_parser = secret_file::read)]
     pub api_key_file: Option<SecretString>,
     /// Cloudflare's registrar API family: `registrar` (production) or `registrar-sandbox` (Cloudflare's test environment, identical shapes), to try the gateway against Cloudflare's sandbox before production.
     #[arg(long, env = "GATEWAY_REGISTRAR_API", value_enum, default_value_t = RegistrarApi::Registrar)]
@@ -76,6 +76,14 @@ pub struct UpstreamConfig {
         default_value_t = 0.25
     )]
     pub budget_background_share: f64,
+    /// Share of --upstream-budget kept for everything else the user runs against Cloudflare (its limit is per user, across the dashboard, API tokens and keys); the gateway spends only the rest.
+    #[arg(
+        long,
+        value_name = "BUDGET_RESERVE",
+        env = "GATEWAY_BUDGET_RESERVE",
+        default_value_t = 0.1
+    )]
+    pub budget_reserve: f64,
     /// Retries of a failed upstream call, as Cloudflare's SDKs retry (connect errors, timeouts, 408, 409, 429 with a short Retry-After, 5xx); 0 turns retries off.
     #[arg(
         id = "upstream_retries",
@@ -186,12 +194,13 @@ impl UpstreamConfig {
             limit: self.budget,
             window: self.budget_window,
             background_share: self.budget_background_share,
+            reserve: self.budget_reserve,
         }
     }
 
-    /// Client settings for `base_url`.
-    pub fn client_settings(&self, base_url: Url) -> ClientSettings {
-        ClientSettings {
+    /// API settings for `base_url`.
+    pub fn api_settings(&self, base_url: Url) -> ApiSettings {
+        ApiSettings {
             base_url,
             api: self.registrar_api,
             connect_timeout: self.connect_timeout,

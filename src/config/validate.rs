@@ -45,6 +45,9 @@ impl GatewayConfig {
             "--upstream-budget-background-share",
             upstream.budget_background_share,
         )?;
+        if !(0.0..0.95).contains(&upstream.budget_reserve) {
+            return unusable("--budget-reserve must be at least 0 and below 0.95");
+        }
         if !(subscriptions.poll_multiplier >= 1.0 && subscriptions.poll_multiplier.is_finite()) {
             return unusable("--poll-multiplier must be at least 1");
         }
@@ -70,7 +73,7 @@ impl GatewayConfig {
         if !(1..=1024).contains(&subscriptions.history) {
             return unusable("--subscription-history must be between 1 and 1024");
         }
-        self.shared.validate()?;
+        self.store.validate()?;
         self.warn_if_a_read_can_outlast_the_request();
         for warning in self.exposure_warnings() {
             tracing::warn!("{warning}");

@@ -19,8 +19,10 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::parser::parse_query;
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, ServerError, ServerResult, Variables};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
+use async_graphql::{Positioned, Request, ServerError, ServerResult, Variables};
 use moka::sync::Cache;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -36,7 +38,7 @@ const MAX_CACHED_TEXT: u64 = 8 * 1024 * 1024;
 const DOCUMENT_WEIGHT_PER_BYTE: usize = 4;
 
 /// A document admitted once: parsed, and measured when its verdict cannot change.
-pub struct Admitted {
+pub struct AdmittedDocument {
     document: ExecutableDocument,
     /// The limits' verdict, for a document without variables.
     verdict: Option<ServerResult<()>>,
@@ -44,10 +46,16 @@ pub struct Admitted {
     plan: OnceLock<Option<Plan>>,
 }
 
-impl Admitted {
+impl AdmittedDocument {
     /// The parsed document.
     pub fn document(&self) -> &ExecutableDocument {
         &self.document
+    }
+
+    /// The type of the operation a request naming `name` runs, when the document
+    /// names one unambiguously.
+    pub fn operation_type(&self, name: Option<&str>) -> Option<OperationType> {
+        Some(selected_operation(&self.document, name)?.node.ty)
     }
 
     /// The limits' verdict on the document with `variables`.
@@ -78,14 +86,14 @@ impl Admitted {
 /// Parsed documents by query text.
 #[derive(Clone)]
 pub(super) struct Documents {
-    parsed: Cache<String, Arc<Admitted>>,
+    parsed: Cache<String, Arc<AdmittedDocument>>,
 }
 
 impl Documents {
     pub(super) fn new() -> Self {
         let parsed = Cache::builder()
             .max_capacity(MAX_CACHED_TEXT * DOCUMENT_WEIGHT_PER_BYTE as u64)
-            .weigher(|query: &String, _: &Arc<Admitted>| {
+            .weigher(|query: &String, _: &Arc<AdmittedDocument>| {
                 let weight = query.len().saturating_mul(DOCUMENT_WEIGHT_PER_BYTE);
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
@@ -99,7 +107,7 @@ impl Documents {
         &self,
         request: &Request,
         limits: &OperationLimits,
-    ) -> ServerResult<Arc<Admitted>> {
+    ) -> ServerResult<Arc<AdmittedDocument>> {
         if let Some(admitted) = self.parsed.get(request.query.as_str()) {
             return Ok(admitted);
         }
@@ -114,7 +122,7 @@ impl Documents {
             .iter()
             .all(|(_, operation)| operation.node.variable_definitions.is_empty());
         let verdict = fixed.then(|| limits.verdict(&document, &Variables::default()));
-        let admitted = Arc::new(Admitted {
+        let admitted = Arc::new(AdmittedDocument {
             document,
             verdict,
             plan: OnceLock::new(),
@@ -264,5 +272,21 @@ mod tests {
             sha256_hex(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+}
+
+/// The operation a request naming `name` runs, when `document` names one
+/// unambiguously (one operation, or the one named).
+pub(super) fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }

@@ -16,6 +16,7 @@ mod subscription;
 mod types;
 mod validation;
 
+use std::any::{Any, TypeId};
 use std::sync::Arc;
 
 use async_graphql::{
@@ -26,9 +27,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use compiled::Compiled;
-pub use documents::{Admitted, PersistedQueries, PersistedQueryError};
+pub use documents::{AdmittedDocument, PersistedQueries, PersistedQueryError};
 pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
-pub use fanout::{Delivered, Delivery, FRAME_SLOTS, SharedResponse, Subscribed};
+pub use fanout::{Delivered, FRAME_SLOTS, FanoutResponse, Recipient, Subscribed};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
@@ -38,12 +39,13 @@ use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 
 use self::documents::Documents;
-use self::fanout::{Fanout, data_of};
+use self::fanout::Fanout;
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
 use crate::fair_share::{ClientId, FairShare};
+use crate::metrics::{GraphqlOutcome, OperationKind};
 use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
@@ -110,7 +112,7 @@ enum Executable {
 impl GatewaySchema {
     /// Runs a query or mutation; an answer carries at most [`MAX_ERRORS`] errors.
     /// Always through async-graphql: a response that is not a request error
-    /// marks the document validated (see [`Admitted::validated`]).
+    /// marks the document validated (see [`AdmittedDocument::validated`]).
     pub async fn execute(&self, mut request: Request) -> Response {
         let admitted = match self.admit(&mut request) {
             Ok(admitted) => admitted,
@@ -133,7 +135,7 @@ impl GatewaySchema {
 
     /// `request`'s document, parsed now or taken from the documents parsed before;
     /// a request error when it nests too deep or does not parse.
-    pub fn document(&self, request: &Request) -> Result<Arc<Admitted>, ServerError> {
+    pub fn document(&self, request: &Request) -> Result<Arc<AdmittedDocument>, ServerError> {
         self.parts.documents.admitted(request, &self.limits)
     }
 
@@ -143,7 +145,7 @@ impl GatewaySchema {
     pub async fn execute_compiled(
         &self,
         request: &Request,
-        admitted: &Admitted,
+        admitted: &AdmittedDocument,
     ) -> Option<Compiled> {
         // A plan exists only once the limits passed the document (it ran), and
         // their verdict on a document of the subset does not depend on its
@@ -152,13 +154,22 @@ impl GatewaySchema {
         plan.answer(self, request).await
     }
 
+    /// The operation type `request` will run, read from the document cache (so
+    /// executing it does not parse again); `Unknown` when it does not parse, is
+    /// refused by the limits, or names no single operation (executing it reports why).
+    pub fn operation_kind(&self, request: &Request) -> OperationKind {
+        let document = self.document(request).ok();
+        let name = request.operation_name.as_deref();
+        OperationKind::from(document.and_then(|admitted| admitted.operation_type(name)))
+    }
+
     /// Apollo's automatic persisted queries, for the HTTP transport.
     pub fn persisted_queries(&self) -> &PersistedQueries {
         &self.parts.persisted
     }
 
     /// Hands `request` its parsed document and checks it against the operation limits.
-    fn admit(&self, request: &mut Request) -> Result<Arc<Admitted>, ServerError> {
+    fn admit(&self, request: &mut Request) -> Result<Arc<AdmittedDocument>, ServerError> {
         let admitted = self.document(request)?;
         request.set_parsed_query(admitted.document().clone());
         admitted.verdict(&self.limits, &request.variables)?;
@@ -173,18 +184,18 @@ impl GatewaySchema {
         &self,
         request: Request,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
         self.shared_stream(request, None, connection)
     }
 
     /// [`GatewaySchema::subscribe`], with a subscription that shares an execution
-    /// pushing its results to `delivery` (see [`Delivery`]) rather than streaming
+    /// pushing its results to `delivery` (see [`Recipient`]) rather than streaming
     /// them; one that cannot share still streams.
     pub fn subscribe_delivered(
         &self,
         request: Request,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-        delivery: Box<dyn Delivery>,
+        delivery: Box<dyn Recipient>,
     ) -> Subscribed {
         match self.sharing(request, None, connection) {
             Sharing::Shared(key, request, places) => {
@@ -206,7 +217,7 @@ impl GatewaySchema {
         request: Request,
         session: Option<Arc<Data>>,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
         match self.sharing(request, session, connection) {
             Sharing::Shared(key, request, places) => {
                 let schema = self.clone();
@@ -251,7 +262,7 @@ impl GatewaySchema {
                 if let Some(credential) = credential {
                     request = request.data(credential);
                 }
-                request = request.data(fanout::SharesHeldPerSubscriber);
+                request = request.data(share::SharesHeldPerSubscriber);
                 return Sharing::Shared(key, request, (slot, held));
             }
         }
@@ -266,9 +277,9 @@ impl GatewaySchema {
         &self,
         request: Request,
         session: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
         self.stream(request, session)
-            .map(|response| Arc::new(SharedResponse::new(response)))
+            .map(|response| Arc::new(FanoutResponse::new(response)))
             .boxed()
     }
 
@@ -417,6 +428,22 @@ pub fn caller_credential<'a>(ctx: &Context<'a>) -> Result<&'a Credential, Graphq
     access
         .credential_for(ctx.data_opt::<Credential>())
         .map_err(GraphqlError::from)
+}
+
+/// `T` from a request's or a connection's data.
+fn data_of<T: Any>(data: &Data) -> Option<&T> {
+    data.get(&TypeId::of::<T>())?.downcast_ref::<T>()
+}
+
+/// How an executed operation ended, as the metrics count it.
+pub fn outcome(response: &Response) -> GraphqlOutcome {
+    if is_request_error(response) {
+        GraphqlOutcome::RequestError
+    } else if response.errors.is_empty() {
+        GraphqlOutcome::Ok
+    } else {
+        GraphqlOutcome::Error
+    }
 }
 
 /// Whether a response is a request error: nothing executed (parse, validation or

@@ -1,6 +1,6 @@
 //! The documentation a newcomer reads stays true to the code and to itself: every
 //! setting is documented in `docs/settings.md`, every relative link and `#anchor` in
-//! `README.md`, `BENCHMARKS.md` and `docs/*.md` leads somewhere, and the README stays
+//! `README.md`, `BENCHMARKS.md`, `CHANGELOG.md` and `docs/*.md` leads somewhere, and the README stays
 //! a first read. Run alone with `cargo test --locked --test api documentation`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,7 +51,9 @@ fn the_readme_stays_a_first_read() {
 
 #[test]
 fn every_relative_link_and_anchor_in_the_documentation_resolves() {
-    let mut pages = vec![root().join("README.md"), root().join("BENCHMARKS.md")];
+    let mut pages: Vec<PathBuf> = ["README.md", "BENCHMARKS.md", "CHANGELOG.md"]
+        .map(|page| root().join(page))
+        .into();
     let mut in_docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
         .unwrap()
         .map(|entry| entry.unwrap().path())

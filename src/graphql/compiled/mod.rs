@@ -5,7 +5,7 @@
 //! generic machinery (validation cannot be skipped but by an extension, and any
 //! extension costs every field its fast path), which put a cached query below a
 //! bare async-graphql server. So once a document has run through async-graphql
-//! and passed validation ([`super::Admitted::validated`]), and it is in the small
+//! and passed validation ([`super::AdmittedDocument::validated`]), and it is in the small
 //! subset [`plan`] describes, its [`Plan`] is kept beside the parsed document:
 //! per object type, the ordered (response key, field) pairs. A request for that
 //! document then runs the same lookup the resolver runs ([`Asker`]: access
@@ -30,8 +30,8 @@ use self::plan::Argument;
 pub(crate) use self::plan::{Plan, compile};
 use self::write::Body;
 use super::GatewaySchema;
+use super::data_of;
 use super::error::GraphqlError;
-use super::fanout::data_of;
 use super::query::Asker;
 use super::share::Payer;
 use super::validation::cap_errors;
