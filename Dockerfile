@@ -9,8 +9,10 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # The explorer's committed build, embedded at compile time (no Node needed).
 COPY web/explorer/dist ./web/explorer/dist
-# A workspace member: cargo needs its manifest and sources to load the workspace.
+# Workspace members: cargo needs their manifests and sources to load the workspace.
 COPY loadgen ./loadgen
+# The upstream simulator (sandbox mode) is a workspace crate the gateway depends on.
+COPY simulator ./simulator
 RUN cargo build --release --locked --bin registrar-gateway && strip target/release/registrar-gateway
 
 # Run: Debian slim with the CA bundle rustls verifies against, as a non-root user.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use clap::{Parser, Subcommand};
 
 use crate::config::GatewayConfig;
-use crate::simulator::SimulatorConfig;
+use registrar_simulator::SimulatorConfig;
 
 /// `registrar-gateway`: GraphQL over Cloudflare Registrar's registration workflows.
 #[derive(Debug, Parser)]

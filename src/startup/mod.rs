@@ -29,8 +29,8 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
 use crate::shared::{SharedError, SharedStore};
-use crate::simulator::SimulatorHandle;
 use crate::upstream::ClientBuildError;
+use registrar_simulator::SimulatorHandle;
 use upstream::Upstream;
 
 /// The account used in sandbox mode when none is configured (the spec's example id).

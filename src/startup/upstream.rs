@@ -15,8 +15,8 @@ use crate::metrics::Metrics;
 use crate::poller::{Cluster, Pollers};
 use crate::registrations::RegistrationService;
 use crate::shared::SharedStore;
-use crate::simulator::{self, SimulatorHandle, SimulatorSettings};
 use crate::upstream::{ClientSettings, UpstreamClient};
+use registrar_simulator::{self as simulator, SimulatorHandle, SimulatorSettings};
 
 /// The token the gateway presents to its embedded simulator.
 const SANDBOX_TOKEN: &str = "sandbox-token";

@@ -10,7 +10,7 @@ use registrar_gateway::budget::{Budget, BudgetSettings, Priority};
 use registrar_gateway::credential::{Credential, CredentialSecret};
 use registrar_gateway::metrics::Metrics;
 use registrar_gateway::shared::{RedisUrl, SharedSettings, SharedStore};
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::auth::AuthFailure;
 use super::rate_limit::Quota;
-use crate::domain::DomainName;
-use crate::upstream::{ApiMessage, Envelope};
+use crate::names::DomainName;
+use crate::wire::{ApiMessage, Envelope};
 
 /// An error answer under `/client/v4`.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,7 +22,7 @@ use super::rate_limit::{Quota, Verdict};
 use super::reply::{self, ApiError};
 use super::store::StoreError;
 use super::workflow::Workflow;
-use crate::domain::{AccountId, DomainName, InvalidDomainName};
+use crate::names::{AccountId, DomainName, InvalidName};
 
 /// The API routes, under both API families (`registrar` and Cloudflare's own
 /// `registrar-sandbox`, which has identical shapes); unknown paths get the
@@ -102,7 +102,7 @@ fn parse_and_count(
     shared: &SimulatorState,
     account: &str,
     domain: &str,
-) -> Result<DomainName, InvalidDomainName> {
+) -> Result<DomainName, InvalidName> {
     let domain = DomainName::parse(domain);
     if let (Ok(account), Ok(domain)) = (AccountId::parse(account), &domain) {
         shared.counters.registration(&account, domain);
@@ -119,7 +119,7 @@ fn admit_registration(
     uri: &Uri,
     path: RegistrationPath,
     headers: &HeaderMap,
-) -> Result<(Admitted, Result<DomainName, InvalidDomainName>), ApiError> {
+) -> Result<(Admitted, Result<DomainName, InvalidName>), ApiError> {
     let Ok(Path((account, domain))) = path else {
         return Err(route_error(uri));
     };
@@ -144,8 +144,9 @@ async fn registration_status(
         |admitted, domain, status| match status {
             Some(mut status) => {
                 if let Some(tag) = &admitted.credential_tag {
-                    let context = status.context.get_or_insert_default();
-                    context.insert("credential_tag".into(), tag.as_str().into());
+                    status
+                        .context
+                        .insert("credential_tag".into(), tag.as_str().into());
                 }
                 reply::success(StatusCode::OK, status)
             }

@@ -16,9 +16,9 @@ use super::api::{admit, capacity};
 use super::reply::{self, ApiError};
 use super::store::StoreError;
 use super::workflow::RegistrationOrder;
-use crate::domain::{AccountId, DomainName};
-use crate::upstream::model::ErrorSource;
-use crate::upstream::{ApiMessage, WorkflowStatus};
+use crate::names::{AccountId, DomainName};
+
+use crate::wire::{ApiMessage, WorkflowStatus};
 
 /// The create handler.
 pub(super) async fn create(
@@ -84,7 +84,7 @@ fn accepted_or_created(status: WorkflowStatus, respond_async: bool) -> Response 
     if status.completed && !respond_async {
         return reply::success(StatusCode::CREATED, status);
     }
-    let location = HeaderValue::try_from(status.links.self_link.as_str()).ok();
+    let location = HeaderValue::try_from(status.links.status.as_str()).ok();
     let mut response = reply::success(StatusCode::ACCEPTED, status);
     let headers = response.headers_mut();
     if let Some(location) = location {
@@ -226,11 +226,7 @@ fn check_domain(fields: &Map<String, Value>) -> Result<DomainName, ApiMessage> {
 }
 
 fn pointed(message: impl Into<String>, pointer: &str) -> ApiMessage {
-    let mut error = ApiMessage::new(10000, message);
-    error.source = Some(ErrorSource {
-        pointer: Some(pointer.to_owned()),
-    });
-    error
+    ApiMessage::pointed(message, pointer)
 }
 
 #[cfg(test)]
@@ -241,7 +237,7 @@ mod tests {
         let errors = validate(body.as_bytes()).unwrap_err();
         errors
             .into_iter()
-            .map(|e| (e.message, e.source.and_then(|s| s.pointer)))
+            .map(|e| (e.message, e.source.map(|s| s.pointer)))
             .collect()
     }
 

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::SimulatorState;
 use super::api::{admit, capacity};
 use super::reply::{self, ApiError};
-use crate::upstream::{ApiMessage, Registration};
+use crate::wire::{ApiMessage, Registration};
 
 /// `per_page` bounds and default, from the spec.
 const PER_PAGE_MAX: usize = 50;

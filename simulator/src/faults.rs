@@ -8,11 +8,10 @@
 //! The "down" period runs on the workflow clock, so a manual clock makes it
 //! end exactly when a test advances past it.
 
-use std::sync::RwLock;
+use parking_lot::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::sync::RwLockUnpoisoned;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -122,14 +121,14 @@ impl FaultInjector {
         let down_until = (!faults.down_for.is_zero()).then(|| now + down_for);
         self.active
             .store(faults != Faults::default(), Ordering::Release);
-        *self.settings.write_unpoisoned() = (faults, down_until);
+        *self.settings.write() = (faults, down_until);
         self.requests.store(0, Ordering::Release);
         Ok(())
     }
 
     /// The settings as last set.
     pub(super) fn get(&self) -> Faults {
-        self.settings.read_unpoisoned().0.clone()
+        self.settings.read().0.clone()
     }
 
     /// Decides the latency and fault for the next request.
@@ -138,7 +137,7 @@ impl FaultInjector {
             return (Duration::ZERO, None);
         }
         let n = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
-        let settings = self.settings.read_unpoisoned();
+        let settings = self.settings.read();
         let (faults, down_until) = &*settings;
         let hang_for = if faults.hang_for.is_zero() {
             DEFAULT_HANG
