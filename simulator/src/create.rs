@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 
 use super::SimulatorState;
 use super::api::{admit, capacity};
+use super::edge;
+use super::faults::CreateFault;
 use super::reply::{self, ApiError};
 use super::store::StoreError;
 use super::workflow::RegistrationOrder;
@@ -41,17 +43,35 @@ pub(super) async fn create(
                 let answer = ApiError::Validation(vec![refusal]).into_response();
                 return reply::with_quota(answer, admitted.quota);
             }
-            respond(
+            let answer = respond(
                 &shared,
                 &admitted.account,
                 &domain,
                 order,
                 prefers_async(&headers),
             )
-            .await
+            .await;
+            after_acting(&shared, &domain, answer).await
         }
     };
     reply::with_quota(answer, admitted.quota)
+}
+
+/// The create faults: the workflow exists by now; its answer is delayed, or
+/// replaced by a 502 or a 409, as an upstream whose answer goes astray would.
+async fn after_acting(shared: &SimulatorState, domain: &DomainName, answer: Response) -> Response {
+    let (delay, fault) = shared.faults.next_create();
+    if !delay.is_zero() {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.shutdown.cancelled() => {}
+        }
+    }
+    match fault {
+        None => answer,
+        Some(CreateFault::BadGateway) => edge::bad_gateway(),
+        Some(CreateFault::Conflict) => ApiError::Conflict(domain.clone()).into_response(),
+    }
 }
 
 async fn respond(
@@ -135,7 +155,7 @@ async fn settle(
 pub(super) const UNSUPPORTED_EXTENSION: &str = "unsupported";
 /// Accounts whose id starts with this have no default address book entry, so a
 /// create without `contacts.registrant` is refused.
-pub(super) const NO_CONTACTS_ACCOUNT_PREFIX: &str = "nocontacts";
+pub(super) const NO_CONTACTS_ACCOUNT_PREFIX: &str = "00000000";
 
 /// The upstream's business refusals that do not depend on one field's format,
 /// with its messages (`shared/upstream/` §7): an unsupported extension, and no

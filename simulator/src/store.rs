@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use super::scenario::{DEFAULT_CREATE_SCENARIO, ScenarioSet};
 use super::workflow::{NotAwaitingAction, RegistrationOrder, Workflow};
 use crate::names::{AccountId, DomainName};
-use crate::wire::{Registration, WorkflowStatus};
+use crate::wire::{Registration, WorkflowState, WorkflowStatus};
 
 /// The platform's limit of domains registered per account.
 pub(super) const MAX_DOMAINS_PER_ACCOUNT: usize = 100;
@@ -111,7 +111,8 @@ impl Store {
         Ok(workflows.get(domain).map(read))
     }
 
-    /// `create`: returns the domain's workflow, starting one if there is none.
+    /// `create`: returns the domain's workflow, starting one if there is none or
+    /// the last one failed.
     pub(super) fn create(
         &self,
         account: &AccountId,
@@ -124,7 +125,12 @@ impl Store {
             status: workflow.status(account, domain, now),
         };
         let workflows = self.touch(&mut inner, account, now)?;
-        if let Some(existing) = workflows.get(domain) {
+        // The simulator's choice for a repeat create (docs/simulator.md): the domain
+        // is the idempotency key, so a running or succeeded workflow is answered
+        // again; after `failed`, a create is a retry and starts a new workflow.
+        if let Some(existing) = workflows.get(domain)
+            && *existing.state(now) != WorkflowState::Failed
+        {
             return Ok(created(existing));
         }
         if workflows.values().filter(|w| !w.is_demo()).count() >= MAX_DOMAINS_PER_ACCOUNT {

@@ -96,6 +96,8 @@ impl GraphqlError {
                 UpstreamError::Unavailable { .. } | UpstreamError::Unreachable(_) => {
                     "UPSTREAM_UNAVAILABLE"
                 }
+                UpstreamError::Tls(_) => "UPSTREAM_TLS",
+                UpstreamError::OutcomeUnknown { .. } => "REGISTRATION_OUTCOME_UNKNOWN",
                 UpstreamError::Timeout => "UPSTREAM_TIMEOUT",
                 UpstreamError::InvalidResponse(_) => "UPSTREAM_INVALID_RESPONSE",
             },

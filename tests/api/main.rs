@@ -33,3 +33,4 @@ mod subscriptions;
 mod support;
 mod upstream_decoding;
 mod websocket_protocol;
+mod write_path;
