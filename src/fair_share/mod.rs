@@ -58,7 +58,7 @@ pub struct ShareSettings {
 
 /// Why a client's request was refused before any upstream call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
+pub enum ShareRefusal {
     /// The client's share of the upstream budget is spent for now.
     #[error(
         "this client's share of the upstream budget is spent (--client-budget-share); cached statuses are still served; retry in {}s",
@@ -82,7 +82,7 @@ pub enum Refused {
     Subscriptions(usize),
 }
 
-impl Refused {
+impl ShareRefusal {
     /// When trying again may succeed; `None` when only closing something will help.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -155,7 +155,7 @@ impl FairShare {
     }
 
     /// Takes one upstream lookup from `client`'s share.
-    pub async fn take_lookup(&self, client: ClientId) -> Result<(), Refused> {
+    pub async fn take_lookup(&self, client: ClientId) -> Result<(), ShareRefusal> {
         if self.inner.lookup_quota.is_none() {
             return Ok(());
         }
@@ -163,7 +163,7 @@ impl FairShare {
         let Some(lookups) = &state.lookups else {
             return Ok(());
         };
-        lookups.check().map_err(|not_until| Refused::Lookups {
+        lookups.check().map_err(|not_until| ShareRefusal::Lookups {
             retry_after: not_until.wait_time_from(self.inner.clock.now()),
         })
     }
@@ -174,7 +174,7 @@ impl FairShare {
         &self,
         client: ClientId,
         credential: Fingerprint,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), ShareRefusal> {
         let state = self.state(client).await;
         let mut known = state.known_credentials.lock_unpoisoned();
         if let Some(position) = known.iter().position(|seen| *seen == credential) {
@@ -185,7 +185,7 @@ impl FairShare {
         state
             .new_credentials
             .check()
-            .map_err(|not_until| Refused::NewCredentials {
+            .map_err(|not_until| ShareRefusal::NewCredentials {
                 retry_after: not_until.wait_time_from(self.inner.clock.now()),
             })?;
         if known.len() >= KNOWN_CREDENTIALS {
@@ -196,14 +196,14 @@ impl FairShare {
     }
 
     /// Counts one more open subscription of `client`, until the hold is dropped.
-    pub fn hold_subscription(&self, client: ClientId) -> Result<SubscriptionHold, Refused> {
+    pub fn hold_subscription(&self, client: ClientId) -> Result<SubscriptionHold, ShareRefusal> {
         let mut open = self.inner.subscriptions.lock_unpoisoned();
         let count = open.entry(client).or_default();
         if *count >= self.inner.max_subscriptions {
             if *count == 0 {
                 open.remove(&client);
             }
-            return Err(Refused::Subscriptions(self.inner.max_subscriptions));
+            return Err(ShareRefusal::Subscriptions(self.inner.max_subscriptions));
         }
         *count += 1;
         Ok(SubscriptionHold {
@@ -318,7 +318,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(refused, Refused::NewCredentials { .. }),
+            matches!(refused, ShareRefusal::NewCredentials { .. }),
             "{refused:?}"
         );
         assert!(
@@ -342,7 +342,7 @@ mod tests {
         let _second = shares.hold_subscription(client(1)).unwrap();
         assert_eq!(
             shares.hold_subscription(client(1)).unwrap_err(),
-            Refused::Subscriptions(2)
+            ShareRefusal::Subscriptions(2)
         );
         assert!(shares.hold_subscription(client(2)).is_ok());
         drop(first);

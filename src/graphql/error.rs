@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::{ErrorExtensions, Value};
 
 use crate::access::AccessError;
-use crate::fair_share::Refused;
+use crate::fair_share::ShareRefusal;
 use crate::upstream::{ApiMessage, UpstreamError};
 
 /// What a resolver can fail with.
@@ -59,7 +59,7 @@ pub enum GraphqlError {
     TooManyLookups(String),
     /// Past one of the client's fair shares; nothing was sent upstream.
     #[error(transparent)]
-    Share(#[from] Refused),
+    Share(#[from] ShareRefusal),
 }
 
 impl GraphqlError {
@@ -77,9 +77,9 @@ impl GraphqlError {
             Self::TooComplex(_) => "OPERATION_TOO_COMPLEX",
             Self::TooManyRootFields(_) => "TOO_MANY_ROOT_FIELDS",
             Self::TooManyLookups(_) => "TOO_MANY_LOOKUPS",
-            Self::Share(Refused::Lookups { .. }) => CLIENT_RATE_LIMITED,
-            Self::Share(Refused::NewCredentials { .. }) => TOO_MANY_CREDENTIALS,
-            Self::Share(Refused::Subscriptions(_)) => "TOO_MANY_SUBSCRIPTIONS",
+            Self::Share(ShareRefusal::Lookups { .. }) => CLIENT_RATE_LIMITED,
+            Self::Share(ShareRefusal::NewCredentials { .. }) => TOO_MANY_CREDENTIALS,
+            Self::Share(ShareRefusal::Subscriptions(_)) => "TOO_MANY_SUBSCRIPTIONS",
             Self::RegistrationDisabled => "REGISTRATION_DISABLED",
             Self::Registration(error) => match error.as_ref() {
                 UpstreamError::Rejected { errors, .. } if !errors.is_empty() => {

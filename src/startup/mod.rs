@@ -28,8 +28,8 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
-use crate::shared::{SharedError, SharedStore};
-use crate::upstream::ClientBuildError;
+use crate::store::{RedisStore, RedisStoreError};
+use crate::upstream::ApiBuildError;
 use registrar_simulator::SimulatorHandle;
 use upstream::Upstream;
 
@@ -42,12 +42,12 @@ pub enum StartupError {
     /// A setting is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The upstream client could not be built.
+    /// The upstream API handle could not be built.
     #[error(transparent)]
-    Client(#[from] ClientBuildError),
+    Api(#[from] ApiBuildError),
     /// `--redis-url` is set but Redis could not be used.
     #[error(transparent)]
-    Shared(#[from] SharedError),
+    Store(#[from] RedisStoreError),
     /// A listener could not be bound.
     #[error("could not listen on {address}: {source}")]
     Bind {
@@ -91,11 +91,11 @@ impl Application {
             MetricsExposition::MainListener | MetricsExposition::Off => None,
         };
         let shutdown = CancellationToken::new();
-        let shared = connect_shared(config, &metrics, &shutdown).await?;
+        let store = connect_store(config, &metrics, &shutdown).await?;
         let upstream = Upstream::connect(config).await?;
         // Shared by the replicas, so one credential has one fingerprint (one cache
         // entry, one poller, one budget) everywhere.
-        let fingerprint_key = match &shared {
+        let fingerprint_key = match &store {
             Some(store) => store.fingerprint_key(),
             None => FingerprintKey::random(),
         };
@@ -111,7 +111,7 @@ impl Application {
             fingerprint_key,
         );
         let registrations =
-            upstream.registrations(config, shutdown.clone(), &metrics, shared.as_ref())?;
+            upstream.registrations(config, shutdown.clone(), &metrics, store.as_ref())?;
         let pollers = registrations.pollers().clone();
         // Registering costs money: on by default only against the embedded simulator.
         let registration = RegistrationPolicy {
@@ -237,16 +237,16 @@ impl Application {
     }
 }
 
-/// The shared store, when `--redis-url` is set; its heartbeat stops with `shutdown`.
-async fn connect_shared(
+/// The Redis store, when `--redis-url` is set; its heartbeat stops with `shutdown`.
+async fn connect_store(
     config: &GatewayConfig,
     metrics: &Metrics,
     shutdown: &CancellationToken,
-) -> Result<Option<SharedStore>, StartupError> {
-    let Some(settings) = config.shared.settings() else {
+) -> Result<Option<RedisStore>, StartupError> {
+    let Some(settings) = config.store.settings() else {
         return Ok(None);
     };
-    let store = SharedStore::connect(&settings, metrics.clone(), shutdown.clone()).await?;
+    let store = RedisStore::connect(&settings, metrics.clone(), shutdown.clone()).await?;
     Ok(Some(store))
 }
 
