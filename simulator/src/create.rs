@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use super::SimulatorState;
-use super::api::{admit, capacity};
+use super::admission::{admit, capacity};
 use super::edge;
 use super::faults::CreateFault;
 use super::reply::{self, ApiError};

@@ -9,6 +9,7 @@
 //! [`store`] of [`workflow`]s, each a [`scenario`] on the [`clock`]. [`control`]
 //! drives the same [`SimulatorHandle`] tests use in-process.
 
+mod admission;
 mod api;
 mod auth;
 mod clock;

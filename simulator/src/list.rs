@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::SimulatorState;
-use super::api::{admit, capacity};
+use super::admission::{admit, capacity};
 use super::reply::{self, ApiError};
 use crate::wire::{ApiMessage, Registration};
 

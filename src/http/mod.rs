@@ -7,9 +7,11 @@
 mod error;
 mod explorer;
 mod graphql;
+mod media;
 pub mod metrics;
 mod origin;
 mod peer;
+mod response;
 mod server;
 mod status_page;
 mod stream;

@@ -20,6 +20,7 @@ mod introspection;
 mod metrics;
 mod module_graph;
 mod origin;
+mod poll_turns;
 mod queries;
 mod registration;
 mod replica_events;
