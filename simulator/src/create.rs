@@ -158,7 +158,7 @@ pub(super) const UNSUPPORTED_EXTENSION: &str = "unsupported";
 pub(super) const NO_CONTACTS_ACCOUNT_PREFIX: &str = "00000000";
 
 /// The upstream's business refusals that do not depend on one field's format,
-/// with its messages (`shared/upstream/` §7): an unsupported extension, and no
+/// with its messages (`docs/upstream-api.md` §6): an unsupported extension, and no
 /// registrant contact (neither in the body nor in the account's address book).
 fn check_registrable(
     account: &AccountId,

@@ -1,6 +1,6 @@
 //! `GET …/registrations`: the account's registered domains in the platform's
 //! envelope with a cursor `result_info` (`{cursor, per_page, count}`; an empty
-//! cursor means no more pages), as in `shared/upstream/` §11.
+//! cursor means no more pages), as in `docs/upstream-api.md` §1 and §6.
 
 use std::sync::Arc;
 

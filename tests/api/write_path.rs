@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::support::{
     Canned, RunningGateway, STUB_ACCOUNT, Stub, change, connect_ready_to, gateway_config,
-    spawn_simulator, start_gateway,
+    spawn_app_with, spawn_simulator, start_gateway,
 };
+use registrar_simulator::Faults;
 
 /// The gateway in front of a stub, registration enabled; stops when dropped.
 struct Gateway {
@@ -335,4 +336,68 @@ async fn account_ids_are_32_hex_characters_and_one_spelling() {
         assert_eq!(error_code(&read(bad).await), "BAD_USER_INPUT", "{bad}");
     }
     assert_eq!(app.stub.status_count("example.com"), 1);
+}
+
+/// The same reconciliation against the simulator's create faults: each create acts,
+/// then its answer comes too late, as a 502, or as a 409.
+#[tokio::test]
+async fn the_simulators_lost_create_answers_are_reconciled_with_one_create_each() {
+    let app = spawn_app_with(&["--enable-registration", "--upstream-timeout", "1s"]).await;
+    let faults = [
+        Faults {
+            create_delay: Duration::from_secs(3),
+            ..Faults::default()
+        },
+        Faults {
+            create_bad_gateway_share: 1.0,
+            ..Faults::default()
+        },
+        Faults {
+            create_conflict_share: 1.0,
+            ..Faults::default()
+        },
+    ];
+    for (index, fault) in faults.into_iter().enumerate() {
+        let domain = format!("lost-{index}.example");
+        app.simulator.set_faults(fault).unwrap();
+        let creates_before = app.simulator.stats().creates;
+        let body = app.query(START, json!({ "domain": domain })).await;
+        assert_eq!(
+            body["data"]["startRegistration"]["state"], "PENDING",
+            "{domain}: {body}"
+        );
+        assert_eq!(
+            app.simulator.stats().creates - creates_before,
+            1,
+            "{domain}"
+        );
+    }
+}
+
+/// The simulator's repeat create after `failed` starts a new workflow; the gateway
+/// asks for one only with `retryFailed`.
+#[tokio::test]
+async fn a_failed_simulated_registration_is_retried_only_when_asked() {
+    let app = spawn_app_with(&["--enable-registration"]).await;
+    let domain = "retry.example";
+    app.simulator
+        .add_workflow(crate::support::ACCOUNT, domain, "fails")
+        .unwrap();
+    app.simulator
+        .advance_clock(Duration::from_secs(60))
+        .unwrap();
+    let plain = app.query(START, json!({ "domain": domain })).await;
+    assert_eq!(
+        plain["data"]["startRegistration"]["state"], "FAILED",
+        "{plain}"
+    );
+    assert_eq!(app.simulator.stats().creates, 0);
+    let retried = app
+        .query(START, json!({ "domain": domain, "retryFailed": true }))
+        .await;
+    assert_eq!(
+        retried["data"]["startRegistration"]["state"], "PENDING",
+        "{retried}"
+    );
+    assert_eq!(app.simulator.stats().creates, 1);
 }

@@ -1,5 +1,5 @@
 //! The simulator answers like the upstream examples in
-//! `tests/fixtures/upstream-examples.json` (a copy of shared/upstream/examples.json):
+//! `tests/fixtures/upstream-examples.json` (the reference's example bodies, each with its source):
 //! same status, same JSON keys and value types recursively, and equal envelope errors.
 
 use std::time::Duration;

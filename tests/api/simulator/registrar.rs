@@ -1,6 +1,6 @@
 //! The simulator's List route, 9109 for forbidden accounts, create refusals for
 //! missing contacts and unsupported extensions, and the `registrar-sandbox` family,
-//! checked against the shapes in `shared/upstream/`.
+//! checked against the shapes in `docs/upstream-api.md`.
 
 use serde_json::{Value, json};
 
