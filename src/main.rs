@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use registrar_gateway::cli::{self, Cli, Command};
 use registrar_gateway::config::LogFormat;
 use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
-use registrar_gateway::{graphql, telemetry};
+use registrar_gateway::{graphql, telemetry, watch};
 use registrar_simulator::SimulatorConfig;
 
 /// jemalloc rather than glibc's malloc: polling, fan-out and HTTP make many small,
@@ -30,6 +30,7 @@ async fn main() -> ExitCode {
             with_telemetry(cli.gateway.log_format, simulate(args)).await
         }
         Some(Command::Healthcheck { listen }) => probe_health(listen).await.map_err(Into::into),
+        Some(Command::Watch(args)) => return watch::run(args).await,
         None => with_telemetry(cli.gateway.log_format, serve(cli.gateway)).await,
     };
     match result {

@@ -42,7 +42,7 @@ use crate::sync::LockUnpoisoned;
 use outage::OutageAllowance;
 use redis_budget::RedisBudget;
 pub use turns::QUERY_WAIT;
-use turns::{Joined, Lines, Place};
+use turns::{InLine, Lines, Place};
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
@@ -236,8 +236,8 @@ impl Budget {
             .lock_unpoisoned()
             .join(credential, priority, poll_since);
         let (place, granted) = match joined {
-            Joined::Wait(place, granted) => (place, granted),
-            Joined::WaitAndDispatch(place, granted) => {
+            InLine::Wait(place, granted) => (place, granted),
+            InLine::WaitAndDispatch(place, granted) => {
                 tokio::spawn(self.clone().dispatch(credential));
                 (place, granted)
             }
@@ -260,7 +260,7 @@ impl Budget {
     }
 
     /// Serves `credential`'s line: each request that frees up goes to the first in
-    /// line (or, when the background share has no room for it, to the next one
+    /// line (or, when the background class has no room for it, to the next one
     /// that is not a background poll); stops when the line is empty.
     async fn dispatch(self, credential: Fingerprint) {
         loop {

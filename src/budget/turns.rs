@@ -13,7 +13,7 @@
 //!   the watched registrations ask for more polls than the budget allows they are
 //!   polled in a fair rotation, each once per turn of it. Polls of blocked or paused
 //!   workflows (the background class) keep their place in the rotation, but one the
-//!   background share has no room for lets the next poll of a moving one go first.
+//!   background class has no room for lets the next poll of a moving one go first.
 //!
 //! When the budget has room nobody waits: a request that finds the line empty and
 //! the budget with room goes at once, so within the budget nothing changes.
@@ -68,10 +68,10 @@ struct Line {
 }
 
 /// What a request joining a line must do.
-pub(super) enum Joined {
+pub(super) enum InLine {
     /// It waits for this place to be granted.
     Wait(Place, oneshot::Receiver<()>),
-    /// As [`Joined::Wait`], and the caller starts the line's dispatcher.
+    /// As [`InLine::Wait`], and the caller starts the line's dispatcher.
     WaitAndDispatch(Place, oneshot::Receiver<()>),
 }
 
@@ -95,7 +95,7 @@ impl Lines {
         credential: Fingerprint,
         priority: Priority,
         poll_since: Option<Instant>,
-    ) -> Joined {
+    ) -> InLine {
         self.next_order += 1;
         let place = Place {
             class: u8::from(poll_since.is_some()),
@@ -113,8 +113,8 @@ impl Lines {
             line.polls += 1;
         }
         match std::mem::replace(&mut line.dispatching, true) {
-            true => Joined::Wait(place, receiver),
-            false => Joined::WaitAndDispatch(place, receiver),
+            true => InLine::Wait(place, receiver),
+            false => InLine::WaitAndDispatch(place, receiver),
         }
     }
 
@@ -173,13 +173,13 @@ mod tests {
         let credential = credential();
         let now = Instant::now();
         let recent = lines.join(credential, Priority::Foreground, Some(now));
-        assert!(matches!(recent, Joined::WaitAndDispatch(..)));
+        assert!(matches!(recent, InLine::WaitAndDispatch(..)));
         let old = lines.join(
             credential,
             Priority::Background,
             Some(now - Duration::from_secs(60)),
         );
-        assert!(matches!(old, Joined::Wait(..)));
+        assert!(matches!(old, InLine::Wait(..)));
         let _query = lines.join(credential, Priority::Foreground, None);
         assert_eq!(lines.polls_waiting(credential), 2);
         let mut order = Vec::new();

@@ -14,6 +14,7 @@ mod mutation;
 mod query;
 mod share;
 mod subscription;
+mod syntax_error;
 mod types;
 mod validation;
 

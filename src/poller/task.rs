@@ -209,6 +209,9 @@ impl Poller {
         let entry = Arc::clone(&self.entry);
         let credential = self.credential.fingerprint();
         loop {
+            // Queries (`nextCheckAt`) say when the turn is expected.
+            self.entry
+                .plan_next_check(Some(after(budget.turn_wait(credential))));
             {
                 let turn = budget.turn(credential, self.priority(), self.last_turn);
                 tokio::pin!(turn);
