@@ -40,3 +40,4 @@ mod upstream_decoding;
 mod version;
 mod watch;
 mod websocket_protocol;
+mod write_path;

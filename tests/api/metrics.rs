@@ -2,7 +2,7 @@
 //! counter as ground truth for what reached the upstream.
 
 use futures::future::join_all;
-use registrar_gateway::simulator::Faults;
+use registrar_simulator::Faults;
 use serde_json::json;
 
 use crate::support::{
