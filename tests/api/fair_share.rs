@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, WATCH, connect, spawn_app_with};

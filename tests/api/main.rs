@@ -38,4 +38,6 @@ mod support;
 mod type_names;
 mod upstream_decoding;
 mod version;
+mod watch;
 mod websocket_protocol;
+mod write_path;
