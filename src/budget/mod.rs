@@ -227,8 +227,17 @@ impl Budget {
         poll_since: Option<tokio::time::Instant>,
     ) -> Result<(), Exhausted> {
         let waiting = self.inner.lines.lock_unpoisoned().is_waiting(credential);
-        if !waiting && self.admit_now(credential, priority).await.is_ok() {
-            return Ok(());
+        if !waiting {
+            match self.admit_now(credential, priority).await {
+                Ok(()) => return Ok(()),
+                // A query the budget cannot serve within its bounded wait (a pause after
+                // an upstream 429, a long refill) is refused now, with the real time to
+                // come back rather than the length of a wait that could not help.
+                Err(refused) if poll_since.is_none() && refused.retry_after > QUERY_WAIT => {
+                    return Err(refused);
+                }
+                Err(_) => {}
+            }
         }
         let joined = self
             .inner
@@ -625,6 +634,18 @@ mod tests {
         let budget = budget(2, Duration::from_secs(100));
         let a = credential("a");
         while acquire(&budget, a, Priority::Foreground).is_ok() {}
+        // A poll waits in line, so the query joins it behind nobody but cannot be served.
+        let poll = {
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                budget
+                    .turn(a, Priority::Foreground, tokio::time::Instant::now())
+                    .await
+            })
+        };
+        while !budget.inner.lines.lock_unpoisoned().is_waiting(a) {
+            tokio::task::yield_now().await;
+        }
         let started = std::time::Instant::now();
         let refused = budget.try_acquire(a, Priority::Foreground).await;
         assert_eq!(
@@ -634,9 +655,29 @@ mod tests {
             })
         );
         assert!(started.elapsed() >= QUERY_WAIT);
+        poll.abort();
+        let _ = poll.await;
         assert!(
             !budget.inner.lines.lock_unpoisoned().is_waiting(a),
-            "it left the line"
+            "both left the line"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_query_the_budget_cannot_serve_within_its_bound_is_refused_at_once_with_the_real_wait()
+     {
+        // One request per 100 s after a burst of 1, and nobody in line.
+        let budget = budget(2, Duration::from_secs(100));
+        let a = credential("a");
+        while acquire(&budget, a, Priority::Foreground).is_ok() {}
+        let refused = budget
+            .try_acquire(a, Priority::Foreground)
+            .await
+            .expect_err("no room for 100 s");
+        assert!(refused.retry_after > QUERY_WAIT, "{refused:?}");
+        assert!(
+            !budget.inner.lines.lock_unpoisoned().is_waiting(a),
+            "it never joined the line"
         );
     }
 }
