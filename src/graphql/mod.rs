@@ -19,6 +19,7 @@ mod validation;
 use std::any::{Any, TypeId};
 use std::sync::Arc;
 
+use async_graphql::parser::types::OperationType;
 use async_graphql::{
     Context, Data, Executor, ObjectType, Request, Response, SDLExportOptions, Schema,
     SchemaBuilder, ServerError,
@@ -45,7 +46,7 @@ use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
 use crate::fair_share::{ClientId, FairShare};
-use crate::metrics::{GraphqlOutcome, OperationKind};
+use crate::metrics::{GraphqlOutcome, Metrics, OperationKind};
 use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
@@ -76,8 +77,6 @@ pub struct GatewaySchema {
     limits: OperationLimits,
     /// Subscriptions that ask for the same thing share one execution.
     fanout: Arc<Fanout>,
-    /// Each client's share of open subscriptions, taken per subscriber of a shared execution.
-    shares: FairShare,
     /// Behind one `Arc`: the HTTP handlers' state, this schema with it, is cloned
     /// per request, and each moka cache in here costs several reference counts.
     parts: Arc<Parts>,
@@ -90,16 +89,25 @@ struct Parts {
     documents: Documents,
     /// Apollo's automatic persisted queries.
     persisted: PersistedQueries,
-    registrations: RegistrationService,
-    access: AccessPolicy,
+    /// What resolvers and compiled queries read.
+    services: Arc<Services>,
+}
+
+/// How a query or mutation was answered (see [`GatewaySchema::answer`]).
+pub enum Answer {
+    /// From the compiled plan of its document.
+    Compiled(Compiled),
+    /// By async-graphql.
+    Executed(Response),
 }
 
 /// How a subscription runs (see [`GatewaySchema::sharing`]).
 enum Sharing {
     /// In the shared execution of its key, holding its places.
     Shared((fanout::Key, fanout::RootField), Request, fanout::Places),
-    /// On its own, with its connection's admission in its data.
-    Alone(Request, Option<Arc<Data>>),
+    /// On its own, with its connection's admission in its data (and its document,
+    /// when it parsed).
+    Alone(Request, Option<Arc<Data>>, Option<Arc<AdmittedDocument>>),
 }
 
 /// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
@@ -139,9 +147,21 @@ impl GatewaySchema {
         self.parts.documents.admitted(request, &self.limits)
     }
 
+    /// Answers a query or mutation whose document is `admitted`, on any transport:
+    /// the one place that decides its path. A query whose compiled plan covers the
+    /// request is answered from it (see [`compiled`]) and counted in
+    /// `graphql_compiled_queries`; anything else runs through async-graphql.
+    pub async fn answer(&self, request: Request, admitted: &AdmittedDocument) -> Answer {
+        match self.compiled(&request, admitted, None).await {
+            Some(compiled) => Answer::Compiled(compiled),
+            None => Answer::Executed(self.execute(request).await),
+        }
+    }
+
     /// Answers a query from the compiled plan of its document, `admitted` (see
-    /// [`compiled`]), without async-graphql; `None` when the document has no plan
-    /// or this request is one the plan leaves to [`GatewaySchema::execute`].
+    /// [`compiled`]), without async-graphql and without counting it; `None` when
+    /// the document has no plan or this request is one the plan leaves to
+    /// [`GatewaySchema::execute`]. [`GatewaySchema::answer`] is the transports' way in.
     pub async fn execute_compiled(
         &self,
         request: &Request,
@@ -151,7 +171,20 @@ impl GatewaySchema {
         // their verdict on a document of the subset does not depend on its
         // variables (one `registrationStatus` is one lookup): not asked again.
         let plan = admitted.plan()?;
-        plan.answer(self, request).await
+        plan.answer(self, request, None).await
+    }
+
+    /// [`GatewaySchema::execute_compiled`] with the caller's credential and client
+    /// read from `session` too (a legacy websocket connection's data), counted.
+    async fn compiled(
+        &self,
+        request: &Request,
+        admitted: &AdmittedDocument,
+        session: Option<&Data>,
+    ) -> Option<Compiled> {
+        let compiled = admitted.plan()?.answer(self, request, session).await?;
+        self.parts.services.metrics.compiled_query();
+        Some(compiled)
     }
 
     /// The operation type `request` will run, read from the document cache (so
@@ -208,7 +241,9 @@ impl GatewaySchema {
                     delivery,
                 )
             }
-            Sharing::Alone(request, session) => Subscribed::Stream(self.alone(request, session)),
+            Sharing::Alone(request, session, document) => {
+                Subscribed::Stream(self.alone(request, session, document))
+            }
         }
     }
 
@@ -225,7 +260,7 @@ impl GatewaySchema {
                     schema.stream(request, None)
                 })
             }
-            Sharing::Alone(request, session) => self.alone(request, session),
+            Sharing::Alone(request, session, document) => self.alone(request, session, document),
         }
     }
 
@@ -253,7 +288,13 @@ impl GatewaySchema {
                 .or_else(|| session.as_deref().and_then(data_of::<ClientId>))
                 .copied();
             let held = match client {
-                Some(client) => self.shares.hold_subscription(client).ok().map(Some),
+                Some(client) => self
+                    .parts
+                    .services
+                    .shares
+                    .hold_subscription(client)
+                    .ok()
+                    .map(Some),
                 None => Some(None),
             };
             // Without a free place on the connection or in the client's share, the
@@ -269,11 +310,44 @@ impl GatewaySchema {
         if let Some(connection) = connection {
             request = request.data(connection);
         }
-        Sharing::Alone(request, session)
+        Sharing::Alone(request, session, document)
     }
 
-    /// A subscription that runs on its own, its results wrapped as shared ones.
+    /// An operation that runs on its own, its results wrapped as fan-out ones: a
+    /// query answered as [`GatewaySchema::answer`] answers it (from its compiled
+    /// plan when it has one), anything else streamed by async-graphql.
     fn alone(
+        &self,
+        request: Request,
+        session: Option<Arc<Data>>,
+        document: Option<Arc<AdmittedDocument>>,
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
+        let name = request.operation_name.as_deref();
+        let query = document.filter(|admitted| {
+            admitted.operation_type(name) == Some(OperationType::Query) && admitted.plan().is_some()
+        });
+        let Some(admitted) = query else {
+            return self.executed(request, session);
+        };
+        let schema = self.clone();
+        futures::stream::once(async move {
+            match schema
+                .compiled(&request, &admitted, session.as_deref())
+                .await
+            {
+                Some(compiled) => {
+                    let result = Arc::new(FanoutResponse::from(compiled));
+                    futures::stream::once(async move { result }).boxed()
+                }
+                None => schema.executed(request, session),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    /// `request`'s results from async-graphql, wrapped as fan-out ones.
+    fn executed(
         &self,
         request: Request,
         session: Option<Arc<Data>>,
@@ -288,13 +362,30 @@ impl GatewaySchema {
         mut request: Request,
         session: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        if let Err(refusal) = self.admit(&mut request) {
-            return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed();
-        }
+        let admitted = match self.admit(&mut request) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                return futures::stream::once(async { Response::from_errors(vec![refusal]) })
+                    .boxed();
+            }
+        };
         match &self.schema {
-            Executable::Standalone(schema) => Executor::execute_stream(schema, request, session)
-                .map(cap_errors)
-                .boxed(),
+            Executable::Standalone(schema) => {
+                // A first result that is not a request error validates the document,
+                // as in `execute`, so a query repeated on any transport compiles.
+                let mut unvalidated = Some(admitted);
+                Executor::execute_stream(schema, request, session)
+                    .map(move |response| {
+                        let response = cap_errors(response);
+                        if let Some(admitted) = unvalidated.take()
+                            && !is_request_error(&response)
+                        {
+                            admitted.validated();
+                        }
+                        response
+                    })
+                    .boxed()
+            }
             Executable::Subgraph(schema) => {
                 let request = request.data(EntityPositions::default());
                 Executor::execute_stream(schema, request, session)
@@ -328,70 +419,61 @@ impl Executor for GatewaySchema {
     }
 }
 
-/// The schema of `shape` with its services attached and `limits` enforced on every operation.
+/// The schema of `shape` with `services` attached and `limits` enforced on every operation.
 pub fn build_schema(
     shape: SchemaShape,
-    registrations: RegistrationService,
-    access: AccessPolicy,
-    query_limits: QueryLimits,
-    registration: RegistrationPolicy,
+    services: Services,
     limits: OperationLimits,
-    shares: FairShare,
 ) -> GatewaySchema {
-    let max_subscribers = registrations.pollers().max_watchers();
-    let client_shares = shares.clone();
-    let services = Services {
-        registrations: registrations.clone(),
-        access: access.clone(),
-        query_limits,
-        registration,
-        shares,
-    };
+    let max_subscribers = services.registrations.pollers().max_watchers();
+    let services = Arc::new(services);
     let schema = match shape {
         SchemaShape::Standalone => {
-            let builder = with_services(builder(StandaloneQuery(QueryRoot)), services, limits);
-            Executable::Standalone(builder.finish())
+            let builder = builder(StandaloneQuery(QueryRoot));
+            Executable::Standalone(with_services(builder, &services, limits).finish())
         }
         SchemaShape::Subgraph => {
-            let builder = with_services(subgraph_builder(), services, limits);
-            Executable::Subgraph(builder.finish())
+            let builder = subgraph_builder();
+            Executable::Subgraph(with_services(builder, &services, limits).finish())
         }
     };
     GatewaySchema {
         schema,
         limits,
         fanout: Arc::new(Fanout::new(max_subscribers)),
-        shares: client_shares,
         parts: Arc::new(Parts {
             documents: Documents::new(),
             persisted: PersistedQueries::new(),
-            registrations,
-            access,
+            services,
         }),
     }
 }
 
-/// What resolvers read from schema data (see [`service`]).
-struct Services {
-    registrations: RegistrationService,
-    access: AccessPolicy,
-    query_limits: QueryLimits,
-    registration: RegistrationPolicy,
-    shares: FairShare,
+/// What the schema's resolvers, its compiled queries and its subscriptions read:
+/// held once, by the schema (resolvers find it in schema data, see [`services`]).
+pub struct Services {
+    /// The one read, watch and start path.
+    pub registrations: RegistrationService,
+    /// Whose Cloudflare credential a request uses.
+    pub access: AccessPolicy,
+    /// Each client's fair shares: lookups, open subscriptions, new credentials.
+    pub shares: FairShare,
+    /// The bounds of a query's lookups.
+    pub query_limits: QueryLimits,
+    /// Whether `startRegistration` may run.
+    pub registration: RegistrationPolicy,
+    /// Where compiled queries are counted.
+    pub metrics: Metrics,
 }
 
 /// Attaches the services resolvers read, and the limits async-graphql enforces itself.
 fn with_services<Q: ObjectType + 'static>(
     builder: SchemaBuilder<Q, MutationRoot, SubscriptionRoot>,
-    services: Services,
+    services: &Arc<Services>,
     limits: OperationLimits,
 ) -> SchemaBuilder<Q, MutationRoot, SubscriptionRoot> {
     let builder = builder
-        .data(services.registrations)
-        .data(services.access)
-        .data(services.query_limits)
-        .data(services.registration)
-        .data(services.shares)
+        .data(Arc::clone(services))
         .limit_recursive_depth(MAX_NESTING);
     match limits.introspection {
         true => builder,
@@ -412,9 +494,11 @@ fn subgraph_builder() -> SchemaBuilder<SubgraphQuery, MutationRoot, Subscription
         .enable_subscription_in_federation()
 }
 
-/// A service the schema was built with (see [`build_schema`]): the resolvers' one way to read schema data.
-fn service<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a T, GraphqlError> {
-    ctx.data::<T>()
+/// The services the schema was built with (see [`build_schema`]): the resolvers'
+/// one way to read schema data.
+fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, GraphqlError> {
+    ctx.data::<Arc<Services>>()
+        .map(AsRef::as_ref)
         .map_err(|error| GraphqlError::Internal(error.message))
 }
 
@@ -424,7 +508,7 @@ fn service<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a T, Gra
 /// the credential mode passes it through; else the gateway's own when the mode
 /// allows; else `UNAUTHENTICATED`, before any upstream call.
 pub fn caller_credential<'a>(ctx: &Context<'a>) -> Result<&'a Credential, GraphqlError> {
-    let access = service::<AccessPolicy>(ctx)?;
+    let access = &services(ctx)?.access;
     access
         .credential_for(ctx.data_opt::<Credential>())
         .map_err(GraphqlError::from)

@@ -6,7 +6,7 @@
 use async_graphql::Context;
 
 use super::error::GraphqlError;
-use super::service;
+use super::services;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
 use crate::fair_share::{ClientId, FairShare, SubscriptionHold};
@@ -115,7 +115,7 @@ pub(super) fn hold_subscription(
 
 fn client<'a>(ctx: &Context<'a>) -> Result<Option<(&'a FairShare, ClientId)>, GraphqlError> {
     match ctx.data_opt::<ClientId>() {
-        Some(client) => Ok(Some((service::<FairShare>(ctx)?, *client))),
+        Some(client) => Ok(Some((&services(ctx)?.shares, *client))),
         None => Ok(None),
     }
 }

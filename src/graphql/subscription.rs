@@ -10,12 +10,11 @@ use futures::{Stream, StreamExt};
 use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
-use super::service;
+use super::services;
 use super::share::{hold_subscription, spend_lookup};
 use super::types::{RegistrationStatus, WorkflowState};
 use crate::domain::DomainName;
 use crate::poller::{Delivery, StatusEvent, WatchError};
-use crate::registrations::RegistrationService;
 
 /// One change of a registration's state.
 #[derive(SimpleObject)]
@@ -76,7 +75,7 @@ impl SubscriptionRoot {
         let after_sequence =
             after_sequence.or_else(|| ctx.data_opt::<LastEventId>().map(|id| id.0));
         let start = async {
-            let registrations = service::<RegistrationService>(ctx)?;
+            let registrations = &services(ctx)?.registrations;
             let credential = caller_credential(ctx)?;
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;

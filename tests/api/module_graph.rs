@@ -314,7 +314,7 @@ fn expand(text: &str) -> Vec<Vec<String>> {
         if let Some(group) = rest.strip_prefix('{') {
             return group_items(group)
                 .into_iter()
-                .flat_map(|item| expand(item))
+                .flat_map(expand)
                 .map(|tail| prefix.iter().cloned().chain(tail).collect())
                 .collect();
         }

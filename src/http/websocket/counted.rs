@@ -53,7 +53,7 @@ impl CountingSchema {
         Executor::execute_stream(&self.schema, request, session_data)
             .map(move |response| {
                 if let Some(operation) = uncounted.take() {
-                    operation.settle(&response);
+                    operation.settle(outcome(&response));
                 }
                 response
             })
@@ -99,7 +99,7 @@ fn counted(
     results
         .map(move |result| {
             if let Some(operation) = uncounted.take() {
-                operation.settle(result.response());
+                operation.settle(result.outcome());
             }
             result
         })
@@ -132,8 +132,8 @@ pub(super) struct Uncounted {
 
 impl Uncounted {
     /// Counts the operation with the outcome of its first response.
-    pub(super) fn settle(mut self, first: &Response) {
-        self.outcome = outcome(first);
+    pub(super) fn settle(mut self, first: GraphqlOutcome) {
+        self.outcome = first;
     }
 }
 
