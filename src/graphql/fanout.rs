@@ -36,13 +36,13 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
+use super::admission::SubscriberPlaces;
 use super::compiled::Compiled;
 use super::documents::selected_operation;
 use super::error::GraphqlError;
-use super::subscription::{LastEventId, SubscriptionPlace};
+use super::subscription::LastEventId;
 use super::{data_of, outcome};
 use crate::credential::{Credential, Fingerprint};
-use crate::fair_share::SubscriptionHold;
 use crate::metrics::GraphqlOutcome;
 use crate::poller::WatchRefused;
 use crate::sync::LockUnpoisoned;
@@ -165,10 +165,6 @@ impl From<Compiled> for FanoutResponse {
         }
     }
 }
-
-/// A subscriber's place on its connection and in its client's share of open
-/// subscriptions, held for as long as it listens.
-pub(super) type Places = (Option<SubscriptionPlace>, Option<SubscriptionHold>);
 
 /// What makes two subscriptions the same execution.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -376,7 +372,7 @@ impl Fanout {
         self: &Arc<Self>,
         (key, root): (Key, RootField),
         request: Request,
-        places: Places,
+        places: SubscriberPlaces,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
     ) -> BoxStream<'static, Arc<FanoutResponse>> {
         let Some(counted) = self.count() else {
@@ -406,7 +402,7 @@ impl Fanout {
         self: &Arc<Self>,
         (key, root): (Key, RootField),
         request: Request,
-        places: Places,
+        places: SubscriberPlaces,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
         delivery: Box<dyn Recipient>,
     ) -> Subscribed {
@@ -604,7 +600,7 @@ struct Member {
     /// Keeps the execution running.
     execution: Arc<Execution>,
     /// The connection's place and the client's share.
-    _places: Places,
+    _places: SubscriberPlaces,
     /// CountedSubscriber against `--max-subscriptions`.
     _counted: CountedSubscriber,
 }

@@ -2,6 +2,7 @@
 //! kept apart from any transport. [`build_schema`] wires it to the gateway's services,
 //! as a standalone schema or (`--federation`) as a Federation v2 subgraph.
 
+mod admission;
 mod compiled;
 mod documents;
 mod error;
@@ -27,6 +28,7 @@ use async_graphql::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+pub use admission::{SubscriptionAdmission, SubscriptionPlace};
 pub use compiled::Compiled;
 pub use documents::{AdmittedDocument, PersistedQueries, PersistedQueryError};
 pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
@@ -34,18 +36,19 @@ pub use fanout::{Delivered, FRAME_SLOTS, FanoutResponse, Recipient, Subscribed};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{LastEventId, SubscriptionAdmission, SubscriptionPlace, SubscriptionRoot};
+pub use subscription::{LastEventId, SubscriptionRoot};
 pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 
+use self::admission::{PendingPlaces, SubscriberPlaces};
 use self::documents::Documents;
 use self::fanout::Fanout;
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
-use crate::fair_share::{ClientId, FairShare};
+use crate::fair_share::FairShare;
 use crate::metrics::{GraphqlOutcome, Metrics, OperationKind};
 use crate::registrations::RegistrationService;
 
@@ -104,7 +107,7 @@ pub enum Answer {
 /// How a subscription runs (see [`GatewaySchema::sharing`]).
 enum Sharing {
     /// In the shared execution of its key, holding its places.
-    Shared((fanout::Key, fanout::RootField), Request, fanout::Places),
+    Shared((fanout::Key, fanout::RootField), Request, SubscriberPlaces),
     /// On its own, with its connection's admission in its data (and its document,
     /// when it parsed).
     Alone(Request, Option<Arc<Data>>, Option<Arc<AdmittedDocument>>),
@@ -264,53 +267,45 @@ impl GatewaySchema {
         }
     }
 
-    /// Whether `request` joins a shared execution (see [`fanout`]), with the
-    /// subscriber's places taken, or runs on its own.
+    /// Whether `request` joins a shared execution (see [`fanout`]) or runs on its
+    /// own. A subscription is admitted here, once (see [`admission`]): a shared
+    /// one holds its places beside the execution, one on its own hands them (or
+    /// the refusal) to its resolver.
     fn sharing(
         &self,
         mut request: Request,
         session: Option<Arc<Data>>,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
     ) -> Sharing {
+        let document = self.document(&request).ok();
+        let name = request.operation_name.as_deref();
+        let subscription = document.as_deref().is_some_and(|admitted| {
+            admitted.operation_type(name) == Some(OperationType::Subscription)
+        });
+        if !subscription {
+            return Sharing::Alone(request, session, document);
+        }
+        let shares = &self.parts.services.shares;
+        let places = admission::admit(&request, session.as_deref(), connection.as_deref(), shares);
         let credential = data_of::<Credential>(&request.data)
             .or_else(|| session.as_deref().and_then(data_of::<Credential>))
             .cloned();
-        let document = self.document(&request).ok();
         let key = document.as_deref().and_then(|admitted| {
             fanout::shareable(&request, admitted.document(), credential.as_ref())
         });
-        if let Some(key) = key {
-            let slot = match &connection {
-                Some(connection) => connection.admit().ok().map(Some),
-                None => Some(None),
-            };
-            let client = data_of::<ClientId>(&request.data)
-                .or_else(|| session.as_deref().and_then(data_of::<ClientId>))
-                .copied();
-            let held = match client {
-                Some(client) => self
-                    .parts
-                    .services
-                    .shares
-                    .hold_subscription(client)
-                    .ok()
-                    .map(Some),
-                None => Some(None),
-            };
-            // Without a free place on the connection or in the client's share, the
-            // subscription runs on its own and its resolver refuses it as usual.
-            if let (Some(slot), Some(held)) = (slot, held) {
+        match (key, places) {
+            (Some(key), Ok(places)) => {
                 if let Some(credential) = credential {
                     request = request.data(credential);
                 }
-                request = request.data(share::SharesHeldPerSubscriber);
-                return Sharing::Shared(key, request, (slot, held));
+                Sharing::Shared(key, request, places)
+            }
+            // Refused, the subscription runs on its own and its resolver says why.
+            (_, places) => {
+                let request = request.data(PendingPlaces::new(places));
+                Sharing::Alone(request, session, document)
             }
         }
-        if let Some(connection) = connection {
-            request = request.data(connection);
-        }
-        Sharing::Alone(request, session, document)
     }
 
     /// An operation that runs on its own, its results wrapped as fan-out ones: a
