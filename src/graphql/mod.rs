@@ -199,6 +199,12 @@ impl GatewaySchema {
         OperationKind::from(document.and_then(|admitted| admitted.operation_type(name)))
     }
 
+    /// The services the schema was built with: the transports admit callers
+    /// through its access policy and tell clients apart through its fair shares.
+    pub fn services(&self) -> &Services {
+        &self.parts.services
+    }
+
     /// Apollo's automatic persisted queries, for the HTTP transport.
     pub fn persisted_queries(&self) -> &PersistedQueries {
         &self.parts.persisted

@@ -134,11 +134,12 @@ fn admit(
     {
         return Err(Box::new(NotAcceptable.into_response()));
     }
-    let admitted = state
+    let services = state.schema.services();
+    let admitted = services
         .access
         .admit_headers(headers)
         .map_err(|error| Box::new(refused(answer.media(), &error)))?;
-    let address = peer.address(&state.shares, headers);
+    let address = peer.address(&services.shares, headers);
     let client = client_id(admitted.access_key, address);
     Ok((answer, Caller { admitted, client }))
 }

@@ -126,8 +126,8 @@ impl Application {
             config.schema_shape(),
             Services {
                 registrations,
-                access: access.clone(),
-                shares: shares.clone(),
+                access,
+                shares,
                 query_limits: config.limits.query_limits(),
                 registration,
                 metrics: metrics.clone(),
@@ -150,12 +150,10 @@ impl Application {
             .websocket_settings(config.http.body_limit);
         let state = AppState::new(
             schema.clone(),
-            access,
             explorer,
             shutdown.clone(),
             websocket,
             metrics.clone(),
-            shares,
         );
         let mut router = router(state, &config.http.settings(config.listen));
         if exposition == MetricsExposition::MainListener {

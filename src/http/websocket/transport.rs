@@ -295,7 +295,13 @@ impl Connection {
             ClientMessage::ConnectionInit { payload } => {
                 self.init_received = true;
                 let payload = payload.map_or(Value::Null, Value::Object);
-                match self.state.access.admit_init_payload(&payload) {
+                match self
+                    .state
+                    .schema
+                    .services()
+                    .access
+                    .admit_init_payload(&payload)
+                {
                     Ok(admitted) => {
                         self.client = client_id(admitted.access_key, self.address);
                         self.credential = admitted.credential;
