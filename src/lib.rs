@@ -26,7 +26,10 @@
 //!   a response), SSE and multipart streams, websockets, the GraphiQL explorer, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
 //!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;
-//! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
+//! - [`watch`]: a client of a running gateway, `registrar-gateway watch <domain>`, for shells and CI jobs.
+//!
+//! The upstream simulator (sandbox mode, `simulate`, tests, benchmarks) is a crate of its own,
+//! `registrar-simulator` (`simulator/`), with its own wire model written from the API reference.
 //!
 //! # Vocabulary
 //!
@@ -45,9 +48,10 @@
 //!   them.
 //! - **poller, watcher**: one [`poller`] task polls one registration for one credential; each
 //!   subscriber holds a [`poller::Watcher`] of it. A poller stops for a [`poller::PollerEnd`]; the
-//!   ones a watcher must be told of reach it as a [`poller::WatchError`].
+//!   ones a watcher must be told of reach it as a [`poller::WatchError`]. The [`watch`]
+//!   subcommand is a client of a gateway's subscription, not a watcher of its own.
 //! - **`*Config` and `*Settings`**: a `*Config` is a clap section (flags and environment, in
-//!   [`config`], and the simulator's [`simulator::SimulatorConfig`]); a `*Settings` is the runtime
+//!   [`config`], and the simulator's `SimulatorConfig`); a `*Settings` is the runtime
 //!   value a component is built from, which its `*Config` converts itself into.
 //! - **client**: who fair shares count, a [`fair_share::ClientId`]: the gateway access key a
 //!   caller presented, else its address (through trusted proxies); one client may open many
@@ -56,6 +60,11 @@
 //! - **share**: a fair share only ([`fair_share`]: a client's share of lookups,
 //!   subscriptions and credentials). While Redis is unreachable a replica spends its
 //!   *outage allowance* of the budget (a slice of it, cut by the replica count).
+//! - **budget, reserve, allowance, turn**: the *budget* is what the upstream allows one
+//!   credential per window (`--upstream-budget`); the *reserve* is the part of it kept for
+//!   the user's other use of Cloudflare (`--budget-reserve`); the *allowance* is the rest,
+//!   what the gateway spends. A request that finds no room waits its *turn* in the
+//!   credential's *line* ([`budget::Budget::turn`]): queries first, then polls in rotation.
 //! - **store**: the Redis store replicas coordinate through ([`store::RedisStore`],
 //!   `--redis-url`); what lives in it is named for Redis (`RedisBudget`, the cache's
 //!   `RedisLevel`). "Shared" is only the plain verb ("pollers shared by replicas").
@@ -82,9 +91,9 @@ pub mod http;
 pub mod metrics;
 pub mod poller;
 pub mod registrations;
-pub mod simulator;
 pub mod startup;
 pub mod store;
 mod sync;
 pub mod telemetry;
 pub mod upstream;
+pub mod watch;

@@ -22,14 +22,14 @@ use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
 };
-use async_graphql::{Positioned, Request, ServerError, ServerResult, Variables};
+use async_graphql::{Positioned, Request, ServerResult, Variables};
 use moka::sync::Cache;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::compiled::{Plan, compile};
 use super::limits::{OperationLimits, check_nesting};
-use super::validation::{PARSE_FAILED, with_code};
+use super::syntax_error::syntax_error;
 
 /// Bytes of query text each cache holds at most (a parsed document costs a few
 /// times its text; the weight counts that).
@@ -112,11 +112,8 @@ impl Documents {
             return Ok(admitted);
         }
         check_nesting(&request.query)?;
-        let document = parse_query(&request.query).map_err(|error| {
-            let mut error = ServerError::from(error);
-            with_code(&mut error, PARSE_FAILED);
-            error
-        })?;
+        let document =
+            parse_query(&request.query).map_err(|error| syntax_error(&request.query, error))?;
         let fixed = document
             .operations
             .iter()

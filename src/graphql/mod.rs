@@ -4,6 +4,7 @@
 
 mod admission;
 mod compiled;
+mod contacts;
 mod documents;
 mod error;
 mod fanout;
@@ -14,6 +15,7 @@ mod mutation;
 mod query;
 mod share;
 mod subscription;
+mod syntax_error;
 mod types;
 mod validation;
 

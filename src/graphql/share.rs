@@ -51,20 +51,10 @@ impl<'a> Payer<'a> {
     }
 }
 
-/// What a lookup of `domain` costs the client: nothing when its status is fresh in
-/// the cache; else one lookup of its share. A caller's own Cloudflare credential
-/// must first be one it used lately, or fit its share of new credentials.
-pub(super) async fn spend_lookup(
-    ctx: &Context<'_>,
-    registrations: &RegistrationService,
-    credential: &Credential,
-    account: &AccountId,
-    domain: &DomainName,
-) -> Result<(), GraphqlError> {
-    pay_lookup(Payer::of(ctx)?, registrations, credential, account, domain).await
-}
-
-/// [`spend_lookup`] for a payer already read from the request (none: free).
+/// What a lookup of `domain` by `payer` costs (none: free): nothing when its
+/// status is fresh in the cache; else one lookup of its share. A caller's own
+/// Cloudflare credential must first be one it used lately, or fit its share of new
+/// credentials.
 pub(super) async fn pay_lookup(
     payer: Option<Payer<'_>>,
     registrations: &RegistrationService,
@@ -80,6 +70,20 @@ pub(super) async fn pay_lookup(
         return Ok(());
     }
     Ok(payer.shares.take_lookup(payer.client).await?)
+}
+
+/// What a watch costs the client: nothing from its lookup share, since the poller
+/// asks the upstream in its turn of the credential's budget, never at the client's
+/// say. A caller's own Cloudflare credential must still be one it used lately, or
+/// fit its share of new credentials.
+pub(super) async fn admit_watch(
+    ctx: &Context<'_>,
+    credential: &Credential,
+) -> Result<(), GraphqlError> {
+    match Payer::of(ctx)? {
+        Some(payer) => payer.admit(credential).await,
+        None => Ok(()),
+    }
 }
 
 /// What a call that always reaches the upstream (`startRegistration`) costs: one lookup.

@@ -12,7 +12,7 @@ use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::services;
-use super::share::spend_lookup;
+use super::share::admit_watch;
 use super::types::{RegistrationStatus, WorkflowState};
 use crate::domain::DomainName;
 use crate::poller::{Delivery, StatusEvent, WatchError};
@@ -81,7 +81,7 @@ impl SubscriptionRoot {
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;
             let places = admission::take(ctx)?;
-            spend_lookup(ctx, registrations, credential, &account, &domain).await?;
+            admit_watch(ctx, credential).await?;
             let watch = registrations
                 .watch(
                     credential,

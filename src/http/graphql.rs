@@ -51,7 +51,12 @@ pub(super) async fn post(
     let params = match serde_json::from_slice::<PostParams>(&body) {
         Ok(params) => params,
         Err(error) => {
-            let message = format!("invalid JSON body: {error}");
+            let message = match body.trim_ascii_start().first() {
+                Some(b'[') => "batched requests (a JSON array of operations) are not supported: \
+                               send each operation in a request of its own"
+                    .to_owned(),
+                _ => format!("invalid JSON body: {error}"),
+            };
             return failure(media, Refusal::BadRequest, &message);
         }
     };

@@ -38,6 +38,7 @@ pub use backoff::Pacing;
 pub use cluster::{Cluster, ClusterSettings};
 pub use feed::{Delivery, PollerEnd, StatusEvent, WatchError, Watcher};
 
+use crate::budget::Budget;
 use crate::cache::{StatusCache, StatusKey};
 use crate::credential::Credential;
 use crate::metrics::Metrics;
@@ -93,6 +94,8 @@ pub struct Pollers {
 struct PollersState {
     settings: PollerSettings,
     cache: StatusCache,
+    /// The budget whose turns pace the polls when it is short.
+    budget: Budget,
     registry: Mutex<Registry>,
     pollers_started: AtomicU64,
     polls: AtomicU64,
@@ -135,18 +138,24 @@ struct Entry {
     /// when it will not. An atomic, not part of the feed: it changes on every poll,
     /// and subscribers must not be woken for it.
     next_check: AtomicI64,
+    /// Until when (Unix milliseconds) "no workflow" means "not visible yet" rather
+    /// than an end: set after a registration POST whose outcome is unknown;
+    /// [`NO_CHECK`] otherwise.
+    awaiting_workflow_until: AtomicI64,
 }
 
 /// [`Entry::next_check`] when no poll is planned.
 const NO_CHECK: i64 = i64::MIN;
 
 impl Pollers {
-    /// A registry polling through `cache`; every poller stops when `shutdown` is
-    /// cancelled. Pollers, polls and published events are counted in `metrics`.
-    /// With a `cluster`, each registration is polled by one replica of it.
+    /// A registry polling through `cache`, each poll in its turn of `budget`; every
+    /// poller stops when `shutdown` is cancelled. Pollers, polls and published events
+    /// are counted in `metrics`. With a `cluster`, each registration is polled by one
+    /// replica of it.
     pub fn new(
         settings: PollerSettings,
         cache: StatusCache,
+        budget: Budget,
         shutdown: CancellationToken,
         metrics: Metrics,
         cluster: Option<Cluster>,
@@ -154,6 +163,7 @@ impl Pollers {
         let state = PollersState {
             settings,
             cache,
+            budget,
             registry: Mutex::default(),
             pollers_started: AtomicU64::new(0),
             polls: AtomicU64::new(0),
@@ -262,6 +272,22 @@ impl Pollers {
         }
     }
 
+    /// Watches a domain whose registration POST lost its answer with no workflow
+    /// visible: its poller (started if none runs) keeps polling through "no
+    /// workflow" answers for `window`, so that a workflow the POST did start reaches
+    /// subscribers (and the cache) as soon as the upstream shows it.
+    pub fn await_workflow(&self, credential: &Credential, key: StatusKey, window: Duration) {
+        let until = Utc::now() + chrono::TimeDelta::from_std(window).unwrap_or_default();
+        let mut registry = self.state.lock();
+        let entry = match registry.entries.get(&key) {
+            Some(entry) if !entry.has_ended() => Arc::clone(entry),
+            _ => self.start_poller(&mut registry, credential, key),
+        };
+        entry
+            .awaiting_workflow_until
+            .store(until.timestamp_millis(), Ordering::Relaxed);
+    }
+
     /// The most subscribers the gateway holds at once (`--max-subscriptions`).
     pub fn max_watchers(&self) -> usize {
         self.state.settings.max_watchers
@@ -301,6 +327,7 @@ impl Pollers {
             keep_watchers: Default::default(),
             subscribers_changed: Notify::new(),
             next_check: AtomicI64::new(NO_CHECK),
+            awaiting_workflow_until: AtomicI64::new(NO_CHECK),
         });
         registry.entries.insert(key.clone(), Arc::clone(&entry));
         self.state.set_active(registry.entries.len());
@@ -418,6 +445,11 @@ impl Entry {
     fn plan_next_check(&self, at: Option<DateTime<Utc>>) {
         let millis = at.map_or(NO_CHECK, |at| at.timestamp_millis());
         self.next_check.store(millis, Ordering::Relaxed);
+    }
+
+    /// Whether "no workflow" is, for now, a workflow not visible yet.
+    fn awaits_workflow(&self) -> bool {
+        Utc::now().timestamp_millis() < self.awaiting_workflow_until.load(Ordering::Relaxed)
     }
 
     fn has_ended(&self) -> bool {

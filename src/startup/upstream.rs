@@ -14,9 +14,9 @@ use crate::domain::AccountId;
 use crate::metrics::Metrics;
 use crate::poller::{Cluster, Pollers};
 use crate::registrations::RegistrationService;
-use crate::simulator::{self, SimulatorHandle, SimulatorSettings};
 use crate::store::RedisStore;
 use crate::upstream::{ApiSettings, CloudflareApi};
+use registrar_simulator::{self as simulator, SimulatorHandle, SimulatorSettings};
 
 /// The token the gateway presents to its embedded simulator.
 const SANDBOX_TOKEN: &str = "sandbox-token";
@@ -87,7 +87,7 @@ impl Upstream {
             metrics.clone(),
             store.cloned(),
         );
-        let api = CloudflareApi::new(&self.api, budget, metrics.clone())?;
+        let api = CloudflareApi::new(&self.api, budget.clone(), metrics.clone())?;
         let cache = StatusCache::new(
             &config.cache.settings(),
             api,
@@ -104,6 +104,7 @@ impl Upstream {
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
             cache.clone(),
+            budget,
             shutdown,
             metrics.clone(),
             cluster,

@@ -3,9 +3,10 @@
 //! `POST …/registrations` (`startRegistration`), under either API family
 //! (`registrar`, or Cloudflare's own `registrar-sandbox`).
 //!
-//! Decoding and error classification follow `shared/upstream/` and are tested
-//! against its example bodies byte for byte (`tests/api/upstream_decoding.rs`), not
-//! only against the simulator, which shares this crate's wire model.
+//! Decoding and error classification follow the API reference as summed up in
+//! `docs/upstream-api.md`, and are tested against its example bodies byte for byte
+//! (`tests/api/upstream_decoding.rs`) and against the simulator, whose encoder is
+//! written independently of this client's model.
 
 use std::time::{Duration, Instant};
 
@@ -143,22 +144,35 @@ impl CloudflareApi {
         priority: Priority,
     ) -> Result<Option<WorkflowStatus>, UpstreamError> {
         let url = self.registrations_url(account, &[domain.as_str(), "registration-status"]);
-        let call = self.with_retries(credential, "GET", Option::is_some, || async {
-            let answer = self
-                .send(credential, priority, self.http.get(url.clone()))
-                .await?;
-            match answer.status {
-                StatusCode::OK => decode_status(&answer.body).map(Some),
-                status => {
-                    let error = classify_failure(status, &answer.body, answer.retry_after);
-                    match is_no_workflow(&error) {
-                        true => Ok(None),
-                        false => Err(error),
-                    }
-                }
-            }
+        // A poll's granted turn pays for its first attempt; retries are charged.
+        let mut next = priority;
+        let call = self.with_retries(credential, "GET", &self.retry, Option::is_some, || {
+            let priority = std::mem::replace(&mut next, priority.retried());
+            self.read_status(credential, priority, &url)
         });
         self.unless_refused(credential, account, call).await
+    }
+
+    /// One attempt of [`Self::registration_status`].
+    async fn read_status(
+        &self,
+        credential: &Credential,
+        priority: Priority,
+        url: &Url,
+    ) -> Result<Option<WorkflowStatus>, UpstreamError> {
+        let answer = self
+            .send(credential, priority, self.http.get(url.clone()))
+            .await?;
+        match answer.status {
+            StatusCode::OK => decode_status(&answer.body).map(Some),
+            status => {
+                let error = classify_failure(status, &answer.body, answer.retry_after);
+                match is_no_workflow(&error) {
+                    true => Ok(None),
+                    false => Err(error),
+                }
+            }
+        }
     }
 
     /// Runs `call` unless the upstream refused `credential` for `account` lately;
@@ -182,8 +196,10 @@ impl CloudflareApi {
 
     /// Starts a registration: `POST …/registrations` with `Prefer: respond-async`, so
     /// the upstream answers 202 at once (or 201 when the workflow already finished)
-    /// with the workflow's status. Retried like a read: the domain is the upstream's
-    /// idempotency key, so a repeated create returns the same workflow.
+    /// with the workflow's status. Sent exactly once, never retried: it spends the
+    /// user's money, and a lost answer does not mean nothing happened. The caller
+    /// reconciles an ambiguous failure ([`UpstreamError::leaves_create_unknown`]) by
+    /// reading the domain's status.
     pub async fn create_registration(
         &self,
         credential: &Credential,
@@ -194,6 +210,7 @@ impl CloudflareApi {
         let call = self.with_retries(
             credential,
             "POST",
+            &RetryPolicy::NONE,
             |_| true,
             || async {
                 let builder = self
@@ -213,7 +230,7 @@ impl CloudflareApi {
         self.unless_refused(credential, account, call).await
     }
 
-    /// Runs `attempt` until it succeeds or the [`RetryPolicy`] says stop.
+    /// Runs `attempt` until it succeeds or `retry` says stop.
     /// Each attempt runs in its own `upstream.request` span (its trace context goes
     /// out as `traceparent`), and its outcome and latency go to the metrics; `found`
     /// tells an answer with a workflow from "no workflow".
@@ -221,6 +238,7 @@ impl CloudflareApi {
         &self,
         credential: &Credential,
         method: &'static str,
+        retry_policy: &RetryPolicy,
         found: fn(&T) -> bool,
         mut attempt: F,
     ) -> Result<T, UpstreamError>
@@ -249,7 +267,7 @@ impl CloudflareApi {
                 Err(error) => error,
                 answer => return answer,
             };
-            let Some(wait) = self.retry.delay(retry, &error) else {
+            let Some(wait) = retry_policy.delay(retry, &error) else {
                 return Err(error);
             };
             retry += 1;
@@ -353,9 +371,12 @@ fn outcome(answer: Result<bool, &UpstreamError>) -> UpstreamOutcome {
         Err(UpstreamError::Rejected { .. } | UpstreamError::OverBudget { .. }) => {
             UpstreamOutcome::Rejected
         }
-        Err(UpstreamError::Unavailable { .. } | UpstreamError::Unreachable(_)) => {
-            UpstreamOutcome::Unavailable
-        }
+        Err(
+            UpstreamError::Unavailable { .. }
+            | UpstreamError::Unreachable(_)
+            | UpstreamError::Tls(_)
+            | UpstreamError::OutcomeUnknown { .. },
+        ) => UpstreamOutcome::Unavailable,
         Err(UpstreamError::Timeout) => UpstreamOutcome::Timeout,
         Err(UpstreamError::InvalidResponse(_)) => UpstreamOutcome::Invalid,
     }

@@ -9,8 +9,8 @@ use futures::future::join_all;
 use registrar_gateway::budget::{Budget, BudgetSettings, Priority};
 use registrar_gateway::credential::{Credential, CredentialSecret};
 use registrar_gateway::metrics::Metrics;
-use registrar_gateway::simulator::SimulatorSettings;
 use registrar_gateway::store::{RedisStore, RedisStoreSettings, RedisUrl};
+use registrar_simulator::SimulatorSettings;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +63,7 @@ async fn two_replicas_draw_on_one_budget_and_one_pause_per_credential() {
         limit: 100,
         window: Duration::from_secs(3600),
         background_share: 0.25,
+        reserve: 0.0,
     };
     let budgets = [a, b].map(|store| Budget::new(settings, Metrics::disabled(), Some(store)));
     let mut admitted = 0;

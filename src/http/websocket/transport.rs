@@ -25,7 +25,7 @@ use crate::fair_share::{ClientAddress, ClientId};
 use crate::graphql::{Delivered, FanoutResponse, GraphqlError, Recipient, SubscriptionAdmission};
 use crate::http::AppState;
 use crate::http::peer::client_id;
-use crate::metrics::{GraphqlOutcome, Protocol, Transport};
+use crate::metrics::{GraphqlOutcome, Protocol};
 
 use super::counted::{CountingSchema, StartedOperation, Uncounted};
 use super::subscriptions::ConnectionSubscriptions;
@@ -127,6 +127,8 @@ struct Operation {
     generation: u64,
     running: Running,
     responded: bool,
+    /// A subscription: each result it sends is an event delivered.
+    subscription: bool,
 }
 
 /// Where a running operation's results come from.
@@ -219,7 +221,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, address: Option<Cl
     let gauge = state.metrics.subscriptions(Protocol::TransportWs);
     let mut connection = Connection {
         subscriptions: ConnectionSubscriptions::counted(gauge),
-        schema: CountingSchema::new(&state, Transport::TransportWs),
+        schema: CountingSchema::new(&state, Protocol::TransportWs),
         state,
         sink,
         operations: HashMap::new(),
@@ -384,6 +386,7 @@ impl Connection {
             generation,
         };
         let admission = Some(Arc::clone(&self.subscriptions));
+        let subscription = self.schema.is_subscription(&request);
         let running = match self
             .schema
             .subscribe_delivered(request, admission, Box::new(delivery))
@@ -407,6 +410,7 @@ impl Connection {
             generation,
             running,
             responded: false,
+            subscription,
         };
         self.operations.insert(id, operation);
     }
@@ -444,6 +448,9 @@ impl Connection {
                 .await;
         }
         operation.responded = true;
+        if operation.subscription {
+            self.schema.delivered();
+        }
         self.feed(tag.next(&result)).await
     }
 
