@@ -110,8 +110,8 @@ pub enum Answer {
 enum Sharing {
     /// In the shared execution of its key, holding its places.
     Shared((fanout::Key, fanout::RootField), Request, SubscriberPlaces),
-    /// On its own, with its connection's admission in its data (and its document,
-    /// when it parsed).
+    /// On its own (a subscription with its places, or their refusal, in its
+    /// request data), with its document when it parsed.
     Alone(Request, Option<Arc<Data>>, Option<Arc<AdmittedDocument>>),
 }
 
