@@ -18,8 +18,12 @@
 //! - [`fair_share`]: who a client is, and its share of lookups, subscriptions and credentials;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes; documents parsed once
-//!   per text, persisted queries, and subscriptions sharing one execution per distinct request;
-//! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
+//!   per text, persisted queries; the compiled path of the query clients repeat most
+//!   (`registrationStatus` answered from a plan, without async-graphql, on every transport:
+//!   [`graphql::GatewaySchema::answer`] decides); subscriptions sharing one execution per
+//!   distinct request (fan-out);
+//! - [`http`]: the axum server, transport only: GraphQL over HTTP (media types, the encoding of
+//!   a response), SSE and multipart streams, websockets, the GraphiQL explorer, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
 //!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;
 //! - [`watch`]: a client of a running gateway, `registrar-gateway watch <domain>`, for shells and CI jobs.

@@ -4,7 +4,10 @@
 //! matters. The same script honours the credential's pause key, which any replica
 //! sets when the upstream says stop (429 `Retry-After`, a spent `Ratelimit`).
 
+use std::sync::LazyLock;
 use std::time::Duration;
+
+use redis::Script;
 
 use super::{Exhausted, GcraParams, Priority};
 use crate::credential::Fingerprint;
@@ -15,7 +18,9 @@ use crate::store::{RedisStore, RedisStoreError};
 /// 1 for a background request.
 /// Answers `{1, remaining burst}` or `{0, wait in µs}`. Times are µs as doubles
 /// (exact below 2^53), written with `%.0f` so no exponent reaches the stored value.
-const ACQUIRE: &str = r"
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local paused = redis.call('PTTL', KEYS[3])
@@ -41,20 +46,24 @@ if ARGV[5] == '1' then
 end
 store(KEYS[1], all_tat)
 return {1, math.floor((now - (all_tat - all_burst * all_period)) / all_period)}
-";
+",
+    )
+});
 
 /// Extends the pause key to ARGV[1] ms unless it already lasts longer.
-const PAUSE: &str = r"
+static PAUSE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 end
-";
+",
+    )
+});
 
-/// The scripts (hashed once) and the quotas they enforce.
+/// The store and the quotas the scripts enforce.
 pub(super) struct RedisBudget {
     pub(super) store: RedisStore,
-    acquire: redis::Script,
-    pause: redis::Script,
     pub(super) all: GcraParams,
     pub(super) background: GcraParams,
 }
@@ -63,8 +72,6 @@ impl RedisBudget {
     pub(super) fn new(store: RedisStore, all: GcraParams, background: GcraParams) -> Self {
         Self {
             store,
-            acquire: redis::Script::new(ACQUIRE),
-            pause: redis::Script::new(PAUSE),
             all,
             background,
         }
@@ -82,7 +89,7 @@ impl RedisBudget {
             self.store.key(&format!("budget:{credential}:background")),
             self.store.key(&format!("budget:{credential}:pause")),
         ];
-        let mut invocation = self.acquire.prepare_invoke();
+        let mut invocation = ACQUIRE.prepare_invoke();
         invocation
             .key(&keys[0])
             .key(&keys[1])
@@ -117,7 +124,7 @@ impl RedisBudget {
         }
         let key = self.store.key(&format!("budget:{credential}:pause"));
         let millis = duration.as_millis().max(1) as u64;
-        let mut invocation = self.pause.prepare_invoke();
+        let mut invocation = PAUSE.prepare_invoke();
         invocation.key(key).arg(millis);
         self.store
             .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })

@@ -8,10 +8,11 @@
 //! Every Redis failure here degrades to the local behaviour (the caller loads for
 //! itself); the store's health decides when Redis is tried again.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use redis::Script;
 use serde::{Deserialize, Serialize};
 
 use super::{Snapshot, StatusKey, TtlPolicy};
@@ -22,10 +23,14 @@ use crate::upstream::WorkflowStatus;
 const WAIT_STEP: Duration = Duration::from_millis(10);
 
 /// Releases a load lock only if this replica still holds it.
-const UNLOCK: &str = r"
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-";
+",
+    )
+});
 
 /// A snapshot as stored in Redis.
 #[derive(Serialize, Deserialize)]
@@ -51,7 +56,6 @@ pub(super) struct RedisLevel {
     ttl: TtlPolicy,
     /// How long a load lock lives: the longest an upstream read can take.
     lock_ttl: Duration,
-    unlock: Arc<redis::Script>,
 }
 
 impl RedisLevel {
@@ -60,7 +64,6 @@ impl RedisLevel {
             store,
             ttl,
             lock_ttl,
-            unlock: Arc::new(redis::Script::new(UNLOCK)),
         }
     }
 
@@ -217,11 +220,10 @@ impl RedisLevel {
     /// so that a waiter loads at once rather than at the lock's expiry).
     pub(super) async fn unlock(&self, key: &StatusKey, token: u64) {
         let lock = self.lock_key(key);
-        let script = Arc::clone(&self.unlock);
         let _ = self
             .store
             .run(|mut connection| async move {
-                script
+                UNLOCK
                     .key(lock)
                     .arg(token)
                     .invoke_async::<()>(&mut connection)

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ErrorExtensions, Value};
+use async_graphql::{ErrorExtensions, ServerError, Value};
 
 use crate::access::AccessError;
 use crate::fair_share::ShareRefusal;
@@ -63,6 +63,14 @@ pub enum GraphqlError {
 }
 
 impl GraphqlError {
+    /// This error about a whole request: its code in its extensions, and no
+    /// location in the document.
+    pub(super) fn server_error(self) -> ServerError {
+        let mut error = self.extend().into_server_error(Default::default());
+        error.locations.clear();
+        error
+    }
+
     /// The stable `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {

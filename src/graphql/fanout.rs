@@ -36,12 +36,14 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
-use super::data_of;
+use super::admission::SubscriberPlaces;
+use super::compiled::Compiled;
 use super::documents::selected_operation;
 use super::error::GraphqlError;
-use super::subscription::{LastEventId, SubscriptionPlace};
+use super::subscription::LastEventId;
+use super::{data_of, outcome};
 use crate::credential::{Credential, Fingerprint};
-use crate::fair_share::SubscriptionHold;
+use crate::metrics::GraphqlOutcome;
 use crate::poller::WatchRefused;
 use crate::sync::LockUnpoisoned;
 
@@ -54,10 +56,13 @@ pub const FRAME_SLOTS: usize = 3;
 const BACKLOG: usize = 16;
 
 /// One result of an operation, serialised at most once, and framed at most once
-/// per transport framing, however many subscribers send it.
+/// per transport framing, however many subscribers send it. A compiled query's
+/// result starts as its JSON (see [`super::compiled`]) and is decoded only for a
+/// transport that serialises results itself.
 #[derive(Debug)]
 pub struct FanoutResponse {
-    response: Response,
+    /// The response; for a compiled answer, decoded from `json` on first use.
+    response: OnceLock<Response>,
     /// The registration sequence of the result, when it carries one.
     sequence: Option<u64>,
     json: OnceLock<Bytes>,
@@ -69,15 +74,38 @@ impl FanoutResponse {
     pub fn new(response: Response) -> Self {
         Self {
             sequence: sequence_of(&response),
-            response,
+            response: OnceLock::from(response),
             json: OnceLock::new(),
+            frames: Default::default(),
+        }
+    }
+
+    /// A result already encoded: the body of a compiled query (data, no errors,
+    /// no registration sequence).
+    fn encoded(json: Bytes) -> Self {
+        Self {
+            sequence: None,
+            response: OnceLock::new(),
+            json: OnceLock::from(json),
             frames: Default::default(),
         }
     }
 
     /// The result.
     pub fn response(&self) -> &Response {
-        &self.response
+        self.response.get_or_init(|| {
+            let json = self.json.get().map_or(&[][..], |json| json.as_ref());
+            serde_json::from_slice(json).unwrap_or_else(|error| {
+                let message = format!("could not decode the response: {error}");
+                Response::from_errors(vec![GraphqlError::Internal(message).server_error()])
+            })
+        })
+    }
+
+    /// How the operation ended, as the metrics count it (a compiled body is `ok`
+    /// without being decoded).
+    pub fn outcome(&self) -> GraphqlOutcome {
+        self.response.get().map_or(GraphqlOutcome::Ok, outcome)
     }
 
     /// The registration sequence of the result: the `sequence` of its one top-level
@@ -89,7 +117,7 @@ impl FanoutResponse {
     /// The result as JSON, encoded on first use.
     pub fn json(&self) -> &Bytes {
         self.json.get_or_init(|| {
-            serde_json::to_vec(&self.response)
+            serde_json::to_vec(self.response())
                 .map(Bytes::from)
                 .unwrap_or_else(|error| {
                     let message = format!("could not encode the response: {error}");
@@ -113,7 +141,7 @@ impl FanoutResponse {
 
     /// A copy of the result, for a transport that serialises results itself.
     pub fn to_response(&self) -> Response {
-        let original = &self.response;
+        let original = self.response();
         let mut copy = Response::new(original.data.clone());
         copy.errors = original.errors.clone();
         copy.extensions = original.extensions.clone();
@@ -123,9 +151,20 @@ impl FanoutResponse {
     }
 }
 
-/// A subscriber's place on its connection and in its client's share of open
-/// subscriptions, held for as long as it listens.
-pub(super) type Places = (Option<SubscriptionPlace>, Option<SubscriptionHold>);
+impl From<Compiled> for FanoutResponse {
+    fn from(compiled: Compiled) -> Self {
+        match compiled {
+            Compiled::Body(Ok(body)) => Self::encoded(Bytes::from(body)),
+            Compiled::Body(Err(error)) => {
+                let message = format!("could not encode the response: {error}");
+                Self::new(Response::from_errors(vec![
+                    GraphqlError::Internal(message).server_error(),
+                ]))
+            }
+            Compiled::Failed(response) => Self::new(response),
+        }
+    }
+}
 
 /// What makes two subscriptions the same execution.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -333,7 +372,7 @@ impl Fanout {
         self: &Arc<Self>,
         (key, root): (Key, RootField),
         request: Request,
-        places: Places,
+        places: SubscriberPlaces,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
     ) -> BoxStream<'static, Arc<FanoutResponse>> {
         let Some(counted) = self.count() else {
@@ -363,7 +402,7 @@ impl Fanout {
         self: &Arc<Self>,
         (key, root): (Key, RootField),
         request: Request,
-        places: Places,
+        places: SubscriberPlaces,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
         delivery: Box<dyn Recipient>,
     ) -> Subscribed {
@@ -561,7 +600,7 @@ struct Member {
     /// Keeps the execution running.
     execution: Arc<Execution>,
     /// The connection's place and the client's share.
-    _places: Places,
+    _places: SubscriberPlaces,
     /// CountedSubscriber against `--max-subscriptions`.
     _counted: CountedSubscriber,
 }

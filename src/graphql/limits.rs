@@ -28,7 +28,7 @@ mod introspection;
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Name, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Name, ServerResult, Value, Variables};
 
 use super::GraphqlError;
 use super::validation::{WORK_PER_COMPLEXITY, validation_work};
@@ -71,7 +71,8 @@ impl OperationLimits {
         document: &ExecutableDocument,
         variables: &Variables,
     ) -> ServerResult<()> {
-        self.check(document, variables).map_err(refuse)
+        self.check(document, variables)
+            .map_err(GraphqlError::server_error)
     }
 }
 
@@ -81,19 +82,12 @@ impl OperationLimits {
 pub fn check_nesting(query: &str) -> ServerResult<()> {
     match bracket_nesting_over(query, MAX_NESTING) {
         None => Ok(()),
-        Some(nesting) => Err(refuse(GraphqlError::TooDeep(format!(
+        Some(nesting) => Err(GraphqlError::TooDeep(format!(
             "the document nests brackets deeper than {} (the limit is {MAX_NESTING})",
             nesting - 1
-        )))),
+        ))
+        .server_error()),
     }
-}
-
-/// A request error: the code in its extensions, and no location (it is about the
-/// whole document).
-fn refuse(error: GraphqlError) -> ServerError {
-    let mut error = error.extend().into_server_error(Default::default());
-    error.locations.clear();
-    error
 }
 
 impl OperationLimits {

@@ -2,6 +2,7 @@
 //! kept apart from any transport. [`build_schema`] wires it to the gateway's services,
 //! as a standalone schema or (`--federation`) as a Federation v2 subgraph.
 
+mod admission;
 mod compiled;
 mod contacts;
 mod documents;
@@ -21,6 +22,7 @@ mod validation;
 use std::any::{Any, TypeId};
 use std::sync::Arc;
 
+use async_graphql::parser::types::OperationType;
 use async_graphql::{
     Context, Data, Executor, ObjectType, Request, Response, SDLExportOptions, Schema,
     SchemaBuilder, ServerError,
@@ -28,6 +30,7 @@ use async_graphql::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+pub use admission::{SubscriptionAdmission, SubscriptionPlace};
 pub use compiled::Compiled;
 pub use documents::{AdmittedDocument, PersistedQueries, PersistedQueryError};
 pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
@@ -35,19 +38,20 @@ pub use fanout::{Delivered, FRAME_SLOTS, FanoutResponse, Recipient, Subscribed};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
-pub use subscription::{LastEventId, SubscriptionAdmission, SubscriptionPlace, SubscriptionRoot};
+pub use subscription::{LastEventId, SubscriptionRoot};
 pub use types::RegistrationStatus;
 use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 
+use self::admission::{PendingPlaces, SubscriberPlaces};
 use self::documents::Documents;
 use self::fanout::Fanout;
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
-use crate::fair_share::{ClientId, FairShare};
-use crate::metrics::{GraphqlOutcome, OperationKind};
+use crate::fair_share::FairShare;
+use crate::metrics::{GraphqlOutcome, Metrics, OperationKind};
 use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
@@ -78,8 +82,6 @@ pub struct GatewaySchema {
     limits: OperationLimits,
     /// Subscriptions that ask for the same thing share one execution.
     fanout: Arc<Fanout>,
-    /// Each client's share of open subscriptions, taken per subscriber of a shared execution.
-    shares: FairShare,
     /// Behind one `Arc`: the HTTP handlers' state, this schema with it, is cloned
     /// per request, and each moka cache in here costs several reference counts.
     parts: Arc<Parts>,
@@ -92,16 +94,25 @@ struct Parts {
     documents: Documents,
     /// Apollo's automatic persisted queries.
     persisted: PersistedQueries,
-    registrations: RegistrationService,
-    access: AccessPolicy,
+    /// What resolvers and compiled queries read.
+    services: Arc<Services>,
+}
+
+/// How a query or mutation was answered (see [`GatewaySchema::answer`]).
+pub enum Answer {
+    /// From the compiled plan of its document.
+    Compiled(Compiled),
+    /// By async-graphql.
+    Executed(Response),
 }
 
 /// How a subscription runs (see [`GatewaySchema::sharing`]).
 enum Sharing {
     /// In the shared execution of its key, holding its places.
-    Shared((fanout::Key, fanout::RootField), Request, fanout::Places),
-    /// On its own, with its connection's admission in its data.
-    Alone(Request, Option<Arc<Data>>),
+    Shared((fanout::Key, fanout::RootField), Request, SubscriberPlaces),
+    /// On its own (a subscription with its places, or their refusal, in its
+    /// request data), with its document when it parsed.
+    Alone(Request, Option<Arc<Data>>, Option<Arc<AdmittedDocument>>),
 }
 
 /// async-graphql's schema for each [`SchemaShape`] (their query roots are different types).
@@ -141,9 +152,21 @@ impl GatewaySchema {
         self.parts.documents.admitted(request, &self.limits)
     }
 
+    /// Answers a query or mutation whose document is `admitted`, on any transport:
+    /// the one place that decides its path. A query whose compiled plan covers the
+    /// request is answered from it (see [`compiled`]) and counted in
+    /// `graphql_compiled_queries`; anything else runs through async-graphql.
+    pub async fn answer(&self, request: Request, admitted: &AdmittedDocument) -> Answer {
+        match self.compiled(&request, admitted, None).await {
+            Some(compiled) => Answer::Compiled(compiled),
+            None => Answer::Executed(self.execute(request).await),
+        }
+    }
+
     /// Answers a query from the compiled plan of its document, `admitted` (see
-    /// [`compiled`]), without async-graphql; `None` when the document has no plan
-    /// or this request is one the plan leaves to [`GatewaySchema::execute`].
+    /// [`compiled`]), without async-graphql and without counting it; `None` when
+    /// the document has no plan or this request is one the plan leaves to
+    /// [`GatewaySchema::execute`]. [`GatewaySchema::answer`] is the transports' way in.
     pub async fn execute_compiled(
         &self,
         request: &Request,
@@ -153,7 +176,20 @@ impl GatewaySchema {
         // their verdict on a document of the subset does not depend on its
         // variables (one `registrationStatus` is one lookup): not asked again.
         let plan = admitted.plan()?;
-        plan.answer(self, request).await
+        plan.answer(self, request, None).await
+    }
+
+    /// [`GatewaySchema::execute_compiled`] with the caller's credential and client
+    /// read from `session` too (a legacy websocket connection's data), counted.
+    async fn compiled(
+        &self,
+        request: &Request,
+        admitted: &AdmittedDocument,
+        session: Option<&Data>,
+    ) -> Option<Compiled> {
+        let compiled = admitted.plan()?.answer(self, request, session).await?;
+        self.parts.services.metrics.compiled_query();
+        Some(compiled)
     }
 
     /// The operation type `request` will run, read from the document cache (so
@@ -163,6 +199,12 @@ impl GatewaySchema {
         let document = self.document(request).ok();
         let name = request.operation_name.as_deref();
         OperationKind::from(document.and_then(|admitted| admitted.operation_type(name)))
+    }
+
+    /// The services the schema was built with: the transports admit callers
+    /// through its access policy and tell clients apart through its fair shares.
+    pub fn services(&self) -> &Services {
+        &self.parts.services
     }
 
     /// Apollo's automatic persisted queries, for the HTTP transport.
@@ -210,7 +252,9 @@ impl GatewaySchema {
                     delivery,
                 )
             }
-            Sharing::Alone(request, session) => Subscribed::Stream(self.alone(request, session)),
+            Sharing::Alone(request, session, document) => {
+                Subscribed::Stream(self.alone(request, session, document))
+            }
         }
     }
 
@@ -227,55 +271,86 @@ impl GatewaySchema {
                     schema.stream(request, None)
                 })
             }
-            Sharing::Alone(request, session) => self.alone(request, session),
+            Sharing::Alone(request, session, document) => self.alone(request, session, document),
         }
     }
 
-    /// Whether `request` joins a shared execution (see [`fanout`]), with the
-    /// subscriber's places taken, or runs on its own.
+    /// Whether `request` joins a shared execution (see [`fanout`]) or runs on its
+    /// own. A subscription is admitted here, once (see [`admission`]): a shared
+    /// one holds its places beside the execution, one on its own hands them (or
+    /// the refusal) to its resolver.
     fn sharing(
         &self,
         mut request: Request,
         session: Option<Arc<Data>>,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
     ) -> Sharing {
+        let document = self.document(&request).ok();
+        let name = request.operation_name.as_deref();
+        let subscription = document.as_deref().is_some_and(|admitted| {
+            admitted.operation_type(name) == Some(OperationType::Subscription)
+        });
+        if !subscription {
+            return Sharing::Alone(request, session, document);
+        }
+        let shares = &self.parts.services.shares;
+        let places = admission::admit(&request, session.as_deref(), connection.as_deref(), shares);
         let credential = data_of::<Credential>(&request.data)
             .or_else(|| session.as_deref().and_then(data_of::<Credential>))
             .cloned();
-        let document = self.document(&request).ok();
         let key = document.as_deref().and_then(|admitted| {
             fanout::shareable(&request, admitted.document(), credential.as_ref())
         });
-        if let Some(key) = key {
-            let slot = match &connection {
-                Some(connection) => connection.admit().ok().map(Some),
-                None => Some(None),
-            };
-            let client = data_of::<ClientId>(&request.data)
-                .or_else(|| session.as_deref().and_then(data_of::<ClientId>))
-                .copied();
-            let held = match client {
-                Some(client) => self.shares.hold_subscription(client).ok().map(Some),
-                None => Some(None),
-            };
-            // Without a free place on the connection or in the client's share, the
-            // subscription runs on its own and its resolver refuses it as usual.
-            if let (Some(slot), Some(held)) = (slot, held) {
+        match (key, places) {
+            (Some(key), Ok(places)) => {
                 if let Some(credential) = credential {
                     request = request.data(credential);
                 }
-                request = request.data(share::SharesHeldPerSubscriber);
-                return Sharing::Shared(key, request, (slot, held));
+                Sharing::Shared(key, request, places)
+            }
+            // Refused, the subscription runs on its own and its resolver says why.
+            (_, places) => {
+                let request = request.data(PendingPlaces::new(places));
+                Sharing::Alone(request, session, document)
             }
         }
-        if let Some(connection) = connection {
-            request = request.data(connection);
-        }
-        Sharing::Alone(request, session)
     }
 
-    /// A subscription that runs on its own, its results wrapped as shared ones.
+    /// An operation that runs on its own, its results wrapped as fan-out ones: a
+    /// query answered as [`GatewaySchema::answer`] answers it (from its compiled
+    /// plan when it has one), anything else streamed by async-graphql.
     fn alone(
+        &self,
+        request: Request,
+        session: Option<Arc<Data>>,
+        document: Option<Arc<AdmittedDocument>>,
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
+        let name = request.operation_name.as_deref();
+        let query = document.filter(|admitted| {
+            admitted.operation_type(name) == Some(OperationType::Query) && admitted.plan().is_some()
+        });
+        let Some(admitted) = query else {
+            return self.executed(request, session);
+        };
+        let schema = self.clone();
+        futures::stream::once(async move {
+            match schema
+                .compiled(&request, &admitted, session.as_deref())
+                .await
+            {
+                Some(compiled) => {
+                    let result = Arc::new(FanoutResponse::from(compiled));
+                    futures::stream::once(async move { result }).boxed()
+                }
+                None => schema.executed(request, session),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    /// `request`'s results from async-graphql, wrapped as fan-out ones.
+    fn executed(
         &self,
         request: Request,
         session: Option<Arc<Data>>,
@@ -290,13 +365,30 @@ impl GatewaySchema {
         mut request: Request,
         session: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        if let Err(refusal) = self.admit(&mut request) {
-            return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed();
-        }
+        let admitted = match self.admit(&mut request) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                return futures::stream::once(async { Response::from_errors(vec![refusal]) })
+                    .boxed();
+            }
+        };
         match &self.schema {
-            Executable::Standalone(schema) => Executor::execute_stream(schema, request, session)
-                .map(cap_errors)
-                .boxed(),
+            Executable::Standalone(schema) => {
+                // A first result that is not a request error validates the document,
+                // as in `execute`, so a query repeated on any transport compiles.
+                let mut unvalidated = Some(admitted);
+                Executor::execute_stream(schema, request, session)
+                    .map(move |response| {
+                        let response = cap_errors(response);
+                        if let Some(admitted) = unvalidated.take()
+                            && !is_request_error(&response)
+                        {
+                            admitted.validated();
+                        }
+                        response
+                    })
+                    .boxed()
+            }
             Executable::Subgraph(schema) => {
                 let request = request.data(EntityPositions::default());
                 Executor::execute_stream(schema, request, session)
@@ -330,70 +422,61 @@ impl Executor for GatewaySchema {
     }
 }
 
-/// The schema of `shape` with its services attached and `limits` enforced on every operation.
+/// The schema of `shape` with `services` attached and `limits` enforced on every operation.
 pub fn build_schema(
     shape: SchemaShape,
-    registrations: RegistrationService,
-    access: AccessPolicy,
-    query_limits: QueryLimits,
-    registration: RegistrationPolicy,
+    services: Services,
     limits: OperationLimits,
-    shares: FairShare,
 ) -> GatewaySchema {
-    let max_subscribers = registrations.pollers().max_watchers();
-    let client_shares = shares.clone();
-    let services = Services {
-        registrations: registrations.clone(),
-        access: access.clone(),
-        query_limits,
-        registration,
-        shares,
-    };
+    let max_subscribers = services.registrations.pollers().max_watchers();
+    let services = Arc::new(services);
     let schema = match shape {
         SchemaShape::Standalone => {
-            let builder = with_services(builder(StandaloneQuery(QueryRoot)), services, limits);
-            Executable::Standalone(builder.finish())
+            let builder = builder(StandaloneQuery(QueryRoot));
+            Executable::Standalone(with_services(builder, &services, limits).finish())
         }
         SchemaShape::Subgraph => {
-            let builder = with_services(subgraph_builder(), services, limits);
-            Executable::Subgraph(builder.finish())
+            let builder = subgraph_builder();
+            Executable::Subgraph(with_services(builder, &services, limits).finish())
         }
     };
     GatewaySchema {
         schema,
         limits,
         fanout: Arc::new(Fanout::new(max_subscribers)),
-        shares: client_shares,
         parts: Arc::new(Parts {
             documents: Documents::new(),
             persisted: PersistedQueries::new(),
-            registrations,
-            access,
+            services,
         }),
     }
 }
 
-/// What resolvers read from schema data (see [`service`]).
-struct Services {
-    registrations: RegistrationService,
-    access: AccessPolicy,
-    query_limits: QueryLimits,
-    registration: RegistrationPolicy,
-    shares: FairShare,
+/// What the schema's resolvers, its compiled queries and its subscriptions read:
+/// held once, by the schema (resolvers find it in schema data, see [`services`]).
+pub struct Services {
+    /// The one read, watch and start path.
+    pub registrations: RegistrationService,
+    /// Whose Cloudflare credential a request uses.
+    pub access: AccessPolicy,
+    /// Each client's fair shares: lookups, open subscriptions, new credentials.
+    pub shares: FairShare,
+    /// The bounds of a query's lookups.
+    pub query_limits: QueryLimits,
+    /// Whether `startRegistration` may run.
+    pub registration: RegistrationPolicy,
+    /// Where compiled queries are counted.
+    pub metrics: Metrics,
 }
 
 /// Attaches the services resolvers read, and the limits async-graphql enforces itself.
 fn with_services<Q: ObjectType + 'static>(
     builder: SchemaBuilder<Q, MutationRoot, SubscriptionRoot>,
-    services: Services,
+    services: &Arc<Services>,
     limits: OperationLimits,
 ) -> SchemaBuilder<Q, MutationRoot, SubscriptionRoot> {
     let builder = builder
-        .data(services.registrations)
-        .data(services.access)
-        .data(services.query_limits)
-        .data(services.registration)
-        .data(services.shares)
+        .data(Arc::clone(services))
         .limit_recursive_depth(MAX_NESTING);
     match limits.introspection {
         true => builder,
@@ -414,9 +497,11 @@ fn subgraph_builder() -> SchemaBuilder<SubgraphQuery, MutationRoot, Subscription
         .enable_subscription_in_federation()
 }
 
-/// A service the schema was built with (see [`build_schema`]): the resolvers' one way to read schema data.
-fn service<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a T, GraphqlError> {
-    ctx.data::<T>()
+/// The services the schema was built with (see [`build_schema`]): the resolvers'
+/// one way to read schema data.
+fn services<'a>(ctx: &Context<'a>) -> Result<&'a Services, GraphqlError> {
+    ctx.data::<Arc<Services>>()
+        .map(AsRef::as_ref)
         .map_err(|error| GraphqlError::Internal(error.message))
 }
 
@@ -426,7 +511,7 @@ fn service<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a T, Gra
 /// the credential mode passes it through; else the gateway's own when the mode
 /// allows; else `UNAUTHENTICATED`, before any upstream call.
 pub fn caller_credential<'a>(ctx: &Context<'a>) -> Result<&'a Credential, GraphqlError> {
-    let access = service::<AccessPolicy>(ctx)?;
+    let access = &services(ctx)?.access;
     access
         .credential_for(ctx.data_opt::<Credential>())
         .map_err(GraphqlError::from)

@@ -9,10 +9,9 @@ use super::caller_credential;
 use super::contacts::RegistrationContactsInput;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
-use super::service;
+use super::services;
 use super::share::spend_call;
 use super::types::RegistrationStatus;
-use crate::registrations::RegistrationService;
 use crate::upstream::RegistrationRequest;
 
 /// Whether `startRegistration` may run on this gateway.
@@ -77,11 +76,11 @@ impl MutationRoot {
         #[graphql(default = false)] retry_failed: bool,
     ) -> async_graphql::Result<RegistrationStatus> {
         let start = async {
-            let policy = service::<RegistrationPolicy>(ctx)?;
+            let policy = &services(ctx)?.registration;
             if !policy.enabled {
                 return Err(GraphqlError::RegistrationDisabled);
             }
-            let registrations = service::<RegistrationService>(ctx)?;
+            let registrations = &services(ctx)?.registrations;
             let credential = caller_credential(ctx)?;
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;

@@ -7,7 +7,7 @@ use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::share::{Payer, pay_lookup};
 use super::types::RegistrationStatus;
-use super::{caller_credential, service};
+use super::{caller_credential, services};
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
@@ -58,7 +58,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Vec<Option<async_graphql::Result<RegistrationStatus>>>> {
         let prepare = || {
             let asker = Asker::of(ctx)?;
-            let limits = service::<QueryLimits>(ctx)?;
+            let limits = &services(ctx)?.query_limits;
             let account_id = account_id.as_deref().map(String::as_str);
             let targets = parse_targets(asker.registrations, limits, &domains, account_id)?;
             Ok::<_, GraphqlError>((asker, targets))
@@ -102,7 +102,7 @@ impl<'a> Asker<'a> {
     /// The asker of a resolver.
     fn of(ctx: &Context<'a>) -> Result<Self, GraphqlError> {
         Ok(Self {
-            registrations: service::<RegistrationService>(ctx)?,
+            registrations: &services(ctx)?.registrations,
             credential: caller_credential(ctx)?,
             payer: Payer::of(ctx)?,
         })

@@ -6,10 +6,10 @@
 use async_graphql::Context;
 
 use super::error::GraphqlError;
-use super::service;
+use super::services;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
-use crate::fair_share::{ClientId, FairShare, SubscriptionHold};
+use crate::fair_share::{ClientId, FairShare};
 use crate::registrations::RegistrationService;
 
 /// Who pays for a lookup: the client the transport placed in the request data,
@@ -98,28 +98,9 @@ pub(super) async fn spend_call(
     Ok(payer.shares.take_lookup(payer.client).await?)
 }
 
-/// Request data of a shared execution: each of its subscribers holds its own place
-/// in its client's share of open subscriptions (see `Fanout::join`), so the
-/// execution's resolver takes none for the subscriber that started it.
-pub(super) struct SharesHeldPerSubscriber;
-
-/// One of the client's open subscriptions, held while the subscription lives
-/// (none for a shared execution: its subscribers hold theirs).
-pub(super) fn hold_subscription(
-    ctx: &Context<'_>,
-) -> Result<Option<SubscriptionHold>, GraphqlError> {
-    if ctx.data_opt::<SharesHeldPerSubscriber>().is_some() {
-        return Ok(None);
-    }
-    let Some((shares, client)) = client(ctx)? else {
-        return Ok(None);
-    };
-    Ok(Some(shares.hold_subscription(client)?))
-}
-
 fn client<'a>(ctx: &Context<'a>) -> Result<Option<(&'a FairShare, ClientId)>, GraphqlError> {
     match ctx.data_opt::<ClientId>() {
-        Some(client) => Ok(Some((service::<FairShare>(ctx)?, *client))),
+        Some(client) => Ok(Some((&services(ctx)?.shares, *client))),
         None => Ok(None),
     }
 }

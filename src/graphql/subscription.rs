@@ -7,15 +7,15 @@ use std::sync::Arc;
 use async_graphql::{Context, ErrorExtensions, ID, SimpleObject, Subscription};
 use futures::{Stream, StreamExt};
 
+use super::admission;
 use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
-use super::service;
-use super::share::{admit_watch, hold_subscription};
+use super::services;
+use super::share::admit_watch;
 use super::types::{RegistrationStatus, WorkflowState};
 use crate::domain::DomainName;
 use crate::poller::{Delivery, StatusEvent, WatchError};
-use crate::registrations::RegistrationService;
 
 /// One change of a registration's state.
 #[derive(SimpleObject)]
@@ -76,19 +76,11 @@ impl SubscriptionRoot {
         let after_sequence =
             after_sequence.or_else(|| ctx.data_opt::<LastEventId>().map(|id| id.0));
         let start = async {
-            let registrations = service::<RegistrationService>(ctx)?;
+            let registrations = &services(ctx)?.registrations;
             let credential = caller_credential(ctx)?;
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;
-            let place = match ctx.data_opt::<Arc<dyn SubscriptionAdmission>>() {
-                Some(connection) => Some(
-                    connection
-                        .admit()
-                        .map_err(GraphqlError::TooManySubscriptions)?,
-                ),
-                None => None,
-            };
-            let held = hold_subscription(ctx)?;
+            let places = admission::take(ctx)?;
             admit_watch(ctx, credential).await?;
             let watch = registrations
                 .watch(
@@ -100,7 +92,7 @@ impl SubscriptionRoot {
                 )
                 .await
                 .map_err(|refused| GraphqlError::TooManySubscriptions(refused.to_string()))?;
-            Ok::<_, GraphqlError>((watch, (place, held), domain))
+            Ok::<_, GraphqlError>((watch, places, domain))
         };
         let (watch, places, domain) = start.await.map_err(|error| error.extend())?;
         Ok(watch.into_stream().map(move |item| {
@@ -130,29 +122,5 @@ fn end_error(domain: &DomainName, end: WatchError) -> GraphqlError {
             blocked_for.as_secs()
         )),
         WatchError::GaveUp(error) => GraphqlError::Upstream(error),
-    }
-}
-
-/// How a transport bounds and counts the subscriptions of one connection: placed
-/// (as an `Arc<dyn SubscriptionAdmission>`) in the connection's data by the websocket
-/// transports, whose policy it is (`http::websocket`). Every subscription asks it for
-/// a place before it starts and holds the place for as long as its stream lives.
-pub trait SubscriptionAdmission: Send + Sync {
-    /// A place for one more subscription, or the message of the
-    /// `TOO_MANY_SUBSCRIPTIONS` error refusing it.
-    fn admit(&self) -> Result<SubscriptionPlace, String>;
-}
-
-/// A subscription's place on its connection, given back when dropped.
-pub struct SubscriptionPlace {
-    _guard: Box<dyn Send + Sync>,
-}
-
-impl SubscriptionPlace {
-    /// A place that lasts as long as `guard` (a count to decrement, a gauge to release).
-    pub fn new(guard: impl Send + Sync + 'static) -> Self {
-        Self {
-            _guard: Box::new(guard),
-        }
     }
 }

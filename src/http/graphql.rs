@@ -25,11 +25,11 @@ use super::AppState;
 use super::error::{Refusal, error_body, failure};
 use super::media::{MediaType, NotAcceptable, is_json_content_type, negotiate, with_media_type};
 use super::peer::{Peer, client_id};
-use super::response::{compiled_response, respond};
+use super::response::{answered, respond};
 use super::stream::{self, Transport as StreamTransport};
 use crate::access::{AccessError, AdmittedCaller};
 use crate::fair_share::ClientId;
-use crate::graphql::{PersistedQueries, PersistedQueryError, outcome};
+use crate::graphql::{PersistedQueries, PersistedQueryError};
 use crate::metrics::{GraphqlOutcome, OperationKind, Transport};
 
 /// `POST /graphql`.
@@ -139,11 +139,12 @@ fn admit(
     {
         return Err(Box::new(NotAcceptable.into_response()));
     }
-    let admitted = state
+    let services = state.schema.services();
+    let admitted = services
         .access
         .admit_headers(headers)
         .map_err(|error| Box::new(refused(answer.media(), &error)))?;
-    let address = peer.address(&state.shares, headers);
+    let address = peer.address(&services.shares, headers);
     let client = client_id(admitted.access_key, address);
     Ok((answer, Caller { admitted, client }))
 }
@@ -273,14 +274,9 @@ async fn run(
     let subscription = operation == Some(OperationType::Subscription);
     match (answer.json, answer.stream) {
         (Some(media), _) if !subscription => {
-            if let Some(compiled) = state.schema.execute_compiled(&request, &admitted).await {
-                state.metrics.compiled_query();
-                let (outcome, response) = compiled_response(media, compiled);
-                return (Transport::Http, kind, outcome, response);
-            }
-            let response = state.schema.execute(request).await;
-            let outcome = outcome(&response);
-            (Transport::Http, kind, outcome, respond(media, response))
+            let answer = state.schema.answer(request, &admitted).await;
+            let (outcome, response) = answered(media, answer);
+            (Transport::Http, kind, outcome, response)
         }
         // A stream's outcome is known only as it goes: counted as started.
         (_, Some(transport)) => (

@@ -43,18 +43,16 @@ pub use websocket::WsSettings;
 
 use self::error::Refusal;
 use self::origin::OriginPolicy;
-use crate::access::{ACCESS_KEY_HEADER, AccessPolicy};
-use crate::fair_share::FairShare;
+use crate::access::ACCESS_KEY_HEADER;
 use crate::graphql::GatewaySchema;
 use crate::metrics::Metrics;
 
 /// What handlers share; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The executable schema with its services.
+    /// The executable schema with its services (the access policy that admits
+    /// callers, the fair shares that say who a client is).
     pub schema: GatewaySchema,
-    /// Admits callers (access keys) and reads their own Cloudflare credential.
-    pub access: AccessPolicy,
     /// The GraphiQL explorer; `None` with `--disable-explorer`.
     pub explorer: Option<Explorer>,
     /// Cancelled when the gateway starts shutting down (readiness turns 503,
@@ -66,30 +64,24 @@ pub struct AppState {
     pub http_stream_keepalive: Duration,
     /// GraphQL operations, websocket connections and subscriptions are counted here.
     pub metrics: Metrics,
-    /// Who a client is (trusted proxies); the schema holds the same shares.
-    pub shares: FairShare,
 }
 
 impl AppState {
     /// State for `schema`, with `explorer` at `/` (if any).
     pub fn new(
         schema: GatewaySchema,
-        access: AccessPolicy,
         explorer: Option<Explorer>,
         shutdown: CancellationToken,
         websocket: WsSettings,
         metrics: Metrics,
-        shares: FairShare,
     ) -> Self {
         Self {
             schema,
-            access,
             explorer,
             shutdown,
             http_stream_keepalive: websocket.keepalive,
             websocket,
             metrics,
-            shares,
         }
     }
 }

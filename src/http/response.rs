@@ -10,16 +10,21 @@ use serde_json::json;
 use super::error::{Refusal, failure};
 use super::media::{MediaType, with_media_type};
 use crate::graphql::{
-    CLIENT_RATE_LIMITED, Compiled, TOO_MANY_CREDENTIALS, is_request_error, outcome,
+    Answer, CLIENT_RATE_LIMITED, Compiled, TOO_MANY_CREDENTIALS, is_request_error, outcome,
 };
 use crate::metrics::GraphqlOutcome;
 
+/// An answer (see [`crate::graphql::GatewaySchema::answer`]) as HTTP answers it, and its outcome.
+pub(super) fn answered(media: MediaType, answer: Answer) -> (GraphqlOutcome, Response) {
+    match answer {
+        Answer::Compiled(compiled) => compiled_response(media, compiled),
+        Answer::Executed(response) => (outcome(&response), respond(media, response)),
+    }
+}
+
 /// A compiled query's answer, as [`respond`] answers the same response from
 /// async-graphql, and its outcome.
-pub(super) fn compiled_response(
-    media: MediaType,
-    compiled: Compiled,
-) -> (GraphqlOutcome, Response) {
+fn compiled_response(media: MediaType, compiled: Compiled) -> (GraphqlOutcome, Response) {
     match compiled {
         Compiled::Body(Ok(body)) => (
             GraphqlOutcome::Ok,

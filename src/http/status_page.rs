@@ -40,11 +40,14 @@ pub(super) async fn page(
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let admitted = match state.access.admit_headers(&headers) {
+    let admitted = match state.schema.services().access.admit_headers(&headers) {
         Ok(admitted) => admitted,
         Err(error) => return plain(StatusCode::UNAUTHORIZED, &error.to_string()),
     };
-    let client = client_id(admitted.access_key, peer.address(&state.shares, &headers));
+    let client = client_id(
+        admitted.access_key,
+        peer.address(&state.schema.services().shares, &headers),
+    );
     let caller = Caller { admitted, client };
     let Ok(domain) = DomainName::parse(&domain) else {
         return plain(StatusCode::BAD_REQUEST, "not a valid domain name");

@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 use super::AppState;
 use super::error::{Refusal, error_body, failure};
 use super::media::{MediaType, with_media_type};
-use crate::graphql::{FRAME_SLOTS, FanoutResponse, LastEventId, is_request_error};
-use crate::metrics::{Active, Deliveries, Protocol, Transport as MetricsTransport};
+use crate::graphql::{FRAME_SLOTS, FanoutResponse, LastEventId};
+use crate::metrics::{Active, Deliveries, GraphqlOutcome, Protocol, Transport as MetricsTransport};
 
 /// The multipart boundary.
 const BOUNDARY: &str = "graphql";
@@ -226,7 +226,7 @@ pub(super) fn respond(
     let mut results = state.schema.subscribe(request, None);
     // Dropping a pending `next()` loses nothing: the stream keeps its state.
     if let Some(Some(first)) = results.next().now_or_never() {
-        if is_request_error(first.response()) {
+        if first.outcome() == GraphqlOutcome::RequestError {
             let body = serde_json::to_vec(&json!({ "errors": first.response().errors }))
                 .unwrap_or_else(|_| error_body(Refusal::BadRequest.code(), "invalid request"));
             return with_media_type(media, StatusCode::BAD_REQUEST, body);

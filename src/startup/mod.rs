@@ -22,7 +22,7 @@ use crate::access::AccessPolicy;
 use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
 use crate::credential::{Credential, FingerprintKey};
 use crate::fair_share::FairShare;
-use crate::graphql::{GatewaySchema, RegistrationPolicy, build_schema};
+use crate::graphql::{GatewaySchema, RegistrationPolicy, Services, build_schema};
 use crate::http::{
     AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
 };
@@ -124,12 +124,15 @@ impl Application {
         );
         let schema = build_schema(
             config.schema_shape(),
-            registrations,
-            access.clone(),
-            config.limits.query_limits(),
-            registration,
+            Services {
+                registrations,
+                access,
+                shares,
+                query_limits: config.limits.query_limits(),
+                registration,
+                metrics: metrics.clone(),
+            },
             config.limits.operation_limits(),
-            shares.clone(),
         );
         let explorer = (!config.http.disable_explorer).then(|| {
             Explorer::new(&ExplorerSettings {
@@ -147,12 +150,10 @@ impl Application {
             .websocket_settings(config.http.body_limit);
         let state = AppState::new(
             schema.clone(),
-            access,
             explorer,
             shutdown.clone(),
             websocket,
             metrics.clone(),
-            shares,
         );
         let mut router = router(state, &config.http.settings(config.listen));
         if exposition == MetricsExposition::MainListener {

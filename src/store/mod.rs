@@ -13,6 +13,10 @@
 //! - [`health`]: connected or local, with a log line and a metric on each change;
 //! - [`replicas`]: the heartbeat that counts live replicas (for the local budget share);
 //! - [`fingerprint`]: the credential fingerprint key every replica shares.
+//!
+//! Every Lua script a component runs here is a `static` `LazyLock<redis::Script>`
+//! beside the code that runs it: hashed once per process, sent by its SHA once
+//! Redis has it, and no per-instance copy to carry around.
 
 mod fingerprint;
 mod health;

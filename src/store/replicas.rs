@@ -1,18 +1,22 @@
 //! The replica registry: each replica renews its entry in one sorted set (score =
 //! expiry, in Redis's clock, so replicas' clocks do not matter) every heartbeat; the
-//! set's size is the live replica count, kept for the local budget share an outage
-//! falls back to. The heartbeat is also what notices Redis is back after an outage,
+//! set's size is the live replica count, kept for the outage allowance of the budget
+//! a replica falls back to. The heartbeat is also what notices Redis is back after an outage,
 //! and it restores the shared fingerprint key a restarted (empty) Redis lost, so a
 //! replica started after the restart still fingerprints credentials like the others.
 
+use std::sync::LazyLock;
 use std::sync::atomic::Ordering;
 
+use redis::Script;
 use tokio_util::sync::CancellationToken;
 
 use super::RedisStore;
 
 /// Renews this replica's entry, drops expired ones, answers the live count.
-const BEAT: &str = r"
+static BEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local ttl = tonumber(ARGV[2])
@@ -21,18 +25,19 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[2], ARGV[3], 'NX')
 return redis.call('ZCARD', KEYS[1])
-";
+",
+    )
+});
 
 /// Beats until `shutdown`, then leaves the registry.
 pub(super) async fn heartbeat(store: RedisStore, shutdown: CancellationToken) {
-    let script = redis::Script::new(BEAT);
     let mut tick = tokio::time::interval(store.inner.settings.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             // Leave promptly: the others' share of the budget grows without waiting for expiry.
             () = shutdown.cancelled() => break,
-            _ = tick.tick() => beat(&store, &script).await,
+            _ = tick.tick() => beat(&store).await,
         }
     }
     let (key, id) = (store.key("replicas"), store.inner.replica_id.clone());
@@ -48,9 +53,9 @@ pub(super) async fn heartbeat(store: RedisStore, shutdown: CancellationToken) {
 }
 
 /// One beat: on success the count is updated (and health restored by `run`).
-async fn beat(store: &RedisStore, script: &redis::Script) {
+async fn beat(store: &RedisStore) {
     let ttl_ms = (store.inner.settings.heartbeat * 3).as_millis() as u64;
-    let mut invocation = script.prepare_invoke();
+    let mut invocation = BEAT.prepare_invoke();
     invocation
         .key(store.key("replicas"))
         .key(store.key(super::fingerprint::KEY))

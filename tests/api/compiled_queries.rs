@@ -448,3 +448,45 @@ async fn a_repeated_query_is_answered_from_its_compiled_plan_with_the_same_answe
     assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(compiled_queries(&app).await, 1.0);
 }
+
+#[tokio::test]
+async fn a_repeated_query_over_a_websocket_or_sse_is_answered_from_its_compiled_plan() {
+    let app = support::spawn_app_with(&["--cache-ttl-active", "1h"]).await;
+    let payload =
+        json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-in-progress.com" } });
+    let mut client = support::connect_ready(&app).await;
+    let mut answers = Vec::new();
+    for id in ["1", "2"] {
+        client.start(id, payload.clone()).await;
+        let next = client.recv().await;
+        assert_eq!((&next["type"], &next["id"]), (&json!("next"), &json!(id)));
+        answers.push(serde_json::to_vec(&next["payload"]).unwrap());
+        assert_eq!(client.recv().await, json!({ "type": "complete", "id": id }));
+    }
+    assert_eq!(
+        compiled_queries(&app).await,
+        1.0,
+        "the first runs through async-graphql, the second is compiled"
+    );
+    assert_eq!(mask_ages(&answers[1]).0, mask_ages(&answers[0]).0);
+
+    // The same document over SSE (a stream of one result) takes the same path.
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = response.text().await.unwrap();
+    let data = events
+        .lines()
+        .find_map(|line| line.strip_prefix("data:"))
+        .expect("a next event");
+    let data: Value = serde_json::from_str(data).unwrap();
+    let data = serde_json::to_vec(&data).unwrap();
+    assert_eq!(mask_ages(&data).0, mask_ages(&answers[0]).0);
+    assert_eq!(compiled_queries(&app).await, 2.0);
+}

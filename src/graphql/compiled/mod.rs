@@ -24,7 +24,7 @@
 mod plan;
 mod write;
 
-use async_graphql::{ErrorExtensions, PathSegment, Request, Response, ServerError, Value};
+use async_graphql::{Data, ErrorExtensions, PathSegment, Request, Response, ServerError, Value};
 
 use self::plan::Argument;
 pub(crate) use self::plan::{Plan, compile};
@@ -53,6 +53,7 @@ impl Plan {
         &self,
         schema: &GatewaySchema,
         request: &Request,
+        session: Option<&Data>,
     ) -> Option<Compiled> {
         let named = request.operation_name.as_deref();
         if named.is_some() && named != self.operation_name.as_deref() {
@@ -72,12 +73,22 @@ impl Plan {
             Some(account) => argument(account, request)?,
             None => None,
         };
-        let own_credential = data_of::<Credential>(&request.data);
+        // The caller's own credential and client: in the request, or in its
+        // connection's data (the legacy websocket protocol's).
+        let own_credential = data_of::<Credential>(&request.data)
+            .or_else(|| session.and_then(data_of::<Credential>));
         let payer = data_of::<ClientId>(&request.data)
-            .map(|client| Payer::new(&schema.shares, *client, own_credential.is_some()));
+            .or_else(|| session.and_then(data_of::<ClientId>))
+            .map(|client| {
+                Payer::new(
+                    &schema.parts.services.shares,
+                    *client,
+                    own_credential.is_some(),
+                )
+            });
         let asker = Asker::new(
-            &schema.parts.registrations,
-            &schema.parts.access,
+            &schema.parts.services.registrations,
+            &schema.parts.services.access,
             own_credential,
             payer,
         )

@@ -81,7 +81,7 @@ impl CountingSchema {
                     deliveries.one();
                 }
                 if let Some(operation) = uncounted.take() {
-                    operation.settle(&response);
+                    operation.settle(outcome(&response));
                 }
                 response
             })
@@ -127,7 +127,7 @@ fn counted(
     results
         .map(move |result| {
             if let Some(operation) = uncounted.take() {
-                operation.settle(result.response());
+                operation.settle(result.outcome());
             }
             result
         })
@@ -160,8 +160,8 @@ pub(super) struct Uncounted {
 
 impl Uncounted {
     /// Counts the operation with the outcome of its first response.
-    pub(super) fn settle(mut self, first: &Response) {
-        self.outcome = outcome(first);
+    pub(super) fn settle(mut self, first: GraphqlOutcome) {
+        self.outcome = first;
     }
 }
 

@@ -62,7 +62,7 @@ pub(super) async fn serve(
     let graphql = GraphQLWebSocket::new_with_pair(outbox, socket_stream, bounded, protocol)
         .with_data(data)
         .on_connection_init(admit(
-            state.access.clone(),
+            state.schema.services().access.clone(),
             address,
             Arc::clone(&initialised),
             Arc::clone(&refusal),

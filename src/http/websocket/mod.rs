@@ -83,7 +83,7 @@ pub(super) async fn upgrade(
     };
     // Who the client is, as far as the connection tells; its access key (if any)
     // comes with `connection_init`.
-    let address = Peer::of(parts).address(&state.shares, &parts.headers);
+    let address = Peer::of(parts).address(&state.schema.services().shares, &parts.headers);
     let upgrade = upgrade
         .protocols([protocol.name()])
         .max_message_size(state.websocket.max_message_size)

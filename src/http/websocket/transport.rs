@@ -22,12 +22,10 @@ use tokio::sync::mpsc;
 
 use crate::credential::Credential;
 use crate::fair_share::{ClientAddress, ClientId};
-use crate::graphql::{
-    Delivered, FanoutResponse, GraphqlError, Recipient, SubscriptionAdmission, is_request_error,
-};
+use crate::graphql::{Delivered, FanoutResponse, GraphqlError, Recipient, SubscriptionAdmission};
 use crate::http::AppState;
 use crate::http::peer::client_id;
-use crate::metrics::Protocol;
+use crate::metrics::{GraphqlOutcome, Protocol};
 
 use super::counted::{CountingSchema, StartedOperation, Uncounted};
 use super::subscriptions::ConnectionSubscriptions;
@@ -299,7 +297,13 @@ impl Connection {
             ClientMessage::ConnectionInit { payload } => {
                 self.init_received = true;
                 let payload = payload.map_or(Value::Null, Value::Object);
-                match self.state.access.admit_init_payload(&payload) {
+                match self
+                    .state
+                    .schema
+                    .services()
+                    .access
+                    .admit_init_payload(&payload)
+                {
                     Ok(admitted) => {
                         self.client = client_id(admitted.access_key, self.address);
                         self.credential = admitted.credential;
@@ -430,9 +434,9 @@ impl Connection {
         if let Running::Delivered { uncounted, .. } = &mut operation.running
             && let Some(uncounted) = uncounted.take()
         {
-            uncounted.settle(result.response());
+            uncounted.settle(result.outcome());
         }
-        if !operation.responded && is_request_error(result.response()) {
+        if !operation.responded && result.outcome() == GraphqlOutcome::RequestError {
             if let Some(operation) = self.operations.remove(id) {
                 operation.stop();
             }
