@@ -3,9 +3,9 @@
 //!
 //! - **Upstream lookups.** Each client has a GCRA of its own, sized as
 //!   `--client-budget-share` of the credential budget (the same shape: a burst of a
-//!   tenth, the rest spread evenly). Only lookups that would ask the upstream spend
-//!   from it (a status not fresh in the cache, a `startRegistration`); cached answers
-//!   are free. One client can then take at most its share of a credential's burst,
+//!   tenth, the rest spread evenly). Only lookups that ask the upstream spend from
+//!   it (the one query whose load makes the call, a `startRegistration`); answers
+//!   from the cache, and queries that join a load already in flight, are free. One client can then take at most its share of a credential's burst,
 //!   and the others' lookups still find room. A share of 1 leaves the credential's
 //!   budget as the only limit (no per-client limiter is kept).
 //! - **Open subscriptions**, over every transport, at most
@@ -154,8 +154,9 @@ impl FairShare {
         &self.inner.trusted_proxies
     }
 
-    /// Takes one upstream lookup from `client`'s share.
-    pub async fn take_lookup(&self, client: ClientId) -> Result<(), Refused> {
+    /// Takes one upstream lookup from `client`'s share; refused, how long until the
+    /// share admits one ([`Refused::Lookups`]).
+    pub async fn take_lookup(&self, client: ClientId) -> Result<(), Duration> {
         if self.inner.lookup_quota.is_none() {
             return Ok(());
         }
@@ -163,9 +164,9 @@ impl FairShare {
         let Some(lookups) = &state.lookups else {
             return Ok(());
         };
-        lookups.check().map_err(|not_until| Refused::Lookups {
-            retry_after: not_until.wait_time_from(self.inner.clock.now()),
-        })
+        lookups
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(self.inner.clock.now()))
     }
 
     /// Lets `client` use the Cloudflare credential `credential`: at once when it used
@@ -289,8 +290,8 @@ mod tests {
             admitted += usize::from(shares.take_lookup(client(1)).await.is_ok());
         }
         assert_eq!(admitted, 20, "a tenth of 20% of 1,000");
-        let refused = shares.take_lookup(client(1)).await.unwrap_err();
-        assert!(refused.retry_after().unwrap() > Duration::from_secs(1));
+        let retry_after = shares.take_lookup(client(1)).await.unwrap_err();
+        assert!(retry_after > Duration::from_secs(1));
         assert!(shares.take_lookup(client(2)).await.is_ok());
         let whole = fair(1000, 1.0, 10, 10);
         for _ in 0..1000 {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_graphql::{ErrorExtensions, Value};
 
 use crate::access::AccessError;
+use crate::cache::LookupError;
 use crate::fair_share::Refused;
 use crate::upstream::{ApiMessage, UpstreamError};
 
@@ -123,6 +124,15 @@ impl GraphqlError {
 impl From<Arc<UpstreamError>> for GraphqlError {
     fn from(error: Arc<UpstreamError>) -> Self {
         Self::Upstream(error)
+    }
+}
+
+impl From<LookupError> for GraphqlError {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::Upstream(error) => Self::Upstream(error),
+            LookupError::Refused { retry_after } => Self::Share(Refused::Lookups { retry_after }),
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 //! (see [`crate::fair_share`]); a refusal is the resolver's error, and nothing is
 //! sent. Requests without a client (none the transports send) are not counted.
 
+use std::time::Duration;
+
 use async_graphql::Context;
 
 use super::error::GraphqlError;
@@ -10,7 +12,7 @@ use super::fanout::SharesHeldPerSubscriber;
 use super::service;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
-use crate::fair_share::{ClientId, FairShare, SubscriptionHold};
+use crate::fair_share::{ClientId, FairShare, Refused, SubscriptionHold};
 use crate::registrations::RegistrationService;
 
 /// Who pays for a lookup: the client the transport placed in the request data,
@@ -40,6 +42,12 @@ impl<'a> Payer<'a> {
         Ok(client(ctx)?.map(|(shares, client)| Self::new(shares, client, own_credential)))
     }
 
+    /// One lookup of the client's share, now.
+    async fn take_lookup(&self) -> Result<(), GraphqlError> {
+        let taken = self.shares.take_lookup(self.client).await;
+        Ok(taken.map_err(|retry_after| Refused::Lookups { retry_after })?)
+    }
+
     /// A caller's own credential must be one it used lately, or fit its share of new ones.
     async fn admit(&self, credential: &Credential) -> Result<(), GraphqlError> {
         match self.own_credential {
@@ -52,9 +60,10 @@ impl<'a> Payer<'a> {
     }
 }
 
-/// What a lookup of `domain` costs the client: nothing when its status is fresh in
-/// the cache; else one lookup of its share. A caller's own Cloudflare credential
-/// must first be one it used lately, or fit its share of new credentials.
+/// What a subscription's first lookup of `domain` costs the client: nothing when
+/// its status is fresh in the cache; else one lookup of its share. A caller's own
+/// Cloudflare credential must first be one it used lately, or fit its share of new
+/// credentials.
 pub(super) async fn spend_lookup(
     ctx: &Context<'_>,
     registrations: &RegistrationService,
@@ -62,25 +71,35 @@ pub(super) async fn spend_lookup(
     account: &AccountId,
     domain: &DomainName,
 ) -> Result<(), GraphqlError> {
-    pay_lookup(Payer::of(ctx)?, registrations, credential, account, domain).await
-}
-
-/// [`spend_lookup`] for a payer already read from the request (none: free).
-pub(super) async fn pay_lookup(
-    payer: Option<Payer<'_>>,
-    registrations: &RegistrationService,
-    credential: &Credential,
-    account: &AccountId,
-    domain: &DomainName,
-) -> Result<(), GraphqlError> {
-    let Some(payer) = payer else {
+    let Some(payer) = Payer::of(ctx)? else {
         return Ok(());
     };
     payer.admit(credential).await?;
     if registrations.is_fresh(credential, account, domain).await {
         return Ok(());
     }
-    Ok(payer.shares.take_lookup(payer.client).await?)
+    payer.take_lookup().await
+}
+
+/// What a query's lookup costs the client: a caller's own Cloudflare credential must
+/// first be one it used lately, or fit its share of new credentials; then the charge
+/// the cache asks of the lookup only if it is the one that calls the upstream (see
+/// [`RegistrationService::status`]): one lookup of the client's share, or nothing
+/// for a request without a client.
+pub(super) async fn lookup_charge(
+    payer: Option<Payer<'_>>,
+    credential: &Credential,
+) -> Result<impl Future<Output = Result<(), Duration>> + Send + 'static, GraphqlError> {
+    if let Some(payer) = &payer {
+        payer.admit(credential).await?;
+    }
+    let share = payer.map(|payer| (payer.shares.clone(), payer.client));
+    Ok(async move {
+        match share {
+            Some((shares, client)) => shares.take_lookup(client).await,
+            None => Ok(()),
+        }
+    })
 }
 
 /// What a call that always reaches the upstream (`startRegistration`) costs: one lookup.
@@ -92,7 +111,7 @@ pub(super) async fn spend_call(
         return Ok(());
     };
     payer.admit(credential).await?;
-    Ok(payer.shares.take_lookup(payer.client).await?)
+    payer.take_lookup().await
 }
 
 /// One of the client's open subscriptions, held while the subscription lives

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_gateway::simulator::{Faults, SimulatorSettings};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, WATCH, connect, spawn_app_with};
@@ -266,4 +266,83 @@ async fn a_credential_cloudflare_refused_is_refused_again_without_asking() {
     assert_eq!(status, 200, "{body}");
     assert!(body["errors"].is_null(), "{body}");
     assert_eq!(app.upstream_calls(), 2);
+}
+
+/// One client (a backend server, an office behind one NAT) on 50 keep-alive
+/// connections asks for one registration, over and over, across several cache
+/// expiries, with an upstream that takes 20 ms to answer. Only the lookup whose
+/// load calls the upstream pays from the client's share: the others join that load
+/// or hit the cache and spend nothing, so none is refused while the upstream sees
+/// about one call per expiry.
+#[tokio::test]
+async fn lookups_joining_a_load_in_flight_or_hitting_the_cache_spend_nothing() {
+    // A share whose burst (a tenth of 10% of 2,000: 20) does not refill during the
+    // test; the answer (no workflow) expires every 150 ms.
+    let app = spawn_app_with(&[
+        "--upstream-budget",
+        "2000",
+        "--upstream-budget-window",
+        "1h",
+        "--client-budget-share",
+        "0.1",
+        "--cache-ttl-not-found",
+        "150ms",
+    ])
+    .await;
+    let latency = Duration::from_millis(20);
+    app.simulator
+        .set_faults(Faults {
+            latency,
+            ..Faults::default()
+        })
+        .unwrap();
+    // Until the upstream has answered this many loads: as many expiries.
+    const LOADS: u64 = 8;
+    let connection = |_| async {
+        // One client per connection: each keeps its one keep-alive connection.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
+        let body = json!({
+            "query": "query($d: String!) { registrationStatus(domain: $d) { state } }",
+            "variables": { "d": "one-registration.com" },
+        });
+        let mut codes = Vec::new();
+        while app.upstream_calls() < LOADS {
+            let response = http
+                .post(app.url("/graphql"))
+                .header("accept", "application/graphql-response+json")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            codes.push((status, code(&body).to_owned()));
+            if status != 200 {
+                break;
+            }
+        }
+        codes
+    };
+    let answers: Vec<(u16, String)> = join_all((0..50).map(connection))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let limited = answers
+        .iter()
+        .filter(|(_, code)| code == "CLIENT_RATE_LIMITED")
+        .count();
+    assert_eq!(limited, 0, "of {} answers", answers.len());
+    assert!(
+        answers.iter().all(|answer| *answer == (200, String::new())),
+        "{answers:?}"
+    );
+    assert!(
+        app.upstream_calls() <= LOADS + 1,
+        "one upstream call per expiry, whatever the number of lookups ({})",
+        answers.len()
+    );
 }
