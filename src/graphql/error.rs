@@ -7,7 +7,7 @@ use async_graphql::{ErrorExtensions, Value};
 
 use crate::access::AccessError;
 use crate::cache::LookupError;
-use crate::fair_share::Refused;
+use crate::fair_share::{Refused, TOO_MANY_CLIENT_CONNECTIONS, TOO_MANY_CLIENT_WEBSOCKETS};
 use crate::upstream::{ApiMessage, UpstreamError};
 
 /// What a resolver can fail with.
@@ -81,6 +81,9 @@ impl GraphqlError {
             Self::Share(Refused::Lookups { .. }) => CLIENT_RATE_LIMITED,
             Self::Share(Refused::NewCredentials { .. }) => TOO_MANY_CREDENTIALS,
             Self::Share(Refused::Subscriptions(_)) => "TOO_MANY_SUBSCRIPTIONS",
+            // Refused by the HTTP layer, before any GraphQL; named here for completeness.
+            Self::Share(Refused::Connections(_)) => TOO_MANY_CLIENT_CONNECTIONS,
+            Self::Share(Refused::Websockets(_)) => TOO_MANY_CLIENT_WEBSOCKETS,
             Self::RegistrationDisabled => "REGISTRATION_DISABLED",
             Self::Registration(error) => match error.as_ref() {
                 UpstreamError::Rejected { errors, .. } if !errors.is_empty() => {

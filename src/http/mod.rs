@@ -2,10 +2,12 @@
 //! the GraphiQL explorer at `/`, the live status pages, `/healthz`, `/readyz`;
 //! `/metrics` is [`metrics::router`], which startup merges in or serves apart) and
 //! the layers every request goes through (request id, tracing, panic catching,
-//! timeout, body limit, CORS, security headers); [`serve`] holds the listener and its connections.
+//! timeout, body limit, CORS, security headers); [`serve`] holds the listener and its
+//! connections. [`health_router`] serves health alone on `--health-listen`.
 
 mod error;
 mod explorer;
+mod forwarded;
 mod graphql;
 pub mod metrics;
 mod origin;
@@ -153,7 +155,10 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .merge(explorer.unwrap_or_default())
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route(
+            "/readyz",
+            get(|State(state): State<AppState>| async move { readiness(&state.shutdown) }),
+        )
         .merge(status_pages(state.explorer.is_some()))
         // A fallback of our own, so unknown paths get the layers' headers too.
         .fallback(|| async { StatusCode::NOT_FOUND })
@@ -260,6 +265,18 @@ async fn graphql_get_or_upgrade(State(state): State<AppState>, request: Request)
     }
 }
 
+/// `/healthz` and `/readyz` alone, for the listener orchestrators probe
+/// (`--health-listen`): no client shares it, so no client can crowd them out.
+pub fn health_router(shutdown: CancellationToken) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/readyz",
+            get(|State(shutdown): State<CancellationToken>| async move { readiness(&shutdown) }),
+        )
+        .with_state(shutdown)
+}
+
 /// Liveness: the process serves HTTP.
 async fn healthz() -> &'static str {
     "ok"
@@ -267,8 +284,8 @@ async fn healthz() -> &'static str {
 
 /// Readiness: 503 `draining` once shutdown has begun, so load balancers drain
 /// this replica during `--shutdown-drain`, before the listener closes.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.shutdown.is_cancelled() {
+fn readiness(shutdown: &CancellationToken) -> (StatusCode, &'static str) {
+    if shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
     } else {
         (StatusCode::OK, "ready")

@@ -24,7 +24,8 @@ use crate::credential::{Credential, FingerprintKey};
 use crate::fair_share::FairShare;
 use crate::graphql::{GatewaySchema, RegistrationPolicy, build_schema};
 use crate::http::{
-    AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
+    AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, health_router,
+    router, serve,
 };
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
@@ -65,6 +66,10 @@ pub struct Application {
     connections: ConnectionSettings,
     /// `/metrics` on a listener of its own (`--metrics-listen`).
     metrics_listener: Option<(TcpListener, axum::Router)>,
+    /// `/healthz` and `/readyz` on a listener of their own (`--health-listen`).
+    health_listener: Option<TcpListener>,
+    /// Each client's connections are capped on the main listener.
+    shares: FairShare,
     shutdown: CancellationToken,
     pollers: Pollers,
     /// The GraphQL schema the routes serve.
@@ -89,6 +94,10 @@ impl Application {
                 Some((bind(address).await?, metrics_router(&metrics)))
             }
             MetricsExposition::MainListener | MetricsExposition::Off => None,
+        };
+        let health_listener = match config.http.health_listen {
+            Some(address) => Some(bind(address).await?),
+            None => None,
         };
         let shutdown = CancellationToken::new();
         let shared = connect_shared(config, &metrics, &shutdown).await?;
@@ -152,7 +161,7 @@ impl Application {
             shutdown.clone(),
             websocket,
             metrics.clone(),
-            shares,
+            shares.clone(),
         );
         let mut router = router(state, &config.http.settings(config.listen));
         if exposition == MetricsExposition::MainListener {
@@ -163,6 +172,8 @@ impl Application {
             router,
             connections: config.http.connection_settings(),
             metrics_listener,
+            health_listener,
+            shares,
             shutdown,
             pollers,
             schema,
@@ -181,6 +192,16 @@ impl Application {
     /// The address `/metrics` is served on apart from the gateway (`--metrics-listen`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         let (listener, _) = self.metrics_listener.as_ref()?;
+        Some(
+            listener
+                .local_addr()
+                .expect("a bound listener has an address"),
+        )
+    }
+
+    /// The address `/healthz` and `/readyz` are served on apart (`--health-listen`).
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        let listener = self.health_listener.as_ref()?;
         Some(
             listener
                 .local_addr()
@@ -227,9 +248,24 @@ impl Application {
             tracing::info!(metrics_address = %address, "serving /metrics");
             // The same connection hygiene as the main listener: a slow scraper cannot hold it open.
             let (connections, shutdown) = (self.connections, shutdown.clone());
-            tokio::spawn(serve(listener, router, connections, shutdown));
+            tokio::spawn(serve(listener, router, connections, None, shutdown));
         }
-        serve(self.listener, self.router, self.connections, shutdown).await;
+        if let Some(listener) = self.health_listener {
+            let address = listener.local_addr()?;
+            tracing::info!(health_address = %address, "serving /healthz and /readyz");
+            let router = health_router(shutdown.clone());
+            let (connections, shutdown) = (self.connections, shutdown.clone());
+            tokio::spawn(serve(listener, router, connections, None, shutdown));
+        }
+        let clients = Some(self.shares);
+        serve(
+            self.listener,
+            self.router,
+            self.connections,
+            clients,
+            shutdown,
+        )
+        .await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }

@@ -346,3 +346,47 @@ async fn lookups_joining_a_load_in_flight_or_hitting_the_cache_spend_nothing() {
         answers.len()
     );
 }
+
+/// Behind proxies that write `X-Forwarded-For` (nginx, ALB, Traefik, Cloudflare),
+/// a client-sent `Forwarded` is ignored: rotating it does not make a client new.
+/// And the reverse with `--forwarded-header forwarded`.
+#[tokio::test]
+async fn a_client_cannot_pick_its_identity_with_the_header_the_proxies_do_not_write() {
+    for (header, fixed, rotating) in [
+        ("x-forwarded-for", "x-forwarded-for", "forwarded"),
+        ("forwarded", "forwarded", "x-forwarded-for"),
+    ] {
+        let mut args = SHARED_BUDGET.to_vec();
+        args.extend([
+            "--trusted-proxies",
+            "127.0.0.1",
+            "--forwarded-header",
+            header,
+        ]);
+        let app = spawn_app_with(&args).await;
+        let fixed_value = match fixed {
+            "forwarded" => "for=198.51.100.66".to_owned(),
+            _ => "198.51.100.66".to_owned(),
+        };
+        let mut limited = 0;
+        for i in 0..80 {
+            let rotated = match rotating {
+                "forwarded" => format!("for=203.0.113.{i}"),
+                _ => format!("203.0.113.{i}"),
+            };
+            let body = json!({
+                "query": "query($d: String!) { registrationStatus(domain: $d) { state } }",
+                "variables": { "d": format!("new-{i}.com") },
+            });
+            let headers = [(fixed, fixed_value.as_str()), (rotating, rotated.as_str())];
+            let response = app.post_json_with(&headers, body).await;
+            let body: Value = response.json().await.unwrap();
+            limited += usize::from(code(&body) == "CLIENT_RATE_LIMITED");
+        }
+        assert_eq!(
+            (app.upstream_calls(), limited),
+            (8, 72),
+            "{header}: one client's burst of 8, however the other header rotates"
+        );
+    }
+}

@@ -25,6 +25,8 @@ pub(crate) struct TestApp {
     pub address: SocketAddr,
     /// Where `/metrics` is served apart (`--metrics-listen`).
     pub metrics_address: Option<SocketAddr>,
+    /// Where `/healthz` and `/readyz` are served apart (`--health-listen`).
+    pub health_address: Option<SocketAddr>,
     pub simulator: SimulatorHandle,
     pub pollers: Pollers,
     /// The gateway's GraphQL schema, for running operations in-process.
@@ -85,6 +87,7 @@ pub(crate) async fn spawn_gateway_with_args(
     TestApp {
         address: gateway.address,
         metrics_address: gateway.metrics_address,
+        health_address: gateway.health_address,
         pollers: gateway.pollers.clone(),
         schema: gateway.schema.clone(),
         gateway,
@@ -123,6 +126,7 @@ pub(crate) async fn spawn_sandbox() -> RunningGateway {
 pub(crate) struct RunningGateway {
     pub address: SocketAddr,
     pub metrics_address: Option<SocketAddr>,
+    pub health_address: Option<SocketAddr>,
     pub pollers: Pollers,
     pub schema: GatewaySchema,
     /// The embedded simulator, in sandbox mode.
@@ -146,6 +150,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> RunningGateway {
     RunningGateway {
         address: app.local_addr(),
         metrics_address: app.metrics_addr(),
+        health_address: app.health_addr(),
         pollers: app.pollers().clone(),
         schema: app.schema().clone(),
         sandbox: app.simulator().cloned(),
