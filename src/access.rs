@@ -52,7 +52,7 @@ impl AccessKeyId {
 
 /// A caller the policy let in.
 #[derive(Clone, Debug, Default)]
-pub struct Admitted {
+pub struct AdmittedCaller {
     /// The caller's own Cloudflare credential, when the mode uses one and it was presented.
     pub credential: Option<Credential>,
     /// The access key it presented, when access keys are configured.
@@ -224,10 +224,10 @@ fn well_formed(value: &str) -> Option<SecretString> {
 /// The gateway's access rules; cheap to clone.
 #[derive(Clone)]
 pub struct AccessPolicy {
-    inner: Arc<Inner>,
+    inner: Arc<AccessPolicyState>,
 }
 
-struct Inner {
+struct AccessPolicyState {
     mode: CredentialMode,
     /// The gateway's own credential; `None` only in the pass-through modes.
     server: Option<Credential>,
@@ -261,7 +261,7 @@ impl AccessPolicy {
             .map(|key| blake3::hash(key.expose_secret().as_bytes()))
             .collect();
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(AccessPolicyState {
                 mode,
                 server,
                 access_keys,
@@ -272,10 +272,10 @@ impl AccessPolicy {
 
     /// Checks the access key (when keys are configured) and returns which one it was
     /// and the caller's own Cloudflare credential when the mode uses one and it was presented.
-    pub fn admit(&self, presented: &Presented) -> Result<Admitted, AccessError> {
+    pub fn admit(&self, presented: &Presented) -> Result<AdmittedCaller, AccessError> {
         let access_key = self.check_access_key(presented)?;
         let credential = self.callers_credential(presented)?;
-        Ok(Admitted {
+        Ok(AdmittedCaller {
             credential,
             access_key,
         })
@@ -303,12 +303,15 @@ impl AccessPolicy {
     }
 
     /// [`AccessPolicy::admit`] for an HTTP request's headers.
-    pub fn admit_headers(&self, headers: &HeaderMap) -> Result<Admitted, AccessError> {
+    pub fn admit_headers(&self, headers: &HeaderMap) -> Result<AdmittedCaller, AccessError> {
         self.admit(&Presented::from_headers(headers, self.credential_fields())?)
     }
 
     /// [`AccessPolicy::admit`] for a websocket `connection_init` payload.
-    pub fn admit_init_payload(&self, payload: &serde_json::Value) -> Result<Admitted, AccessError> {
+    pub fn admit_init_payload(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<AdmittedCaller, AccessError> {
         self.admit(&Presented::from_init_payload(
             payload,
             self.credential_fields(),

@@ -9,13 +9,14 @@
 //! - [`domain`]: `DomainName` and `AccountId`, parsed once at the edge;
 //! - [`credential`]: the upstream credential (a secret) and its keyed fingerprint;
 //! - [`upstream`]: the Cloudflare API wire model, the client and its retries;
-//! - [`shared`]: the Redis store replicas share (`--redis-url`), below everything that coordinates through it;
+//! - [`store`]: the Redis store replicas share (`--redis-url`), below everything that coordinates through it;
 //! - [`budget`]: the per-credential upstream request budget every call goes through;
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
-//! - [`poller`]: one shared poller per watched registration (with [`shared`], one across all
+//! - [`poller`]: one shared poller per watched registration (with [`store`], one across all
 //!   replicas: a lease, a fenced event stream, followers republishing it);
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
-//! - [`fair_share`]: who a client is, and its share of lookups, subscriptions and credentials;
+//! - [`fair_share`]: who a client is, and its share of lookups, subscriptions, credentials,
+//!   connections and websockets;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes; documents parsed once
 //!   per text, persisted queries, and subscriptions sharing one execution per distinct request;
@@ -47,7 +48,19 @@
 //!   value a component is built from, which its `*Config` converts itself into.
 //! - **client**: who fair shares count, a [`fair_share::ClientId`]: the gateway access key a
 //!   caller presented, else its address (through trusted proxies); one client may open many
-//!   connections and send many requests.
+//!   connections and send many requests. The upstream is reached through the
+//!   [`upstream::CloudflareApi`] handle, never called a client.
+//! - **share**: a fair share only ([`fair_share`]: a client's share of lookups,
+//!   subscriptions and credentials). While Redis is unreachable a replica spends its
+//!   *outage allowance* of the budget (a slice of it, cut by the replica count).
+//! - **store**: the Redis store replicas coordinate through ([`store::RedisStore`],
+//!   `--redis-url`); what lives in it is named for Redis (`RedisBudget`, the cache's
+//!   `RedisLevel`). "Shared" is only the plain verb ("pollers shared by replicas").
+//! - **fan-out**: one execution of a subscription whose results many subscribers
+//!   receive (`graphql::fanout`); each result is a [`graphql::FanoutResponse`], pushed
+//!   to a [`graphql::Recipient`] or read from a broadcast.
+//! - **admitted**: a caller the access policy let in is an [`access::AdmittedCaller`];
+//!   a document parsed and measured once per text is a [`graphql::AdmittedDocument`].
 //! - **`*State`**: the private state behind a cheap-to-clone handle's `Arc`
 //!   (`Pollers` -> `PollersState`, `Budget` -> `BudgetState`, `FairShare` -> `FairShareState`, the
 //!   simulator's `SimulatorState`).
@@ -66,9 +79,9 @@ pub mod http;
 pub mod metrics;
 pub mod poller;
 pub mod registrations;
-pub mod shared;
 pub mod simulator;
 pub mod startup;
+pub mod store;
 mod sync;
 pub mod telemetry;
 pub mod upstream;

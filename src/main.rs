@@ -3,8 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use registrar_gateway::cli::{Cli, Command};
+use registrar_gateway::cli::{self, Cli, Command};
 use registrar_gateway::config::LogFormat;
 use registrar_gateway::simulator::SimulatorConfig;
 use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
@@ -18,7 +17,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_process();
     let result = match cli.command {
         Some(Command::Schema { federation }) => {
             print!(
@@ -41,7 +40,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", cli::explain(&error.to_string()));
             ExitCode::FAILURE
         }
     }

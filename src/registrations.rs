@@ -40,7 +40,7 @@ pub struct Reading {
 
 /// What `startRegistration` got: the workflow's status, and when the gateway
 /// will next ask about it.
-pub struct Started {
+pub struct StartedRegistration {
     /// The workflow: the one just created, or the one that already existed.
     pub snapshot: Arc<Snapshot>,
     /// When the registration's poller will next ask the upstream.
@@ -113,7 +113,7 @@ impl RegistrationService {
         account: AccountId,
         domain: DomainName,
         request: RegistrationRequest,
-    ) -> Result<Started, Arc<UpstreamError>> {
+    ) -> Result<StartedRegistration, Arc<UpstreamError>> {
         let key = Self::key(credential, account, domain);
         let this = self.clone();
         let init_credential = credential.clone();
@@ -154,7 +154,7 @@ impl RegistrationService {
         if !completed {
             self.pollers.prime(credential, key.clone());
         }
-        Ok(Started {
+        Ok(StartedRegistration {
             snapshot,
             next_check_at: self.pollers.next_check(&key),
         })

@@ -4,7 +4,7 @@
 //!
 //! With `--replicas N` (N > 1) it is a scaled-out deployment instead: a
 //! `redis-server` and N gateways sharing it (`--redis-url`) in front of the one
-//! simulator, as README "Scaling out" deploys them. Scenarios that spread their
+//! simulator, as docs/scaling-out.md deploys them. Scenarios that spread their
 //! clients ([`Stack::gateways`]) measure the replicas together; the others load
 //! the first.
 

@@ -9,13 +9,13 @@
 //! starve the ones that move. When the upstream itself says stop (429 `Retry-After`,
 //! or `Ratelimit` with nothing remaining), the credential is paused for every caller.
 //!
-//! With the shared store (`--redis-url`) the same GCRA lives in Redis
-//! ([`shared`]), so replicas share one budget and one pause per credential; while
-//! Redis is unreachable each replica spends a conservative local share ([`share`]).
+//! With the Redis store (`--redis-url`) the same GCRA lives in Redis
+//! ([`redis_budget`]), so replicas share one budget and one pause per credential; while
+//! Redis is unreachable each replica spends a conservative local allowance ([`outage`]).
 //! The in-process limiter below serves the single-replica gateway.
 
-mod share;
-mod shared;
+mod outage;
+mod redis_budget;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -29,10 +29,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::credential::Fingerprint;
 use crate::metrics::{BudgetLevel, Metrics};
-use crate::shared::SharedStore;
+use crate::store::RedisStore;
 use crate::sync::LockUnpoisoned;
-use share::LocalShare;
-use shared::SharedBudget;
+use outage::OutageAllowance;
+use redis_budget::RedisBudget;
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
@@ -102,16 +102,16 @@ struct BudgetState {
     /// Where each credential's budget left and every refusal are reported.
     metrics: Metrics,
     /// The budget in Redis, shared by the replicas (`--redis-url`).
-    redis: Option<SharedBudget>,
-    /// While Redis is unreachable: this replica's share, cut for the replica count
+    redis: Option<RedisBudget>,
+    /// While Redis is unreachable: this replica's allowance, cut for the replica count
     /// last seen; dropped when Redis answers, so the next outage starts empty again.
-    share: Mutex<Option<LocalShare>>,
+    outage: Mutex<Option<OutageAllowance>>,
 }
 
 impl Budget {
     /// A budget of `settings.limit` requests per `settings.window` per credential,
-    /// kept in `shared` (one budget for every replica) when given.
-    pub fn new(settings: BudgetSettings, metrics: Metrics, shared: Option<SharedStore>) -> Self {
+    /// kept in `store` (one budget for every replica) when given.
+    pub fn new(settings: BudgetSettings, metrics: Metrics, store: Option<RedisStore>) -> Self {
         let background_limit =
             (f64::from(settings.limit) * settings.background_share.clamp(0.0, 1.0)) as u32;
         let all = quota(settings.limit, settings.window);
@@ -126,8 +126,8 @@ impl Budget {
             paused: Mutex::default(),
             clock: DefaultClock::default(),
             metrics,
-            redis: shared.map(|store| SharedBudget::new(store, params.0, params.1)),
-            share: Mutex::default(),
+            redis: store.map(|store| RedisBudget::new(store, params.0, params.1)),
+            outage: Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -142,7 +142,7 @@ impl Budget {
     ) -> Result<(), Exhausted> {
         let admitted = match &self.inner.redis {
             None => self.admit(credential, priority),
-            Some(redis) => self.admit_shared(redis, credential, priority).await,
+            Some(redis) => self.admit_in_redis(redis, credential, priority).await,
         };
         match admitted {
             Ok(remaining) => self.report(credential, remaining, Instant::now()),
@@ -170,11 +170,11 @@ impl Budget {
         Ok(snapshot.remaining_burst_capacity())
     }
 
-    /// Admits one request from the budget in Redis, or from this replica's local
-    /// share while Redis cannot be reached.
-    async fn admit_shared(
+    /// Admits one request from the budget in Redis, or from this replica's outage
+    /// allowance while Redis cannot be reached.
+    async fn admit_in_redis(
         &self,
-        redis: &SharedBudget,
+        redis: &RedisBudget,
         credential: Fingerprint,
         priority: Priority,
     ) -> Result<u32, Exhausted> {
@@ -184,7 +184,7 @@ impl Budget {
         if redis.store.is_connected() {
             match redis.try_acquire(credential, priority).await {
                 Ok(admitted) => {
-                    self.inner.share.lock_unpoisoned().take();
+                    self.inner.outage.lock_unpoisoned().take();
                     return admitted;
                 }
                 Err(error) => {
@@ -192,28 +192,28 @@ impl Budget {
                 }
             }
         }
-        let wait = self.book_in_share(redis, credential, priority)?;
+        let wait = self.book_in_outage_allowance(redis, credential, priority)?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
         Ok(0)
     }
 
-    /// Books a slot in this replica's local share (cut anew when the replica count
+    /// Books a slot in this replica's outage allowance (cut anew when the replica count
     /// changed): how long to wait for it.
-    fn book_in_share(
+    fn book_in_outage_allowance(
         &self,
-        redis: &SharedBudget,
+        redis: &RedisBudget,
         credential: Fingerprint,
         priority: Priority,
     ) -> Result<Duration, Exhausted> {
         let replicas = redis.store.replica_count();
-        let mut share = self.inner.share.lock_unpoisoned();
-        let share = match share.take() {
-            Some(current) if current.replicas == replicas => share.insert(current),
-            _ => share.insert(LocalShare::new(replicas, redis.all, redis.background)),
+        let mut outage = self.inner.outage.lock_unpoisoned();
+        let allowance = match outage.take() {
+            Some(current) if current.replicas == replicas => outage.insert(current),
+            _ => outage.insert(OutageAllowance::new(replicas, redis.all, redis.background)),
         };
-        share.try_acquire(credential, priority, Instant::now())
+        allowance.try_acquire(credential, priority, Instant::now())
     }
 
     /// Reports `credential`'s budget: `remaining` at `since`, refilling at the quota's pace.

@@ -1,4 +1,4 @@
-//! The status cache: moka caches in front of the upstream client.
+//! The status cache: moka caches in front of the Cloudflare API.
 //!
 //! Concurrent reads of one missing or expired key make exactly one upstream call
 //! (moka coalesces `try_get_with` per key), and the call runs in its own task so a
@@ -14,7 +14,7 @@
 //! - `failures`: a failed load, remembered briefly so that callers arriving just
 //!   after it share the failure instead of each calling a struggling upstream.
 //!
-//! With the shared store (`--redis-url`), a second level in Redis ([`shared`]) sits
+//! With the Redis store (`--redis-url`), a second level in Redis ([`redis_level`]) sits
 //! behind `fresh`: a load first looks there, and takes a load lock so that one
 //! replica calls upstream for all of them.
 //!
@@ -23,7 +23,7 @@
 //! just before the call: a lookup answered from the cache, from a shared failure or
 //! from Redis, or one that joins another's load in flight, pays nothing.
 
-mod shared;
+mod redis_level;
 mod ttl;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
-use shared::{Claim, SharedLevel};
+use redis_level::{Claim, RedisLevel};
 use ttl::Extended;
 pub use ttl::TtlPolicy;
 
@@ -42,9 +42,9 @@ use crate::budget::Priority;
 use crate::credential::{Credential, Fingerprint};
 use crate::domain::{AccountId, DomainName};
 use crate::metrics::{Lookup, Metrics};
-use crate::shared::SharedStore;
+use crate::store::RedisStore;
 use crate::sync::LockUnpoisoned;
-use crate::upstream::{RegistrationRequest, UpstreamClient, UpstreamError, WorkflowStatus};
+use crate::upstream::{CloudflareApi, RegistrationRequest, UpstreamError, WorkflowStatus};
 
 /// What the cache is keyed by: one registration as seen through one credential.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -140,28 +140,28 @@ pub struct CacheSettings {
     pub error_ttl: Duration,
 }
 
-/// The cache; cheap to clone (handles to one shared store).
+/// The cache; cheap to clone (handles to shared caches).
 #[derive(Clone)]
 pub struct StatusCache {
     fresh: moka::future::Cache<StatusKey, Arc<Snapshot>>,
     last_good: moka::future::Cache<StatusKey, Arc<Snapshot>>,
     /// `None` when failures are not shared (`error_ttl` zero).
     failures: Option<moka::future::Cache<StatusKey, UpstreamError>>,
-    upstream: UpstreamClient,
-    /// Counts each client lookup as a hit, miss, collapsed or stale.
+    upstream: CloudflareApi,
+    /// Counts each caller's lookup as a hit, miss, collapsed or stale.
     metrics: Metrics,
     /// The second level shared by replicas (`--redis-url`).
-    shared: Option<SharedLevel>,
+    redis: Option<RedisLevel>,
 }
 
 impl StatusCache {
     /// An empty cache loading through `upstream`, counting lookups in `metrics`, with
-    /// a second level in `shared` (shared by the replicas) when given.
+    /// a second level in `store` (shared by the replicas) when given.
     pub fn new(
         settings: &CacheSettings,
-        upstream: UpstreamClient,
+        upstream: CloudflareApi,
         metrics: Metrics,
-        shared: Option<SharedStore>,
+        store: Option<RedisStore>,
     ) -> Self {
         let fresh = moka::future::Cache::builder()
             .max_capacity(settings.capacity)
@@ -180,15 +180,15 @@ impl StatusCache {
                 .time_to_live(settings.error_ttl)
                 .build()
         });
-        let shared = shared
-            .map(|store| SharedLevel::new(store, settings.ttl.clone(), upstream.longest_read()));
+        let redis = store
+            .map(|store| RedisLevel::new(store, settings.ttl.clone(), upstream.longest_read()));
         Self {
             fresh,
             last_good,
             failures,
             upstream,
             metrics,
-            shared,
+            redis,
         }
     }
 
@@ -245,14 +245,14 @@ impl StatusCache {
             return (Some(Lookup::Hit), Ok(served));
         }
         let ran = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(AtomicBool::new(false));
+        let from_redis = Arc::new(AtomicBool::new(false));
         let load = || {
             let load = self.load(
                 credential,
                 &key,
                 Reader::Query,
                 None,
-                Arc::clone(&shared),
+                Arc::clone(&from_redis),
                 Arc::clone(&charge),
             );
             let ran = Arc::clone(&ran);
@@ -264,7 +264,10 @@ impl StatusCache {
         // The charge is gone from its slot once this lookup's own load took it.
         let charged = || charge.lock_unpoisoned().is_none();
         let fetched = self.load_once_charged(&key, load, charged).await;
-        let lookup = match (ran.load(Ordering::Relaxed), shared.load(Ordering::Relaxed)) {
+        let lookup = match (
+            ran.load(Ordering::Relaxed),
+            from_redis.load(Ordering::Relaxed),
+        ) {
             (true, true) => Lookup::Shared,
             (true, false) => Lookup::Miss,
             (false, _) => Lookup::Collapsed,
@@ -347,9 +350,9 @@ impl StatusCache {
     }
 
     /// The load moka runs for a missing or expired key: a recent failure is shared
-    /// with queries, otherwise the shared level (when there is one) or the upstream
+    /// with queries, otherwise the Redis level (when there is one) or the upstream
     /// is asked for a snapshot newer than `since`, and the outcome remembered;
-    /// `from_shared` is set when the shared level answered (no upstream call).
+    /// `from_redis` is set when the Redis level answered (no upstream call).
     /// A call to the upstream is made only once `charge` (when there is one) is paid.
     fn load(
         &self,
@@ -357,7 +360,7 @@ impl StatusCache {
         key: &StatusKey,
         reader: Reader,
         since: Option<DateTime<Utc>>,
-        from_shared: Arc<AtomicBool>,
+        from_redis: Arc<AtomicBool>,
         charge: Charge,
     ) -> impl Future<Output = Result<Arc<Snapshot>, LoadError>> + use<> {
         let this = self.clone();
@@ -373,12 +376,12 @@ impl StatusCache {
             // Spawned so the load (and remembering its outcome) survives the caller
             // that started it; moka would otherwise restart it for the remaining waiters.
             let fetch = async move {
-                let Some(shared) = &this.shared else {
+                let Some(redis) = &this.redis else {
                     return this.fetch(&credential, key, reader, &charge).await;
                 };
-                match shared.claim(&key, since).await {
+                match redis.claim(&key, since).await {
                     Claim::Loaded(snapshot) => {
-                        from_shared.store(true, Ordering::Relaxed);
+                        from_redis.store(true, Ordering::Relaxed);
                         this.last_good.insert(key, Arc::clone(&snapshot)).await;
                         Ok(snapshot)
                     }
@@ -386,9 +389,9 @@ impl StatusCache {
                     Claim::Load(token) => {
                         let fetched = this.fetch(&credential, key.clone(), reader, &charge).await;
                         if let Ok(snapshot) = &fetched {
-                            shared.store(&key, snapshot).await;
+                            redis.store(&key, snapshot).await;
                         }
-                        shared.unlock(&key, token).await;
+                        redis.unlock(&key, token).await;
                         fetched
                     }
                 }
@@ -494,8 +497,8 @@ impl StatusCache {
                 .create_registration(&credential, &key.account, &request)
                 .await?;
             let snapshot = Arc::new(Snapshot::fetched_now(Some(status)));
-            if let Some(shared) = &this.shared {
-                shared.store(&key, &snapshot).await;
+            if let Some(redis) = &this.redis {
+                redis.store(&key, &snapshot).await;
             }
             this.fresh.insert(key.clone(), Arc::clone(&snapshot)).await;
             this.last_good

@@ -28,7 +28,7 @@ pub struct AccessConfig {
     #[arg(
         long,
         env = "GATEWAY_ACCESS_KEYS_FILE",
-        value_parser = secret_file::read_lines("GATEWAY_ACCESS_KEYS_FILE")
+        value_parser = secret_file::read_lines
     )]
     pub access_keys_file: Option<SecretLines>,
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::flags::duration;
+use crate::flags::{duration, public_origin};
 use crate::http::{ConnectionSettings, HttpSettings};
 
 /// The HTTP server's limits and cross-origin policy.
@@ -24,6 +24,9 @@ pub struct HttpConfig {
     /// Host names the gateway answers to besides loopback ones (comma-separated; `*` for any). Bound to loopback, other names are refused 403 HOST_NOT_ALLOWED (DNS rebinding); bound beyond loopback, only a set list is enforced.
     #[arg(long, env = "GATEWAY_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
+    /// URLs browsers reach the gateway at through a proxy that rewrites `Host` (comma-separated, e.g. `https://gateway.example.com`): their origins count as the gateway's own, and their host names are answered. Not needed behind a proxy that passes `Host` on (nginx `proxy_set_header Host $http_host`).
+    #[arg(long, env = "GATEWAY_PUBLIC_URL", value_delimiter = ',', value_parser = public_origin)]
+    pub public_url: Vec<String>,
     /// Time a client has to send a request's headers before its connection is closed (slow-header clients).
     #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub header_read_timeout: Duration,
@@ -56,6 +59,7 @@ impl HttpConfig {
             body_limit: self.body_limit,
             cors_origins: self.cors_origins.clone(),
             allowed_hosts: self.allowed_hosts.clone(),
+            public_origins: self.public_url.clone(),
             listen,
         }
     }

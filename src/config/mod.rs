@@ -3,30 +3,32 @@
 
 mod access;
 mod cache;
+mod environment;
 mod fair_share;
 mod http;
 mod limits;
 mod metrics;
 mod secret_file;
-mod shared;
+mod store;
 mod subscriptions;
 mod upstream;
 mod validate;
 
 pub use access::AccessConfig;
 pub use cache::CacheConfig;
+pub use environment::empty_means_unset;
 pub use fair_share::FairShareConfig;
 pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use metrics::{MetricsConfig, MetricsExposition};
 pub use secret_file::SecretLines;
-pub use shared::SharedConfig;
+pub use store::RedisStoreConfig;
 pub use subscriptions::SubscriptionConfig;
 pub use upstream::{GivenCredentials, UpstreamConfig, UpstreamTarget};
 
 use std::net::SocketAddr;
 
-use clap::{Args, Parser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 /// Defined beside the logging it configures, so that telemetry imports nothing of config.
 pub use crate::telemetry::LogFormat;
@@ -74,7 +76,7 @@ pub struct GatewayConfig {
     pub metrics: MetricsConfig,
     /// Redis shared by replicas (scaling out).
     #[command(flatten, next_help_heading = "Scaling out (Redis)")]
-    pub shared: SharedConfig,
+    pub store: RedisStoreConfig,
 }
 
 /// A setting that makes the configuration unusable.
@@ -106,7 +108,8 @@ impl GatewayConfig {
         SchemaShape::federated_if(self.federation)
     }
 
-    /// Parses settings the way the binary does (flags, then environment), for tests and embedding.
+    /// Parses settings the way the binary does (flags, then environment, an empty
+    /// variable counting as unset), for tests and embedding.
     pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
     where
         I: IntoIterator<Item = T>,
@@ -117,7 +120,11 @@ impl GatewayConfig {
             #[command(flatten)]
             gateway: GatewayConfig,
         }
-        Only::try_parse_from(args).map(|only| only.gateway)
+        let mut command = empty_means_unset(Only::command());
+        let mut matches = command.try_get_matches_from_mut(args)?;
+        Only::from_arg_matches_mut(&mut matches)
+            .map(|only| only.gateway)
+            .map_err(|error| error.format(&mut command))
     }
 }
 

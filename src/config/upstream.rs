@@ -13,14 +13,14 @@ use crate::access::CredentialMode;
 use crate::budget::BudgetSettings;
 use crate::credential::CredentialSecret;
 use crate::domain::AccountId;
-use crate::flags::{account_id, duration, secret};
-use crate::upstream::{ClientSettings, RegistrarApi, RetryPolicy};
+use crate::flags::{account_id, duration, http_url, secret};
+use crate::upstream::{ApiSettings, RegistrarApi, RetryPolicy};
 
 /// Where the upstream is and how to authenticate to it.
 #[derive(Debug, Args)]
 pub struct UpstreamConfig {
     /// API root. Unset and without credentials, the gateway runs its embedded simulator (sandbox mode).
-    #[arg(long, env = "CLOUDFLARE_BASE_URL")]
+    #[arg(long, env = "CLOUDFLARE_BASE_URL", value_parser = http_url)]
     pub base_url: Option<Url>,
     /// API token with Registrar permissions (sent as `Authorization: Bearer`).
     #[arg(long, env = "CLOUDFLARE_API_TOKEN", hide_env_values = true, value_parser = secret)]
@@ -32,13 +32,13 @@ pub struct UpstreamConfig {
     #[arg(long, env = "CLOUDFLARE_API_KEY", hide_env_values = true, value_parser = secret)]
     pub api_key: Option<SecretString>,
     /// A file holding the API token (a container secret; a trailing newline is dropped), instead of CLOUDFLARE_API_TOKEN.
-    #[arg(long, env = "CLOUDFLARE_API_TOKEN_FILE", value_parser = secret_file::read("CLOUDFLARE_API_TOKEN_FILE"))]
+    #[arg(long, env = "CLOUDFLARE_API_TOKEN_FILE", value_parser = secret_file::read)]
     pub api_token_file: Option<SecretString>,
     /// A file holding the account email, instead of CLOUDFLARE_EMAIL.
-    #[arg(long, env = "CLOUDFLARE_EMAIL_FILE", value_parser = secret_file::read("CLOUDFLARE_EMAIL_FILE"))]
+    #[arg(long, env = "CLOUDFLARE_EMAIL_FILE", value_parser = secret_file::read)]
     pub email_file: Option<SecretString>,
     /// A file holding the global API key, instead of CLOUDFLARE_API_KEY.
-    #[arg(long, env = "CLOUDFLARE_API_KEY_FILE", value_parser = secret_file::read("CLOUDFLARE_API_KEY_FILE"))]
+    #[arg(long, env = "CLOUDFLARE_API_KEY_FILE", value_parser = secret_file::read)]
     pub api_key_file: Option<SecretString>,
     /// Cloudflare's registrar API family: `registrar` (production) or `registrar-sandbox` (Cloudflare's test environment, identical shapes), to try the gateway against Cloudflare's sandbox before production.
     #[arg(long, env = "GATEWAY_REGISTRAR_API", value_enum, default_value_t = RegistrarApi::Registrar)]
@@ -189,9 +189,9 @@ impl UpstreamConfig {
         }
     }
 
-    /// Client settings for `base_url`.
-    pub fn client_settings(&self, base_url: Url) -> ClientSettings {
-        ClientSettings {
+    /// API settings for `base_url`.
+    pub fn api_settings(&self, base_url: Url) -> ApiSettings {
+        ApiSettings {
             base_url,
             api: self.registrar_api,
             connect_timeout: self.connect_timeout,

@@ -76,7 +76,7 @@ impl GatewayConfig {
         if !(1..=1024).contains(&subscriptions.history) {
             return unusable("--subscription-history must be between 1 and 1024");
         }
-        self.shared.validate()?;
+        self.store.validate()?;
         self.warn_if_a_read_can_outlast_the_request();
         for warning in self.exposure_warnings() {
             tracing::warn!("{warning}");

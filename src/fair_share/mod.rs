@@ -76,7 +76,7 @@ pub const TOO_MANY_CLIENT_WEBSOCKETS: &str = "TOO_MANY_CLIENT_WEBSOCKETS";
 
 /// Why a client's request was refused before any upstream call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
+pub enum ShareRefusal {
     /// The client's share of the upstream budget is spent for now.
     #[error(
         "this client's share of the upstream budget is spent (--client-budget-share); cached statuses are still served; retry in {}s",
@@ -110,7 +110,7 @@ pub enum Refused {
     Websockets(usize),
 }
 
-impl Refused {
+impl ShareRefusal {
     /// When trying again may succeed; `None` when only closing something will help.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -190,7 +190,7 @@ impl FairShare {
     }
 
     /// Takes one upstream lookup from `client`'s share; refused, how long until the
-    /// share admits one ([`Refused::Lookups`]).
+    /// share admits one ([`ShareRefusal::Lookups`]).
     pub async fn take_lookup(&self, client: ClientId) -> Result<(), Duration> {
         if self.inner.lookup_quota.is_none() {
             return Ok(());
@@ -210,7 +210,7 @@ impl FairShare {
         &self,
         client: ClientId,
         credential: Fingerprint,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), ShareRefusal> {
         let state = self.state(client).await;
         let mut known = state.known_credentials.lock_unpoisoned();
         if let Some(position) = known.iter().position(|seen| *seen == credential) {
@@ -221,7 +221,7 @@ impl FairShare {
         state
             .new_credentials
             .check()
-            .map_err(|not_until| Refused::NewCredentials {
+            .map_err(|not_until| ShareRefusal::NewCredentials {
                 retry_after: not_until.wait_time_from(self.inner.clock.now()),
             })?;
         if known.len() >= KNOWN_CREDENTIALS {
@@ -232,17 +232,20 @@ impl FairShare {
     }
 
     /// Counts one more open subscription of `client`, until the hold is dropped.
-    pub fn hold_subscription(&self, client: ClientId) -> Result<SubscriptionHold, Refused> {
+    pub fn hold_subscription(&self, client: ClientId) -> Result<SubscriptionHold, ShareRefusal> {
         let subscriptions = &self.inner.subscriptions;
         subscriptions
             .hold(client)
-            .ok_or(Refused::Subscriptions(subscriptions.max()))
+            .ok_or(ShareRefusal::Subscriptions(subscriptions.max()))
     }
 
     /// Counts one more open connection from the TCP peer `peer`, until the hold is
     /// dropped; `None` when the peer is a trusted proxy (its connections carry many
     /// clients: only the gateway-wide cap applies to them).
-    pub fn hold_connection(&self, peer: SocketAddr) -> Result<Option<ConnectionHold>, Refused> {
+    pub fn hold_connection(
+        &self,
+        peer: SocketAddr,
+    ) -> Result<Option<ConnectionHold>, ShareRefusal> {
         let peer = peer.ip().to_canonical();
         if self.inner.trusted_proxies.trusts(peer) {
             return Ok(None);
@@ -250,17 +253,17 @@ impl FairShare {
         let connections = &self.inner.connections;
         match connections.hold(ClientAddress::of(peer)) {
             Some(held) => Ok(Some(held)),
-            None => Err(Refused::Connections(connections.max())),
+            None => Err(ShareRefusal::Connections(connections.max())),
         }
     }
 
     /// Counts one more open websocket of the client at `address`, until the hold is
     /// dropped.
-    pub fn hold_websocket(&self, address: ClientAddress) -> Result<ConnectionHold, Refused> {
+    pub fn hold_websocket(&self, address: ClientAddress) -> Result<ConnectionHold, ShareRefusal> {
         let websockets = &self.inner.websockets;
         websockets
             .hold(address)
-            .ok_or(Refused::Websockets(websockets.max()))
+            .ok_or(ShareRefusal::Websockets(websockets.max()))
     }
 
     async fn state(&self, client: ClientId) -> Arc<ClientState> {
@@ -354,7 +357,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(refused, Refused::NewCredentials { .. }),
+            matches!(refused, ShareRefusal::NewCredentials { .. }),
             "{refused:?}"
         );
         assert!(
@@ -378,7 +381,7 @@ mod tests {
         let _second = shares.hold_subscription(client(1)).unwrap();
         assert_eq!(
             shares.hold_subscription(client(1)).unwrap_err(),
-            Refused::Subscriptions(2)
+            ShareRefusal::Subscriptions(2)
         );
         assert!(shares.hold_subscription(client(2)).is_ok());
         drop(first);
@@ -408,7 +411,7 @@ mod tests {
         let _second = shares.hold_connection(peer("192.0.2.1:1001")).unwrap();
         assert_eq!(
             shares.hold_connection(peer("192.0.2.1:1002")).unwrap_err(),
-            Refused::Connections(2)
+            ShareRefusal::Connections(2)
         );
         assert!(shares.hold_connection(peer("192.0.2.2:1000")).is_ok());
         for port in 0..10 {
@@ -421,7 +424,7 @@ mod tests {
         let websocket = shares.hold_websocket(address).unwrap();
         assert_eq!(
             shares.hold_websocket(address).unwrap_err(),
-            Refused::Websockets(1)
+            ShareRefusal::Websockets(1)
         );
         drop(websocket);
         assert!(shares.hold_websocket(address).is_ok());

@@ -36,7 +36,7 @@ const MAX_CACHED_TEXT: u64 = 8 * 1024 * 1024;
 const DOCUMENT_WEIGHT_PER_BYTE: usize = 4;
 
 /// A document admitted once: parsed, and measured when its verdict cannot change.
-pub struct Admitted {
+pub struct AdmittedDocument {
     document: ExecutableDocument,
     /// The limits' verdict, for a document without variables.
     verdict: Option<ServerResult<()>>,
@@ -44,7 +44,7 @@ pub struct Admitted {
     plan: OnceLock<Option<Plan>>,
 }
 
-impl Admitted {
+impl AdmittedDocument {
     /// The parsed document.
     pub fn document(&self) -> &ExecutableDocument {
         &self.document
@@ -78,14 +78,14 @@ impl Admitted {
 /// Parsed documents by query text.
 #[derive(Clone)]
 pub(super) struct Documents {
-    parsed: Cache<String, Arc<Admitted>>,
+    parsed: Cache<String, Arc<AdmittedDocument>>,
 }
 
 impl Documents {
     pub(super) fn new() -> Self {
         let parsed = Cache::builder()
             .max_capacity(MAX_CACHED_TEXT * DOCUMENT_WEIGHT_PER_BYTE as u64)
-            .weigher(|query: &String, _: &Arc<Admitted>| {
+            .weigher(|query: &String, _: &Arc<AdmittedDocument>| {
                 let weight = query.len().saturating_mul(DOCUMENT_WEIGHT_PER_BYTE);
                 u32::try_from(weight).unwrap_or(u32::MAX)
             })
@@ -99,7 +99,7 @@ impl Documents {
         &self,
         request: &Request,
         limits: &OperationLimits,
-    ) -> ServerResult<Arc<Admitted>> {
+    ) -> ServerResult<Arc<AdmittedDocument>> {
         if let Some(admitted) = self.parsed.get(request.query.as_str()) {
             return Ok(admitted);
         }
@@ -114,7 +114,7 @@ impl Documents {
             .iter()
             .all(|(_, operation)| operation.node.variable_definitions.is_empty());
         let verdict = fixed.then(|| limits.verdict(&document, &Variables::default()));
-        let admitted = Arc::new(Admitted {
+        let admitted = Arc::new(AdmittedDocument {
             document,
             verdict,
             plan: OnceLock::new(),

@@ -7,7 +7,7 @@ use async_graphql::{ErrorExtensions, Value};
 
 use crate::access::AccessError;
 use crate::cache::LookupError;
-use crate::fair_share::{Refused, TOO_MANY_CLIENT_CONNECTIONS, TOO_MANY_CLIENT_WEBSOCKETS};
+use crate::fair_share::{ShareRefusal, TOO_MANY_CLIENT_CONNECTIONS, TOO_MANY_CLIENT_WEBSOCKETS};
 use crate::upstream::{ApiMessage, UpstreamError};
 
 /// What a resolver can fail with.
@@ -60,7 +60,7 @@ pub enum GraphqlError {
     TooManyLookups(String),
     /// Past one of the client's fair shares; nothing was sent upstream.
     #[error(transparent)]
-    Share(#[from] Refused),
+    Share(#[from] ShareRefusal),
 }
 
 impl GraphqlError {
@@ -78,12 +78,12 @@ impl GraphqlError {
             Self::TooComplex(_) => "OPERATION_TOO_COMPLEX",
             Self::TooManyRootFields(_) => "TOO_MANY_ROOT_FIELDS",
             Self::TooManyLookups(_) => "TOO_MANY_LOOKUPS",
-            Self::Share(Refused::Lookups { .. }) => CLIENT_RATE_LIMITED,
-            Self::Share(Refused::NewCredentials { .. }) => TOO_MANY_CREDENTIALS,
-            Self::Share(Refused::Subscriptions(_)) => "TOO_MANY_SUBSCRIPTIONS",
-            // Refused by the HTTP layer, before any GraphQL; named here for completeness.
-            Self::Share(Refused::Connections(_)) => TOO_MANY_CLIENT_CONNECTIONS,
-            Self::Share(Refused::Websockets(_)) => TOO_MANY_CLIENT_WEBSOCKETS,
+            Self::Share(ShareRefusal::Lookups { .. }) => CLIENT_RATE_LIMITED,
+            Self::Share(ShareRefusal::NewCredentials { .. }) => TOO_MANY_CREDENTIALS,
+            Self::Share(ShareRefusal::Subscriptions(_)) => "TOO_MANY_SUBSCRIPTIONS",
+            // ShareRefusal by the HTTP layer, before any GraphQL; named here for completeness.
+            Self::Share(ShareRefusal::Connections(_)) => TOO_MANY_CLIENT_CONNECTIONS,
+            Self::Share(ShareRefusal::Websockets(_)) => TOO_MANY_CLIENT_WEBSOCKETS,
             Self::RegistrationDisabled => "REGISTRATION_DISABLED",
             Self::Registration(error) => match error.as_ref() {
                 UpstreamError::Rejected { errors, .. } if !errors.is_empty() => {
@@ -134,7 +134,9 @@ impl From<LookupError> for GraphqlError {
     fn from(error: LookupError) -> Self {
         match error {
             LookupError::Upstream(error) => Self::Upstream(error),
-            LookupError::Refused { retry_after } => Self::Share(Refused::Lookups { retry_after }),
+            LookupError::Refused { retry_after } => {
+                Self::Share(ShareRefusal::Lookups { retry_after })
+            }
         }
     }
 }

@@ -4,10 +4,10 @@
 //! gateway's largest cost after polling (BENCHMARKS.md). Here subscribers that asked
 //! for the same thing share one execution: one async-graphql stream per distinct
 //! (document text, operation name, variables, credential scope), run in a task of its
-//! own, whose every result is wrapped in a [`SharedResponse`] that is serialised (and
+//! own, whose every result is wrapped in a [`FanoutResponse`] that is serialised (and
 //! framed, per transport) once however many subscribers send it. The execution
 //! hands each result to its subscribers: pushed to the queue of a transport that
-//! multiplexes many of them ([`Delivery`]: graphql-transport-ws, one queue per
+//! multiplexes many of them ([`Recipient`]: graphql-transport-ws, one queue per
 //! connection, woken once per burst), or read from a broadcast (SSE, multipart,
 //! the legacy protocol, one subscriber per stream).
 //!
@@ -46,7 +46,7 @@ use crate::fair_share::SubscriptionHold;
 use crate::poller::WatchRefused;
 use crate::sync::LockUnpoisoned;
 
-/// How many framings a transport may memoise on one result (see [`SharedResponse::frame`]).
+/// How many framings a transport may memoise on one result (see [`FanoutResponse::frame`]).
 pub const FRAME_SLOTS: usize = 3;
 
 /// Results an execution keeps for a subscriber that has not read them yet. A
@@ -57,7 +57,7 @@ const BACKLOG: usize = 16;
 /// One result of an operation, serialised at most once, and framed at most once
 /// per transport framing, however many subscribers send it.
 #[derive(Debug)]
-pub struct SharedResponse {
+pub struct FanoutResponse {
     response: Response,
     /// The registration sequence of the result, when it carries one.
     sequence: Option<u64>,
@@ -65,7 +65,7 @@ pub struct SharedResponse {
     frames: [OnceLock<Bytes>; FRAME_SLOTS],
 }
 
-impl SharedResponse {
+impl FanoutResponse {
     /// Wraps one result.
     pub fn new(response: Response) -> Self {
         Self {
@@ -235,18 +235,18 @@ struct Execution {
 /// What an execution has published so far.
 struct Published {
     /// The latest result: what a subscriber joining now gets first.
-    latest: Option<Arc<SharedResponse>>,
+    latest: Option<Arc<FanoutResponse>>,
     /// `None` once the execution's stream ended: subscribers read what is left, then end.
-    sender: Option<broadcast::Sender<Arc<SharedResponse>>>,
-    /// The subscribers whose transport takes results pushed (see [`Delivery`]), by id.
-    deliveries: HashMap<u64, Box<dyn Delivery>>,
+    sender: Option<broadcast::Sender<Arc<FanoutResponse>>>,
+    /// The subscribers whose transport takes results pushed (see [`Recipient`]), by id.
+    deliveries: HashMap<u64, Box<dyn Recipient>>,
     next_delivery: u64,
 }
 
 impl Published {
     fn new(
-        first: Option<Arc<SharedResponse>>,
-        sender: broadcast::Sender<Arc<SharedResponse>>,
+        first: Option<Arc<FanoutResponse>>,
+        sender: broadcast::Sender<Arc<FanoutResponse>>,
     ) -> Self {
         Self {
             latest: first,
@@ -265,7 +265,7 @@ impl Published {
 
     /// Hands `delivery` the latest result and registers it for every later one:
     /// its id, or `delivery` back once the execution ended.
-    fn deliver_to(&mut self, delivery: Box<dyn Delivery>) -> Result<u64, Box<dyn Delivery>> {
+    fn deliver_to(&mut self, delivery: Box<dyn Recipient>) -> Result<u64, Box<dyn Recipient>> {
         if self.sender.is_none() {
             return Err(delivery);
         }
@@ -281,8 +281,8 @@ impl Published {
 /// What a stream subscriber joins with: the latest result, to send first, and a
 /// receiver of every later one.
 type Joined = (
-    Option<Arc<SharedResponse>>,
-    broadcast::Receiver<Arc<SharedResponse>>,
+    Option<Arc<FanoutResponse>>,
+    broadcast::Receiver<Arc<FanoutResponse>>,
 );
 
 /// Where a subscriber's results go when its transport takes them pushed rather
@@ -290,22 +290,22 @@ type Joined = (
 /// is woken once per burst and writes each subscriber's frame, instead of
 /// polling one stream per subscriber. Called with the execution's lock held:
 /// it must not block (a full queue is the transport's to handle).
-pub trait Delivery: Send + Sync + 'static {
+pub trait Recipient: Send + Sync + 'static {
     /// The next result, in order; `None` once the execution ended (the last call).
-    fn deliver(&self, result: Option<Arc<SharedResponse>>);
+    fn deliver(&self, result: Option<Arc<FanoutResponse>>);
 }
 
 /// How a subscription runs: sharing an execution that pushes its results to the
-/// subscriber's [`Delivery`], or on its own as a stream.
+/// subscriber's [`Recipient`], or on its own as a stream.
 pub enum Subscribed {
     /// Joined a shared execution; results go to the delivery until this is dropped.
     Delivered(Delivered),
     /// Not shareable, or refused: its results.
-    Stream(BoxStream<'static, Arc<SharedResponse>>),
+    Stream(BoxStream<'static, Arc<FanoutResponse>>),
 }
 
 /// A subscriber of a shared execution whose results are pushed to its
-/// [`Delivery`]; dropping it unsubscribes (and stops the execution with its last
+/// [`Recipient`]; dropping it unsubscribes (and stops the execution with its last
 /// subscriber).
 pub struct Delivered {
     id: u64,
@@ -353,7 +353,7 @@ impl Fanout {
         request: Request,
         places: Places,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
         let Some(counted) = self.count() else {
             return self.refused(&root);
         };
@@ -383,7 +383,7 @@ impl Fanout {
         request: Request,
         places: Places,
         run: impl FnOnce(Request) -> BoxStream<'static, Response>,
-        delivery: Box<dyn Delivery>,
+        delivery: Box<dyn Recipient>,
     ) -> Subscribed {
         let Some(counted) = self.count() else {
             return Subscribed::Stream(self.refused(&root));
@@ -445,8 +445,8 @@ impl Fanout {
     }
 
     /// The one result of a subscriber refused past `--max-subscriptions`.
-    fn refused(&self, root: &RootField) -> BoxStream<'static, Arc<SharedResponse>> {
-        let refused = Arc::new(SharedResponse::new(self.refusal(root)));
+    fn refused(&self, root: &RootField) -> BoxStream<'static, Arc<FanoutResponse>> {
+        let refused = Arc::new(FanoutResponse::new(self.refusal(root)));
         futures::stream::once(async move { refused }).boxed()
     }
 
@@ -468,7 +468,7 @@ impl Fanout {
             .next()
             .now_or_never()
             .flatten()
-            .map(|response| Arc::new(SharedResponse::new(response)));
+            .map(|response| Arc::new(FanoutResponse::new(response)));
         let (sender, _) = broadcast::channel(BACKLOG);
         let mut published = Published::new(first, sender);
         // Before the execution publishes anything, so that the first subscriber misses nothing.
@@ -511,13 +511,13 @@ impl Fanout {
     }
 
     /// Counts one more subscriber, unless the bound is reached.
-    fn count(self: &Arc<Self>) -> Option<Counted> {
+    fn count(self: &Arc<Self>) -> Option<CountedSubscriber> {
         self.subscribers
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
                 (count < self.max_subscribers).then_some(count + 1)
             })
             .ok()?;
-        Some(Counted(Arc::clone(self)))
+        Some(CountedSubscriber(Arc::clone(self)))
     }
 
     /// What the subscription's resolver answers past the gateway-wide bound.
@@ -542,7 +542,7 @@ async fn publish(
     id: u64,
 ) {
     while let Some(response) = results.next().await {
-        let shared = Arc::new(SharedResponse::new(response));
+        let shared = Arc::new(FanoutResponse::new(response));
         let mut published = published.lock_unpoisoned();
         if let Some(sender) = &published.sender {
             // No receiver now is no error: a subscriber joining later reads `latest`.
@@ -569,8 +569,8 @@ async fn publish(
 /// One subscriber of a shared execution.
 struct Subscriber {
     /// The execution's latest result when this subscriber joined: sent first.
-    first: Option<Arc<SharedResponse>>,
-    receiver: broadcast::Receiver<Arc<SharedResponse>>,
+    first: Option<Arc<FanoutResponse>>,
+    receiver: broadcast::Receiver<Arc<FanoutResponse>>,
     _member: Member,
 }
 
@@ -580,12 +580,12 @@ struct Member {
     execution: Arc<Execution>,
     /// The connection's place and the client's share.
     _places: Places,
-    /// Counted against `--max-subscriptions`.
-    _counted: Counted,
+    /// CountedSubscriber against `--max-subscriptions`.
+    _counted: CountedSubscriber,
 }
 
 impl Subscriber {
-    async fn next(&mut self) -> Option<Arc<SharedResponse>> {
+    async fn next(&mut self) -> Option<Arc<FanoutResponse>> {
         if let Some(first) = self.first.take() {
             return Some(first);
         }
@@ -601,9 +601,9 @@ impl Subscriber {
 }
 
 /// One subscriber counted in [`Fanout::subscribers`]; uncounted on drop.
-struct Counted(Arc<Fanout>);
+struct CountedSubscriber(Arc<Fanout>);
 
-impl Drop for Counted {
+impl Drop for CountedSubscriber {
     fn drop(&mut self) {
         self.0.subscribers.fetch_sub(1, Ordering::AcqRel);
     }

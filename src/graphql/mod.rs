@@ -26,9 +26,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use compiled::Compiled;
-pub use documents::{Admitted, PersistedQueries, PersistedQueryError};
+pub use documents::{AdmittedDocument, PersistedQueries, PersistedQueryError};
 pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
-pub use fanout::{Delivered, Delivery, FRAME_SLOTS, SharedResponse, Subscribed};
+pub use fanout::{Delivered, FRAME_SLOTS, FanoutResponse, Recipient, Subscribed};
 pub use limits::{MAX_NESTING, OperationLimits, check_nesting};
 pub use mutation::{MutationRoot, PrivacyMode, RegistrationPolicy};
 pub use query::{QueryLimits, QueryRoot};
@@ -110,7 +110,7 @@ enum Executable {
 impl GatewaySchema {
     /// Runs a query or mutation; an answer carries at most [`MAX_ERRORS`] errors.
     /// Always through async-graphql: a response that is not a request error
-    /// marks the document validated (see [`Admitted::validated`]).
+    /// marks the document validated (see [`AdmittedDocument::validated`]).
     pub async fn execute(&self, mut request: Request) -> Response {
         let admitted = match self.admit(&mut request) {
             Ok(admitted) => admitted,
@@ -133,7 +133,7 @@ impl GatewaySchema {
 
     /// `request`'s document, parsed now or taken from the documents parsed before;
     /// a request error when it nests too deep or does not parse.
-    pub fn document(&self, request: &Request) -> Result<Arc<Admitted>, ServerError> {
+    pub fn document(&self, request: &Request) -> Result<Arc<AdmittedDocument>, ServerError> {
         self.parts.documents.admitted(request, &self.limits)
     }
 
@@ -143,7 +143,7 @@ impl GatewaySchema {
     pub async fn execute_compiled(
         &self,
         request: &Request,
-        admitted: &Admitted,
+        admitted: &AdmittedDocument,
     ) -> Option<Compiled> {
         // A plan exists only once the limits passed the document (it ran), and
         // their verdict on a document of the subset does not depend on its
@@ -158,7 +158,7 @@ impl GatewaySchema {
     }
 
     /// Hands `request` its parsed document and checks it against the operation limits.
-    fn admit(&self, request: &mut Request) -> Result<Arc<Admitted>, ServerError> {
+    fn admit(&self, request: &mut Request) -> Result<Arc<AdmittedDocument>, ServerError> {
         let admitted = self.document(request)?;
         request.set_parsed_query(admitted.document().clone());
         admitted.verdict(&self.limits, &request.variables)?;
@@ -173,18 +173,18 @@ impl GatewaySchema {
         &self,
         request: Request,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
         self.shared_stream(request, None, connection)
     }
 
     /// [`GatewaySchema::subscribe`], with a subscription that shares an execution
-    /// pushing its results to `delivery` (see [`Delivery`]) rather than streaming
+    /// pushing its results to `delivery` (see [`Recipient`]) rather than streaming
     /// them; one that cannot share still streams.
     pub fn subscribe_delivered(
         &self,
         request: Request,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-        delivery: Box<dyn Delivery>,
+        delivery: Box<dyn Recipient>,
     ) -> Subscribed {
         match self.sharing(request, None, connection) {
             Sharing::Shared(key, request, places) => {
@@ -206,7 +206,7 @@ impl GatewaySchema {
         request: Request,
         session: Option<Arc<Data>>,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
         match self.sharing(request, session, connection) {
             Sharing::Shared(key, request, places) => {
                 let schema = self.clone();
@@ -266,9 +266,9 @@ impl GatewaySchema {
         &self,
         request: Request,
         session: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Arc<SharedResponse>> {
+    ) -> BoxStream<'static, Arc<FanoutResponse>> {
         self.stream(request, session)
-            .map(|response| Arc::new(SharedResponse::new(response)))
+            .map(|response| Arc::new(FanoutResponse::new(response)))
             .boxed()
     }
 

@@ -12,7 +12,7 @@ use super::fanout::SharesHeldPerSubscriber;
 use super::service;
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
-use crate::fair_share::{ClientId, FairShare, Refused, SubscriptionHold};
+use crate::fair_share::{ClientId, FairShare, ShareRefusal, SubscriptionHold};
 use crate::registrations::RegistrationService;
 
 /// Who pays for a lookup: the client the transport placed in the request data,
@@ -45,7 +45,7 @@ impl<'a> Payer<'a> {
     /// One lookup of the client's share, now.
     async fn take_lookup(&self) -> Result<(), GraphqlError> {
         let taken = self.shares.take_lookup(self.client).await;
-        Ok(taken.map_err(|retry_after| Refused::Lookups { retry_after })?)
+        Ok(taken.map_err(|retry_after| ShareRefusal::Lookups { retry_after })?)
     }
 
     /// A caller's own credential must be one it used lately, or fit its share of new ones.

@@ -25,7 +25,7 @@ use super::AppState;
 use super::error::{Refusal, error_body};
 use super::peer::{Peer, client_id};
 use super::stream::{self, Transport as StreamTransport};
-use crate::access::{AccessError, Admitted};
+use crate::access::{AccessError, AdmittedCaller};
 use crate::fair_share::ClientId;
 use crate::graphql::{
     CLIENT_RATE_LIMITED, Compiled, GatewaySchema, TOO_MANY_CREDENTIALS, is_request_error,
@@ -114,12 +114,12 @@ impl Unbuilt {
 /// Clients such as urql accept every kind at once: queries then answer as JSON
 /// and subscriptions stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Answer {
+struct ResponseKinds {
     json: Option<MediaType>,
     stream: Option<StreamTransport>,
 }
 
-impl Answer {
+impl ResponseKinds {
     /// The media type of refusals; without a JSON one, the spec's type, so that
     /// request errors answer 400 before any stream starts (as graphql-sse expects).
     fn media(self) -> MediaType {
@@ -134,13 +134,13 @@ fn admit(
     state: &AppState,
     peer: Peer,
     headers: &HeaderMap,
-) -> Result<(Answer, Caller), Box<Response>> {
-    let answer = Answer {
+) -> Result<(ResponseKinds, Caller), Box<Response>> {
+    let answer = ResponseKinds {
         json: negotiate(headers).ok(),
         stream: StreamTransport::from_accept(headers),
     };
     if answer
-        == (Answer {
+        == (ResponseKinds {
             json: None,
             stream: None,
         })
@@ -159,7 +159,7 @@ fn admit(
 /// An admitted caller: its own credential (if any) and who it is.
 pub(super) struct Caller {
     /// What the access policy admitted.
-    pub(super) admitted: Admitted,
+    pub(super) admitted: AdmittedCaller,
     /// The client, for fair shares.
     pub(super) client: Option<ClientId>,
 }
@@ -220,7 +220,7 @@ enum Method {
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
-    answer: Answer,
+    answer: ResponseKinds,
     request: Request,
     method: Method,
 ) -> Response {
@@ -248,7 +248,7 @@ async fn execute(
 async fn run(
     state: &AppState,
     headers: &HeaderMap,
-    answer: Answer,
+    answer: ResponseKinds,
     request: Request,
     method: Method,
 ) -> (Transport, OperationKind, GraphqlOutcome, Response) {

@@ -105,6 +105,9 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Host names answered besides loopback ones (`*`: any).
     pub allowed_hosts: Vec<String>,
+    /// The origins browsers reach the gateway at through a proxy that rewrites `Host`
+    /// (`scheme://authority`, lowercase): same-origin, and their hosts are answered.
+    pub public_origins: Vec<String>,
     /// Where the gateway listens: bound to loopback, it answers loopback names only.
     pub listen: SocketAddr,
 }
@@ -117,6 +120,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         settings.listen,
         &settings.allowed_hosts,
         &settings.cors_origins,
+        &settings.public_origins,
     );
     let layers = ServiceBuilder::new()
         // Headers that keep browsers from misusing any answer: no MIME sniffing,

@@ -13,12 +13,19 @@
 //!
 //! Clients that send no `Origin` (curl, Node, server-side code) are not browsers
 //! acting for a third-party page, and pass the origin check.
+//!
+//! Behind a proxy, "the gateway's own origin" is what the browser sees: the proxy
+//! passes the browser's `Host` on (nginx `proxy_set_header Host $http_host`, port
+//! included), or, where it rewrites `Host`, `--public-url` names the origins browsers
+//! use. `X-Forwarded-Host` and `Forwarded: host=` are never believed: configuration
+//! says it once, no request can claim it. Every refusal is logged with the `Origin`
+//! and `Host` it compared and what was allowed, so an operator sees why.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -32,6 +39,8 @@ pub(super) struct OriginPolicy {
     allowed_hosts: Option<Vec<String>>,
     /// Cross-origin browser origins allowed (`--cors-origins`); `*` allows any.
     cors_origins: Vec<String>,
+    /// The gateway's own origins behind a proxy that rewrites `Host` (`--public-url`).
+    public_origins: Vec<String>,
 }
 
 impl OriginPolicy {
@@ -40,30 +49,32 @@ impl OriginPolicy {
         listen: SocketAddr,
         allowed_hosts: &[String],
         cors_origins: &[String],
+        public_origins: &[String],
     ) -> Self {
         let any_host = allowed_hosts.iter().any(|host| host == "*");
+        let public_hosts = public_origins
+            .iter()
+            .filter_map(|origin| origin.split_once("://"))
+            .map(|(_, authority)| host_name(authority));
         let listed: Vec<String> = allowed_hosts
             .iter()
             .map(|host| host.trim().to_ascii_lowercase())
             .filter(|host| !host.is_empty())
+            .chain(public_hosts)
             .collect();
-        let allowed_hosts = match (any_host, listed.is_empty(), listen.ip().is_loopback()) {
-            (true, _, _) => None,
-            (false, true, false) => None,
-            (false, _, _) => Some(listed),
-        };
+        // Public URLs add names to a list in force; they never start one (their proxy
+        // may send any `Host`).
+        let unlisted = allowed_hosts.is_empty() && !listen.ip().is_loopback();
         Self {
-            allowed_hosts,
+            allowed_hosts: (!any_host && !unlisted).then_some(listed),
             cors_origins: cors_origins.to_vec(),
+            public_origins: public_origins.to_vec(),
         }
     }
 
     /// Why a request may not be served, if it may not.
     fn refusal(&self, headers: &HeaderMap, uri: &Uri) -> Option<(Refusal, &'static str)> {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .or_else(|| uri.authority().map(|authority| authority.as_str()));
+        let host = request_host(headers, uri);
         if let Some(allowed) = &self.allowed_hosts {
             let name = host.map(host_name).unwrap_or_default();
             if !is_loopback_name(&name) && !allowed.contains(&name) {
@@ -80,12 +91,33 @@ impl OriginPolicy {
         let listed = self
             .cors_origins
             .iter()
+            .chain(&self.public_origins)
             .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin));
         if same_origin || listed {
             return None;
         }
         let message = "requests from this origin are not allowed (--cors-origins)";
         Some((Refusal::OriginNotAllowed, message))
+    }
+
+    /// The host names answered, for a log line (`None`: any).
+    fn allowed_hosts_shown(&self) -> Option<Vec<&str>> {
+        let hosts = self.allowed_hosts.as_ref()?;
+        Some(
+            ["(loopback names)"]
+                .into_iter()
+                .chain(hosts.iter().map(String::as_str))
+                .collect(),
+        )
+    }
+
+    /// The origins allowed, for a log line.
+    fn allowed_origins_shown(&self) -> Vec<&str> {
+        let configured = self.public_origins.iter().chain(&self.cors_origins);
+        ["(the Host's own)"]
+            .into_iter()
+            .chain(configured.map(String::as_str))
+            .collect()
     }
 }
 
@@ -98,13 +130,35 @@ pub(super) async fn guard(
     match policy.refusal(request.headers(), request.uri()) {
         None => next.run(request).await,
         Some((refusal, message)) => {
+            let headers = request.headers();
+            let text = |name| {
+                headers
+                    .get(name)
+                    .and_then(|value: &HeaderValue| value.to_str().ok())
+            };
             tracing::info!(
                 code = refusal.code(),
+                origin = text(header::ORIGIN),
+                host = request_host(headers, request.uri()),
+                forwarded_host = text(X_FORWARDED_HOST),
+                allowed_hosts = ?policy.allowed_hosts_shown(),
+                allowed_origins = ?policy.allowed_origins_shown(),
                 "request refused by the origin policy"
             );
             refusal.rewrite(StatusCode::FORBIDDEN.into_response(), message)
         }
     }
+}
+
+/// Only logged, never believed (see the module's documentation).
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The host the request names: `Host`, else the URI's authority (HTTP/2).
+fn request_host<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Option<&'a str> {
+    headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| uri.authority().map(|authority| authority.as_str()))
 }
 
 /// A `Host` value's name, lowercase, without the port (IPv6 keeps its brackets).
@@ -148,7 +202,7 @@ mod tests {
     #[test]
     fn a_loopback_gateway_answers_loopback_names_and_listed_hosts_only() {
         let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let policy = OriginPolicy::new(listen, &[], &[]);
+        let policy = OriginPolicy::new(listen, &[], &[], &[]);
         for host in [
             "127.0.0.1:8080",
             "localhost:8080",
@@ -167,18 +221,18 @@ mod tests {
             refused(&policy, "127.0.0.1.attacker.example:8080", None),
             Some("HOST_NOT_ALLOWED")
         );
-        let listed = OriginPolicy::new(listen, &["gw.example".into()], &[]);
+        let listed = OriginPolicy::new(listen, &["gw.example".into()], &[], &[]);
         assert_eq!(refused(&listed, "gw.example:8080", None), None);
-        let any = OriginPolicy::new(listen, &["*".into()], &[]);
+        let any = OriginPolicy::new(listen, &["*".into()], &[], &[]);
         assert_eq!(refused(&any, "attacker.example", None), None);
-        let public = OriginPolicy::new("0.0.0.0:8080".parse().unwrap(), &[], &[]);
+        let public = OriginPolicy::new("0.0.0.0:8080".parse().unwrap(), &[], &[], &[]);
         assert_eq!(refused(&public, "gw.example", None), None);
     }
 
     #[test]
     fn browsers_may_come_from_the_gateways_own_origin_or_a_listed_one() {
         let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let policy = OriginPolicy::new(listen, &[], &["https://app.example".into()]);
+        let policy = OriginPolicy::new(listen, &[], &["https://app.example".into()], &[]);
         let host = "127.0.0.1:8080";
         assert_eq!(refused(&policy, host, Some("http://127.0.0.1:8080")), None);
         assert_eq!(refused(&policy, host, Some("https://app.example")), None);

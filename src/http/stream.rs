@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use super::AppState;
 use super::error::{Refusal, error_body};
 use super::graphql::{MediaType, failure, with_media_type};
-use crate::graphql::{FRAME_SLOTS, LastEventId, SharedResponse, is_request_error};
+use crate::graphql::{FRAME_SLOTS, FanoutResponse, LastEventId, is_request_error};
 use crate::metrics::{Active, Protocol, Transport as MetricsTransport};
 
 /// The multipart boundary.
@@ -115,7 +115,7 @@ impl Transport {
         }
     }
 
-    /// Where a result keeps this transport's framing of it (see [`SharedResponse::frame`]).
+    /// Where a result keeps this transport's framing of it (see [`FanoutResponse::frame`]).
     fn frame_slot(self) -> usize {
         let slot = match self {
             Self::Sse => 0,
@@ -127,11 +127,11 @@ impl Transport {
     }
 
     /// `result` framed: once per result, however many subscribers stream it.
-    fn event(self, result: &SharedResponse) -> Bytes {
+    fn event(self, result: &FanoutResponse) -> Bytes {
         result.frame(self.frame_slot(), |result| self.frame(result))
     }
 
-    fn frame(self, result: &SharedResponse) -> Bytes {
+    fn frame(self, result: &FanoutResponse) -> Bytes {
         let json = String::from_utf8_lossy(result.json());
         match self {
             Self::Sse => {
@@ -261,7 +261,7 @@ pub(super) fn respond(
 /// What the body sends next.
 struct Framing {
     transport: Transport,
-    results: BoxStream<'static, Arc<SharedResponse>>,
+    results: BoxStream<'static, Arc<FanoutResponse>>,
     keep_alive: Interval,
     shutdown: CancellationToken,
     /// Counts the subscription as active until the body ends or is dropped.
@@ -272,7 +272,7 @@ struct Framing {
 /// cut short (still with the end frame) when the gateway shuts down.
 fn frames(
     transport: Transport,
-    results: BoxStream<'static, Arc<SharedResponse>>,
+    results: BoxStream<'static, Arc<FanoutResponse>>,
     keep_alive: Duration,
     shutdown: CancellationToken,
     active: Option<Active>,

@@ -87,7 +87,7 @@ pub struct PollerStats {
 /// The registry of pollers; cheap to clone.
 #[derive(Clone)]
 pub struct Pollers {
-    shared: Arc<PollersState>,
+    state: Arc<PollersState>,
 }
 
 struct PollersState {
@@ -151,7 +151,7 @@ impl Pollers {
         metrics: Metrics,
         cluster: Option<Cluster>,
     ) -> Self {
-        let shared = PollersState {
+        let state = PollersState {
             settings,
             cache,
             registry: Mutex::default(),
@@ -163,7 +163,7 @@ impl Pollers {
             cluster,
         };
         Self {
-            shared: Arc::new(shared),
+            state: Arc::new(state),
         }
     }
 
@@ -177,12 +177,12 @@ impl Pollers {
         keep_watching_action_required: bool,
         after_sequence: Option<u64>,
     ) -> Result<Watcher, WatchRefused> {
-        let cached_terminal = match self.shared.cache.peek(&key).await {
+        let cached_terminal = match self.state.cache.peek(&key).await {
             Some(snapshot) => StatusEvent::terminal_in_cache(&snapshot),
             None => None,
         };
-        let settings = &self.shared.settings;
-        let mut registry = self.shared.lock();
+        let settings = &self.state.settings;
+        let mut registry = self.state.lock();
         registry.forget_old_histories(settings.history_retention, settings.max_watchers);
         let live = registry
             .entries
@@ -224,7 +224,7 @@ impl Pollers {
         }
         entry.subscribers_changed.notify_one();
         let guard = WatcherGuard {
-            shared: Arc::clone(&self.shared),
+            state: Arc::clone(&self.state),
             entry: Arc::clone(&entry),
             keeps_watching: keep_watching_action_required,
         };
@@ -239,7 +239,7 @@ impl Pollers {
     /// When the poller watching `key` will next ask the upstream, if one runs and
     /// plans to.
     pub fn next_check(&self, key: &StatusKey) -> Option<DateTime<Utc>> {
-        let registry = self.shared.lock();
+        let registry = self.state.lock();
         registry.entries.get(key)?.next_check()
     }
 
@@ -247,7 +247,7 @@ impl Pollers {
     /// status it was seeded with from the cache, plans its next poll, and waits the
     /// grace period for the subscription a client opens next.
     pub fn prime(&self, credential: &Credential, key: StatusKey) {
-        let mut registry = self.shared.lock();
+        let mut registry = self.state.lock();
         let running = registry
             .entries
             .get(&key)
@@ -256,7 +256,7 @@ impl Pollers {
             let entry = self.start_poller(&mut registry, credential, key);
             // Its first poll reads the seeded cache; the first upstream ask follows
             // one initial interval later. The poller replaces this plan as it goes.
-            let initial = self.shared.settings.pacing.initial;
+            let initial = self.state.settings.pacing.initial;
             let first_ask = Utc::now() + chrono::TimeDelta::from_std(initial).unwrap_or_default();
             entry.plan_next_check(Some(first_ask));
         }
@@ -264,24 +264,24 @@ impl Pollers {
 
     /// The most subscribers the gateway holds at once (`--max-subscriptions`).
     pub fn max_watchers(&self) -> usize {
-        self.shared.settings.max_watchers
+        self.state.settings.max_watchers
     }
 
     /// Current counters.
     pub fn stats(&self) -> PollerStats {
-        let registry = self.shared.lock();
+        let registry = self.state.lock();
         PollerStats {
             active_pollers: registry.entries.len(),
             active_watchers: registry.watchers,
-            pollers_started: self.shared.pollers_started.load(Ordering::Relaxed),
-            polls: self.shared.polls.load(Ordering::Relaxed),
+            pollers_started: self.state.pollers_started.load(Ordering::Relaxed),
+            polls: self.state.polls.load(Ordering::Relaxed),
         }
     }
 
     /// Resolves once no poller runs (every watched workflow ended or was left).
     pub async fn until_idle(&self) {
-        let mut active = self.shared.active.subscribe();
-        // The sender lives in `self.shared`, so the channel cannot close here.
+        let mut active = self.state.active.subscribe();
+        // The sender lives in `self.state`, so the channel cannot close here.
         let _ = active.wait_for(|count| *count == 0).await;
     }
 
@@ -303,10 +303,10 @@ impl Pollers {
             next_check: AtomicI64::new(NO_CHECK),
         });
         registry.entries.insert(key.clone(), Arc::clone(&entry));
-        self.shared.set_active(registry.entries.len());
-        self.shared.pollers_started.fetch_add(1, Ordering::Relaxed);
+        self.state.set_active(registry.entries.len());
+        self.state.pollers_started.fetch_add(1, Ordering::Relaxed);
         let poller = task::Poller::new(
-            Arc::clone(&self.shared),
+            Arc::clone(&self.state),
             Arc::clone(&entry),
             credential.clone(),
             key,
@@ -436,14 +436,14 @@ impl Entry {
 /// A subscriber's share of a poller; dropping it (client `complete`, disconnect)
 /// releases the share at once.
 struct WatcherGuard {
-    shared: Arc<PollersState>,
+    state: Arc<PollersState>,
     entry: Arc<Entry>,
     keeps_watching: bool,
 }
 
 impl Drop for WatcherGuard {
     fn drop(&mut self) {
-        let mut registry = self.shared.lock();
+        let mut registry = self.state.lock();
         registry.watchers -= 1;
         self.entry.watchers.fetch_sub(1, Ordering::Relaxed);
         if self.keeps_watching {

@@ -54,7 +54,7 @@ impl Poller {
                     let ttl = cluster.settings().lease_ttl;
                     if self.redis_failing_for() < ttl {
                         tokio::select! {
-                            () = self.shared.shutdown.cancelled() => return PollerEnd::ShuttingDown,
+                            () = self.state.shutdown.cancelled() => return PollerEnd::ShuttingDown,
                             () = tokio::time::sleep(ttl / 10) => continue,
                         }
                     }
@@ -71,20 +71,20 @@ impl Poller {
     /// lease is lost (`None`).
     async fn lead(&mut self, cluster: &Cluster, lease: Lease) -> Option<PollerEnd> {
         match cluster.load(&self.key).await {
-            Ok(shared) => {
+            Ok(history) => {
                 self.redis_answered();
-                let shared_latest = shared.events.last().map_or(0, |event| event.sequence);
+                let shared_latest = history.events.last().map_or(0, |event| event.sequence);
                 // Changes this replica published while Redis failed reach the others now.
                 self.unshared = self.entry.feed.borrow().latest_sequence() > shared_latest;
-                self.take_history(shared.events);
-                if let Some(checkpoint) = shared.checkpoint {
+                self.take_history(history.events);
+                if let Some(checkpoint) = history.checkpoint {
                     self.resume_from(&checkpoint);
                 }
             }
             Err(error) => self.redis_failed(&error),
         }
         tracing::info!(domain = %self.key.domain, account = %self.key.account, sequence = self.sequence, "took the poller lease: this replica polls the registration for all replicas");
-        let _held = self.shared.metrics.poller_lease();
+        let _held = self.state.metrics.poller_lease();
         self.lease = Some(lease.clone());
         let key = self.key.clone();
         let polled = tokio::select! {
@@ -110,11 +110,11 @@ impl Poller {
     /// Follows the holder's stream into this replica's feed, asking for the lease
     /// when it may have expired or was given up.
     async fn follow(&mut self, cluster: &Cluster, expires_in: Duration) -> Followed {
-        let shared = match cluster.load(&self.key).await {
-            Ok(shared) => shared,
+        let history = match cluster.load(&self.key).await {
+            Ok(history) => history,
             Err(error) => return Followed::Unreachable(error),
         };
-        let shared_latest = shared.events.last().map_or(0, |event| event.sequence);
+        let shared_latest = history.events.last().map_or(0, |event| event.sequence);
         let local_latest = self.entry.feed.borrow().latest_sequence();
         if local_latest > shared_latest
             && let Err(error) = cluster.raise_sequence(&self.key, local_latest).await
@@ -122,14 +122,14 @@ impl Poller {
             return Followed::Unreachable(error);
         }
         self.redis_answered();
-        let mut following = cluster.follow(&self.key, shared.last_id);
-        if !shared.events.is_empty() {
+        let mut following = cluster.follow(&self.key, history.last_id);
+        if !history.events.is_empty() {
             // The holder's latest change is the registration's current status.
-            self.take_history(shared.events);
+            self.take_history(history.events);
             self.confirm_current();
         }
         let renew_every = cluster.settings().lease_ttl / 3;
-        let grace = self.shared.settings.grace;
+        let grace = self.state.settings.grace;
         let mut ask_at = Instant::now() + expires_in.min(renew_every);
         let mut idle_until: Option<Instant> = None;
         let mut marked = false;
@@ -149,7 +149,7 @@ impl Poller {
                 false => Some(*idle_until.get_or_insert_with(|| Instant::now() + grace)),
             };
             tokio::select! {
-                () = self.shared.shutdown.cancelled() => return Followed::End(PollerEnd::ShuttingDown),
+                () = self.state.shutdown.cancelled() => return Followed::End(PollerEnd::ShuttingDown),
                 () = notified => {}
                 record = following.next() => match record {
                     // The relay stops only when the gateway does.
@@ -208,7 +208,7 @@ impl Poller {
         self.take_history(vec![event]);
         // A change just published by the holder is the current status.
         self.confirm_current();
-        self.shared.metrics.event_published();
+        self.state.metrics.event_published();
         if completed {
             return Some(PollerEnd::Completed);
         }
@@ -218,7 +218,7 @@ impl Poller {
     /// Appends the changes this replica has not seen to its feed, and goes on
     /// numbering after them.
     fn take_history(&mut self, events: Vec<StatusEvent>) {
-        let bound = self.shared.settings.history;
+        let bound = self.state.settings.history;
         self.entry.feed.send_modify(|feed| {
             let mut next = (**feed).clone();
             let current = next.current;
@@ -270,7 +270,7 @@ impl Poller {
     /// Polls alone while Redis is unreachable; `None` once it answers again (the
     /// caller rejoins), or the end of the watch.
     async fn poll_until_redis_answers(&mut self, cluster: &Cluster) -> Option<PollerEnd> {
-        let _alone = self.shared.metrics.poller_unshared();
+        let _alone = self.state.metrics.poller_unshared();
         let key = self.key.clone();
         let answers = async {
             loop {

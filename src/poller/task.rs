@@ -26,7 +26,7 @@ use crate::upstream::{UpstreamError, WorkflowState, WorkflowStatus};
 pub(super) struct Deposed;
 
 /// What one poll decided.
-enum Step {
+enum Next {
     /// Poll again after this delay.
     Again(Duration),
     /// Stop watching.
@@ -35,7 +35,7 @@ enum Step {
 
 /// The state of one poll loop.
 pub(super) struct Poller {
-    pub(super) shared: Arc<PollersState>,
+    pub(super) state: Arc<PollersState>,
     pub(super) entry: Arc<Entry>,
     credential: Credential,
     pub(super) key: StatusKey,
@@ -59,12 +59,12 @@ pub(super) struct Poller {
 
 impl Poller {
     pub(super) fn new(
-        shared: Arc<PollersState>,
+        state: Arc<PollersState>,
         entry: Arc<Entry>,
         credential: Credential,
         key: StatusKey,
     ) -> Self {
-        let backoff = Backoff::new(shared.settings.pacing.clone());
+        let backoff = Backoff::new(state.settings.pacing.clone());
         // Seeded from the registration's history: only changes are published.
         let (sequence, last_state) = {
             let feed = entry.feed.borrow();
@@ -72,7 +72,7 @@ impl Poller {
             (feed.latest_sequence(), last_state)
         };
         Self {
-            shared,
+            state,
             entry,
             credential,
             key,
@@ -93,11 +93,11 @@ impl Poller {
     /// goes on polling when a subscriber joined while it was about to stop.
     pub(super) async fn run(mut self) {
         loop {
-            let end = match self.shared.cluster.clone() {
+            let end = match self.state.cluster.clone() {
                 Some(cluster) => self.coordinate(&cluster).await,
                 None => self.poll_alone().await,
             };
-            if self.shared.finish(&self.key, &self.entry, &end) {
+            if self.state.finish(&self.key, &self.entry, &end) {
                 tracing::debug!(domain = %self.key.domain, account = %self.key.account, ?end, "poller stopped");
                 return;
             }
@@ -129,8 +129,8 @@ impl Poller {
             // A root span per tick: a poll serves every subscriber, no one request.
             let tick = tracing::info_span!(parent: None, "poller.tick", domain = %self.key.domain);
             let delay = match self.poll_once().instrument(tick).await? {
-                Step::Again(delay) => delay,
-                Step::End(end) => {
+                Next::Again(delay) => delay,
+                Next::End(end) => {
                     self.entry.plan_next_check(None);
                     return Ok(end);
                 }
@@ -146,9 +146,9 @@ impl Poller {
 
     /// One poll: a status newer than the last one seen (a query may have fetched
     /// it meanwhile), else a fresh fetch within the budget.
-    async fn poll_once(&mut self) -> Result<Step, Deposed> {
+    async fn poll_once(&mut self) -> Result<Next, Deposed> {
         let key = self.key.clone();
-        let cache = &self.shared.cache;
+        let cache = &self.state.cache;
         let fetched = cache
             .fetch_newer_than(&self.credential, key, self.last_fetched, self.priority())
             .await;
@@ -156,17 +156,17 @@ impl Poller {
             && let UpstreamError::OverBudget { retry_after } = error.as_ref()
         {
             // Not a failure: the budget is short, so this poller waits its turn.
-            return Ok(Step::Again(self.backoff.after_failure(Some(*retry_after))));
+            return Ok(Next::Again(self.backoff.after_failure(Some(*retry_after))));
         }
-        self.shared.polls.fetch_add(1, Ordering::Relaxed);
-        self.shared.metrics.poll();
+        self.state.polls.fetch_add(1, Ordering::Relaxed);
+        self.state.metrics.poll();
         match fetched {
             Ok(snapshot) => {
                 self.failures = 0;
                 self.last_fetched = Some(snapshot.fetched_at);
                 match &snapshot.status {
                     Some(status) => self.observe(Arc::clone(status), snapshot.fetched_at).await,
-                    None => Ok(Step::End(PollerEnd::NotFound)),
+                    None => Ok(Next::End(PollerEnd::NotFound)),
                 }
             }
             Err(error) => Ok(self.failed(error)),
@@ -188,13 +188,13 @@ impl Poller {
         &mut self,
         status: Arc<WorkflowStatus>,
         fetched_at: DateTime<Utc>,
-    ) -> Result<Step, Deposed> {
+    ) -> Result<Next, Deposed> {
         let changed = self.last_state.as_ref() != Some(&status.state);
         let step = self.decide(&status, changed);
         if changed {
             let next_check_at = match &step {
-                Step::Again(delay) => Some(after(*delay)),
-                Step::End(_) => None,
+                Next::Again(delay) => Some(after(*delay)),
+                Next::End(_) => None,
             };
             self.publish(status, fetched_at, next_check_at).await?;
         } else if !self.entry.feed.borrow().current {
@@ -208,7 +208,7 @@ impl Poller {
         Ok(step)
     }
 
-    fn decide(&mut self, status: &WorkflowStatus, changed: bool) -> Step {
+    fn decide(&mut self, status: &WorkflowStatus, changed: bool) -> Next {
         let state = status.state.clone();
         self.blocked_since = match (&state, self.blocked_since) {
             (WorkflowState::Blocked, Some(since)) => Some(since),
@@ -216,10 +216,10 @@ impl Poller {
             _ => None,
         };
         if status.completed {
-            return Step::End(PollerEnd::Completed);
+            return Next::End(PollerEnd::Completed);
         }
         if state == WorkflowState::ActionRequired && self.entry.keep_watchers() == 0 {
-            return Step::End(PollerEnd::ActionRequired);
+            return Next::End(PollerEnd::ActionRequired);
         }
         if let Some(since) = self.blocked_since {
             // Also from the upstream's own transition time, so that resubscribing
@@ -228,11 +228,11 @@ impl Poller {
                 .to_std()
                 .unwrap_or_default();
             let blocked_for = since.elapsed().max(upstream_says);
-            if blocked_for >= self.shared.settings.blocked_max_watch {
-                return Step::End(PollerEnd::Expired { blocked_for });
+            if blocked_for >= self.state.settings.blocked_max_watch {
+                return Next::End(PollerEnd::Expired { blocked_for });
             }
         }
-        Step::Again(self.backoff.after_observation(&state, changed))
+        Next::Again(self.backoff.after_observation(&state, changed))
     }
 
     /// Publishes a change: to Redis first under the lease (which numbers it for all
@@ -251,7 +251,7 @@ impl Poller {
             fetched_at,
             next_check_at,
         };
-        if let (Some(cluster), Some(lease)) = (&self.shared.cluster, &self.lease) {
+        if let (Some(cluster), Some(lease)) = (&self.state.cluster, &self.lease) {
             match cluster.publish(&self.key, lease, &event).await {
                 Ok(sequence) => {
                     event.sequence = sequence;
@@ -266,18 +266,18 @@ impl Poller {
         }
         self.sequence = event.sequence;
         self.last_state = Some(event.status.state.clone());
-        let bound = self.shared.settings.history;
+        let bound = self.state.settings.history;
         self.entry
             .feed
             .send_modify(|feed| *feed = Arc::new(feed.with_event(event, bound)));
-        self.shared.metrics.event_published();
+        self.state.metrics.event_published();
         Ok(())
     }
 
     /// Stores where polling stands in Redis, for a replica that may take over;
     /// first shares the latest change if Redis failed when it was published.
     async fn save_checkpoint(&mut self, delay: Duration) -> Result<(), Deposed> {
-        let (Some(cluster), Some(lease)) = (self.shared.cluster.clone(), self.lease.clone()) else {
+        let (Some(cluster), Some(lease)) = (self.state.cluster.clone(), self.lease.clone()) else {
             return Ok(());
         };
         let latest = self.entry.feed.borrow().latest().cloned();
@@ -311,14 +311,14 @@ impl Poller {
     /// Retries what may pass (5xx, 408, 409, timeouts, 429 after its Retry-After);
     /// gives up on what cannot (refused credentials, other 4xx, unreadable answers)
     /// or after too many failures.
-    fn failed(&mut self, error: Arc<UpstreamError>) -> Step {
+    fn failed(&mut self, error: Arc<UpstreamError>) -> Next {
         self.failures += 1;
         let retryable = error.is_transient();
         tracing::debug!(domain = %self.key.domain, failures = self.failures, %error, "poll failed");
-        if !retryable || self.failures >= self.shared.settings.max_failures {
-            return Step::End(PollerEnd::GaveUp(error));
+        if !retryable || self.failures >= self.state.settings.max_failures {
+            return Next::End(PollerEnd::GaveUp(error));
         }
-        Step::Again(self.backoff.after_failure(error.retry_after()))
+        Next::Again(self.backoff.after_failure(error.retry_after()))
     }
 
     /// Waits `delay` for the next poll. While nobody watches, it does not poll and
@@ -338,13 +338,13 @@ impl Poller {
                     return Some(PollerEnd::ActionRequired);
                 }
             }
-            let grace = self.shared.settings.grace;
+            let grace = self.state.settings.grace;
             let wake_at = match idle {
                 true => *idle_deadline.get_or_insert_with(|| Instant::now() + grace),
                 false => next_poll,
             };
             tokio::select! {
-                () = self.shared.shutdown.cancelled() => return Some(PollerEnd::ShuttingDown),
+                () = self.state.shutdown.cancelled() => return Some(PollerEnd::ShuttingDown),
                 () = notified => continue,
                 () = tokio::time::sleep_until(wake_at) => {}
             }
@@ -366,7 +366,7 @@ impl Poller {
         if self.entry.watchers() > 0 {
             return true;
         }
-        let (Some(cluster), Some(_)) = (self.shared.cluster.clone(), &self.lease) else {
+        let (Some(cluster), Some(_)) = (self.state.cluster.clone(), &self.lease) else {
             return false;
         };
         match cluster.watched_elsewhere(&self.key).await {

@@ -29,9 +29,9 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
-use crate::shared::{SharedError, SharedStore};
 use crate::simulator::SimulatorHandle;
-use crate::upstream::ClientBuildError;
+use crate::store::{RedisStore, RedisStoreError};
+use crate::upstream::ApiBuildError;
 use upstream::Upstream;
 
 /// The account used in sandbox mode when none is configured (the spec's example id).
@@ -43,12 +43,12 @@ pub enum StartupError {
     /// A setting is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The upstream client could not be built.
+    /// The upstream API handle could not be built.
     #[error(transparent)]
-    Client(#[from] ClientBuildError),
+    Api(#[from] ApiBuildError),
     /// `--redis-url` is set but Redis could not be used.
     #[error(transparent)]
-    Shared(#[from] SharedError),
+    Store(#[from] RedisStoreError),
     /// A listener could not be bound.
     #[error("could not listen on {address}: {source}")]
     Bind {
@@ -91,7 +91,7 @@ impl Application {
         };
         let metrics_listener = match exposition {
             MetricsExposition::Separate(address) => {
-                Some((bind(address).await?, metrics_router(&metrics)))
+                Some((bind(address).await?, metrics_router(&metrics, None)))
             }
             MetricsExposition::MainListener | MetricsExposition::Off => None,
         };
@@ -100,11 +100,11 @@ impl Application {
             None => None,
         };
         let shutdown = CancellationToken::new();
-        let shared = connect_shared(config, &metrics, &shutdown).await?;
+        let store = connect_store(config, &metrics, &shutdown).await?;
         let upstream = Upstream::connect(config).await?;
         // Shared by the replicas, so one credential has one fingerprint (one cache
         // entry, one poller, one budget) everywhere.
-        let fingerprint_key = match &shared {
+        let fingerprint_key = match &store {
             Some(store) => store.fingerprint_key(),
             None => FingerprintKey::random(),
         };
@@ -120,7 +120,7 @@ impl Application {
             fingerprint_key,
         );
         let registrations =
-            upstream.registrations(config, shutdown.clone(), &metrics, shared.as_ref())?;
+            upstream.registrations(config, shutdown.clone(), &metrics, store.as_ref())?;
         let pollers = registrations.pollers().clone();
         // Registering costs money: on by default only against the embedded simulator.
         let registration = RegistrationPolicy {
@@ -154,6 +154,9 @@ impl Application {
         let websocket = config
             .subscriptions
             .websocket_settings(config.http.body_limit);
+        // On the main listener with access keys on, `/metrics` wants a key too: it
+        // names credentials' fingerprints and what is left of their budgets.
+        let metrics_access = (!access_keys.is_empty()).then(|| access.clone());
         let state = AppState::new(
             schema.clone(),
             access,
@@ -165,7 +168,7 @@ impl Application {
         );
         let mut router = router(state, &config.http.settings(config.listen));
         if exposition == MetricsExposition::MainListener {
-            router = router.merge(metrics_router(&metrics));
+            router = router.merge(metrics_router(&metrics, metrics_access));
         }
         Ok(Self {
             listener,
@@ -273,23 +276,24 @@ impl Application {
     }
 }
 
-/// The shared store, when `--redis-url` is set; its heartbeat stops with `shutdown`.
-async fn connect_shared(
+/// The Redis store, when `--redis-url` is set; its heartbeat stops with `shutdown`.
+async fn connect_store(
     config: &GatewayConfig,
     metrics: &Metrics,
     shutdown: &CancellationToken,
-) -> Result<Option<SharedStore>, StartupError> {
-    let Some(settings) = config.shared.settings() else {
+) -> Result<Option<RedisStore>, StartupError> {
+    let Some(settings) = config.store.settings() else {
         return Ok(None);
     };
-    let store = SharedStore::connect(&settings, metrics.clone(), shutdown.clone()).await?;
+    let store = RedisStore::connect(&settings, metrics.clone(), shutdown.clone()).await?;
     Ok(Some(store))
 }
 
-/// `GET /metrics` alone: merged into the main router, or served on its own listener.
-/// Scrapes skip the main router's layers (request ids, spans, CORS): nothing to trace.
-fn metrics_router(metrics: &Metrics) -> axum::Router {
-    crate::http::metrics::router(metrics.clone())
+/// `GET /metrics` alone: merged into the main router, or served on its own listener;
+/// for callers `access` admits with a key, when given. Scrapes skip the main router's
+/// layers (request ids, spans, CORS): nothing to trace.
+fn metrics_router(metrics: &Metrics, access: Option<AccessPolicy>) -> axum::Router {
+    crate::http::metrics::router(metrics.clone(), access)
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, StartupError> {

@@ -14,16 +14,16 @@ use crate::domain::AccountId;
 use crate::metrics::Metrics;
 use crate::poller::{Cluster, Pollers};
 use crate::registrations::RegistrationService;
-use crate::shared::SharedStore;
 use crate::simulator::{self, SimulatorHandle, SimulatorSettings};
-use crate::upstream::{ClientSettings, UpstreamClient};
+use crate::store::RedisStore;
+use crate::upstream::{ApiSettings, CloudflareApi};
 
 /// The token the gateway presents to its embedded simulator.
 const SANDBOX_TOKEN: &str = "sandbox-token";
 
 /// Where upstream calls go and with which credentials.
 pub(super) struct Upstream {
-    pub(super) client: ClientSettings,
+    pub(super) api: ApiSettings,
     /// The gateway's own credential; `None` when callers must bring theirs (pass-through).
     pub(super) credentials: Option<CredentialSecret>,
     pub(super) default_account: Option<AccountId>,
@@ -48,7 +48,7 @@ impl Upstream {
                     "talking to the configured upstream"
                 );
                 Ok(Self {
-                    client: config.upstream.client_settings(base_url),
+                    api: config.upstream.api_settings(base_url),
                     credentials,
                     default_account: configured_account,
                     simulator: None,
@@ -63,7 +63,7 @@ impl Upstream {
                 let sandbox_account =
                     AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id");
                 Ok(Self {
-                    client: config.upstream.client_settings(base_url),
+                    api: config.upstream.api_settings(base_url),
                     credentials: Some(CredentialSecret::ApiToken(SANDBOX_TOKEN.into())),
                     default_account: Some(configured_account.unwrap_or(sandbox_account)),
                     simulator: Some(simulator),
@@ -72,30 +72,30 @@ impl Upstream {
         }
     }
 
-    /// The read and watch path: client, cache, pollers.
-    /// Every layer reports to `metrics`; with `shared` (`--redis-url`), the budget,
+    /// The read and watch path: the Cloudflare API, cache, pollers.
+    /// Every layer reports to `metrics`; with `store` (`--redis-url`), the budget,
     /// the cache and the pollers are shared with the other replicas.
     pub(super) fn registrations(
         &self,
         config: &GatewayConfig,
         shutdown: CancellationToken,
         metrics: &Metrics,
-        shared: Option<&SharedStore>,
+        store: Option<&RedisStore>,
     ) -> Result<RegistrationService, StartupError> {
         let budget = Budget::new(
             config.upstream.budget_settings(),
             metrics.clone(),
-            shared.cloned(),
+            store.cloned(),
         );
-        let client = UpstreamClient::new(&self.client, budget, metrics.clone())?;
+        let api = CloudflareApi::new(&self.api, budget, metrics.clone())?;
         let cache = StatusCache::new(
             &config.cache.settings(),
-            client,
+            api,
             metrics.clone(),
-            shared.cloned(),
+            store.cloned(),
         );
         // One poller per registration across the replicas, its changes streamed to all.
-        let cluster = shared
+        let cluster = store
             .map(|store| {
                 let settings = config.subscriptions.cluster_settings();
                 Cluster::new(store.clone(), settings, shutdown.clone())

@@ -73,7 +73,11 @@ pub fn init(format: LogFormat) -> Result<Telemetry, TelemetryError> {
         .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
         .then(otlp_provider)
         .transpose()?;
-    let directives = std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_else(|_| "info".into());
+    // Empty means unset, as for every setting (config::empty_means_unset).
+    let directives = std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .filter(|directives| !directives.is_empty())
+        .unwrap_or_else(|| "info".into());
     let filter = filter(&directives);
     let text = (format == LogFormat::Text)
         .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
@@ -122,7 +126,7 @@ fn otlp_provider() -> Result<SdkTracerProvider, TelemetryError> {
         .with_protocol(Protocol::HttpJson)
         .build()?;
     let mut resource = Resource::builder();
-    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none_or(|name| name.is_empty()) {
         resource = resource.with_service_name(SERVICE_NAME);
     }
     Ok(SdkTracerProvider::builder()

@@ -2,13 +2,13 @@
 //! the simulator, the HTTP client and the upstream error enum (the credential it
 //! sends lives in [`crate::credential`]).
 
-mod client;
+mod api;
 mod error;
 pub mod model;
 mod refused;
 mod retry;
 
-pub use client::{ClientBuildError, ClientSettings, RegistrarApi, UpstreamClient};
+pub use api::{ApiBuildError, ApiSettings, CloudflareApi, RegistrarApi};
 pub use error::UpstreamError;
 pub use model::{
     ApiMessage, Envelope, Links, Registration, RegistrationRequest, WorkflowError, WorkflowState,

@@ -16,12 +16,12 @@ const MAX_REMEMBERED: u64 = 10_000;
 
 /// Recently refused credentials; cheap to clone.
 #[derive(Clone)]
-pub(super) struct RefusedCredentials {
+pub(super) struct RecentRefusals {
     /// `None` when the TTL is zero (off).
     recent: Option<moka::future::Cache<(Fingerprint, AccountId), UpstreamError>>,
 }
 
-impl RefusedCredentials {
+impl RecentRefusals {
     /// Remembers refusals for `ttl`; zero remembers none.
     pub(super) fn new(ttl: Duration) -> Self {
         let recent = (!ttl.is_zero()).then(|| {

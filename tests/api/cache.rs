@@ -10,7 +10,7 @@ use registrar_gateway::credential::{Credential, CredentialSecret, FingerprintKey
 use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::metrics::Metrics;
 use registrar_gateway::upstream::{
-    ClientSettings, RegistrarApi, RetryPolicy, UpstreamClient, UpstreamError,
+    ApiSettings, CloudflareApi, RegistrarApi, RetryPolicy, UpstreamError,
 };
 
 use crate::support::spawn_simulator_with;
@@ -92,7 +92,7 @@ async fn two_credentials_never_share_a_cache_entry() {
         spawn_simulator_with(SimulatorSettings::default().refuse_credential("refused-token"))
             .await
             .handle;
-    let settings = ClientSettings {
+    let settings = ApiSettings {
         base_url: simulator.base_url().parse().unwrap(),
         api: RegistrarApi::Registrar,
         connect_timeout: Duration::from_secs(5),
@@ -109,7 +109,7 @@ async fn two_credentials_never_share_a_cache_entry() {
         Metrics::disabled(),
         None,
     );
-    let client = UpstreamClient::new(&settings, budget, Metrics::disabled()).unwrap();
+    let client = CloudflareApi::new(&settings, budget, Metrics::disabled()).unwrap();
     let ttl = TtlPolicy {
         active: Duration::from_secs(60),
         waiting: Duration::from_secs(60),

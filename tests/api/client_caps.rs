@@ -8,6 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use registrar_gateway::config::GatewayConfig;
 use registrar_gateway::startup::probe_health;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,7 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
-use crate::support::{STATUS_QUERY, TestApp, spawn_app, spawn_app_with};
+use crate::support::{STATUS_QUERY, TestApp, spawn_app_with};
 
 /// A test fails instead of hanging when the server never answers.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -119,9 +120,23 @@ fn code(body: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// A gateway with the default per-client caps (the tests' defaults lift them).
+async fn spawn_with_default_caps() -> TestApp {
+    let defaults = GatewayConfig::from_args(["registrar-gateway"]).unwrap();
+    let connections = defaults.fair_share.max_connections_per_client.to_string();
+    let websockets = defaults.fair_share.max_websockets_per_client.to_string();
+    spawn_app_with(&[
+        "--max-connections-per-client",
+        &connections,
+        "--max-websockets-per-client",
+        &websockets,
+    ])
+    .await
+}
+
 #[tokio::test]
 async fn one_address_trying_520_websockets_holds_its_cap_and_another_address_is_served() {
-    let app = spawn_app().await;
+    let app = spawn_with_default_caps().await;
     let (mut held, mut refused) = (Vec::new(), 0);
     for _ in 0..520 {
         match websocket_from(FIRST, app.address, &[]).await {

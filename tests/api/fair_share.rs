@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use registrar_gateway::config::GatewayConfig;
 use registrar_gateway::simulator::{Faults, SimulatorSettings};
 use serde_json::{Value, json};
 
@@ -277,8 +278,13 @@ async fn a_credential_cloudflare_refused_is_refused_again_without_asking() {
 #[tokio::test]
 async fn lookups_joining_a_load_in_flight_or_hitting_the_cache_spend_nothing() {
     // A share whose burst (a tenth of 10% of 2,000: 20) does not refill during the
-    // test; the answer (no workflow) expires every 150 ms.
+    // test; the answer (no workflow) expires every 150 ms; connections are capped per
+    // client as by default.
+    let defaults = GatewayConfig::from_args(["registrar-gateway"]).unwrap();
+    let connections = defaults.fair_share.max_connections_per_client.to_string();
     let app = spawn_app_with(&[
+        "--max-connections-per-client",
+        &connections,
         "--upstream-budget",
         "2000",
         "--upstream-budget-window",

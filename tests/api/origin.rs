@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{STATUS_QUERY, TestApp, spawn_app, spawn_app_with};
+use crate::support::{STATUS_QUERY, TestApp, spawn_app, spawn_app_with, spawn_process};
 
 /// The HTTP status of a websocket upgrade offering `protocol` with these headers.
 async fn upgrade_status(app: &TestApp, protocol: &str, headers: &[(&str, &str)]) -> (u16, Value) {
@@ -112,4 +112,80 @@ async fn a_loopback_gateway_refuses_other_host_names_unless_allowed() {
         .status_with(&[("host", "attacker.example")], "demo-succeeded.com")
         .await;
     assert_eq!(status, 403);
+}
+
+/// Behind a proxy that rewrites `Host`, `--public-url` names the gateway's own origin; and
+/// every refusal's log line says what was compared (Origin, Host, the forwarded host)
+/// against what was allowed, so an operator can tell why a browser got 403.
+#[tokio::test]
+async fn public_urls_are_the_gateways_own_origin_and_refusals_log_what_was_compared() {
+    let gateway = spawn_process(
+        &[
+            "--public-url",
+            "https://gw.example:443/",
+            "--cors-origins",
+            "https://app.example",
+        ],
+        &[("CLOUDFLARE_API_TOKEN", ""), ("CLOUDFLARE_BASE_URL", "")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/graphql", gateway.address);
+    let status = |headers: &[(&str, &str)]| {
+        let mut request = http.post(&url).json(
+            &json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-succeeded.com" } }),
+        );
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    // The proxy sent its own name for the replica; the browser was at the public URL.
+    assert_eq!(
+        status(&[("host", "127.0.0.1:8080"), ("origin", "https://gw.example")]).await,
+        200
+    );
+    // The public URL's host is answered on a loopback-bound gateway.
+    assert_eq!(
+        status(&[("host", "gw.example"), ("origin", "https://gw.example")]).await,
+        200
+    );
+
+    let headers = [
+        ("host", "localhost:8080"),
+        ("origin", "http://evil.example"),
+        ("x-forwarded-host", "gw.example"),
+    ];
+    assert_eq!(
+        status(&headers).await,
+        403,
+        "X-Forwarded-Host is not believed"
+    );
+    let line = gateway
+        .log_line("request refused by the origin policy", |line| {
+            line["code"] == "ORIGIN_NOT_ALLOWED"
+        })
+        .await;
+    assert_eq!(line["origin"], "http://evil.example");
+    assert_eq!(line["host"], "localhost:8080");
+    assert_eq!(line["forwarded_host"], "gw.example");
+    let allowed = line["allowed_origins"].as_str().unwrap();
+    assert!(
+        allowed.contains("https://gw.example") && allowed.contains("https://app.example"),
+        "{allowed}"
+    );
+
+    assert_eq!(status(&[("host", "attacker.example:8080")]).await, 403);
+    let line = gateway
+        .log_line("request refused by the origin policy", |line| {
+            line["code"] == "HOST_NOT_ALLOWED"
+        })
+        .await;
+    assert_eq!(line["host"], "attacker.example:8080");
+    let allowed = line["allowed_hosts"].as_str().unwrap();
+    assert!(
+        allowed.contains("gw.example") && allowed.contains("loopback"),
+        "{allowed}"
+    );
 }

@@ -9,8 +9,8 @@ use futures::future::join_all;
 use registrar_gateway::budget::{Budget, BudgetSettings, Priority};
 use registrar_gateway::credential::{Credential, CredentialSecret};
 use registrar_gateway::metrics::Metrics;
-use registrar_gateway::shared::{RedisUrl, SharedSettings, SharedStore};
 use registrar_gateway::simulator::SimulatorSettings;
+use registrar_gateway::store::{RedisStore, RedisStoreSettings, RedisUrl};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -29,8 +29,8 @@ fn assert_answered(body: &Value, domain: &str) {
 }
 
 /// A replica's shared store, in-process (the budget's own API is what is tested).
-async fn store(redis: &TestRedis, shutdown: &CancellationToken) -> SharedStore {
-    let settings = SharedSettings {
+async fn store(redis: &TestRedis, shutdown: &CancellationToken) -> RedisStore {
+    let settings = RedisStoreSettings {
         url: RedisUrl::new(&redis.url()),
         ca_file: None,
         key_prefix: "budget-test".into(),
@@ -38,7 +38,7 @@ async fn store(redis: &TestRedis, shutdown: &CancellationToken) -> SharedStore {
         heartbeat: Duration::from_millis(100),
         startup_wait: Duration::from_secs(5),
     };
-    SharedStore::connect(&settings, Metrics::disabled(), shutdown.clone())
+    RedisStore::connect(&settings, Metrics::disabled(), shutdown.clone())
         .await
         .expect("redis answers")
 }
@@ -196,7 +196,7 @@ async fn a_refused_redis_password_stops_start_up_at_once_without_showing_it() {
         let (status, printed) = start_refused(&simulator.handle, &url, &args).await;
         assert!(!status.success(), "{printed}");
         assert!(
-            printed.contains("redis refused the user or password in --redis-url / REDIS_URL"),
+            printed.contains("redis refused the user or password in REDIS_URL"),
             "{printed}"
         );
         assert!(

@@ -1,4 +1,4 @@
-//! The committed documents that describe the code: the SDL and the README's settings.
+//! The committed SDL files describe the code: the schema and the federation subgraph's.
 
 use registrar_gateway::graphql::{SchemaShape, sdl};
 
@@ -20,30 +20,4 @@ fn the_committed_subgraph_sdl_matches_the_code() {
         committed == sdl(SchemaShape::Subgraph),
         "schema/subgraph.graphql is out of date: run `cargo run -- schema --federation > schema/subgraph.graphql`"
     );
-}
-
-#[test]
-fn the_readme_documents_every_gateway_setting() {
-    use clap::CommandFactory;
-    let readme = include_str!("../../README.md");
-    let command = registrar_gateway::cli::Cli::command();
-    for arg in command.get_arguments() {
-        let Some(long) = arg
-            .get_long()
-            .filter(|long| !["help", "version"].contains(long))
-        else {
-            continue;
-        };
-        assert!(
-            readme.contains(&format!("`--{long}`")),
-            "README.md does not document --{long}"
-        );
-        if let Some(env) = arg.get_env() {
-            let env = env.to_str().unwrap();
-            assert!(
-                readme.contains(&format!("`{env}`")),
-                "README.md does not document {env}"
-            );
-        }
-    }
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Scaling out, with the proxy users deploy: three gateway replicas sharing a real Redis behind
 # Debian's nginx running deploy/scale-out/nginx.conf (only its upstream addresses and listen port
-# rewritten for loopback). Through the proxy: queries landing on each replica, and the graphql-ws
-# client following a registration through every state over a websocket (the upgrade config).
+# rewritten for loopback). Through the proxy: queries landing on each replica, the graphql-ws
+# client following a registration through every state over a websocket (the upgrade config), and
+# Chromium's view (behind-proxy.mjs: the explorer, a query and a subscription with the browser's
+# Origin and a Host carrying the port).
 # Then the benchmark's replicas mode, tiny (`loadgen --replicas 3 collapse`, BENCHMARKS.md section 8):
 # polling clients spread over three replicas sharing a Redis cost one upstream call per
 # registration per cache TTL, as one gateway does (without the shared cache it would be three).
@@ -66,6 +68,9 @@ for _ in 1 2 3; do
 done
 cd "$here"
 node transport-ws.mjs || status=1
+# The browser's view: Chromium sends Origin and a Host with the proxy's port.
+install_chromium
+GATEWAY_URL="http://localhost:$proxy_port" node behind-proxy.mjs || status=1
 
 bin_dir="$(dirname "$binary")"
 if [ ! -x "$bin_dir/loadgen" ]; then

@@ -5,7 +5,7 @@
 //! generic machinery (validation cannot be skipped but by an extension, and any
 //! extension costs every field its fast path), which put a cached query below a
 //! bare async-graphql server. So once a document has run through async-graphql
-//! and passed validation ([`super::Admitted::validated`]), and it is in the small
+//! and passed validation ([`super::AdmittedDocument::validated`]), and it is in the small
 //! subset [`plan`] describes, its [`Plan`] is kept beside the parsed document:
 //! per object type, the ordered (response key, field) pairs. A request for that
 //! document then runs the same lookup the resolver runs ([`Asker`]: access

@@ -1,8 +1,9 @@
 //! The GraphiQL explorer at `/`: GraphiQL 5 built from `web/explorer/` and served
 //! from the binary itself, so it works offline and no request leaves the
-//! gateway's origin. The page is rendered once at start-up (asset names from the
-//! build's manifest, opening tabs, what the page must explain); every response
-//! carries a Content-Security-Policy that allows nothing but this origin.
+//! gateway's origin. The page is rendered once at start-up (the version in its
+//! title, asset names from the build's manifest, opening tabs, what the page must
+//! explain); every response carries a Content-Security-Policy that allows nothing
+//! but this origin.
 //! `--disable-explorer` leaves these routes out.
 
 mod assets;
@@ -64,6 +65,7 @@ impl Explorer {
             }
         };
         let page = TEMPLATE
+            .replace("__VERSION__", env!("CARGO_PKG_VERSION"))
             .replace("__FAVICON__", &manifest.favicon)
             .replace("__STYLE__", &manifest.style)
             .replace("__SCRIPT__", &manifest.script)

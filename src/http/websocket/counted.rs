@@ -2,7 +2,7 @@
 //! request is counted: its operation type, parsed before it runs, and its outcome,
 //! read from its first response (a request error, errors, or data). An operation
 //! that ends or is stopped before any response counts as `ok`. Both protocols run
-//! operations through [`Counted`]: the legacy one as async-graphql's [`Executor`].
+//! operations through [`CountingSchema`]: the legacy one as async-graphql's [`Executor`].
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::graphql::{
-    Delivered, Delivery, GatewaySchema, SharedResponse, Subscribed, SubscriptionAdmission,
+    Delivered, FanoutResponse, GatewaySchema, Recipient, Subscribed, SubscriptionAdmission,
 };
 use crate::http::AppState;
 use crate::http::graphql::{graphql_outcome, parsed_operation_kind};
@@ -19,13 +19,13 @@ use crate::metrics::{GraphqlOutcome, Metrics, OperationKind, Transport};
 
 /// The schema, counting every operation it runs on one websocket protocol.
 #[derive(Clone)]
-pub(super) struct Counted {
+pub(super) struct CountingSchema {
     schema: GatewaySchema,
     metrics: Metrics,
     transport: Transport,
 }
 
-impl Counted {
+impl CountingSchema {
     pub(super) fn new(state: &AppState, transport: Transport) -> Self {
         Self {
             schema: state.schema.clone(),
@@ -70,32 +70,32 @@ impl Counted {
         &self,
         request: Request,
         connection: Option<Arc<dyn SubscriptionAdmission>>,
-        delivery: Box<dyn Delivery>,
-    ) -> Started {
+        delivery: Box<dyn Recipient>,
+    ) -> StartedOperation {
         let uncounted = self.uncounted(&request);
         match self
             .schema
             .subscribe_delivered(request, connection, delivery)
         {
-            Subscribed::Delivered(delivered) => Started::Delivered(delivered, uncounted),
-            Subscribed::Stream(results) => Started::Stream(counted(results, uncounted)),
+            Subscribed::Delivered(delivered) => StartedOperation::Delivered(delivered, uncounted),
+            Subscribed::Stream(results) => StartedOperation::Stream(counted(results, uncounted)),
         }
     }
 }
 
-/// An operation started by [`Counted::subscribe_delivered`].
-pub(super) enum Started {
+/// An operation started by [`CountingSchema::subscribe_delivered`].
+pub(super) enum StartedOperation {
     /// Results go to its delivery; counted when its first one is settled.
     Delivered(Delivered, Uncounted),
     /// Results come from this stream, counted at the first.
-    Stream(BoxStream<'static, Arc<SharedResponse>>),
+    Stream(BoxStream<'static, Arc<FanoutResponse>>),
 }
 
 /// `results`, counting `uncounted` at the first.
 fn counted(
-    results: BoxStream<'static, Arc<SharedResponse>>,
+    results: BoxStream<'static, Arc<FanoutResponse>>,
     uncounted: Uncounted,
-) -> BoxStream<'static, Arc<SharedResponse>> {
+) -> BoxStream<'static, Arc<FanoutResponse>> {
     let mut uncounted = Some(uncounted);
     results
         .map(move |result| {
@@ -107,7 +107,7 @@ fn counted(
         .boxed()
 }
 
-impl Executor for Counted {
+impl Executor for CountingSchema {
     async fn execute(&self, request: Request) -> Response {
         let mut responses = self.responses(request, None);
         responses.next().await.unwrap_or_default()

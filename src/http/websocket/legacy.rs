@@ -28,7 +28,7 @@ use crate::http::AppState;
 use crate::http::peer::client_id;
 use crate::metrics::{Protocol, Transport};
 
-use super::counted::Counted;
+use super::counted::CountingSchema;
 use super::subscriptions::ConnectionSubscriptions;
 use super::transport::{MAX_CLOSE_REASON, truncate};
 
@@ -55,7 +55,7 @@ pub(super) async fn serve(
     let initialised = Arc::new(AtomicBool::new(false));
     let refusal = Arc::new(OnceLock::new());
     let bounded = Bounded {
-        schema: Counted::new(&state, Transport::LegacyWs),
+        schema: CountingSchema::new(&state, Transport::LegacyWs),
         running: Arc::default(),
         max: settings.max_subscriptions_per_connection,
     };
@@ -108,7 +108,7 @@ pub(super) async fn serve(
 #[derive(Clone)]
 struct Bounded {
     /// The schema, counting each operation in the metrics.
-    schema: Counted,
+    schema: CountingSchema,
     /// Operations of this connection running now.
     running: Arc<AtomicUsize>,
     max: usize,
@@ -136,7 +136,7 @@ impl Executor for Bounded {
             error.extensions = refused.extensions;
             return futures::stream::once(async { Response::from_errors(vec![error]) }).boxed();
         }
-        let slot = Slot(Arc::clone(&self.running));
+        let slot = RunningOperation(Arc::clone(&self.running));
         Executor::execute_stream(&self.schema, request, session_data)
             .map(move |response| {
                 // The slot is freed when the stream is dropped (ended, stopped or replaced).
@@ -148,9 +148,9 @@ impl Executor for Bounded {
 }
 
 /// One running operation's slot; freed on drop.
-struct Slot(Arc<AtomicUsize>);
+struct RunningOperation(Arc<AtomicUsize>);
 
-impl Drop for Slot {
+impl Drop for RunningOperation {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }

@@ -50,7 +50,7 @@ impl SubscriptionAdmission for ConnectionSubscriptions {
                 (active < self.max).then_some(active + 1)
             })
             .map_err(|_| format!("at most {} subscriptions per connection", self.max))?;
-        Ok(SubscriptionPlace::new(Slot {
+        Ok(SubscriptionPlace::new(TakenPlace {
             active: Arc::clone(&self.active),
             _counted: self.gauge.hold(),
         }))
@@ -58,13 +58,13 @@ impl SubscriptionAdmission for ConnectionSubscriptions {
 }
 
 /// One taken place, counted in the gauge; freed on drop.
-struct Slot {
+struct TakenPlace {
     active: Arc<AtomicUsize>,
     /// Held for the gauge; released with the slot.
     _counted: Active,
 }
 
-impl Drop for Slot {
+impl Drop for TakenPlace {
     fn drop(&mut self) {
         self.active.fetch_sub(1, Ordering::AcqRel);
     }

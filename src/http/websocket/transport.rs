@@ -23,13 +23,13 @@ use tokio::sync::mpsc;
 use crate::credential::Credential;
 use crate::fair_share::{ClientAddress, ClientId};
 use crate::graphql::{
-    Delivered, Delivery, GraphqlError, SharedResponse, SubscriptionAdmission, is_request_error,
+    Delivered, FanoutResponse, GraphqlError, Recipient, SubscriptionAdmission, is_request_error,
 };
 use crate::http::AppState;
 use crate::http::peer::client_id;
 use crate::metrics::{Protocol, Transport};
 
-use super::counted::{Counted, Started, Uncounted};
+use super::counted::{CountingSchema, StartedOperation, Uncounted};
 use super::subscriptions::ConnectionSubscriptions;
 
 /// The longest close reason a close frame can carry.
@@ -87,7 +87,7 @@ enum ServerMessage<'a> {
 }
 
 /// One operation's result, tagged with its operation and generation; `None` when it ended.
-type Tagged = (Arc<Tag>, u64, Option<Arc<SharedResponse>>);
+type Tagged = (Arc<Tag>, u64, Option<Arc<FanoutResponse>>);
 
 /// An operation's id, and the start of its `next` messages.
 struct Tag {
@@ -106,7 +106,7 @@ impl Tag {
     }
 
     /// The `next` message carrying `result`.
-    fn next(&self, result: &SharedResponse) -> String {
+    fn next(&self, result: &FanoutResponse) -> String {
         let payload = result.json();
         let mut message = String::with_capacity(self.next_prefix.len() + payload.len() + 1);
         message.push_str(&self.next_prefix);
@@ -138,7 +138,7 @@ enum Running {
     /// A shared execution pushing to [`Connection::queue`]; dropping this unsubscribes.
     Delivered {
         _subscription: Delivered,
-        /// Counted in the metrics at its first result.
+        /// CountingSchema in the metrics at its first result.
         uncounted: Option<Uncounted>,
     },
 }
@@ -182,8 +182,8 @@ struct ToConnection {
     generation: u64,
 }
 
-impl Delivery for ToConnection {
-    fn deliver(&self, result: Option<Arc<SharedResponse>>) {
+impl Recipient for ToConnection {
+    fn deliver(&self, result: Option<Arc<FanoutResponse>>) {
         let tagged = (Arc::clone(&self.tag), self.generation, result);
         // A closed queue is a connection gone: nothing to do.
         if let Err(mpsc::error::TrySendError::Full(_)) = self.sender.try_send(tagged) {
@@ -195,7 +195,7 @@ impl Delivery for ToConnection {
 struct Connection {
     state: AppState,
     /// Runs each operation, counted in the metrics.
-    schema: Counted,
+    schema: CountingSchema,
     sink: SplitSink<WebSocket, Message>,
     /// Counts subscriptions in the gauge; the bound is [`Connection::max_operations`].
     subscriptions: Arc<dyn SubscriptionAdmission>,
@@ -221,7 +221,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, address: Option<Cl
     let gauge = state.metrics.subscriptions(Protocol::TransportWs);
     let mut connection = Connection {
         subscriptions: ConnectionSubscriptions::counted(gauge),
-        schema: Counted::new(&state, Transport::TransportWs),
+        schema: CountingSchema::new(&state, Transport::TransportWs),
         state,
         sink,
         operations: HashMap::new(),
@@ -384,11 +384,11 @@ impl Connection {
             .schema
             .subscribe_delivered(request, admission, Box::new(delivery))
         {
-            Started::Delivered(subscription, uncounted) => Running::Delivered {
+            StartedOperation::Delivered(subscription, uncounted) => Running::Delivered {
                 _subscription: subscription,
                 uncounted: Some(uncounted),
             },
-            Started::Stream(results) => {
+            StartedOperation::Stream(results) => {
                 let (results, abort) = futures::stream::abortable(results);
                 let ended =
                     futures::stream::once(std::future::ready((Arc::clone(&tag), generation, None)));
@@ -542,7 +542,7 @@ mod tests {
         let first = delivery(&queue, "a", 1);
         let bound = QUEUED_PER_OPERATION;
         for _ in 0..bound - 1 {
-            first.deliver(Some(Arc::new(SharedResponse::new(Response::default()))));
+            first.deliver(Some(Arc::new(FanoutResponse::new(Response::default()))));
         }
         first.deliver(None);
         assert!(!queue.overrun.load(Ordering::Relaxed));
@@ -563,7 +563,7 @@ mod tests {
 
     #[test]
     fn a_next_message_is_the_operation_prefix_the_shared_payload_and_a_brace() {
-        let result = SharedResponse::new(Response::new(async_graphql::Value::Null));
+        let result = FanoutResponse::new(Response::new(async_graphql::Value::Null));
         let message = Tag::new(r#"x"y"#.to_owned()).next(&result);
         let parsed: serde_json::Value = serde_json::from_str(&message).unwrap();
         assert_eq!(

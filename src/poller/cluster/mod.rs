@@ -18,7 +18,7 @@
 //!   with none of its own keeps polling for them.
 //!
 //! All keys of one registration share a hash tag, so the scripts also run on a
-//! Redis Cluster. Commands go through the [`SharedStore`] (its connection, key
+//! Redis Cluster. Commands go through the [`RedisStore`] (its connection, key
 //! prefix and health); while it reports Redis unreachable they fail at once.
 //! Redis errors never reach subscribers: the poll loop logs them, polls on its
 //! own, and rejoins when the store is connected again (`replica.rs`).
@@ -39,7 +39,7 @@ pub(crate) use lease::{Acquired, Lease};
 pub(crate) use record::{Checkpoint, Record};
 
 use crate::cache::StatusKey;
-use crate::shared::{SharedError, SharedStore};
+use crate::store::{RedisStore, RedisStoreError};
 use relay::Relay;
 
 /// How replicas share pollers.
@@ -65,7 +65,7 @@ pub(crate) enum ClusterError {
     Disconnected,
     /// Redis could not be reached or refused the command.
     #[error(transparent)]
-    Store(#[from] SharedError),
+    Store(#[from] RedisStoreError),
     /// Something in Redis is not what this build writes.
     #[error("unreadable shared poller data: {0}")]
     Corrupt(String),
@@ -74,11 +74,11 @@ pub(crate) enum ClusterError {
 /// This replica's handle on the shared pollers; cheap to clone.
 #[derive(Clone)]
 pub struct Cluster {
-    inner: Arc<Inner>,
+    inner: Arc<ClusterState>,
 }
 
-struct Inner {
-    store: SharedStore,
+struct ClusterState {
+    store: RedisStore,
     settings: ClusterSettings,
     relay: Arc<Relay>,
 }
@@ -97,10 +97,10 @@ impl Cluster {
     /// of their own (a blocked command would hold up every other one on the
     /// store's). The reader stops on `shutdown`.
     pub fn new(
-        store: SharedStore,
+        store: RedisStore,
         settings: ClusterSettings,
         shutdown: CancellationToken,
-    ) -> Result<Self, SharedError> {
+    ) -> Result<Self, RedisStoreError> {
         let block = (settings.lease_ttl / 4).clamp(Duration::from_millis(20), relay::MAX_BLOCK);
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(store.timeout()))
@@ -110,7 +110,7 @@ impl Cluster {
         let reader = ConnectionManager::new_lazy_with_config(store.client().clone(), config)?;
         let relay = Relay::spawn(reader, block, shutdown);
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ClusterState {
                 store,
                 settings,
                 relay,

@@ -71,7 +71,7 @@ return 1
 });
 
 /// What a replica reads to follow or take over a registration.
-pub(crate) struct SharedHistory {
+pub(crate) struct ClusterHistory {
     /// The latest changes, oldest first (ends and releases are left out: they
     /// concern the pollers that wrote them).
     pub(crate) events: Vec<StatusEvent>,
@@ -165,7 +165,7 @@ impl Cluster {
     }
 
     /// The registration's latest changes and checkpoint.
-    pub(crate) async fn load(&self, key: &StatusKey) -> Result<SharedHistory, ClusterError> {
+    pub(crate) async fn load(&self, key: &StatusKey) -> Result<ClusterHistory, ClusterError> {
         let keys = self.keys(key);
         let count = self.settings().history.max(1);
         let mut range = redis::cmd("XREVRANGE");
@@ -193,7 +193,7 @@ impl Cluster {
             .as_deref()
             .map(record::decode_checkpoint)
             .transpose()?;
-        Ok(SharedHistory {
+        Ok(ClusterHistory {
             events,
             last_id,
             checkpoint,

@@ -37,15 +37,18 @@ pub(crate) struct TestApp {
 /// Settings every test gateway gets unless the test sets its own: the test
 /// account; retry backoffs are real time, so tiny; the upstream budget is large,
 /// so only the tests about the budget meet it; and since every test client comes
-/// from 127.0.0.1, one client may spend the whole budget and bring any number of
-/// credentials unless a test of fair shares says otherwise.
-const TEST_DEFAULTS: [(&str, &str); 6] = [
+/// from 127.0.0.1, one client may spend the whole budget, bring any number of
+/// credentials and open any number of connections and websockets unless a test of
+/// fair shares or client caps says otherwise.
+const TEST_DEFAULTS: [(&str, &str); 8] = [
     ("--account-id", ACCOUNT),
     ("--upstream-retry-initial", "1ms"),
     ("--upstream-retry-max", "20ms"),
     ("--upstream-budget", "1000000"),
     ("--client-budget-share", "1"),
     ("--max-new-credentials-per-client", "1000000"),
+    ("--max-connections-per-client", "1000000"),
+    ("--max-websockets-per-client", "1000000"),
 ];
 
 /// A gateway with default settings in front of a fresh simulator.

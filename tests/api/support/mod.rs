@@ -8,6 +8,7 @@
 mod app;
 mod exposition;
 mod logs;
+mod process;
 mod redis_server;
 mod replicas;
 mod simulator;
@@ -16,6 +17,7 @@ mod websocket;
 
 pub(crate) use app::*;
 pub(crate) use exposition::*;
+pub(crate) use process::*;
 pub(crate) use redis_server::*;
 pub(crate) use replicas::*;
 pub(crate) use simulator::*;

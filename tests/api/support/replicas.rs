@@ -41,7 +41,7 @@ pub(crate) struct Replica {
 
 /// A replica's log lines (JSON), and a signal on each new one.
 #[derive(Clone, Default)]
-struct Logs {
+pub(super) struct Logs {
     lines: Arc<Mutex<Vec<Value>>>,
     added: Arc<Notify>,
 }
@@ -151,7 +151,7 @@ fn replica_command(simulator: &SimulatorHandle, redis_url: &str, extra_args: &[&
 }
 
 /// Reads JSON log lines into `logs` until the process closes stderr.
-async fn collect(stderr: tokio::process::ChildStderr, logs: Logs) {
+pub(super) async fn collect(stderr: tokio::process::ChildStderr, logs: Logs) {
     let echo = std::env::var_os("TEST_LOG").is_some();
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -167,7 +167,7 @@ async fn collect(stderr: tokio::process::ChildStderr, logs: Logs) {
 impl Logs {
     /// The first line from the `skip`th on (already logged or to come within
     /// `limit`) matching `matches`.
-    async fn wait_for(
+    pub(super) async fn wait_for(
         &self,
         skip: usize,
         limit: Duration,
@@ -190,7 +190,7 @@ impl Logs {
         .ok()
     }
 
-    fn all(&self) -> Vec<Value> {
+    pub(super) fn all(&self) -> Vec<Value> {
         self.lines.lock().unwrap().clone()
     }
 }

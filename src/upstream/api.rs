@@ -14,7 +14,7 @@ use reqwest::{StatusCode, Url, header::HeaderMap};
 use tracing::Instrument;
 
 use super::model::RegistrationRequest;
-use super::refused::RefusedCredentials;
+use super::refused::RecentRefusals;
 use super::{ApiMessage, Envelope, RetryPolicy, UpstreamError, WorkflowStatus};
 use crate::budget::{Budget, Priority};
 use crate::credential::Credential;
@@ -49,7 +49,7 @@ impl RegistrarApi {
 
 /// How to reach the upstream.
 #[derive(Clone, Debug)]
-pub struct ClientSettings {
+pub struct ApiSettings {
     /// API root, e.g. `https://api.cloudflare.com/client/v4`.
     pub base_url: Url,
     /// The registrar API family under that root.
@@ -65,9 +65,9 @@ pub struct ClientSettings {
     pub refused_credential_ttl: Duration,
 }
 
-/// Why the client could not be built.
+/// Why the API handle could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientBuildError {
+pub enum ApiBuildError {
     /// The base URL cannot have paths appended (e.g. `mailto:`), or is not HTTP(S).
     #[error("the upstream base URL must be an http:// or https:// URL, got \"{0}\"")]
     BaseUrl(Url),
@@ -78,7 +78,7 @@ pub enum ClientBuildError {
 
 /// Talks to the upstream within the budget; cheap to clone (one shared connection pool).
 #[derive(Clone)]
-pub struct UpstreamClient {
+pub struct CloudflareApi {
     http: reqwest::Client,
     base_url: Url,
     api: RegistrarApi,
@@ -88,22 +88,22 @@ pub struct UpstreamClient {
     budget: Budget,
     metrics: Metrics,
     /// Credentials the upstream refused lately.
-    refused: RefusedCredentials,
+    refused: RecentRefusals,
 }
 
-impl UpstreamClient {
-    /// Builds a client with rustls, timeouts and no redirect following (a redirect from
+impl CloudflareApi {
+    /// Builds the handle with rustls, timeouts and no redirect following (a redirect from
     /// the API is unexpected and must not carry credentials elsewhere).
     /// Every attempt, retries included, takes a request from `budget` first.
     /// Each attempt's outcome and latency go to `metrics`.
     pub fn new(
-        settings: &ClientSettings,
+        settings: &ApiSettings,
         budget: Budget,
         metrics: Metrics,
-    ) -> Result<Self, ClientBuildError> {
+    ) -> Result<Self, ApiBuildError> {
         let base_url = settings.base_url.clone();
         if base_url.cannot_be_a_base() || !matches!(base_url.scheme(), "http" | "https") {
-            return Err(ClientBuildError::BaseUrl(base_url));
+            return Err(ApiBuildError::BaseUrl(base_url));
         }
         let http = reqwest::Client::builder()
             .user_agent(concat!("registrar-gateway/", env!("CARGO_PKG_VERSION")))
@@ -119,7 +119,7 @@ impl UpstreamClient {
             request_timeout: settings.request_timeout,
             budget,
             metrics,
-            refused: RefusedCredentials::new(settings.refused_credential_ttl),
+            refused: RecentRefusals::new(settings.refused_credential_ttl),
         })
     }
 
@@ -271,7 +271,7 @@ impl UpstreamClient {
         credential: &Credential,
         priority: Priority,
         request: reqwest::RequestBuilder,
-    ) -> Result<Answer, UpstreamError> {
+    ) -> Result<Received, UpstreamError> {
         let fingerprint = credential.fingerprint();
         self.budget
             .try_acquire(fingerprint, priority)
@@ -297,7 +297,7 @@ impl UpstreamClient {
             .await
             .map_err(UpstreamError::from_transport)?
             .to_vec();
-        Ok(Answer {
+        Ok(Received {
             status,
             retry_after,
             body,
@@ -309,7 +309,7 @@ impl UpstreamClient {
     fn registrations_url(&self, account: &AccountId, tail: &[&str]) -> Url {
         let mut url = self.base_url.clone();
         url.path_segments_mut()
-            .expect("checked in UpstreamClient::new: the base URL can be a base")
+            .expect("checked in CloudflareApi::new: the base URL can be a base")
             .pop_if_empty()
             .extend([
                 "accounts",
@@ -323,7 +323,7 @@ impl UpstreamClient {
 }
 
 /// What one request brought back.
-struct Answer {
+struct Received {
     status: StatusCode,
     retry_after: Option<Duration>,
     body: Vec<u8>,

@@ -2,9 +2,9 @@
 //! component that coordinates across replicas (budget, cache, pollers, events) goes
 //! through one connection, one key prefix and one view of whether Redis is reachable.
 //!
-//! Without `--redis-url` there is no [`SharedStore`] and every component works
+//! Without `--redis-url` there is no [`RedisStore`] and every component works
 //! in-process as before. With it, a replica that loses Redis does not fail: the
-//! store turns [`SharedStore::is_connected`] false (a warning and the
+//! store turns [`RedisStore::is_connected`] false (a warning and the
 //! `redis_connected` gauge), components fall back to their local behaviour, and the
 //! replica heartbeat ([`replicas`]) brings it back when Redis answers again.
 //!
@@ -34,9 +34,9 @@ use crate::credential::FingerprintKey;
 use crate::metrics::Metrics;
 use health::Health;
 
-/// How to reach the shared store and how patiently.
+/// How to reach the Redis store and how patiently.
 #[derive(Clone, Debug)]
-pub struct SharedSettings {
+pub struct RedisStoreSettings {
     /// `redis://` or `rediss://` (TLS), with credentials and database in the URL.
     pub url: RedisUrl,
     /// PEM file of the CAs `rediss://` trusts instead of the system's.
@@ -51,11 +51,11 @@ pub struct SharedSettings {
     pub startup_wait: Duration,
 }
 
-/// Why the shared store could not be used.
+/// Why the Redis store could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum SharedError {
+pub enum RedisStoreError {
     /// The URL does not parse as a Redis URL (the URL itself is never shown).
-    #[error("--redis-url / REDIS_URL is not a usable Redis URL ({0})")]
+    #[error("--redis-url / REDIS_URL is not a usable Redis URL: {0}")]
     BadUrl(String),
     /// `--redis-ca-file` cannot be read or holds no certificate.
     #[error("--redis-ca-file / REDIS_CA_FILE {path} is unusable: {reason}")]
@@ -76,24 +76,24 @@ pub enum SharedError {
     /// Redis did not answer within `--redis-timeout`.
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
-    /// The shared store holds a value this gateway cannot use.
+    /// The Redis store holds a value this gateway cannot use.
     #[error("redis holds an unusable {0}")]
     Corrupt(&'static str),
 }
 
-/// A handle to the shared store; cheap to clone.
+/// A handle to the Redis store; cheap to clone.
 #[derive(Clone)]
-pub struct SharedStore {
-    inner: Arc<Inner>,
+pub struct RedisStore {
+    inner: Arc<StoreState>,
 }
 
-struct Inner {
+struct StoreState {
     /// Kept to open dedicated connections (pub/sub) beside the multiplexed one.
     client: redis::Client,
     /// One multiplexed connection that reconnects by itself after Redis comes back.
     connection: ConnectionManager,
     prefix: String,
-    settings: SharedSettings,
+    settings: RedisStoreSettings,
     health: Health,
     /// This process's name in the replica registry.
     replica_id: String,
@@ -103,9 +103,9 @@ struct Inner {
     fingerprint_key: [u8; 32],
 }
 
-impl std::fmt::Debug for SharedStore {
+impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedStore")
+        f.debug_struct("RedisStore")
             .field("url", &self.inner.settings.url)
             .field("prefix", &self.inner.prefix)
             .field("connected", &self.is_connected())
@@ -113,14 +113,14 @@ impl std::fmt::Debug for SharedStore {
     }
 }
 
-impl SharedStore {
+impl RedisStore {
     /// Connects, registers this replica and starts its heartbeat (stopped by
     /// `shutdown`). Waits up to `startup_wait` for Redis to answer.
     pub async fn connect(
-        settings: &SharedSettings,
+        settings: &RedisStoreSettings,
         metrics: Metrics,
         shutdown: CancellationToken,
-    ) -> Result<Self, SharedError> {
+    ) -> Result<Self, RedisStoreError> {
         let client = tls::client(&settings.url, settings.ca_file.as_deref())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout))
@@ -129,7 +129,7 @@ impl SharedStore {
             .set_max_delay(settings.heartbeat);
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         let mut store = Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(StoreState {
                 client,
                 connection,
                 prefix: settings.key_prefix.clone(),
@@ -152,7 +152,7 @@ impl SharedStore {
     }
 
     /// Pings until Redis answers or `startup_wait` has passed.
-    async fn wait_until_reachable(&self) -> Result<(), SharedError> {
+    async fn wait_until_reachable(&self) -> Result<(), RedisStoreError> {
         let deadline = tokio::time::Instant::now() + self.inner.settings.startup_wait;
         loop {
             let ping = self
@@ -163,11 +163,11 @@ impl SharedStore {
             match ping {
                 Ok(()) => return Ok(()),
                 // Waiting cannot fix a wrong password: say so now.
-                Err(SharedError::Redis(error)) if refused_credentials(&error) => {
+                Err(RedisStoreError::Redis(error)) if refused_credentials(&error) => {
                     let code = error
                         .code()
                         .map_or_else(|| format!("{:?}", error.kind()), str::to_owned);
-                    return Err(SharedError::Auth(code));
+                    return Err(RedisStoreError::Auth(code));
                 }
                 Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
                 Err(error) => {
@@ -210,7 +210,7 @@ impl SharedStore {
     }
 
     /// A client for dedicated connections (e.g. `get_async_pubsub`); commands on the
-    /// shared connection go through [`SharedStore::run`] instead, which tracks health.
+    /// shared connection go through [`RedisStore::run`] instead, which tracks health.
     pub fn client(&self) -> &redis::Client {
         &self.inner.client
     }
@@ -218,7 +218,7 @@ impl SharedStore {
     /// Runs `op` on the shared connection within `--redis-timeout`, recording the
     /// outcome in the store's health (a connection failure turns the replica local,
     /// a success after one brings it back).
-    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, SharedError>
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisStoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -226,8 +226,8 @@ impl SharedStore {
         let timeout = self.inner.settings.timeout;
         let outcome = match tokio::time::timeout(timeout, op(self.inner.connection.clone())).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(SharedError::Redis(error)),
-            Err(_) => Err(SharedError::Timeout(timeout)),
+            Ok(Err(error)) => Err(RedisStoreError::Redis(error)),
+            Err(_) => Err(RedisStoreError::Timeout(timeout)),
         };
         match &outcome {
             Ok(_) => self.inner.health.succeeded(),

@@ -4,7 +4,7 @@
 //! pollers and one budget), and distinct credentials still get distinct ones: the
 //! key changes nothing about that, only which process picked it.
 
-use super::{SharedError, SharedStore};
+use super::{RedisStore, RedisStoreError};
 
 /// The key's name under the prefix.
 pub(super) const KEY: &str = "fingerprint-key";
@@ -18,9 +18,9 @@ return redis.call('GET', KEYS[1])
 /// The key stored in Redis, stored now when none is (`candidate`, this process's
 /// own random key, which the heartbeat restores if Redis loses the stored one).
 pub(super) async fn shared_key(
-    store: &SharedStore,
+    store: &RedisStore,
     candidate: [u8; 32],
-) -> Result<[u8; 32], SharedError> {
+) -> Result<[u8; 32], RedisStoreError> {
     let key = store.key(KEY);
     let stored: Vec<u8> = store
         .run(|mut connection| async move {
@@ -33,5 +33,5 @@ pub(super) async fn shared_key(
         .await?;
     stored
         .try_into()
-        .map_err(|_| SharedError::Corrupt("fingerprint key (not 32 bytes)"))
+        .map_err(|_| RedisStoreError::Corrupt("fingerprint key (not 32 bytes)"))
 }

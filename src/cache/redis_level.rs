@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Snapshot, StatusKey, TtlPolicy};
-use crate::shared::SharedStore;
+use crate::store::RedisStore;
 use crate::upstream::WorkflowStatus;
 
 /// How often a replica waiting for another's load looks for its result.
@@ -36,7 +36,7 @@ struct Stored {
 
 /// What a replica should do about a key the second level does not hold.
 pub(super) enum Claim {
-    /// This replica holds the load lock (with this token): load, then [`SharedLevel::store`].
+    /// This replica holds the load lock (with this token): load, then [`RedisLevel::store`].
     Load(u64),
     /// Another replica loaded it meanwhile.
     Loaded(Arc<Snapshot>),
@@ -46,16 +46,16 @@ pub(super) enum Claim {
 
 /// The second level; cheap to clone.
 #[derive(Clone)]
-pub(super) struct SharedLevel {
-    store: SharedStore,
+pub(super) struct RedisLevel {
+    store: RedisStore,
     ttl: TtlPolicy,
     /// How long a load lock lives: the longest an upstream read can take.
     lock_ttl: Duration,
     unlock: Arc<redis::Script>,
 }
 
-impl SharedLevel {
-    pub(super) fn new(store: SharedStore, ttl: TtlPolicy, lock_ttl: Duration) -> Self {
+impl RedisLevel {
+    pub(super) fn new(store: RedisStore, ttl: TtlPolicy, lock_ttl: Duration) -> Self {
         Self {
             store,
             ttl,

@@ -8,19 +8,22 @@ use std::path::Path;
 
 use redis::TlsCertificates;
 
-use super::{RedisUrl, SharedError};
+use super::{RedisStoreError, RedisUrl};
 
 /// What starts each certificate in a PEM file.
 const PEM_CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
 
 /// A client for `url`, trusting the CAs in `ca_file` when one is given. Neither the
 /// URL nor the file's content is ever shown in an error.
-pub(super) fn client(url: &RedisUrl, ca_file: Option<&Path>) -> Result<redis::Client, SharedError> {
-    let bad_url = |error: redis::RedisError| SharedError::BadUrl(format!("{:?}", error.kind()));
+pub(super) fn client(
+    url: &RedisUrl,
+    ca_file: Option<&Path>,
+) -> Result<redis::Client, RedisStoreError> {
+    let bad_url = |error: redis::RedisError| RedisStoreError::BadUrl(format!("{:?}", error.kind()));
     let Some(path) = ca_file else {
         return redis::Client::open(url.expose()).map_err(bad_url);
     };
-    let unusable = |reason: String| SharedError::CaFile {
+    let unusable = |reason: String| RedisStoreError::CaFile {
         path: path.display().to_string(),
         reason,
     };

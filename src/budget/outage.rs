@@ -1,11 +1,11 @@
-//! The conservative local share a replica spends while Redis is unreachable: the
+//! The conservative local allowance a replica spends while Redis is unreachable: the
 //! credential's budget divided by the last known replica count, so N replicas cut
 //! off from each other still stay within one budget together.
 //!
-//! A GCRA of its own rather than governor's, because a share starts *empty* (no
+//! A GCRA of its own rather than governor's, because an allowance starts *empty* (no
 //! burst): the replicas may have spent the shared burst just before Redis went
 //! away, and the window that straddles the outage must still hold. It then refills
-//! at the share's pace. Since an empty share has no room *now*, a request may book
+//! at the allowance's pace. Since an empty allowance has no room *now*, a request may book
 //! the next free slot up to [`MAX_WAIT`] ahead and wait for it, rather than fail:
 //! queries keep being answered through an outage, only paced.
 
@@ -15,12 +15,12 @@ use std::time::Instant;
 use super::{Exhausted, GcraParams, Priority};
 use crate::credential::Fingerprint;
 
-/// How far ahead a request may book its slot in the share (and wait for it).
+/// How far ahead a request may book its slot in the allowance (and wait for it).
 pub(super) const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Shares of both classes for one replica count; rebuilt when the count changes.
-pub(super) struct LocalShare {
-    /// The replica count this share was cut for.
+/// Allowances of both classes for one replica count; rebuilt when the count changes.
+pub(super) struct OutageAllowance {
+    /// The replica count this allowance was cut for.
     pub(super) replicas: u32,
     all: GcraParams,
     background: GcraParams,
@@ -28,13 +28,13 @@ pub(super) struct LocalShare {
     tats: HashMap<(Fingerprint, bool), Instant>,
 }
 
-impl LocalShare {
+impl OutageAllowance {
     /// `1 / replicas` of `all` and `background`, starting empty at `now`.
     pub(super) fn new(replicas: u32, all: GcraParams, background: GcraParams) -> Self {
         Self {
             replicas,
-            all: all.share(replicas),
-            background: background.share(replicas),
+            all: all.divided(replicas),
+            background: background.divided(replicas),
             tats: HashMap::new(),
         }
     }
@@ -90,7 +90,7 @@ impl LocalShare {
 
 impl GcraParams {
     /// This quota cut `replicas` ways: the same window, `1 / replicas` of the requests.
-    fn share(self, replicas: u32) -> Self {
+    fn divided(self, replicas: u32) -> Self {
         let replicas = replicas.max(1);
         Self {
             period: self.period.saturating_mul(replicas),
@@ -107,7 +107,7 @@ mod tests {
     use crate::credential::{Credential, CredentialSecret, FingerprintKey};
 
     #[test]
-    fn a_share_starts_empty_and_refills_at_its_fraction_of_the_pace() {
+    fn an_allowance_starts_empty_and_refills_at_its_fraction_of_the_pace() {
         let all = GcraParams {
             period: Duration::from_millis(100),
             burst: 30,
@@ -117,12 +117,12 @@ mod tests {
             &FingerprintKey::random(),
         )
         .fingerprint();
-        let mut share = LocalShare::new(3, all, all);
+        let mut allowance = OutageAllowance::new(3, all, all);
         let start = Instant::now();
-        // No room now: the first request books the slot one share period ahead, the
+        // No room now: the first request books the slot one allowance period ahead, the
         // next ones the slots after it, until booking would reach past MAX_WAIT.
         let waits: Vec<Duration> = std::iter::from_fn(|| {
-            share
+            allowance
                 .try_acquire(fingerprint, Priority::Foreground, start)
                 .ok()
         })
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(waits.len(), 6, "{waits:?}");
         assert_eq!(waits[0], Duration::from_millis(300));
         assert_eq!(waits[5], Duration::from_millis(1800));
-        let refused = share
+        let refused = allowance
             .try_acquire(fingerprint, Priority::Foreground, start)
             .unwrap_err();
         assert_eq!(refused.retry_after, Duration::from_millis(100));
@@ -139,7 +139,7 @@ mod tests {
         let admitted = (1..=3000)
             .filter(|step| {
                 let now = start + MAX_WAIT + Duration::from_millis(10 * step);
-                share
+                allowance
                     .try_acquire(fingerprint, Priority::Foreground, now)
                     .is_ok()
             })

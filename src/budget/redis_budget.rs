@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Exhausted, GcraParams, Priority};
 use crate::credential::Fingerprint;
-use crate::shared::{SharedError, SharedStore};
+use crate::store::{RedisStore, RedisStoreError};
 
 /// KEYS: the credential's `all` state, its `background` state, its pause.
 /// ARGV: all period (µs), all burst, background period (µs), background burst,
@@ -51,16 +51,16 @@ end
 ";
 
 /// The scripts (hashed once) and the quotas they enforce.
-pub(super) struct SharedBudget {
-    pub(super) store: SharedStore,
+pub(super) struct RedisBudget {
+    pub(super) store: RedisStore,
     acquire: redis::Script,
     pause: redis::Script,
     pub(super) all: GcraParams,
     pub(super) background: GcraParams,
 }
 
-impl SharedBudget {
-    pub(super) fn new(store: SharedStore, all: GcraParams, background: GcraParams) -> Self {
+impl RedisBudget {
+    pub(super) fn new(store: RedisStore, all: GcraParams, background: GcraParams) -> Self {
         Self {
             store,
             acquire: redis::Script::new(ACQUIRE),
@@ -71,12 +71,12 @@ impl SharedBudget {
     }
 
     /// One admission in Redis: `Ok(Ok(remaining))`, `Ok(Err(exhausted))`, or the
-    /// Redis failure that sends the caller to its local share.
+    /// Redis failure that sends the caller to its outage allowance.
     pub(super) async fn try_acquire(
         &self,
         credential: Fingerprint,
         priority: Priority,
-    ) -> Result<Result<u32, Exhausted>, SharedError> {
+    ) -> Result<Result<u32, Exhausted>, RedisStoreError> {
         let keys = [
             self.store.key(&format!("budget:{credential}:all")),
             self.store.key(&format!("budget:{credential}:background")),
@@ -111,7 +111,7 @@ impl SharedBudget {
         &self,
         credential: Fingerprint,
         duration: Duration,
-    ) -> Result<(), SharedError> {
+    ) -> Result<(), RedisStoreError> {
         if !self.store.is_connected() {
             return Ok(());
         }

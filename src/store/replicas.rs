@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use tokio_util::sync::CancellationToken;
 
-use super::SharedStore;
+use super::RedisStore;
 
 /// Renews this replica's entry, drops expired ones, answers the live count.
 const BEAT: &str = r"
@@ -24,7 +24,7 @@ return redis.call('ZCARD', KEYS[1])
 ";
 
 /// Beats until `shutdown`, then leaves the registry.
-pub(super) async fn heartbeat(store: SharedStore, shutdown: CancellationToken) {
+pub(super) async fn heartbeat(store: RedisStore, shutdown: CancellationToken) {
     let script = redis::Script::new(BEAT);
     let mut tick = tokio::time::interval(store.inner.settings.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -48,7 +48,7 @@ pub(super) async fn heartbeat(store: SharedStore, shutdown: CancellationToken) {
 }
 
 /// One beat: on success the count is updated (and health restored by `run`).
-async fn beat(store: &SharedStore, script: &redis::Script) {
+async fn beat(store: &RedisStore, script: &redis::Script) {
     let ttl_ms = (store.inner.settings.heartbeat * 3).as_millis() as u64;
     let mut invocation = script.prepare_invoke();
     invocation

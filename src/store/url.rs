@@ -15,11 +15,26 @@ impl RedisUrl {
         Self(SecretString::from(url))
     }
 
-    /// Whether the Redis client accepts the URL; the reason never shows the URL.
+    /// Whether the Redis client accepts the URL; the reason says what is wrong in
+    /// plain words and never shows the URL.
     pub fn check(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(self.expose()).map_err(|_| "it is not a URL".to_owned())?;
+        match url.scheme() {
+            "redis" | "rediss" | "redis+unix" | "unix" => {}
+            scheme => return Err(format!("its scheme is {scheme}:, not redis: or rediss:")),
+        }
+        if url.scheme().starts_with("redis") && !url.scheme().ends_with("unix") {
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err("it names no host".to_owned());
+            }
+            let db = url.path().trim_start_matches('/');
+            if !db.is_empty() && db.parse::<u32>().is_err() {
+                return Err("the database after the host is not a number".to_owned());
+            }
+        }
         redis::Client::open(self.expose())
             .map(drop)
-            .map_err(|error| format!("{:?}", error.kind()))
+            .map_err(|_| "the Redis client cannot use it".to_owned())
     }
 
     /// Whether the URL asks for TLS (`rediss://`).
@@ -66,6 +81,19 @@ mod tests {
         );
         assert!(shown.contains("rediss://cache.internal:6380"), "{shown}");
         assert!(url.check().is_ok());
-        assert!(RedisUrl::new("http://hunter2@x").check().is_err());
+        let refused = |url: &str| RedisUrl::new(url).check().unwrap_err();
+        assert_eq!(
+            refused("http://hunter2@x"),
+            "its scheme is http:, not redis: or rediss:"
+        );
+        assert_eq!(
+            refused("cache.internal:6379"),
+            "its scheme is cache.internal:, not redis: or rediss:"
+        );
+        assert_eq!(refused("hunter2"), "it is not a URL");
+        assert_eq!(
+            refused("redis://:hunter2@cache/zero"),
+            "the database after the host is not a number"
+        );
     }
 }

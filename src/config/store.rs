@@ -1,4 +1,4 @@
-//! The shared store's section (`--redis-url`): where replicas share their state,
+//! The Redis store's section (`--redis-url`): where replicas share their state,
 //! and how patiently. Without a URL the gateway runs alone, in-process.
 
 use std::path::PathBuf;
@@ -8,11 +8,11 @@ use clap::Args;
 
 use super::ConfigError;
 use crate::flags::duration;
-use crate::shared::{RedisUrl, SharedSettings};
+use crate::store::{RedisStoreSettings, RedisUrl};
 
 /// Redis, shared by the replicas of one deployment.
 #[derive(Debug, Args)]
-pub struct SharedConfig {
+pub struct RedisStoreConfig {
     /// Redis shared by replicas: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. Unset: one replica, all state in-process. A secret (it may carry a password): prefer the environment.
     #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = redis_url)]
     pub redis_url: Option<RedisUrl>,
@@ -37,11 +37,11 @@ pub struct SharedConfig {
     pub redis_startup_wait: Duration,
 }
 
-impl SharedConfig {
-    /// The shared store's settings, when a URL is set.
-    pub fn settings(&self) -> Option<SharedSettings> {
+impl RedisStoreConfig {
+    /// The Redis store's settings, when a URL is set.
+    pub fn settings(&self) -> Option<RedisStoreSettings> {
         let url = self.redis_url.clone()?;
-        Some(SharedSettings {
+        Some(RedisStoreSettings {
             url,
             ca_file: self.redis_ca_file.clone(),
             key_prefix: self.redis_key_prefix.clone(),
@@ -57,7 +57,7 @@ impl SharedConfig {
         if let Some(url) = &self.redis_url {
             url.check().map_err(|reason| {
                 ConfigError::Unusable(format!(
-                    "--redis-url / REDIS_URL is not a usable Redis URL ({reason}); expected redis://[user:password@]host[:port][/db] or rediss://"
+                    "--redis-url / REDIS_URL is not a usable Redis URL: {reason}; expected redis://[user:password@]host[:port][/db] or rediss://"
                 ))
             })?;
         }

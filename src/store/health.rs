@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use super::SharedError;
+use super::RedisStoreError;
 use crate::metrics::Metrics;
 
 /// Slow answers in a row that make a replica go local: one slow command on a busy
@@ -51,7 +51,7 @@ impl Health {
 
     /// A command failed: counted; a failure to reach Redis (not a refusal of one
     /// command), or the third timeout in a row, turns the replica local.
-    pub(super) fn failed(&self, error: &SharedError) {
+    pub(super) fn failed(&self, error: &RedisStoreError) {
         self.metrics.redis_error();
         let gone = match classify(error) {
             Failure::Unreachable => true,
@@ -75,11 +75,11 @@ enum Failure {
     Refused,
 }
 
-fn classify(error: &SharedError) -> Failure {
+fn classify(error: &RedisStoreError) -> Failure {
     match error {
-        SharedError::Timeout(_) => Failure::Slow,
-        SharedError::Redis(error) if error.is_timeout() => Failure::Slow,
-        SharedError::Redis(error)
+        RedisStoreError::Timeout(_) => Failure::Slow,
+        RedisStoreError::Redis(error) if error.is_timeout() => Failure::Slow,
+        RedisStoreError::Redis(error)
             if error.is_io_error()
                 || error.is_connection_refusal()
                 || error.is_connection_dropped()
@@ -87,10 +87,10 @@ fn classify(error: &SharedError) -> Failure {
         {
             Failure::Unreachable
         }
-        SharedError::Redis(_)
-        | SharedError::BadUrl(_)
-        | SharedError::CaFile { .. }
-        | SharedError::Auth(_)
-        | SharedError::Corrupt(_) => Failure::Refused,
+        RedisStoreError::Redis(_)
+        | RedisStoreError::BadUrl(_)
+        | RedisStoreError::CaFile { .. }
+        | RedisStoreError::Auth(_)
+        | RedisStoreError::Corrupt(_) => Failure::Refused,
     }
 }
