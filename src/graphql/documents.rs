@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::compiled::{Plan, compile};
 use super::limits::{OperationLimits, check_nesting};
-use super::validation::{PARSE_FAILED, with_code};
+use super::validation::{PARSE_FAILED, cut_message, with_code};
 
 /// Bytes of query text each cache holds at most (a parsed document costs a few
 /// times its text; the weight counts that).
@@ -107,6 +107,8 @@ impl Documents {
         let document = parse_query(&request.query).map_err(|error| {
             let mut error = ServerError::from(error);
             with_code(&mut error, PARSE_FAILED);
+            // The parser quotes the offending line, which may be the whole document.
+            cut_message(&mut error);
             error
         })?;
         let fixed = document

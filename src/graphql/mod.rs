@@ -114,7 +114,7 @@ impl GatewaySchema {
     pub async fn execute(&self, mut request: Request) -> Response {
         let admitted = match self.admit(&mut request) {
             Ok(admitted) => admitted,
-            Err(refusal) => return Response::from_errors(vec![refusal]),
+            Err(refusal) => return cap_errors(Response::from_errors(vec![refusal])),
         };
         match &self.schema {
             Executable::Standalone(schema) => {
@@ -278,7 +278,8 @@ impl GatewaySchema {
         session: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         if let Err(refusal) = self.admit(&mut request) {
-            return futures::stream::once(async { Response::from_errors(vec![refusal]) }).boxed();
+            let refused = cap_errors(Response::from_errors(vec![refusal]));
+            return futures::stream::once(async { refused }).boxed();
         }
         match &self.schema {
             Executable::Standalone(schema) => Executor::execute_stream(schema, request, session)

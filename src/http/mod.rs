@@ -25,7 +25,7 @@ use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn_with_state, map_request, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
@@ -141,6 +141,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(API_CONTENT_SECURITY_POLICY),
         ))
+        .layer(map_request(screen_headers))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id))
@@ -210,6 +211,32 @@ fn json_refusal(response: Response, body_limit: usize, request_timeout: Duration
         return response;
     }
     refusal.rewrite(response, &message)
+}
+
+/// Longest `X-Request-Id` taken from a caller; a longer one is replaced.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Headers no request may bend: more than one `Host` is refused 400 (which one a
+/// proxy or a cache read is anyone's guess), and an `X-Request-Id` longer than
+/// [`MAX_REQUEST_ID`] bytes or with characters beyond `A-Za-z0-9-_.:` is dropped, so
+/// a fresh one is made rather than a caller's text echoed and logged.
+async fn screen_headers(mut request: Request) -> Result<Request, Response> {
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        let message = "a request may carry one Host header";
+        return Err(Refusal::BadRequest.answer(message));
+    }
+    let usable = |id: &HeaderValue| {
+        id.len() <= MAX_REQUEST_ID
+            && id
+                .as_bytes()
+                .iter()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(byte))
+    };
+    let mut ids = request.headers().get_all("x-request-id").iter();
+    if !matches!((ids.next(), ids.next()), (Some(id), None) if usable(id)) {
+        request.headers_mut().remove("x-request-id");
+    }
+    Ok(request)
 }
 
 /// One span per request, named by route (not raw path) so logs group well; it
