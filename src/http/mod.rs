@@ -31,6 +31,7 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -143,7 +144,11 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         ))
         .layer(map_request(screen_headers))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(log_failure),
+        )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::new())
         .layer(from_fn_with_state(Arc::new(origin_policy), origin::guard))
@@ -211,6 +216,24 @@ fn json_refusal(response: Response, body_limit: usize, request_timeout: Duration
         return response;
     }
     refusal.rewrite(response, &message)
+}
+
+/// A failed request, logged once: a 503 (readiness while draining, an upstream
+/// that is down) is a state the gateway planned for, a warning; any other 5xx or
+/// a failure without an answer is an error.
+fn log_failure(failure: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    let latency_ms = latency.as_millis() as u64;
+    match failure {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::warn!(status = 503, latency_ms, "request answered 503");
+        }
+        ServerErrorsFailureClass::StatusCode(status) => {
+            tracing::error!(status = status.as_u16(), latency_ms, "request failed");
+        }
+        ServerErrorsFailureClass::Error(error) => {
+            tracing::error!(%error, latency_ms, "request failed");
+        }
+    }
 }
 
 /// Longest `X-Request-Id` taken from a caller; a longer one is replaced.
