@@ -13,6 +13,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{GatewayConfig, empty_means_unset};
 use crate::simulator::SimulatorConfig;
+use crate::watch::WatchArgs;
 
 /// `registrar-gateway`: GraphQL over Cloudflare Registrar's registration workflows.
 #[derive(Debug, Parser)]
@@ -142,6 +143,9 @@ pub enum Command {
         #[arg(long)]
         federation: bool,
     },
+    /// Follow one registration through a running gateway until it ends; exits 0 when it
+    /// succeeded, 3 failed, 4 action required, 5 blocked past the limit, 1 on errors.
+    Watch(WatchArgs),
     /// Probe a running gateway's /healthz (for container health checks); exits 0 when healthy.
     Healthcheck {
         /// The gateway's address; 0.0.0.0 and :: are probed on loopback.

@@ -23,7 +23,8 @@
 //! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
 //!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;
-//! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks).
+//! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks);
+//! - [`watch`]: a client of a running gateway, `registrar-gateway watch <domain>`, for shells and CI jobs.
 //!
 //! # Vocabulary
 //!
@@ -42,7 +43,8 @@
 //!   them.
 //! - **poller, watcher**: one [`poller`] task polls one registration for one credential; each
 //!   subscriber holds a [`poller::Watcher`] of it. A poller stops for a [`poller::PollerEnd`]; the
-//!   ones a watcher must be told of reach it as a [`poller::WatchError`].
+//!   ones a watcher must be told of reach it as a [`poller::WatchError`]. The [`watch`]
+//!   subcommand is a client of a gateway's subscription, not a watcher of its own.
 //! - **`*Config` and `*Settings`**: a `*Config` is a clap section (flags and environment, in
 //!   [`config`], and the simulator's [`simulator::SimulatorConfig`]); a `*Settings` is the runtime
 //!   value a component is built from, which its `*Config` converts itself into.
@@ -53,6 +55,11 @@
 //! - **share**: a fair share only ([`fair_share`]: a client's share of lookups,
 //!   subscriptions and credentials). While Redis is unreachable a replica spends its
 //!   *outage allowance* of the budget (a slice of it, cut by the replica count).
+//! - **budget, reserve, allowance, turn**: the *budget* is what the upstream allows one
+//!   credential per window (`--upstream-budget`); the *reserve* is the part of it kept for
+//!   the user's other use of Cloudflare (`--budget-reserve`); the *allowance* is the rest,
+//!   what the gateway spends. A request that finds no room waits its *turn* in the
+//!   credential's *line* ([`budget::Budget::turn`]): queries first, then polls in rotation.
 //! - **store**: the Redis store replicas coordinate through ([`store::RedisStore`],
 //!   `--redis-url`); what lives in it is named for Redis (`RedisBudget`, the cache's
 //!   `RedisLevel`). "Shared" is only the plain verb ("pollers shared by replicas").
@@ -85,3 +92,4 @@ pub mod store;
 mod sync;
 pub mod telemetry;
 pub mod upstream;
+pub mod watch;

@@ -7,7 +7,7 @@ use registrar_gateway::cli::{self, Cli, Command};
 use registrar_gateway::config::LogFormat;
 use registrar_gateway::simulator::SimulatorConfig;
 use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
-use registrar_gateway::{graphql, simulator, telemetry};
+use registrar_gateway::{graphql, simulator, telemetry, watch};
 
 /// jemalloc rather than glibc's malloc: polling, fan-out and HTTP make many small,
 /// short-lived allocations across worker threads, where glibc's allocator showed as
@@ -35,6 +35,7 @@ async fn main() -> ExitCode {
         }) => probe_health(health_listen.unwrap_or(listen))
             .await
             .map_err(Into::into),
+        Some(Command::Watch(args)) => return watch::run(args).await,
         None => with_telemetry(cli.gateway.log_format, serve(cli.gateway)).await,
     };
     match result {

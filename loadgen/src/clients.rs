@@ -21,6 +21,13 @@ pub(crate) struct SimStats {
     pub requests_total: u64,
     /// Requests per account, then per domain.
     pub registrations: BTreeMap<String, BTreeMap<String, u64>>,
+    /// 429 answers.
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// The longest time between two requests about one registration, in ms, per
+    /// account, then per domain (absent from simulators before it was counted).
+    #[serde(default)]
+    pub longest_gaps_ms: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 impl SimStats {
@@ -85,10 +92,15 @@ impl SimulatorControl {
         Ok(())
     }
 
+    /// `GET /__sim/clock`: `now` (the workflow clock) and `manual`.
+    pub(crate) async fn clock(&self) -> Result<Value, BenchError> {
+        let response = self.http.get(format!("{}/clock", self.base)).send().await?;
+        Ok(response.error_for_status()?.json().await?)
+    }
+
     /// Whether the workflow clock only moves when advanced.
     pub(crate) async fn clock_is_manual(&self) -> Result<bool, BenchError> {
-        let response = self.http.get(format!("{}/clock", self.base)).send().await?;
-        let clock: Value = response.error_for_status()?.json().await?;
+        let clock = self.clock().await?;
         Ok(clock["manual"].as_bool().unwrap_or(false))
     }
 

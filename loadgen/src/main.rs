@@ -5,8 +5,9 @@
 //! Layout: [`stack`] and [`processes`] start what is measured; [`clients`],
 //! [`load`] and [`pollers`] make the traffic; one module per scenario
 //! ([`collapse`], [`query`] with its [`floor`], [`fanout`], [`simulator`],
-//! [`soak`]); [`report`] prints and saves the figures.
+//! [`soak`], [`budget`]); [`report`] prints and saves the figures.
 
+mod budget;
 mod clients;
 mod collapse;
 mod error;
@@ -82,6 +83,8 @@ enum Scenario {
     Simulator(simulator::SimulatorArgs),
     /// 5. Mixed load for a long time, RSS sampled periodically.
     Soak(soak::SoakArgs),
+    /// 6. Many watched registrations under the upstream's real rate limit (time scaled).
+    Budget(budget::BudgetArgs),
     /// Scenarios 1-4 with their defaults, and the soak when --soak is given.
     All {
         /// Also soak for this long, e.g. 30m.
@@ -171,6 +174,7 @@ struct Plan {
     fanout: Option<fanout::FanoutArgs>,
     simulator: Option<simulator::SimulatorArgs>,
     soak: Option<soak::SoakArgs>,
+    budget: Option<budget::BudgetArgs>,
 }
 
 impl Plan {
@@ -182,6 +186,7 @@ impl Plan {
             Scenario::Fanout(args) => plan.fanout = Some(args.clone()),
             Scenario::Simulator(args) => plan.simulator = Some(args.clone()),
             Scenario::Soak(args) => plan.soak = Some(args.clone()),
+            Scenario::Budget(args) => plan.budget = Some(args.clone()),
             Scenario::All { .. } | Scenario::Smoke | Scenario::Floor { .. } => {}
         }
         plan
@@ -198,6 +203,7 @@ impl Plan {
                 args.duration = duration;
                 args
             }),
+            budget: None,
         }
     }
 
@@ -252,6 +258,17 @@ impl Plan {
                 "--registrations",
                 "6",
             ])),
+            budget: Some(budget::BudgetArgs::parse_from([
+                "budget",
+                "--registrations",
+                "20",
+                "--connections",
+                "4",
+                "--floor",
+                "1s",
+                "--duration",
+                "5s",
+            ])),
         }
     }
 
@@ -290,6 +307,12 @@ impl Plan {
             record(
                 "soak",
                 soak::run(setup, &args).await.map(|report| vec![report]),
+            );
+        }
+        if let Some(args) = self.budget {
+            record(
+                "budget",
+                budget::run(setup, &args).await.map(|report| vec![report]),
             );
         }
         (reports, failed)

@@ -9,6 +9,13 @@
 //! starve the ones that move. When the upstream itself says stop (429 `Retry-After`,
 //! or `Ratelimit` with nothing remaining), the credential is paused for every caller.
 //!
+//! Cloudflare's limit is per user, across the dashboard, API tokens and keys: the
+//! gateway keeps a reserve of it (`--budget-reserve`, 10 % by default) for
+//! everything else the user runs, and spends only the allowance after it.
+//!
+//! When the budget is short, requests wait their turn in one line per credential
+//! ([`turns`]): queries first, briefly, then polls in a fair rotation.
+//!
 //! With the Redis store (`--redis-url`) the same GCRA lives in Redis
 //! ([`redis_budget`]), so replicas share one budget and one pause per credential; while
 //! Redis is unreachable each replica spends a conservative local allowance ([`outage`]).
@@ -16,6 +23,7 @@
 
 mod outage;
 mod redis_budget;
+mod turns;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -33,6 +41,8 @@ use crate::store::RedisStore;
 use crate::sync::LockUnpoisoned;
 use outage::OutageAllowance;
 use redis_budget::RedisBudget;
+pub use turns::QUERY_WAIT;
+use turns::{InLine, Lines, Place};
 
 /// Credentials tracked before idle ones are forgotten (bounds memory in pass-through mode).
 const MAX_TRACKED_CREDENTIALS: usize = 10_000;
@@ -44,12 +54,23 @@ pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
 /// The budget's size.
 #[derive(Clone, Copy, Debug)]
 pub struct BudgetSettings {
-    /// Requests allowed per credential in any window.
+    /// Requests the upstream allows per credential in any window.
     pub limit: u32,
     /// The window.
     pub window: Duration,
-    /// Share of the limit that background polls (blocked, waiting on the user) may use.
+    /// Share of the allowance that background polls (blocked, waiting on the user) may use.
     pub background_share: f64,
+    /// Share of `limit` kept for everything else the user runs against the upstream
+    /// (0 <= reserve < 1): the gateway spends only the rest.
+    pub reserve: f64,
+}
+
+impl BudgetSettings {
+    /// What the gateway may spend per window: the limit less the reserve.
+    pub fn allowance(&self) -> u32 {
+        let kept = 1.0 - self.reserve.clamp(0.0, 1.0);
+        ((f64::from(self.limit) * kept).floor() as u32).max(1)
+    }
 }
 
 /// Whose request it is, for fairness when the budget is short.
@@ -59,6 +80,20 @@ pub enum Priority {
     Foreground,
     /// Pollers of blocked workflows, or of paused ones kept watched.
     Background,
+    /// A poll whose turn ([`Budget::turn`]) already took its request from the
+    /// budget: admitted at once. Its retries are charged ([`Priority::retried`]).
+    Granted,
+}
+
+impl Priority {
+    /// The priority of a retry of a request sent at this one: a granted turn pays
+    /// for one request only.
+    pub fn retried(self) -> Self {
+        match self {
+            Self::Granted => Self::Foreground,
+            other => other,
+        }
+    }
 }
 
 /// The budget has no room now; `retry_after` is when it will.
@@ -106,17 +141,20 @@ struct BudgetState {
     /// While Redis is unreachable: this replica's allowance, cut for the replica count
     /// last seen; dropped when Redis answers, so the next outage starts empty again.
     outage: Mutex<Option<OutageAllowance>>,
+    /// Requests waiting for room, one line per credential.
+    lines: Mutex<Lines>,
 }
 
 impl Budget {
     /// A budget of `settings.limit` requests per `settings.window` per credential,
     /// kept in `store` (one budget for every replica) when given.
     pub fn new(settings: BudgetSettings, metrics: Metrics, store: Option<RedisStore>) -> Self {
+        let allowance = settings.allowance();
         let background_limit =
-            (f64::from(settings.limit) * settings.background_share.clamp(0.0, 1.0)) as u32;
-        let all = quota(settings.limit, settings.window);
+            (f64::from(allowance) * settings.background_share.clamp(0.0, 1.0)) as u32;
+        let all = quota(allowance, settings.window);
         let params = (
-            gcra(settings.limit, settings.window),
+            gcra(allowance, settings.window),
             gcra(background_limit, settings.window),
         );
         let inner = BudgetState {
@@ -128,14 +166,132 @@ impl Budget {
             metrics,
             redis: store.map(|store| RedisBudget::new(store, params.0, params.1)),
             outage: Mutex::default(),
+            lines: Mutex::default(),
         };
         Self {
             inner: Arc::new(inner),
         }
     }
 
-    /// Takes one request from `credential`'s budget, or says when there will be room.
+    /// Takes one request from `credential`'s budget for a query (or a retry, or a
+    /// start): at once when there is room and nobody waits, else after the queries
+    /// ahead of it, waiting at most [`QUERY_WAIT`]; or says when to try again.
     pub async fn try_acquire(
+        &self,
+        credential: Fingerprint,
+        priority: Priority,
+    ) -> Result<(), Exhausted> {
+        if priority == Priority::Granted {
+            return Ok(());
+        }
+        let admitted = match self.paused_for(credential) {
+            Some(retry_after) => Err(Exhausted { retry_after }),
+            None => self.in_turn(credential, priority, None).await,
+        };
+        if admitted.is_err() {
+            self.inner.metrics.budget_refusal();
+        }
+        admitted
+    }
+
+    /// Takes one request from `credential`'s budget for a poll of a registration
+    /// last polled at `last_polled` (or whose poller started then): at once when
+    /// there is room and nobody waits, else when its turn in the rotation comes
+    /// (the least recently polled first, after the queries). Never refused; a
+    /// caller that stops waiting leaves the line.
+    pub async fn turn(
+        &self,
+        credential: Fingerprint,
+        priority: Priority,
+        last_polled: tokio::time::Instant,
+    ) {
+        // Unbounded waits are only refused when the dispatcher is gone (never while the
+        // budget lives); the poll then goes and the upstream's answer decides.
+        let _ = self.in_turn(credential, priority, Some(last_polled)).await;
+    }
+
+    /// How long a poll joining `credential`'s line now can expect to wait: one
+    /// request period per poll ahead of it.
+    pub fn turn_wait(&self, credential: Fingerprint) -> Duration {
+        let polls = self.inner.lines.lock_unpoisoned().polls_waiting(credential);
+        let polls = u32::try_from(polls).unwrap_or(u32::MAX);
+        self.inner.quota.replenish_interval().saturating_mul(polls)
+    }
+
+    /// Admits at once when nobody waits and there is room, else waits in line
+    /// (a query at most [`QUERY_WAIT`], a poll until its turn).
+    async fn in_turn(
+        &self,
+        credential: Fingerprint,
+        priority: Priority,
+        poll_since: Option<tokio::time::Instant>,
+    ) -> Result<(), Exhausted> {
+        let waiting = self.inner.lines.lock_unpoisoned().is_waiting(credential);
+        if !waiting && self.admit_now(credential, priority).await.is_ok() {
+            return Ok(());
+        }
+        let joined = self
+            .inner
+            .lines
+            .lock_unpoisoned()
+            .join(credential, priority, poll_since);
+        let (place, granted) = match joined {
+            InLine::Wait(place, granted) => (place, granted),
+            InLine::WaitAndDispatch(place, granted) => {
+                tokio::spawn(self.clone().dispatch(credential));
+                (place, granted)
+            }
+        };
+        let _leave = LeaveOnDrop {
+            budget: self,
+            credential,
+            place,
+        };
+        let granted = match poll_since {
+            Some(_) => granted.await.is_ok(),
+            None => matches!(tokio::time::timeout(QUERY_WAIT, granted).await, Ok(Ok(()))),
+        };
+        match granted {
+            true => Ok(()),
+            false => Err(Exhausted {
+                retry_after: QUERY_WAIT,
+            }),
+        }
+    }
+
+    /// Serves `credential`'s line: each request that frees up goes to the first in
+    /// line (or, when the background class has no room for it, to the next one
+    /// that is not a background poll); stops when the line is empty.
+    async fn dispatch(self, credential: Fingerprint) {
+        loop {
+            let next = self.inner.lines.lock_unpoisoned().next(credential);
+            if next.is_empty() {
+                return;
+            }
+            let mut wait = MAX_PAUSE;
+            let mut granted = false;
+            for (place, priority) in next {
+                match self.admit_now(credential, priority).await {
+                    Ok(()) => {
+                        let waiter = self.inner.lines.lock_unpoisoned().leave(credential, place);
+                        // A waiter that left meanwhile leaves its request unused.
+                        if let Some(waiter) = waiter {
+                            let _ = waiter.granted.send(());
+                        }
+                        granted = true;
+                        break;
+                    }
+                    Err(exhausted) => wait = wait.min(exhausted.retry_after),
+                }
+            }
+            if !granted {
+                tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+            }
+        }
+    }
+
+    /// One admission from the budget (in Redis, or this process), reported.
+    async fn admit_now(
         &self,
         credential: Fingerprint,
         priority: Priority,
@@ -144,11 +300,9 @@ impl Budget {
             None => self.admit(credential, priority),
             Some(redis) => self.admit_in_redis(redis, credential, priority).await,
         };
-        match admitted {
-            Ok(remaining) => self.report(credential, remaining, Instant::now()),
-            Err(_) => self.inner.metrics.budget_refusal(),
-        }
-        admitted.map(drop)
+        let remaining = admitted?;
+        self.report(credential, remaining, Instant::now());
+        Ok(())
     }
 
     /// Admits one request; says how many more could go at once now.
@@ -254,6 +408,11 @@ impl Budget {
         tracing::warn!(%credential, pause_ms = duration.as_millis() as u64, "the upstream asked this credential to slow down");
     }
 
+    /// Leaves `credential`'s line.
+    fn leave(&self, credential: Fingerprint, place: Place) {
+        self.inner.lines.lock_unpoisoned().leave(credential, place);
+    }
+
     fn paused_for(&self, credential: Fingerprint) -> Option<Duration> {
         let mut paused = self.inner.paused.lock_unpoisoned();
         let now = Instant::now();
@@ -284,6 +443,20 @@ impl Budget {
             self.inner.all.retain_recent();
             self.inner.background.retain_recent();
         }
+    }
+}
+
+/// Takes a request's place out of its line when its waiter goes (granted, timed
+/// out, or dropped by a caller that stopped waiting).
+struct LeaveOnDrop<'a> {
+    budget: &'a Budget,
+    credential: Fingerprint,
+    place: Place,
+}
+
+impl Drop for LeaveOnDrop<'_> {
+    fn drop(&mut self) {
+        self.budget.leave(self.credential, self.place);
     }
 }
 
@@ -323,13 +496,13 @@ mod tests {
         .fingerprint()
     }
 
-    /// The in-process budget never waits: its future is ready at once.
+    /// One admission from the in-process limiters, without waiting in line.
     fn acquire(
         budget: &Budget,
         credential: Fingerprint,
         priority: Priority,
     ) -> Result<(), Exhausted> {
-        futures::executor::block_on(budget.try_acquire(credential, priority))
+        budget.admit(credential, priority).map(drop)
     }
 
     fn budget(limit: u32, window: Duration) -> Budget {
@@ -338,6 +511,7 @@ mod tests {
                 limit,
                 window,
                 background_share: 0.25,
+                reserve: 0.0,
             },
             Metrics::disabled(),
             None,
@@ -391,5 +565,78 @@ mod tests {
         let refused = acquire(&budget, a, Priority::Foreground).unwrap_err();
         assert!(refused.retry_after > Duration::from_secs(59));
         assert!(acquire(&budget, b, Priority::Foreground).is_ok());
+    }
+
+    #[test]
+    fn the_reserve_is_kept_for_everything_else_the_user_runs() {
+        let settings = BudgetSettings {
+            limit: 1200,
+            window: Duration::from_secs(300),
+            background_share: 0.25,
+            reserve: 0.1,
+        };
+        assert_eq!(settings.allowance(), 1080);
+        let budget = Budget::new(settings, Metrics::disabled(), None);
+        let a = credential("a");
+        let burst = (0..500)
+            .filter(|_| acquire(&budget, a, Priority::Foreground).is_ok())
+            .count();
+        assert_eq!(burst, 108, "a tenth of the allowance, not of the limit");
+    }
+
+    #[tokio::test]
+    async fn when_the_budget_is_short_queries_go_first_then_the_least_recently_polled() {
+        // A request every 20 ms after a burst of 11.
+        let budget = budget(110, Duration::from_secs(2));
+        let a = credential("a");
+        while acquire(&budget, a, Priority::Foreground).is_ok() {}
+        let (granted, mut order) = tokio::sync::mpsc::unbounded_channel();
+        let start = tokio::time::Instant::now();
+        // Polls last polled 1 s, 3 s and 2 s ago, then a query: all wait in line.
+        for (name, ago) in [("poll 1s", 1), ("poll 3s", 3), ("poll 2s", 2)] {
+            let (budget, granted) = (budget.clone(), granted.clone());
+            let last_polled = start - Duration::from_secs(ago);
+            tokio::spawn(async move {
+                budget.turn(a, Priority::Foreground, last_polled).await;
+                let _ = granted.send(name);
+            });
+        }
+        let query = {
+            let (budget, granted) = (budget.clone(), granted.clone());
+            tokio::spawn(async move {
+                let admitted = budget.try_acquire(a, Priority::Foreground).await;
+                let _ = granted.send("query");
+                admitted
+            })
+        };
+        drop(granted);
+        let mut seen = Vec::new();
+        while let Some(name) = order.recv().await {
+            seen.push(name);
+        }
+        assert_eq!(seen, ["query", "poll 3s", "poll 2s", "poll 1s"]);
+        assert_eq!(query.await.unwrap(), Ok(()));
+        assert_eq!(budget.turn_wait(a), Duration::ZERO, "the line is empty");
+    }
+
+    #[tokio::test]
+    async fn a_query_waits_in_line_at_most_its_bound_then_is_refused() {
+        // One request per 100 s after a burst of 1: the line does not move.
+        let budget = budget(2, Duration::from_secs(100));
+        let a = credential("a");
+        while acquire(&budget, a, Priority::Foreground).is_ok() {}
+        let started = std::time::Instant::now();
+        let refused = budget.try_acquire(a, Priority::Foreground).await;
+        assert_eq!(
+            refused,
+            Err(Exhausted {
+                retry_after: QUERY_WAIT
+            })
+        );
+        assert!(started.elapsed() >= QUERY_WAIT);
+        assert!(
+            !budget.inner.lines.lock_unpoisoned().is_waiting(a),
+            "it left the line"
+        );
     }
 }

@@ -76,6 +76,14 @@ pub struct UpstreamConfig {
         default_value_t = 0.25
     )]
     pub budget_background_share: f64,
+    /// Share of --upstream-budget kept for everything else the user runs against Cloudflare (its limit is per user, across the dashboard, API tokens and keys); the gateway spends only the rest.
+    #[arg(
+        long,
+        value_name = "BUDGET_RESERVE",
+        env = "GATEWAY_BUDGET_RESERVE",
+        default_value_t = 0.1
+    )]
+    pub budget_reserve: f64,
     /// Retries of a failed upstream call, as Cloudflare's SDKs retry (connect errors, timeouts, 408, 409, 429 with a short Retry-After, 5xx); 0 turns retries off.
     #[arg(
         id = "upstream_retries",
@@ -186,6 +194,7 @@ impl UpstreamConfig {
             limit: self.budget,
             window: self.budget_window,
             background_share: self.budget_background_share,
+            reserve: self.budget_reserve,
         }
     }
 

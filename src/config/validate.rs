@@ -51,6 +51,9 @@ impl GatewayConfig {
             "--upstream-budget-background-share",
             upstream.budget_background_share,
         )?;
+        if !(0.0..0.95).contains(&upstream.budget_reserve) {
+            return unusable("--budget-reserve must be at least 0 and below 0.95");
+        }
         if !(subscriptions.poll_multiplier >= 1.0 && subscriptions.poll_multiplier.is_finite()) {
             return unusable("--poll-multiplier must be at least 1");
         }

@@ -160,7 +160,7 @@ impl FairShare {
     pub fn new(settings: ShareSettings) -> Self {
         let budget = settings.budget;
         let share = settings.lookup_share.clamp(f64::MIN_POSITIVE, 1.0);
-        let client_limit = (f64::from(budget.limit) * share).ceil().max(1.0) as u32;
+        let client_limit = (f64::from(budget.allowance()) * share).ceil().max(1.0) as u32;
         let lookup_quota = (share < 1.0).then(|| quota(client_limit, budget.window));
         let per_minute =
             NonZeroU32::new(settings.max_new_credentials_per_minute.max(1)).expect("at least 1");
@@ -302,6 +302,7 @@ mod tests {
                 limit,
                 window: Duration::from_secs(3600),
                 background_share: 0.25,
+                reserve: 0.0,
             },
             lookup_share: share,
             max_subscriptions: subscriptions,

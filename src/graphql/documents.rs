@@ -19,15 +19,18 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::parser::parse_query;
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, ServerError, ServerResult, Variables};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
+use async_graphql::{Positioned, Request, ServerResult, Variables};
 use moka::sync::Cache;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::compiled::{Plan, compile};
 use super::limits::{OperationLimits, check_nesting};
-use super::validation::{PARSE_FAILED, cut_message, with_code};
+use super::syntax_error::syntax_error;
+use super::validation::cut_message;
 
 /// Bytes of query text each cache holds at most (a parsed document costs a few
 /// times its text; the weight counts that).
@@ -48,6 +51,12 @@ impl AdmittedDocument {
     /// The parsed document.
     pub fn document(&self) -> &ExecutableDocument {
         &self.document
+    }
+
+    /// The type of the operation a request naming `name` runs, when the document
+    /// names one unambiguously.
+    pub fn operation_type(&self, name: Option<&str>) -> Option<OperationType> {
+        Some(selected_operation(&self.document, name)?.node.ty)
     }
 
     /// The limits' verdict on the document with `variables`.
@@ -105,8 +114,7 @@ impl Documents {
         }
         check_nesting(&request.query)?;
         let document = parse_query(&request.query).map_err(|error| {
-            let mut error = ServerError::from(error);
-            with_code(&mut error, PARSE_FAILED);
+            let mut error = syntax_error(&request.query, error);
             // The parser quotes the offending line, which may be the whole document.
             cut_message(&mut error);
             error
@@ -266,5 +274,21 @@ mod tests {
             sha256_hex(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+}
+
+/// The operation a request naming `name` runs, when `document` names one
+/// unambiguously (one operation, or the one named).
+pub(super) fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()
+        }
+        (DocumentOperations::Multiple(_), None) => None,
     }
 }

@@ -24,21 +24,20 @@
 //! execution has its own Cloudflare credential counted against its client's share of
 //! new credentials.
 
-use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection,
-};
-use async_graphql::{Data, ErrorExtensions, PathSegment, Pos, Request, Response, Value};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
+use async_graphql::{ErrorExtensions, PathSegment, Pos, Request, Response, Value};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
+use super::data_of;
+use super::documents::selected_operation;
 use super::error::GraphqlError;
 use super::subscription::{LastEventId, SubscriptionPlace};
 use crate::credential::{Credential, Fingerprint};
@@ -124,11 +123,6 @@ impl FanoutResponse {
     }
 }
 
-/// Request data of a shared execution: each of its subscribers holds its own place
-/// in its client's share of open subscriptions (see [`Fanout::join`]), so the
-/// execution's resolver takes none for the subscriber that started it.
-pub(super) struct SharesHeldPerSubscriber;
-
 /// A subscriber's place on its connection and in its client's share of open
 /// subscriptions, held for as long as it listens.
 pub(super) type Places = (Option<SubscriptionPlace>, Option<SubscriptionHold>);
@@ -163,14 +157,7 @@ pub(super) fn shareable(
     }
     let variables = serde_json::to_string(&request.variables).ok()?;
     let operation_name = request.operation_name.clone();
-    let operation = match (&document.operations, operation_name.as_deref()) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()?
-        }
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
+    let operation = selected_operation(document, operation_name.as_deref())?;
     if operation.node.ty != OperationType::Subscription {
         return None;
     }
@@ -199,11 +186,6 @@ pub(super) fn shareable(
         variables,
     };
     Some((key, root))
-}
-
-/// `T` from a request's or a connection's data.
-pub(super) fn data_of<T: Any>(data: &Data) -> Option<&T> {
-    data.get(&TypeId::of::<T>())?.downcast_ref::<T>()
 }
 
 /// The shared executions, and the count of their subscribers.

@@ -13,9 +13,11 @@ mod mutation;
 mod query;
 mod share;
 mod subscription;
+mod syntax_error;
 mod types;
 mod validation;
 
+use std::any::{Any, TypeId};
 use std::sync::Arc;
 
 use async_graphql::{
@@ -38,12 +40,13 @@ use validation::cap_errors;
 pub use validation::{MAX_ERRORS, PARSE_FAILED, VALIDATION_FAILED, with_code};
 
 use self::documents::Documents;
-use self::fanout::{Fanout, data_of};
+use self::fanout::Fanout;
 use self::federation::{EntityPositions, EntityRoot, SubgraphQuery};
 use self::query::StandaloneQuery;
 use crate::access::AccessPolicy;
 use crate::credential::Credential;
 use crate::fair_share::{ClientId, FairShare};
+use crate::metrics::{GraphqlOutcome, OperationKind};
 use crate::registrations::RegistrationService;
 
 /// Which schema the gateway serves.
@@ -152,6 +155,15 @@ impl GatewaySchema {
         plan.answer(self, request).await
     }
 
+    /// The operation type `request` will run, read from the document cache (so
+    /// executing it does not parse again); `Unknown` when it does not parse, is
+    /// refused by the limits, or names no single operation (executing it reports why).
+    pub fn operation_kind(&self, request: &Request) -> OperationKind {
+        let document = self.document(request).ok();
+        let name = request.operation_name.as_deref();
+        OperationKind::from(document.and_then(|admitted| admitted.operation_type(name)))
+    }
+
     /// Apollo's automatic persisted queries, for the HTTP transport.
     pub fn persisted_queries(&self) -> &PersistedQueries {
         &self.parts.persisted
@@ -251,7 +263,7 @@ impl GatewaySchema {
                 if let Some(credential) = credential {
                     request = request.data(credential);
                 }
-                request = request.data(fanout::SharesHeldPerSubscriber);
+                request = request.data(share::SharesHeldPerSubscriber);
                 return Sharing::Shared(key, request, (slot, held));
             }
         }
@@ -418,6 +430,22 @@ pub fn caller_credential<'a>(ctx: &Context<'a>) -> Result<&'a Credential, Graphq
     access
         .credential_for(ctx.data_opt::<Credential>())
         .map_err(GraphqlError::from)
+}
+
+/// `T` from a request's or a connection's data.
+fn data_of<T: Any>(data: &Data) -> Option<&T> {
+    data.get(&TypeId::of::<T>())?.downcast_ref::<T>()
+}
+
+/// How an executed operation ended, as the metrics count it.
+pub fn outcome(response: &Response) -> GraphqlOutcome {
+    if is_request_error(response) {
+        GraphqlOutcome::RequestError
+    } else if response.errors.is_empty() {
+        GraphqlOutcome::Ok
+    } else {
+        GraphqlOutcome::Error
+    }
 }
 
 /// Whether a response is a request error: nothing executed (parse, validation or

@@ -8,12 +8,9 @@ use std::time::Duration;
 use async_graphql::Context;
 
 use super::error::GraphqlError;
-use super::fanout::SharesHeldPerSubscriber;
 use super::service;
 use crate::credential::Credential;
-use crate::domain::{AccountId, DomainName};
 use crate::fair_share::{ClientId, FairShare, ShareRefusal, SubscriptionHold};
-use crate::registrations::RegistrationService;
 
 /// Who pays for a lookup: the client the transport placed in the request data,
 /// its fair shares, and whether it brought its own Cloudflare credential (only
@@ -60,31 +57,10 @@ impl<'a> Payer<'a> {
     }
 }
 
-/// What a subscription's first lookup of `domain` costs the client: nothing when
-/// its status is fresh in the cache; else one lookup of its share. A caller's own
-/// Cloudflare credential must first be one it used lately, or fit its share of new
-/// credentials.
-pub(super) async fn spend_lookup(
-    ctx: &Context<'_>,
-    registrations: &RegistrationService,
-    credential: &Credential,
-    account: &AccountId,
-    domain: &DomainName,
-) -> Result<(), GraphqlError> {
-    let Some(payer) = Payer::of(ctx)? else {
-        return Ok(());
-    };
-    payer.admit(credential).await?;
-    if registrations.is_fresh(credential, account, domain).await {
-        return Ok(());
-    }
-    payer.take_lookup().await
-}
-
 /// What a query's lookup costs the client: a caller's own Cloudflare credential must
 /// first be one it used lately, or fit its share of new credentials; then the charge
 /// the cache asks of the lookup only if it is the one that calls the upstream (see
-/// [`RegistrationService::status`]): one lookup of the client's share, or nothing
+/// [`crate::registrations::RegistrationService::status`]): one lookup of the client's share, or nothing
 /// for a request without a client.
 pub(super) async fn lookup_charge(
     payer: Option<Payer<'_>>,
@@ -102,6 +78,20 @@ pub(super) async fn lookup_charge(
     })
 }
 
+/// What a watch costs the client: nothing from its lookup share, since the poller
+/// asks the upstream in its turn of the credential's budget, never at the client's
+/// say. A caller's own Cloudflare credential must still be one it used lately, or
+/// fit its share of new credentials.
+pub(super) async fn admit_watch(
+    ctx: &Context<'_>,
+    credential: &Credential,
+) -> Result<(), GraphqlError> {
+    match Payer::of(ctx)? {
+        Some(payer) => payer.admit(credential).await,
+        None => Ok(()),
+    }
+}
+
 /// What a call that always reaches the upstream (`startRegistration`) costs: one lookup.
 pub(super) async fn spend_call(
     ctx: &Context<'_>,
@@ -113,6 +103,11 @@ pub(super) async fn spend_call(
     payer.admit(credential).await?;
     payer.take_lookup().await
 }
+
+/// Request data of a shared execution: each of its subscribers holds its own place
+/// in its client's share of open subscriptions (see `Fanout::join`), so the
+/// execution's resolver takes none for the subscriber that started it.
+pub(super) struct SharesHeldPerSubscriber;
 
 /// One of the client's open subscriptions, held while the subscription lives
 /// (none for a shared execution: its subscribers hold theirs).

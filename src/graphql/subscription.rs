@@ -11,7 +11,7 @@ use super::caller_credential;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
-use super::share::{hold_subscription, spend_lookup};
+use super::share::{admit_watch, hold_subscription};
 use super::types::{RegistrationStatus, WorkflowState};
 use crate::domain::DomainName;
 use crate::poller::{Delivery, StatusEvent, WatchError};
@@ -89,7 +89,7 @@ impl SubscriptionRoot {
                 None => None,
             };
             let held = hold_subscription(ctx)?;
-            spend_lookup(ctx, registrations, credential, &account, &domain).await?;
+            admit_watch(ctx, credential).await?;
             let watch = registrations
                 .watch(
                     credential,

@@ -4,10 +4,10 @@
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::graphql::JSON;
+use super::media::{JSON, MediaType, NotAcceptable, with_media_type};
 
 /// Why a request is answered before (or instead of) GraphQL: each has its HTTP
 /// status and a stable `extensions.code`.
@@ -91,4 +91,16 @@ pub(super) fn error_body(code: &str, message: &str) -> Vec<u8> {
     json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
         .to_string()
         .into_bytes()
+}
+
+/// A request answered with `refusal` instead of a GraphQL result.
+pub(super) fn failure(media: MediaType, refusal: Refusal, message: &str) -> Response {
+    with_media_type(media, refusal.status(), error_body(refusal.code(), message))
+}
+
+impl IntoResponse for NotAcceptable {
+    fn into_response(self) -> Response {
+        let message = "Accept must allow application/graphql-response+json or application/json";
+        failure(MediaType::Json, Refusal::NotAcceptable, message)
+    }
 }

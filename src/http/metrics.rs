@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::error::error_body;
-use super::graphql::JSON;
+use super::media::JSON;
 use crate::access::AccessPolicy;
 use crate::metrics::{CONTENT_TYPE, Metrics};
 

@@ -9,9 +9,11 @@ mod error;
 mod explorer;
 mod forwarded;
 mod graphql;
+mod media;
 pub mod metrics;
 mod origin;
 mod peer;
+mod response;
 mod server;
 mod status_page;
 mod stream;
@@ -24,7 +26,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawQuery, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn_with_state, map_request, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -171,10 +173,27 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         )
         .merge(status_pages(state.explorer.is_some()))
         // A fallback of our own, so unknown paths get the layers' headers too.
-        .fallback(|| async { StatusCode::NOT_FOUND })
+        .fallback(|headers: HeaderMap| async move {
+            misdirected_websocket(&headers).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+        })
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(layers)
         .with_state(state)
+}
+
+/// A websocket upgrade anywhere but `/graphql` (a client pointed at the explorer's
+/// `/`, or a typo): refused with where to go, rather than answered with a page or a
+/// 404 the client reports as a bare failed handshake.
+fn misdirected_websocket(headers: &HeaderMap) -> Option<Response> {
+    let upgrade = headers.get(header::UPGRADE)?.to_str().ok()?;
+    upgrade.eq_ignore_ascii_case("websocket").then(|| {
+        let message =
+            "this path does not take websocket connections: GraphQL over websockets is at /graphql";
+        let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static(media::JSON))];
+        let refusal = Refusal::BadRequest;
+        let body = error::error_body(refusal.code(), message);
+        (refusal.status(), content_type, body).into_response()
+    })
 }
 
 /// The policy of every answer but the explorer page (which sets its own, and keeps

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::error::error_body;
-use super::graphql::JSON;
+use super::media::JSON;
 use crate::fair_share::{ConnectionHold, FairShare, TOO_MANY_CLIENT_CONNECTIONS};
 
 /// Concurrent streams one HTTP/2 connection may open.

@@ -34,8 +34,8 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
-use super::error::{Refusal, error_body};
-use super::graphql::{MediaType, failure, with_media_type};
+use super::error::{Refusal, error_body, failure};
+use super::media::{MediaType, with_media_type};
 use crate::graphql::{FRAME_SLOTS, FanoutResponse, LastEventId, is_request_error};
 use crate::metrics::{Active, Protocol, Transport as MetricsTransport};
 

@@ -1,6 +1,7 @@
 //! The values each label may take: closed enums, so every series is known in
 //! advance and no input can mint a new one.
 
+use async_graphql::parser::types::OperationType;
 use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
 /// An enum whose variants are label values, written as their `as_str`.
@@ -125,6 +126,18 @@ label_values! {
         Subscription => "subscription",
         /// Not known: the document did not parse or names no single operation.
         Unknown => "unknown",
+    }
+}
+
+impl From<Option<OperationType>> for OperationKind {
+    /// The label of the operation a request runs; `Unknown` when none is known.
+    fn from(operation: Option<OperationType>) -> Self {
+        match operation {
+            Some(OperationType::Query) => Self::Query,
+            Some(OperationType::Mutation) => Self::Mutation,
+            Some(OperationType::Subscription) => Self::Subscription,
+            None => Self::Unknown,
+        }
     }
 }
 

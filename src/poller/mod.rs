@@ -38,6 +38,7 @@ pub use backoff::Pacing;
 pub use cluster::{Cluster, ClusterSettings};
 pub use feed::{Delivery, PollerEnd, StatusEvent, WatchError, Watcher};
 
+use crate::budget::Budget;
 use crate::cache::{StatusCache, StatusKey};
 use crate::credential::Credential;
 use crate::metrics::Metrics;
@@ -93,6 +94,8 @@ pub struct Pollers {
 struct PollersState {
     settings: PollerSettings,
     cache: StatusCache,
+    /// The budget whose turns pace the polls when it is short.
+    budget: Budget,
     registry: Mutex<Registry>,
     pollers_started: AtomicU64,
     polls: AtomicU64,
@@ -141,12 +144,14 @@ struct Entry {
 const NO_CHECK: i64 = i64::MIN;
 
 impl Pollers {
-    /// A registry polling through `cache`; every poller stops when `shutdown` is
-    /// cancelled. Pollers, polls and published events are counted in `metrics`.
-    /// With a `cluster`, each registration is polled by one replica of it.
+    /// A registry polling through `cache`, each poll in its turn of `budget`; every
+    /// poller stops when `shutdown` is cancelled. Pollers, polls and published events
+    /// are counted in `metrics`. With a `cluster`, each registration is polled by one
+    /// replica of it.
     pub fn new(
         settings: PollerSettings,
         cache: StatusCache,
+        budget: Budget,
         shutdown: CancellationToken,
         metrics: Metrics,
         cluster: Option<Cluster>,
@@ -154,6 +159,7 @@ impl Pollers {
         let state = PollersState {
             settings,
             cache,
+            budget,
             registry: Mutex::default(),
             pollers_started: AtomicU64::new(0),
             polls: AtomicU64::new(0),

@@ -46,6 +46,9 @@ pub(super) struct Poller {
     pub(super) last_fetched: Option<DateTime<Utc>>,
     pub(super) failures: u32,
     pub(super) blocked_since: Option<Instant>,
+    /// When this poller last polled (or started): its place in the budget's
+    /// rotation when polls wait their turn.
+    last_turn: Instant,
     /// The lease this replica polls under, when replicas share pollers.
     pub(super) lease: Option<Lease>,
     /// When the first poll is due: the plan of the replica this one took over from.
@@ -82,6 +85,7 @@ impl Poller {
             last_fetched: None,
             failures: 0,
             blocked_since: None,
+            last_turn: Instant::now(),
             lease: None,
             resume_at: None,
             redis_failing_since: None,
@@ -135,7 +139,7 @@ impl Poller {
                     return Ok(end);
                 }
             };
-            self.entry.plan_next_check(Some(after(delay)));
+            self.entry.plan_next_check(Some(self.planned(delay)));
             self.save_checkpoint(delay).await?;
             if let Some(end) = self.wait(delay).await {
                 self.entry.plan_next_check(None);
@@ -148,9 +152,17 @@ impl Poller {
     /// it meanwhile), else a fresh fetch within the budget.
     async fn poll_once(&mut self) -> Result<Next, Deposed> {
         let key = self.key.clone();
+        let priority = match self.newer_in_cache().await {
+            true => self.priority(),
+            false => match self.take_turn().await {
+                Ok(()) => Priority::Granted,
+                Err(end) => return Ok(Next::End(end)),
+            },
+        };
+        self.last_turn = Instant::now();
         let cache = &self.state.cache;
         let fetched = cache
-            .fetch_newer_than(&self.credential, key, self.last_fetched, self.priority())
+            .fetch_newer_than(&self.credential, key, self.last_fetched, priority)
             .await;
         if let Err(error) = &fetched
             && let UpstreamError::OverBudget { retry_after } = error.as_ref()
@@ -173,6 +185,58 @@ impl Poller {
         }
     }
 
+    /// Whether the cache holds a status newer than this poller's last (a query
+    /// fetched it): the poll then costs no upstream call and needs no turn.
+    async fn newer_in_cache(&self) -> bool {
+        let cached = self.state.cache.peek(&self.key).await;
+        cached.is_some_and(|snapshot| {
+            self.last_fetched
+                .is_none_or(|since| snapshot.fetched_at > since)
+        })
+    }
+
+    /// Waits for this poll's turn in the credential's budget: at once when the
+    /// budget has room, else in the rotation of polls (see [`crate::budget`]). Leaves
+    /// the line on shutdown, and while nobody watches (the poller stops after the
+    /// grace period, or takes its place again when a subscriber comes back).
+    async fn take_turn(&mut self) -> Result<(), PollerEnd> {
+        let budget = self.state.budget.clone();
+        let shutdown = self.state.shutdown.clone();
+        let entry = Arc::clone(&self.entry);
+        let credential = self.credential.fingerprint();
+        loop {
+            // Queries (`nextCheckAt`) say when the turn is expected.
+            self.entry
+                .plan_next_check(Some(after(budget.turn_wait(credential))));
+            {
+                let turn = budget.turn(credential, self.priority(), self.last_turn);
+                tokio::pin!(turn);
+                loop {
+                    let notified = entry.subscribers_changed.notified();
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Err(PollerEnd::ShuttingDown),
+                        () = &mut turn => return Ok(()),
+                        () = notified => {
+                            if !self.anyone_watches().await {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(end) = self.wait(Duration::ZERO).await {
+                return Err(end);
+            }
+        }
+    }
+
+    /// When the next poll is planned, `delay` from now: later when polls wait their
+    /// turn in the budget.
+    fn planned(&self, delay: Duration) -> DateTime<Utc> {
+        let turn = self.state.budget.turn_wait(self.credential.fingerprint());
+        after(delay.max(turn))
+    }
+
     /// Blocked and paused workflows poll in the background class of the budget,
     /// so they never starve workflows that move.
     fn priority(&self) -> Priority {
@@ -193,7 +257,7 @@ impl Poller {
         let step = self.decide(&status, changed);
         if changed {
             let next_check_at = match &step {
-                Next::Again(delay) => Some(after(*delay)),
+                Next::Again(delay) => Some(self.planned(*delay)),
                 Next::End(_) => None,
             };
             self.publish(status, fetched_at, next_check_at).await?;

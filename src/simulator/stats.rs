@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -34,6 +35,9 @@ pub struct Stats {
     pub registrations: BTreeMap<String, BTreeMap<String, u64>>,
     /// Registration requests not counted per pair because the map was full.
     pub requests_untracked: u64,
+    /// The longest time between two consecutive requests about one registration, in
+    /// milliseconds, per account, then per domain (a benchmark's "longest poll gap").
+    pub longest_gaps_ms: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// The live counters.
@@ -54,13 +58,37 @@ pub(super) struct Counters {
 /// Counts per account, then per domain, so lookups borrow instead of cloning.
 #[derive(Debug, Default)]
 struct PerRegistration {
-    accounts: HashMap<AccountId, HashMap<DomainName, u64>>,
+    accounts: HashMap<AccountId, HashMap<DomainName, Tally>>,
     /// Pairs stored, bounded by `MAX_TRACKED_REGISTRATIONS`.
     tracked: usize,
 }
 
+/// One registration's requests: how many, the last one's time and the longest gap.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    count: u64,
+    last: Instant,
+    longest_gap: Duration,
+}
+
+impl Tally {
+    fn first(now: Instant) -> Self {
+        Self {
+            count: 1,
+            last: now,
+            longest_gap: Duration::ZERO,
+        }
+    }
+
+    fn count(&mut self, now: Instant) {
+        self.count += 1;
+        self.longest_gap = self.longest_gap.max(now.duration_since(self.last));
+        self.last = now;
+    }
+}
+
 impl PerRegistration {
-    fn get_mut(&mut self, account: &AccountId) -> Option<&mut HashMap<DomainName, u64>> {
+    fn get_mut(&mut self, account: &AccountId) -> Option<&mut HashMap<DomainName, Tally>> {
         self.accounts.get_mut(account)
     }
 
@@ -68,8 +96,7 @@ impl PerRegistration {
         let domains = self.accounts.get(account);
         domains
             .and_then(|domains| domains.get(domain))
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |tally| tally.count)
     }
 }
 
@@ -105,16 +132,17 @@ impl Counters {
 
     /// Counts a request about (account, domain); clones the names only on a pair's first request.
     pub(super) fn registration(&self, account: &AccountId, domain: &DomainName) {
+        let now = Instant::now();
         let mut map = self.per_registration.lock_unpoisoned();
-        if let Some(count) = map
+        if let Some(tally) = map
             .get_mut(account)
             .and_then(|domains| domains.get_mut(domain))
         {
-            *count += 1;
+            tally.count(now);
         } else if map.tracked < MAX_TRACKED_REGISTRATIONS {
             map.tracked += 1;
             let domains = map.accounts.entry(account.clone()).or_default();
-            domains.insert(domain.clone(), 1);
+            domains.insert(domain.clone(), Tally::first(now));
         } else {
             self.untracked.fetch_add(1, Ordering::Relaxed);
         }
@@ -140,12 +168,18 @@ impl Counters {
             .filter(|(_, count)| *count > 0)
             .collect();
         let mut registrations: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut longest_gaps_ms: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let map = self.per_registration.lock_unpoisoned();
         for (account, domains) in &map.accounts {
             let counts = domains
                 .iter()
-                .map(|(domain, count)| (domain.to_string(), *count));
+                .map(|(domain, tally)| (domain.to_string(), tally.count));
             registrations.insert(account.to_string(), counts.collect());
+            let gaps = domains.iter().map(|(domain, tally)| {
+                let gap = u64::try_from(tally.longest_gap.as_millis()).unwrap_or(u64::MAX);
+                (domain.to_string(), gap)
+            });
+            longest_gaps_ms.insert(account.to_string(), gaps.collect());
         }
         Stats {
             requests_total: self.total.load(Ordering::Relaxed),
@@ -156,6 +190,7 @@ impl Counters {
             creates: self.creates.load(Ordering::Relaxed),
             registrations,
             requests_untracked: self.untracked.load(Ordering::Relaxed),
+            longest_gaps_ms,
         }
     }
 

@@ -87,7 +87,7 @@ impl Upstream {
             metrics.clone(),
             store.cloned(),
         );
-        let api = CloudflareApi::new(&self.api, budget, metrics.clone())?;
+        let api = CloudflareApi::new(&self.api, budget.clone(), metrics.clone())?;
         let cache = StatusCache::new(
             &config.cache.settings(),
             api,
@@ -104,6 +104,7 @@ impl Upstream {
         let pollers = Pollers::new(
             config.subscriptions.poller_settings(),
             cache.clone(),
+            budget,
             shutdown,
             metrics.clone(),
             cluster,

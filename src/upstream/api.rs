@@ -143,22 +143,35 @@ impl CloudflareApi {
         priority: Priority,
     ) -> Result<Option<WorkflowStatus>, UpstreamError> {
         let url = self.registrations_url(account, &[domain.as_str(), "registration-status"]);
-        let call = self.with_retries(credential, "GET", Option::is_some, || async {
-            let answer = self
-                .send(credential, priority, self.http.get(url.clone()))
-                .await?;
-            match answer.status {
-                StatusCode::OK => decode_status(&answer.body).map(Some),
-                status => {
-                    let error = classify_failure(status, &answer.body, answer.retry_after);
-                    match is_no_workflow(&error) {
-                        true => Ok(None),
-                        false => Err(error),
-                    }
-                }
-            }
+        // A poll's granted turn pays for its first attempt; retries are charged.
+        let mut next = priority;
+        let call = self.with_retries(credential, "GET", Option::is_some, || {
+            let priority = std::mem::replace(&mut next, priority.retried());
+            self.read_status(credential, priority, &url)
         });
         self.unless_refused(credential, account, call).await
+    }
+
+    /// One attempt of [`Self::registration_status`].
+    async fn read_status(
+        &self,
+        credential: &Credential,
+        priority: Priority,
+        url: &Url,
+    ) -> Result<Option<WorkflowStatus>, UpstreamError> {
+        let answer = self
+            .send(credential, priority, self.http.get(url.clone()))
+            .await?;
+        match answer.status {
+            StatusCode::OK => decode_status(&answer.body).map(Some),
+            status => {
+                let error = classify_failure(status, &answer.body, answer.retry_after);
+                match is_no_workflow(&error) {
+                    true => Ok(None),
+                    false => Err(error),
+                }
+            }
+        }
     }
 
     /// Runs `call` unless the upstream refused `credential` for `account` lately;

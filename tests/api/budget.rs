@@ -72,6 +72,8 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
         &window,
         "--upstream-budget-background-share",
         "0.25",
+        "--budget-reserve",
+        "0",
         "--upstream-retries",
         "0",
         "--poll-initial",

@@ -105,6 +105,7 @@ async fn two_credentials_never_share_a_cache_entry() {
             limit: 1000,
             window: Duration::from_secs(1),
             background_share: 0.25,
+            reserve: 0.0,
         },
         Metrics::disabled(),
         None,

@@ -14,11 +14,13 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, WATCH, connect, spawn_app_with};
 use crate::support::{spawn_pass_through, spawn_simulator, spawn_simulator_with};
 
-/// A budget whose burst is 40 requests and that does not refill during a test;
-/// one client may spend a fifth of it (a burst of 8).
-const SHARED_BUDGET: [&str; 6] = [
+/// A budget whose burst is 40 requests (no reserve) and that does not refill
+/// during a test; one client may spend a fifth of it (a burst of 8).
+const SHARED_BUDGET: [&str; 8] = [
     "--upstream-budget",
     "400",
+    "--budget-reserve",
+    "0",
     "--upstream-budget-window",
     "1h",
     "--client-budget-share",

@@ -63,8 +63,16 @@ async fn two_hundred_identical_queries_show_one_upstream_call_and_199_shared_loo
 
 #[tokio::test]
 async fn the_budget_left_is_labelled_by_a_short_fingerprint_and_refusals_are_counted() {
-    // A budget of 20 per hour: a burst of 2, then refusals.
-    let app = spawn_app_with(&["--upstream-budget", "20", "--upstream-budget-window", "1h"]).await;
+    // A budget of 20 per hour (no reserve): a burst of 2, then refusals.
+    let app = spawn_app_with(&[
+        "--upstream-budget",
+        "20",
+        "--upstream-budget-window",
+        "1h",
+        "--budget-reserve",
+        "0",
+    ])
+    .await;
     for n in 0..4 {
         app.status_of(&format!("demo-pending-{n}.com")).await;
     }

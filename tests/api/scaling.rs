@@ -63,6 +63,7 @@ async fn two_replicas_draw_on_one_budget_and_one_pause_per_credential() {
         limit: 100,
         window: Duration::from_secs(3600),
         background_share: 0.25,
+        reserve: 0.0,
     };
     let budgets = [a, b].map(|store| Budget::new(settings, Metrics::disabled(), Some(store)));
     let mut admitted = 0;

@@ -85,8 +85,12 @@ impl Explorer {
     }
 }
 
-/// `GET /`: the page, never cached stale (it names the current build's files).
+/// `GET /`: the page, never cached stale (it names the current build's files); a
+/// websocket client pointed here is told to use `/graphql`.
 async fn page(State(explorer): State<Explorer>, headers: HeaderMap) -> Response {
+    if let Some(refused) = super::misdirected_websocket(&headers) {
+        return refused;
+    }
     let csp = content_security_policy(headers.get(header::HOST));
     let headers = [
         (

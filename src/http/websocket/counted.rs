@@ -11,10 +11,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::graphql::{
-    Delivered, FanoutResponse, GatewaySchema, Recipient, Subscribed, SubscriptionAdmission,
+    Delivered, FanoutResponse, GatewaySchema, Recipient, Subscribed, SubscriptionAdmission, outcome,
 };
 use crate::http::AppState;
-use crate::http::graphql::{graphql_outcome, parsed_operation_kind};
 use crate::metrics::{GraphqlOutcome, Metrics, OperationKind, Transport};
 
 /// The schema, counting every operation it runs on one websocket protocol.
@@ -39,7 +38,7 @@ impl CountingSchema {
         Uncounted {
             metrics: self.metrics.clone(),
             transport: self.transport,
-            kind: parsed_operation_kind(&self.schema, request),
+            kind: self.schema.operation_kind(request),
             outcome: GraphqlOutcome::Ok,
         }
     }
@@ -134,7 +133,7 @@ pub(super) struct Uncounted {
 impl Uncounted {
     /// Counts the operation with the outcome of its first response.
     pub(super) fn settle(mut self, first: &Response) {
-        self.outcome = graphql_outcome(first);
+        self.outcome = outcome(first);
     }
 }
 

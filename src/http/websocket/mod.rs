@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::error_body;
-use super::graphql::JSON;
+use super::media::JSON;
 use super::peer::Peer;
 use crate::fair_share::TOO_MANY_CLIENT_WEBSOCKETS;
 
