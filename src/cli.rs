@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{GatewayConfig, empty_means_unset};
-use crate::simulator::SimulatorConfig;
 use crate::watch::WatchArgs;
+use registrar_simulator::SimulatorConfig;
 
 /// `registrar-gateway`: GraphQL over Cloudflare Registrar's registration workflows.
 #[derive(Debug, Parser)]

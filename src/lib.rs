@@ -23,8 +23,10 @@
 //! - [`http`]: the axum server: GraphQL over HTTP and websockets, the GraphiQL explorer, health;
 //! - [`startup`]: builds the whole from [`config`] and runs it; [`telemetry`]: logs and
 //!   OpenTelemetry traces; [`metrics`]: the Prometheus metrics every layer above reports to;
-//! - [`simulator`]: a faithful, embeddable stand-in for the upstream API (sandbox mode, tests, benchmarks);
 //! - [`watch`]: a client of a running gateway, `registrar-gateway watch <domain>`, for shells and CI jobs.
+//!
+//! The upstream simulator (sandbox mode, `simulate`, tests, benchmarks) is a crate of its own,
+//! `registrar-simulator` (`simulator/`), with its own wire model written from the API reference.
 //!
 //! # Vocabulary
 //!
@@ -46,7 +48,7 @@
 //!   ones a watcher must be told of reach it as a [`poller::WatchError`]. The [`watch`]
 //!   subcommand is a client of a gateway's subscription, not a watcher of its own.
 //! - **`*Config` and `*Settings`**: a `*Config` is a clap section (flags and environment, in
-//!   [`config`], and the simulator's [`simulator::SimulatorConfig`]); a `*Settings` is the runtime
+//!   [`config`], and the simulator's `SimulatorConfig`); a `*Settings` is the runtime
 //!   value a component is built from, which its `*Config` converts itself into.
 //! - **client**: who fair shares count, a [`fair_share::ClientId`]: the gateway access key a
 //!   caller presented, else its address (through trusted proxies); one client may open many
@@ -86,7 +88,6 @@ pub mod http;
 pub mod metrics;
 pub mod poller;
 pub mod registrations;
-pub mod simulator;
 pub mod startup;
 pub mod store;
 mod sync;

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use registrar_gateway::cli::{self, Cli, Command};
 use registrar_gateway::config::LogFormat;
-use registrar_gateway::simulator::SimulatorConfig;
 use registrar_gateway::startup::{Application, probe_health, shutdown_signal};
-use registrar_gateway::{graphql, simulator, telemetry, watch};
+use registrar_gateway::{graphql, telemetry, watch};
+use registrar_simulator::SimulatorConfig;
 
 /// jemalloc rather than glibc's malloc: polling, fan-out and HTTP make many small,
 /// short-lived allocations across worker threads, where glibc's allocator showed as
@@ -73,6 +73,6 @@ async fn serve(
 
 async fn simulate(args: SimulatorConfig) -> Result<(), Box<dyn std::error::Error>> {
     let listen = args.listen;
-    simulator::run_standalone(args.into_settings()?, listen, shutdown_signal()).await?;
+    registrar_simulator::run_standalone(args.into_settings()?, listen, shutdown_signal()).await?;
     Ok(())
 }

@@ -8,15 +8,28 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::budget::Priority;
 use crate::cache::{LookupError, Served, Snapshot, StatusCache, StatusKey};
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
 use crate::poller::{Pollers, WatchRefused, Watcher};
-use crate::upstream::{RegistrationRequest, UpstreamError};
+use crate::upstream::{RegistrationRequest, UpstreamError, WorkflowState};
 
 /// A bound on how long a start's answer is kept for identical starts (it is
 /// invalidated as soon as its callers have it; this only bounds a leftover).
 const START_SHARED_FOR: Duration = Duration::from_secs(1);
+
+/// How long the gateway keeps watching a domain whose registration POST lost its
+/// answer with no workflow visible, for the workflow it may have started.
+pub const AWAIT_WORKFLOW_FOR: Duration = Duration::from_secs(600);
+
+/// Whether the registration's last workflow ended `failed`.
+fn ended_failed(snapshot: &Snapshot) -> bool {
+    snapshot
+        .status
+        .as_ref()
+        .is_some_and(|status| status.completed && status.state == WorkflowState::Failed)
+}
 
 /// Reads registration statuses through the cache, watches them through pollers,
 /// and starts registrations.
@@ -27,7 +40,8 @@ pub struct RegistrationService {
     default_account: Option<AccountId>,
     /// Starts in flight, one per registration: concurrent identical
     /// `startRegistration`s share one (moka coalesces loads of one key).
-    starts: moka::future::Cache<StatusKey, Arc<Snapshot>>,
+    /// Keyed with the `retry_failed` flag: a retry does not join a plain start.
+    starts: moka::future::Cache<(StatusKey, bool), Arc<Snapshot>>,
 }
 
 /// What a status read found: the snapshot, and when the gateway will next ask.
@@ -104,15 +118,23 @@ impl RegistrationService {
 
     /// Starts registering `request.domain_name` in `account`, once: the domain is the
     /// idempotency key. A workflow that already exists (cached, or found by a status
-    /// read first) is returned and nothing is posted; concurrent identical starts
-    /// share one status read and at most one POST. The answer seeds the cache, and a
-    /// poller is started for the subscription the client opens next.
+    /// read first) is returned and nothing is posted, unless it `failed` and the
+    /// caller asks to `retry_failed` (after the user reviewed why): a fresh status
+    /// read confirms the failure, then one POST starts a new workflow. Concurrent
+    /// identical starts share one status read and at most one POST.
+    ///
+    /// The POST is never repeated: when its answer is lost, the domain's status
+    /// decides the answer ([`StatusCache::create`]); when that shows no workflow
+    /// either, the error is [`UpstreamError::OutcomeUnknown`] and the domain stays
+    /// watched for [`AWAIT_WORKFLOW_FOR`]. The answer seeds the cache, and a poller
+    /// is started for the subscription the client opens next.
     pub async fn start(
         &self,
         credential: &Credential,
         account: AccountId,
         domain: DomainName,
         request: RegistrationRequest,
+        retry_failed: bool,
     ) -> Result<StartedRegistration, Arc<UpstreamError>> {
         let key = Self::key(credential, account, domain);
         let this = self.clone();
@@ -121,31 +143,53 @@ impl RegistrationService {
         let init = async move {
             // The caller paid for the whole start (a start always may call the upstream).
             let free = std::future::ready(Ok(()));
-            let existing = this
+            let mut existing = this
                 .cache
                 .get_or_fetch(&init_credential, init_key.clone(), free)
                 .await
-                .map_err(|error| Arc::unwrap_or_clone(error.into_upstream()))?;
-            if existing.snapshot.status.is_some() {
-                return Ok(existing.snapshot);
+                .map_err(|error| Arc::unwrap_or_clone(error.into_upstream()))?
+                .snapshot;
+            if retry_failed && ended_failed(&existing) {
+                // The failure may be old news: someone may have retried already.
+                existing = this
+                    .cache
+                    .fetch_newer_than(
+                        &init_credential,
+                        init_key.clone(),
+                        Some(Utc::now()),
+                        Priority::Foreground,
+                    )
+                    .await
+                    .map_err(Arc::unwrap_or_clone)?;
+            }
+            let post = existing.status.is_none() || (retry_failed && ended_failed(&existing));
+            if !post {
+                return Ok(existing);
             }
             let created = this
                 .cache
                 .create(&init_credential, &init_key, request)
-                .await?;
+                .await;
+            if let Err(UpstreamError::OutcomeUnknown { .. }) = &created {
+                this.pollers
+                    .await_workflow(&init_credential, init_key.clone(), AWAIT_WORKFLOW_FOR);
+            }
+            let created = created?;
             tracing::info!(
                 domain = %init_key.domain,
                 account = %init_key.account,
                 credential = %init_key.credential,
                 state = created.status.as_ref().map(|status| status.state.as_str()),
+                retry_failed,
                 "registration started upstream"
             );
             Ok(created)
         };
-        let snapshot = self.starts.try_get_with(key.clone(), init).await;
+        let shared_by = (key.clone(), retry_failed);
+        let snapshot = self.starts.try_get_with(shared_by.clone(), init).await;
         // Starts that joined this one have their answer; later ones read the
         // registration's current status (seeded in the cache) instead of this one.
-        self.starts.invalidate(&key).await;
+        self.starts.invalidate(&shared_by).await;
         let snapshot = snapshot?;
         let completed = snapshot
             .status

@@ -46,6 +46,11 @@ use crate::store::RedisStore;
 use crate::sync::LockUnpoisoned;
 use crate::upstream::{CloudflareApi, RegistrationRequest, UpstreamError, WorkflowStatus};
 
+/// Status reads after a registration POST whose answer was lost, while no workflow shows.
+const RECONCILE_READS: u32 = 3;
+/// The pause before the second of those reads (doubling after).
+const RECONCILE_PAUSE: Duration = Duration::from_millis(500);
+
 /// What the cache is keyed by: one registration as seen through one credential.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StatusKey {
@@ -478,10 +483,19 @@ impl StatusCache {
             .map_err(LookupError::into_upstream)
     }
 
-    /// Starts a registration upstream and caches the workflow status it answers
-    /// with, as if just read: the caller's subscription and queries start from it
-    /// without another upstream call. The call runs in its own task, so a caller
-    /// that disconnects mid-request cannot leave the cache unseeded.
+    /// Starts a registration upstream (one POST, never repeated) and caches the
+    /// workflow status it answers with, as if just read: the caller's subscription
+    /// and queries start from it without another upstream call.
+    ///
+    /// When the POST's answer is lost or ambiguous (a timeout, a broken connection,
+    /// a 5xx, a 409), the domain's status says what happened: it is read (with the
+    /// reads' retries, and again while no workflow is visible yet) and a workflow
+    /// found there is the answer. When none is found,
+    /// [`UpstreamError::OutcomeUnknown`] is, and nothing is cached for the domain,
+    /// so the next read asks the upstream.
+    ///
+    /// The call runs in its own task, so a caller that disconnects mid-request
+    /// cannot leave the cache unseeded or the outcome unreconciled.
     pub async fn create(
         &self,
         credential: &Credential,
@@ -492,10 +506,33 @@ impl StatusCache {
         let credential = credential.clone();
         let key = key.clone();
         let create = async move {
-            let status = this
+            let posted = this
                 .upstream
                 .create_registration(&credential, &key.account, &request)
-                .await?;
+                .await;
+            let status = match posted {
+                Ok(status) => status,
+                Err(error) if error.leaves_create_unknown() => {
+                    tracing::warn!(
+                        domain = %key.domain,
+                        account = %key.account,
+                        credential = %key.credential,
+                        %error,
+                        "the answer to a registration request was lost; reading the domain's status instead of posting again"
+                    );
+                    match this.reconcile(&credential, &key).await {
+                        Some(status) => status,
+                        None => {
+                            this.fresh.invalidate(&key).await;
+                            this.last_good.invalidate(&key).await;
+                            return Err(UpstreamError::OutcomeUnknown {
+                                cause: Box::new(error),
+                            });
+                        }
+                    }
+                }
+                Err(error) => return Err(error),
+            };
             let snapshot = Arc::new(Snapshot::fetched_now(Some(status)));
             if let Some(redis) = &this.redis {
                 redis.store(&key, &snapshot).await;
@@ -515,6 +552,31 @@ impl StatusCache {
                 "the upstream call was aborted: {join_error}"
             ))),
         }
+    }
+
+    /// The workflow a registration POST with a lost answer left, if the upstream
+    /// shows one: up to [`RECONCILE_READS`] status reads, [`RECONCILE_PAUSE`] apart
+    /// (and doubling) while it shows none, since a workflow may become visible a
+    /// moment after the POST. `None` when none shows or the reads fail.
+    async fn reconcile(&self, credential: &Credential, key: &StatusKey) -> Option<WorkflowStatus> {
+        let mut pause = RECONCILE_PAUSE;
+        for read in 1..=RECONCILE_READS {
+            let found = self
+                .upstream
+                .registration_status(credential, &key.account, &key.domain, Priority::Foreground)
+                .await;
+            match found {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if read < RECONCILE_READS => tokio::time::sleep(pause).await,
+                Ok(None) => return None,
+                Err(error) => {
+                    tracing::warn!(domain = %key.domain, %error, "could not read the status of a registration whose answer was lost");
+                    return None;
+                }
+            }
+            pause *= 2;
+        }
+        None
     }
 
     /// The cached snapshot for `key`, if fresh, without calling upstream.
@@ -552,6 +614,10 @@ fn serves_stale(error: &UpstreamError) -> bool {
         | UpstreamError::InvalidResponse(_)
         | UpstreamError::RateLimited { .. }
         | UpstreamError::OverBudget { .. } => true,
-        UpstreamError::Auth { .. } | UpstreamError::Rejected { .. } => false,
+        // A TLS failure is a configuration or trust problem, not an outage to ride out.
+        UpstreamError::Auth { .. }
+        | UpstreamError::Rejected { .. }
+        | UpstreamError::Tls(_)
+        | UpstreamError::OutcomeUnknown { .. } => false,
     }
 }

@@ -24,14 +24,17 @@ pub struct SubscriptionConfig {
     /// First poll interval while blocked, or waiting on the user for keep-watching subscribers.
     #[arg(long, env = "GATEWAY_POLL_BLOCKED_INITIAL", default_value = "1m", value_parser = duration)]
     pub poll_blocked_initial: Duration,
-    /// Longest poll interval while blocked or waiting on the user.
-    #[arg(long, env = "GATEWAY_POLL_BLOCKED_MAX", default_value = "10m", value_parser = duration)]
+    /// Longest poll interval while blocked or waiting on the user (Cloudflare's
+    /// guidance for blocked workflows: every 30 to 60 minutes).
+    #[arg(long, env = "GATEWAY_POLL_BLOCKED_MAX", default_value = "45m", value_parser = duration)]
     pub poll_blocked_max: Duration,
     /// Share of each interval randomised either way, so pollers do not align.
     #[arg(long, env = "GATEWAY_POLL_JITTER", default_value_t = 0.1)]
     pub poll_jitter: f64,
-    /// How long a blocked workflow is watched before subscribers get WATCH_EXPIRED.
-    #[arg(long, env = "GATEWAY_BLOCKED_MAX_WATCH", default_value = "1h", value_parser = duration)]
+    /// How long a blocked workflow is watched, from when this gateway saw it become
+    /// blocked, before subscribers get WATCH_EXPIRED (Cloudflare: a registry block
+    /// "may take up to 24 hours").
+    #[arg(long, env = "GATEWAY_BLOCKED_MAX_WATCH", default_value = "48h", value_parser = duration)]
     pub blocked_max_watch: Duration,
     /// How long a poller outlives its last subscriber.
     #[arg(long, env = "GATEWAY_POLLER_GRACE", default_value = "5s", value_parser = duration)]

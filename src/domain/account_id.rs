@@ -4,30 +4,27 @@ use std::fmt;
 
 use super::excerpt;
 
-/// The platform's `registrar-api_identifier`: at most 32 characters. Real ids are
-/// 32 hex characters; we accept 1 to 32 ASCII letters and digits, which is all the
-/// upstream can route and nothing that could change an upstream path.
+/// A Cloudflare account id: 32 hexadecimal characters, lower-cased on parsing, so
+/// that one account has one spelling (one cache entry, one poller, one upstream
+/// call). The reference declares only `maxLength: 32`; every real id, and its
+/// example, is 32 lowercase hex characters (`docs/upstream-api.md`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountId(String);
 
 /// Why a string is not an account id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid account id \"{0}\": expected 1 to 32 letters or digits (a Cloudflare account id is 32 hex characters)"
-)]
+#[error("invalid account id \"{0}\": a Cloudflare account id is 32 hexadecimal characters")]
 pub struct InvalidAccountId(String);
 
 impl AccountId {
-    /// Longest id the platform accepts (`maxLength: 32`).
-    pub const MAX_LEN: usize = 32;
+    /// The length of every account id.
+    pub const LEN: usize = 32;
 
-    /// Validates an account id.
+    /// Validates an account id and lower-cases it.
     pub fn parse(input: &str) -> Result<Self, InvalidAccountId> {
-        let valid = !input.is_empty()
-            && input.len() <= Self::MAX_LEN
-            && input.bytes().all(|b| b.is_ascii_alphanumeric());
+        let valid = input.len() == Self::LEN && input.bytes().all(|b| b.is_ascii_hexdigit());
         if valid {
-            Ok(Self(input.to_owned()))
+            Ok(Self(input.to_ascii_lowercase()))
         } else {
             Err(InvalidAccountId(excerpt(input)))
         }
@@ -50,11 +47,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_platform_ids_and_rejects_the_rest() {
-        assert!(AccountId::parse("023e105f4ecef8ad9ca31a8372d0c353").is_ok());
-        assert!(AccountId::parse("abc").is_ok());
+    fn accepts_platform_ids_lower_cased_and_rejects_the_rest() {
+        let id = AccountId::parse("023E105F4ECEF8AD9CA31A8372D0C353").unwrap();
+        assert_eq!(id.as_str(), "023e105f4ecef8ad9ca31a8372d0c353");
         for input in [
             "",
+            "abc",
+            "023e105f4ecef8ad9ca31a8372d0c35g",
             "023e105f4ecef8ad9ca31a8372d0c3530",
             "a/b",
             "a b",

@@ -100,6 +100,8 @@ impl GraphqlError {
                 UpstreamError::Unavailable { .. } | UpstreamError::Unreachable(_) => {
                     "UPSTREAM_UNAVAILABLE"
                 }
+                UpstreamError::Tls(_) => "UPSTREAM_TLS",
+                UpstreamError::OutcomeUnknown { .. } => "REGISTRATION_OUTCOME_UNKNOWN",
                 UpstreamError::Timeout => "UPSTREAM_TIMEOUT",
                 UpstreamError::InvalidResponse(_) => "UPSTREAM_INVALID_RESPONSE",
             },
@@ -198,7 +200,7 @@ impl ErrorExtensions for GraphqlError {
 
 /// The stable code for an upstream refusal to create a registration. The upstream
 /// uses envelope code 10000 for all of them, so the reason is read from its
-/// messages (copied from `shared/upstream/` §7), then from `source.pointer`.
+/// messages (`docs/upstream-api.md` §6), then from `source.pointer`.
 pub(super) fn create_refusal_code(errors: &[ApiMessage]) -> &'static str {
     const BY_MESSAGE: [(&str, &str); 5] = [
         ("Domain limit reached", "DOMAIN_LIMIT_REACHED"),

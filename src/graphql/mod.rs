@@ -3,6 +3,7 @@
 //! as a standalone schema or (`--federation`) as a Federation v2 subgraph.
 
 mod compiled;
+mod contacts;
 mod documents;
 mod error;
 mod fanout;

@@ -6,6 +6,7 @@
 use async_graphql::{Context, Enum, ErrorExtensions, ID, Object};
 
 use super::caller_credential;
+use super::contacts::RegistrationContactsInput;
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
 use super::service;
@@ -50,10 +51,20 @@ impl MutationRoot {
     /// Starts registering `domain` (registering costs money and is not refundable)
     /// and returns the workflow's status; follow it with `registrationStatusChanged`.
     /// The domain is the idempotency key: when a workflow already exists for it,
-    /// that workflow is returned and nothing is submitted again. Refused with
-    /// `REGISTRATION_DISABLED` unless the gateway enables registration. Omitted
-    /// terms take Cloudflare's defaults (the extension's minimum term, no auto-renew,
-    /// `REDACTION`).
+    /// that workflow is returned and nothing is submitted again. A workflow that
+    /// ended `FAILED` is registered again only with `retryFailed: true`, to be set
+    /// after the user has reviewed why it failed (Cloudflare: "do not auto-retry
+    /// without user review"); otherwise the flag changes nothing.
+    ///
+    /// The registration request is sent once. When its answer is lost (a timeout,
+    /// a broken connection, a 5xx, a 409), the gateway reads the domain's status
+    /// instead of sending it again and answers with the workflow it finds; when it
+    /// finds none, it answers `REGISTRATION_OUTCOME_UNKNOWN` and keeps watching the
+    /// domain. Refused with `REGISTRATION_DISABLED` unless the gateway enables
+    /// registration. Omitted terms take Cloudflare's defaults (the extension's
+    /// minimum term, no auto-renew, `REDACTION`, the account's default contacts).
+    // Each argument is one of the mutation's GraphQL arguments.
+    #[allow(clippy::too_many_arguments)]
     async fn start_registration(
         &self,
         ctx: &Context<'_>,
@@ -62,6 +73,8 @@ impl MutationRoot {
         years: Option<i32>,
         auto_renew: Option<bool>,
         privacy_mode: Option<PrivacyMode>,
+        contacts: Option<RegistrationContactsInput>,
+        #[graphql(default = false)] retry_failed: bool,
     ) -> async_graphql::Result<RegistrationStatus> {
         let start = async {
             let policy = service::<RegistrationPolicy>(ctx)?;
@@ -73,15 +86,17 @@ impl MutationRoot {
             let account = parse_account(registrations, account_id.as_deref().map(String::as_str))?;
             let domain = parse_domain(&domain)?;
             let years = years.map(parse_years).transpose()?;
+            let contacts = contacts.map(RegistrationContactsInput::parse).transpose()?;
             spend_call(ctx, credential).await?;
             let request = RegistrationRequest {
                 domain_name: domain.to_string(),
                 years,
                 auto_renew,
                 privacy_mode: privacy_mode.map(|mode| mode.wire().to_owned()),
+                contacts,
             };
             let started = registrations
-                .start(credential, account, domain.clone(), request)
+                .start(credential, account, domain.clone(), request, retry_failed)
                 .await
                 .map_err(GraphqlError::Registration)?;
             let status = started.snapshot.status.clone().ok_or_else(|| {

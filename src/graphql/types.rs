@@ -207,7 +207,9 @@ impl RegistrationStatus {
         self.status.context.clone().map(Json)
     }
 
-    /// Why the workflow failed; only when `state` is `FAILED`.
+    /// The upstream's workflow error, passed on whenever it sends one: Cloudflare
+    /// documents it for `FAILED` (why the workflow failed), but does not rule it out
+    /// for other states, so read it together with `state`.
     async fn error(&self) -> Option<WorkflowError> {
         self.status.error.as_ref().map(|error| WorkflowError {
             code: error.code.clone(),

@@ -37,7 +37,7 @@ use super::AppState;
 use super::error::{Refusal, error_body, failure};
 use super::media::{MediaType, with_media_type};
 use crate::graphql::{FRAME_SLOTS, FanoutResponse, LastEventId, is_request_error};
-use crate::metrics::{Active, Protocol, Transport as MetricsTransport};
+use crate::metrics::{Active, Deliveries, Protocol, Transport as MetricsTransport};
 
 /// The multipart boundary.
 const BOUNDARY: &str = "graphql";
@@ -235,7 +235,11 @@ pub(super) fn respond(
             .chain(results)
             .boxed();
     }
-    let active = subscription.then(|| state.metrics.subscriptions(transport.protocol()).hold());
+    let active = subscription.then(|| {
+        let protocol = transport.protocol();
+        let deliveries = state.metrics.deliveries(protocol);
+        (state.metrics.subscriptions(protocol).hold(), deliveries)
+    });
     let body = frames(
         transport,
         results,
@@ -264,8 +268,9 @@ struct Framing {
     results: BoxStream<'static, Arc<FanoutResponse>>,
     keep_alive: Interval,
     shutdown: CancellationToken,
-    /// Counts the subscription as active until the body ends or is dropped.
-    _active: Option<Active>,
+    /// A subscription's meters: counted as active until the body ends or is
+    /// dropped, and each result it sends as an event delivered.
+    subscription: Option<(Active, Deliveries)>,
 }
 
 /// The body: each result framed, keep-alives while idle, then the end frame;
@@ -275,7 +280,7 @@ fn frames(
     results: BoxStream<'static, Arc<FanoutResponse>>,
     keep_alive: Duration,
     shutdown: CancellationToken,
-    active: Option<Active>,
+    subscription: Option<(Active, Deliveries)>,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let mut interval =
         tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
@@ -285,7 +290,7 @@ fn frames(
         results,
         keep_alive: interval,
         shutdown,
-        _active: active,
+        subscription,
     };
     let opening = futures::stream::iter(transport.opening().map(Ok));
     let rest = futures::stream::unfold(Some(framing), |framing| async move {
@@ -296,7 +301,12 @@ fn frames(
                 // Shutdown first: a drained gateway must not wait on live streams.
                 biased;
                 () = framing.shutdown.cancelled() => break None,
-                result = framing.results.next() => break result.map(|result| transport.event(&result)),
+                result = framing.results.next() => {
+                    if let (Some(_), Some((_, deliveries))) = (&result, &framing.subscription) {
+                        deliveries.one();
+                    }
+                    break result.map(|result| transport.event(&result));
+                }
                 _ = framing.keep_alive.tick() => {
                     if let Some(keep_alive) = transport.keep_alive() {
                         break Some(keep_alive);

@@ -52,6 +52,7 @@ struct Instruments {
     subscriptions_active: Family<ProtocolLabel, Gauge>,
     websocket_connections_active: Gauge,
     events_published: Counter,
+    events_delivered: Family<ProtocolLabel, Counter>,
     budget_remaining: Arc<budget::Remaining>,
     budget_refusals: Counter,
     graphql_requests: Family<GraphqlLabels, Counter>,
@@ -126,6 +127,7 @@ impl Metrics {
             subscriptions_active: Family::default(),
             websocket_connections_active: Gauge::default(),
             events_published: Counter::default(),
+            events_delivered: Family::default(),
             budget_remaining: Arc::default(),
             budget_refusals: Counter::default(),
             graphql_requests: Family::default(),
@@ -204,6 +206,16 @@ impl Metrics {
         if let Some(instruments) = &self.instruments {
             instruments.events_published.inc();
         }
+    }
+
+    /// The counter of subscription events delivered over `protocol`, resolved once
+    /// for a connection or stream to count each event it sends.
+    pub fn deliveries(&self, protocol: Protocol) -> Deliveries {
+        Deliveries(self.instruments.as_ref().map(|instruments| {
+            instruments
+                .events_delivered
+                .get_or_create_owned(&ProtocolLabel { protocol })
+        }))
     }
 
     /// The gauge of live subscriptions over `protocol`, for a connection to hold.
@@ -352,6 +364,10 @@ impl Instruments {
                 self.subscriptions_active
                     .get_or_create(&ProtocolLabel { protocol }),
             );
+            drop(
+                self.events_delivered
+                    .get_or_create(&ProtocolLabel { protocol }),
+            );
         }
         for &transport in Transport::REQUESTS {
             let duration = self
@@ -435,8 +451,13 @@ impl Instruments {
         );
         registry.register(
             "events_published",
-            "State changes published by pollers to their subscribers",
+            "State changes published by pollers to their subscribers (once per change, however many subscribe)",
             self.events_published.clone(),
+        );
+        registry.register(
+            "subscription_events_delivered",
+            "Subscription events sent to subscribers, one per event each subscriber received, by protocol",
+            self.events_delivered.clone(),
         );
         registry.register_collector(Box::new(Arc::clone(&self.budget_remaining)));
         registry.register(
@@ -495,6 +516,20 @@ impl ActiveGauge {
             gauge.inc();
         }
         Active(self.0.clone())
+    }
+}
+
+/// Subscription events sent over one protocol: one [`Deliveries::one`] per event a
+/// subscriber received (nothing when metrics are off).
+#[derive(Clone, Debug, Default)]
+pub struct Deliveries(Option<Counter>);
+
+impl Deliveries {
+    /// One event sent to one subscriber.
+    pub fn one(&self) {
+        if let Some(counter) = &self.0 {
+            counter.inc();
+        }
     }
 }
 

@@ -138,6 +138,10 @@ struct Entry {
     /// when it will not. An atomic, not part of the feed: it changes on every poll,
     /// and subscribers must not be woken for it.
     next_check: AtomicI64,
+    /// Until when (Unix milliseconds) "no workflow" means "not visible yet" rather
+    /// than an end: set after a registration POST whose outcome is unknown;
+    /// [`NO_CHECK`] otherwise.
+    awaiting_workflow_until: AtomicI64,
 }
 
 /// [`Entry::next_check`] when no poll is planned.
@@ -268,6 +272,22 @@ impl Pollers {
         }
     }
 
+    /// Watches a domain whose registration POST lost its answer with no workflow
+    /// visible: its poller (started if none runs) keeps polling through "no
+    /// workflow" answers for `window`, so that a workflow the POST did start reaches
+    /// subscribers (and the cache) as soon as the upstream shows it.
+    pub fn await_workflow(&self, credential: &Credential, key: StatusKey, window: Duration) {
+        let until = Utc::now() + chrono::TimeDelta::from_std(window).unwrap_or_default();
+        let mut registry = self.state.lock();
+        let entry = match registry.entries.get(&key) {
+            Some(entry) if !entry.has_ended() => Arc::clone(entry),
+            _ => self.start_poller(&mut registry, credential, key),
+        };
+        entry
+            .awaiting_workflow_until
+            .store(until.timestamp_millis(), Ordering::Relaxed);
+    }
+
     /// The most subscribers the gateway holds at once (`--max-subscriptions`).
     pub fn max_watchers(&self) -> usize {
         self.state.settings.max_watchers
@@ -307,6 +327,7 @@ impl Pollers {
             keep_watchers: Default::default(),
             subscribers_changed: Notify::new(),
             next_check: AtomicI64::new(NO_CHECK),
+            awaiting_workflow_until: AtomicI64::new(NO_CHECK),
         });
         registry.entries.insert(key.clone(), Arc::clone(&entry));
         self.state.set_active(registry.entries.len());
@@ -424,6 +445,11 @@ impl Entry {
     fn plan_next_check(&self, at: Option<DateTime<Utc>>) {
         let millis = at.map_or(NO_CHECK, |at| at.timestamp_millis());
         self.next_check.store(millis, Ordering::Relaxed);
+    }
+
+    /// Whether "no workflow" is, for now, a workflow not visible yet.
+    fn awaits_workflow(&self) -> bool {
+        Utc::now().timestamp_millis() < self.awaiting_workflow_until.load(Ordering::Relaxed)
     }
 
     fn has_ended(&self) -> bool {

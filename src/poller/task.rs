@@ -178,6 +178,10 @@ impl Poller {
                 self.last_fetched = Some(snapshot.fetched_at);
                 match &snapshot.status {
                     Some(status) => self.observe(Arc::clone(status), snapshot.fetched_at).await,
+                    None if self.entry.awaits_workflow() => Ok(Next::Again(
+                        self.backoff
+                            .after_observation(&WorkflowState::Pending, false),
+                    )),
                     None => Ok(Next::End(PollerEnd::NotFound)),
                 }
             }
@@ -286,12 +290,11 @@ impl Poller {
             return Next::End(PollerEnd::ActionRequired);
         }
         if let Some(since) = self.blocked_since {
-            // Also from the upstream's own transition time, so that resubscribing
-            // (a new poller) does not restart the limit.
-            let upstream_says = (Utc::now() - status.updated_at)
-                .to_std()
-                .unwrap_or_default();
-            let blocked_for = since.elapsed().max(upstream_says);
+            // Measured from when this gateway saw the block begin (carried over to
+            // a replica taking the poller over), not from the upstream's
+            // `updated_at`: a registration blocked for days still gets the full
+            // watch for a new subscriber, who first receives its current status.
+            let blocked_for = since.elapsed();
             if blocked_for >= self.state.settings.blocked_max_watch {
                 return Next::End(PollerEnd::Expired { blocked_for });
             }

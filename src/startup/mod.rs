@@ -29,9 +29,9 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
-use crate::simulator::SimulatorHandle;
 use crate::store::{RedisStore, RedisStoreError};
 use crate::upstream::ApiBuildError;
+use registrar_simulator::SimulatorHandle;
 use upstream::Upstream;
 
 /// The account used in sandbox mode when none is configured (the spec's example id).

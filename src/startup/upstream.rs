@@ -14,9 +14,9 @@ use crate::domain::AccountId;
 use crate::metrics::Metrics;
 use crate::poller::{Cluster, Pollers};
 use crate::registrations::RegistrationService;
-use crate::simulator::{self, SimulatorHandle, SimulatorSettings};
 use crate::store::RedisStore;
 use crate::upstream::{ApiSettings, CloudflareApi};
+use registrar_simulator::{self as simulator, SimulatorHandle, SimulatorSettings};
 
 /// The token the gateway presents to its embedded simulator.
 const SANDBOX_TOKEN: &str = "sandbox-token";

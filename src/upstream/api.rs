@@ -3,9 +3,10 @@
 //! `POST …/registrations` (`startRegistration`), under either API family
 //! (`registrar`, or Cloudflare's own `registrar-sandbox`).
 //!
-//! Decoding and error classification follow `shared/upstream/` and are tested
-//! against its example bodies byte for byte (`tests/api/upstream_decoding.rs`), not
-//! only against the simulator, which shares this crate's wire model.
+//! Decoding and error classification follow the API reference as summed up in
+//! `docs/upstream-api.md`, and are tested against its example bodies byte for byte
+//! (`tests/api/upstream_decoding.rs`) and against the simulator, whose encoder is
+//! written independently of this client's model.
 
 use std::time::{Duration, Instant};
 
@@ -145,7 +146,7 @@ impl CloudflareApi {
         let url = self.registrations_url(account, &[domain.as_str(), "registration-status"]);
         // A poll's granted turn pays for its first attempt; retries are charged.
         let mut next = priority;
-        let call = self.with_retries(credential, "GET", Option::is_some, || {
+        let call = self.with_retries(credential, "GET", &self.retry, Option::is_some, || {
             let priority = std::mem::replace(&mut next, priority.retried());
             self.read_status(credential, priority, &url)
         });
@@ -195,8 +196,10 @@ impl CloudflareApi {
 
     /// Starts a registration: `POST …/registrations` with `Prefer: respond-async`, so
     /// the upstream answers 202 at once (or 201 when the workflow already finished)
-    /// with the workflow's status. Retried like a read: the domain is the upstream's
-    /// idempotency key, so a repeated create returns the same workflow.
+    /// with the workflow's status. Sent exactly once, never retried: it spends the
+    /// user's money, and a lost answer does not mean nothing happened. The caller
+    /// reconciles an ambiguous failure ([`UpstreamError::leaves_create_unknown`]) by
+    /// reading the domain's status.
     pub async fn create_registration(
         &self,
         credential: &Credential,
@@ -207,6 +210,7 @@ impl CloudflareApi {
         let call = self.with_retries(
             credential,
             "POST",
+            &RetryPolicy::NONE,
             |_| true,
             || async {
                 let builder = self
@@ -226,7 +230,7 @@ impl CloudflareApi {
         self.unless_refused(credential, account, call).await
     }
 
-    /// Runs `attempt` until it succeeds or the [`RetryPolicy`] says stop.
+    /// Runs `attempt` until it succeeds or `retry` says stop.
     /// Each attempt runs in its own `upstream.request` span (its trace context goes
     /// out as `traceparent`), and its outcome and latency go to the metrics; `found`
     /// tells an answer with a workflow from "no workflow".
@@ -234,6 +238,7 @@ impl CloudflareApi {
         &self,
         credential: &Credential,
         method: &'static str,
+        retry_policy: &RetryPolicy,
         found: fn(&T) -> bool,
         mut attempt: F,
     ) -> Result<T, UpstreamError>
@@ -262,7 +267,7 @@ impl CloudflareApi {
                 Err(error) => error,
                 answer => return answer,
             };
-            let Some(wait) = self.retry.delay(retry, &error) else {
+            let Some(wait) = retry_policy.delay(retry, &error) else {
                 return Err(error);
             };
             retry += 1;
@@ -366,9 +371,12 @@ fn outcome(answer: Result<bool, &UpstreamError>) -> UpstreamOutcome {
         Err(UpstreamError::Rejected { .. } | UpstreamError::OverBudget { .. }) => {
             UpstreamOutcome::Rejected
         }
-        Err(UpstreamError::Unavailable { .. } | UpstreamError::Unreachable(_)) => {
-            UpstreamOutcome::Unavailable
-        }
+        Err(
+            UpstreamError::Unavailable { .. }
+            | UpstreamError::Unreachable(_)
+            | UpstreamError::Tls(_)
+            | UpstreamError::OutcomeUnknown { .. },
+        ) => UpstreamOutcome::Unavailable,
         Err(UpstreamError::Timeout) => UpstreamOutcome::Timeout,
         Err(UpstreamError::InvalidResponse(_)) => UpstreamOutcome::Invalid,
     }

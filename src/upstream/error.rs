@@ -59,6 +59,24 @@ pub enum UpstreamError {
     /// The detail (connect error, reset, ...) is for logs: clients get the summary.
     #[error("the upstream could not be reached")]
     Unreachable(String),
+    /// The TLS connection to the upstream could not be set up: its certificate was
+    /// refused (unknown issuer, expired, another name) or the handshake failed (not
+    /// TLS at all, no common protocol). Not retried: another attempt meets the same
+    /// certificate. The detail names the TLS error, never a credential.
+    #[error(
+        "could not set up TLS with the upstream (a certificate or TLS problem, not an outage): {0}"
+    )]
+    Tls(String),
+    /// A registration POST whose answer was lost or ambiguous (`cause`), and no
+    /// workflow for the domain was visible afterwards: it may or may not have
+    /// started. The POST is never sent again blindly.
+    #[error(
+        "the answer to the registration request was lost ({cause}) and no workflow for the domain is visible yet, so it may or may not have started; the gateway keeps watching the domain: query registrationStatus or subscribe before deciding to try again"
+    )]
+    OutcomeUnknown {
+        /// What happened to the POST's answer.
+        cause: Box<UpstreamError>,
+    },
     /// An answer that is not the documented envelope.
     #[error("the upstream answered with an unreadable body: {0}")]
     InvalidResponse(String),
@@ -85,7 +103,11 @@ impl UpstreamError {
             | Self::Unavailable { .. }
             | Self::Timeout
             | Self::Unreachable(_) => true,
-            Self::Auth { .. } | Self::OverBudget { .. } | Self::InvalidResponse(_) => false,
+            Self::Auth { .. }
+            | Self::OverBudget { .. }
+            | Self::InvalidResponse(_)
+            | Self::Tls(_)
+            | Self::OutcomeUnknown { .. } => false,
         }
     }
 
@@ -100,6 +122,21 @@ impl UpstreamError {
         }
     }
 
+    /// Whether a registration POST that ended in this error may have started a
+    /// workflow all the same: its answer timed out, the connection broke, the
+    /// upstream answered 5xx (possibly after acting) or 409 (one is already
+    /// running), or the answer was unreadable. The domain's status then says.
+    pub fn leaves_create_unknown(&self) -> bool {
+        match self {
+            Self::Timeout
+            | Self::Unreachable(_)
+            | Self::Unavailable { .. }
+            | Self::InvalidResponse(_) => true,
+            Self::Rejected { status, .. } => *status == 409,
+            _ => false,
+        }
+    }
+
     /// Classifies a transport-level failure from reqwest. The URL is dropped from the
     /// message: it is ours, and says nothing the caller needs. No side effects: the
     /// failure is logged once, where it is handled.
@@ -108,10 +145,37 @@ impl UpstreamError {
             Self::Timeout
         } else if error.is_decode() {
             Self::InvalidResponse(error.without_url().to_string())
+        } else if let Some(tls) = tls_cause(&error) {
+            Self::Tls(tls)
         } else {
             Self::Unreachable(error_chain(&error.without_url()))
         }
     }
+}
+
+/// The TLS failure somewhere in `error`'s causes: a rustls error (a refused
+/// certificate, a peer that answered something other than TLS), or the TLS
+/// handshake cut short (tokio-rustls's `tls handshake eof`: a server that closed
+/// on the hello, as a plain-HTTP server does). hyper carries these inside an
+/// `io::Error` (sometimes two), whose `source()` skips the error it wraps, so an
+/// `io::Error` is descended into through `get_ref`.
+fn tls_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if current.to_string().starts_with("tls handshake") {
+            return Some(current.to_string());
+        }
+        cause = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    None
 }
 
 /// `error: cause: cause`, since reqwest's top-level message alone is vague.

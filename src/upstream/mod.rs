@@ -1,5 +1,4 @@
-//! The Cloudflare Registrar API as the gateway sees it: the wire model shared with
-//! the simulator, the HTTP client and the upstream error enum (the credential it
+//! The Cloudflare Registrar API as the gateway sees it: its wire model, the HTTP client and the upstream error enum (the credential it
 //! sends lives in [`crate::credential`]).
 
 mod api;
@@ -11,7 +10,7 @@ mod retry;
 pub use api::{ApiBuildError, ApiSettings, CloudflareApi, RegistrarApi};
 pub use error::UpstreamError;
 pub use model::{
-    ApiMessage, Envelope, Links, Registration, RegistrationRequest, WorkflowError, WorkflowState,
-    WorkflowStatus,
+    Address, ApiMessage, Contact, Contacts, Envelope, Links, PostalInfo, Registration,
+    RegistrationRequest, WorkflowError, WorkflowState, WorkflowStatus,
 };
 pub use retry::RetryPolicy;

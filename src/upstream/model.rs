@@ -1,9 +1,10 @@
-//! The upstream's wire format: the v4 envelope, `WorkflowStatus` and `Registration`,
-//! exactly as in `shared/upstream/` (field names, types, optionality).
+//! The upstream's wire format: the v4 envelope, `WorkflowStatus`, `Registration` and
+//! the create request, as `docs/upstream-api.md` describes them (field names, types,
+//! optionality).
 //!
 //! Decoding is lenient where the platform may grow (unknown fields are ignored, an
-//! unknown `state` is kept as [`WorkflowState::Unknown`]); encoding (used by the
-//! simulator) omits `error` and `context` when absent, as the spec's examples do.
+//! unknown `state` is kept as [`WorkflowState::Unknown`]). The simulator has its own
+//! encoder; the gateway encodes only the create request.
 
 use std::fmt;
 
@@ -90,7 +91,8 @@ pub struct WorkflowStatus {
     /// Free-form, workflow-specific data (`domain_name`, `action`, `registration`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Map<String, Value>>,
-    /// Why the workflow failed; only present when `state` is `failed`.
+    /// Why the workflow failed. The reference documents it for `failed`; the gateway
+    /// passes it on whenever the upstream sends it, whatever the state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<WorkflowError>,
 }
@@ -189,6 +191,75 @@ pub struct RegistrationRequest {
     /// `redaction` or `off`; `redaction` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy_mode: Option<String>,
+    /// Contacts for this registration; the account's default address book entry
+    /// when absent. Personal data: never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Contacts>,
+}
+
+/// The create request's `contacts`: each role optional.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Contacts {
+    /// The domain's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registrant: Option<Contact>,
+    /// The administrative contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub administrator: Option<Contact>,
+    /// The technical contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technical: Option<Contact>,
+    /// The billing contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<Contact>,
+}
+
+/// Personal data is not printed: a request in a log or a panic shows no contact.
+impl fmt::Debug for Contacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Contacts { .. }")
+    }
+}
+
+/// One contact: `email`, `phone` (E.164 as `+1.5555555555`), `postal_info`, `fax`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Email address.
+    pub email: String,
+    /// Phone number, `+CC.NUMBER`.
+    pub phone: String,
+    /// Name and address.
+    pub postal_info: PostalInfo,
+    /// Fax number, `+CC.NUMBER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fax: Option<String>,
+}
+
+/// A contact's name, organisation and address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostalInfo {
+    /// The person's name.
+    pub name: String,
+    /// The organisation, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// The postal address.
+    pub address: Address,
+}
+
+/// A postal address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    /// Street and number.
+    pub street: String,
+    /// City.
+    pub city: String,
+    /// State or province.
+    pub state: String,
+    /// Postal code.
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code, upper case.
+    pub country_code: String,
 }
 
 impl fmt::Display for WorkflowState {

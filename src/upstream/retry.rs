@@ -6,8 +6,10 @@
 //! The SDKs call "reasonable" anything under 60 s and otherwise fall back to their
 //! backoff. The gateway's bound is its own cap ([`RetryPolicy::max`], 8 s by
 //! default), because a caller is waiting on every retry; and a 429 asking for more
-//! than that is answered at once (the credential is paused in the budget anyway)
-//! instead of being retried into the platform's lockout.
+//! than that, or for nothing, is answered at once (the credential is paused in the
+//! budget anyway) instead of being retried into the platform's lockout.
+//!
+//! Only reads are retried: a registration POST is sent once (`client.rs`).
 //!
 //! A small policy struct rather than a crate: the rules are five lines, and the
 //! crates' jitter and `Retry-After` handling would need overriding to match the SDKs.
@@ -45,7 +47,10 @@ impl RetryPolicy {
         }
         match (error.retry_after(), error) {
             (Some(wait), _) if wait <= self.max => Some(wait),
-            (Some(_), UpstreamError::RateLimited { .. }) => None,
+            // A 429 asking for a long wait, or for none (the platform then blocks the
+            // credential for its whole window): answered at once, the upstream's
+            // status and codes intact, rather than retried into the budget's pause.
+            (_, UpstreamError::RateLimited { .. }) => None,
             _ => Some(self.backoff(retry)),
         }
     }
@@ -127,10 +132,16 @@ mod tests {
             assert_eq!(SDK.delay(0, &rejected(status)), None, "{status}");
         }
         let limited = UpstreamError::RateLimited {
-            retry_after: None,
+            retry_after: Some(Duration::from_secs(1)),
             errors: vec![],
         };
         assert!(SDK.delay(0, &limited).is_some());
+        // Without Retry-After the platform blocks for its whole window: not retried.
+        let blocked = UpstreamError::RateLimited {
+            retry_after: None,
+            errors: vec![],
+        };
+        assert_eq!(SDK.delay(0, &blocked), None);
         for status in [500, 503, 524] {
             let unavailable = UpstreamError::Unavailable {
                 status,

@@ -3,12 +3,12 @@
 //! different credentials never see each other's cached answers.
 
 use futures::future::join_all;
-use registrar_gateway::simulator::credential_tag;
+use registrar_simulator::credential_tag;
 use serde_json::{Value, json};
 
 use crate::support::{TOKEN, spawn_app_with, spawn_gateway, spawn_pass_through};
 use crate::support::{spawn_simulator, spawn_simulator_with};
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 
 fn code(body: &Value) -> &Value {
     &body["errors"][0]["extensions"]["code"]

@@ -14,8 +14,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use registrar_gateway::domain::{AccountId, DomainName};
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 use serde_json::Value;
 
 use crate::support::spawn_simulator_with;
@@ -47,16 +46,14 @@ async fn first_events(client: &mut WsClient, ids: usize) {
 async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_budget() {
     let simulator = SimulatorSettings::default().rate_limit(2 * BUDGET, WINDOW);
     let simulator = spawn_simulator_with(simulator).await.handle;
-    let account = AccountId::parse(ACCOUNT).unwrap();
-    let domain = |name: String| DomainName::parse(&name).unwrap();
     for i in 0..MOVING {
         simulator
-            .add_workflow(&account, &domain(format!("moving-{i}.com")), "succeeds")
+            .add_workflow(ACCOUNT, &format!("moving-{i}.com"), "succeeds")
             .unwrap();
     }
     for i in 0..BLOCKED_CONNECTIONS * BLOCKED_PER_CONNECTION {
         simulator
-            .add_workflow(&account, &domain(format!("blocked-{i}.com")), "blocked")
+            .add_workflow(ACCOUNT, &format!("blocked-{i}.com"), "blocked")
             .unwrap();
     }
     // Blocked ones are blocked now (for 30 s of workflow time); moving ones in progress.

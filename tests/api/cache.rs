@@ -15,7 +15,7 @@ use registrar_gateway::upstream::{
 
 use crate::support::spawn_simulator_with;
 use crate::support::{ACCOUNT, spawn_app, spawn_app_with};
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 
 #[tokio::test]
 async fn two_hundred_concurrent_identical_queries_make_one_upstream_call() {
@@ -65,7 +65,7 @@ async fn terminal_statuses_are_served_from_cache() {
 async fn a_failed_load_is_retried_and_then_not_cached() {
     let app = spawn_app_with(&["--upstream-retries", "2", "--cache-ttl-error", "0s"]).await;
     app.simulator
-        .set_faults(registrar_gateway::simulator::Faults {
+        .set_faults(registrar_simulator::Faults {
             error_share: 1.0,
             ..Default::default()
         })

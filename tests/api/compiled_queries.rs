@@ -16,7 +16,6 @@ use async_graphql::{Request, Variables};
 use axum::http::HeaderMap;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use registrar_gateway::domain::AccountId;
 use registrar_gateway::fair_share::{ClientAddress, ClientId};
 use registrar_gateway::graphql::{Compiled, GatewaySchema};
 use serde_json::{Value, json};
@@ -345,8 +344,7 @@ fn compiled_answers_are_byte_for_byte_what_async_graphql_answers() {
         "--cache-ttl-error",
         "1h",
     ]));
-    app.simulator
-        .set_forbidden_accounts(vec![AccountId::parse(FORBIDDEN).unwrap()]);
+    app.simulator.set_forbidden_accounts([FORBIDDEN]).unwrap();
     let client = client();
     let compiled_cases = Cell::new(0);
     let mut runner = TestRunner::new(Config {

@@ -51,9 +51,14 @@ fn the_readme_stays_a_first_read() {
 
 #[test]
 fn every_relative_link_and_anchor_in_the_documentation_resolves() {
-    let mut pages: Vec<PathBuf> = ["README.md", "BENCHMARKS.md", "CHANGELOG.md"]
-        .map(|page| root().join(page))
-        .into();
+    let mut pages: Vec<PathBuf> = [
+        "README.md",
+        "BENCHMARKS.md",
+        "CHANGELOG.md",
+        "examples/README.md",
+    ]
+    .map(|page| root().join(page))
+    .into();
     let mut in_docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
         .unwrap()
         .map(|entry| entry.unwrap().path())

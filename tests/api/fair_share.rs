@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use registrar_gateway::config::GatewayConfig;
-use registrar_gateway::simulator::{Faults, SimulatorSettings};
+use registrar_simulator::{Faults, SimulatorSettings};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, WATCH, connect, spawn_app_with};

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use registrar_gateway::simulator::{SimulatorSettings, credential_tag};
+use registrar_simulator::{SimulatorSettings, credential_tag};
 use serde_json::{Value, json};
 
 use crate::subscriptions::{fast_app, next_change};

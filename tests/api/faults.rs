@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use registrar_gateway::simulator::Faults;
+use registrar_simulator::Faults;
 use serde_json::Value;
 
 use crate::support::spawn_simulator_with;
 use crate::support::{TOKEN, TestApp, spawn_app_with, spawn_gateway};
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 
 fn code(body: &Value) -> &Value {
     &body["errors"][0]["extensions"]["code"]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use registrar_gateway::simulator::Faults;
+use registrar_simulator::Faults;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use serde_json::{Value, json};
 

@@ -14,7 +14,7 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use registrar_gateway::simulator::Faults;
+use registrar_simulator::Faults;
 use serde_json::json;
 
 /// Every log line written so far.
@@ -81,7 +81,7 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
     let (token_file, keys_file) = (secrets.join("token"), secrets.join("keys"));
     std::fs::write(&token_file, format!("{FILE_TOKEN}\n")).unwrap();
     std::fs::write(&keys_file, format!("{FILE_ACCESS_KEY}\n")).unwrap();
-    let tagging = registrar_gateway::simulator::SimulatorSettings::default().tag_credentials();
+    let tagging = registrar_simulator::SimulatorSettings::default().tag_credentials();
     let tagging = support::spawn_simulator_with(tagging).await.handle;
     let from_files = support::spawn_gateway_with_args(
         tagging,
@@ -98,7 +98,7 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
         .await;
     assert_eq!(status, 200, "{body}");
     let tag = &body["data"]["registrationStatus"]["context"]["credential_tag"];
-    let expected = registrar_gateway::simulator::credential_tag(FILE_TOKEN);
+    let expected = registrar_simulator::credential_tag(FILE_TOKEN);
     assert_eq!(
         tag,
         &json!(expected),

@@ -41,3 +41,4 @@ mod upstream_decoding;
 mod version;
 mod watch;
 mod websocket_protocol;
+mod write_path;

@@ -2,7 +2,7 @@
 //! counter as ground truth for what reached the upstream.
 
 use futures::future::join_all;
-use registrar_gateway::simulator::Faults;
+use registrar_simulator::Faults;
 use serde_json::json;
 
 use crate::support::{
@@ -361,6 +361,88 @@ async fn operations_are_counted_on_every_transport_under_its_own_label() {
     drop((sse, multipart));
     modern.close().await;
     legacy.close().await;
+}
+
+/// Reads an SSE body until it has carried `events` `next` events in all.
+async fn read_sse_events(response: &mut reqwest::Response, read: &mut String, events: usize) {
+    while read.matches("event: next").count() < events {
+        let chunk = response.chunk().await.unwrap().expect("another event");
+        read.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn every_event_a_subscriber_receives_counts_once_in_events_delivered_by_protocol() {
+    let app = spawn_app_with(&["--poll-initial", "50ms", "--poll-max", "50ms"]).await;
+    let mut modern = connect_ready(&app).await;
+    for id in ["1", "2", "3"] {
+        modern.watch(id, "demo-succeeds.com", false).await;
+    }
+    let mut legacy = connect(&app, "graphql-ws").await;
+    legacy.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(legacy.recv().await["type"], "connection_ack");
+    let watch = r#"subscription { registrationStatusChanged(domain: "demo-succeeds.com") { sequence status { state } } }"#;
+    legacy.start("1", json!({ "query": watch })).await;
+    let mut sse = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": watch }))
+        .send()
+        .await
+        .unwrap();
+    let mut sse_read = String::new();
+    // A query over the socket is not an event.
+    modern
+        .start("query", json!({ "query": "{ __typename }" }))
+        .await;
+
+    let mut received = 0;
+    let mut states = Vec::new();
+    for (step, advance) in [(1, 0), (2, 10), (3, 20)] {
+        app.simulator
+            .advance_clock(std::time::Duration::from_secs(advance))
+            .unwrap();
+        while received < step * 3 {
+            let message = modern.recv().await;
+            if message["type"] == "next" && message["id"] != "query" {
+                states.push(
+                    change(&message, message["id"].as_str().unwrap())["status"]["state"].clone(),
+                );
+                received += 1;
+            }
+        }
+        let message = loop {
+            let message = legacy.recv().await;
+            if message["type"] == "data" {
+                break message;
+            }
+        };
+        assert!(message["payload"]["data"].is_object(), "{message}");
+        read_sse_events(&mut sse, &mut sse_read, step).await;
+    }
+    assert_eq!(states.last().unwrap(), "SUCCEEDED");
+
+    let metrics = scrape(&app).await;
+    let delivered = |protocol: &str| {
+        metrics.value(
+            "registrar_gateway_subscription_events_delivered_total",
+            &[("protocol", protocol)],
+        )
+    };
+    assert_eq!(
+        delivered("graphql-transport-ws"),
+        9.0,
+        "3 subscribers x 3 events"
+    );
+    assert_eq!(delivered("graphql-ws"), 3.0);
+    assert_eq!(delivered("sse"), 3.0);
+    assert_eq!(delivered("multipart"), 0.0);
+    assert_eq!(
+        metrics.value("registrar_gateway_events_published_total", &[]),
+        3.0,
+        "one per change, however many subscribe"
+    );
 }
 
 /// With access keys on, `/metrics` (credential fingerprints, what is left of each

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::join_all;
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 
-use crate::support::{ACCOUNT, TOKEN, WsClient, account, change, connect_ready, domain};
+use crate::support::{ACCOUNT, TOKEN, WsClient, change, connect_ready};
 use crate::support::{spawn_gateway, spawn_simulator_with};
 
 const CONNECTIONS: usize = 6;
@@ -69,7 +69,7 @@ async fn more_watches_than_the_budget_polls_are_all_admitted_and_polled_in_turn(
     let simulator = spawn_simulator_with(simulator).await.handle;
     for registration in 0..REGISTRATIONS {
         simulator
-            .add_workflow(&account(), &domain(&name(registration)), "succeeds")
+            .add_workflow(ACCOUNT, &name(registration), "succeeds")
             .unwrap();
     }
     let limit = LIMIT.to_string();

@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use registrar_gateway::domain::{AccountId, DomainName};
 use serde_json::{Value, json};
 
 use crate::support::spawn_simulator_with;
 use crate::support::{ACCOUNT, spawn_app, spawn_app_with};
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 
 fn status(body: &Value) -> &Value {
     assert_eq!(body["errors"], Value::Null, "unexpected errors: {body}");
@@ -107,10 +106,7 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
         "action_required never resolves on its own"
     );
 
-    let account = AccountId::parse(ACCOUNT).unwrap();
-    app.simulator
-        .resolve_action(&account, &DomainName::parse(domain).unwrap())
-        .unwrap();
+    app.simulator.resolve_action(ACCOUNT, domain).unwrap();
     app.simulator
         .advance_clock(Duration::from_secs(10))
         .expect("the clock advances");
@@ -291,7 +287,7 @@ async fn a_dashboard_query_answers_each_domain_and_isolates_failures() {
     );
 
     app.simulator
-        .set_faults(registrar_gateway::simulator::Faults {
+        .set_faults(registrar_simulator::Faults {
             error_share: 1.0,
             ..Default::default()
         })

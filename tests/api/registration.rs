@@ -230,7 +230,7 @@ async fn upstream_create_refusals_carry_stable_codes_and_the_upstreams_messages(
     );
     let body = start(
         &app,
-        json!({ "domain": "shop.com", "accountId": "nocontacts1" }),
+        json!({ "domain": "shop.com", "accountId": "00000000000000000000000000000001" }),
     )
     .await;
     assert_eq!(

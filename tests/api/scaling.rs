@@ -9,8 +9,8 @@ use futures::future::join_all;
 use registrar_gateway::budget::{Budget, BudgetSettings, Priority};
 use registrar_gateway::credential::{Credential, CredentialSecret};
 use registrar_gateway::metrics::Metrics;
-use registrar_gateway::simulator::SimulatorSettings;
 use registrar_gateway::store::{RedisStore, RedisStoreSettings, RedisUrl};
+use registrar_simulator::SimulatorSettings;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 

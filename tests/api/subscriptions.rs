@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use registrar_gateway::domain::{AccountId, DomainName};
-use registrar_gateway::simulator::Faults;
+use registrar_simulator::Faults;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -216,9 +215,9 @@ async fn keep_watching_follows_action_required_until_the_user_acts() {
     advance_then_expect(&app, &mut client, 5, "1", "IN_PROGRESS").await;
     advance_then_expect(&app, &mut client, 10, "1", "ACTION_REQUIRED").await;
 
-    let account = AccountId::parse(ACCOUNT).unwrap();
-    let domain = DomainName::parse("demo-action-required.com").unwrap();
-    app.simulator.resolve_action(&account, &domain).unwrap();
+    app.simulator
+        .resolve_action(ACCOUNT, "demo-action-required.com")
+        .unwrap();
     assert_eq!(
         next_change(&mut client, "1").await["status"]["state"],
         "IN_PROGRESS"

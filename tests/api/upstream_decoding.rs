@@ -1,9 +1,9 @@
-//! The client's decoding and error classification against ground truth, not
-//! against the simulator (which shares the client's wire model, so it cannot show
-//! a misreading): a raw HTTP stub serves every body of
+//! The client's decoding and error classification, checked twice: against the
+//! reference's own example bodies (a raw HTTP stub serves every body of
 //! `tests/fixtures/upstream-examples.json`, and the seed's own examples, byte for
-//! byte with their statuses and headers; each test asserts what a GraphQL client
-//! of the gateway gets.
+//! byte with their statuses and headers), and against the simulator, whose encoder
+//! is its own (crate `registrar-simulator`), written independently of the client's
+//! model. Each test asserts what a GraphQL client of the gateway gets.
 
 use std::net::SocketAddr;
 
@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::support::{
     Canned, RunningGateway, STUB_ACCOUNT as ACCOUNT, Stub, UPSTREAM_EXAMPLES as EXAMPLES,
-    gateway_config, start_gateway,
+    gateway_config, spawn_app, start_gateway,
 };
 
 /// The gateway in front of a stub, with registration enabled; stops when dropped.
@@ -445,4 +445,73 @@ fn the_list_example_decodes_with_the_clients_model() {
     assert_eq!(registrations.len(), 1);
     assert_eq!(registrations[0].domain_name, "example.com");
     assert_eq!(registrations[0].privacy_mode, "redaction");
+}
+
+/// Every documented state as the simulator encodes it reads as the reference's
+/// examples do: state, completed, links, and each state's own fields.
+#[tokio::test]
+async fn the_simulators_independent_encoding_reads_like_the_examples() {
+    let app = spawn_app().await;
+    let query = r#"query($domain: String!) { registrationStatus(domain: $domain) {
+        domainName state rawState completed links { self resource }
+        error { code message } actionRequired { action confirmationSentTo }
+        blocked { blockedBy detail } registration { domainName status autoRenew privacyMode }
+    } }"#;
+    let cases = [
+        ("demo-pending.com", "PENDING", false),
+        ("demo-in-progress.com", "IN_PROGRESS", false),
+        ("demo-action-required.com", "ACTION_REQUIRED", false),
+        ("demo-blocked.com", "BLOCKED", false),
+        ("demo-succeeded.com", "SUCCEEDED", true),
+        ("demo-failed.com", "FAILED", true),
+    ];
+    // The simulator's workflows start on the account's first request; the moving
+    // demos reach their waiting states 15 to 45 s of workflow time in.
+    app.query(query, json!({ "domain": "demo-pending.com" }))
+        .await;
+    app.simulator
+        .advance_clock(std::time::Duration::from_secs(20))
+        .unwrap();
+    for (domain, state, completed) in cases {
+        let body = app.query(query, json!({ "domain": domain })).await;
+        let status = &body["data"]["registrationStatus"];
+        assert_eq!(status["state"], state, "{domain}: {body}");
+        assert_eq!(status["completed"], completed, "{domain}");
+        assert_eq!(status["rawState"], state.to_lowercase(), "{domain}");
+        let resource = format!(
+            "/accounts/{}/registrar/registrations/{domain}",
+            crate::support::ACCOUNT
+        );
+        assert_eq!(
+            status["links"],
+            json!({ "self": format!("{resource}/registration-status"), "resource": resource }),
+            "{domain}"
+        );
+        assert_eq!(status["error"].is_null(), state != "FAILED", "{domain}");
+        assert_eq!(status["blocked"].is_null(), state != "BLOCKED", "{domain}");
+        assert_eq!(
+            status["actionRequired"].is_null(),
+            state != "ACTION_REQUIRED",
+            "{domain}"
+        );
+        assert_eq!(
+            status["registration"].is_null(),
+            state != "SUCCEEDED",
+            "{domain}"
+        );
+    }
+    let failed = app
+        .query(query, json!({ "domain": "demo-failed.com" }))
+        .await;
+    assert_eq!(
+        failed["data"]["registrationStatus"]["error"]["code"],
+        "registry_rejected"
+    );
+    let succeeded = app
+        .query(query, json!({ "domain": "demo-succeeded.com" }))
+        .await;
+    assert_eq!(
+        succeeded["data"]["registrationStatus"]["registration"],
+        json!({ "domainName": "demo-succeeded.com", "status": "active", "autoRenew": true, "privacyMode": "redaction" })
+    );
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use registrar_gateway::simulator::{SimulatorSettings, credential_tag};
+use registrar_simulator::{SimulatorSettings, credential_tag};
 
 use crate::support::{WATCH, connect, connect_ready};
 use crate::support::{spawn_app, spawn_app_with, spawn_pass_through};

@@ -5,7 +5,8 @@
 #
 # The state folder (default /var/tmp/registrar-gateway-podman, or $PODMAN_STATE) keeps the
 # storage between runs, so the base images are made once per machine: each is made again
-# only when it is missing.
+# only when it is missing (the Redis, nginx and Prometheus stand-ins also when their
+# Containerfile changes).
 
 repo="$(cd "$here/../.." && pwd)"
 state="${PODMAN_STATE:-/var/tmp/registrar-gateway-podman}"

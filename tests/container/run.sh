@@ -5,20 +5,25 @@
 # 2. Runs the image with a published port and checks from outside: /healthz, a query, a
 #    subscription streamed to its end, `id -u` is not 0, `podman healthcheck run` is healthy, and
 #    `podman stop` returns within the drain deadline with the gateway's own exit.
-# 3. deploy/compose.yaml (the gateway in sandbox mode, compose's empty variables included, and
+# 3. deploy/compose.yaml (the gateway in sandbox mode with the credentials passed empty, and
 #    Prometheus scraping it) and deploy/scale-out/compose.yaml (three replicas, Redis, nginx,
 #    Prometheus) with podman-compose and a test override naming the stand-in images: through the
 #    published nginx port, Chromium loads the explorer, queries and follows a subscription to its
 #    end (tests/interop/behind-proxy.mjs), and Prometheus scrapes all three replicas.
 # It prints the image size and the times, removes every container, network, volume and iptables
-# chain it made,
-# keeps the base images and the dependency layer for the next run, and leaves the image for
-# anyone to run with the printed CONTAINERS_CONF= and CONTAINERS_STORAGE_CONF= settings.
+# chain it made, keeps the base images and the dependency stage for the next run, and leaves the
+# image for anyone to run with the printed CONTAINERS_CONF= and CONTAINERS_STORAGE_CONF= settings.
 # Usage: tests/container/run.sh   (as root; installs podman and its tools with apt-get)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/podman.sh"
 interop="$repo/tests/interop"
+# The interop suite's helpers: free_port, and the installers of its Node clients and of Chromium
+# (they read `here`); its log folder is this check's work folder.
+check_here="$here" here="$interop"
+source "$interop/lib.sh"
+here="$check_here"
+work="$logs"
 image=localhost/registrar-gateway:test
 check_started=$(date +%s)
 
@@ -27,8 +32,8 @@ unset CLOUDFLARE_API_TOKEN CLOUDFLARE_ACCOUNT_ID CLOUDFLARE_BASE_URL CLOUDFLARE_
     GATEWAY_ENABLE_REGISTRATION
 install_podman
 configure_podman
-# Node clients and Chromium for the browser check (the interop suite's own installers).
-(here="$interop" && source "$interop/lib.sh" && { [ -d "$interop/node_modules" ] || install_clients; } && install_chromium)
+# Node clients and Chromium for the browser check.
+(here="$interop" && { [ -d "$interop/node_modules" ] || install_clients; } && install_chromium)
 
 single=(podman-compose -p rg-check-single -f "$repo/deploy/compose.yaml" -f "$here/compose.override.yaml")
 scale_out=(podman-compose -p rg-check-scale-out -f "$repo/deploy/scale-out/compose.yaml" -f "$here/scale-out.override.yaml")
@@ -42,19 +47,16 @@ cleanup() {
     done
     podman network rm -f rg-check-single_default rg-check-scale-out_default >/dev/null 2>&1 || true
     podman volume prune -f >/dev/null 2>&1 || true
+    # Working containers of an interrupted build.
+    podman ps -aq --external | xargs -r podman rm -f >/dev/null 2>&1 || true
     restore_network
-    rm -rf "${work:-}"
 }
 cleanup # what an interrupted run left
 record_network
-work="$(mktemp -d)"
-trap cleanup EXIT
+trap 'cleanup; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
 seconds_since() { echo $(( $(date +%s) - $1 )); }
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # Waits up to $2 seconds for $1 to answer 2xx.
 answers() {
     local deadline=$(( $(date +%s) + $2 ))
@@ -132,8 +134,9 @@ scraped() {
 import json, sys
 targets = [t for t in json.load(sys.stdin)["data"]["activeTargets"] if t["labels"]["job"] == "registrar-gateway"]
 up = sorted(t["labels"]["instance"] for t in targets if t["health"] == "up")
-print(" ".join(up))
-sys.exit(0 if len(up) == len(targets) == int(sys.argv[1]) else 1)' "$count" && return 0
+if len(up) != len(targets) or len(up) != int(sys.argv[1]):
+    sys.exit(1)
+print(" ".join(up))' "$count" && return 0
         sleep 1
     done
     return 1
@@ -146,15 +149,17 @@ compose_logs() {
     done
 }
 
-# 3a. deploy/compose.yaml: one gateway (sandbox: compose passes the credentials empty), Prometheus.
+# 3a. deploy/compose.yaml: one gateway, Prometheus. The credentials are set but empty in the shell
+# (an .env with `CLOUDFLARE_API_TOKEN=`): compose passes them on empty, and that is sandbox mode.
 started=$(date +%s)
 export GATEWAY_PORT="127.0.0.1:$(free_port)" PROMETHEUS_PORT="127.0.0.1:$(free_port)"
-(cd "$repo/deploy" && "${single[@]}" up -d --no-build gateway prometheus >"$work/single.log" 2>&1) \
+(cd "$repo/deploy" && CLOUDFLARE_API_TOKEN= CLOUDFLARE_ACCOUNT_ID= \
+    "${single[@]}" up -d --no-build gateway prometheus >"$work/single.log" 2>&1) \
     || { cat "$work/single.log" >&2; fail "podman-compose up (deploy/compose.yaml)"; }
 if answers "http://$GATEWAY_PORT/healthz" 30; then
     answer="$(curl -fsS "http://$GATEWAY_PORT/graphql" -H 'content-type: application/json' -d "$query" || true)"
     [[ "$answer" == *'"state":"SUCCEEDED"'* ]] \
-        && ok "deploy/compose.yaml: the gateway serves the sandbox with compose's empty credentials" \
+        && ok "deploy/compose.yaml: the gateway serves the sandbox with the credentials passed empty" \
         || fail "deploy/compose.yaml: the query answered $answer"
     instances="$(scraped "http://$PROMETHEUS_PORT" 1)" \
         && ok "deploy/compose.yaml: Prometheus scrapes $instances" \
@@ -172,11 +177,17 @@ proxy="http://localhost:${GATEWAY_PORT#127.0.0.1:}"
 (cd "$repo/deploy/scale-out" && "${scale_out[@]}" up -d --no-build >"$work/scale-out.log" 2>&1) \
     || { cat "$work/scale-out.log" >&2; fail "podman-compose up (deploy/scale-out/compose.yaml)"; }
 if answers "$proxy/healthz" 60; then
+    # Each replica joins the shared store (the last may still be waiting for Redis: up to 30 s).
+    deadline=$(( $(date +%s) + 30 )) joined=0
     for replica in 1 2 3; do
-        podman logs "rg-check-scale-out_gateway-${replica}_1" 2>&1 \
-            | grep -q "sharing state with other replicas through redis" \
-            || fail "deploy/scale-out: replica $replica did not join Redis"
+        until podman logs "rg-check-scale-out_gateway-${replica}_1" 2>&1 \
+            | grep -q "sharing state with other replicas through redis"; do
+            [ "$(date +%s)" -lt "$deadline" ] || { fail "deploy/scale-out: replica $replica did not join Redis"; continue 2; }
+            sleep 1
+        done
+        joined=$(( joined + 1 ))
     done
+    [ "$joined" = 3 ] && ok "deploy/scale-out: the three replicas share state through Redis"
     (cd "$interop" && GATEWAY_URL="$proxy" SUBSCRIBE_DOMAIN=container-check.com node behind-proxy.mjs) \
         && ok "deploy/scale-out: Chromium through nginx (explorer, query, subscription to its end)" \
         || { fail "deploy/scale-out: Chromium through nginx"; compose_logs rg-check-scale-out; }

@@ -36,6 +36,7 @@ for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mj
     node "$script" || status=1
 done
 .venv/bin/python introspection.py || status=1
+"$here/../../examples/run.sh" || status=1
 "$here/federation/run.sh" "$binary" || status=1
 "$here/prometheus.sh" "$binary" || status=1
 "$here/scale-out.sh" "$binary" || status=1

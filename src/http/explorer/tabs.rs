@@ -27,7 +27,7 @@ pub struct ExampleDomains {
 }
 
 impl ExampleDomains {
-    /// The sandbox's demo registrations (see `src/simulator/demo.rs`).
+    /// The sandbox's demo registrations (see `simulator/src/demo.rs`).
     pub fn sandbox() -> Self {
         Self {
             single: "demo-action-required.com".into(),

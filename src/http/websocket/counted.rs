@@ -1,8 +1,10 @@
 //! Counts each websocket operation in `graphql_requests_total`, as one HTTP
 //! request is counted: its operation type, parsed before it runs, and its outcome,
 //! read from its first response (a request error, errors, or data). An operation
-//! that ends or is stopped before any response counts as `ok`. Both protocols run
-//! operations through [`CountingSchema`]: the legacy one as async-graphql's [`Executor`].
+//! that ends or is stopped before any response counts as `ok`. Each event a
+//! subscription sends counts in `subscription_events_delivered_total`. Both
+//! protocols run operations through [`CountingSchema`]: the legacy one as
+//! async-graphql's [`Executor`].
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use crate::graphql::{
     Delivered, FanoutResponse, GatewaySchema, Recipient, Subscribed, SubscriptionAdmission, outcome,
 };
 use crate::http::AppState;
-use crate::metrics::{GraphqlOutcome, Metrics, OperationKind, Transport};
+use crate::metrics::{Deliveries, GraphqlOutcome, Metrics, OperationKind, Protocol, Transport};
 
 /// The schema, counting every operation it runs on one websocket protocol.
 #[derive(Clone)]
@@ -22,15 +24,33 @@ pub(super) struct CountingSchema {
     schema: GatewaySchema,
     metrics: Metrics,
     transport: Transport,
+    /// The subscription events this protocol sends.
+    deliveries: Deliveries,
 }
 
 impl CountingSchema {
-    pub(super) fn new(state: &AppState, transport: Transport) -> Self {
+    /// The schema of one websocket `protocol`.
+    pub(super) fn new(state: &AppState, protocol: Protocol) -> Self {
+        let transport = match protocol {
+            Protocol::LegacyWs => Transport::LegacyWs,
+            _ => Transport::TransportWs,
+        };
         Self {
             schema: state.schema.clone(),
             metrics: state.metrics.clone(),
             transport,
+            deliveries: state.metrics.deliveries(protocol),
         }
+    }
+
+    /// Whether `request` runs a subscription (whose results are events).
+    pub(super) fn is_subscription(&self, request: &Request) -> bool {
+        self.schema.operation_kind(request) == OperationKind::Subscription
+    }
+
+    /// One subscription event sent to the client.
+    pub(super) fn delivered(&self) {
+        self.deliveries.one();
     }
 
     /// The operation, not counted yet.
@@ -50,8 +70,16 @@ impl CountingSchema {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         let mut uncounted = Some(self.uncounted(&request));
+        let deliveries = self
+            .is_subscription(&request)
+            .then(|| self.deliveries.clone());
         Executor::execute_stream(&self.schema, request, session_data)
             .map(move |response| {
+                if let Some(deliveries) = &deliveries
+                    && !crate::graphql::is_request_error(&response)
+                {
+                    deliveries.one();
+                }
                 if let Some(operation) = uncounted.take() {
                     operation.settle(&response);
                 }

@@ -26,7 +26,7 @@ use crate::fair_share::ClientAddress;
 use crate::graphql::GraphqlError;
 use crate::http::AppState;
 use crate::http::peer::client_id;
-use crate::metrics::{Protocol, Transport};
+use crate::metrics::Protocol;
 
 use super::counted::CountingSchema;
 use super::subscriptions::ConnectionSubscriptions;
@@ -55,7 +55,7 @@ pub(super) async fn serve(
     let initialised = Arc::new(AtomicBool::new(false));
     let refusal = Arc::new(OnceLock::new());
     let bounded = Bounded {
-        schema: CountingSchema::new(&state, Transport::LegacyWs),
+        schema: CountingSchema::new(&state, Protocol::LegacyWs),
         running: Arc::default(),
         max: settings.max_subscriptions_per_connection,
     };

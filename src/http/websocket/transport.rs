@@ -27,7 +27,7 @@ use crate::graphql::{
 };
 use crate::http::AppState;
 use crate::http::peer::client_id;
-use crate::metrics::{Protocol, Transport};
+use crate::metrics::Protocol;
 
 use super::counted::{CountingSchema, StartedOperation, Uncounted};
 use super::subscriptions::ConnectionSubscriptions;
@@ -129,6 +129,8 @@ struct Operation {
     generation: u64,
     running: Running,
     responded: bool,
+    /// A subscription: each result it sends is an event delivered.
+    subscription: bool,
 }
 
 /// Where a running operation's results come from.
@@ -221,7 +223,7 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, address: Option<Cl
     let gauge = state.metrics.subscriptions(Protocol::TransportWs);
     let mut connection = Connection {
         subscriptions: ConnectionSubscriptions::counted(gauge),
-        schema: CountingSchema::new(&state, Transport::TransportWs),
+        schema: CountingSchema::new(&state, Protocol::TransportWs),
         state,
         sink,
         operations: HashMap::new(),
@@ -380,6 +382,7 @@ impl Connection {
             generation,
         };
         let admission = Some(Arc::clone(&self.subscriptions));
+        let subscription = self.schema.is_subscription(&request);
         let running = match self
             .schema
             .subscribe_delivered(request, admission, Box::new(delivery))
@@ -403,6 +406,7 @@ impl Connection {
             generation,
             running,
             responded: false,
+            subscription,
         };
         self.operations.insert(id, operation);
     }
@@ -440,6 +444,9 @@ impl Connection {
                 .await;
         }
         operation.responded = true;
+        if operation.subscription {
+            self.schema.delivered();
+        }
         self.feed(tag.next(&result)).await
     }
 

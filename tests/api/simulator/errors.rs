@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 use serde_json::{Value, json};
 
 use crate::support::{

@@ -1,14 +1,14 @@
 //! The simulator answers like the upstream examples in
-//! `tests/fixtures/upstream-examples.json` (a copy of shared/upstream/examples.json):
+//! `tests/fixtures/upstream-examples.json` (the reference's example bodies, each with its source):
 //! same status, same JSON keys and value types recursively, and equal envelope errors.
 
 use std::time::Duration;
 
-use registrar_gateway::simulator::SimulatorSettings;
+use registrar_simulator::SimulatorSettings;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
-use crate::support::{TestSimulator, domain, spawn_simulator_with, status_path};
+use crate::support::{TestSimulator, spawn_simulator_with, status_path};
 
 const EXAMPLES: &str = include_str!("../../fixtures/upstream-examples.json");
 /// The examples' account and domain, so links and messages line up.
@@ -36,12 +36,7 @@ async fn drive(name: &str) -> (TestSimulator, RequestBuilder) {
         _ => SimulatorSettings::default(),
     };
     let sim = spawn_simulator_with(config).await;
-    let account = registrar_gateway::domain::AccountId::parse(ACCOUNT).unwrap();
-    let add = |scenario: &str| {
-        sim.handle
-            .add_workflow(&account, &domain(DOMAIN), scenario)
-            .unwrap()
-    };
+    let add = |scenario: &str| sim.handle.add_workflow(ACCOUNT, DOMAIN, scenario).unwrap();
     let status_url = sim.url(&status_path(ACCOUNT, DOMAIN));
     let create_url = sim.url(&format!("/accounts/{ACCOUNT}/registrar/registrations"));
     let http = sim.client.clone();

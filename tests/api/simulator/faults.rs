@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use registrar_gateway::simulator::Faults;
+use registrar_simulator::Faults;
 
 use crate::support::{ACCOUNT, TOKEN, client, spawn_simulator, status_path};
 

@@ -1,6 +1,6 @@
 //! The simulator's List route, 9109 for forbidden accounts, create refusals for
 //! missing contacts and unsupported extensions, and the `registrar-sandbox` family,
-//! checked against the shapes in `shared/upstream/`.
+//! checked against the shapes in `docs/upstream-api.md`.
 
 use serde_json::{Value, json};
 
@@ -101,12 +101,17 @@ async fn creates_are_refused_for_unsupported_extensions_and_missing_contacts() {
     );
     let no_contact =
         "No registrant contact provided and no default address book entry found for this account.";
-    let (status, body) = create(&sim, "nocontacts42", json!({ "domain_name": "shop.com" })).await;
+    let (status, body) = create(
+        &sim,
+        "00000000000000000000000000000042",
+        json!({ "domain_name": "shop.com" }),
+    )
+    .await;
     assert_eq!((status, body), (400, refusal(no_contact)));
     let contacts = json!({ "registrant": { "email": "a@example.com", "phone": "+1.5555555555" } });
     let (status, _) = create(
         &sim,
-        "nocontacts42",
+        "00000000000000000000000000000042",
         json!({ "domain_name": "shop.com", "contacts": contacts }),
     )
     .await;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-use crate::support::{ACCOUNT, account, domain, json, spawn_simulator};
+use crate::support::{ACCOUNT, json, spawn_simulator};
 
 /// (seconds to advance before reading, expected state, updated_at offset from created_at).
 type Walk = &'static [(u64, &'static str, i64)];
@@ -184,9 +184,7 @@ async fn action_required_waits_for_the_user_and_then_moves_on() {
     let still = sim.status_result(name).await;
     assert_eq!(still, waiting, "action_required never resolves on its own");
 
-    sim.handle
-        .resolve_action(&account(), &domain(name))
-        .unwrap();
+    sim.handle.resolve_action(ACCOUNT, name).unwrap();
     let resumed = sim.status_result(name).await;
     assert_shape(&resumed, name, "in_progress");
     assert_eq!(
@@ -196,9 +194,7 @@ async fn action_required_waits_for_the_user_and_then_moves_on() {
     sim.advance(10);
     assert_shape(&sim.status_result(name).await, name, "succeeded");
     assert!(
-        sim.handle
-            .resolve_action(&account(), &domain(name))
-            .is_err(),
+        sim.handle.resolve_action(ACCOUNT, name).is_err(),
         "nothing left to resolve"
     );
     sim.stop().await;
@@ -257,7 +253,7 @@ async fn get_registration_answers_the_resource_once_the_workflow_succeeded() {
 async fn a_scenario_can_be_started_for_any_domain() {
     let sim = spawn_simulator().await;
     sim.handle
-        .add_workflow(&account(), &domain("mine.example"), "fails")
+        .add_workflow(ACCOUNT, "mine.example", "fails")
         .unwrap();
     assert_eq!(sim.status_result("mine.example").await["state"], "pending");
     sim.advance(30);
@@ -268,7 +264,7 @@ async fn a_scenario_can_be_started_for_any_domain() {
     );
     let unknown = sim
         .handle
-        .add_workflow(&account(), &domain("x.example"), "no-such-scenario");
+        .add_workflow(ACCOUNT, "x.example", "no-such-scenario");
     assert_eq!(
         unknown.unwrap_err().to_string(),
         "unknown scenario \"no-such-scenario\" (GET /__sim/scenarios lists them)"

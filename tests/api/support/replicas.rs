@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
 use super::{ACCOUNT, STATUS_QUERY, TOKEN, TestRedis};
-use registrar_gateway::simulator::SimulatorHandle;
+use registrar_simulator::SimulatorHandle;
 
 /// Settings every replica gets unless the test passes its own (as [`super::spawn_app`]'s).
 const REPLICA_DEFAULTS: [(&str, &str); 7] = [

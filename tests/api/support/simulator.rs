@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use registrar_gateway::domain::{AccountId, DomainName};
-use registrar_gateway::simulator::{self, SimulatorHandle, SimulatorSettings};
+use registrar_simulator::{self as simulator, SimulatorHandle, SimulatorSettings};
 use reqwest::{Client, Response};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -47,14 +46,6 @@ pub(crate) fn client(timeout: Duration) -> Client {
 /// `/accounts/{account}/registrar/registrations/{domain}/registration-status`.
 pub(crate) fn status_path(account: &str, domain: &str) -> String {
     format!("/accounts/{account}/registrar/registrations/{domain}/registration-status")
-}
-
-pub(crate) fn account() -> AccountId {
-    AccountId::parse(ACCOUNT).unwrap()
-}
-
-pub(crate) fn domain(name: &str) -> DomainName {
-    DomainName::parse(name).unwrap()
 }
 
 impl TestSimulator {

@@ -1,9 +1,12 @@
 //! A raw HTTP/1.1 stub of the upstream serving canned answers byte for byte (the
 //! ground-truth examples, or bodies a test writes), so the client's decoding is
-//! tested independently of the simulator, which shares the client's wire model.
+//! tested against the reference's own bodies, and behaviours the simulator would
+//! hide (an answer that comes late after the workflow started, a workflow that
+//! shows only after a 409) can be staged. It records every request body.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -11,8 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// `tests/fixtures/upstream-examples.json`: the team's ground truth, verbatim.
 pub(crate) const UPSTREAM_EXAMPLES: &str = include_str!("../../fixtures/upstream-examples.json");
-/// The account the stub serves (the spec's examples use `abc`).
-pub(crate) const STUB_ACCOUNT: &str = "abc";
+/// The account the stub serves.
+pub(crate) const STUB_ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 
 /// One canned answer: status, headers and the exact body bytes.
 #[derive(Clone, Debug)]
@@ -23,6 +26,11 @@ pub(crate) struct Canned {
     pub headers: Vec<(String, String)>,
     /// The body, byte for byte.
     pub body: Vec<u8>,
+    /// How long the stub waits before answering (after its `reveals` took effect).
+    pub delay: Duration,
+    /// Routes whose answers change the moment this answer is chosen: the
+    /// upstream acted (a workflow now shows) whatever becomes of the answer.
+    pub reveals: Vec<(String, String, Vec<Canned>)>,
 }
 
 impl Canned {
@@ -44,7 +52,24 @@ impl Canned {
             status: entry["http_status"].as_u64().unwrap() as u16,
             headers,
             body: serde_json::to_vec(&entry["body"]).unwrap(),
+            delay: Duration::ZERO,
+            reveals: Vec::new(),
         }
+    }
+
+    /// This answer, sent only after `delay`.
+    pub(crate) fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// This answer, which first makes `domain`'s registration-status answer `answers`.
+    pub(crate) fn revealing(mut self, domain: &str, answers: Vec<Canned>) -> Self {
+        let path = format!(
+            "/client/v4/accounts/{STUB_ACCOUNT}/registrar/registrations/{domain}/registration-status"
+        );
+        self.reveals.push(("GET".to_owned(), path, answers));
+        self
     }
 
     /// A body written out in the test, served with `status`.
@@ -53,6 +78,8 @@ impl Canned {
             status,
             headers: Vec::new(),
             body: body.as_bytes().to_vec(),
+            delay: Duration::ZERO,
+            reveals: Vec::new(),
         }
     }
 }
@@ -66,6 +93,7 @@ pub(crate) type Route = (String, String);
 pub(crate) struct Stub {
     routes: Arc<Mutex<HashMap<Route, Vec<Canned>>>>,
     counts: Arc<Mutex<HashMap<Route, usize>>>,
+    bodies: Arc<Mutex<HashMap<Route, Vec<Vec<u8>>>>>,
 }
 
 impl Stub {
@@ -97,6 +125,20 @@ impl Stub {
             format!("/client/v4/accounts/{STUB_ACCOUNT}/registrar{path}"),
         );
         self.counts.lock().unwrap().get(&key).copied().unwrap_or(0)
+    }
+
+    /// The bodies of the requests to `(method, path)` so far, as JSON.
+    pub(crate) fn bodies(&self, method: &str, path: &str) -> Vec<Value> {
+        let key = (
+            method.to_owned(),
+            format!("/client/v4/accounts/{STUB_ACCOUNT}/registrar{path}"),
+        );
+        let bodies = self.bodies.lock().unwrap();
+        let bodies = bodies.get(&key).cloned().unwrap_or_default();
+        bodies
+            .iter()
+            .map(|body| serde_json::from_slice(body).unwrap())
+            .collect()
     }
 
     pub(crate) fn status_count(&self, domain: &str) -> usize {
@@ -152,6 +194,12 @@ impl Stub {
             words.next().unwrap_or_default().to_owned(),
             words.next().unwrap_or_default().to_owned(),
         );
+        self.bodies
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .push(request[head_end..head_end + length].to_vec());
         let seen = {
             let mut counts = self.counts.lock().unwrap();
             let count = counts.entry(key.clone()).or_default();
@@ -165,6 +213,17 @@ impl Stub {
             .get(&key)
             .map(|answers| answers[(seen - 1).min(answers.len() - 1)].clone());
         let canned = canned.unwrap_or_else(|| Canned::raw(599, "unrouted in the stub"));
+        {
+            let mut routes = self.routes.lock().unwrap();
+            let mut counts = self.counts.lock().unwrap();
+            for (method, path, answers) in &canned.reveals {
+                // The revealed queue starts from its first answer.
+                let route = (method.clone(), path.clone());
+                counts.remove(&route);
+                routes.insert(route, answers.clone());
+            }
+        }
+        tokio::time::sleep(canned.delay).await;
         let mut response = format!("HTTP/1.1 {} Stub\r\nconnection: close\r\n", canned.status);
         if !canned
             .headers

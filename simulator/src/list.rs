@@ -1,6 +1,6 @@
 //! `GET …/registrations`: the account's registered domains in the platform's
 //! envelope with a cursor `result_info` (`{cursor, per_page, count}`; an empty
-//! cursor means no more pages), as in `shared/upstream/` §11.
+//! cursor means no more pages), as in `docs/upstream-api.md` §1 and §6.
 
 use std::sync::Arc;
 
@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::SimulatorState;
-use super::api::{admit, capacity};
+use super::admission::{admit, capacity};
 use super::reply::{self, ApiError};
-use crate::upstream::{ApiMessage, Registration};
+use crate::wire::{ApiMessage, Registration};
 
 /// `per_page` bounds and default, from the spec.
 const PER_PAGE_MAX: usize = 50;

@@ -5,10 +5,9 @@
 //! The format rules are ours (the platform does not publish them) and are
 //! documented in `docs/simulator.md`.
 
+use parking_lot::RwLock;
 use std::collections::HashSet;
-use std::sync::RwLock;
 
-use crate::sync::RwLockUnpoisoned;
 use axum::http::HeaderMap;
 
 /// The credential a request authenticates with; borrowed from its headers.
@@ -140,7 +139,7 @@ impl RefusedCredentials {
 
     /// Checks a well-formed credential.
     pub(super) fn admit(&self, credential: &PresentedCredential<'_>) -> Result<(), AuthFailure> {
-        let refused = self.refused.read_unpoisoned();
+        let refused = self.refused.read();
         if refused.contains(credential.key()) {
             Err(AuthFailure::Refused)
         } else {
@@ -160,14 +159,14 @@ impl RefusedCredentials {
 
     /// The refused tokens or keys.
     pub(super) fn list(&self) -> Vec<String> {
-        let refused = self.refused.read_unpoisoned();
+        let refused = self.refused.read();
         let mut list: Vec<String> = refused.iter().cloned().collect();
         list.sort();
         list
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<String>> {
-        self.refused.write_unpoisoned()
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, HashSet<String>> {
+        self.refused.write()
     }
 }
 

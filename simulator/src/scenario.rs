@@ -14,15 +14,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::DomainName;
-use crate::upstream::{WorkflowError, WorkflowState};
+use crate::names::DomainName;
+use crate::wire::{WorkflowError, WorkflowState};
 
 /// The scenario `create` uses for a domain no scenario names.
 pub(super) const DEFAULT_CREATE_SCENARIO: &str = "quick-success";
 
 /// How long a step lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepEnd {
+pub(crate) enum StepEnd {
     /// A fixed stretch of workflow-clock time, in whole seconds.
     After(u32),
     /// Until [`super::SimulatorHandle::resolve_action`] is called (`action_required`).
@@ -33,7 +33,7 @@ pub enum StepEnd {
 
 /// One state of a script with what the status shows while in it.
 #[derive(Debug, Clone)]
-pub struct Step {
+pub(crate) struct Step {
     /// The state reported.
     pub state: WorkflowState,
     /// When the step ends.
@@ -48,7 +48,7 @@ pub struct Step {
 
 /// A named script, optionally bound to a demo domain present in every account.
 #[derive(Debug, Clone)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     /// Name used by `add_workflow` and the control API.
     pub name: String,
     /// Demo domain instantiated with this script in every account, if any.
@@ -191,26 +191,26 @@ impl ScenarioSet {
     }
 
     /// The scenario called `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<Scenario>> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<Scenario>> {
         self.by_name.get(name)
     }
 
     /// The scenario bound to demo domain `domain`.
-    pub fn demo_for(&self, domain: &DomainName) -> Option<&Arc<Scenario>> {
+    pub(crate) fn demo_for(&self, domain: &DomainName) -> Option<&Arc<Scenario>> {
         self.by_name
             .values()
             .find(|scenario| scenario.domain.as_ref() == Some(domain))
     }
 
     /// Scenarios bound to a demo domain (instantiated in every account).
-    pub fn demos(&self) -> impl Iterator<Item = &Arc<Scenario>> {
+    pub(crate) fn demos(&self) -> impl Iterator<Item = &Arc<Scenario>> {
         self.by_name
             .values()
             .filter(|scenario| scenario.domain.is_some())
     }
 
     /// The script `create` uses for `domain`: its demo scenario, else the default.
-    pub fn for_create(&self, domain: &DomainName) -> Option<&Arc<Scenario>> {
+    pub(crate) fn for_create(&self, domain: &DomainName) -> Option<&Arc<Scenario>> {
         self.demo_for(domain)
             .or_else(|| self.get(DEFAULT_CREATE_SCENARIO))
             .or_else(|| self.by_name.values().next())
@@ -282,16 +282,16 @@ fn build_scenario(spec: ScenarioSpec) -> Result<Scenario, ScenarioError> {
 }
 
 fn build_step(spec: StepSpec, is_last: bool) -> Result<Step, String> {
-    let state = WorkflowState::from_wire(&spec.state);
+    let state = WorkflowState::named(&spec.state);
     let end = match (&state, spec.completed, spec.seconds) {
-        (WorkflowState::Unknown(raw), None, _) => {
+        (WorkflowState::Other(raw), None, _) => {
             return Err(format!(
                 "unknown state \"{raw}\" needs \"completed\" (true for an end, false with \"seconds\")"
             ));
         }
-        (WorkflowState::Unknown(_), Some(true), None) => StepEnd::Terminal,
-        (WorkflowState::Unknown(_), Some(false), Some(s)) if s > 0 => StepEnd::After(s),
-        (WorkflowState::Unknown(_), Some(completed), _) => {
+        (WorkflowState::Other(_), Some(true), None) => StepEnd::Terminal,
+        (WorkflowState::Other(_), Some(false), Some(s)) if s > 0 => StepEnd::After(s),
+        (WorkflowState::Other(_), Some(completed), _) => {
             return Err(format!(
                 "an unknown state with \"completed\": {completed} takes {} \"seconds\"",
                 if completed { "no" } else { "(at least 1)" }
@@ -344,7 +344,7 @@ fn known_step_end(state: &WorkflowState, seconds: Option<u32>) -> Result<StepEnd
             return Err(format!("{state} needs \"seconds\" (at least 1)"));
         }
         (_, Some(_)) => return Err(format!("{state} takes no \"seconds\"")),
-        (WorkflowState::Unknown(raw), None) => return Err(format!("unknown state \"{raw}\"")),
+        (WorkflowState::Other(raw), None) => return Err(format!("unknown state \"{raw}\"")),
     })
 }
 
@@ -388,7 +388,7 @@ mod tests {
         let demo = ScenarioSet::demo();
         assert_eq!(demo.demos().count(), 9);
         let unknown = demo.get("unknown-completed").unwrap().steps.last().unwrap();
-        assert_eq!(unknown.state, WorkflowState::Unknown("cancelled".into()));
+        assert_eq!(unknown.state, WorkflowState::Other("cancelled".into()));
         assert!(unknown.completed);
         let domain = DomainName::parse("demo-blocked.com").unwrap();
         assert_eq!(demo.demo_for(&domain).unwrap().name, "blocked");

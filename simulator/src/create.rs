@@ -12,13 +12,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use super::SimulatorState;
-use super::api::{admit, capacity};
+use super::admission::{admit, capacity};
+use super::edge;
+use super::faults::CreateFault;
 use super::reply::{self, ApiError};
 use super::store::StoreError;
 use super::workflow::RegistrationOrder;
-use crate::domain::{AccountId, DomainName};
-use crate::upstream::model::ErrorSource;
-use crate::upstream::{ApiMessage, WorkflowStatus};
+use crate::names::{AccountId, DomainName};
+
+use crate::wire::{ApiMessage, WorkflowStatus};
 
 /// The create handler.
 pub(super) async fn create(
@@ -41,17 +43,35 @@ pub(super) async fn create(
                 let answer = ApiError::Validation(vec![refusal]).into_response();
                 return reply::with_quota(answer, admitted.quota);
             }
-            respond(
+            let answer = respond(
                 &shared,
                 &admitted.account,
                 &domain,
                 order,
                 prefers_async(&headers),
             )
-            .await
+            .await;
+            after_acting(&shared, &domain, answer).await
         }
     };
     reply::with_quota(answer, admitted.quota)
+}
+
+/// The create faults: the workflow exists by now; its answer is delayed, or
+/// replaced by a 502 or a 409, as an upstream whose answer goes astray would.
+async fn after_acting(shared: &SimulatorState, domain: &DomainName, answer: Response) -> Response {
+    let (delay, fault) = shared.faults.next_create();
+    if !delay.is_zero() {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.shutdown.cancelled() => {}
+        }
+    }
+    match fault {
+        None => answer,
+        Some(CreateFault::BadGateway) => edge::bad_gateway(),
+        Some(CreateFault::Conflict) => ApiError::Conflict(domain.clone()).into_response(),
+    }
 }
 
 async fn respond(
@@ -84,7 +104,7 @@ fn accepted_or_created(status: WorkflowStatus, respond_async: bool) -> Response 
     if status.completed && !respond_async {
         return reply::success(StatusCode::CREATED, status);
     }
-    let location = HeaderValue::try_from(status.links.self_link.as_str()).ok();
+    let location = HeaderValue::try_from(status.links.status.as_str()).ok();
     let mut response = reply::success(StatusCode::ACCEPTED, status);
     let headers = response.headers_mut();
     if let Some(location) = location {
@@ -135,10 +155,10 @@ async fn settle(
 pub(super) const UNSUPPORTED_EXTENSION: &str = "unsupported";
 /// Accounts whose id starts with this have no default address book entry, so a
 /// create without `contacts.registrant` is refused.
-pub(super) const NO_CONTACTS_ACCOUNT_PREFIX: &str = "nocontacts";
+pub(super) const NO_CONTACTS_ACCOUNT_PREFIX: &str = "00000000";
 
 /// The upstream's business refusals that do not depend on one field's format,
-/// with its messages (`shared/upstream/` §7): an unsupported extension, and no
+/// with its messages (`docs/upstream-api.md` §6): an unsupported extension, and no
 /// registrant contact (neither in the body nor in the account's address book).
 fn check_registrable(
     account: &AccountId,
@@ -226,11 +246,7 @@ fn check_domain(fields: &Map<String, Value>) -> Result<DomainName, ApiMessage> {
 }
 
 fn pointed(message: impl Into<String>, pointer: &str) -> ApiMessage {
-    let mut error = ApiMessage::new(10000, message);
-    error.source = Some(ErrorSource {
-        pointer: Some(pointer.to_owned()),
-    });
-    error
+    ApiMessage::pointed(message, pointer)
 }
 
 #[cfg(test)]
@@ -241,7 +257,7 @@ mod tests {
         let errors = validate(body.as_bytes()).unwrap_err();
         errors
             .into_iter()
-            .map(|e| (e.message, e.source.and_then(|s| s.pointer)))
+            .map(|e| (e.message, e.source.map(|s| s.pointer)))
             .collect()
     }
 

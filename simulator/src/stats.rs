@@ -1,15 +1,14 @@
 //! Request counters: a lock-free total and per-status-class counts, plus a
 //! bounded per-(account, domain) map for "how often did the gateway ask about X".
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::domain::{AccountId, DomainName};
-use crate::sync::LockUnpoisoned;
+use crate::names::{AccountId, DomainName};
 
 /// Distinct (account, domain) pairs counted; requests for further pairs only
 /// count towards `requests_untracked`.
@@ -133,7 +132,7 @@ impl Counters {
     /// Counts a request about (account, domain); clones the names only on a pair's first request.
     pub(super) fn registration(&self, account: &AccountId, domain: &DomainName) {
         let now = Instant::now();
-        let mut map = self.per_registration.lock_unpoisoned();
+        let mut map = self.per_registration.lock();
         if let Some(tally) = map
             .get_mut(account)
             .and_then(|domains| domains.get_mut(domain))
@@ -154,7 +153,7 @@ impl Counters {
         else {
             return 0;
         };
-        let map = self.per_registration.lock_unpoisoned();
+        let map = self.per_registration.lock();
         map.count(&account, &domain)
     }
 
@@ -169,7 +168,7 @@ impl Counters {
             .collect();
         let mut registrations: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let mut longest_gaps_ms: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        let map = self.per_registration.lock_unpoisoned();
+        let map = self.per_registration.lock();
         for (account, domains) in &map.accounts {
             let counts = domains
                 .iter()
@@ -207,6 +206,6 @@ impl Counters {
         for counter in atomics.into_iter().chain(&self.by_class) {
             counter.store(0, Ordering::Relaxed);
         }
-        *self.per_registration.lock_unpoisoned() = PerRegistration::default();
+        *self.per_registration.lock() = PerRegistration::default();
     }
 }

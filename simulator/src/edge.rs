@@ -94,6 +94,11 @@ async fn inject(
     }
 }
 
+/// The edge's 502 page.
+pub(super) fn bad_gateway() -> Response {
+    html(StatusCode::BAD_GATEWAY, BAD_GATEWAY_PAGE)
+}
+
 fn html(status: StatusCode, page: &'static str) -> Response {
     let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))];
     (status, content_type, Body::from(page)).into_response()

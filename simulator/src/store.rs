@@ -1,20 +1,21 @@
 //! Every workflow the simulator knows, per account, with the demo workflows
 //! instantiated on an account's first touch and a bound on how much is stored.
 //!
-//! One `std::sync::RwLock` guards the map: it is held only for a lookup or an
+//! One `parking_lot::RwLock` guards the map: it is held only for a lookup or an
 //! insert, never across an await, and reads (the hot path) share it.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockWriteGuard};
 
 use chrono::{DateTime, Utc};
 
 use super::scenario::{DEFAULT_CREATE_SCENARIO, ScenarioSet};
 use super::workflow::{NotAwaitingAction, RegistrationOrder, Workflow};
-use crate::domain::{AccountId, DomainName};
-use crate::sync::RwLockUnpoisoned;
-use crate::upstream::{Registration, WorkflowStatus};
+use crate::names::{AccountId, DomainName};
+use crate::wire::{Registration, WorkflowState, WorkflowStatus};
 
 /// The platform's limit of domains registered per account.
 pub(super) const MAX_DOMAINS_PER_ACCOUNT: usize = 100;
@@ -44,6 +45,9 @@ pub enum StoreError {
     /// `resolve_action` on a workflow that is not waiting for the user.
     #[error(transparent)]
     NotAwaitingAction(#[from] NotAwaitingAction),
+    /// An account id or domain name the simulator does not serve.
+    #[error(transparent)]
+    InvalidName(#[from] crate::names::InvalidName),
     /// The account already has 100 domains.
     #[error("Domain limit reached: you cannot register more than 100 domains.")]
     DomainLimit,
@@ -97,7 +101,7 @@ impl Store {
         read: impl FnOnce(&Workflow) -> R,
     ) -> Result<Option<R>, StoreError> {
         {
-            let inner = self.inner.read_unpoisoned();
+            let inner = self.inner.read();
             if let Some(workflows) = inner.accounts.get(account) {
                 return Ok(workflows.get(domain).map(read));
             }
@@ -107,7 +111,8 @@ impl Store {
         Ok(workflows.get(domain).map(read))
     }
 
-    /// `create`: returns the domain's workflow, starting one if there is none.
+    /// `create`: returns the domain's workflow, starting one if there is none or
+    /// the last one failed.
     pub(super) fn create(
         &self,
         account: &AccountId,
@@ -120,7 +125,12 @@ impl Store {
             status: workflow.status(account, domain, now),
         };
         let workflows = self.touch(&mut inner, account, now)?;
-        if let Some(existing) = workflows.get(domain) {
+        // The simulator's choice for a repeat create (docs/simulator.md): the domain
+        // is the idempotency key, so a running or succeeded workflow is answered
+        // again; after `failed`, a create is a retry and starts a new workflow.
+        if let Some(existing) = workflows.get(domain)
+            && *existing.state(now) != WorkflowState::Failed
+        {
             return Ok(created(existing));
         }
         if workflows.values().filter(|w| !w.is_demo()).count() >= MAX_DOMAINS_PER_ACCOUNT {
@@ -181,7 +191,7 @@ impl Store {
     }
 
     fn write(&self) -> Guard<'_> {
-        self.inner.write_unpoisoned()
+        self.inner.write()
     }
 
     /// The account's workflows, instantiating its demo workflows if it is new.

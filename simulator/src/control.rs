@@ -16,7 +16,6 @@ use serde_json::json;
 use super::SimulatorHandle;
 use super::faults::Faults;
 use super::store::StoreError;
-use crate::domain::{AccountId, DomainName};
 
 /// The `/__sim` routes (nested by the caller).
 pub(super) fn router() -> Router<SimulatorHandle> {
@@ -57,7 +56,9 @@ impl From<StoreError> for ControlError {
             StoreError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::NoWorkflow { .. } => StatusCode::NOT_FOUND,
             StoreError::NotAwaitingAction(_) => StatusCode::CONFLICT,
-            StoreError::UnknownScenario(_) | StoreError::DomainLimit => StatusCode::BAD_REQUEST,
+            StoreError::UnknownScenario(_)
+            | StoreError::DomainLimit
+            | StoreError::InvalidName(_) => StatusCode::BAD_REQUEST,
         };
         Self(status, err.to_string())
     }
@@ -65,12 +66,6 @@ impl From<StoreError> for ControlError {
 
 fn bad_request(message: impl Into<String>) -> ControlError {
     ControlError(StatusCode::BAD_REQUEST, message.into())
-}
-
-fn parse_names(account: &str, domain: &str) -> Result<(AccountId, DomainName), ControlError> {
-    let account = AccountId::parse(account).map_err(|err| bad_request(err.to_string()))?;
-    let domain = DomainName::parse(domain).map_err(|err| bad_request(err.to_string()))?;
-    Ok((account, domain))
 }
 
 async fn stats(State(sim): State<SimulatorHandle>) -> Response {
@@ -135,8 +130,9 @@ async fn add_workflow(
     body: Result<Json<NewWorkflow>, JsonRejection>,
 ) -> Result<Response, ControlError> {
     let Json(request) = body?;
-    let (account, domain) = parse_names(&request.account_id, &request.domain_name)?;
-    sim.add_workflow(&account, &domain, &request.scenario)?;
+    sim.add_workflow(&request.account_id, &request.domain_name, &request.scenario)?;
+    let (account, domain) = super::parse_names(&request.account_id, &request.domain_name)
+        .map_err(|err| bad_request(err.to_string()))?;
     let links = super::workflow::links(&account, &domain);
     Ok((StatusCode::CREATED, Json(json!({ "links": links }))).into_response())
 }
@@ -145,7 +141,6 @@ async fn resolve(
     State(sim): State<SimulatorHandle>,
     Path((account, domain)): Path<(String, String)>,
 ) -> Result<StatusCode, ControlError> {
-    let (account, domain) = parse_names(&account, &domain)?;
     sim.resolve_action(&account, &domain)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -179,12 +174,8 @@ async fn set_forbidden(
     body: Result<Json<Forbidden>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ControlError> {
     let Json(Forbidden { accounts }) = body?;
-    let parsed = accounts
-        .iter()
-        .map(|account| AccountId::parse(account))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| ControlError(StatusCode::BAD_REQUEST, err.to_string()))?;
-    sim.set_forbidden_accounts(parsed);
+    sim.set_forbidden_accounts(accounts.iter().map(String::as_str))
+        .map_err(|err| bad_request(err.to_string()))?;
     Ok(Json(json!({ "accounts": accounts })))
 }
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Months, SubsecRound, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 use super::scenario::{Scenario, StepEnd};
-use crate::domain::{AccountId, DomainName};
-use crate::upstream::{Links, Registration, WorkflowState, WorkflowStatus};
+use crate::names::{AccountId, DomainName};
+use crate::wire::{Links, Registration, WorkflowState, WorkflowStatus};
 
 /// What the registrant asked for in `create` (defaults for demo workflows).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,7 @@ impl Workflow {
             created_at: self.created_at,
             updated_at: position.entered_at,
             links: links(account, domain),
-            context: Some(context),
+            context,
             error: step.error.clone(),
         }
     }
@@ -192,15 +192,15 @@ impl Workflow {
 pub(super) fn links(account: &AccountId, domain: &DomainName) -> Links {
     let resource = format!("/accounts/{account}/registrar/registrations/{domain}");
     Links {
-        self_link: format!("{resource}/registration-status"),
-        resource: Some(resource),
+        status: format!("{resource}/registration-status"),
+        resource,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::scenario::ScenarioSet;
+    use crate::scenario::ScenarioSet;
 
     fn start(name: &str) -> (Workflow, DateTime<Utc>) {
         let scenarios = ScenarioSet::demo();

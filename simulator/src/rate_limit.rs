@@ -3,11 +3,10 @@
 //! header values. As documented, exceeding the limit blocks every call of that
 //! credential for the next full window.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::sync::LockUnpoisoned;
 use axum::http::HeaderValue;
 use tokio::time::Instant;
 
@@ -99,7 +98,7 @@ impl RateLimiter {
         if !self.enabled() {
             return Verdict::Allowed(self.full_quota());
         }
-        let mut buckets = self.buckets.lock_unpoisoned();
+        let mut buckets = self.buckets.lock();
         if !buckets.contains_key(credential) && buckets.len() >= MAX_TRACKED_CREDENTIALS {
             let window = self.policy.window;
             buckets.retain(|_, bucket| !bucket.expired(now, window));

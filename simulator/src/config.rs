@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::rate_limit::RateLimitPolicy;
 use super::scenario::{ScenarioError, ScenarioSet};
-use crate::flags::duration;
 
 /// Everything a simulator needs to start.
 #[derive(Debug, Clone)]
@@ -111,6 +110,13 @@ pub enum SimulatorError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// A duration flag such as `300s` or `5m`, with an example when it does not parse
+/// (the same words as the gateway's duration flags).
+fn duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value)
+        .map_err(|error| format!("{error} (expected e.g. 500ms, 2s, 5m)"))
 }
 
 /// `registrar-gateway simulate`: run the simulator as a standalone process.
@@ -242,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_duration_is_explained_as_the_gateway_explains_it() {
+    fn a_bad_duration_is_explained_with_an_example() {
         let error = Cli::try_parse_from(["sim", "--sync-window", "10"])
             .err()
             .unwrap()

@@ -11,18 +11,15 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use tokio::time::Instant;
 
 use super::SimulatorState;
-use super::auth;
+use super::admission::{Admitted, admit, capacity, route_error};
 use super::create;
 use super::edge::API_PREFIX;
 use super::list;
-use super::rate_limit::{Quota, Verdict};
 use super::reply::{self, ApiError};
-use super::store::StoreError;
 use super::workflow::Workflow;
-use crate::domain::{AccountId, DomainName, InvalidDomainName};
+use crate::names::{AccountId, DomainName, InvalidName};
 
 /// The API routes, under both API families (`registrar` and Cloudflare's own
 /// `registrar-sandbox`, which has identical shapes); unknown paths get the
@@ -51,58 +48,12 @@ fn family_routes(family: &str) -> Router<Arc<SimulatorState>> {
         )
 }
 
-/// A request that passed routing, auth and the rate limit.
-pub(super) struct Admitted {
-    /// The account in the path.
-    pub account: AccountId,
-    /// The credential's remaining quota.
-    pub quota: Quota,
-    /// The credential's tag, when the simulator tags answers ([`super::SimulatorSettings::tag_credentials`]).
-    pub credential_tag: Option<String>,
-}
-
-/// Routing (account id), then auth, then the rate limit.
-pub(super) fn admit(
-    shared: &SimulatorState,
-    uri: &Uri,
-    account: &str,
-    headers: &HeaderMap,
-) -> Result<Admitted, ApiError> {
-    let account = AccountId::parse(account).map_err(|_| route_error(uri))?;
-    let credential = auth::credential(headers).map_err(ApiError::Auth)?;
-    shared.refused.admit(&credential).map_err(ApiError::Auth)?;
-    if shared.is_forbidden(&account) {
-        return Err(ApiError::Auth(auth::AuthFailure::Forbidden));
-    }
-    match shared.limiter.check(credential.key(), Instant::now()) {
-        Verdict::Allowed(quota) => Ok(Admitted {
-            account,
-            quota,
-            credential_tag: shared
-                .tag_credentials
-                .then(|| auth::credential_tag(credential.key())),
-        }),
-        Verdict::Limited { retry_after_secs } => {
-            tracing::debug!(retry_after_secs, "rate limited");
-            Err(ApiError::RateLimited { retry_after_secs })
-        }
-    }
-}
-
-/// The path after `/client/v4`, as the platform echoes it in 7003.
-pub(super) fn route_error(uri: &Uri) -> ApiError {
-    let path = uri.path();
-    ApiError::Route {
-        path: path.strip_prefix(API_PREFIX).unwrap_or(path).to_owned(),
-    }
-}
-
 /// Parses the domain early (to count the request against it); errors are reported after auth.
 fn parse_and_count(
     shared: &SimulatorState,
     account: &str,
     domain: &str,
-) -> Result<DomainName, InvalidDomainName> {
+) -> Result<DomainName, InvalidName> {
     let domain = DomainName::parse(domain);
     if let (Ok(account), Ok(domain)) = (AccountId::parse(account), &domain) {
         shared.counters.registration(&account, domain);
@@ -119,7 +70,7 @@ fn admit_registration(
     uri: &Uri,
     path: RegistrationPath,
     headers: &HeaderMap,
-) -> Result<(Admitted, Result<DomainName, InvalidDomainName>), ApiError> {
+) -> Result<(Admitted, Result<DomainName, InvalidName>), ApiError> {
     let Ok(Path((account, domain))) = path else {
         return Err(route_error(uri));
     };
@@ -144,8 +95,9 @@ async fn registration_status(
         |admitted, domain, status| match status {
             Some(mut status) => {
                 if let Some(tag) = &admitted.credential_tag {
-                    let context = status.context.get_or_insert_default();
-                    context.insert("credential_tag".into(), tag.as_str().into());
+                    status
+                        .context
+                        .insert("credential_tag".into(), tag.as_str().into());
                 }
                 reply::success(StatusCode::OK, status)
             }
@@ -205,11 +157,6 @@ fn read_registration<T>(
         }
     };
     reply::with_quota(response, admitted.quota)
-}
-
-/// A store error as an API answer (the simulator's own bound, not a platform error).
-pub(super) fn capacity(err: StoreError) -> ApiError {
-    ApiError::Capacity(err.to_string())
 }
 
 /// Anything else: 7003 under `/client/v4`, a plain 404 elsewhere.

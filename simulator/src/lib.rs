@@ -9,6 +9,7 @@
 //! [`store`] of [`workflow`]s, each a [`scenario`] on the [`clock`]. [`control`]
 //! drives the same [`SimulatorHandle`] tests use in-process.
 
+mod admission;
 mod api;
 mod auth;
 mod clock;
@@ -19,16 +20,20 @@ mod demo;
 mod edge;
 mod faults;
 mod list;
+mod names;
 mod rate_limit;
 mod reply;
 mod scenario;
 mod server;
 mod stats;
 mod store;
+mod wire;
 mod workflow;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use axum::Router;
@@ -42,14 +47,16 @@ pub use auth::credential_tag;
 pub use clock::ClockError;
 pub use config::{SimulatorConfig, SimulatorError, SimulatorSettings};
 pub use faults::{Faults, FaultsError};
+pub use names::InvalidName;
 pub use scenario::{ScenarioError, ScenarioSet};
 pub use stats::Stats;
 pub use store::StoreError;
+pub use wire::{WorkflowError, WorkflowState};
 
-use crate::sync::{LockUnpoisoned, RwLockUnpoisoned};
 use auth::RefusedCredentials;
 use clock::WorkflowClock;
 use faults::FaultInjector;
+use names::{AccountId, DomainName};
 use rate_limit::RateLimiter;
 use stats::Counters;
 use store::Store;
@@ -62,7 +69,7 @@ pub(crate) struct SimulatorState {
     refused: RefusedCredentials,
     /// Accounts every credential is refused with 403 / 9109; read on every
     /// request, written by the control API.
-    forbidden_accounts: std::sync::RwLock<std::collections::HashSet<crate::domain::AccountId>>,
+    forbidden_accounts: parking_lot::RwLock<std::collections::HashSet<AccountId>>,
     limiter: RateLimiter,
     faults: FaultInjector,
     counters: Counters,
@@ -83,8 +90,8 @@ struct WaitingCreates(watch::Sender<usize>);
 struct Waiting<'a>(&'a WaitingCreates);
 
 impl SimulatorState {
-    fn is_forbidden(&self, account: &crate::domain::AccountId) -> bool {
-        self.forbidden_accounts.read_unpoisoned().contains(account)
+    fn is_forbidden(&self, account: &AccountId) -> bool {
+        self.forbidden_accounts.read().contains(account)
     }
 }
 
@@ -209,14 +216,11 @@ impl SimulatorHandle {
     }
 
     /// The user acted on an `action_required` workflow: it moves on to its next step.
-    pub fn resolve_action(
-        &self,
-        account: &crate::domain::AccountId,
-        domain: &crate::domain::DomainName,
-    ) -> Result<(), StoreError> {
+    pub fn resolve_action(&self, account: &str, domain: &str) -> Result<(), StoreError> {
+        let (account, domain) = parse_names(account, domain)?;
         self.shared
             .store
-            .resolve(account, domain, self.shared.clock.now())?;
+            .resolve(&account, &domain, self.shared.clock.now())?;
         self.shared.clock.wake();
         Ok(())
     }
@@ -224,13 +228,14 @@ impl SimulatorHandle {
     /// Starts scenario `scenario` for (account, domain), replacing any workflow there.
     pub fn add_workflow(
         &self,
-        account: &crate::domain::AccountId,
-        domain: &crate::domain::DomainName,
+        account: &str,
+        domain: &str,
         scenario: &str,
     ) -> Result<(), StoreError> {
+        let (account, domain) = parse_names(account, domain)?;
         self.shared
             .store
-            .add(account, domain, scenario, self.shared.clock.now())
+            .add(&account, &domain, scenario, self.shared.clock.now())
     }
 
     /// Answers this bearer token or API key with 403 from now on.
@@ -246,8 +251,16 @@ impl SimulatorHandle {
     /// Answers every request for `accounts` with 403 / 9109 ("Unauthorized to access
     /// requested resource": a credential without access to the account), replacing
     /// the previous set; an empty set gives access again.
-    pub fn set_forbidden_accounts(&self, accounts: Vec<crate::domain::AccountId>) {
-        *self.shared.forbidden_accounts.write_unpoisoned() = accounts.into_iter().collect();
+    pub fn set_forbidden_accounts<'a>(
+        &self,
+        accounts: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), InvalidName> {
+        let accounts = accounts
+            .into_iter()
+            .map(AccountId::parse)
+            .collect::<Result<_, _>>()?;
+        *self.shared.forbidden_accounts.write() = accounts;
+        Ok(())
     }
 
     /// The refused tokens and keys.
@@ -265,13 +278,18 @@ impl SimulatorHandle {
     /// Stops accepting, wakes hung requests and waits for connections to finish.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
-        let task = self.server.lock_unpoisoned().take();
+        let task = self.server.lock().take();
         if let Some(task) = task
             && let Err(err) = task.await
         {
             tracing::warn!(error = %err, "simulator server task failed");
         }
     }
+}
+
+/// An account id and a domain name from a caller of the handle or the control API.
+fn parse_names(account: &str, domain: &str) -> Result<(AccountId, DomainName), InvalidName> {
+    Ok((AccountId::parse(account)?, DomainName::parse(domain)?))
 }
 
 /// Runs the simulator as a process: binds `listen`, logs the address and demo

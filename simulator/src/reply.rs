@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::auth::AuthFailure;
 use super::rate_limit::Quota;
-use crate::domain::DomainName;
-use crate::upstream::{ApiMessage, Envelope};
+use crate::names::DomainName;
+use crate::wire::{ApiMessage, Envelope};
 
 /// An error answer under `/client/v4`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,9 @@ pub(super) enum ApiError {
     /// 400 / 10000 create refusals: body validation (with `source.pointer`),
     /// missing contacts, unsupported extensions.
     Validation(Vec<ApiMessage>),
+    /// 409 / 10000: a registration for the domain is already in progress (the
+    /// create fault; the reference documents no 409 body, so the words are ours).
+    Conflict(DomainName),
     /// 503: the simulator's own storage bound was reached.
     Capacity(String),
 }
@@ -53,6 +56,7 @@ impl ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::WorkflowNotFound(_) | Self::DomainNotFound => StatusCode::NOT_FOUND,
             Self::Capacity(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -105,6 +109,10 @@ impl ApiError {
             Self::DomainNotFound => vec![ApiMessage::new(10000, "Domain not found")],
             Self::Validation(errors) => errors.clone(),
             Self::Capacity(reason) => vec![ApiMessage::new(10000, reason.clone())],
+            Self::Conflict(domain) => vec![ApiMessage::new(
+                10000,
+                format!("A registration for {domain} is already in progress"),
+            )],
         }
     }
 

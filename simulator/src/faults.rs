@@ -1,5 +1,6 @@
 //! Injected faults: latency, edge 5xx answers, reset connections, hangs,
-//! truncated bodies and "upstream down" periods. All off by default.
+//! truncated bodies and "upstream down" periods, and on creates, answers lost
+//! after the create acted (a late answer, a 502, a 409). All off by default.
 //!
 //! Shares are deterministic, not random: with share `s`, request `n` (counted
 //! from the last `set_faults`) is hit when `floor(n*s)` steps past
@@ -8,11 +9,10 @@
 //! The "down" period runs on the workflow clock, so a manual clock makes it
 //! end exactly when a test advances past it.
 
-use std::sync::RwLock;
+use parking_lot::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::sync::RwLockUnpoisoned;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,23 @@ pub struct Faults {
     /// Answer every API request 503 (HTML) for this long (workflow-clock time), starting now.
     #[serde(rename = "down_for_ms", with = "millis")]
     pub down_for: Duration,
+    /// Creates act (start or find the workflow), then wait this long before
+    /// answering: past a client's timeout, the answer is lost but the workflow runs.
+    #[serde(rename = "create_delay_ms", with = "millis")]
+    pub create_delay: Duration,
+    /// Share of creates answered 502 (HTML) after acting.
+    pub create_bad_gateway_share: f64,
+    /// Share of creates answered 409 (a registration is already in progress) after acting.
+    pub create_conflict_share: f64,
+}
+
+/// What to do to one create after it acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CreateFault {
+    /// Answer 502 with an HTML body.
+    BadGateway,
+    /// Answer 409: a registration is already in progress.
+    Conflict,
 }
 
 /// What to do to one request.
@@ -86,6 +103,8 @@ impl Faults {
             ("reset_share", self.reset_share),
             ("hang_share", self.hang_share),
             ("malformed_share", self.malformed_share),
+            ("create_bad_gateway_share", self.create_bad_gateway_share),
+            ("create_conflict_share", self.create_conflict_share),
         ];
         if let Some((name, value)) = shares.into_iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
             return Err(FaultsError::Share { name, value });
@@ -94,6 +113,11 @@ impl Faults {
             ("latency_ms", self.latency, Duration::from_secs(60)),
             ("hang_ms", self.hang_for, Duration::from_secs(3600)),
             ("down_for_ms", self.down_for, Duration::from_secs(86_400)),
+            (
+                "create_delay_ms",
+                self.create_delay,
+                Duration::from_secs(600),
+            ),
         ];
         match bounds.into_iter().find(|(_, value, max)| value > max) {
             Some((name, _, max)) => Err(FaultsError::TooLong {
@@ -112,6 +136,8 @@ pub(super) struct FaultInjector {
     active: AtomicBool,
     settings: RwLock<(Faults, Option<DateTime<Utc>>)>,
     requests: AtomicU64,
+    /// Creates counted from the last `set`, for the create shares.
+    creates: AtomicU64,
 }
 
 impl FaultInjector {
@@ -122,14 +148,33 @@ impl FaultInjector {
         let down_until = (!faults.down_for.is_zero()).then(|| now + down_for);
         self.active
             .store(faults != Faults::default(), Ordering::Release);
-        *self.settings.write_unpoisoned() = (faults, down_until);
+        *self.settings.write() = (faults, down_until);
         self.requests.store(0, Ordering::Release);
+        self.creates.store(0, Ordering::Release);
         Ok(())
+    }
+
+    /// Decides the delay and fault for the next create, once it has acted.
+    pub(super) fn next_create(&self) -> (Duration, Option<CreateFault>) {
+        if !self.active.load(Ordering::Acquire) {
+            return (Duration::ZERO, None);
+        }
+        let n = self.creates.fetch_add(1, Ordering::AcqRel) + 1;
+        let settings = self.settings.read();
+        let faults = &settings.0;
+        let fault = [
+            (faults.create_bad_gateway_share, CreateFault::BadGateway),
+            (faults.create_conflict_share, CreateFault::Conflict),
+        ]
+        .into_iter()
+        .find(|(share, _)| hits(*share, n))
+        .map(|(_, fault)| fault);
+        (faults.create_delay, fault)
     }
 
     /// The settings as last set.
     pub(super) fn get(&self) -> Faults {
-        self.settings.read_unpoisoned().0.clone()
+        self.settings.read().0.clone()
     }
 
     /// Decides the latency and fault for the next request.
@@ -138,7 +183,7 @@ impl FaultInjector {
             return (Duration::ZERO, None);
         }
         let n = self.requests.fetch_add(1, Ordering::AcqRel) + 1;
-        let settings = self.settings.read_unpoisoned();
+        let settings = self.settings.read();
         let (faults, down_until) = &*settings;
         let hang_for = if faults.hang_for.is_zero() {
             DEFAULT_HANG
