@@ -86,9 +86,11 @@ pub(super) fn cap_errors(mut response: Response) -> Response {
 /// Cuts `error`'s message to [`MAX_MESSAGE`] bytes, ending it in `…`.
 pub(super) fn cut_message(error: &mut ServerError) {
     if error.message.len() > MAX_MESSAGE {
-        let end = error
-            .message
-            .floor_char_boundary(MAX_MESSAGE - '…'.len_utf8());
+        // The last char boundary at or before the cut (the MSRV lacks floor_char_boundary).
+        let mut end = MAX_MESSAGE - '…'.len_utf8();
+        while !error.message.is_char_boundary(end) {
+            end -= 1;
+        }
         error.message.truncate(end);
         error.message.push('…');
     }

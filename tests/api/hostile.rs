@@ -371,11 +371,10 @@ async fn odd_request_ids_are_replaced_and_two_host_headers_refused() {
         let request = app.http.get(app.url("/healthz")).header("x-request-id", id);
         async move {
             let response = request.send().await.unwrap();
-            let id = response.headers()["x-request-id"]
+            response.headers()["x-request-id"]
                 .to_str()
                 .unwrap()
-                .to_owned();
-            id
+                .to_owned()
         }
     };
     assert_eq!(echoed("req-42.a_b:c").await, "req-42.a_b:c");
