@@ -70,6 +70,9 @@
 //!   to a [`graphql::Recipient`] or read from a broadcast.
 //! - **admitted**: a caller the access policy let in is an [`access::AdmittedCaller`];
 //!   a document parsed and measured once per text is a [`graphql::AdmittedDocument`].
+//! - **reconcile**: after a registration POST whose answer was lost, read the domain's status
+//!   (the domain is the idempotency key) instead of posting again
+//!   ([`upstream::UpstreamError::leaves_create_unknown`]).
 //! - **`*State`**: the private state behind a cheap-to-clone handle's `Arc`
 //!   (`Pollers` -> `PollersState`, `Budget` -> `BudgetState`, `FairShare` -> `FairShareState`, the
 //!   simulator's `SimulatorState`).

@@ -42,6 +42,7 @@ fn the_loadgen_smoke_run_completes_and_prints_every_scenario() {
         "== fan-out (SSE",
         "== simulator",
         "== soak",
+        "== budget",
     ] {
         assert!(stdout.contains(table), "no {table} table in:\n{stdout}");
     }
@@ -50,7 +51,7 @@ fn the_loadgen_smoke_run_completes_and_prints_every_scenario() {
     let document: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
     assert_eq!(
         document["scenarios"].as_array().map(Vec::len),
-        Some(7),
+        Some(8),
         "{document}"
     );
 }

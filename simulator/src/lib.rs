@@ -4,10 +4,16 @@
 //! gateway's sandbox mode, `registrar-gateway simulate`), with the platform's
 //! envelopes, auth and rate-limit behaviour, and a control API under `/__sim/`.
 //!
-//! Layout: [`config`] (settings and flags) -> [`server`] (accept loop) -> [`edge`]
-//! (counting, faults, rate-limit headers) -> [`api`] / [`create`] (routes) ->
-//! [`store`] of [`workflow`]s, each a [`scenario`] on the [`clock`]. [`control`]
-//! drives the same [`SimulatorHandle`] tests use in-process.
+//! It depends on nothing of the gateway: its request parsing (`names`) and its
+//! answers (`wire`) are its own, written from the API reference
+//! (`docs/upstream-api.md`), so the gateway's client is tested against an
+//! independent encoder.
+//!
+//! Layout: `config` (settings and flags) -> `server` (accept loop) -> `edge`
+//! (counting, faults, rate-limit headers) -> `admission` (route, auth, rate limit)
+//! -> `api` / `create` / `list` (routes) -> `store` of `workflow`s, each a
+//! `scenario` on the `clock`. `control` drives the same [`SimulatorHandle`] tests
+//! use in-process.
 
 mod admission;
 mod api;

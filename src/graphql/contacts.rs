@@ -212,8 +212,12 @@ mod tests {
                 error.to_string().starts_with("contacts.registrant.phone "),
                 "{bad}"
             );
-            assert!(!error.to_string().contains(bad), "{bad}");
         }
+        let error = phone("+1-777-8888".into(), "f").unwrap_err();
+        assert!(
+            !error.to_string().contains("777"),
+            "the value is not echoed"
+        );
         assert!(email("a@example.com".into(), "f").is_ok());
         for bad in ["a", "a@b", "@example.com", "a@.com", "a b@example.com"] {
             assert!(email(bad.into(), "f").is_err(), "{bad}");
