@@ -151,6 +151,9 @@ pub enum Command {
         /// The gateway's address; 0.0.0.0 and :: are probed on loopback.
         #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The gateway's health listener (`--health-listen`): probed instead of `--listen` when set.
+        #[arg(long, env = "GATEWAY_HEALTH_LISTEN")]
+        health_listen: Option<SocketAddr>,
     },
 }
 

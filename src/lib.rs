@@ -15,7 +15,8 @@
 //! - [`poller`]: one shared poller per watched registration (with [`store`], one across all
 //!   replicas: a lease, a fenced event stream, followers republishing it);
 //! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
-//! - [`fair_share`]: who a client is, and its share of lookups, subscriptions and credentials;
+//! - [`fair_share`]: who a client is, and its share of lookups, subscriptions, credentials,
+//!   connections and websockets;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);
 //! - [`graphql`]: the schema, its operation limits and its error codes; documents parsed once
 //!   per text, persisted queries; the compiled path of the query clients repeat most

@@ -29,7 +29,12 @@ async fn main() -> ExitCode {
         Some(Command::Simulate(args)) => {
             with_telemetry(cli.gateway.log_format, simulate(args)).await
         }
-        Some(Command::Healthcheck { listen }) => probe_health(listen).await.map_err(Into::into),
+        Some(Command::Healthcheck {
+            listen,
+            health_listen,
+        }) => probe_health(health_listen.unwrap_or(listen))
+            .await
+            .map_err(Into::into),
         Some(Command::Watch(args)) => return watch::run(args).await,
         None => with_telemetry(cli.gateway.log_format, serve(cli.gateway)).await,
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::budget::Priority;
-use crate::cache::{Served, Snapshot, StatusCache, StatusKey};
+use crate::cache::{LookupError, Served, Snapshot, StatusCache, StatusKey};
 use crate::credential::Credential;
 use crate::domain::{AccountId, DomainName};
 use crate::poller::{Pollers, WatchRefused, Watcher};
@@ -84,14 +84,20 @@ impl RegistrationService {
 
     /// The status of `domain` in `account` as seen through `credential`: cached when
     /// fresh, else fetched once for all callers, else stale when the upstream fails.
+    /// `charge` (the caller's fair share) is paid only if this read is the one that
+    /// calls the upstream, before the call (see [`StatusCache::get_or_fetch`]).
     pub async fn status(
         &self,
         credential: &Credential,
         account: AccountId,
         domain: DomainName,
-    ) -> Result<Reading, Arc<UpstreamError>> {
+        charge: impl Future<Output = Result<(), Duration>> + Send + 'static,
+    ) -> Result<Reading, LookupError> {
         let key = Self::key(credential, account, domain);
-        let served = self.cache.get_or_fetch(credential, key.clone()).await?;
+        let served = self
+            .cache
+            .get_or_fetch(credential, key.clone(), charge)
+            .await?;
         Ok(Reading {
             served,
             next_check_at: self.pollers.next_check(&key),
@@ -135,11 +141,13 @@ impl RegistrationService {
         let init_credential = credential.clone();
         let init_key = key.clone();
         let init = async move {
+            // The caller paid for the whole start (a start always may call the upstream).
+            let free = std::future::ready(Ok(()));
             let mut existing = this
                 .cache
-                .get_or_fetch(&init_credential, init_key.clone())
+                .get_or_fetch(&init_credential, init_key.clone(), free)
                 .await
-                .map_err(Arc::unwrap_or_clone)?
+                .map_err(|error| Arc::unwrap_or_clone(error.into_upstream()))?
                 .snapshot;
             if retry_failed && ended_failed(&existing) {
                 // The failure may be old news: someone may have retried already.

@@ -17,15 +17,21 @@
 //! With the Redis store (`--redis-url`), a second level in Redis ([`redis_level`]) sits
 //! behind `fresh`: a load first looks there, and takes a load lock so that one
 //! replica calls upstream for all of them.
+//!
+//! A query's lookup carries a *charge* (the client's fair share, see
+//! [`StatusCache::get_or_fetch`]) that only the load which calls the upstream pays,
+//! just before the call: a lookup answered from the cache, from a shared failure or
+//! from Redis, or one that joins another's load in flight, pays nothing.
 
 mod redis_level;
 mod ttl;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use tracing::Instrument;
 
 use redis_level::{Claim, RedisLevel};
@@ -37,6 +43,7 @@ use crate::credential::{Credential, Fingerprint};
 use crate::domain::{AccountId, DomainName};
 use crate::metrics::{Lookup, Metrics};
 use crate::store::RedisStore;
+use crate::sync::LockUnpoisoned;
 use crate::upstream::{CloudflareApi, RegistrationRequest, UpstreamError, WorkflowStatus};
 
 /// Status reads after a registration POST whose answer was lost, while no workflow shows.
@@ -83,6 +90,47 @@ pub struct Served {
     /// asked for a newer one.
     pub stale: bool,
 }
+
+/// Why a lookup has no snapshot to serve.
+#[derive(Debug)]
+pub enum LookupError {
+    /// The upstream call failed, and no stale snapshot may stand in.
+    Upstream(Arc<UpstreamError>),
+    /// This lookup was to call the upstream and its charge refused: nothing was
+    /// sent; the charge may admit one after `retry_after`.
+    Refused {
+        /// When the charge may admit a lookup.
+        retry_after: Duration,
+    },
+}
+
+impl LookupError {
+    /// The error as an upstream error, for a caller whose own charge was free (a
+    /// poll, a start's read): it is refused only if a charge is, so never; were it,
+    /// it would be what it is, a budget refusal before any call.
+    pub fn into_upstream(self) -> Arc<UpstreamError> {
+        match self {
+            Self::Upstream(error) => error,
+            Self::Refused { retry_after } => Arc::new(UpstreamError::OverBudget { retry_after }),
+        }
+    }
+}
+
+/// Why a load gave no snapshot (shared by every lookup that joined it).
+#[derive(Debug)]
+enum LoadError {
+    /// The upstream call failed, or a recent failure was shared.
+    Upstream(Arc<UpstreamError>),
+    /// The charge of the lookup whose load this is refused: nothing was sent.
+    Declined {
+        /// When that charge may admit a lookup.
+        retry_after: Duration,
+    },
+}
+
+/// A lookup's charge, held until the load that calls the upstream takes and pays
+/// it; `Err` is the refusal's retry-after. Empty once taken, or for a poll.
+type Charge = Arc<Mutex<Option<BoxFuture<'static, Result<(), Duration>>>>>;
 
 /// Settings for [`StatusCache`].
 #[derive(Clone, Debug)]
@@ -153,15 +201,30 @@ impl StatusCache {
     /// ask). When that fetch fails because the upstream is unavailable (not for auth
     /// or other refusals), the last good snapshot within the stale-if-error bound is
     /// served flagged stale instead of the error.
-    /// Each lookup is counted once in the metrics, and traced as a `cache.lookup` span.
+    ///
+    /// `charge` is paid only when this lookup's own load calls the upstream, just
+    /// before the call; when it answers `Err(retry_after)`, nothing is sent and the
+    /// lookup gets [`LookupError::Refused`]. Lookups that joined a load so refused
+    /// are not refused: they load again, paying their own charge only if their load
+    /// is the one that runs. Each lookup answered is counted once in the metrics
+    /// (a refused one is not), and every lookup is traced as a `cache.lookup` span.
     pub async fn get_or_fetch(
         &self,
         credential: &Credential,
         key: StatusKey,
-    ) -> Result<Served, Arc<UpstreamError>> {
+        charge: impl Future<Output = Result<(), Duration>> + Send + 'static,
+    ) -> Result<Served, LookupError> {
         debug_assert_eq!(credential.fingerprint(), key.credential);
+        let charge: Charge = Arc::new(Mutex::new(Some(Box::pin(charge))));
         let span = tracing::info_span!("cache.lookup", result = tracing::field::Empty);
-        let (lookup, served) = self.lookup(credential, key).instrument(span.clone()).await;
+        let (lookup, served) = self
+            .lookup(credential, key, charge)
+            .instrument(span.clone())
+            .await;
+        let Some(lookup) = lookup else {
+            span.record("result", "refused");
+            return served;
+        };
         span.record("result", lookup.as_str());
         self.metrics.cache_lookup(lookup);
         if let Ok(served) = &served {
@@ -171,36 +234,41 @@ impl StatusCache {
     }
 
     /// [`StatusCache::get_or_fetch`], saying how the lookup was answered: a hit when
-    /// fresh, a miss when this lookup's load ran, collapsed when it joined another's.
+    /// fresh, a miss when this lookup's load ran, collapsed when it joined another's;
+    /// `None` when its charge refused.
     async fn lookup(
         &self,
         credential: &Credential,
         key: StatusKey,
-    ) -> (Lookup, Result<Served, Arc<UpstreamError>>) {
+        charge: Charge,
+    ) -> (Option<Lookup>, Result<Served, LookupError>) {
         if let Some(snapshot) = self.fresh.get(&key).await {
             let served = Served {
                 snapshot,
                 stale: false,
             };
-            return (Lookup::Hit, Ok(served));
+            return (Some(Lookup::Hit), Ok(served));
         }
         let ran = Arc::new(AtomicBool::new(false));
         let from_redis = Arc::new(AtomicBool::new(false));
-        let load = self.load(
-            credential,
-            &key,
-            Reader::Query,
-            None,
-            Arc::clone(&from_redis),
-        );
-        let load = {
+        let load = || {
+            let load = self.load(
+                credential,
+                &key,
+                Reader::Query,
+                None,
+                Arc::clone(&from_redis),
+                Arc::clone(&charge),
+            );
             let ran = Arc::clone(&ran);
             async move {
                 ran.store(true, Ordering::Relaxed);
                 load.await
             }
         };
-        let fetched = self.fresh.try_get_with(key.clone(), load).await;
+        // The charge is gone from its slot once this lookup's own load took it.
+        let charged = || charge.lock_unpoisoned().is_none();
+        let fetched = self.load_once_charged(&key, load, charged).await;
         let lookup = match (
             ran.load(Ordering::Relaxed),
             from_redis.load(Ordering::Relaxed),
@@ -209,18 +277,53 @@ impl StatusCache {
             (true, false) => Lookup::Miss,
             (false, _) => Lookup::Collapsed,
         };
-        match fetched {
+        let error = match fetched {
             Ok(snapshot) => {
                 let served = Served {
                     snapshot,
                     stale: false,
                 };
-                (lookup, Ok(served))
+                return (Some(lookup), Ok(served));
             }
-            Err(error) => match self.stale_after(&key, error).await {
-                Ok(served) => (Lookup::Stale, Ok(served)),
-                Err(error) => (lookup, Err(error)),
+            Err(error) => error,
+        };
+        match error {
+            LookupError::Refused { .. } => (None, Err(error)),
+            LookupError::Upstream(error) => match self.stale_after(&key, error).await {
+                Ok(served) => (Some(Lookup::Stale), Ok(served)),
+                Err(error) => (Some(lookup), Err(LookupError::Upstream(error))),
             },
+        }
+    }
+
+    /// `fresh.try_get_with` of a `load`, again as long as it joined a load that
+    /// another lookup's charge refused: that refusal is this caller's only when its
+    /// own charge was taken (`charged`), i.e. its own load ran.
+    async fn load_once_charged<L>(
+        &self,
+        key: &StatusKey,
+        load: impl Fn() -> L,
+        charged: impl Fn() -> bool,
+    ) -> Result<Arc<Snapshot>, LookupError>
+    where
+        L: Future<Output = Result<Arc<Snapshot>, LoadError>> + Send + 'static,
+    {
+        // Each round either runs this caller's load or waits for another caller's
+        // to end, so the rounds are bounded by the lookups of `key` in flight.
+        loop {
+            let error = match self.fresh.try_get_with(key.clone(), load()).await {
+                Ok(snapshot) => return Ok(snapshot),
+                Err(error) => error,
+            };
+            match *error {
+                LoadError::Upstream(ref error) => {
+                    return Err(LookupError::Upstream(Arc::clone(error)));
+                }
+                LoadError::Declined { retry_after } if charged() => {
+                    return Err(LookupError::Refused { retry_after });
+                }
+                LoadError::Declined { .. } => {}
+            }
         }
     }
 
@@ -255,6 +358,7 @@ impl StatusCache {
     /// with queries, otherwise the Redis level (when there is one) or the upstream
     /// is asked for a snapshot newer than `since`, and the outcome remembered;
     /// `from_redis` is set when the Redis level answered (no upstream call).
+    /// A call to the upstream is made only once `charge` (when there is one) is paid.
     fn load(
         &self,
         credential: &Credential,
@@ -262,7 +366,8 @@ impl StatusCache {
         reader: Reader,
         since: Option<DateTime<Utc>>,
         from_redis: Arc<AtomicBool>,
-    ) -> impl Future<Output = Result<Arc<Snapshot>, UpstreamError>> + use<> {
+        charge: Charge,
+    ) -> impl Future<Output = Result<Arc<Snapshot>, LoadError>> + use<> {
         let this = self.clone();
         let credential = credential.clone();
         let key = key.clone();
@@ -271,13 +376,13 @@ impl StatusCache {
                 && let Some(failures) = &this.failures
                 && let Some(error) = failures.get(&key).await
             {
-                return Err(error);
+                return Err(LoadError::Upstream(Arc::new(error)));
             }
             // Spawned so the load (and remembering its outcome) survives the caller
             // that started it; moka would otherwise restart it for the remaining waiters.
             let fetch = async move {
                 let Some(redis) = &this.redis else {
-                    return this.fetch(&credential, key, reader).await;
+                    return this.fetch(&credential, key, reader, &charge).await;
                 };
                 match redis.claim(&key, since).await {
                     Claim::Loaded(snapshot) => {
@@ -285,9 +390,9 @@ impl StatusCache {
                         this.last_good.insert(key, Arc::clone(&snapshot)).await;
                         Ok(snapshot)
                     }
-                    Claim::Alone => this.fetch(&credential, key, reader).await,
+                    Claim::Alone => this.fetch(&credential, key, reader, &charge).await,
                     Claim::Load(token) => {
-                        let fetched = this.fetch(&credential, key.clone(), reader).await;
+                        let fetched = this.fetch(&credential, key.clone(), reader, &charge).await;
                         if let Ok(snapshot) = &fetched {
                             redis.store(&key, snapshot).await;
                         }
@@ -299,21 +404,29 @@ impl StatusCache {
             // The span goes with it, so the upstream call is traced under this lookup.
             match tokio::spawn(fetch.in_current_span()).await {
                 Ok(result) => result,
-                Err(join_error) => Err(UpstreamError::Unreachable(format!(
-                    "the upstream call was aborted: {join_error}"
-                ))),
+                Err(join_error) => Err(LoadError::Upstream(Arc::new(UpstreamError::Unreachable(
+                    format!("the upstream call was aborted: {join_error}"),
+                )))),
             }
         }
     }
 
-    /// One upstream read for `key`; a success is kept as the last good snapshot, a
-    /// failure of the upstream (not a budget refusal) is remembered for queries.
+    /// One upstream read for `key`, once `charge` is paid; a success is kept as the
+    /// last good snapshot, a failure of the upstream (not a budget refusal) is
+    /// remembered for queries.
     async fn fetch(
         &self,
         credential: &Credential,
         key: StatusKey,
         reader: Reader,
-    ) -> Result<Arc<Snapshot>, UpstreamError> {
+        charge: &Charge,
+    ) -> Result<Arc<Snapshot>, LoadError> {
+        let unpaid = charge.lock_unpoisoned().take();
+        if let Some(unpaid) = unpaid {
+            unpaid
+                .await
+                .map_err(|retry_after| LoadError::Declined { retry_after })?;
+        }
         let answer = self
             .upstream
             .registration_status(credential, &key.account, &key.domain, reader.priority())
@@ -330,7 +443,7 @@ impl StatusCache {
                 if let Some(failures) = self.failures.as_ref().filter(|_| upstream_failed) {
                     failures.insert(key, error.clone()).await;
                 }
-                Err(error)
+                Err(LoadError::Upstream(Arc::new(error)))
             }
         }
     }
@@ -339,7 +452,8 @@ impl StatusCache {
     /// fetch saves the poller a call), else a fetch shared with concurrent readers.
     /// Failures are returned, not answered with stale data, and a poll does not start
     /// from a failure remembered for queries (its own backoff paces it); a poll that
-    /// joins a query's load already in flight shares that load's outcome, whatever it is.
+    /// joins a query's load already in flight shares that load's outcome, whatever it
+    /// is, except a refusal of that query's charge: then the poll loads again.
     pub async fn fetch_newer_than(
         &self,
         credential: &Credential,
@@ -353,14 +467,20 @@ impl StatusCache {
             }
             self.fresh.invalidate(&key).await;
         }
-        let load = self.load(
-            credential,
-            &key,
-            Reader::Poll(priority),
-            since,
-            Arc::default(),
-        );
-        self.fresh.try_get_with(key, load).await
+        let load = || {
+            let free = Charge::default();
+            self.load(
+                credential,
+                &key,
+                Reader::Poll(priority),
+                since,
+                Arc::default(),
+                free,
+            )
+        };
+        self.load_once_charged(&key, load, || false)
+            .await
+            .map_err(LookupError::into_upstream)
     }
 
     /// Starts a registration upstream (one POST, never repeated) and caches the

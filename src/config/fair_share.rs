@@ -6,15 +6,23 @@ use clap::Args;
 use ipnet::IpNet;
 
 use crate::budget::BudgetSettings;
-use crate::fair_share::{ShareSettings, TrustedProxies};
+use crate::fair_share::{ForwardedHeader, ShareSettings, TrustedProxies};
 use crate::flags::network;
 
 /// What one client may take of what every client shares.
 #[derive(Debug, Args)]
 pub struct FairShareConfig {
-    /// Proxies (addresses or CIDRs, comma-separated) whose `Forwarded` / `X-Forwarded-For` headers name the client (the rightmost hop that is not one of them); without this, the TCP peer is the client and those headers are ignored.
+    /// Proxies (addresses or CIDRs, comma-separated) whose forwarding header (`--forwarded-header`) names the client (the rightmost hop that is not one of them); without this, the TCP peer is the client and forwarding headers are ignored.
     #[arg(long, env = "GATEWAY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = network)]
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header the trusted proxies write the client's address in: `x-forwarded-for` (nginx, AWS ALB, Traefik, Cloudflare) or `forwarded` (RFC 7239). The other header is ignored, so a client cannot name itself by sending it.
+    #[arg(
+        long,
+        env = "GATEWAY_FORWARDED_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: ForwardedHeader,
     /// Share of a credential's upstream budget one client (its access key when keys are on, else its address) may spend on lookups the cache cannot answer; past it, CLIENT_RATE_LIMITED (HTTP 429 with Retry-After).
     #[arg(long, env = "GATEWAY_CLIENT_BUDGET_SHARE", default_value_t = 0.25)]
     pub client_budget_share: f64,
@@ -32,6 +40,12 @@ pub struct FairShareConfig {
         default_value_t = 10
     )]
     pub max_new_credentials_per_client: u32,
+    /// Most connections (websockets included) one client address may hold open; one more is answered 429 TOO_MANY_CLIENT_CONNECTIONS and closed, before `--max-connections` is reached. Connections from `--trusted-proxies` are not counted per client.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64)]
+    pub max_connections_per_client: usize,
+    /// Most websockets one client address (through trusted proxies: the forwarded one) may hold open; one more upgrade is answered 429 TOO_MANY_CLIENT_WEBSOCKETS.
+    #[arg(long, env = "GATEWAY_MAX_WEBSOCKETS_PER_CLIENT", default_value_t = 32)]
+    pub max_websockets_per_client: usize,
 }
 
 impl FairShareConfig {
@@ -41,8 +55,13 @@ impl FairShareConfig {
             budget,
             lookup_share: self.client_budget_share,
             max_subscriptions: self.max_subscriptions_per_client,
+            max_connections: self.max_connections_per_client,
+            max_websockets: self.max_websockets_per_client,
             max_new_credentials_per_minute: self.max_new_credentials_per_client,
-            trusted_proxies: TrustedProxies::new(self.trusted_proxies.clone()),
+            trusted_proxies: TrustedProxies::new(
+                self.trusted_proxies.clone(),
+                self.forwarded_header,
+            ),
         }
     }
 }

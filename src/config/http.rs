@@ -36,6 +36,9 @@ pub struct HttpConfig {
     /// Most connections (websockets included) open at once; one more is answered 503 TOO_MANY_CONNECTIONS and closed. Keep it under the process's file descriptor limit.
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 512)]
     pub max_connections: usize,
+    /// Also serve `/healthz` and `/readyz` on this address, a listener of their own that no client shares (point orchestrators' probes here); they stay on the main listener too.
+    #[arg(long, env = "GATEWAY_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
     /// On SIGTERM, how long readiness answers 503 (so load balancers move away) before the listener closes.
     #[arg(long, env = "GATEWAY_SHUTDOWN_DRAIN", default_value = "3s", value_parser = duration)]
     pub shutdown_drain: Duration,

@@ -27,6 +27,12 @@ impl GatewayConfig {
         if self.http.max_connections == 0 {
             return unusable("--max-connections must be at least 1");
         }
+        let per_client = &self.fair_share;
+        if per_client.max_connections_per_client == 0 || per_client.max_websockets_per_client == 0 {
+            return unusable(
+                "--max-connections-per-client and --max-websockets-per-client must be at least 1",
+            );
+        }
         positive("--upstream-budget-window", upstream.budget_window)?;
         ordered(
             "--poll-initial",
@@ -157,6 +163,13 @@ impl GatewayConfig {
                  GATEWAY_ACCESS_KEYS",
             );
         }
+        if !self.listen.ip().is_loopback() && self.http.allowed_hosts.is_empty() {
+            warnings.push(
+                "listening beyond loopback (--listen) without --allowed-hosts: every Host name \
+                 is answered, so a page on any site can reach the gateway through a name it \
+                 rebinds to it (DNS rebinding); set --allowed-hosts to the names clients use",
+            );
+        }
         if let Some(url) = &self.upstream.base_url
             && url.scheme() == "http"
             && !is_loopback_host(url)
@@ -273,12 +286,37 @@ mod tests {
             warnings_for(&[]).is_empty(),
             "the default listens on loopback"
         );
-        let open = warnings_for(&["--listen", "0.0.0.0:8080"]);
+        let hosts = ["--allowed-hosts", "gw.example"];
+        let open = warnings_for(&["--listen", "0.0.0.0:8080", hosts[0], hosts[1]]);
         assert_eq!(open.len(), 1, "{open:?}");
         assert!(open[0].contains("without access keys"), "{open:?}");
-        let keyed = warnings_for(&["--listen", "0.0.0.0:8080", "--access-key", "k-123"]);
+        let keyed = warnings_for(&[
+            "--listen",
+            "0.0.0.0:8080",
+            "--access-key",
+            "k-123",
+            hosts[0],
+            hosts[1],
+        ]);
         assert!(keyed.is_empty(), "{keyed:?}");
         assert!(warnings_for(&["--listen", "[::1]:8080"]).is_empty());
+    }
+
+    #[test]
+    fn listening_beyond_loopback_without_allowed_hosts_is_warned_about() {
+        let args = ["--listen", "0.0.0.0:8080", "--access-key", "k-123"];
+        let open = warnings_for(&args);
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].contains("without --allowed-hosts"), "{open:?}");
+        let named = warnings_for(&[
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+            "--allowed-hosts",
+            "gw.example",
+        ]);
+        assert!(named.is_empty(), "{named:?}");
     }
 
     #[test]

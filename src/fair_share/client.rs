@@ -1,23 +1,19 @@
 //! Who a request comes from, for fair shares: the gateway access key it presented
 //! when access keys are on (one key, one client, wherever it connects from), else
 //! its address. The address is the TCP peer's, unless the peer is one of
-//! `--trusted-proxies`: then it is the rightmost hop of `Forwarded` (or, without
-//! it, `X-Forwarded-For`) that is not itself a trusted proxy, since only the hops
-//! our own proxies appended can be believed; a client can write anything to the left.
+//! `--trusted-proxies`: then it is read from the one forwarding header those
+//! proxies write (`--forwarded-header`), by the HTTP layer.
 //!
 //! IPv6 addresses count per /64, the block one host (or one subscriber) is given,
 //! so an attacker cannot become millions of clients by rotating its interface id.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 
-use axum::http::HeaderMap;
+use clap::ValueEnum;
 use ipnet::IpNet;
 
 use crate::access::AccessKeyId;
-
-/// Most forwarded hops read from a request's headers (bounded work per request).
-const MAX_HOPS: usize = 32;
 
 /// One client, as fair shares count them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,54 +47,12 @@ impl ClientId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientAddress(IpAddr);
 
-/// The proxies whose forwarding headers are believed (`--trusted-proxies`).
-#[derive(Clone, Debug, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
-
-impl TrustedProxies {
-    /// Proxies in `networks` (CIDRs; a bare address is a /32 or /128).
-    pub fn new(networks: Vec<IpNet>) -> Self {
-        Self(networks)
-    }
-
-    fn trusts(&self, address: IpAddr) -> bool {
-        self.0.iter().any(|network| network.contains(&address))
-    }
-
-    /// The address of the client behind `peer` (the TCP peer), given the request's headers.
-    pub fn client_address(&self, peer: SocketAddr, headers: &HeaderMap) -> ClientAddress {
-        let peer = peer.ip().to_canonical();
-        if !self.trusts(peer) {
-            return ClientAddress::grouped(peer);
-        }
-        let hops = match headers.contains_key("forwarded") {
-            true => forwarded_hops(headers),
-            false => x_forwarded_for_hops(headers),
-        };
-        // From the right: each hop appended by a proxy we trust is believed, up to
-        // the first that is not a trusted proxy. An unreadable hop (`unknown`, an
-        // obfuscated name) stops the walk at the last proxy that spoke for it.
-        let mut client = peer;
-        for hop in hops.iter().rev() {
-            match hop {
-                Some(address) => {
-                    client = address.to_canonical();
-                    if !self.trusts(client) {
-                        break;
-                    }
-                }
-                None => break,
-            }
-        }
-        ClientAddress::grouped(client)
-    }
-}
-
 impl ClientAddress {
-    /// `address`, or for IPv6 its /64.
-    fn grouped(address: IpAddr) -> Self {
-        match address {
-            IpAddr::V4(_) => Self(address),
+    /// `address` as a client: IPv4 as is, an IPv4-mapped IPv6 address as its IPv4
+    /// one, other IPv6 addresses as their /64.
+    pub fn of(address: IpAddr) -> Self {
+        match address.to_canonical() {
+            IpAddr::V4(v4) => Self(IpAddr::V4(v4)),
             IpAddr::V6(v6) => {
                 let prefix = u128::from(v6) & !((1u128 << 64) - 1);
                 Self(IpAddr::V6(Ipv6Addr::from(prefix)))
@@ -107,153 +61,48 @@ impl ClientAddress {
     }
 }
 
-/// `X-Forwarded-For: client, proxy1, proxy2` (every header line, in order).
-fn x_forwarded_for_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    list_items(headers, "x-forwarded-for")
-        .into_iter()
-        .map(|item| parse_node(item.trim()))
-        .collect()
+impl fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
-/// RFC 7239 `Forwarded: for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"`:
-/// the `for` parameter of each element, in order.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    list_items(headers, "forwarded")
-        .into_iter()
-        .map(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| parse_node(value.trim().trim_matches('"')))
-            })?
-        })
-        .collect()
+/// The one forwarding header trusted proxies write the client's address in; the
+/// other is ignored, so a client cannot pick its identity by sending it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, ...`: what nginx, AWS ALB, Traefik and
+    /// Cloudflare append.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
 }
 
-/// The comma-separated items of every `name` header line, at most [`MAX_HOPS`]
-/// (the rightmost ones: those our proxies appended).
-fn list_items<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
-    let mut items: Vec<&str> = headers
-        .get_all(name)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .collect();
-    let excess = items.len().saturating_sub(MAX_HOPS);
-    items.drain(..excess);
-    items
+/// The proxies whose forwarding header names the client (`--trusted-proxies`),
+/// and which header that is (`--forwarded-header`).
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies {
+    networks: Vec<IpNet>,
+    header: ForwardedHeader,
 }
 
-/// An address with or without a port: `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`,
-/// `[2001:db8::1]:80`; anything else (`unknown`, `_hidden`) is unreadable.
-fn parse_node(node: &str) -> Option<IpAddr> {
-    if let Ok(address) = node.parse::<IpAddr>() {
-        return Some(address);
-    }
-    if let Ok(address) = node.parse::<SocketAddr>() {
-        return Some(address.ip());
-    }
-    let bracketed = node.strip_prefix('[')?.split(']').next()?;
-    bracketed.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn proxies(networks: &[&str]) -> TrustedProxies {
-        TrustedProxies::new(networks.iter().map(|n| n.parse().unwrap()).collect())
+impl TrustedProxies {
+    /// Proxies in `networks` (CIDRs; a bare address is a /32 or /128), writing `header`.
+    pub fn new(networks: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        Self { networks, header }
     }
 
-    fn address_of(trusted: &TrustedProxies, peer: &str, headers: &[(&str, &str)]) -> String {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
-            map.append(name, value.parse().unwrap());
-        }
-        let peer: SocketAddr = peer.parse().unwrap();
-        trusted.client_address(peer, &map).0.to_string()
+    /// Whether `address` is one of the proxies.
+    pub fn trusts(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.networks
+            .iter()
+            .any(|network| network.contains(&address))
     }
 
-    #[test]
-    fn forwarding_headers_count_only_from_trusted_proxies() {
-        let none = TrustedProxies::default();
-        let spoofed = [("x-forwarded-for", "198.51.100.7")];
-        assert_eq!(
-            address_of(&none, "203.0.113.9:5000", &spoofed),
-            "203.0.113.9"
-        );
-        let trusted = proxies(&["10.0.0.0/8"]);
-        assert_eq!(
-            address_of(&trusted, "203.0.113.9:5000", &spoofed),
-            "203.0.113.9",
-            "a peer that is not a trusted proxy is the client, whatever it forwards"
-        );
-        assert_eq!(
-            address_of(&trusted, "10.1.2.3:5000", &spoofed),
-            "198.51.100.7"
-        );
-    }
-
-    #[test]
-    fn the_rightmost_untrusted_hop_is_the_client() {
-        let trusted = proxies(&["10.0.0.0/8", "192.0.2.1/32"]);
-        // The client wrote the first entry itself; our proxies appended the rest.
-        let chain = [(
-            "x-forwarded-for",
-            "1.1.1.1, 198.51.100.7, 192.0.2.1, 10.0.0.5",
-        )];
-        assert_eq!(address_of(&trusted, "10.9.9.9:1", &chain), "198.51.100.7");
-        let split = [
-            ("x-forwarded-for", "1.1.1.1, 198.51.100.7"),
-            ("x-forwarded-for", "10.0.0.5"),
-        ];
-        assert_eq!(address_of(&trusted, "10.9.9.9:1", &split), "198.51.100.7");
-        let all_trusted = [("x-forwarded-for", "10.0.0.7, 10.0.0.5")];
-        assert_eq!(address_of(&trusted, "10.9.9.9:1", &all_trusted), "10.0.0.7");
-        let unknown = [("x-forwarded-for", "198.51.100.7, unknown")];
-        assert_eq!(address_of(&trusted, "10.9.9.9:1", &unknown), "10.9.9.9");
-    }
-
-    #[test]
-    fn forwarded_wins_over_x_forwarded_for_and_reads_ports_and_brackets() {
-        let trusted = proxies(&["10.0.0.0/8"]);
-        let headers = [
-            ("x-forwarded-for", "198.51.100.1"),
-            (
-                "forwarded",
-                "for=198.51.100.2;proto=https, for=\"[2001:db8:1:2::9]:4711\";by=10.0.0.1",
-            ),
-        ];
-        assert_eq!(
-            address_of(&trusted, "10.0.0.1:1", &headers),
-            "2001:db8:1:2::"
-        );
-        let with_port = [("forwarded", "for=\"198.51.100.3:80\"")];
-        assert_eq!(
-            address_of(&trusted, "10.0.0.1:1", &with_port),
-            "198.51.100.3"
-        );
-    }
-
-    #[test]
-    fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
-        let none = TrustedProxies::default();
-        let a = address_of(&none, "[2001:db8:0:1::1]:1", &[]);
-        let b = address_of(&none, "[2001:db8:0:1:ffff::2]:1", &[]);
-        assert_eq!(
-            (a.as_str(), b.as_str()),
-            ("2001:db8:0:1::", "2001:db8:0:1::")
-        );
-        assert_eq!(address_of(&none, "[::ffff:192.0.2.4]:1", &[]), "192.0.2.4");
-    }
-
-    #[test]
-    fn only_the_last_hops_are_read() {
-        let trusted = proxies(&["10.0.0.0/8"]);
-        let long = vec!["10.0.0.1"; 10_000].join(",");
-        let headers = [("x-forwarded-for", long.as_str())];
-        assert_eq!(address_of(&trusted, "10.0.0.2:1", &headers), "10.0.0.1");
+    /// The header the proxies write the client's address in.
+    pub fn header(&self) -> ForwardedHeader {
+        self.header
     }
 }

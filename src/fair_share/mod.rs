@@ -3,14 +3,19 @@
 //!
 //! - **Upstream lookups.** Each client has a GCRA of its own, sized as
 //!   `--client-budget-share` of the credential budget (the same shape: a burst of a
-//!   tenth, the rest spread evenly). Only lookups that would ask the upstream spend
-//!   from it (a status not fresh in the cache, a `startRegistration`); cached answers
-//!   are free. One client can then take at most its share of a credential's burst,
+//!   tenth, the rest spread evenly). Only lookups that ask the upstream spend from
+//!   it (the one query whose load makes the call, a `startRegistration`); answers
+//!   from the cache, and queries that join a load already in flight, are free. One client can then take at most its share of a credential's burst,
 //!   and the others' lookups still find room. A share of 1 leaves the credential's
 //!   budget as the only limit (no per-client limiter is kept).
 //! - **Open subscriptions**, over every transport, at most
 //!   `--max-subscriptions-per-client`: counted exactly, one entry per client with an
 //!   open subscription (so bounded by `--max-subscriptions`).
+//! - **Open connections and websockets**, at most `--max-connections-per-client` and
+//!   `--max-websockets-per-client` per client address, so one address cannot take
+//!   the `--max-connections` every client shares. Connections count by their TCP
+//!   peer (a trusted proxy's connections carry many clients, so they are not
+//!   capped); websockets by the address trusted proxies forward.
 //! - **New credentials** (pass-through modes): at most
 //!   `--max-new-credentials-per-client` Cloudflare credentials a client has not used
 //!   lately, per minute, so one client cannot relay a stream of guessed tokens.
@@ -21,10 +26,13 @@
 //! still inside the credential's budget). A refusal is answered before any upstream call.
 
 mod client;
+mod open;
 
-pub use client::{ClientAddress, ClientId, TrustedProxies};
+pub use client::{ClientAddress, ClientId, ForwardedHeader, TrustedProxies};
+pub use open::Held;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +43,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::budget::{BudgetSettings, quota};
 use crate::credential::Fingerprint;
 use crate::sync::LockUnpoisoned;
+use open::OpenCounts;
 
 /// Clients whose shares are tracked at once; the least recently seen go first.
 pub const MAX_CLIENTS: u64 = 100_000;
@@ -50,11 +59,20 @@ pub struct ShareSettings {
     pub lookup_share: f64,
     /// Most subscriptions one client may hold open.
     pub max_subscriptions: usize,
+    /// Most connections one client address may hold open (websockets included).
+    pub max_connections: usize,
+    /// Most websockets one client address may hold open.
+    pub max_websockets: usize,
     /// Most Cloudflare credentials new to a client it may present per minute.
     pub max_new_credentials_per_minute: u32,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
 }
+
+/// The code of a connection refused because its client address holds its maximum.
+pub const TOO_MANY_CLIENT_CONNECTIONS: &str = "TOO_MANY_CLIENT_CONNECTIONS";
+/// The code of a websocket refused because its client address holds its maximum.
+pub const TOO_MANY_CLIENT_WEBSOCKETS: &str = "TOO_MANY_CLIENT_WEBSOCKETS";
 
 /// Why a client's request was refused before any upstream call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +98,16 @@ pub enum ShareRefusal {
     /// The client holds its maximum of open subscriptions.
     #[error("at most {0} subscriptions per client (--max-subscriptions-per-client)")]
     Subscriptions(usize),
+    /// The client's address holds its maximum of open connections.
+    #[error(
+        "this client address holds its maximum of {0} open connections (--max-connections-per-client); close one, or reuse it (keep-alive)"
+    )]
+    Connections(usize),
+    /// The client's address holds its maximum of open websockets.
+    #[error(
+        "this client address holds its maximum of {0} open websockets (--max-websockets-per-client); close one, or run more subscriptions on one socket"
+    )]
+    Websockets(usize),
 }
 
 impl ShareRefusal {
@@ -89,10 +117,15 @@ impl ShareRefusal {
             Self::Lookups { retry_after } | Self::NewCredentials { retry_after } => {
                 Some(*retry_after)
             }
-            Self::Subscriptions(_) => None,
+            Self::Subscriptions(_) | Self::Connections(_) | Self::Websockets(_) => None,
         }
     }
 }
+
+/// One open subscription of a client; given back on drop.
+pub type SubscriptionHold = Held<ClientId>;
+/// One open connection or websocket of a client address; given back on drop.
+pub type ConnectionHold = Held<ClientAddress>;
 
 /// Every client's shares; cheap to clone.
 #[derive(Clone)]
@@ -106,9 +139,10 @@ struct FairShareState {
     credential_quota: Quota,
     /// Each client's limiters, forgotten when idle (bounded, see [`MAX_CLIENTS`]).
     clients: moka::future::Cache<ClientId, Arc<ClientState>>,
-    /// Open subscriptions per client; a client leaves the map when its count is zero.
-    subscriptions: Mutex<HashMap<ClientId, usize>>,
-    max_subscriptions: usize,
+    /// Open subscriptions, connections and websockets per client.
+    subscriptions: Arc<OpenCounts<ClientId>>,
+    connections: Arc<OpenCounts<ClientAddress>>,
+    websockets: Arc<OpenCounts<ClientAddress>>,
     trusted_proxies: TrustedProxies,
     clock: DefaultClock,
 }
@@ -139,8 +173,9 @@ impl FairShare {
                 .max_capacity(MAX_CLIENTS)
                 .time_to_idle(idle)
                 .build(),
-            subscriptions: Mutex::default(),
-            max_subscriptions: settings.max_subscriptions,
+            subscriptions: OpenCounts::new(settings.max_subscriptions),
+            connections: OpenCounts::new(settings.max_connections),
+            websockets: OpenCounts::new(settings.max_websockets),
             trusted_proxies: settings.trusted_proxies,
             clock: DefaultClock::default(),
         };
@@ -154,8 +189,9 @@ impl FairShare {
         &self.inner.trusted_proxies
     }
 
-    /// Takes one upstream lookup from `client`'s share.
-    pub async fn take_lookup(&self, client: ClientId) -> Result<(), ShareRefusal> {
+    /// Takes one upstream lookup from `client`'s share; refused, how long until the
+    /// share admits one ([`ShareRefusal::Lookups`]).
+    pub async fn take_lookup(&self, client: ClientId) -> Result<(), Duration> {
         if self.inner.lookup_quota.is_none() {
             return Ok(());
         }
@@ -163,9 +199,9 @@ impl FairShare {
         let Some(lookups) = &state.lookups else {
             return Ok(());
         };
-        lookups.check().map_err(|not_until| ShareRefusal::Lookups {
-            retry_after: not_until.wait_time_from(self.inner.clock.now()),
-        })
+        lookups
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(self.inner.clock.now()))
     }
 
     /// Lets `client` use the Cloudflare credential `credential`: at once when it used
@@ -197,19 +233,37 @@ impl FairShare {
 
     /// Counts one more open subscription of `client`, until the hold is dropped.
     pub fn hold_subscription(&self, client: ClientId) -> Result<SubscriptionHold, ShareRefusal> {
-        let mut open = self.inner.subscriptions.lock_unpoisoned();
-        let count = open.entry(client).or_default();
-        if *count >= self.inner.max_subscriptions {
-            if *count == 0 {
-                open.remove(&client);
-            }
-            return Err(ShareRefusal::Subscriptions(self.inner.max_subscriptions));
+        let subscriptions = &self.inner.subscriptions;
+        subscriptions
+            .hold(client)
+            .ok_or(ShareRefusal::Subscriptions(subscriptions.max()))
+    }
+
+    /// Counts one more open connection from the TCP peer `peer`, until the hold is
+    /// dropped; `None` when the peer is a trusted proxy (its connections carry many
+    /// clients: only the gateway-wide cap applies to them).
+    pub fn hold_connection(
+        &self,
+        peer: SocketAddr,
+    ) -> Result<Option<ConnectionHold>, ShareRefusal> {
+        let peer = peer.ip().to_canonical();
+        if self.inner.trusted_proxies.trusts(peer) {
+            return Ok(None);
         }
-        *count += 1;
-        Ok(SubscriptionHold {
-            inner: Arc::clone(&self.inner),
-            client,
-        })
+        let connections = &self.inner.connections;
+        match connections.hold(ClientAddress::of(peer)) {
+            Some(held) => Ok(Some(held)),
+            None => Err(ShareRefusal::Connections(connections.max())),
+        }
+    }
+
+    /// Counts one more open websocket of the client at `address`, until the hold is
+    /// dropped.
+    pub fn hold_websocket(&self, address: ClientAddress) -> Result<ConnectionHold, ShareRefusal> {
+        let websockets = &self.inner.websockets;
+        websockets
+            .hold(address)
+            .ok_or(ShareRefusal::Websockets(websockets.max()))
     }
 
     async fn state(&self, client: ClientId) -> Arc<ClientState> {
@@ -227,32 +281,6 @@ impl FairShare {
     }
 }
 
-/// One open subscription of a client; released on drop.
-pub struct SubscriptionHold {
-    inner: Arc<FairShareState>,
-    client: ClientId,
-}
-
-impl std::fmt::Debug for SubscriptionHold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("SubscriptionHold")
-            .field(&self.client)
-            .finish()
-    }
-}
-
-impl Drop for SubscriptionHold {
-    fn drop(&mut self) {
-        let mut open = self.inner.subscriptions.lock_unpoisoned();
-        if let Some(count) = open.get_mut(&self.client) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.client);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,7 +288,16 @@ mod tests {
     use std::net::IpAddr;
 
     fn fair(limit: u32, share: f64, subscriptions: usize, credentials: u32) -> FairShare {
-        FairShare::new(ShareSettings {
+        FairShare::new(share_settings(limit, share, subscriptions, credentials))
+    }
+
+    fn share_settings(
+        limit: u32,
+        share: f64,
+        subscriptions: usize,
+        credentials: u32,
+    ) -> ShareSettings {
+        ShareSettings {
             budget: BudgetSettings {
                 limit,
                 window: Duration::from_secs(3600),
@@ -269,9 +306,11 @@ mod tests {
             },
             lookup_share: share,
             max_subscriptions: subscriptions,
+            max_connections: 2,
+            max_websockets: 1,
             max_new_credentials_per_minute: credentials,
             trusted_proxies: TrustedProxies::default(),
-        })
+        }
     }
 
     fn client(last: u8) -> ClientId {
@@ -290,8 +329,8 @@ mod tests {
             admitted += usize::from(shares.take_lookup(client(1)).await.is_ok());
         }
         assert_eq!(admitted, 20, "a tenth of 20% of 1,000");
-        let refused = shares.take_lookup(client(1)).await.unwrap_err();
-        assert!(refused.retry_after().unwrap() > Duration::from_secs(1));
+        let retry_after = shares.take_lookup(client(1)).await.unwrap_err();
+        assert!(retry_after > Duration::from_secs(1));
         assert!(shares.take_lookup(client(2)).await.is_ok());
         let whole = fair(1000, 1.0, 10, 10);
         for _ in 0..1000 {
@@ -357,7 +396,38 @@ mod tests {
         let held = fair(1000, 1.0, 1, 10);
         drop(held.hold_subscription(client(1)).unwrap());
         for shares in [shares, held] {
-            assert!(shares.inner.subscriptions.lock_unpoisoned().is_empty());
+            assert_eq!(shares.inner.subscriptions.clients(), 0);
         }
+    }
+
+    #[test]
+    fn connections_count_per_peer_address_but_not_from_trusted_proxies() {
+        let proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let shares = FairShare::new(ShareSettings {
+            trusted_proxies: TrustedProxies::new(proxies, ForwardedHeader::XForwardedFor),
+            ..share_settings(1000, 1.0, 1, 10)
+        });
+        let peer = |text: &str| text.parse::<SocketAddr>().unwrap();
+        let first = shares.hold_connection(peer("192.0.2.1:1000")).unwrap();
+        let _second = shares.hold_connection(peer("192.0.2.1:1001")).unwrap();
+        assert_eq!(
+            shares.hold_connection(peer("192.0.2.1:1002")).unwrap_err(),
+            ShareRefusal::Connections(2)
+        );
+        assert!(shares.hold_connection(peer("192.0.2.2:1000")).is_ok());
+        for port in 0..10 {
+            let proxied = shares.hold_connection(peer(&format!("10.0.0.1:{port}")));
+            assert!(matches!(proxied, Ok(None)), "{proxied:?}");
+        }
+        drop(first);
+        assert!(shares.hold_connection(peer("192.0.2.1:1003")).is_ok());
+        let address = ClientAddress::of("198.51.100.1".parse().unwrap());
+        let websocket = shares.hold_websocket(address).unwrap();
+        assert_eq!(
+            shares.hold_websocket(address).unwrap_err(),
+            ShareRefusal::Websockets(1)
+        );
+        drop(websocket);
+        assert!(shares.hold_websocket(address).is_ok());
     }
 }

@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 use super::compiled::{Plan, compile};
 use super::limits::{OperationLimits, check_nesting};
 use super::syntax_error::syntax_error;
+use super::validation::cut_message;
 
 /// Bytes of query text each cache holds at most (a parsed document costs a few
 /// times its text; the weight counts that).
@@ -112,8 +113,12 @@ impl Documents {
             return Ok(admitted);
         }
         check_nesting(&request.query)?;
-        let document =
-            parse_query(&request.query).map_err(|error| syntax_error(&request.query, error))?;
+        let document = parse_query(&request.query).map_err(|error| {
+            let mut error = syntax_error(&request.query, error);
+            // The parser quotes the offending line, which may be the whole document.
+            cut_message(&mut error);
+            error
+        })?;
         let fixed = document
             .operations
             .iter()

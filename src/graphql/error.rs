@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_graphql::{ErrorExtensions, ServerError, Value};
 
 use crate::access::AccessError;
-use crate::fair_share::ShareRefusal;
+use crate::cache::LookupError;
+use crate::fair_share::{ShareRefusal, TOO_MANY_CLIENT_CONNECTIONS, TOO_MANY_CLIENT_WEBSOCKETS};
 use crate::upstream::{ApiMessage, UpstreamError};
 
 /// What a resolver can fail with.
@@ -88,6 +89,9 @@ impl GraphqlError {
             Self::Share(ShareRefusal::Lookups { .. }) => CLIENT_RATE_LIMITED,
             Self::Share(ShareRefusal::NewCredentials { .. }) => TOO_MANY_CREDENTIALS,
             Self::Share(ShareRefusal::Subscriptions(_)) => "TOO_MANY_SUBSCRIPTIONS",
+            // ShareRefusal by the HTTP layer, before any GraphQL; named here for completeness.
+            Self::Share(ShareRefusal::Connections(_)) => TOO_MANY_CLIENT_CONNECTIONS,
+            Self::Share(ShareRefusal::Websockets(_)) => TOO_MANY_CLIENT_WEBSOCKETS,
             Self::RegistrationDisabled => "REGISTRATION_DISABLED",
             Self::Registration(error) => match error.as_ref() {
                 UpstreamError::Rejected { errors, .. } if !errors.is_empty() => {
@@ -133,6 +137,17 @@ impl GraphqlError {
 impl From<Arc<UpstreamError>> for GraphqlError {
     fn from(error: Arc<UpstreamError>) -> Self {
         Self::Upstream(error)
+    }
+}
+
+impl From<LookupError> for GraphqlError {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::Upstream(error) => Self::Upstream(error),
+            LookupError::Refused { retry_after } => {
+                Self::Share(ShareRefusal::Lookups { retry_after })
+            }
+        }
     }
 }
 

@@ -129,7 +129,7 @@ impl GatewaySchema {
     pub async fn execute(&self, mut request: Request) -> Response {
         let admitted = match self.admit(&mut request) {
             Ok(admitted) => admitted,
-            Err(refusal) => return Response::from_errors(vec![refusal]),
+            Err(refusal) => return cap_errors(Response::from_errors(vec![refusal])),
         };
         match &self.schema {
             Executable::Standalone(schema) => {
@@ -368,8 +368,8 @@ impl GatewaySchema {
         let admitted = match self.admit(&mut request) {
             Ok(admitted) => admitted,
             Err(refusal) => {
-                return futures::stream::once(async { Response::from_errors(vec![refusal]) })
-                    .boxed();
+                let refused = cap_errors(Response::from_errors(vec![refusal]));
+                return futures::stream::once(async { refused }).boxed();
             }
         };
         match &self.schema {

@@ -5,7 +5,7 @@ use futures::future::join_all;
 
 use super::error::GraphqlError;
 use super::input::{parse_account, parse_domain};
-use super::share::{Payer, pay_lookup};
+use super::share::{Payer, lookup_charge};
 use super::types::RegistrationStatus;
 use super::{caller_credential, services};
 use crate::access::AccessPolicy;
@@ -136,24 +136,17 @@ impl<'a> Asker<'a> {
         Ok((account, domain))
     }
 
-    /// One lookup, once the client's fair share allows it: from the cache, or
-    /// fetched once for every caller.
+    /// One lookup: from the cache, or fetched once for every caller; the client's
+    /// fair share pays only if this lookup is the one that calls the upstream.
     pub(super) async fn read(
         &self,
         account: AccountId,
         domain: DomainName,
     ) -> Result<Option<RegistrationStatus>, GraphqlError> {
-        let registrations = self.registrations;
-        pay_lookup(
-            self.payer,
-            registrations,
-            self.credential,
-            &account,
-            &domain,
-        )
-        .await?;
-        let reading = registrations
-            .status(self.credential, account, domain.clone())
+        let charge = lookup_charge(self.payer, self.credential).await?;
+        let reading = self
+            .registrations
+            .status(self.credential, account, domain.clone(), charge)
             .await?;
         Ok(RegistrationStatus::from_served(
             domain,

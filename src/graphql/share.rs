@@ -3,14 +3,14 @@
 //! (see [`crate::fair_share`]); a refusal is the resolver's error, and nothing is
 //! sent. Requests without a client (none the transports send) are not counted.
 
+use std::time::Duration;
+
 use async_graphql::Context;
 
 use super::error::GraphqlError;
 use super::services;
 use crate::credential::Credential;
-use crate::domain::{AccountId, DomainName};
-use crate::fair_share::{ClientId, FairShare};
-use crate::registrations::RegistrationService;
+use crate::fair_share::{ClientId, FairShare, ShareRefusal};
 
 /// Who pays for a lookup: the client the transport placed in the request data,
 /// its fair shares, and whether it brought its own Cloudflare credential (only
@@ -39,6 +39,12 @@ impl<'a> Payer<'a> {
         Ok(client(ctx)?.map(|(shares, client)| Self::new(shares, client, own_credential)))
     }
 
+    /// One lookup of the client's share, now.
+    async fn take_lookup(&self) -> Result<(), GraphqlError> {
+        let taken = self.shares.take_lookup(self.client).await;
+        Ok(taken.map_err(|retry_after| ShareRefusal::Lookups { retry_after })?)
+    }
+
     /// A caller's own credential must be one it used lately, or fit its share of new ones.
     async fn admit(&self, credential: &Credential) -> Result<(), GraphqlError> {
         match self.own_credential {
@@ -51,25 +57,25 @@ impl<'a> Payer<'a> {
     }
 }
 
-/// What a lookup of `domain` by `payer` costs (none: free): nothing when its
-/// status is fresh in the cache; else one lookup of its share. A caller's own
-/// Cloudflare credential must first be one it used lately, or fit its share of new
-/// credentials.
-pub(super) async fn pay_lookup(
+/// What a query's lookup costs the client: a caller's own Cloudflare credential must
+/// first be one it used lately, or fit its share of new credentials; then the charge
+/// the cache asks of the lookup only if it is the one that calls the upstream (see
+/// [`crate::registrations::RegistrationService::status`]): one lookup of the client's share, or nothing
+/// for a request without a client.
+pub(super) async fn lookup_charge(
     payer: Option<Payer<'_>>,
-    registrations: &RegistrationService,
     credential: &Credential,
-    account: &AccountId,
-    domain: &DomainName,
-) -> Result<(), GraphqlError> {
-    let Some(payer) = payer else {
-        return Ok(());
-    };
-    payer.admit(credential).await?;
-    if registrations.is_fresh(credential, account, domain).await {
-        return Ok(());
+) -> Result<impl Future<Output = Result<(), Duration>> + Send + 'static, GraphqlError> {
+    if let Some(payer) = &payer {
+        payer.admit(credential).await?;
     }
-    Ok(payer.shares.take_lookup(payer.client).await?)
+    let share = payer.map(|payer| (payer.shares.clone(), payer.client));
+    Ok(async move {
+        match share {
+            Some((shares, client)) => shares.take_lookup(client).await,
+            None => Ok(()),
+        }
+    })
 }
 
 /// What a watch costs the client: nothing from its lookup share, since the poller
@@ -95,7 +101,7 @@ pub(super) async fn spend_call(
         return Ok(());
     };
     payer.admit(credential).await?;
-    Ok(payer.shares.take_lookup(payer.client).await?)
+    payer.take_lookup().await
 }
 
 fn client<'a>(ctx: &Context<'a>) -> Result<Option<(&'a FairShare, ClientId)>, GraphqlError> {

@@ -8,7 +8,9 @@
 //! document of unused fragments cost 4.7 s of CPU and a 17.6 MB answer before this
 //! bound. [`validation_work`] counts those steps in one linear, memoised pass, and
 //! [`cap_errors`] keeps an answer to at most [`MAX_ERRORS`] errors, as graphql-js
-//! does.
+//! does, each message cut to [`MAX_MESSAGE`] bytes: async-graphql's messages quote
+//! the input (an unknown field, an operation name), so a 60 KB name would otherwise
+//! come back whole.
 
 use std::collections::HashMap;
 
@@ -17,6 +19,8 @@ use async_graphql::{ErrorExtensionValues, Name, Response, ServerError};
 
 /// Most errors one answer carries (graphql-js stops validating at 100).
 pub const MAX_ERRORS: usize = 100;
+/// Longest error message, in bytes; longer ones are cut and end in `…`.
+pub(super) const MAX_MESSAGE: usize = 512;
 
 /// Validation work a document may cost per unit of `--max-complexity`: a document
 /// within the complexity limit, without reused fragments, costs about 3 per field.
@@ -60,8 +64,8 @@ pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 
 /// The answer with at most [`MAX_ERRORS`] errors, the last one saying the rest
-/// were dropped; a request error (nothing ran) without a code gets
-/// [`VALIDATION_FAILED`].
+/// were dropped, each message at most [`MAX_MESSAGE`] bytes; a request error
+/// (nothing ran) without a code gets [`VALIDATION_FAILED`].
 pub(super) fn cap_errors(mut response: Response) -> Response {
     if response.errors.len() > MAX_ERRORS {
         response.errors.truncate(MAX_ERRORS - 1);
@@ -70,12 +74,26 @@ pub(super) fn cap_errors(mut response: Response) -> Response {
             None,
         ));
     }
+    response.errors.iter_mut().for_each(cut_message);
     if super::is_request_error(&response) {
         for error in &mut response.errors {
             with_code(error, VALIDATION_FAILED);
         }
     }
     response
+}
+
+/// Cuts `error`'s message to [`MAX_MESSAGE`] bytes, ending it in `…`.
+pub(super) fn cut_message(error: &mut ServerError) {
+    if error.message.len() > MAX_MESSAGE {
+        // The last char boundary at or before the cut (the MSRV lacks floor_char_boundary).
+        let mut end = MAX_MESSAGE - '…'.len_utf8();
+        while !error.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.message.truncate(end);
+        error.message.push('…');
+    }
 }
 
 /// Gives `error` the `extensions.code` `code` unless it has one.

@@ -63,6 +63,16 @@ impl Refusal {
         }
     }
 
+    /// This refusal as a complete answer, its GraphQL error under `application/json`.
+    pub(super) fn answer(self, message: &str) -> Response {
+        let mut response = Response::new(Body::from(error_body(self.code(), message)));
+        *response.status_mut() = self.status();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+        response
+    }
+
     /// Rewrites `response`, written by a layer as plain text or with no body, into
     /// this refusal's GraphQL error under `application/json`, keeping its status
     /// and other headers (CORS, request id).

@@ -2,10 +2,12 @@
 //! the GraphiQL explorer at `/`, the live status pages, `/healthz`, `/readyz`;
 //! `/metrics` is [`metrics::router`], which startup merges in or serves apart) and
 //! the layers every request goes through (request id, tracing, panic catching,
-//! timeout, body limit, CORS, security headers); [`serve`] holds the listener and its connections.
+//! timeout, body limit, CORS, security headers); [`serve`] holds the listener and its
+//! connections. [`health_router`] serves health alone on `--health-listen`.
 
 mod error;
 mod explorer;
+mod forwarded;
 mod graphql;
 mod media;
 pub mod metrics;
@@ -25,12 +27,13 @@ use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn_with_state, map_request, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -133,8 +136,13 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(API_CONTENT_SECURITY_POLICY),
         ))
+        .layer(map_request(screen_headers))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(log_failure),
+        )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::new())
         .layer(from_fn_with_state(Arc::new(origin_policy), origin::guard))
@@ -151,7 +159,10 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .merge(explorer.unwrap_or_default())
         .route("/graphql", get(graphql_get_or_upgrade).post(graphql::post))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route(
+            "/readyz",
+            get(|State(state): State<AppState>| async move { readiness(&state.shutdown) }),
+        )
         .merge(status_pages(state.explorer.is_some()))
         // A fallback of our own, so unknown paths get the layers' headers too.
         .fallback(|headers: HeaderMap| async move {
@@ -218,6 +229,50 @@ fn json_refusal(response: Response, body_limit: usize, request_timeout: Duration
     refusal.rewrite(response, &message)
 }
 
+/// A failed request, logged once: a 503 (readiness while draining, an upstream
+/// that is down) is a state the gateway planned for, a warning; any other 5xx or
+/// a failure without an answer is an error.
+fn log_failure(failure: ServerErrorsFailureClass, latency: Duration, _span: &tracing::Span) {
+    let latency_ms = latency.as_millis() as u64;
+    match failure {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::warn!(status = 503, latency_ms, "request answered 503");
+        }
+        ServerErrorsFailureClass::StatusCode(status) => {
+            tracing::error!(status = status.as_u16(), latency_ms, "request failed");
+        }
+        ServerErrorsFailureClass::Error(error) => {
+            tracing::error!(%error, latency_ms, "request failed");
+        }
+    }
+}
+
+/// Longest `X-Request-Id` taken from a caller; a longer one is replaced.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Headers no request may bend: more than one `Host` is refused 400 (which one a
+/// proxy or a cache read is anyone's guess), and an `X-Request-Id` longer than
+/// [`MAX_REQUEST_ID`] bytes or with characters beyond `A-Za-z0-9-_.:` is dropped, so
+/// a fresh one is made rather than a caller's text echoed and logged.
+async fn screen_headers(mut request: Request) -> Result<Request, Response> {
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        let message = "a request may carry one Host header";
+        return Err(Refusal::BadRequest.answer(message));
+    }
+    let usable = |id: &HeaderValue| {
+        id.len() <= MAX_REQUEST_ID
+            && id
+                .as_bytes()
+                .iter()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(byte))
+    };
+    let mut ids = request.headers().get_all("x-request-id").iter();
+    if !matches!((ids.next(), ids.next()), (Some(id), None) if usable(id)) {
+        request.headers_mut().remove("x-request-id");
+    }
+    Ok(request)
+}
+
 /// One span per request, named by route (not raw path) so logs group well; it
 /// continues the caller's trace when the request carries a `traceparent`.
 fn request_span(request: &Request) -> tracing::Span {
@@ -275,6 +330,18 @@ async fn graphql_get_or_upgrade(State(state): State<AppState>, request: Request)
     }
 }
 
+/// `/healthz` and `/readyz` alone, for the listener orchestrators probe
+/// (`--health-listen`): no client shares it, so no client can crowd them out.
+pub fn health_router(shutdown: CancellationToken) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/readyz",
+            get(|State(shutdown): State<CancellationToken>| async move { readiness(&shutdown) }),
+        )
+        .with_state(shutdown)
+}
+
 /// Liveness: the process serves HTTP.
 async fn healthz() -> &'static str {
     "ok"
@@ -282,8 +349,8 @@ async fn healthz() -> &'static str {
 
 /// Readiness: 503 `draining` once shutdown has begun, so load balancers drain
 /// this replica during `--shutdown-drain`, before the listener closes.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.shutdown.is_cancelled() {
+fn readiness(shutdown: &CancellationToken) -> (StatusCode, &'static str) {
+    if shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
     } else {
         (StatusCode::OK, "ready")

@@ -1,5 +1,6 @@
 //! Who is on the other end of a request, for fair shares: the TCP peer the
-//! listener recorded, and from it (through `--trusted-proxies`) and the access key
+//! listener recorded, and from it (through `--trusted-proxies` and their forwarding
+//! header, see [`super::forwarded`]) and the access key
 //! the caller was admitted with, its [`ClientId`].
 
 use std::convert::Infallible;
@@ -35,7 +36,11 @@ impl Peer {
     /// The client's address: the peer's, or the one trusted proxies forwarded.
     pub(super) fn address(self, shares: &FairShare, headers: &HeaderMap) -> Option<ClientAddress> {
         let peer = self.0?;
-        Some(shares.trusted_proxies().client_address(peer, headers))
+        Some(super::forwarded::client_address(
+            shares.trusted_proxies(),
+            peer,
+            headers,
+        ))
     }
 }
 

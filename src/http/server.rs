@@ -1,8 +1,11 @@
 //! The listener and the connections it accepts, held to what a hostile internet
 //! sends: headers must arrive within `--header-read-timeout`, a connection silent
-//! for `--idle-timeout` is closed, at most `--max-connections` are open (one past
-//! it is answered 503 `TOO_MANY_CONNECTIONS` and closed, without holding a task),
-//! HTTP/2 streams and header lists are bounded. axum's `serve` has none of these.
+//! for `--idle-timeout` is closed, one client address holds at most
+//! `--max-connections-per-client` (one past it is answered 429
+//! `TOO_MANY_CLIENT_CONNECTIONS`), and at most `--max-connections` are open (one
+//! past it is answered 503 `TOO_MANY_CONNECTIONS`); a refused connection is
+//! answered and closed without holding a task. HTTP/2 streams and header lists are
+//! bounded. axum's `serve` has none of these.
 //!
 //! Shutdown runs in order: the token is cancelled (readiness turns 503 and
 //! websockets close), the listener keeps accepting for `--shutdown-drain` so load
@@ -11,8 +14,8 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,6 +32,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use super::error::error_body;
+use super::media::JSON;
+use crate::fair_share::{ConnectionHold, FairShare, TOO_MANY_CLIENT_CONNECTIONS};
+
 /// Concurrent streams one HTTP/2 connection may open.
 const MAX_CONCURRENT_STREAMS: u32 = 100;
 /// Largest HTTP/2 header list, and most HTTP/1 headers, one request may send.
@@ -40,10 +47,10 @@ const HTTP2_KEEPALIVE: Duration = Duration::from_secs(20);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What the answer past `--max-connections` says, written straight to the socket.
-const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-content-type: application/json; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\n\
-content-length: 121\r\n\r\n\
-{\"errors\":[{\"message\":\"the gateway holds its maximum of open connections\",\"extensions\":{\"code\":\"TOO_MANY_CONNECTIONS\"}}]}";
+static TOO_MANY_CONNECTIONS: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let message = "the gateway holds its maximum of open connections";
+    refusal("503 Service Unavailable", "TOO_MANY_CONNECTIONS", message)
+});
 
 /// Limits on connections and the shutdown sequence's timers.
 #[derive(Clone, Copy, Debug)]
@@ -61,11 +68,13 @@ pub struct ConnectionSettings {
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then runs the
-/// shutdown sequence.
+/// shutdown sequence. With `clients`, each client address's connections are capped
+/// (see [`FairShare::hold_connection`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     settings: ConnectionSettings,
+    clients: Option<FairShare>,
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(settings.max_connections));
@@ -90,9 +99,27 @@ pub async fn serve(
                 }
             },
         };
+        // The client's own cap first, so one client is refused before it fills the
+        // gateway's. Best effort, without waiting: a full send buffer drops the answer.
+        let client = match clients
+            .as_ref()
+            .map(|clients| clients.hold_connection(remote))
+        {
+            Some(Err(refused)) => {
+                let answer = refusal(
+                    "429 Too Many Requests",
+                    TOO_MANY_CLIENT_CONNECTIONS,
+                    &refused.to_string(),
+                );
+                let _ = stream.try_write(&answer);
+                tracing::warn!(%remote, %refused, "connection refused: the client holds its maximum");
+                continue;
+            }
+            Some(Ok(held)) => held,
+            None => None,
+        };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            // Best effort, without waiting: a full send buffer just drops the answer.
-            let _ = stream.try_write(TOO_MANY_CONNECTIONS);
+            let _ = stream.try_write(&TOO_MANY_CONNECTIONS);
             tracing::warn!(%remote, max_connections = settings.max_connections, "connection refused: too many open");
             continue;
         };
@@ -104,6 +131,7 @@ pub async fn serve(
             inner: stream,
             activity: Arc::new(Activity::new()),
             _permit: permit,
+            _client: client,
         };
         connections.spawn(serve_connection(
             stream,
@@ -211,13 +239,15 @@ impl Activity {
     }
 }
 
-/// A socket that records its activity and holds its connection's permit: both
-/// follow it into a websocket upgrade, so an open websocket counts towards
-/// `--max-connections` (its own pings and timeouts replace the idle timeout).
+/// A socket that records its activity and holds its connection's permit and its
+/// client's place: they follow it into a websocket upgrade, so an open websocket
+/// counts towards `--max-connections` and `--max-connections-per-client` (its own
+/// pings and timeouts replace the idle timeout).
 struct Tracked {
     inner: TcpStream,
     activity: Arc<Activity>,
     _permit: OwnedSemaphorePermit,
+    _client: Option<ConnectionHold>,
 }
 
 impl AsyncRead for Tracked {
@@ -257,14 +287,29 @@ impl AsyncWrite for Tracked {
     }
 }
 
+/// A complete HTTP/1.1 answer with `status` and a GraphQL error body, for a
+/// connection refused before HTTP is served on it.
+fn refusal(status: &str, code: &str, message: &str) -> Vec<u8> {
+    let body = error_body(code, message);
+    let mut answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {JSON}\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend(body);
+    answer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_refusal_is_a_complete_http_response_with_a_coded_body() {
-        let text = std::str::from_utf8(TOO_MANY_CONNECTIONS).unwrap();
+        let text = std::str::from_utf8(&TOO_MANY_CONNECTIONS).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
         assert!(
             head.contains(&format!("content-length: {}", body.len())),
             "{head}"

@@ -24,7 +24,8 @@ use crate::credential::{Credential, FingerprintKey};
 use crate::fair_share::FairShare;
 use crate::graphql::{GatewaySchema, RegistrationPolicy, Services, build_schema};
 use crate::http::{
-    AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, router, serve,
+    AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, health_router,
+    router, serve,
 };
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
@@ -65,6 +66,10 @@ pub struct Application {
     connections: ConnectionSettings,
     /// `/metrics` on a listener of its own (`--metrics-listen`).
     metrics_listener: Option<(TcpListener, axum::Router)>,
+    /// `/healthz` and `/readyz` on a listener of their own (`--health-listen`).
+    health_listener: Option<TcpListener>,
+    /// Each client's connections are capped on the main listener.
+    shares: FairShare,
     shutdown: CancellationToken,
     pollers: Pollers,
     /// The GraphQL schema the routes serve.
@@ -86,9 +91,13 @@ impl Application {
         };
         let metrics_listener = match exposition {
             MetricsExposition::Separate(address) => {
-                Some((bind(address).await?, metrics_router(&metrics)))
+                Some((bind(address).await?, metrics_router(&metrics, None)))
             }
             MetricsExposition::MainListener | MetricsExposition::Off => None,
+        };
+        let health_listener = match config.http.health_listen {
+            Some(address) => Some(bind(address).await?),
+            None => None,
         };
         let shutdown = CancellationToken::new();
         let store = connect_store(config, &metrics, &shutdown).await?;
@@ -126,8 +135,8 @@ impl Application {
             config.schema_shape(),
             Services {
                 registrations,
-                access,
-                shares,
+                access: access.clone(),
+                shares: shares.clone(),
                 query_limits: config.limits.query_limits(),
                 registration,
                 metrics: metrics.clone(),
@@ -148,6 +157,9 @@ impl Application {
         let websocket = config
             .subscriptions
             .websocket_settings(config.http.body_limit);
+        // On the main listener with access keys on, `/metrics` wants a key too: it
+        // names credentials' fingerprints and what is left of their budgets.
+        let metrics_access = (!access_keys.is_empty()).then(|| access.clone());
         let state = AppState::new(
             schema.clone(),
             explorer,
@@ -157,13 +169,15 @@ impl Application {
         );
         let mut router = router(state, &config.http.settings(config.listen));
         if exposition == MetricsExposition::MainListener {
-            router = router.merge(metrics_router(&metrics));
+            router = router.merge(metrics_router(&metrics, metrics_access));
         }
         Ok(Self {
             listener,
             router,
             connections: config.http.connection_settings(),
             metrics_listener,
+            health_listener,
+            shares,
             shutdown,
             pollers,
             schema,
@@ -182,6 +196,16 @@ impl Application {
     /// The address `/metrics` is served on apart from the gateway (`--metrics-listen`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         let (listener, _) = self.metrics_listener.as_ref()?;
+        Some(
+            listener
+                .local_addr()
+                .expect("a bound listener has an address"),
+        )
+    }
+
+    /// The address `/healthz` and `/readyz` are served on apart (`--health-listen`).
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        let listener = self.health_listener.as_ref()?;
         Some(
             listener
                 .local_addr()
@@ -228,9 +252,24 @@ impl Application {
             tracing::info!(metrics_address = %address, "serving /metrics");
             // The same connection hygiene as the main listener: a slow scraper cannot hold it open.
             let (connections, shutdown) = (self.connections, shutdown.clone());
-            tokio::spawn(serve(listener, router, connections, shutdown));
+            tokio::spawn(serve(listener, router, connections, None, shutdown));
         }
-        serve(self.listener, self.router, self.connections, shutdown).await;
+        if let Some(listener) = self.health_listener {
+            let address = listener.local_addr()?;
+            tracing::info!(health_address = %address, "serving /healthz and /readyz");
+            let router = health_router(shutdown.clone());
+            let (connections, shutdown) = (self.connections, shutdown.clone());
+            tokio::spawn(serve(listener, router, connections, None, shutdown));
+        }
+        let clients = Some(self.shares);
+        serve(
+            self.listener,
+            self.router,
+            self.connections,
+            clients,
+            shutdown,
+        )
+        .await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
@@ -251,10 +290,11 @@ async fn connect_store(
     Ok(Some(store))
 }
 
-/// `GET /metrics` alone: merged into the main router, or served on its own listener.
-/// Scrapes skip the main router's layers (request ids, spans, CORS): nothing to trace.
-fn metrics_router(metrics: &Metrics) -> axum::Router {
-    crate::http::metrics::router(metrics.clone())
+/// `GET /metrics` alone: merged into the main router, or served on its own listener;
+/// for callers `access` admits with a key, when given. Scrapes skip the main router's
+/// layers (request ids, spans, CORS): nothing to trace.
+fn metrics_router(metrics: &Metrics, access: Option<AccessPolicy>) -> axum::Router {
+    crate::http::metrics::router(metrics.clone(), access)
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, StartupError> {

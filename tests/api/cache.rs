@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use registrar_gateway::budget::{Budget, BudgetSettings};
-use registrar_gateway::cache::{CacheSettings, StatusCache, StatusKey, TtlPolicy};
+use registrar_gateway::cache::{CacheSettings, LookupError, StatusCache, StatusKey, TtlPolicy};
 use registrar_gateway::credential::{Credential, CredentialSecret, FingerprintKey};
 use registrar_gateway::domain::{AccountId, DomainName};
 use registrar_gateway::metrics::Metrics;
@@ -139,17 +139,18 @@ async fn two_credentials_never_share_a_cache_entry() {
         domain: DomainName::parse("demo-succeeded.com").unwrap(),
     };
 
+    let free = || std::future::ready(Ok(()));
     let snapshot = cache
-        .get_or_fetch(&accepted, key_for(&accepted))
+        .get_or_fetch(&accepted, key_for(&accepted), free())
         .await
         .unwrap();
     assert!(snapshot.snapshot.status.is_some() && !snapshot.stale);
     let error = cache
-        .get_or_fetch(&refused, key_for(&refused))
+        .get_or_fetch(&refused, key_for(&refused), free())
         .await
         .unwrap_err();
     assert!(
-        matches!(error.as_ref(), UpstreamError::Auth { status: 403, .. }),
+        matches!(&error, LookupError::Upstream(error) if matches!(error.as_ref(), UpstreamError::Auth { status: 403, .. })),
         "{error:?}"
     );
     assert_eq!(simulator.stats().requests_total, 2);

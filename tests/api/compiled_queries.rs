@@ -10,13 +10,13 @@
 //! taken (its metric) with the same answer.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
+use std::net::Ipv4Addr;
 
 use async_graphql::{Request, Variables};
 use axum::http::HeaderMap;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use registrar_gateway::fair_share::{ClientId, TrustedProxies};
+use registrar_gateway::fair_share::{ClientAddress, ClientId};
 use registrar_gateway::graphql::{Compiled, GatewaySchema};
 use serde_json::{Value, json};
 
@@ -323,9 +323,7 @@ async fn run(schema: &GatewaySchema, case: &Case, client: ClientId) -> Run {
 }
 
 fn client() -> ClientId {
-    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let address = TrustedProxies::new(Vec::new()).client_address(peer, &HeaderMap::new());
-    ClientId::of(None, address)
+    ClientId::of(None, ClientAddress::of(Ipv4Addr::LOCALHOST.into()))
 }
 
 #[test]

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use registrar_simulator::SimulatorSettings;
+use registrar_gateway::config::GatewayConfig;
+use registrar_simulator::{Faults, SimulatorSettings};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, WATCH, connect, spawn_app_with};
@@ -268,4 +269,132 @@ async fn a_credential_cloudflare_refused_is_refused_again_without_asking() {
     assert_eq!(status, 200, "{body}");
     assert!(body["errors"].is_null(), "{body}");
     assert_eq!(app.upstream_calls(), 2);
+}
+
+/// One client (a backend server, an office behind one NAT) on 50 keep-alive
+/// connections asks for one registration, over and over, across several cache
+/// expiries, with an upstream that takes 20 ms to answer. Only the lookup whose
+/// load calls the upstream pays from the client's share: the others join that load
+/// or hit the cache and spend nothing, so none is refused while the upstream sees
+/// about one call per expiry.
+#[tokio::test]
+async fn lookups_joining_a_load_in_flight_or_hitting_the_cache_spend_nothing() {
+    // A share whose burst (a tenth of 10% of 2,000: 20) does not refill during the
+    // test; the answer (no workflow) expires every 150 ms; connections are capped per
+    // client as by default.
+    let defaults = GatewayConfig::from_args(["registrar-gateway"]).unwrap();
+    let connections = defaults.fair_share.max_connections_per_client.to_string();
+    let app = spawn_app_with(&[
+        "--max-connections-per-client",
+        &connections,
+        "--upstream-budget",
+        "2000",
+        "--upstream-budget-window",
+        "1h",
+        "--client-budget-share",
+        "0.1",
+        "--cache-ttl-not-found",
+        "150ms",
+    ])
+    .await;
+    let latency = Duration::from_millis(20);
+    app.simulator
+        .set_faults(Faults {
+            latency,
+            ..Faults::default()
+        })
+        .unwrap();
+    // Until the upstream has answered this many loads: as many expiries.
+    const LOADS: u64 = 8;
+    let connection = |_| async {
+        // One client per connection: each keeps its one keep-alive connection.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .unwrap();
+        let body = json!({
+            "query": "query($d: String!) { registrationStatus(domain: $d) { state } }",
+            "variables": { "d": "one-registration.com" },
+        });
+        let mut codes = Vec::new();
+        while app.upstream_calls() < LOADS {
+            let response = http
+                .post(app.url("/graphql"))
+                .header("accept", "application/graphql-response+json")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            codes.push((status, code(&body).to_owned()));
+            if status != 200 {
+                break;
+            }
+        }
+        codes
+    };
+    let answers: Vec<(u16, String)> = join_all((0..50).map(connection))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let limited = answers
+        .iter()
+        .filter(|(_, code)| code == "CLIENT_RATE_LIMITED")
+        .count();
+    assert_eq!(limited, 0, "of {} answers", answers.len());
+    assert!(
+        answers.iter().all(|answer| *answer == (200, String::new())),
+        "{answers:?}"
+    );
+    assert!(
+        app.upstream_calls() <= LOADS + 1,
+        "one upstream call per expiry, whatever the number of lookups ({})",
+        answers.len()
+    );
+}
+
+/// Behind proxies that write `X-Forwarded-For` (nginx, ALB, Traefik, Cloudflare),
+/// a client-sent `Forwarded` is ignored: rotating it does not make a client new.
+/// And the reverse with `--forwarded-header forwarded`.
+#[tokio::test]
+async fn a_client_cannot_pick_its_identity_with_the_header_the_proxies_do_not_write() {
+    for (header, fixed, rotating) in [
+        ("x-forwarded-for", "x-forwarded-for", "forwarded"),
+        ("forwarded", "forwarded", "x-forwarded-for"),
+    ] {
+        let mut args = SHARED_BUDGET.to_vec();
+        args.extend([
+            "--trusted-proxies",
+            "127.0.0.1",
+            "--forwarded-header",
+            header,
+        ]);
+        let app = spawn_app_with(&args).await;
+        let fixed_value = match fixed {
+            "forwarded" => "for=198.51.100.66".to_owned(),
+            _ => "198.51.100.66".to_owned(),
+        };
+        let mut limited = 0;
+        for i in 0..80 {
+            let rotated = match rotating {
+                "forwarded" => format!("for=203.0.113.{i}"),
+                _ => format!("203.0.113.{i}"),
+            };
+            let body = json!({
+                "query": "query($d: String!) { registrationStatus(domain: $d) { state } }",
+                "variables": { "d": format!("new-{i}.com") },
+            });
+            let headers = [(fixed, fixed_value.as_str()), (rotating, rotated.as_str())];
+            let response = app.post_json_with(&headers, body).await;
+            let body: Value = response.json().await.unwrap();
+            limited += usize::from(code(&body) == "CLIENT_RATE_LIMITED");
+        }
+        assert_eq!(
+            (app.upstream_calls(), limited),
+            (8, 72),
+            "{header}: one client's burst of 8, however the other header rotates"
+        );
+    }
 }

@@ -332,3 +332,68 @@ async fn within_the_limits_the_same_shapes_are_served() {
     assert_eq!(answer["data"]["registrationStatus"]["state"], "SUCCEEDED");
     assert_eq!(app.upstream_calls(), 1, "the chain's lookup is cached");
 }
+
+/// No answer echoes an input whole: a 60 KB bad domain, account id, field name,
+/// operation name or document is answered in under 4 KB, whatever the path.
+#[tokio::test]
+async fn a_60_kb_bad_input_is_answered_in_under_4_kb() {
+    let app = spawn_app_with(&[]).await;
+    let long = "x".repeat(60 * 1024);
+    let bodies = [
+        json!({ "query": "query($d: String!) { registrationStatus(domain: $d) { state } }", "variables": { "d": format!("{long}.com") } }),
+        json!({ "query": format!("{{ registrationStatus(domain: \"{long}.com\") {{ state }} }}") }),
+        json!({ "query": "query($a: ID) { registrationStatus(domain: \"a.com\", accountId: $a) { state } }", "variables": { "a": long } }),
+        json!({ "query": format!("{{ {long} }}") }),
+        json!({ "query": "{ __typename }", "operationName": long }),
+        json!({ "query": format!("{{ registrationStatus(domain: {long}) {{ state }} }}") }),
+        json!({ "query": format!("{{ registrationStatus(domain: \"a.com\") {{ {long} }} }}") }),
+        json!({ "query": format!("query {{ registrationStatus(domain: \"a.com\", {long}: 1) {{ state }} }}") }),
+        json!({ "query": format!("\"{long}") }),
+    ];
+    for body in bodies {
+        let (status, answer) = send(&app, body.to_string()).await;
+        let size = answer.to_string().len();
+        assert!(
+            size < 4096,
+            "HTTP {status}, {size} bytes: {}",
+            &answer.to_string()[..300]
+        );
+    }
+    assert_eq!(app.upstream_calls(), 0);
+}
+
+/// A request id a caller sends is echoed (and logged) only when it is short and
+/// plain; two `Host` headers are refused.
+#[tokio::test]
+async fn odd_request_ids_are_replaced_and_two_host_headers_refused() {
+    let app = spawn_app_with(&[]).await;
+    let echoed = |id: &str| {
+        let request = app.http.get(app.url("/healthz")).header("x-request-id", id);
+        async move {
+            let response = request.send().await.unwrap();
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert_eq!(echoed("req-42.a_b:c").await, "req-42.a_b:c");
+    let long = "a".repeat(3 * 1024);
+    for odd in [long.as_str(), "<script>alert(1)</script>", "a b"] {
+        let replaced = echoed(odd).await;
+        assert_ne!(replaced, odd);
+        assert_eq!(replaced.len(), 36, "a fresh UUID: {replaced}");
+    }
+
+    let mut socket = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let request = "GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nhost: evil.example\r\nconnection: close\r\n\r\n";
+    tokio::io::AsyncWriteExt::write_all(&mut socket, request.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut socket, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"BAD_REQUEST\""), "{answer}");
+}

@@ -181,6 +181,25 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
             line.unwrap_or_default()
         );
     }
+
+    // Readiness answers 503 while draining, as planned: a warning, not an error.
+    server.begin_shutdown();
+    let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let logs = captured.text();
+    let planned = logs
+        .lines()
+        .filter(|line| line.contains("request answered 503"));
+    assert!(planned.clone().count() >= 1, "the drain's 503 is logged");
+    assert!(
+        planned.clone().all(|line| line.contains(" WARN ")),
+        "{:?}",
+        planned.collect::<Vec<_>>()
+    );
+    let as_error = logs
+        .lines()
+        .find(|line| line.contains(" ERROR ") && line.contains("503"));
+    assert!(as_error.is_none(), "{}", as_error.unwrap_or_default());
 }
 
 /// Opens a websocket speaking `protocol`, sends `connection_init` with `payload`,

@@ -4,6 +4,7 @@ mod abuse;
 mod access;
 mod budget;
 mod cache;
+mod client_caps;
 mod compiled_queries;
 mod connections;
 mod dashboard;

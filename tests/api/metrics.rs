@@ -444,3 +444,50 @@ async fn every_event_a_subscriber_receives_counts_once_in_events_delivered_by_pr
         "one per change, however many subscribe"
     );
 }
+
+/// With access keys on, `/metrics` (credential fingerprints, what is left of each
+/// budget) is not public: on the main listener a scrape must present a key, as
+/// `X-Gateway-Key` or (server mode) `Authorization: Bearer`, what Prometheus'
+/// `authorization` setting sends; on `--metrics-listen` it is served as is.
+#[tokio::test]
+async fn with_access_keys_on_the_main_listener_answers_metrics_only_with_a_key() {
+    let key = "scrape-key-0123";
+    let app = spawn_app_with(&["--access-key", key]).await;
+    let metrics = app.url("/metrics");
+    for (header, value) in [("x-gateway-key", "wrong-key-0123"), ("accept", "*/*")] {
+        let refused = app
+            .http
+            .get(&metrics)
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401, "{header}");
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "ACCESS_DENIED");
+    }
+    let bearer = format!("Bearer {key}");
+    for (header, value) in [("x-gateway-key", key), ("authorization", bearer.as_str())] {
+        let scraped = app
+            .http
+            .get(&metrics)
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scraped.status(), 200, "{header}");
+        assert!(scraped.text().await.unwrap().contains("registrar_gateway_"));
+    }
+
+    let apart = spawn_app_with(&["--access-key", key, "--metrics-listen", "127.0.0.1:0"]).await;
+    let address = apart.metrics_address.unwrap();
+    let internal = apart
+        .http
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(internal.status(), 200, "the internal listener is not keyed");
+    let main = apart.http.get(apart.url("/metrics")).send().await.unwrap();
+    assert_eq!(main.status(), 404, "nor served on the main listener");
+}

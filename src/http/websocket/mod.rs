@@ -1,7 +1,9 @@
 //! GraphQL over websockets on `/graphql`: the `graphql-transport-ws` protocol (our
 //! own implementation, to the letter of its protocol document) and the legacy
 //! `graphql-ws` protocol of subscriptions-transport-ws (served by async-graphql-axum).
-//! Both bound subscriptions per connection, ping idle sockets and close on shutdown.
+//! Both bound subscriptions per connection, ping idle sockets and close on shutdown;
+//! one client address holds at most `--max-websockets-per-client` sockets (one more
+//! upgrade is answered 429 `TOO_MANY_CLIENT_WEBSOCKETS`).
 
 mod counted;
 mod legacy;
@@ -18,7 +20,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::error::error_body;
+use super::media::JSON;
 use super::peer::Peer;
+use crate::fair_share::TOO_MANY_CLIENT_WEBSOCKETS;
 
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 4 * 1024;
@@ -84,6 +89,16 @@ pub(super) async fn upgrade(
     // Who the client is, as far as the connection tells; its access key (if any)
     // comes with `connection_init`.
     let address = Peer::of(parts).address(&state.schema.services().shares, &parts.headers);
+    // The client address's place among its websockets, held while the socket lives.
+    let held = match address.map(|address| state.schema.services().shares.hold_websocket(address)) {
+        Some(Err(refused)) => {
+            let body = error_body(TOO_MANY_CLIENT_WEBSOCKETS, &refused.to_string());
+            let json = [(header::CONTENT_TYPE, JSON)];
+            return (StatusCode::TOO_MANY_REQUESTS, json, body).into_response();
+        }
+        Some(Ok(held)) => Some(held),
+        None => None,
+    };
     let upgrade = upgrade
         .protocols([protocol.name()])
         .max_message_size(state.websocket.max_message_size)
@@ -95,16 +110,18 @@ pub(super) async fn upgrade(
         // past this, writes fail and the connection closes.
         .max_write_buffer_size(MAX_WRITE_BUFFER);
     match protocol {
-        Subprotocol::TransportWs => {
-            upgrade.on_upgrade(move |socket| transport::serve(socket, state, address))
-        }
+        Subprotocol::TransportWs => upgrade.on_upgrade(move |socket| async move {
+            transport::serve(socket, state, address).await;
+            drop(held);
+        }),
         Subprotocol::Legacy => {
             // Only `graphql-ws` was offered among the protocols we know, so the
             // extractor agrees with our choice.
             match GraphQLProtocol::from_request_parts(parts, &state).await {
-                Ok(legacy) => {
-                    upgrade.on_upgrade(move |socket| legacy::serve(socket, state, legacy, address))
-                }
+                Ok(legacy) => upgrade.on_upgrade(move |socket| async move {
+                    legacy::serve(socket, state, legacy, address).await;
+                    drop(held);
+                }),
                 Err(status) => status.into_response(),
             }
         }

@@ -25,6 +25,8 @@ pub(crate) struct TestApp {
     pub address: SocketAddr,
     /// Where `/metrics` is served apart (`--metrics-listen`).
     pub metrics_address: Option<SocketAddr>,
+    /// Where `/healthz` and `/readyz` are served apart (`--health-listen`).
+    pub health_address: Option<SocketAddr>,
     pub simulator: SimulatorHandle,
     pub pollers: Pollers,
     /// The gateway's GraphQL schema, for running operations in-process.
@@ -35,15 +37,18 @@ pub(crate) struct TestApp {
 /// Settings every test gateway gets unless the test sets its own: the test
 /// account; retry backoffs are real time, so tiny; the upstream budget is large,
 /// so only the tests about the budget meet it; and since every test client comes
-/// from 127.0.0.1, one client may spend the whole budget and bring any number of
-/// credentials unless a test of fair shares says otherwise.
-const TEST_DEFAULTS: [(&str, &str); 6] = [
+/// from 127.0.0.1, one client may spend the whole budget, bring any number of
+/// credentials and open any number of connections and websockets unless a test of
+/// fair shares or client caps says otherwise.
+const TEST_DEFAULTS: [(&str, &str); 8] = [
     ("--account-id", ACCOUNT),
     ("--upstream-retry-initial", "1ms"),
     ("--upstream-retry-max", "20ms"),
     ("--upstream-budget", "1000000"),
     ("--client-budget-share", "1"),
     ("--max-new-credentials-per-client", "1000000"),
+    ("--max-connections-per-client", "1000000"),
+    ("--max-websockets-per-client", "1000000"),
 ];
 
 /// A gateway with default settings in front of a fresh simulator.
@@ -85,6 +90,7 @@ pub(crate) async fn spawn_gateway_with_args(
     TestApp {
         address: gateway.address,
         metrics_address: gateway.metrics_address,
+        health_address: gateway.health_address,
         pollers: gateway.pollers.clone(),
         schema: gateway.schema.clone(),
         gateway,
@@ -123,6 +129,7 @@ pub(crate) async fn spawn_sandbox() -> RunningGateway {
 pub(crate) struct RunningGateway {
     pub address: SocketAddr,
     pub metrics_address: Option<SocketAddr>,
+    pub health_address: Option<SocketAddr>,
     pub pollers: Pollers,
     pub schema: GatewaySchema,
     /// The embedded simulator, in sandbox mode.
@@ -146,6 +153,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> RunningGateway {
     RunningGateway {
         address: app.local_addr(),
         metrics_address: app.metrics_addr(),
+        health_address: app.health_addr(),
         pollers: app.pollers().clone(),
         schema: app.schema().clone(),
         sandbox: app.simulator().cloned(),
