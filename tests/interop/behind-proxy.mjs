@@ -29,7 +29,8 @@ const answers = [];
 page.on("response", (response) => answers.push(`${response.status()} ${response.url()}`));
 
 await checks.check("the explorer's page and all its assets load through the proxy", async () => {
-  const response = await page.goto(new URL("/", gateway).href, { waitUntil: "networkidle" });
+  // "load", as explorer.mjs: every answer seen is checked below, and the app must render.
+  const response = await page.goto(new URL("/", gateway).href, { waitUntil: "load" });
   if (response.status() !== 200) throw new Error(`the page answered ${response.status()}`);
   const refused = answers.filter((answer) => !/^(200|204|304) /.test(answer));
   if (refused.length > 0) throw new Error(`refused: ${refused.join(", ")}`);

@@ -49,8 +49,9 @@ echo "ok: deploy/ parses and is wired together (compose, Prometheus config, Graf
 
 start_simulator --manual-clock
 # A long freshness, so the count does not depend on how fast this machine starts 100 curls.
-# Every curl comes from 127.0.0.1, one client to fair shares: the whole budget is its.
-start_gateway --cache-ttl-active 1h --client-budget-share 1
+# Every curl comes from 127.0.0.1, one client to fair shares: the whole budget is its,
+# and so are as many connections as it opens at once.
+start_gateway --cache-ttl-active 1h --client-budget-share 1 --max-connections-per-client 1000
 queries=100
 
 # The known work: $queries identical lookups at once, which the gateway answers with one call.
