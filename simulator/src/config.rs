@@ -8,6 +8,11 @@ use std::time::Duration;
 use super::rate_limit::RateLimitPolicy;
 use super::scenario::{ScenarioError, ScenarioSet};
 
+/// How long an ended moving demo goes unread before it starts over, in the
+/// gateway's sandbox and `simulate` (`--demo-restart-after`): short enough that
+/// whoever looks a few seconds after the end sees it move again.
+pub const DEMO_RESTART_AFTER: Duration = Duration::from_secs(2);
+
 /// Everything a simulator needs to start.
 #[derive(Debug, Clone)]
 pub struct SimulatorSettings {
@@ -18,10 +23,13 @@ pub struct SimulatorSettings {
     pub(crate) sync_window: Duration,
     pub(crate) max_workflows: usize,
     pub(crate) tag_credentials: bool,
+    /// `None`: every demo stays where it ended.
+    pub(crate) demo_restart: Option<Duration>,
 }
 
 impl Default for SimulatorSettings {
-    /// Demo scenarios, real clock, any well-formed credential, 1200 requests / 300 s.
+    /// Demo scenarios, real clock, any well-formed credential, 1200 requests / 300 s,
+    /// demos that stay where they ended (tests and benchmarks count on it).
     fn default() -> Self {
         Self {
             manual_clock: false,
@@ -34,6 +42,7 @@ impl Default for SimulatorSettings {
             sync_window: Duration::from_secs(10),
             max_workflows: 100_000,
             tag_credentials: false,
+            demo_restart: None,
         }
     }
 }
@@ -72,6 +81,14 @@ impl SimulatorSettings {
     /// Most workflows stored in all (each account's demo set counts).
     pub fn max_workflows(mut self, max: usize) -> Self {
         self.max_workflows = max;
+        self
+    }
+
+    /// A moving demo (one of more than one step) starts over on its next read once it
+    /// has ended and gone unread for `idle` on the workflow clock (so a manual clock
+    /// restarts it only when advanced past that).
+    pub fn restart_demos_after(mut self, idle: Duration) -> Self {
+        self.demo_restart = Some(idle);
         self
     }
 
@@ -161,6 +178,10 @@ pub struct SimulatorConfig {
     /// Add `context.credential_tag` (a hash prefix of the token or API key) to every status.
     #[arg(long, env = "SIMULATOR_TAG_CREDENTIALS")]
     pub tag_credentials: bool,
+
+    /// How long an ended moving demo goes unread before its next read starts it over; 0s keeps demos where they ended.
+    #[arg(long, env = "SIMULATOR_DEMO_RESTART_AFTER", default_value = "2s", value_parser = duration)]
+    pub demo_restart_after: Duration,
 }
 
 impl SimulatorConfig {
@@ -173,6 +194,9 @@ impl SimulatorConfig {
         settings.manual_clock = self.manual_clock;
         settings.refused_credentials = self.refuse_tokens;
         settings.tag_credentials = self.tag_credentials;
+        if !self.demo_restart_after.is_zero() {
+            settings = settings.restart_demos_after(self.demo_restart_after);
+        }
         if let Some(path) = self.scenarios {
             let json =
                 std::fs::read_to_string(&path).map_err(|source| SimulatorError::ReadScenarios {
@@ -245,6 +269,9 @@ mod tests {
         assert_eq!(config.sync_window, Duration::from_secs(2));
         assert_eq!(config.refused_credentials, ["a", "b"]);
         assert!(config.manual_clock);
+        assert_eq!(config.demo_restart, Some(DEMO_RESTART_AFTER));
+        let kept = Cli::parse_from(["sim", "--demo-restart-after", "0s"]);
+        assert_eq!(kept.args.into_settings().unwrap().demo_restart, None);
     }
 
     #[test]

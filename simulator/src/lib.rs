@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::credential_tag;
 pub use clock::ClockError;
-pub use config::{SimulatorConfig, SimulatorError, SimulatorSettings};
+pub use config::{DEMO_RESTART_AFTER, SimulatorConfig, SimulatorError, SimulatorSettings};
 pub use faults::{Faults, FaultsError};
 pub use names::InvalidName;
 pub use scenario::{ScenarioError, ScenarioSet};
@@ -137,7 +137,7 @@ pub async fn spawn(
     };
     let shared = Arc::new(SimulatorState {
         clock,
-        store: Store::new(config.scenarios, config.max_workflows),
+        store: Store::new(config.scenarios, config.max_workflows, config.demo_restart),
         refused: RefusedCredentials::new(config.refused_credentials),
         forbidden_accounts: Default::default(),
         limiter: RateLimiter::new(config.rate_limit),

@@ -89,7 +89,7 @@ impl Upstream {
         );
         let api = CloudflareApi::new(&self.api, budget.clone(), metrics.clone())?;
         let cache = StatusCache::new(
-            &config.cache.settings(),
+            &config.cache.settings(self.simulator.is_some()),
             api,
             metrics.clone(),
             store.cloned(),
@@ -120,7 +120,9 @@ impl Upstream {
 async fn start_sandbox_simulator() -> Result<SimulatorHandle, StartupError> {
     let address = SocketAddr::from(([127, 0, 0, 1], 0));
     let listener = bind(address).await?;
-    let simulator = simulator::spawn(SimulatorSettings::default(), listener)
+    // A newcomer finds the demos moving whenever they look (docs/simulator.md).
+    let settings = SimulatorSettings::default().restart_demos_after(simulator::DEMO_RESTART_AFTER);
+    let simulator = simulator::spawn(settings, listener)
         .await
         .map_err(|source| StartupError::Bind { address, source })?;
     tracing::warn!(
