@@ -4,13 +4,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{WsClient, change, connect_ready_to, spawn_process, spawn_sandbox};
+use crate::support::{TestApp, WsClient, change, connect_ready_to, spawn_process};
 
 #[tokio::test]
 async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
-    let mut app = spawn_sandbox().await;
+    let app = TestApp::builder().sandbox().spawn().await;
     assert!(
-        app.sandbox.is_some(),
+        app.simulator_if_any().is_some(),
         "sandbox mode runs the embedded simulator"
     );
     let address = app.address;
@@ -51,8 +51,8 @@ async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
 /// for something to happen.
 #[tokio::test]
 async fn a_new_subscriber_three_seconds_after_the_demo_succeeded_sees_it_start_again() {
-    let mut app = spawn_sandbox().await;
-    let simulator = app.sandbox.clone().expect("sandbox mode");
+    let app = TestApp::builder().sandbox().spawn().await;
+    let simulator = app.simulator().clone();
     let move_on = || {
         simulator
             .advance_clock(Duration::from_secs(30))
