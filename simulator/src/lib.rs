@@ -11,7 +11,7 @@
 //!
 //! Layout: `config` (settings and flags) -> `server` (accept loop) -> `edge`
 //! (counting, faults, rate-limit headers) -> `admission` (route, auth, rate limit)
-//! -> `api` / `create` / `list` (routes) -> `store` of `workflow`s, each a
+//! -> `api` / `create` / `list` / `tokens` (routes) -> `store` of `workflow`s, each a
 //! `scenario` on the `clock`. `control` drives the same [`SimulatorHandle`] tests
 //! use in-process.
 
@@ -33,6 +33,7 @@ mod scenario;
 mod server;
 mod stats;
 mod store;
+mod tokens;
 mod wire;
 mod workflow;
 
