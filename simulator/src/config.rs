@@ -179,9 +179,9 @@ pub struct SimulatorConfig {
     #[arg(long, env = "SIMULATOR_TAG_CREDENTIALS")]
     pub tag_credentials: bool,
 
-    /// How long an ended moving demo goes unread before its next read starts it over; 0s keeps demos where they ended.
-    #[arg(long, env = "SIMULATOR_DEMO_RESTART_AFTER", default_value = "2s", value_parser = duration)]
-    pub demo_restart_after: Duration,
+    /// How long an ended moving demo goes unread before its next read starts it over [default: 2s; off with --manual-clock unless given]; 0s keeps demos where they ended.
+    #[arg(long, env = "SIMULATOR_DEMO_RESTART_AFTER", value_parser = duration)]
+    pub demo_restart_after: Option<Duration>,
 }
 
 impl SimulatorConfig {
@@ -194,8 +194,14 @@ impl SimulatorConfig {
         settings.manual_clock = self.manual_clock;
         settings.refused_credentials = self.refuse_tokens;
         settings.tag_credentials = self.tag_credentials;
-        if !self.demo_restart_after.is_zero() {
-            settings = settings.restart_demos_after(self.demo_restart_after);
+        // A manual clock's users script every step, so demos start over only if asked.
+        let demo_restart = match (self.demo_restart_after, self.manual_clock) {
+            (Some(idle), _) => Some(idle).filter(|idle| !idle.is_zero()),
+            (None, false) => Some(DEMO_RESTART_AFTER),
+            (None, true) => None,
+        };
+        if let Some(idle) = demo_restart {
+            settings = settings.restart_demos_after(idle);
         }
         if let Some(path) = self.scenarios {
             let json =
@@ -269,9 +275,15 @@ mod tests {
         assert_eq!(config.sync_window, Duration::from_secs(2));
         assert_eq!(config.refused_credentials, ["a", "b"]);
         assert!(config.manual_clock);
-        assert_eq!(config.demo_restart, Some(DEMO_RESTART_AFTER));
-        let kept = Cli::parse_from(["sim", "--demo-restart-after", "0s"]);
-        assert_eq!(kept.args.into_settings().unwrap().demo_restart, None);
+        assert_eq!(config.demo_restart, None, "off with a manual clock");
+        let restart = |args: &[&str]| {
+            let cli = Cli::parse_from([&["sim"], args].concat());
+            cli.args.into_settings().unwrap().demo_restart
+        };
+        assert_eq!(restart(&[]), Some(DEMO_RESTART_AFTER));
+        assert_eq!(restart(&["--demo-restart-after", "0s"]), None);
+        let asked = ["--manual-clock", "--demo-restart-after", "5s"];
+        assert_eq!(restart(&asked), Some(Duration::from_secs(5)));
     }
 
     #[test]
