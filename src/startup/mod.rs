@@ -23,6 +23,7 @@ use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
 use crate::credential::{Credential, FingerprintKey};
 use crate::fair_share::FairShare;
 use crate::graphql::{GatewaySchema, RegistrationPolicy, Services, build_schema};
+use crate::http::metrics::ScrapeAccess;
 use crate::http::{
     AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, health_router,
     router, serve,
@@ -159,7 +160,10 @@ impl Application {
             .websocket_settings(config.http.body_limit);
         // On the main listener with access keys on, `/metrics` wants a key too: it
         // names credentials' fingerprints and what is left of their budgets.
-        let metrics_access = (!access_keys.is_empty()).then(|| access.clone());
+        let metrics_access = (!access_keys.is_empty()).then(|| ScrapeAccess {
+            access: access.clone(),
+            shares: shares.clone(),
+        });
         let state = AppState::new(
             schema.clone(),
             explorer,
@@ -293,7 +297,7 @@ async fn connect_store(
 /// `GET /metrics` alone: merged into the main router, or served on its own listener;
 /// for callers `access` admits with a key, when given. Scrapes skip the main router's
 /// layers (request ids, spans, CORS): nothing to trace.
-fn metrics_router(metrics: &Metrics, access: Option<AccessPolicy>) -> axum::Router {
+fn metrics_router(metrics: &Metrics, access: Option<ScrapeAccess>) -> axum::Router {
     crate::http::metrics::router(metrics.clone(), access)
 }
 
