@@ -251,19 +251,22 @@ impl Application {
             false => tracing::info!(%address, "registrar-gateway listening"),
         }
         let shutdown = self.shutdown.clone();
+        // The side listeners run the same shutdown sequence at the same time, and
+        // are waited for: when this returns, every listener and connection is closed.
+        let mut side_listeners = tokio::task::JoinSet::new();
         if let Some((listener, router)) = self.metrics_listener {
             let address = listener.local_addr()?;
             tracing::info!(metrics_address = %address, "serving /metrics");
             // The same connection hygiene as the main listener: a slow scraper cannot hold it open.
             let (connections, shutdown) = (self.connections, shutdown.clone());
-            tokio::spawn(serve(listener, router, connections, None, shutdown));
+            side_listeners.spawn(serve(listener, router, connections, None, shutdown));
         }
         if let Some(listener) = self.health_listener {
             let address = listener.local_addr()?;
             tracing::info!(health_address = %address, "serving /healthz and /readyz");
             let router = health_router(shutdown.clone());
             let (connections, shutdown) = (self.connections, shutdown.clone());
-            tokio::spawn(serve(listener, router, connections, None, shutdown));
+            side_listeners.spawn(serve(listener, router, connections, None, shutdown));
         }
         let clients = Some(self.shares);
         serve(
@@ -274,6 +277,7 @@ impl Application {
             shutdown,
         )
         .await;
+        side_listeners.join_all().await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
