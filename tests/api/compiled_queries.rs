@@ -334,17 +334,21 @@ fn compiled_answers_are_byte_for_byte_what_async_graphql_answers() {
         .build()
         .unwrap();
     // Statuses stay cached for the whole test, so both paths read one snapshot.
-    let app = runtime.block_on(support::spawn_app_with(&[
-        "--cache-ttl-active",
-        "1h",
-        "--cache-ttl-waiting",
-        "1h",
-        "--cache-ttl-not-found",
-        "1h",
-        "--cache-ttl-error",
-        "1h",
-    ]));
-    app.simulator.set_forbidden_accounts([FORBIDDEN]).unwrap();
+    let app = runtime.block_on(
+        TestApp::builder()
+            .args(&[
+                "--cache-ttl-active",
+                "1h",
+                "--cache-ttl-waiting",
+                "1h",
+                "--cache-ttl-not-found",
+                "1h",
+                "--cache-ttl-error",
+                "1h",
+            ])
+            .spawn(),
+    );
+    app.simulator().set_forbidden_accounts([FORBIDDEN]).unwrap();
     let client = client();
     let compiled_cases = Cell::new(0);
     let mut runner = TestRunner::new(Config {
@@ -406,7 +410,10 @@ async fn post(app: &TestApp, body: Value) -> (reqwest::StatusCode, HeaderMap, Ve
 
 #[tokio::test]
 async fn a_repeated_query_is_answered_from_its_compiled_plan_with_the_same_answer() {
-    let app = support::spawn_app_with(&["--cache-ttl-active", "1h"]).await;
+    let app = TestApp::builder()
+        .args(&["--cache-ttl-active", "1h"])
+        .spawn()
+        .await;
     let body = json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-in-progress.com" } });
     assert_eq!(compiled_queries(&app).await, 0.0);
 
@@ -449,7 +456,10 @@ async fn a_repeated_query_is_answered_from_its_compiled_plan_with_the_same_answe
 
 #[tokio::test]
 async fn a_repeated_query_over_a_websocket_or_sse_is_answered_from_its_compiled_plan() {
-    let app = support::spawn_app_with(&["--cache-ttl-active", "1h"]).await;
+    let app = TestApp::builder()
+        .args(&["--cache-ttl-active", "1h"])
+        .spawn()
+        .await;
     let payload =
         json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-in-progress.com" } });
     let mut client = support::connect_ready(&app).await;

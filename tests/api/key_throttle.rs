@@ -16,7 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{STATUS_QUERY, TestApp, spawn_app_with};
+use crate::support::{STATUS_QUERY, TestApp};
 
 /// A test fails instead of hanging when the server never answers.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -155,7 +155,10 @@ async fn assert_throttled(answer: reqwest::Response, what: &str) {
 
 #[tokio::test]
 async fn an_address_guessing_keys_is_throttled_on_every_path_and_another_is_served() {
-    let app = spawn_app_with(&["--access-key", RIGHT]).await;
+    let app = TestApp::builder()
+        .args(&["--access-key", RIGHT])
+        .spawn()
+        .await;
     let guesser = client_at(GUESSER);
     guess_everywhere(&app, &guesser).await;
 
@@ -228,7 +231,10 @@ async fn an_address_guessing_keys_is_throttled_on_every_path_and_another_is_serv
 
 #[tokio::test]
 async fn missing_keys_are_refused_but_not_counted_as_guesses() {
-    let app = spawn_app_with(&["--access-key", RIGHT]).await;
+    let app = TestApp::builder()
+        .args(&["--access-key", RIGHT])
+        .spawn()
+        .await;
     let http = client_at(GUESSER);
     for _ in 0..MAX_WRONG_KEYS * 2 {
         let answer = http
