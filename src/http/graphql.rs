@@ -194,10 +194,16 @@ pub(super) async fn get(
 }
 
 /// 401 for a caller that is not admitted (429 with `Retry-After` for one whose
-/// keys are throttled), with a GraphQL error body and a code.
+/// keys are throttled), with a GraphQL error body and a code (and, throttled,
+/// `retryAfterSeconds` beside it, as the fair shares' 429s carry).
 pub(super) fn refused(media: MediaType, error: &AccessError) -> Response {
-    let body = error_body(error.code(), &error.to_string());
-    let mut response = with_media_type(media, StatusCode::UNAUTHORIZED, body);
+    let mut extensions = serde_json::json!({ "code": error.code() });
+    if let Some(seconds) = error.retry_after_seconds() {
+        extensions["retryAfterSeconds"] = seconds.into();
+    }
+    let error_json = serde_json::json!({ "message": error.to_string(), "extensions": extensions });
+    let body = serde_json::json!({ "errors": [error_json] }).to_string();
+    let mut response = with_media_type(media, StatusCode::UNAUTHORIZED, body.into_bytes());
     access_refusal_headers(&mut response, error);
     response
 }

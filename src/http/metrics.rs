@@ -13,9 +13,8 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::error::error_body;
-use super::graphql::access_refusal_headers;
-use super::media::JSON;
+use super::graphql::refused;
+use super::media::MediaType;
 use super::peer::Peer;
 use crate::access::AccessPolicy;
 use crate::fair_share::FairShare;
@@ -52,13 +51,7 @@ async fn keyed(State(scrape): State<ScrapeAccess>, request: Request, next: Next)
         .admit_headers(headers, address.map(IpAddr::from))
     {
         Ok(_) => next.run(request).await,
-        Err(refused) => {
-            let body = error_body(refused.code(), &refused.to_string());
-            let json = [(header::CONTENT_TYPE, JSON)];
-            let mut response = (StatusCode::UNAUTHORIZED, json, body).into_response();
-            access_refusal_headers(&mut response, &refused);
-            response
-        }
+        Err(error) => refused(MediaType::Json, &error),
     }
 }
 

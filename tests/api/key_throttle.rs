@@ -145,6 +145,8 @@ async fn assert_throttled(answer: reqwest::Response, what: &str) {
     assert!(!body.contains(RIGHT), "{what}: {body}");
     if let Ok(body) = serde_json::from_str::<Value>(&body) {
         assert_eq!(code(&body), "ACCESS_KEY_THROTTLED", "{what}: {body}");
+        let seconds = &body["errors"][0]["extensions"]["retryAfterSeconds"];
+        assert_eq!(seconds.as_u64(), Some(retry_after), "{what}: {body}");
     } else {
         assert!(
             body.contains("too many wrong gateway access keys"),
