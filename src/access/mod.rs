@@ -9,8 +9,9 @@
 //!
 //! HTTP headers and a websocket `connection_init` payload are read into the same
 //! [`Presented`] values and admitted by the same [`AccessPolicy::admit`], which also
-//! throttles a client address that keeps presenting wrong access keys (see
-//! [`throttle`]). Secrets are held as [`SecretString`]; access keys only as hashes.
+//! throttles a client address that keeps presenting wrong access keys
+//! ([`MAX_WRONG_KEYS`] within [`WRONG_KEY_WINDOW`]: see `throttle.rs` for why the
+//! right key is refused too meanwhile). Secrets are held as [`SecretString`]; access keys only as hashes.
 //! No error, log line or `Debug` output here contains a presented value.
 
 mod throttle;
