@@ -62,7 +62,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Telemetry {
     /// Exports what is buffered and stops the exporter, blocking at most `within`
-    /// (and [`FLUSH_TIMEOUT`]): a collector that does not answer cannot keep the
+    /// (and 5 s, the SDK's default): a collector that does not answer cannot keep the
     /// process past its shutdown deadline.
     pub fn shutdown(self, within: Duration) {
         if let Some(provider) = self.provider
