@@ -14,8 +14,7 @@ pub(crate) async fn reported<T>(name: &str, work: impl Future<Output = T>) -> T 
     let started = Instant::now();
     eprintln!("[loadgen] {name}: started");
     let mut ticks = tokio::time::interval_at(started + EVERY, EVERY);
-    let work = std::pin::pin!(work);
-    let mut work = work;
+    let mut work = std::pin::pin!(work);
     let output = loop {
         tokio::select! {
             output = &mut work => break output,
