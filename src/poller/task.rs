@@ -46,9 +46,11 @@ pub(super) struct Poller {
     pub(super) last_fetched: Option<DateTime<Utc>>,
     pub(super) failures: u32,
     pub(super) blocked_since: Option<Instant>,
-    /// When this poller last polled (or started): its place in the budget's
-    /// rotation when polls wait their turn.
-    last_turn: Instant,
+    /// When this poller's next poll is due (its last poll plus the delay its
+    /// backoff planned; when it started, before the first): its place in the
+    /// budget's rotation when polls wait their turn, so a blocked registration on
+    /// its slow cadence comes round less often than one that moves.
+    due: Instant,
     /// The lease this replica polls under, when replicas share pollers.
     pub(super) lease: Option<Lease>,
     /// When the first poll is due: the plan of the replica this one took over from.
@@ -85,7 +87,7 @@ impl Poller {
             last_fetched: None,
             failures: 0,
             blocked_since: None,
-            last_turn: Instant::now(),
+            due: Instant::now(),
             lease: None,
             resume_at: None,
             redis_failing_since: None,
@@ -123,6 +125,7 @@ impl Poller {
         if let Some(at) = self.resume_at.take() {
             // Taken over: the first poll is when the previous holder planned it.
             let delay = at.saturating_duration_since(Instant::now());
+            self.due = at;
             self.entry.plan_next_check(Some(after(delay)));
             if let Some(end) = self.wait(delay).await {
                 self.entry.plan_next_check(None);
@@ -139,6 +142,7 @@ impl Poller {
                     return Ok(end);
                 }
             };
+            self.due = Instant::now() + delay;
             self.entry.plan_next_check(Some(self.planned(delay)));
             self.save_checkpoint(delay).await?;
             if let Some(end) = self.wait(delay).await {
@@ -159,7 +163,6 @@ impl Poller {
                 Err(end) => return Ok(Next::End(end)),
             },
         };
-        self.last_turn = Instant::now();
         let cache = &self.state.cache;
         let fetched = cache
             .fetch_newer_than(&self.credential, key, self.last_fetched, priority)
@@ -213,7 +216,7 @@ impl Poller {
             self.entry
                 .plan_next_check(Some(after(budget.turn_wait(credential))));
             {
-                let turn = budget.turn(credential, self.priority(), self.last_turn);
+                let turn = budget.turn(credential, self.priority(), self.due);
                 tokio::pin!(turn);
                 loop {
                     let notified = entry.subscribers_changed.notified();

@@ -147,7 +147,12 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
         "the storm exceeded the budget, so some queries were refused"
     );
 
-    // The moving registrations change state; their subscribers still hear of it.
+    // The moving registrations change state; their subscribers still hear of it,
+    // polled before the blocked ones take more than their class's pace: of the
+    // requests until every change is seen, the blocked ones (overdue longer, and
+    // with their class's burst unspent, as the storm took the rest) get a quarter,
+    // not all of them for the minute their burst would last.
+    let before = app.simulator.stats().requests_total;
     app.simulator
         .advance_clock(Duration::from_secs(20))
         .expect("the clock advances");
@@ -167,6 +172,11 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
             _ => panic!("unexpected message: {message}"),
         }
     }
+    let spent = app.simulator.stats().requests_total - before;
+    assert!(
+        spent <= 2 * MOVING as u64,
+        "{MOVING} moving registrations seen after {spent} requests: the blocked ones took more than their pace"
+    );
 
     // The budget admits a tenth of itself at once and the rest evenly over the
     // window, so that no window of WINDOW ever holds more than BUDGET: over this
