@@ -254,7 +254,6 @@ pub(crate) async fn run(setup: &Setup, args: &BudgetArgs) -> Result<Report, Benc
     let mut state: HashMap<usize, String> = HashMap::new();
     let mut first_after = Vec::new();
     let mut detections = Vec::new();
-    let mut changed = std::collections::HashSet::new();
     let mut refused: HashMap<usize, String> = HashMap::new();
     let deadline = started + args.duration;
     loop {
@@ -278,7 +277,6 @@ pub(crate) async fn run(setup: &Setup, args: &BudgetArgs) -> Result<Report, Benc
                     let after = (wall - updated_at).to_std().unwrap_or_default();
                     detections.push(after.saturating_sub(lag));
                 }
-                changed.insert(id);
                 state.insert(id, now);
             }
             Seen::Refused { id, why } => {
@@ -327,7 +325,10 @@ pub(crate) async fn run(setup: &Setup, args: &BudgetArgs) -> Result<Report, Benc
         .against("upstream lockouts", lockouts, "0")
         .metric("budget used", stats.requests_total as f64 / allowed)
         .metric("changes seen", detections.len() as u64)
-        .metric("subscribers that saw their change", changed.len() as u64)
+        .metric(
+            "subscribers that saw their change",
+            state.values().filter(|state| *state != "PENDING").count() as u64,
+        )
         .against(
             "watched detection p99 / floor",
             detection.map(|p| p.p99_ms / 1000.0 / floor),
@@ -493,19 +494,26 @@ async fn watch(
             (Some("next"), Some(id)) if message["payload"]["errors"].is_null() => {
                 let status = &message["payload"]["data"]["registrationStatusChanged"]["status"];
                 let state = status["state"].as_str().unwrap_or_default().to_owned();
-                let event = match firsts.insert(id) {
-                    true => Seen::First { id, state },
-                    false => Seen::Change {
-                        id,
-                        state,
-                        updated_at: status["updatedAt"]
-                            .as_str()
-                            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-                            .map(|at| at.with_timezone(&Utc)),
-                        wall,
-                    },
+                let change = Seen::Change {
+                    id,
+                    state: state.clone(),
+                    updated_at: status["updatedAt"]
+                        .as_str()
+                        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                        .map(|at| at.with_timezone(&Utc)),
+                    wall,
                 };
-                let _ = seen.send(event);
+                if !firsts.insert(id) {
+                    let _ = seen.send(change);
+                    continue;
+                }
+                // Every registration starts pending: a first status that is not was
+                // polled first after its change, which the subscriber learns of now.
+                let moved = state != "PENDING";
+                let _ = seen.send(Seen::First { id, state });
+                if moved {
+                    let _ = seen.send(change);
+                }
             }
             (Some("next" | "error"), Some(id)) => {
                 let why = message["payload"].to_string();
