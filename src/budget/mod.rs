@@ -214,12 +214,30 @@ impl Budget {
         let _ = self.in_turn(credential, priority, Some(due)).await;
     }
 
-    /// How long a poll joining `credential`'s line now can expect to wait: one
-    /// request period per poll ahead of it.
-    pub fn turn_wait(&self, credential: Fingerprint) -> Duration {
-        let polls = self.inner.lines.lock_unpoisoned().polls_waiting(credential);
-        let polls = u32::try_from(polls).unwrap_or(u32::MAX);
-        self.inner.quota.replenish_interval().saturating_mul(polls)
+    /// How long a poll of `priority` joining `credential`'s line now can expect to
+    /// wait: one request period per poll ahead of it. A moving poll has the moving
+    /// ones ahead of it, plus the background polls that go at their class's pace
+    /// meanwhile (not every background poll in line: hundreds of blocked ones would
+    /// announce a wait many times the real one); a background poll has the whole
+    /// line ahead of it, and at least its class's pace per background poll.
+    pub fn turn_wait(&self, credential: Fingerprint, priority: Priority) -> Duration {
+        let waiting = self.inner.lines.lock_unpoisoned().polls_waiting(credential);
+        let period = self.inner.quota.replenish_interval();
+        let background_period = self.inner.background_period;
+        let periods = |period: Duration, polls: usize| {
+            period.saturating_mul(u32::try_from(polls).unwrap_or(u32::MAX))
+        };
+        let line = periods(period, waiting.moving + waiting.background);
+        match priority {
+            Priority::Background => line.max(periods(background_period, waiting.background)),
+            _ if waiting.background == 0 || background_period <= period => line,
+            _ => {
+                // In a time T the background class takes T / background_period of
+                // the T / period requests: T = moving * period / (1 - period / background_period).
+                let others = 1.0 - period.as_secs_f64() / background_period.as_secs_f64();
+                periods(period, waiting.moving).div_f64(others).min(line)
+            }
+        }
     }
 
     /// Admits at once when nobody waits and there is room, else waits in line
@@ -635,7 +653,37 @@ mod tests {
         }
         assert_eq!(seen, ["query", "poll 3s", "poll 2s", "poll 1s"]);
         assert_eq!(query.await.unwrap(), Ok(()));
-        assert_eq!(budget.turn_wait(a), Duration::ZERO, "the line is empty");
+        assert_eq!(
+            budget.turn_wait(a, Priority::Foreground),
+            Duration::ZERO,
+            "the line is empty"
+        );
+    }
+
+    #[test]
+    fn a_moving_poll_expects_the_moving_ones_ahead_not_every_blocked_one() {
+        // A request every 20 ms; the background class (a quarter) one every 80 ms.
+        let budget = budget(110, Duration::from_secs(2));
+        let a = credential("a");
+        let due = tokio::time::Instant::now();
+        let _in_line: Vec<_> = {
+            let mut lines = budget.inner.lines.lock_unpoisoned();
+            let moving = (0..10).map(|_| lines.join(a, Priority::Foreground, Some(due)));
+            let moving: Vec<_> = moving.collect();
+            let blocked = (0..490).map(|_| lines.join(a, Priority::Background, Some(due)));
+            moving
+                .into_iter()
+                .chain(blocked.collect::<Vec<_>>())
+                .collect()
+        };
+        let period = budget.inner.quota.replenish_interval();
+        let moving = budget.turn_wait(a, Priority::Foreground);
+        assert!(
+            moving >= period * 10 && moving <= period * 14,
+            "10 moving polls ahead, and the blocked ones a quarter of the requests: {moving:?}"
+        );
+        let blocked = budget.turn_wait(a, Priority::Background);
+        assert!(blocked >= period * 500, "the whole line: {blocked:?}");
     }
 
     #[tokio::test]

@@ -71,11 +71,21 @@ struct Line {
     background: BTreeMap<Place, Waiter>,
     /// Whether a dispatcher task serves this line.
     dispatching: bool,
-    /// Polls in line (for the wait a new one can expect).
-    polls: usize,
+    /// Polls of moving workflows in line (for the wait a new poll can expect; the
+    /// background ones are `background`'s length).
+    moving_polls: usize,
     /// While others wait too, no background poll goes before this: after each one
     /// granted from the line, one period of the background class's steady pace.
     background_paced_until: Option<Instant>,
+}
+
+/// Polls waiting in one credential's line, by class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct PollsWaiting {
+    /// Polls of moving workflows.
+    pub(super) moving: usize,
+    /// Polls of the background class.
+    pub(super) background: usize,
 }
 
 /// What a request joining a line must do.
@@ -95,8 +105,13 @@ impl Lines {
     }
 
     /// Polls waiting in `credential`'s line.
-    pub(super) fn polls_waiting(&self, credential: Fingerprint) -> usize {
-        self.lines.get(&credential).map_or(0, |line| line.polls)
+    pub(super) fn polls_waiting(&self, credential: Fingerprint) -> PollsWaiting {
+        self.lines
+            .get(&credential)
+            .map_or(PollsWaiting::default(), |line| PollsWaiting {
+                moving: line.moving_polls,
+                background: line.background.len(),
+            })
     }
 
     /// Puts a request in `credential`'s line: a query (`poll_due` none) behind the
@@ -120,8 +135,8 @@ impl Lines {
             Priority::Background if place.class == 1 => line.background.insert(place, waiter),
             _ => line.waiting.insert(place, waiter),
         };
-        if place.class == 1 {
-            line.polls += 1;
+        if place.class == 1 && priority != Priority::Background {
+            line.moving_polls += 1;
         }
         match std::mem::replace(&mut line.dispatching, true) {
             true => InLine::Wait(place, receiver),
@@ -132,14 +147,15 @@ impl Lines {
     /// Takes `place` out of `credential`'s line (granted, or given up by its waiter).
     pub(super) fn leave(&mut self, credential: Fingerprint, place: Place) -> Option<Waiter> {
         let line = self.lines.get_mut(&credential)?;
-        let waiter = match line.waiting.remove(&place) {
-            Some(waiter) => waiter,
-            None => line.background.remove(&place)?,
-        };
-        if place.class == 1 {
-            line.polls -= 1;
+        match line.waiting.remove(&place) {
+            Some(waiter) => {
+                if place.class == 1 {
+                    line.moving_polls -= 1;
+                }
+                Some(waiter)
+            }
+            None => line.background.remove(&place),
         }
-        Some(waiter)
     }
 
     /// Notes that a background poll was granted from `credential`'s line: while
@@ -211,7 +227,13 @@ mod tests {
         );
         assert!(matches!(old, InLine::Wait(..)));
         let _query = lines.join(credential, Priority::Foreground, None);
-        assert_eq!(lines.polls_waiting(credential), 2);
+        assert_eq!(
+            lines.polls_waiting(credential),
+            PollsWaiting {
+                moving: 1,
+                background: 1
+            }
+        );
         let mut order = Vec::new();
         loop {
             let next = lines.next(credential);

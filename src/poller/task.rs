@@ -143,7 +143,8 @@ impl Poller {
                 }
             };
             self.due = Instant::now() + delay;
-            self.entry.plan_next_check(Some(self.planned(delay)));
+            self.entry
+                .plan_next_check(Some(self.planned(delay, self.priority())));
             self.save_checkpoint(delay).await?;
             if let Some(end) = self.wait(delay).await {
                 self.entry.plan_next_check(None);
@@ -214,7 +215,7 @@ impl Poller {
         loop {
             // Queries (`nextCheckAt`) say when the turn is expected.
             self.entry
-                .plan_next_check(Some(after(budget.turn_wait(credential))));
+                .plan_next_check(Some(after(budget.turn_wait(credential, self.priority()))));
             {
                 let turn = budget.turn(credential, self.priority(), self.due);
                 tokio::pin!(turn);
@@ -237,20 +238,22 @@ impl Poller {
         }
     }
 
-    /// When the next poll is planned, `delay` from now: later when polls wait their
-    /// turn in the budget.
-    fn planned(&self, delay: Duration) -> DateTime<Utc> {
-        let turn = self.state.budget.turn_wait(self.credential.fingerprint());
+    /// When the next poll (of `priority`) is planned, `delay` from now: later when
+    /// polls wait their turn in the budget.
+    fn planned(&self, delay: Duration, priority: Priority) -> DateTime<Utc> {
+        let turn = self
+            .state
+            .budget
+            .turn_wait(self.credential.fingerprint(), priority);
         after(delay.max(turn))
     }
 
     /// Blocked and paused workflows poll in the background class of the budget,
     /// so they never starve workflows that move.
     fn priority(&self) -> Priority {
-        match self.last_state {
-            Some(WorkflowState::Blocked | WorkflowState::ActionRequired) => Priority::Background,
-            _ => Priority::Foreground,
-        }
+        self.last_state
+            .as_ref()
+            .map_or(Priority::Foreground, priority_in)
     }
 
     /// Decides what follows a status, then publishes it if its state changed, with
@@ -264,7 +267,7 @@ impl Poller {
         let step = self.decide(&status, changed);
         if changed {
             let next_check_at = match &step {
-                Next::Again(delay) => Some(self.planned(*delay)),
+                Next::Again(delay) => Some(self.planned(*delay, priority_in(&status.state))),
                 Next::End(_) => None,
             };
             self.publish(status, fetched_at, next_check_at).await?;
@@ -474,6 +477,14 @@ impl Poller {
             tracing::info!(domain = %self.key.domain, account = %self.key.account, "redis answers again: the registration is shared again");
         }
         self.redis_failing_since = None;
+    }
+}
+
+/// The budget class of a registration's polls in `state`.
+fn priority_in(state: &WorkflowState) -> Priority {
+    match state {
+        WorkflowState::Blocked | WorkflowState::ActionRequired => Priority::Background,
+        _ => Priority::Foreground,
     }
 }
 

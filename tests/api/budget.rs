@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use registrar_simulator::SimulatorSettings;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::spawn_simulator_with;
 use crate::support::{ACCOUNT, TestApp};
@@ -150,6 +150,27 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
         refused > 0,
         "the storm exceeded the budget, so some queries were refused"
     );
+
+    // While the blocked ones fill the line, a moving registration's next check is
+    // planned after the moving polls ahead of it and the blocked ones' pace, not
+    // after every one of the hundreds of blocked polls in line (0.4 s each).
+    for i in 0..MOVING {
+        let answer = app
+            .query(
+                "query($domain: String!) { registrationStatus(domain: $domain) { state nextCheckAt } }",
+                json!({ "domain": format!("moving-{i}.com") }),
+            )
+            .await;
+        let planned = answer["data"]["registrationStatus"]["nextCheckAt"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .unwrap_or_else(|| panic!("a planned check: {answer}"));
+        let ahead = planned.signed_duration_since(chrono::Utc::now());
+        assert!(
+            ahead < chrono::TimeDelta::seconds(30),
+            "moving-{i}.com's next check announced {ahead} ahead: {answer}"
+        );
+    }
 
     // The moving registrations change state; their subscribers still hear of it,
     // polled before the blocked ones take more than their class's pace: of the
