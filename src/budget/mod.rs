@@ -14,7 +14,8 @@
 //! everything else the user runs, and spends only the allowance after it.
 //!
 //! When the budget is short, requests wait their turn in one line per credential
-//! ([`turns`]): queries first, briefly, then polls in a fair rotation.
+//! ([`turns`]): queries first, briefly, then polls in a fair rotation, the longest
+//! overdue first.
 //!
 //! With the Redis store (`--redis-url`) the same GCRA lives in Redis
 //! ([`redis_budget`]), so replicas share one budget and one pause per credential; while
@@ -145,6 +146,8 @@ struct BudgetState {
     outage: Mutex<Option<OutageAllowance>>,
     /// Requests waiting for room, one line per credential.
     lines: Mutex<Lines>,
+    /// The background class's steady pace (one request per this), kept in line.
+    background_period: Duration,
 }
 
 impl Budget {
@@ -170,6 +173,7 @@ impl Budget {
             redis: store.map(|store| RedisBudget::new(store, params.0, params.1)),
             outage: Mutex::default(),
             lines: Mutex::default(),
+            background_period: params.1.period,
         };
         Self {
             inner: Arc::new(inner),
@@ -198,27 +202,45 @@ impl Budget {
     }
 
     /// Takes one request from `credential`'s budget for a poll of a registration
-    /// last polled at `last_polled` (or whose poller started then): at once when
-    /// there is room and nobody waits, else when its turn in the rotation comes
-    /// (the least recently polled first, after the queries). Never refused; a
-    /// caller that stops waiting leaves the line.
+    /// whose poll was `due` then (its last poll plus its backoff's delay; its
+    /// poller's start before the first): at once when there is room and nobody
+    /// waits, else when its turn in the rotation comes (the longest overdue first,
+    /// after the queries). Never refused; a caller that stops waiting leaves the line.
     pub async fn turn(
         &self,
         credential: Fingerprint,
         priority: Priority,
-        last_polled: tokio::time::Instant,
+        due: tokio::time::Instant,
     ) {
         // Unbounded waits are only refused when the dispatcher is gone (never while the
         // budget lives); the poll then goes and the upstream's answer decides.
-        let _ = self.in_turn(credential, priority, Some(last_polled)).await;
+        let _ = self.in_turn(credential, priority, Some(due)).await;
     }
 
-    /// How long a poll joining `credential`'s line now can expect to wait: one
-    /// request period per poll ahead of it.
-    pub fn turn_wait(&self, credential: Fingerprint) -> Duration {
-        let polls = self.inner.lines.lock_unpoisoned().polls_waiting(credential);
-        let polls = u32::try_from(polls).unwrap_or(u32::MAX);
-        self.inner.quota.replenish_interval().saturating_mul(polls)
+    /// How long a poll of `priority` joining `credential`'s line now can expect to
+    /// wait: one request period per poll ahead of it. A moving poll has the moving
+    /// ones ahead of it, plus the background polls that go at their class's pace
+    /// meanwhile (not every background poll in line: hundreds of blocked ones would
+    /// announce a wait many times the real one); a background poll has the whole
+    /// line ahead of it, and at least its class's pace per background poll.
+    pub fn turn_wait(&self, credential: Fingerprint, priority: Priority) -> Duration {
+        let waiting = self.inner.lines.lock_unpoisoned().polls_waiting(credential);
+        let period = self.inner.quota.replenish_interval();
+        let background_period = self.inner.background_period;
+        let periods = |period: Duration, polls: usize| {
+            period.saturating_mul(u32::try_from(polls).unwrap_or(u32::MAX))
+        };
+        let line = periods(period, waiting.moving + waiting.background);
+        match priority {
+            Priority::Background => line.max(periods(background_period, waiting.background)),
+            _ if waiting.background == 0 || background_period <= period => line,
+            _ => {
+                // In a time T the background class takes T / background_period of
+                // the T / period requests: T = moving * period / (1 - period / background_period).
+                let others = 1.0 - period.as_secs_f64() / background_period.as_secs_f64();
+                periods(period, waiting.moving).div_f64(others).min(line)
+            }
+        }
     }
 
     /// Admits at once when nobody waits and there is room, else waits in line
@@ -227,7 +249,7 @@ impl Budget {
         &self,
         credential: Fingerprint,
         priority: Priority,
-        poll_since: Option<tokio::time::Instant>,
+        poll_due: Option<tokio::time::Instant>,
     ) -> Result<(), Exhausted> {
         let waiting = self.inner.lines.lock_unpoisoned().is_waiting(credential);
         if !waiting {
@@ -236,7 +258,7 @@ impl Budget {
                 // A query the budget cannot serve within its bounded wait (a pause after
                 // an upstream 429, a long refill) is refused now, with the real time to
                 // come back rather than the length of a wait that could not help.
-                Err(refused) if poll_since.is_none() && refused.retry_after > QUERY_WAIT => {
+                Err(refused) if poll_due.is_none() && refused.retry_after > QUERY_WAIT => {
                     return Err(refused);
                 }
                 Err(_) => {}
@@ -246,7 +268,7 @@ impl Budget {
             .inner
             .lines
             .lock_unpoisoned()
-            .join(credential, priority, poll_since);
+            .join(credential, priority, poll_due);
         let (place, granted) = match joined {
             InLine::Wait(place, granted) => (place, granted),
             InLine::WaitAndDispatch(place, granted) => {
@@ -259,7 +281,7 @@ impl Budget {
             credential,
             place,
         };
-        let granted = match poll_since {
+        let granted = match poll_due {
             Some(_) => granted.await.is_ok(),
             None => matches!(tokio::time::timeout(QUERY_WAIT, granted).await, Ok(Ok(()))),
         };
@@ -272,8 +294,9 @@ impl Budget {
     }
 
     /// Serves `credential`'s line: each request that frees up goes to the first in
-    /// line (or, when the background class has no room for it, to the next one
-    /// that is not a background poll); stops when the line is empty.
+    /// line (or, when the background class has no room for it or is held to its
+    /// pace, to the next one that is not a background poll); stops when the line
+    /// is empty.
     async fn dispatch(self, credential: Fingerprint) {
         loop {
             let next = self.inner.lines.lock_unpoisoned().next(credential);
@@ -285,7 +308,12 @@ impl Budget {
             for (place, priority) in next {
                 match self.admit_now(credential, priority).await {
                     Ok(()) => {
-                        let waiter = self.inner.lines.lock_unpoisoned().leave(credential, place);
+                        let mut lines = self.inner.lines.lock_unpoisoned();
+                        if priority == Priority::Background {
+                            lines.background_granted(credential, self.inner.background_period);
+                        }
+                        let waiter = lines.leave(credential, place);
+                        drop(lines);
                         // A waiter that left meanwhile leaves its request unused.
                         if let Some(waiter) = waiter {
                             let _ = waiter.granted.send(());
@@ -598,19 +626,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_the_budget_is_short_queries_go_first_then_the_least_recently_polled() {
+    async fn when_the_budget_is_short_queries_go_first_then_the_longest_overdue_poll() {
         // A request every 20 ms after a burst of 11.
         let budget = budget(110, Duration::from_secs(2));
         let a = credential("a");
         while acquire(&budget, a, Priority::Foreground).is_ok() {}
         let (granted, mut order) = tokio::sync::mpsc::unbounded_channel();
         let start = tokio::time::Instant::now();
-        // Polls last polled 1 s, 3 s and 2 s ago, then a query: all wait in line.
+        // Polls due 1 s, 3 s and 2 s ago, then a query: all wait in line.
         for (name, ago) in [("poll 1s", 1), ("poll 3s", 3), ("poll 2s", 2)] {
             let (budget, granted) = (budget.clone(), granted.clone());
-            let last_polled = start - Duration::from_secs(ago);
+            let due = start - Duration::from_secs(ago);
             tokio::spawn(async move {
-                budget.turn(a, Priority::Foreground, last_polled).await;
+                budget.turn(a, Priority::Foreground, due).await;
                 let _ = granted.send(name);
             });
         }
@@ -629,7 +657,37 @@ mod tests {
         }
         assert_eq!(seen, ["query", "poll 3s", "poll 2s", "poll 1s"]);
         assert_eq!(query.await.unwrap(), Ok(()));
-        assert_eq!(budget.turn_wait(a), Duration::ZERO, "the line is empty");
+        assert_eq!(
+            budget.turn_wait(a, Priority::Foreground),
+            Duration::ZERO,
+            "the line is empty"
+        );
+    }
+
+    #[test]
+    fn a_moving_poll_expects_the_moving_ones_ahead_not_every_blocked_one() {
+        // A request every 20 ms; the background class (a quarter) one every 80 ms.
+        let budget = budget(110, Duration::from_secs(2));
+        let a = credential("a");
+        let due = tokio::time::Instant::now();
+        let _in_line: Vec<_> = {
+            let mut lines = budget.inner.lines.lock_unpoisoned();
+            let moving = (0..10).map(|_| lines.join(a, Priority::Foreground, Some(due)));
+            let moving: Vec<_> = moving.collect();
+            let blocked = (0..490).map(|_| lines.join(a, Priority::Background, Some(due)));
+            moving
+                .into_iter()
+                .chain(blocked.collect::<Vec<_>>())
+                .collect()
+        };
+        let period = budget.inner.quota.replenish_interval();
+        let moving = budget.turn_wait(a, Priority::Foreground);
+        assert!(
+            moving >= period * 10 && moving <= period * 14,
+            "10 moving polls ahead, and the blocked ones a quarter of the requests: {moving:?}"
+        );
+        let blocked = budget.turn_wait(a, Priority::Background);
+        assert!(blocked >= period * 500, "the whole line: {blocked:?}");
     }
 
     #[tokio::test]

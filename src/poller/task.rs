@@ -46,9 +46,11 @@ pub(super) struct Poller {
     pub(super) last_fetched: Option<DateTime<Utc>>,
     pub(super) failures: u32,
     pub(super) blocked_since: Option<Instant>,
-    /// When this poller last polled (or started): its place in the budget's
-    /// rotation when polls wait their turn.
-    last_turn: Instant,
+    /// When this poller's next poll is due (its last poll plus the delay its
+    /// backoff planned; when it started, before the first): its place in the
+    /// budget's rotation when polls wait their turn, so a blocked registration on
+    /// its slow cadence comes round less often than one that moves.
+    due: Instant,
     /// The lease this replica polls under, when replicas share pollers.
     pub(super) lease: Option<Lease>,
     /// When the first poll is due: the plan of the replica this one took over from.
@@ -85,7 +87,7 @@ impl Poller {
             last_fetched: None,
             failures: 0,
             blocked_since: None,
-            last_turn: Instant::now(),
+            due: Instant::now(),
             lease: None,
             resume_at: None,
             redis_failing_since: None,
@@ -123,6 +125,7 @@ impl Poller {
         if let Some(at) = self.resume_at.take() {
             // Taken over: the first poll is when the previous holder planned it.
             let delay = at.saturating_duration_since(Instant::now());
+            self.due = at;
             self.entry.plan_next_check(Some(after(delay)));
             if let Some(end) = self.wait(delay).await {
                 self.entry.plan_next_check(None);
@@ -139,7 +142,9 @@ impl Poller {
                     return Ok(end);
                 }
             };
-            self.entry.plan_next_check(Some(self.planned(delay)));
+            self.due = Instant::now() + delay;
+            self.entry
+                .plan_next_check(Some(self.planned(delay, self.priority())));
             self.save_checkpoint(delay).await?;
             if let Some(end) = self.wait(delay).await {
                 self.entry.plan_next_check(None);
@@ -159,7 +164,6 @@ impl Poller {
                 Err(end) => return Ok(Next::End(end)),
             },
         };
-        self.last_turn = Instant::now();
         let cache = &self.state.cache;
         let fetched = cache
             .fetch_newer_than(&self.credential, key, self.last_fetched, priority)
@@ -211,9 +215,9 @@ impl Poller {
         loop {
             // Queries (`nextCheckAt`) say when the turn is expected.
             self.entry
-                .plan_next_check(Some(after(budget.turn_wait(credential))));
+                .plan_next_check(Some(after(budget.turn_wait(credential, self.priority()))));
             {
-                let turn = budget.turn(credential, self.priority(), self.last_turn);
+                let turn = budget.turn(credential, self.priority(), self.due);
                 tokio::pin!(turn);
                 loop {
                     let notified = entry.subscribers_changed.notified();
@@ -234,20 +238,22 @@ impl Poller {
         }
     }
 
-    /// When the next poll is planned, `delay` from now: later when polls wait their
-    /// turn in the budget.
-    fn planned(&self, delay: Duration) -> DateTime<Utc> {
-        let turn = self.state.budget.turn_wait(self.credential.fingerprint());
+    /// When the next poll (of `priority`) is planned, `delay` from now: later when
+    /// polls wait their turn in the budget.
+    fn planned(&self, delay: Duration, priority: Priority) -> DateTime<Utc> {
+        let turn = self
+            .state
+            .budget
+            .turn_wait(self.credential.fingerprint(), priority);
         after(delay.max(turn))
     }
 
     /// Blocked and paused workflows poll in the background class of the budget,
     /// so they never starve workflows that move.
     fn priority(&self) -> Priority {
-        match self.last_state {
-            Some(WorkflowState::Blocked | WorkflowState::ActionRequired) => Priority::Background,
-            _ => Priority::Foreground,
-        }
+        self.last_state
+            .as_ref()
+            .map_or(Priority::Foreground, priority_in)
     }
 
     /// Decides what follows a status, then publishes it if its state changed, with
@@ -261,7 +267,7 @@ impl Poller {
         let step = self.decide(&status, changed);
         if changed {
             let next_check_at = match &step {
-                Next::Again(delay) => Some(self.planned(*delay)),
+                Next::Again(delay) => Some(self.planned(*delay, priority_in(&status.state))),
                 Next::End(_) => None,
             };
             self.publish(status, fetched_at, next_check_at).await?;
@@ -471,6 +477,14 @@ impl Poller {
             tracing::info!(domain = %self.key.domain, account = %self.key.account, "redis answers again: the registration is shared again");
         }
         self.redis_failing_since = None;
+    }
+}
+
+/// The budget class of a registration's polls in `state`.
+fn priority_in(state: &WorkflowState) -> Priority {
+    match state {
+        WorkflowState::Blocked | WorkflowState::ActionRequired => Priority::Background,
+        _ => Priority::Foreground,
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use registrar_simulator::SimulatorSettings;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::spawn_simulator_with;
 use crate::support::{ACCOUNT, TestApp};
@@ -151,7 +151,33 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
         "the storm exceeded the budget, so some queries were refused"
     );
 
-    // The moving registrations change state; their subscribers still hear of it.
+    // While the blocked ones fill the line, a moving registration's next check is
+    // planned after the moving polls ahead of it and the blocked ones' pace, not
+    // after every one of the hundreds of blocked polls in line (0.4 s each).
+    for i in 0..MOVING {
+        let answer = app
+            .query(
+                "query($domain: String!) { registrationStatus(domain: $domain) { state nextCheckAt } }",
+                json!({ "domain": format!("moving-{i}.com") }),
+            )
+            .await;
+        let planned = answer["data"]["registrationStatus"]["nextCheckAt"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .unwrap_or_else(|| panic!("a planned check: {answer}"));
+        let ahead = planned.signed_duration_since(chrono::Utc::now());
+        assert!(
+            ahead < chrono::TimeDelta::seconds(30),
+            "moving-{i}.com's next check announced {ahead} ahead: {answer}"
+        );
+    }
+
+    // The moving registrations change state; their subscribers still hear of it,
+    // polled before the blocked ones take more than their class's pace: of the
+    // requests until every change is seen, the blocked ones (overdue longer, and
+    // with their class's burst unspent, as the storm took the rest) get a quarter,
+    // not all of them for the minute their burst would last.
+    let before = app.simulator().stats().requests_total;
     app.simulator()
         .advance_clock(Duration::from_secs(20))
         .expect("the clock advances");
@@ -171,6 +197,11 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
             _ => panic!("unexpected message: {message}"),
         }
     }
+    let spent = app.simulator().stats().requests_total - before;
+    assert!(
+        spent <= 2 * MOVING as u64,
+        "{MOVING} moving registrations seen after {spent} requests: the blocked ones took more than their pace"
+    );
 
     // The budget admits a tenth of itself at once and the rest evenly over the
     // window, so that no window of WINDOW ever holds more than BUDGET: over this

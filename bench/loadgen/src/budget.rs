@@ -79,9 +79,14 @@ pub(crate) struct BudgetArgs {
     /// How long the run lasts once every subscription is sent (scaled time).
     #[arg(long, default_value = "270s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// Queries for domains nobody watches, as a share of the allowance's rate.
+    /// Queries for domains nobody watches, as a share of the allowance's rate (0: none).
     #[arg(long, default_value_t = 0.02)]
     pub query_share: f64,
+    /// Every registration changes at this moment of the run (scaled time), instead
+    /// of each at a random one: the case, where all turn `in_progress` at
+    /// once and the whole rotation must go round to show it.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub change_at: Option<Duration>,
 }
 
 /// The times of one run, scaled.
@@ -141,13 +146,21 @@ pub(crate) async fn run(setup: &Setup, args: &BudgetArgs) -> Result<Report, Benc
     }
     let scale = Scale::new(args);
     let run_secs = args.duration.as_secs_f64();
-    // Each registration changes once, at a whole second of the run between the
-    // end of the first rotation and the last one-and-a-half floors.
-    let (earliest, latest) = (
-        (1.2 * scale.floor.as_secs_f64()).ceil() as u32,
-        (run_secs - 1.5 * scale.floor.as_secs_f64()).floor() as u32,
-    );
-    if latest <= earliest {
+    // Each registration changes once: at `--change-at`, or at a whole second of the
+    // run between the end of the first rotation and the last one-and-a-half floors.
+    let (earliest, latest) = match args.change_at {
+        Some(at) if at < args.duration => (at.as_secs() as u32, at.as_secs() as u32),
+        Some(_) => {
+            return Err(BenchError::Unexpected(
+                "--change-at must come before the end of --duration".to_owned(),
+            ));
+        }
+        None => (
+            (1.2 * scale.floor.as_secs_f64()).ceil() as u32,
+            (run_secs - 1.5 * scale.floor.as_secs_f64()).floor() as u32,
+        ),
+    };
+    if args.change_at.is_none() && latest <= earliest {
         return Err(BenchError::Unexpected(format!(
             "--duration must exceed 2.7 floors ({:?})",
             scale.floor
@@ -228,11 +241,14 @@ pub(crate) async fn run(setup: &Setup, args: &BudgetArgs) -> Result<Report, Benc
         tokio::spawn(async move { watch(address, source, group, seen, stop).await });
     }
     drop(seen);
-    let queries = tokio::spawn(query_load(
-        GraphqlClient::new(load_http_client()?, &gateway.url),
-        Duration::from_secs_f64(1.0 / (args.query_share * scale.rate).max(1e-3)),
-        stop.clone(),
-    ));
+    let queries = (args.query_share > 0.0).then(|| {
+        Ok::<_, BenchError>(tokio::spawn(query_load(
+            GraphqlClient::new(load_http_client()?, &gateway.url),
+            Duration::from_secs_f64(1.0 / (args.query_share * scale.rate).max(1e-3)),
+            stop.clone(),
+        )))
+    });
+    let queries = queries.transpose()?;
     let sampler = tokio::spawn(count_lockouts(control.clone(), stop.clone()));
 
     let mut state: HashMap<usize, String> = HashMap::new();
@@ -271,7 +287,10 @@ pub(crate) async fn run(setup: &Setup, args: &BudgetArgs) -> Result<Report, Benc
     let elapsed = started.elapsed();
     stop.cancel();
     let stats = control.stats().await?;
-    let (query_waits, queries_refused) = queries.await.unwrap_or_default();
+    let (query_waits, queries_refused) = match queries {
+        Some(queries) => queries.await.unwrap_or_default(),
+        None => Default::default(),
+    };
     let lockouts = sampler.await.unwrap_or_default();
 
     let floor = scale.floor.as_secs_f64();
@@ -301,10 +320,15 @@ pub(crate) async fn run(setup: &Setup, args: &BudgetArgs) -> Result<Report, Benc
         .metric("B (polls/s the allowance sustains)", scale.rate)
         .against("registrations active", active as u64, ">= 1000")
         .metric("registrations watched", state.len() as u64)
+        .metric("subscribers with a status", state.len() as u64)
         .against("upstream 429 responses", stats.rate_limited, "0")
         .against("upstream lockouts", lockouts, "0")
         .metric("budget used", stats.requests_total as f64 / allowed)
         .metric("changes seen", detections.len() as u64)
+        .metric(
+            "subscribers that saw their change",
+            state.values().filter(|state| *state != "PENDING").count() as u64,
+        )
         .against(
             "watched detection p99 / floor",
             detection.map(|p| p.p99_ms / 1000.0 / floor),
@@ -470,19 +494,26 @@ async fn watch(
             (Some("next"), Some(id)) if message["payload"]["errors"].is_null() => {
                 let status = &message["payload"]["data"]["registrationStatusChanged"]["status"];
                 let state = status["state"].as_str().unwrap_or_default().to_owned();
-                let event = match firsts.insert(id) {
-                    true => Seen::First { id, state },
-                    false => Seen::Change {
-                        id,
-                        state,
-                        updated_at: status["updatedAt"]
-                            .as_str()
-                            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-                            .map(|at| at.with_timezone(&Utc)),
-                        wall,
-                    },
+                let change = Seen::Change {
+                    id,
+                    state: state.clone(),
+                    updated_at: status["updatedAt"]
+                        .as_str()
+                        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                        .map(|at| at.with_timezone(&Utc)),
+                    wall,
                 };
-                let _ = seen.send(event);
+                if !firsts.insert(id) {
+                    let _ = seen.send(change);
+                    continue;
+                }
+                // Every registration starts pending: a first status that is not was
+                // polled first after its change, which the subscriber learns of now.
+                let moved = state != "PENDING";
+                let _ = seen.send(Seen::First { id, state });
+                if moved {
+                    let _ = seen.send(change);
+                }
             }
             (Some("next" | "error"), Some(id)) => {
                 let why = message["payload"].to_string();

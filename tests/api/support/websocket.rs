@@ -14,7 +14,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::TestApp;
 
 /// A test fails instead of hanging when an expected message never comes.
-const PATIENCE: Duration = Duration::from_secs(60);
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The subscription every test watches with, every field a client uses.
 pub(crate) const WATCH: &str = r#"subscription($domain: String!, $keep: Boolean! = false) {
