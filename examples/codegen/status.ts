@@ -2,8 +2,9 @@
 // with codegen's `graphql()`, so their results and variables are TypeScript types
 // (`updatedAt` is a `string`, `state` a union of the schema's states), checked by
 // `tsc --noEmit`. The query goes over fetch, the subscription over graphql-sse.
-// Usage (from examples/): npm run codegen && npm run typecheck, then
-// node codegen/run.mjs [domain]   (GATEWAY_URL defaults to http://127.0.0.1:8080)
+// Usage (from examples/): npm run codegen && npm run typecheck && npm run build (esbuild
+// bundles it into codegen/dist/status.mjs), then node codegen/dist/status.mjs [domain]
+// (GATEWAY_URL defaults to http://127.0.0.1:8080; ACCOUNT_ID, when set, names the account)
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print } from "graphql";
 import { createClient } from "graphql-sse";
