@@ -31,7 +31,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 pub use admission::{SubscriptionAdmission, SubscriptionPlace};
-pub use compiled::Compiled;
+pub use compiled::{Compiled, compiled_fields};
 pub use documents::{AdmittedDocument, PersistedQueries, PersistedQueryError};
 pub use error::{CLIENT_RATE_LIMITED, GraphqlError, TOO_MANY_CREDENTIALS};
 pub use fanout::{Delivered, FRAME_SLOTS, FanoutResponse, Recipient, Subscribed};

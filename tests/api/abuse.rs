@@ -7,7 +7,7 @@ use registrar_gateway::graphql::MAX_ERRORS;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use crate::support::{GRAPHQL_RESPONSE_JSON, TestApp, connect, spawn_app};
+use crate::support::{GRAPHQL_RESPONSE_JSON, TestApp, connect};
 
 /// The largest answer any abuse shape may get: a hundred errors with locations.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -245,7 +245,7 @@ async fn over_websocket(app: &TestApp, protocol: &str, query: &str) -> (Value, u
 
 #[tokio::test]
 async fn every_abuse_shape_is_refused_with_a_code_on_every_transport_and_never_reaches_upstream() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for (name, query, code) in corpus() {
         let (answer, size) = over_post(&app, &query).await;
         assert_refused(name, "POST", &answer, size, code);

@@ -6,7 +6,7 @@ use futures::future::join_all;
 use registrar_simulator::credential_tag;
 use serde_json::{Value, json};
 
-use crate::support::{TOKEN, spawn_app_with, spawn_gateway, spawn_pass_through};
+use crate::support::{TOKEN, TestApp};
 use crate::support::{spawn_simulator, spawn_simulator_with};
 use registrar_simulator::SimulatorSettings;
 
@@ -19,7 +19,11 @@ async fn a_hundred_pass_through_credentials_never_see_each_others_cached_entry()
     let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
-    let app = spawn_pass_through(simulator, &[]).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .pass_through()
+        .spawn()
+        .await;
     let tokens: Vec<String> = (0..100).map(|i| format!("client-token-{i:03}")).collect();
     let app = &app;
     for round in 0..2 {
@@ -45,7 +49,11 @@ async fn a_hundred_pass_through_credentials_never_see_each_others_cached_entry()
 
 #[tokio::test]
 async fn pass_through_without_a_credential_is_unauthenticated_and_calls_nobody() {
-    let app = spawn_pass_through(spawn_simulator().await.handle, &[]).await;
+    let app = TestApp::builder()
+        .simulator(spawn_simulator().await.handle)
+        .pass_through()
+        .spawn()
+        .await;
     let (status, body) = app.status_with(&[], "demo-succeeded.com").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
@@ -77,7 +85,11 @@ async fn pass_through_forwards_a_token_or_a_global_api_key_and_reports_refusals(
         spawn_simulator_with(SimulatorSettings::default().refuse_credential("revoked-token"))
             .await
             .handle;
-    let app = spawn_pass_through(simulator, &[]).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .pass_through()
+        .spawn()
+        .await;
     let key_pair = [
         ("x-auth-email", "me@example.com"),
         ("x-auth-key", "0123abcd"),
@@ -98,12 +110,11 @@ async fn pass_through_or_server_prefers_the_callers_credential() {
     let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
-    let app = spawn_gateway(
-        simulator,
-        TOKEN,
-        &["--credential-mode", "pass-through-or-server"],
-    )
-    .await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .args(&["--credential-mode", "pass-through-or-server"])
+        .spawn()
+        .await;
     let context =
         |body: &Value| body["data"]["registrationStatus"]["context"]["credential_tag"].clone();
     let (_, body) = app.status_with(&[], "demo-succeeded.com").await;
@@ -122,7 +133,7 @@ async fn the_server_mode_ignores_callers_cloudflare_headers() {
     let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
-    let app = spawn_gateway(simulator, TOKEN, &[]).await;
+    let app = TestApp::builder().simulator(simulator).spawn().await;
     let (_, body) = app
         .status_with(
             &[("authorization", "Bearer someone-else")],
@@ -138,7 +149,7 @@ async fn the_server_mode_ignores_unusual_cloudflare_headers_instead_of_refusing(
     let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
-    let app = spawn_gateway(simulator, TOKEN, &[]).await;
+    let app = TestApp::builder().simulator(simulator).spawn().await;
     // A proxy's 5,000-character JWT, and an X-Auth-Key with non-ASCII bytes.
     let jwt = format!("Bearer {}", "a".repeat(5_000));
     let latin1 = reqwest::header::HeaderValue::from_bytes(b"cl\xe9-\xfc").unwrap();
@@ -174,7 +185,10 @@ async fn the_server_mode_ignores_unusual_cloudflare_headers_instead_of_refusing(
 
 #[tokio::test]
 async fn access_keys_are_required_and_checked_before_any_upstream_call() {
-    let app = spawn_app_with(&["--access-key", "key-one", "--access-key", "key-two"]).await;
+    let app = TestApp::builder()
+        .args(&["--access-key", "key-one", "--access-key", "key-two"])
+        .spawn()
+        .await;
     for headers in [
         vec![],
         vec![("x-gateway-key", "key-three")],
@@ -203,8 +217,12 @@ async fn access_keys_are_required_and_checked_before_any_upstream_call() {
 
 #[tokio::test]
 async fn with_pass_through_the_access_key_travels_in_its_own_header() {
-    let app =
-        spawn_pass_through(spawn_simulator().await.handle, &["--access-key", "key-one"]).await;
+    let app = TestApp::builder()
+        .simulator(spawn_simulator().await.handle)
+        .pass_through()
+        .args(&["--access-key", "key-one"])
+        .spawn()
+        .await;
     let (status, body) = app
         .status_with(&[("authorization", "Bearer key-one")], "demo-succeeded.com")
         .await;

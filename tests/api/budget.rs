@@ -18,7 +18,7 @@ use registrar_simulator::SimulatorSettings;
 use serde_json::Value;
 
 use crate::support::spawn_simulator_with;
-use crate::support::{ACCOUNT, TOKEN, spawn_gateway};
+use crate::support::{ACCOUNT, TestApp};
 use crate::support::{WsClient, change, connect_ready};
 
 /// Its burst, a tenth (670), holds the 500 first polls and the background class's
@@ -88,7 +88,11 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
         "1h",
     ];
     let started = Instant::now();
-    let app = spawn_gateway(simulator, TOKEN, &flags).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .args(&flags)
+        .spawn()
+        .await;
 
     // The blocked ones first: once they have their first status they poll in the
     // background class, which can never take more than its own burst of the rest.
@@ -148,7 +152,7 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
     );
 
     // The moving registrations change state; their subscribers still hear of it.
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(20))
         .expect("the clock advances");
     let mut completed = 0;
@@ -172,7 +176,7 @@ async fn five_hundred_watched_registrations_and_a_query_storm_stay_within_the_bu
     // window, so that no window of WINDOW ever holds more than BUDGET: over this
     // run, at most the burst and one request per refill period. A slower run only
     // loosens the bound.
-    let stats = app.simulator.stats();
+    let stats = app.simulator().stats();
     let elapsed = started.elapsed();
     let (total, classes) = (stats.requests_total, &stats.responses_by_class);
     assert!(elapsed < WINDOW, "the run fits in one window: {elapsed:?}");

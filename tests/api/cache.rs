@@ -14,12 +14,12 @@ use registrar_gateway::upstream::{
 };
 
 use crate::support::spawn_simulator_with;
-use crate::support::{ACCOUNT, spawn_app, spawn_app_with};
+use crate::support::{ACCOUNT, TestApp};
 use registrar_simulator::SimulatorSettings;
 
 #[tokio::test]
 async fn two_hundred_concurrent_identical_queries_make_one_upstream_call() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let answers = join_all((0..200).map(|_| app.status_of("demo-pending.com"))).await;
     assert_eq!(app.upstream_calls(), 1);
     for answer in &answers {
@@ -39,7 +39,10 @@ async fn an_expired_entry_is_fetched_again_once() {
     // Long enough that the second read and the 50 concurrent ones each come well
     // within one freshness period on a loaded machine.
     let ttl = Duration::from_secs(1);
-    let app = spawn_app_with(&["--cache-ttl-active", "1s"]).await;
+    let app = TestApp::builder()
+        .args(&["--cache-ttl-active", "1s"])
+        .spawn()
+        .await;
     app.status_of("demo-pending.com").await;
     let cached_by = tokio::time::Instant::now();
     app.status_of("demo-pending.com").await;
@@ -53,7 +56,10 @@ async fn an_expired_entry_is_fetched_again_once() {
 
 #[tokio::test]
 async fn terminal_statuses_are_served_from_cache() {
-    let app = spawn_app_with(&["--cache-ttl-active", "0s"]).await;
+    let app = TestApp::builder()
+        .args(&["--cache-ttl-active", "0s"])
+        .spawn()
+        .await;
     for _ in 0..5 {
         app.status_of("demo-succeeded.com").await;
         app.status_of("demo-failed.com").await;
@@ -63,8 +69,11 @@ async fn terminal_statuses_are_served_from_cache() {
 
 #[tokio::test]
 async fn a_failed_load_is_retried_and_then_not_cached() {
-    let app = spawn_app_with(&["--upstream-retries", "2", "--cache-ttl-error", "0s"]).await;
-    app.simulator
+    let app = TestApp::builder()
+        .args(&["--upstream-retries", "2", "--cache-ttl-error", "0s"])
+        .spawn()
+        .await;
+    app.simulator()
         .set_faults(registrar_simulator::Faults {
             error_share: 1.0,
             ..Default::default()
@@ -77,7 +86,7 @@ async fn a_failed_load_is_retried_and_then_not_cached() {
     );
     assert_eq!(body["errors"][0]["extensions"]["upstreamStatus"], 502);
     assert_eq!(app.upstream_calls(), 3, "one call and two retries");
-    app.simulator.set_faults(Default::default()).unwrap();
+    app.simulator().set_faults(Default::default()).unwrap();
     let body = app.status_of("demo-succeeded.com").await;
     assert_eq!(
         body["data"]["registrationStatus"]["state"], "SUCCEEDED",

@@ -17,7 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
-use crate::support::{STATUS_QUERY, TestApp, spawn_app_with};
+use crate::support::{STATUS_QUERY, TestApp};
 
 /// A test fails instead of hanging when the server never answers.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -125,13 +125,15 @@ async fn spawn_with_default_caps() -> TestApp {
     let defaults = GatewayConfig::from_args(["registrar-gateway"]).unwrap();
     let connections = defaults.fair_share.max_connections_per_client.to_string();
     let websockets = defaults.fair_share.max_websockets_per_client.to_string();
-    spawn_app_with(&[
-        "--max-connections-per-client",
-        &connections,
-        "--max-websockets-per-client",
-        &websockets,
-    ])
-    .await
+    TestApp::builder()
+        .args(&[
+            "--max-connections-per-client",
+            &connections,
+            "--max-websockets-per-client",
+            &websockets,
+        ])
+        .spawn()
+        .await
 }
 
 #[tokio::test]
@@ -182,13 +184,15 @@ async fn one_address_trying_520_websockets_holds_its_cap_and_another_address_is_
 
 #[tokio::test]
 async fn one_address_at_its_connection_cap_gets_a_coded_429_before_the_gateway_cap() {
-    let app = spawn_app_with(&[
-        "--max-connections-per-client",
-        "4",
-        "--max-connections",
-        "6",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--max-connections-per-client",
+            "4",
+            "--max-connections",
+            "6",
+        ])
+        .spawn()
+        .await;
     let mut held = Vec::new();
     for _ in 0..4 {
         held.push(held_connection(FIRST, app.address).await);
@@ -231,15 +235,17 @@ async fn one_address_at_its_connection_cap_gets_a_coded_429_before_the_gateway_c
 #[tokio::test]
 async fn behind_a_trusted_proxy_websockets_count_per_forwarded_client_and_its_connections_are_not_capped()
  {
-    let app = spawn_app_with(&[
-        "--trusted-proxies",
-        "127.0.0.1",
-        "--max-websockets-per-client",
-        "2",
-        "--max-connections-per-client",
-        "2",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--trusted-proxies",
+            "127.0.0.1",
+            "--max-websockets-per-client",
+            "2",
+            "--max-connections-per-client",
+            "2",
+        ])
+        .spawn()
+        .await;
     let alice = [("x-forwarded-for", "198.51.100.1")];
     let bob = [("x-forwarded-for", "198.51.100.2")];
     let mut held = Vec::new();
@@ -262,7 +268,10 @@ async fn behind_a_trusted_proxy_websockets_count_per_forwarded_client_and_its_co
 
 #[tokio::test]
 async fn the_health_listener_answers_while_the_main_listener_is_full() {
-    let app = spawn_app_with(&["--max-connections", "2", "--health-listen", "127.0.0.1:0"]).await;
+    let app = TestApp::builder()
+        .args(&["--max-connections", "2", "--health-listen", "127.0.0.1:0"])
+        .spawn()
+        .await;
     let health = app.health_address.expect("a health listener");
     let _held = [
         held_connection(FIRST, app.address).await,

@@ -6,18 +6,25 @@
 //! normalise, a malformed domain, an account the upstream refuses), runs each
 //! through async-graphql ([`GatewaySchema::execute`], which never takes the
 //! compiled path) and through the compiled path of the same gateway, and
-//! compares the bytes. Then, over real sockets, the compiled path is shown to be
-//! taken (its metric) with the same answer.
+//! compares the bytes. The fields it selects are the schema's, as the compiled
+//! path's one table compiles them; another test walks the schema and fails for a
+//! field that table neither compiles nor declines. Then, over real sockets, the
+//! compiled path is shown to be taken (its metric) with the same answer, over
+//! HTTP, graphql-transport-ws and SSE.
 
 use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::LazyLock;
 
+use async_graphql::parser::parse_schema;
+use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
 use async_graphql::{Request, Variables};
 use axum::http::HeaderMap;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use registrar_gateway::fair_share::{ClientAddress, ClientId};
-use registrar_gateway::graphql::{Compiled, GatewaySchema};
+use registrar_gateway::graphql::{Compiled, GatewaySchema, SchemaShape, compiled_fields};
 use serde_json::{Value, json};
 
 use crate::support::{self, ACCOUNT, TestApp, scrape};
@@ -41,44 +48,122 @@ const DOMAINS: [&str; 12] = [
     "not a domain",
 ];
 
-/// Leaf fields of `RegistrationStatus` (`ageSeconds` apart, see [`AGE_KEYS`]).
-const LEAVES: [&str; 11] = [
-    "__typename",
-    "domainName",
-    "state",
-    "rawState",
-    "completed",
-    "createdAt",
-    "updatedAt",
-    "context",
-    "nextCheckAt",
-    "fetchedAt",
-    "stale",
-];
+/// What documents select, derived from the schema and the compiled path's table:
+/// the leaf fields of `RegistrationStatus` the compiled path compiles (`ageSeconds`
+/// apart, see [`AGE_KEYS`]), and its object fields with their compiled leaves.
+struct Shape {
+    leaves: Vec<&'static str>,
+    objects: Vec<(&'static str, Vec<&'static str>)>,
+}
 
-/// Object fields of `RegistrationStatus` and their fields.
-const OBJECTS: [(&str, &[&str]); 5] = [
-    ("links", &["__typename", "self", "resource"]),
-    ("error", &["__typename", "code", "message"]),
-    (
-        "actionRequired",
-        &["__typename", "action", "confirmationSentTo"],
-    ),
-    ("blocked", &["__typename", "blockedBy", "detail"]),
-    (
-        "registration",
-        &[
-            "__typename",
-            "domainName",
-            "status",
-            "createdAt",
-            "expiresAt",
-            "autoRenew",
-            "privacyMode",
-            "locked",
-        ],
-    ),
-];
+static SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+    let schema = schema_objects();
+    let tables: HashMap<_, _> = compiled_fields().into_iter().collect();
+    let compiled = |type_name: &str| -> Vec<(&'static str, Option<String>)> {
+        let fields = &schema[type_name];
+        tables[type_name]
+            .iter()
+            .filter(|(_, compiled)| *compiled)
+            .map(|(name, _)| {
+                let returns = fields
+                    .iter()
+                    .find(|(field, _)| field == name)
+                    .and_then(|(_, returns)| schema.contains_key(returns).then(|| returns.clone()));
+                (*name, returns)
+            })
+            .collect()
+    };
+    let (mut leaves, mut objects) = (Vec::new(), Vec::new());
+    for (name, object) in compiled("RegistrationStatus") {
+        match object {
+            None if name != "ageSeconds" => leaves.push(name),
+            None => {}
+            Some(object) => {
+                let inner = compiled(&object)
+                    .into_iter()
+                    .filter(|(_, nested)| nested.is_none())
+                    .map(|(name, _)| name)
+                    .collect();
+                objects.push((name, inner));
+            }
+        }
+    }
+    Shape { leaves, objects }
+});
+
+/// The schema's object types: each field's name and the named type it returns.
+fn schema_objects() -> HashMap<String, Vec<(String, String)>> {
+    fn named(ty: &Type) -> String {
+        match &ty.base {
+            BaseType::Named(name) => name.to_string(),
+            BaseType::List(inner) => named(inner),
+        }
+    }
+    let sdl = registrar_gateway::graphql::sdl(SchemaShape::Standalone);
+    let document = parse_schema(&sdl).expect("the schema's SDL parses");
+    document
+        .definitions
+        .into_iter()
+        .filter_map(|definition| {
+            let TypeSystemDefinition::Type(definition) = definition else {
+                return None;
+            };
+            let TypeKind::Object(object) = definition.node.kind else {
+                return None;
+            };
+            let fields = object
+                .fields
+                .into_iter()
+                .map(|field| (field.node.name.node.to_string(), named(&field.node.ty.node)))
+                .collect();
+            Some((definition.node.name.node.to_string(), fields))
+        })
+        .collect()
+}
+
+/// The compiled path's table and the schema agree: every field of every type the
+/// compiled path serves (from `RegistrationStatus` down) is in the table, compiled
+/// or declined, and the table names no field the schema lacks. A field added to
+/// the schema fails here until the compiled path handles or declines it.
+#[test]
+fn every_field_of_the_types_the_compiled_path_serves_is_compiled_or_declined() {
+    let schema = schema_objects();
+    let tables: HashMap<_, _> = compiled_fields().into_iter().collect();
+    let (mut unlisted, mut visited) = (Vec::new(), HashSet::new());
+    let mut to_visit = vec!["RegistrationStatus".to_owned()];
+    while let Some(type_name) = to_visit.pop() {
+        if !visited.insert(type_name.clone()) {
+            continue;
+        }
+        let table = tables
+            .get(type_name.as_str())
+            .unwrap_or_else(|| panic!("the compiled path serves {type_name} but has no table"));
+        let fields = &schema[&type_name];
+        for (field, returns) in fields {
+            match table.iter().find(|(name, _)| name == field) {
+                None => unlisted.push(format!("{type_name}.{field}")),
+                Some((_, true)) if schema.contains_key(returns) => to_visit.push(returns.clone()),
+                Some(_) => {}
+            }
+        }
+        for (name, _) in table {
+            assert!(
+                *name == "__typename" || fields.iter().any(|(field, _)| field == name),
+                "{type_name}.{name} is in the compiled table but not in the schema"
+            );
+        }
+    }
+    assert!(
+        unlisted.is_empty(),
+        "fields the compiled path neither compiles nor declines (add each to its type's \
+         FIELDS table in src/graphql/compiled/plan.rs): {unlisted:?}"
+    );
+    assert_eq!(
+        visited.len(),
+        tables.len(),
+        "every table is reached from RegistrationStatus"
+    );
+}
 
 /// Aliases; `state` and `links` are also field names, so some documents conflict
 /// (two fields under one key) and async-graphql refuses them.
@@ -122,10 +207,10 @@ fn alias() -> impl Strategy<Value = Option<usize>> {
 
 fn pick() -> impl Strategy<Value = Pick> {
     prop_oneof![
-        4 => (alias(), 0..LEAVES.len()).prop_map(|(alias, name)| Pick::Leaf(alias, name)),
+        4 => (alias(), 0..SHAPE.leaves.len()).prop_map(|(alias, name)| Pick::Leaf(alias, name)),
         1 => (0..AGE_KEYS.len()).prop_map(Pick::Age),
-        2 => (0..OBJECTS.len()).prop_flat_map(|object| {
-            let fields = OBJECTS[object].1.len();
+        2 => (0..SHAPE.objects.len()).prop_flat_map(|object| {
+            let fields = SHAPE.objects[object].1.len();
             (
                 prop::option::weighted(0.2, 0..2usize),
                 Just(object),
@@ -251,11 +336,11 @@ fn render(pick: &Pick) -> String {
             .unwrap_or_default()
     };
     match pick {
-        Pick::Leaf(a, name) => format!("{}{}", alias(a), LEAVES[*name]),
+        Pick::Leaf(a, name) => format!("{}{}", alias(a), SHAPE.leaves[*name]),
         Pick::Age(0) => "ageSeconds".to_owned(),
         Pick::Age(key) => format!("{}: ageSeconds", AGE_KEYS[*key]),
         Pick::Object(a, object, fields) => {
-            let (name, names) = OBJECTS[*object];
+            let (name, names) = &SHAPE.objects[*object];
             let inner: Vec<String> = fields
                 .iter()
                 .map(|(a, field)| {
@@ -334,17 +419,21 @@ fn compiled_answers_are_byte_for_byte_what_async_graphql_answers() {
         .build()
         .unwrap();
     // Statuses stay cached for the whole test, so both paths read one snapshot.
-    let app = runtime.block_on(support::spawn_app_with(&[
-        "--cache-ttl-active",
-        "1h",
-        "--cache-ttl-waiting",
-        "1h",
-        "--cache-ttl-not-found",
-        "1h",
-        "--cache-ttl-error",
-        "1h",
-    ]));
-    app.simulator.set_forbidden_accounts([FORBIDDEN]).unwrap();
+    let app = runtime.block_on(
+        TestApp::builder()
+            .args(&[
+                "--cache-ttl-active",
+                "1h",
+                "--cache-ttl-waiting",
+                "1h",
+                "--cache-ttl-not-found",
+                "1h",
+                "--cache-ttl-error",
+                "1h",
+            ])
+            .spawn(),
+    );
+    app.simulator().set_forbidden_accounts([FORBIDDEN]).unwrap();
     let client = client();
     let compiled_cases = Cell::new(0);
     let mut runner = TestRunner::new(Config {
@@ -406,7 +495,10 @@ async fn post(app: &TestApp, body: Value) -> (reqwest::StatusCode, HeaderMap, Ve
 
 #[tokio::test]
 async fn a_repeated_query_is_answered_from_its_compiled_plan_with_the_same_answer() {
-    let app = support::spawn_app_with(&["--cache-ttl-active", "1h"]).await;
+    let app = TestApp::builder()
+        .args(&["--cache-ttl-active", "1h"])
+        .spawn()
+        .await;
     let body = json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-in-progress.com" } });
     assert_eq!(compiled_queries(&app).await, 0.0);
 
@@ -449,7 +541,10 @@ async fn a_repeated_query_is_answered_from_its_compiled_plan_with_the_same_answe
 
 #[tokio::test]
 async fn a_repeated_query_over_a_websocket_or_sse_is_answered_from_its_compiled_plan() {
-    let app = support::spawn_app_with(&["--cache-ttl-active", "1h"]).await;
+    let app = TestApp::builder()
+        .args(&["--cache-ttl-active", "1h"])
+        .spawn()
+        .await;
     let payload =
         json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-in-progress.com" } });
     let mut client = support::connect_ready(&app).await;

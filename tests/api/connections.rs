@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::spawn_app_with;
+use crate::support::TestApp;
 
 /// A test fails instead of hanging when the server never closes a socket.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -27,7 +27,10 @@ async fn read_until_closed(socket: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn a_client_sending_headers_too_slowly_is_disconnected() {
-    let app = spawn_app_with(&["--header-read-timeout", "200ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--header-read-timeout", "200ms"])
+        .spawn()
+        .await;
     let mut socket = TcpStream::connect(app.address).await.unwrap();
     socket
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
@@ -39,7 +42,10 @@ async fn a_client_sending_headers_too_slowly_is_disconnected() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
-    let app = spawn_app_with(&["--idle-timeout", "200ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--idle-timeout", "200ms"])
+        .spawn()
+        .await;
     let mut socket = TcpStream::connect(app.address).await.unwrap();
     socket
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
@@ -51,7 +57,10 @@ async fn an_idle_keep_alive_connection_is_closed() {
 
 #[tokio::test]
 async fn connections_past_the_cap_get_a_coded_503_and_healthz_answers_again_after() {
-    let app = spawn_app_with(&["--max-connections", "3"]).await;
+    let app = TestApp::builder()
+        .args(&["--max-connections", "3"])
+        .spawn()
+        .await;
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut socket = TcpStream::connect(app.address).await.unwrap();
@@ -87,17 +96,19 @@ async fn connections_past_the_cap_get_a_coded_503_and_healthz_answers_again_afte
 
 #[tokio::test]
 async fn shutdown_drains_with_readiness_503_then_closes_the_listener_then_drops_slow_sockets() {
-    let app = spawn_app_with(&[
-        // Long enough for the readiness request below to be answered during the
-        // drain on a loaded machine.
-        "--shutdown-drain",
-        "2s",
-        "--shutdown-timeout",
-        "300ms",
-        "--header-read-timeout",
-        "60s",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            // Long enough for the readiness request below to be answered during the
+            // drain on a loaded machine.
+            "--shutdown-drain",
+            "2s",
+            "--shutdown-timeout",
+            "300ms",
+            "--header-read-timeout",
+            "60s",
+        ])
+        .spawn()
+        .await;
     let address = app.address;
     let http = reqwest::Client::new();
     let ready = format!("http://{address}/readyz");

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::support::{scrape, spawn_app};
+use crate::support::{TestApp, scrape};
 
 const DASHBOARD: &str = include_str!("../../deploy/grafana/dashboards/registrar-gateway.json");
 const DATASOURCE: &str =
@@ -44,7 +44,7 @@ fn exported_names(exposition: &str) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_dashboard_query_names_an_exported_metric_and_the_provisioned_datasource() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let exposition = scrape(&app).await;
     let exported = exported_names(&exposition.text);
     let dashboard: Value = serde_json::from_str(DASHBOARD).expect("the dashboard is JSON");

@@ -10,7 +10,7 @@ use reqwest::Response;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{TestApp, header, spawn_app, spawn_app_with};
+use crate::support::{TestApp, header};
 
 const DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/web/explorer/dist");
 const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/web/explorer");
@@ -47,7 +47,7 @@ fn page_config(html: &str) -> Value {
 
 #[tokio::test]
 async fn the_page_loads_only_its_own_files_under_a_strict_policy() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let page = get(&app, "/", None).await;
     assert_eq!(page.status(), 200);
     assert_eq!(
@@ -83,7 +83,7 @@ async fn the_page_loads_only_its_own_files_under_a_strict_policy() {
 
 #[tokio::test]
 async fn the_opening_tabs_query_list_and_watch_and_run_as_they_are() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let html = get(&app, "/", None).await.text().await.unwrap();
     let config = page_config(&html);
     let tabs = config["tabs"].as_array().unwrap();
@@ -125,7 +125,7 @@ async fn the_opening_tabs_query_list_and_watch_and_run_as_they_are() {
 
 #[tokio::test]
 async fn assets_are_immutable_and_precompressed_by_accept_encoding() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let manifest = manifest();
     let script = manifest["script"].as_str().unwrap();
     let path = format!("/assets/{script}");
@@ -181,7 +181,10 @@ async fn assets_are_immutable_and_precompressed_by_accept_encoding() {
 
 #[tokio::test]
 async fn disable_explorer_removes_the_page_and_its_assets_but_not_the_api() {
-    let app = spawn_app_with(&["--disable-explorer"]).await;
+    let app = TestApp::builder()
+        .args(&["--disable-explorer"])
+        .spawn()
+        .await;
     let script = manifest()["script"].as_str().unwrap().to_owned();
     assert_eq!(get(&app, "/", None).await.status(), 404);
     assert_eq!(
@@ -194,12 +197,14 @@ async fn disable_explorer_removes_the_page_and_its_assets_but_not_the_api() {
 
 #[tokio::test]
 async fn the_page_shows_where_the_access_key_goes_and_why_docs_are_missing() {
-    let app = spawn_app_with(&[
-        "--access-key",
-        "explorer-test-key-0123",
-        "--disable-introspection",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--access-key",
+            "explorer-test-key-0123",
+            "--disable-introspection",
+        ])
+        .spawn()
+        .await;
     let html = get(&app, "/", None).await.text().await.unwrap();
     assert!(
         !html.contains("explorer-test-key-0123"),

@@ -11,8 +11,8 @@ use registrar_gateway::config::GatewayConfig;
 use registrar_simulator::{Faults, SimulatorSettings};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, WATCH, connect, spawn_app_with};
-use crate::support::{spawn_pass_through, spawn_simulator, spawn_simulator_with};
+use crate::support::{TestApp, WATCH, connect};
+use crate::support::{spawn_simulator, spawn_simulator_with};
 
 /// A budget whose burst is 40 requests (no reserve) and that does not refill
 /// during a test; one client may spend a fifth of it (a burst of 8).
@@ -61,7 +61,7 @@ async fn a_greedy_client_spends_its_share_and_a_polite_one_still_gets_answers() 
         "--cache-ttl-not-found",
         "1h",
     ]);
-    let app = spawn_app_with(&args).await;
+    let app = TestApp::builder().args(&args).spawn().await;
     let greedy = "198.51.100.66";
     let mut answered = Vec::new();
     let mut refused = 0;
@@ -109,7 +109,7 @@ async fn a_greedy_client_spends_its_share_and_a_polite_one_still_gets_answers() 
 
 #[tokio::test]
 async fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
-    let app = spawn_app_with(&SHARED_BUDGET).await;
+    let app = TestApp::builder().args(&SHARED_BUDGET).spawn().await;
     for i in 0..8 {
         let (status, _, body) = lookup(&app, "198.51.100.66", &format!("a-{i}.com")).await;
         assert_eq!(status, 200, "{body}");
@@ -154,15 +154,17 @@ async fn stream(app: &TestApp, accept: &str, key: &str, domain: &str) -> reqwest
 
 #[tokio::test]
 async fn open_subscriptions_are_capped_per_client_over_every_transport() {
-    let app = spawn_app_with(&[
-        "--access-key",
-        "key-one",
-        "--access-key",
-        "key-two",
-        "--max-subscriptions-per-client",
-        "3",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--access-key",
+            "key-one",
+            "--access-key",
+            "key-two",
+            "--max-subscriptions-per-client",
+            "3",
+        ])
+        .spawn()
+        .await;
     let init = |key: &str| json!({ "X-Gateway-Key": key });
 
     // Client "key-one": one subscription over each of three transports...
@@ -215,7 +217,12 @@ async fn open_subscriptions_are_capped_per_client_over_every_transport() {
 #[tokio::test]
 async fn four_hundred_guessed_tokens_from_one_client_make_at_most_the_caps_worth_of_calls() {
     let simulator = spawn_simulator().await.handle;
-    let app = spawn_pass_through(simulator, &["--max-new-credentials-per-client", "10"]).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .pass_through()
+        .args(&["--max-new-credentials-per-client", "10"])
+        .spawn()
+        .await;
     let tokens: Vec<String> = (0..400).map(|i| format!("Bearer guessed-{i:04}")).collect();
     let started = std::time::Instant::now();
     let answers = join_all(tokens.iter().map(|token| async {
@@ -248,7 +255,11 @@ async fn four_hundred_guessed_tokens_from_one_client_make_at_most_the_caps_worth
 async fn a_credential_cloudflare_refused_is_refused_again_without_asking() {
     let settings = SimulatorSettings::default().refuse_credential("revoked-token");
     let simulator = spawn_simulator_with(settings).await.handle;
-    let app = spawn_pass_through(simulator, &[]).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .pass_through()
+        .spawn()
+        .await;
     let revoked = [("authorization", "Bearer revoked-token")];
     for i in 0..20 {
         let (status, body) = app.status_with(&revoked, &format!("revoked-{i}.com")).await;
@@ -284,21 +295,23 @@ async fn lookups_joining_a_load_in_flight_or_hitting_the_cache_spend_nothing() {
     // client as by default.
     let defaults = GatewayConfig::from_args(["registrar-gateway"]).unwrap();
     let connections = defaults.fair_share.max_connections_per_client.to_string();
-    let app = spawn_app_with(&[
-        "--max-connections-per-client",
-        &connections,
-        "--upstream-budget",
-        "2000",
-        "--upstream-budget-window",
-        "1h",
-        "--client-budget-share",
-        "0.1",
-        "--cache-ttl-not-found",
-        "150ms",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--max-connections-per-client",
+            &connections,
+            "--upstream-budget",
+            "2000",
+            "--upstream-budget-window",
+            "1h",
+            "--client-budget-share",
+            "0.1",
+            "--cache-ttl-not-found",
+            "150ms",
+        ])
+        .spawn()
+        .await;
     let latency = Duration::from_millis(20);
-    app.simulator
+    app.simulator()
         .set_faults(Faults {
             latency,
             ..Faults::default()
@@ -371,7 +384,7 @@ async fn a_client_cannot_pick_its_identity_with_the_header_the_proxies_do_not_wr
             "--forwarded-header",
             header,
         ]);
-        let app = spawn_app_with(&args).await;
+        let app = TestApp::builder().args(&args).spawn().await;
         let fixed_value = match fixed {
             "forwarded" => "for=198.51.100.66".to_owned(),
             _ => "198.51.100.66".to_owned(),

@@ -10,8 +10,8 @@ use registrar_simulator::{SimulatorSettings, credential_tag};
 use serde_json::{Value, json};
 
 use crate::subscriptions::{fast_app, next_change};
+use crate::support::spawn_simulator_with;
 use crate::support::{TOKEN, TestApp, WsClient, connect, connect_ready};
-use crate::support::{spawn_gateway, spawn_simulator_with};
 
 /// Reads `client`'s messages until each of `ids` has `count` more `next` payloads
 /// (and, with `complete`, its `complete` after them); returns them by id.
@@ -48,7 +48,7 @@ async fn read_each(
 }
 
 fn advance(app: &TestApp, seconds: u64) {
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(seconds))
         .expect("the clock advances");
 }
@@ -142,7 +142,11 @@ async fn different_variables_or_credentials_never_share_an_execution() {
         .handle;
     let mut flags: Vec<&str> = crate::subscriptions::FAST_POLLING.to_vec();
     flags.extend(["--credential-mode", "pass-through-or-server"]);
-    let app = spawn_gateway(simulator, TOKEN, &flags).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .args(&flags)
+        .spawn()
+        .await;
     let document = "subscription($domain: String!, $keep: Boolean! = false) { \
         registrationStatusChanged(domain: $domain, keepWatchingActionRequired: $keep) \
         { sequence status { state context } } }";

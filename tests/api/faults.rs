@@ -8,8 +8,8 @@ use futures::future::join_all;
 use registrar_simulator::Faults;
 use serde_json::Value;
 
+use crate::support::TestApp;
 use crate::support::spawn_simulator_with;
-use crate::support::{TOKEN, TestApp, spawn_app_with, spawn_gateway};
 use registrar_simulator::SimulatorSettings;
 
 fn code(body: &Value) -> &Value {
@@ -21,7 +21,7 @@ fn status(body: &Value) -> &Value {
 }
 
 fn fault(app: &TestApp, faults: Faults) {
-    app.simulator
+    app.simulator()
         .set_faults(faults)
         .expect("valid fault settings");
 }
@@ -31,7 +31,7 @@ fn fault(app: &TestApp, faults: Faults) {
 async fn spawn_expiring(extra: &[&str]) -> TestApp {
     let mut args = vec!["--cache-ttl-active", "0s", "--cache-ttl-error", "0s"];
     args.extend_from_slice(extra);
-    spawn_app_with(&args).await
+    TestApp::builder().args(&args).spawn().await
 }
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn a_hanging_upstream_times_out_per_attempt_with_bounded_retries() {
     );
     let body = app.status_of("demo-pending.com").await;
     assert_eq!(code(&body), "UPSTREAM_TIMEOUT", "{body}");
-    let stats = app.simulator.stats();
+    let stats = app.simulator().stats();
     assert_eq!((stats.requests_total, stats.hangs), (2, 2));
     fault(&app, Faults::default());
     let body = app.status_of("demo-pending.com").await;
@@ -110,7 +110,7 @@ async fn reset_connections_are_retried_and_reported_unavailable() {
     );
     let body = app.status_of("demo-pending.com").await;
     assert_eq!(code(&body), "UPSTREAM_UNAVAILABLE", "{body}");
-    assert_eq!(app.simulator.stats().resets, 3);
+    assert_eq!(app.simulator().stats().resets, 3);
     fault(
         &app,
         Faults {
@@ -158,7 +158,11 @@ async fn a_long_retry_after_is_surfaced_at_once_as_rate_limited() {
         spawn_simulator_with(SimulatorSettings::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
-    let app = spawn_gateway(simulator, TOKEN, &["--cache-ttl-error", "0s"]).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .args(&["--cache-ttl-error", "0s"])
+        .spawn()
+        .await;
     app.spend_upstream_request_elsewhere().await;
     let body = app.status_of("demo-failed.com").await;
     assert_eq!(code(&body), "UPSTREAM_RATE_LIMITED", "{body}");
@@ -183,11 +187,15 @@ async fn a_short_retry_after_is_waited_out_and_the_read_succeeds() {
         "--upstream-timeout",
         "2s",
     ];
-    let app = spawn_gateway(simulator, TOKEN, &retry).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .args(&retry)
+        .spawn()
+        .await;
     app.spend_upstream_request_elsewhere().await;
     let body = app.status_of("demo-failed.com").await;
     assert_eq!(status(&body)["state"], "FAILED", "{body}");
-    let stats = app.simulator.stats();
+    let stats = app.simulator().stats();
     assert!(stats.rate_limited >= 1, "{stats:?}");
     assert!(stats.requests_total <= 2 + 3, "{stats:?}");
 }
@@ -228,7 +236,7 @@ async fn a_failing_upstream_is_not_hammered_concurrent_and_later_callers_share_o
         "--upstream-retries",
         "0",
     ];
-    let app = spawn_app_with(&shared_for_an_hour).await;
+    let app = TestApp::builder().args(&shared_for_an_hour).spawn().await;
     app.status_of("demo-pending.com").await;
     fault(
         &app,

@@ -4,8 +4,8 @@
 use registrar_gateway::graphql::{SchemaShape, sdl};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, change, connect_ready, spawn_app, spawn_app_with};
-use crate::support::{spawn_pass_through, spawn_simulator};
+use crate::support::spawn_simulator;
+use crate::support::{TestApp, change, connect_ready};
 
 /// What Hive Gateway or Apollo Router send for `Domain { registrationStatus }`.
 const DOMAIN_STATUSES: &str = r#"
@@ -32,7 +32,7 @@ async fn entities(app: &TestApp, query: &str, variables: Value) -> Value {
 
 #[tokio::test]
 async fn the_subgraph_answers_its_sdl_and_the_standalone_schema_has_no_federation_fields() {
-    let app = spawn_app_with(&["--federation"]).await;
+    let app = TestApp::builder().args(&["--federation"]).spawn().await;
     let body = app.query("{ _service { sdl } }", json!({})).await;
     let served = body["data"]["_service"]["sdl"].as_str().expect("an SDL");
     assert_eq!(served, sdl(SchemaShape::Subgraph));
@@ -40,7 +40,7 @@ async fn the_subgraph_answers_its_sdl_and_the_standalone_schema_has_no_federatio
     assert!(served.contains("type Domain @key(fields: \"name\")"));
     assert!(served.contains("type RegistrationStatus @key(fields: \"domainName\")"));
 
-    let standalone = spawn_app().await;
+    let standalone = TestApp::builder().spawn().await;
     for (query, field) in [
         ("{ _service { sdl } }", "_service"),
         (DOMAIN_STATUSES, "_entities"),
@@ -60,7 +60,7 @@ async fn the_subgraph_answers_its_sdl_and_the_standalone_schema_has_no_federatio
 
 #[tokio::test]
 async fn domains_get_their_statuses_with_errors_on_their_own_items() {
-    let app = spawn_app_with(&["--federation"]).await;
+    let app = TestApp::builder().args(&["--federation"]).spawn().await;
     let batch = [
         "demo-succeeded.com",
         "nothing-here.com",
@@ -97,7 +97,7 @@ async fn domains_get_their_statuses_with_errors_on_their_own_items() {
 
 #[tokio::test]
 async fn a_batch_asking_for_one_domain_many_times_makes_one_upstream_call() {
-    let app = spawn_app_with(&["--federation"]).await;
+    let app = TestApp::builder().args(&["--federation"]).spawn().await;
     let batch = ["demo-pending.com"; 20];
     let body = entities(&app, DOMAIN_STATUSES, domains(&batch)).await;
     let items = body["data"]["_entities"].as_array().expect("a list");
@@ -112,7 +112,7 @@ async fn a_batch_asking_for_one_domain_many_times_makes_one_upstream_call() {
 
 #[tokio::test]
 async fn registration_statuses_resolve_by_domain_name() {
-    let app = spawn_app_with(&["--federation"]).await;
+    let app = TestApp::builder().args(&["--federation"]).spawn().await;
     let query = r#"query($representations: [_Any!]!) {
       _entities(representations: $representations) { ... on RegistrationStatus { domainName state } }
     }"#;
@@ -136,7 +136,10 @@ async fn registration_statuses_resolve_by_domain_name() {
 
 #[tokio::test]
 async fn entity_batches_count_toward_max_lookups_before_anything_runs() {
-    let app = spawn_app_with(&["--federation", "--max-lookups", "3"]).await;
+    let app = TestApp::builder()
+        .args(&["--federation", "--max-lookups", "3"])
+        .spawn()
+        .await;
     let body = entities(
         &app,
         DOMAIN_STATUSES,
@@ -173,7 +176,7 @@ async fn entity_batches_count_toward_max_lookups_before_anything_runs() {
 
 #[tokio::test]
 async fn malformed_representations_are_refused_without_upstream_calls() {
-    let app = spawn_app_with(&["--federation"]).await;
+    let app = TestApp::builder().args(&["--federation"]).spawn().await;
     let cases = [
         json!([{ "name": "demo-succeeded.com" }]),
         json!([{ "__typename": "Nope", "name": "demo-succeeded.com" }]),
@@ -194,7 +197,12 @@ async fn malformed_representations_are_refused_without_upstream_calls() {
 #[tokio::test]
 async fn entities_follow_the_credential_mode() {
     let simulator = spawn_simulator().await.handle;
-    let app = spawn_pass_through(simulator, &["--federation"]).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .pass_through()
+        .args(&["--federation"])
+        .spawn()
+        .await;
     let body = entities(&app, DOMAIN_STATUSES, domains(&["demo-succeeded.com"])).await;
     assert_eq!(
         body["data"]["_entities"][0]["registrationStatus"],
@@ -223,7 +231,7 @@ async fn entities_follow_the_credential_mode() {
 
 #[tokio::test]
 async fn the_subgraph_serves_subscriptions_on_its_own_endpoint() {
-    let app = spawn_app_with(&["--federation"]).await;
+    let app = TestApp::builder().args(&["--federation"]).spawn().await;
     let mut client = connect_ready(&app).await;
     client.watch("1", "demo-succeeded.com", false).await;
     let next = client.recv().await;
@@ -238,7 +246,7 @@ async fn the_subgraph_serves_subscriptions_on_its_own_endpoint() {
 
 #[tokio::test]
 async fn repeated_and_mixed_representations_each_get_their_own_error() {
-    let app = spawn_app_with(&["--federation"]).await;
+    let app = TestApp::builder().args(&["--federation"]).spawn().await;
     let query = r#"query($representations: [_Any!]!) {
       _entities(representations: $representations) {
         ... on Domain { registrationStatus { state } }

@@ -7,7 +7,7 @@ use registrar_simulator::Faults;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use crate::support::{GRAPHQL_RESPONSE_JSON, TestApp, spawn_app, spawn_app_with};
+use crate::support::{GRAPHQL_RESPONSE_JSON, TestApp};
 
 const QUERY: &str = r#"{ registrationStatus(domain: "demo-succeeded.com") { state } }"#;
 
@@ -62,7 +62,7 @@ async fn get(app: &TestApp, accept: &str, params: &[(&str, &str)]) -> reqwest::R
 
 #[tokio::test]
 async fn post_answers_in_the_media_type_the_client_accepts() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let body = json!({ "query": QUERY }).to_string();
 
     let response = post(
@@ -93,7 +93,7 @@ async fn post_answers_in_the_media_type_the_client_accepts() {
 
 #[tokio::test]
 async fn unparseable_and_invalid_documents_are_request_errors() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for query in [
         "{ registrationStatus(",
         "{ noSuchField }",
@@ -127,7 +127,7 @@ async fn unparseable_and_invalid_documents_are_request_errors() {
 
 #[tokio::test]
 async fn malformed_http_requests_get_4xx_without_reaching_graphql() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let json = "application/json";
     let query = json!({ "query": QUERY }).to_string();
     let cases = [
@@ -166,7 +166,7 @@ async fn malformed_http_requests_get_4xx_without_reaching_graphql() {
 
 #[tokio::test]
 async fn get_runs_queries_with_url_parameters() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let query = "query One($d: String!) { registrationStatus(domain: $d) { state } } query Two { __typename }";
     let params = [
         ("query", query),
@@ -184,7 +184,7 @@ async fn get_runs_queries_with_url_parameters() {
 
 #[tokio::test]
 async fn get_refuses_mutations_with_405() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let response = get(
         &app,
         GRAPHQL_RESPONSE_JSON,
@@ -210,7 +210,10 @@ async fn get_refuses_mutations_with_405() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
-    let app = spawn_app_with(&["--body-limit", "1024"]).await;
+    let app = TestApp::builder()
+        .args(&["--body-limit", "1024"])
+        .spawn()
+        .await;
     let padding = " ".repeat(2048);
     let body = json!({ "query": format!("{padding}{QUERY}") }).to_string();
     let response = post(&app, GRAPHQL_RESPONSE_JSON, "application/json", body).await;
@@ -222,13 +225,16 @@ async fn oversized_bodies_are_refused_with_413() {
 
 #[tokio::test]
 async fn requests_not_answered_in_time_are_refused_with_408() {
-    let app = spawn_app_with(&["--request-timeout", "100ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--request-timeout", "100ms"])
+        .spawn()
+        .await;
     let hang = Faults {
         hang_share: 1.0,
         hang_for: Duration::from_secs(30),
         ..Faults::default()
     };
-    app.simulator
+    app.simulator()
         .set_faults(hang)
         .expect("valid fault settings");
     let body = json!({ "query": QUERY }).to_string();
@@ -238,7 +244,10 @@ async fn requests_not_answered_in_time_are_refused_with_408() {
 
 #[tokio::test]
 async fn cors_allows_only_the_configured_origins() {
-    let app = spawn_app_with(&["--cors-origins", "https://app.example.com"]).await;
+    let app = TestApp::builder()
+        .args(&["--cors-origins", "https://app.example.com"])
+        .spawn()
+        .await;
     let preflight = |origin: &'static str| {
         app.http
             .request(reqwest::Method::OPTIONS, app.url("/graphql"))
@@ -263,7 +272,7 @@ async fn cors_allows_only_the_configured_origins() {
 
 #[tokio::test]
 async fn health_and_readiness_are_served() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
@@ -282,7 +291,7 @@ fn persisted(query: &str) -> Value {
 
 #[tokio::test]
 async fn persisted_queries_answer_not_found_until_the_document_comes_with_its_hash() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let extensions = persisted(QUERY);
     let by_hash = json!({ "extensions": extensions }).to_string();
     let unknown = post(

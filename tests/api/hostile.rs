@@ -4,7 +4,7 @@
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
 
-use crate::support::{GRAPHQL_RESPONSE_JSON, STATUS_QUERY, TestApp, spawn_app_with};
+use crate::support::{GRAPHQL_RESPONSE_JSON, STATUS_QUERY, TestApp};
 
 /// What a rejected input must get back.
 enum Expect {
@@ -277,14 +277,16 @@ fn cases() -> Vec<(&'static str, String, Expect)> {
 
 #[tokio::test]
 async fn every_rejected_input_gets_its_code_and_makes_no_upstream_call() {
-    let app = spawn_app_with(&[
-        "--max-domains",
-        "5",
-        "--max-lookups",
-        "10",
-        "--disable-introspection",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--max-domains",
+            "5",
+            "--max-lookups",
+            "10",
+            "--disable-introspection",
+        ])
+        .spawn()
+        .await;
     for (name, body, expected) in cases() {
         let (status, answer) = send(&app, body).await;
         let code = &answer["errors"][0]["extensions"]["code"];
@@ -318,7 +320,10 @@ async fn every_rejected_input_gets_its_code_and_makes_no_upstream_call() {
 
 #[tokio::test]
 async fn within_the_limits_the_same_shapes_are_served() {
-    let app = spawn_app_with(&["--max-domains", "5", "--max-lookups", "10"]).await;
+    let app = TestApp::builder()
+        .args(&["--max-domains", "5", "--max-lookups", "10"])
+        .spawn()
+        .await;
     let (status, answer) = send(&app, aliases(3)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["data"]["a2"]["state"], "SUCCEEDED");
@@ -337,7 +342,7 @@ async fn within_the_limits_the_same_shapes_are_served() {
 /// operation name or document is answered in under 4 KB, whatever the path.
 #[tokio::test]
 async fn a_60_kb_bad_input_is_answered_in_under_4_kb() {
-    let app = spawn_app_with(&[]).await;
+    let app = TestApp::builder().spawn().await;
     let long = "x".repeat(60 * 1024);
     let bodies = [
         json!({ "query": "query($d: String!) { registrationStatus(domain: $d) { state } }", "variables": { "d": format!("{long}.com") } }),
@@ -366,7 +371,7 @@ async fn a_60_kb_bad_input_is_answered_in_under_4_kb() {
 /// plain; two `Host` headers are refused.
 #[tokio::test]
 async fn odd_request_ids_are_replaced_and_two_host_headers_refused() {
-    let app = spawn_app_with(&[]).await;
+    let app = TestApp::builder().spawn().await;
     let echoed = |id: &str| {
         let request = app.http.get(app.url("/healthz")).header("x-request-id", id);
         async move {

@@ -108,7 +108,7 @@ async fn sse_until_complete(reader: &mut Reader) -> Vec<(Option<String>, Value)>
 }
 
 fn advance(app: &TestApp, seconds: u64) {
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(seconds))
         .expect("the clock advances");
 }

@@ -3,14 +3,14 @@
 
 use serde_json::Value;
 
-use crate::support::spawn_app;
+use crate::support::TestApp;
 
 const GRAPHQL_JS: &str = include_str!("../fixtures/introspection/graphql-js.graphql");
 const GRAPHQL_CORE: &str = include_str!("../fixtures/introspection/graphql-core.graphql");
 
 #[tokio::test]
 async fn graphql_js_and_graphql_core_introspection_answer_under_default_limits() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for (tool, document) in [("graphql-js", GRAPHQL_JS), ("graphql-core", GRAPHQL_CORE)] {
         let answer = app.query(document, Value::Null).await;
         assert_eq!(answer.get("errors"), None, "{tool}: {answer}");
@@ -27,7 +27,7 @@ async fn graphql_js_and_graphql_core_introspection_answer_under_default_limits()
 
 #[tokio::test]
 async fn a_deep_of_type_nest_and_an_introspection_flood_are_refused() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let nest = format!(
         "{{ __type(name: \"Query\") {{ name{} }} }}",
         " ofType { name".repeat(25) + &" }".repeat(25)

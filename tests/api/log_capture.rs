@@ -61,12 +61,12 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
 
     let simulator = support::spawn_simulator().await.handle;
     simulator.refuse_credential(REVOKED_TOKEN);
-    let server = support::spawn_gateway(
-        simulator.clone(),
-        SERVER_TOKEN,
-        &["--access-key", ACCESS_KEY],
-    )
-    .await;
+    let server = support::TestApp::builder()
+        .simulator(simulator.clone())
+        .token(SERVER_TOKEN)
+        .args(&["--access-key", ACCESS_KEY])
+        .spawn()
+        .await;
     for headers in [
         vec![("x-gateway-key", ACCESS_KEY)],
         vec![("authorization", &*format!("Bearer {ACCESS_KEY}"))],
@@ -83,16 +83,16 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
     std::fs::write(&keys_file, format!("{FILE_ACCESS_KEY}\n")).unwrap();
     let tagging = registrar_simulator::SimulatorSettings::default().tag_credentials();
     let tagging = support::spawn_simulator_with(tagging).await.handle;
-    let from_files = support::spawn_gateway_with_args(
-        tagging,
-        &[
+    let from_files = support::TestApp::builder()
+        .simulator(tagging)
+        .args(&[
             "--api-token-file",
             token_file.to_str().unwrap(),
             "--access-keys-file",
             keys_file.to_str().unwrap(),
-        ],
-    )
-    .await;
+        ])
+        .spawn()
+        .await;
     let (status, body) = from_files
         .status_with(&[("x-gateway-key", FILE_ACCESS_KEY)], "demo-succeeded.com")
         .await;
@@ -107,17 +107,17 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
     let (status, _) = from_files.status_with(&[], "demo-succeeded.com").await;
     assert_eq!(status, 401, "the key file's key is required");
 
-    let pass_through = support::spawn_gateway(
-        simulator.clone(),
-        REVOKED_TOKEN,
-        &[
+    let pass_through = support::TestApp::builder()
+        .simulator(simulator.clone())
+        .token(REVOKED_TOKEN)
+        .args(&[
             "--credential-mode",
             "pass-through-or-server",
             "--cache-ttl-error",
             "0s",
-        ],
-    )
-    .await;
+        ])
+        .spawn()
+        .await;
     let bearer = format!("Bearer {CLIENT_TOKEN}");
     let revoked = format!("Bearer {REVOKED_TOKEN}");
     for headers in [

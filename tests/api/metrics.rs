@@ -5,13 +5,11 @@ use futures::future::join_all;
 use registrar_simulator::Faults;
 use serde_json::json;
 
-use crate::support::{
-    TOKEN, TestApp, change, connect, connect_ready, scrape, scrape_url, spawn_app, spawn_app_with,
-};
+use crate::support::{TOKEN, TestApp, change, connect, connect_ready, scrape, scrape_url};
 
 #[tokio::test]
 async fn two_hundred_identical_queries_show_one_upstream_call_and_199_shared_lookups() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     join_all((0..200).map(|_| app.status_of("demo-pending.com"))).await;
     let metrics = scrape(&app).await;
 
@@ -64,15 +62,17 @@ async fn two_hundred_identical_queries_show_one_upstream_call_and_199_shared_loo
 #[tokio::test]
 async fn the_budget_left_is_labelled_by_a_short_fingerprint_and_refusals_are_counted() {
     // A budget of 20 per hour (no reserve): a burst of 2, then refusals.
-    let app = spawn_app_with(&[
-        "--upstream-budget",
-        "20",
-        "--upstream-budget-window",
-        "1h",
-        "--budget-reserve",
-        "0",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--upstream-budget",
+            "20",
+            "--upstream-budget-window",
+            "1h",
+            "--budget-reserve",
+            "0",
+        ])
+        .spawn()
+        .await;
     for n in 0..4 {
         app.status_of(&format!("demo-pending-{n}.com")).await;
     }
@@ -101,9 +101,12 @@ async fn the_budget_left_is_labelled_by_a_short_fingerprint_and_refusals_are_cou
 
 #[tokio::test]
 async fn upstream_failures_are_counted_per_attempt_and_stale_answers_as_stale() {
-    let app = spawn_app_with(&["--upstream-retries", "2", "--cache-ttl-active", "100ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--upstream-retries", "2", "--cache-ttl-active", "100ms"])
+        .spawn()
+        .await;
     app.status_of("demo-pending.com").await;
-    app.simulator
+    app.simulator()
         .set_faults(Faults {
             error_share: 1.0,
             ..Default::default()
@@ -140,15 +143,17 @@ async fn upstream_failures_are_counted_per_attempt_and_stale_answers_as_stale() 
 
 #[tokio::test]
 async fn subscriptions_pollers_and_events_are_gauged_while_watched() {
-    let app = spawn_app_with(&[
-        "--poll-initial",
-        "1h",
-        "--poll-max",
-        "1h",
-        "--poller-grace",
-        "0s",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--poll-initial",
+            "1h",
+            "--poll-max",
+            "1h",
+            "--poller-grace",
+            "0s",
+        ])
+        .spawn()
+        .await;
     let mut client = connect_ready(&app).await;
     client.watch("1", "demo-pending.com", false).await;
     let first = client.recv().await;
@@ -190,7 +195,10 @@ async fn subscriptions_pollers_and_events_are_gauged_while_watched() {
 
 #[tokio::test]
 async fn metrics_can_be_served_on_their_own_listener_or_not_at_all() {
-    let app = spawn_app_with(&["--metrics-listen", "127.0.0.1:0"]).await;
+    let app = TestApp::builder()
+        .args(&["--metrics-listen", "127.0.0.1:0"])
+        .spawn()
+        .await;
     let separate = app.metrics_address.expect("a metrics listener");
     app.status_of("demo-pending.com").await;
     let metrics = scrape_url(&app, &format!("http://{separate}/metrics")).await;
@@ -198,7 +206,10 @@ async fn metrics_can_be_served_on_their_own_listener_or_not_at_all() {
     let main = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(main.status(), 404, "not on the public listener");
 
-    let off = spawn_app_with(&["--disable-metrics"]).await;
+    let off = TestApp::builder()
+        .args(&["--disable-metrics"])
+        .spawn()
+        .await;
     let response = off.http.get(off.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(off.metrics_address, None);
@@ -206,7 +217,10 @@ async fn metrics_can_be_served_on_their_own_listener_or_not_at_all() {
 
 #[tokio::test]
 async fn a_subscription_over_sse_is_gauged_under_its_protocol_until_the_client_leaves() {
-    let app = spawn_app_with(&["--poll-initial", "1h", "--poll-max", "1h"]).await;
+    let app = TestApp::builder()
+        .args(&["--poll-initial", "1h", "--poll-max", "1h"])
+        .spawn()
+        .await;
     let query =
         r#"subscription { registrationStatusChanged(domain: "demo-pending.com") { sequence } }"#;
     let mut response = app
@@ -268,7 +282,10 @@ async fn first_streamed_event(app: &TestApp, accept: &str) -> reqwest::Response 
 
 #[tokio::test]
 async fn operations_are_counted_on_every_transport_under_its_own_label() {
-    let app = spawn_app_with(&["--poll-initial", "1h", "--poll-max", "1h"]).await;
+    let app = TestApp::builder()
+        .args(&["--poll-initial", "1h", "--poll-max", "1h"])
+        .spawn()
+        .await;
     let watch =
         json!({ "query": crate::support::WATCH, "variables": { "domain": "demo-pending.com" } });
 
@@ -373,7 +390,10 @@ async fn read_sse_events(response: &mut reqwest::Response, read: &mut String, ev
 
 #[tokio::test]
 async fn every_event_a_subscriber_receives_counts_once_in_events_delivered_by_protocol() {
-    let app = spawn_app_with(&["--poll-initial", "50ms", "--poll-max", "50ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--poll-initial", "50ms", "--poll-max", "50ms"])
+        .spawn()
+        .await;
     let mut modern = connect_ready(&app).await;
     for id in ["1", "2", "3"] {
         modern.watch(id, "demo-succeeds.com", false).await;
@@ -400,7 +420,7 @@ async fn every_event_a_subscriber_receives_counts_once_in_events_delivered_by_pr
     let mut received = 0;
     let mut states = Vec::new();
     for (step, advance) in [(1, 0), (2, 10), (3, 20)] {
-        app.simulator
+        app.simulator()
             .advance_clock(std::time::Duration::from_secs(advance))
             .unwrap();
         while received < step * 3 {
@@ -452,7 +472,10 @@ async fn every_event_a_subscriber_receives_counts_once_in_events_delivered_by_pr
 #[tokio::test]
 async fn with_access_keys_on_the_main_listener_answers_metrics_only_with_a_key() {
     let key = "scrape-key-0123";
-    let app = spawn_app_with(&["--access-key", key]).await;
+    let app = TestApp::builder()
+        .args(&["--access-key", key])
+        .spawn()
+        .await;
     let metrics = app.url("/metrics");
     for (header, value) in [("x-gateway-key", "wrong-key-0123"), ("accept", "*/*")] {
         let refused = app
@@ -479,7 +502,10 @@ async fn with_access_keys_on_the_main_listener_answers_metrics_only_with_a_key()
         assert!(scraped.text().await.unwrap().contains("registrar_gateway_"));
     }
 
-    let apart = spawn_app_with(&["--access-key", key, "--metrics-listen", "127.0.0.1:0"]).await;
+    let apart = TestApp::builder()
+        .args(&["--access-key", key, "--metrics-listen", "127.0.0.1:0"])
+        .spawn()
+        .await;
     let address = apart.metrics_address.unwrap();
     let internal = apart
         .http

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{STATUS_QUERY, TestApp, spawn_app, spawn_app_with, spawn_process};
+use crate::support::{STATUS_QUERY, TestApp, spawn_process};
 
 /// The HTTP status of a websocket upgrade offering `protocol` with these headers.
 async fn upgrade_status(app: &TestApp, protocol: &str, headers: &[(&str, &str)]) -> (u16, Value) {
@@ -28,7 +28,10 @@ async fn upgrade_status(app: &TestApp, protocol: &str, headers: &[(&str, &str)])
 
 #[tokio::test]
 async fn a_websocket_from_another_site_is_refused_at_the_upgrade_on_both_protocols() {
-    let app = spawn_app_with(&["--cors-origins", "https://app.example"]).await;
+    let app = TestApp::builder()
+        .args(&["--cors-origins", "https://app.example"])
+        .spawn()
+        .await;
     let own = format!("http://{}", app.address);
     for protocol in ["graphql-transport-ws", "graphql-ws"] {
         let (status, body) =
@@ -50,7 +53,7 @@ async fn a_websocket_from_another_site_is_refused_at_the_upgrade_on_both_protoco
 
 #[tokio::test]
 async fn a_same_origin_page_keeps_its_websocket() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut request = format!("ws://{}/graphql", app.address)
         .into_client_request()
         .unwrap();
@@ -68,7 +71,7 @@ async fn a_same_origin_page_keeps_its_websocket() {
 
 #[tokio::test]
 async fn browser_requests_from_another_site_are_refused_and_reach_no_upstream() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let body = json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-pending.com" } });
     let (status, answer) = app
         .status_with(&[("origin", "https://evil.example")], "demo-pending.com")
@@ -86,7 +89,7 @@ async fn browser_requests_from_another_site_are_refused_and_reach_no_upstream() 
 
 #[tokio::test]
 async fn a_loopback_gateway_refuses_other_host_names_unless_allowed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (status, answer) = app
         .status_with(&[("host", "attacker.example")], "demo-pending.com")
         .await;
@@ -103,7 +106,10 @@ async fn a_loopback_gateway_refuses_other_host_names_unless_allowed() {
     assert_eq!(status, 200);
     assert_eq!(app.upstream_calls(), 1, "only the allowed request");
 
-    let allowed = spawn_app_with(&["--allowed-hosts", "gw.example"]).await;
+    let allowed = TestApp::builder()
+        .args(&["--allowed-hosts", "gw.example"])
+        .spawn()
+        .await;
     let (status, _) = allowed
         .status_with(&[("host", "gw.example")], "demo-succeeded.com")
         .await;

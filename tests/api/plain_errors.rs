@@ -7,7 +7,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{GRAPHQL_RESPONSE_JSON, connect_ready, spawn_app};
+use crate::support::{GRAPHQL_RESPONSE_JSON, TestApp, connect_ready};
 
 /// A document missing its last `}`.
 const UNFINISHED: &str = r#"{ registrationStatus(domain: "demo-succeeds.com") { state }"#;
@@ -23,7 +23,7 @@ fn assert_graphql_js_syntax_error(error: &Value) {
 
 #[tokio::test]
 async fn a_syntax_error_is_one_line_with_its_location_over_post_get_and_websockets() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let post = app
         .http
         .post(app.url("/graphql"))
@@ -56,7 +56,7 @@ async fn a_syntax_error_is_one_line_with_its_location_over_post_get_and_websocke
 
 #[tokio::test]
 async fn a_batched_request_is_told_batching_is_not_supported() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let one = json!({ "query": "{ __typename }" });
     let response = app
         .http
@@ -80,7 +80,7 @@ async fn a_batched_request_is_told_batching_is_not_supported() {
 
 #[tokio::test]
 async fn a_websocket_to_the_explorer_page_is_refused_with_a_pointer_to_graphql() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for path in ["/", "/graphq"] {
         let mut request = format!("ws://{}{path}", app.address)
             .into_client_request()

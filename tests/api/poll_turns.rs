@@ -16,8 +16,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use registrar_simulator::SimulatorSettings;
 
-use crate::support::{ACCOUNT, TOKEN, WsClient, change, connect_ready};
-use crate::support::{spawn_gateway, spawn_simulator_with};
+use crate::support::spawn_simulator_with;
+use crate::support::{ACCOUNT, TestApp, WsClient, change, connect_ready};
 
 const CONNECTIONS: usize = 6;
 const PER_CONNECTION: usize = 10;
@@ -50,7 +50,7 @@ async fn until_each_sees(client: &mut WsClient, state: &str, complete: bool) {
 
 /// Requests the simulator saw per watched registration.
 fn polls(app: &crate::support::TestApp) -> Vec<u64> {
-    let stats = app.simulator.stats();
+    let stats = app.simulator().stats();
     let counted = stats
         .registrations
         .get(ACCOUNT)
@@ -89,7 +89,11 @@ async fn more_watches_than_the_budget_polls_are_all_admitted_and_polled_in_turn(
         "--ws-keepalive",
         "1h",
     ];
-    let app = spawn_gateway(simulator, TOKEN, &flags).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .args(&flags)
+        .spawn()
+        .await;
 
     let mut clients = Vec::new();
     for connection in 0..CONNECTIONS {
@@ -113,7 +117,7 @@ async fn more_watches_than_the_budget_polls_are_all_admitted_and_polled_in_turn(
     // Each change is seen by every subscriber, every registration polled in turn.
     for (advance, state, complete) in [(10, "IN_PROGRESS", false), (20, "SUCCEEDED", true)] {
         let before = polls(&app);
-        app.simulator
+        app.simulator()
             .advance_clock(Duration::from_secs(advance))
             .unwrap();
         join_all(
@@ -132,6 +136,6 @@ async fn more_watches_than_the_budget_polls_are_all_admitted_and_polled_in_turn(
         );
     }
 
-    let stats = app.simulator.stats();
+    let stats = app.simulator().stats();
     assert_eq!(stats.rate_limited, 0, "the upstream never had to refuse");
 }

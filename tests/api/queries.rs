@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::spawn_simulator_with;
-use crate::support::{ACCOUNT, spawn_app, spawn_app_with};
+use crate::support::{ACCOUNT, TestApp};
 use registrar_simulator::SimulatorSettings;
 
 fn status(body: &Value) -> &Value {
@@ -25,7 +25,7 @@ fn assert_links(status: &Value, domain: &str) {
 
 #[tokio::test]
 async fn terminal_states_carry_their_registration_or_error() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
 
     let body = app.status_of("demo-succeeded.com").await;
     let succeeded = status(&body);
@@ -59,7 +59,10 @@ async fn terminal_states_carry_their_registration_or_error() {
 
 #[tokio::test]
 async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_success() {
-    let app = spawn_app_with(&["--cache-ttl-active", "0s", "--cache-ttl-waiting", "0s"]).await;
+    let app = TestApp::builder()
+        .args(&["--cache-ttl-active", "0s", "--cache-ttl-waiting", "0s"])
+        .spawn()
+        .await;
     let domain = "demo-action-required.com";
 
     let body = app.status_of(domain).await;
@@ -72,7 +75,7 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
     assert_links(pending, domain);
     let created_at = pending["createdAt"].clone();
 
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(5))
         .expect("the clock advances");
     let body = app.status_of(domain).await;
@@ -80,7 +83,7 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
     assert_eq!(status(&body)["createdAt"], created_at);
     assert_ne!(status(&body)["updatedAt"], created_at);
 
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(10))
         .expect("the clock advances");
     let body = app.status_of(domain).await;
@@ -96,7 +99,7 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
         "r***@demo-action-required.com"
     );
 
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(3600))
         .expect("the clock advances");
     let body = app.status_of(domain).await;
@@ -106,8 +109,8 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
         "action_required never resolves on its own"
     );
 
-    app.simulator.resolve_action(ACCOUNT, domain).unwrap();
-    app.simulator
+    app.simulator().resolve_action(ACCOUNT, domain).unwrap();
+    app.simulator()
         .advance_clock(Duration::from_secs(10))
         .expect("the clock advances");
     let body = app.status_of(domain).await;
@@ -117,9 +120,12 @@ async fn a_workflow_is_followed_through_pending_in_progress_action_required_and_
 
 #[tokio::test]
 async fn a_blocked_workflow_reports_who_blocks_it() {
-    let app = spawn_app_with(&["--cache-ttl-active", "0s"]).await;
+    let app = TestApp::builder()
+        .args(&["--cache-ttl-active", "0s"])
+        .spawn()
+        .await;
     app.status_of("demo-blocked.com").await;
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(15))
         .expect("the clock advances");
     let body = app.status_of("demo-blocked.com").await;
@@ -132,7 +138,7 @@ async fn a_blocked_workflow_reports_who_blocks_it() {
 
 #[tokio::test]
 async fn freshness_says_when_the_status_was_fetched() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let body = app.status_of("demo-pending.com").await;
     let pending = status(&body);
     let fetched_at =
@@ -147,14 +153,14 @@ async fn freshness_says_when_the_status_was_fetched() {
 
 #[tokio::test]
 async fn a_domain_without_a_workflow_is_null_not_an_error() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let body = app.status_of("never-registered.com").await;
     assert_eq!(body, json!({ "data": { "registrationStatus": null } }));
 }
 
 #[tokio::test]
 async fn equivalent_spellings_of_a_domain_share_one_upstream_call() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for spelling in [
         "Demo-Succeeded.COM",
         "demo-succeeded.com.",
@@ -168,7 +174,7 @@ async fn equivalent_spellings_of_a_domain_share_one_upstream_call() {
 
 #[tokio::test]
 async fn bad_domains_and_account_ids_are_refused_before_any_upstream_call() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let cases = [
         json!({ "domain": "not a domain" }),
         json!({ "domain": "../../etc/passwd" }),
@@ -202,7 +208,7 @@ async fn refused_credentials_surface_as_upstream_auth_with_the_upstream_codes() 
         spawn_simulator_with(SimulatorSettings::default().refuse_credential(crate::support::TOKEN))
             .await
             .handle;
-    let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;
+    let app = TestApp::builder().simulator(simulator).spawn().await;
     let body = app.status_of("demo-succeeded.com").await;
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], "UPSTREAM_AUTH", "{body}");
@@ -223,7 +229,7 @@ async fn an_upstream_429_is_reported_and_pauses_the_credential_for_every_caller(
         spawn_simulator_with(SimulatorSettings::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
-    let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;
+    let app = TestApp::builder().simulator(simulator).spawn().await;
     app.spend_upstream_request_elsewhere().await;
     let body = app.status_of("demo-failed.com").await;
     let error = &body["errors"][0];
@@ -256,7 +262,7 @@ async fn a_spent_ratelimit_header_stops_the_next_call_before_it_is_sent() {
         spawn_simulator_with(SimulatorSettings::default().rate_limit(1, Duration::from_secs(300)))
             .await
             .handle;
-    let app = crate::support::spawn_gateway(simulator, crate::support::TOKEN, &[]).await;
+    let app = TestApp::builder().simulator(simulator).spawn().await;
     app.status_of("demo-succeeded.com").await;
     let body = app.status_of("demo-failed.com").await;
     assert_eq!(
@@ -269,7 +275,7 @@ async fn a_spent_ratelimit_header_stops_the_next_call_before_it_is_sent() {
         "Ratelimit said r=0: the second call was never sent"
     );
     assert_eq!(
-        app.simulator.stats().rate_limited,
+        app.simulator().stats().rate_limited,
         0,
         "the simulator never had to answer 429"
     );
@@ -277,7 +283,7 @@ async fn a_spent_ratelimit_header_stops_the_next_call_before_it_is_sent() {
 
 #[tokio::test]
 async fn a_dashboard_query_answers_each_domain_and_isolates_failures() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let query = r#"query($domains: [String!]!) { registrationStatuses(domains: $domains) { domainName state } }"#;
     let domains = json!(["demo-succeeded.com", "nothing-here.com", "demo-failed.com"]);
     let body = app.query(query, json!({ "domains": domains })).await;
@@ -286,7 +292,7 @@ async fn a_dashboard_query_answers_each_domain_and_isolates_failures() {
         json!([{ "domainName": "demo-succeeded.com", "state": "SUCCEEDED" }, null, { "domainName": "demo-failed.com", "state": "FAILED" }])
     );
 
-    app.simulator
+    app.simulator()
         .set_faults(registrar_simulator::Faults {
             error_share: 1.0,
             ..Default::default()
@@ -311,7 +317,10 @@ async fn a_dashboard_query_answers_each_domain_and_isolates_failures() {
 
 #[tokio::test]
 async fn a_dashboard_query_over_the_list_limit_is_refused_whole() {
-    let app = spawn_app_with(&["--max-domains", "2"]).await;
+    let app = TestApp::builder()
+        .args(&["--max-domains", "2"])
+        .spawn()
+        .await;
     let query =
         r#"query($domains: [String!]!) { registrationStatuses(domains: $domains) { state } }"#;
     let body = app

@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{
-    ACCOUNT, TestApp, WsClient, change, connect_ready, spawn_app_with, spawn_pass_through,
-    spawn_sandbox, spawn_simulator,
-};
+use crate::support::{ACCOUNT, TestApp, WsClient, change, connect_ready, spawn_simulator};
 
 const START: &str = r#"mutation Start($domain: String!, $accountId: ID, $years: Int, $autoRenew: Boolean, $privacyMode: PrivacyMode) {
   startRegistration(domain: $domain, accountId: $accountId, years: $years, autoRenew: $autoRenew, privacyMode: $privacyMode) {
@@ -33,7 +30,7 @@ async fn registering_app(extra: &[&str]) -> TestApp {
         "30s",
     ];
     args.extend_from_slice(extra);
-    spawn_app_with(&args).await
+    TestApp::builder().args(&args).spawn().await
 }
 
 async fn start(app: &TestApp, variables: Value) -> Value {
@@ -42,8 +39,8 @@ async fn start(app: &TestApp, variables: Value) -> Value {
 
 /// Upstream GETs and POSTs the simulator received for `domain` in the test account.
 fn upstream_counts(app: &TestApp, domain: &str) -> (u64, u64) {
-    let creates = app.simulator.stats().creates;
-    let requests = app.simulator.requests_for(ACCOUNT, domain);
+    let creates = app.simulator().stats().creates;
+    let requests = app.simulator().requests_for(ACCOUNT, domain);
     (requests - creates, creates)
 }
 
@@ -90,11 +87,15 @@ async fn a_front_end_starts_a_registration_and_follows_it_to_success() {
 
     let mut client = follow(&app, domain).await;
     assert_eq!(next_state(&mut client).await["state"], "PENDING");
-    app.simulator.advance_clock(Duration::from_secs(2)).unwrap();
+    app.simulator()
+        .advance_clock(Duration::from_secs(2))
+        .unwrap();
     let moving = next_state(&mut client).await;
     assert_eq!(moving["state"], "IN_PROGRESS");
     assert!(moving["nextCheckAt"].is_string());
-    app.simulator.advance_clock(Duration::from_secs(3)).unwrap();
+    app.simulator()
+        .advance_clock(Duration::from_secs(3))
+        .unwrap();
     let done = next_state(&mut client).await;
     assert_eq!(
         done,
@@ -157,7 +158,7 @@ async fn an_existing_workflow_is_returned_and_never_posted_again() {
         body["data"]["startRegistration"]["state"], "PENDING",
         "{body}"
     );
-    assert_eq!(app.simulator.stats().creates, 0);
+    assert_eq!(app.simulator().stats().creates, 0);
 }
 
 #[tokio::test]
@@ -165,9 +166,11 @@ async fn a_workflow_ending_in_an_unknown_completed_state_ends_the_subscription()
     let app = registering_app(&[]).await;
     let mut client = follow(&app, "demo-unknown-completed.com").await;
     assert_eq!(next_state(&mut client).await["state"], "PENDING");
-    app.simulator.advance_clock(Duration::from_secs(5)).unwrap();
+    app.simulator()
+        .advance_clock(Duration::from_secs(5))
+        .unwrap();
     assert_eq!(next_state(&mut client).await["state"], "IN_PROGRESS");
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(10))
         .unwrap();
     let ended = next_state(&mut client).await;
@@ -194,7 +197,7 @@ fn refusal(body: &Value) -> (&str, &str) {
 
 #[tokio::test]
 async fn with_real_credentials_registration_is_off_unless_enabled() {
-    let app = spawn_app_with(&[]).await;
+    let app = TestApp::builder().spawn().await;
     let body = start(&app, json!({ "domain": "my-new-startup.com" })).await;
     let (code, message) = refusal(&body);
     assert_eq!(code, "REGISTRATION_DISABLED");
@@ -271,15 +274,15 @@ async fn mutations_are_refused_over_get_and_run_over_a_websocket_only_as_mutatio
         client.recv().await,
         json!({ "type": "complete", "id": "m" })
     );
-    assert_eq!(app.simulator.stats().creates, 1);
+    assert_eq!(app.simulator().stats().creates, 1);
     // A subscription document cannot reach the mutation field.
     let sneaky = r#"subscription { startRegistration(domain: "sneaky.com") { state } }"#;
     client
         .send(json!({ "type": "subscribe", "id": "s", "payload": { "query": sneaky } }))
         .await;
     assert_eq!(client.recv().await["type"], "error");
-    assert_eq!(app.simulator.stats().creates, 1);
-    assert_eq!(app.simulator.requests_for(ACCOUNT, "via-get.com"), 0);
+    assert_eq!(app.simulator().stats().creates, 1);
+    assert_eq!(app.simulator().requests_for(ACCOUNT, "via-get.com"), 0);
 }
 
 #[tokio::test]
@@ -292,10 +295,15 @@ async fn mutations_go_through_the_same_access_keys_and_credential_modes_as_queri
         .post_json_with(&[("x-gateway-key", "k-123")], request)
         .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(app.simulator.stats().creates, 1);
+    assert_eq!(app.simulator().stats().creates, 1);
 
     let simulator = spawn_simulator().await.handle;
-    let pass_through = spawn_pass_through(simulator, &["--enable-registration"]).await;
+    let pass_through = TestApp::builder()
+        .simulator(simulator)
+        .pass_through()
+        .args(&["--enable-registration"])
+        .spawn()
+        .await;
     let body = start(&pass_through, json!({ "domain": "mine.com" })).await;
     assert_eq!(refusal(&body).0, "UNAUTHENTICATED");
     assert_eq!(pass_through.upstream_calls(), 0);
@@ -303,8 +311,8 @@ async fn mutations_go_through_the_same_access_keys_and_credential_modes_as_queri
 
 #[tokio::test]
 async fn the_sandbox_registers_by_default() {
-    let mut app = spawn_sandbox().await;
-    let simulator = app.sandbox.clone().expect("sandbox mode");
+    let app = TestApp::builder().sandbox().spawn().await;
+    let simulator = app.simulator().clone();
     let address = app.address;
     let body: Value = reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
@@ -326,7 +334,10 @@ async fn the_sandbox_registers_by_default() {
 
 #[tokio::test]
 async fn the_registrar_sandbox_api_family_is_reachable() {
-    let app = spawn_app_with(&["--registrar-api", "registrar-sandbox"]).await;
+    let app = TestApp::builder()
+        .args(&["--registrar-api", "registrar-sandbox"])
+        .spawn()
+        .await;
     let body = app.status_of("demo-succeeded.com").await;
     assert_eq!(
         body["data"]["registrationStatus"]["state"], "SUCCEEDED",

@@ -34,7 +34,7 @@ fn sequences(changes: &[Value]) -> Vec<u64> {
 }
 
 fn advance(app: &TestApp, seconds: u64) {
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(seconds))
         .expect("the clock advances");
 }

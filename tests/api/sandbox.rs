@@ -2,13 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{spawn_process, spawn_sandbox};
+use crate::support::{TestApp, spawn_process};
 
 #[tokio::test]
 async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
-    let mut app = spawn_sandbox().await;
+    let app = TestApp::builder().sandbox().spawn().await;
     assert!(
-        app.sandbox.is_some(),
+        app.simulator_if_any().is_some(),
         "sandbox mode runs the embedded simulator"
     );
     let address = app.address;

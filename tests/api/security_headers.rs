@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::support::{STATUS_QUERY, spawn_app};
+use crate::support::{STATUS_QUERY, TestApp};
 
 /// What every answer must carry, whatever its route or status.
 const ALWAYS: [(&str, &str); 3] = [
@@ -34,7 +34,7 @@ fn csp(response: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn api_answers_forbid_sniffing_framing_referrers_and_any_content() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let body = json!({ "query": STATUS_QUERY, "variables": { "domain": "demo-succeeded.com" } });
     let ok = app.post_json(body).await;
     let refused = app.post_json(json!({ "query": "{" })).await;
@@ -57,7 +57,7 @@ async fn api_answers_forbid_sniffing_framing_referrers_and_any_content() {
 
 #[tokio::test]
 async fn the_explorer_page_keeps_its_own_policy() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let page = app.http.get(app.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert_hardened(&page, "the explorer page");

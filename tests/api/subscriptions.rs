@@ -8,7 +8,7 @@ use registrar_simulator::Faults;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::support::{ACCOUNT, TestApp, spawn_app_with};
+use crate::support::{ACCOUNT, TestApp};
 use crate::support::{WsClient, change, connect_ready};
 
 /// Poll every 10 ms, without jitter or client retries (the poller's own failure
@@ -32,7 +32,7 @@ pub(crate) const FAST_POLLING: [&str; 14] = [
 
 pub(crate) async fn fast_app(extra: &[&str]) -> TestApp {
     let args: Vec<&str> = FAST_POLLING.iter().chain(extra).copied().collect();
-    spawn_app_with(&args).await
+    TestApp::builder().args(&args).spawn().await
 }
 
 pub(crate) fn states(changes: &[Value]) -> Vec<&str> {
@@ -80,7 +80,7 @@ async fn advance_then_expect(
     id: &str,
     state: &str,
 ) {
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(seconds))
         .expect("the clock advances");
     assert_eq!(next_change(client, id).await["status"]["state"], state);
@@ -133,7 +133,7 @@ async fn a_thousand_subscribers_share_one_poller_and_see_every_state_in_order() 
             let (connection, count) = progress.recv().await.unwrap();
             reached[connection] = count;
         }
-        app.simulator
+        app.simulator()
             .advance_clock(Duration::from_secs(advance))
             .expect("the clock advances");
     }
@@ -170,7 +170,7 @@ async fn a_thousand_subscribers_share_one_poller_and_see_every_state_in_order() 
 async fn a_failed_workflow_ends_the_subscription_with_its_error() {
     let app = fast_app(&[]).await;
     let mut client = watch_from_pending(&app, "demo-fails.com", false).await;
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(30))
         .expect("the clock advances");
     let changes = follow_to_completion(&mut client, "1").await;
@@ -185,7 +185,7 @@ async fn a_failed_workflow_ends_the_subscription_with_its_error() {
 async fn action_required_surfaces_the_action_and_completes_by_default() {
     let app = fast_app(&[]).await;
     let mut client = watch_from_pending(&app, "demo-action-required.com", false).await;
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(15))
         .expect("the clock advances");
     let changes = follow_to_completion(&mut client, "1").await;
@@ -215,14 +215,14 @@ async fn keep_watching_follows_action_required_until_the_user_acts() {
     advance_then_expect(&app, &mut client, 5, "1", "IN_PROGRESS").await;
     advance_then_expect(&app, &mut client, 10, "1", "ACTION_REQUIRED").await;
 
-    app.simulator
+    app.simulator()
         .resolve_action(ACCOUNT, "demo-action-required.com")
         .unwrap();
     assert_eq!(
         next_change(&mut client, "1").await["status"]["state"],
         "IN_PROGRESS"
     );
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(10))
         .expect("the clock advances");
     let changes = follow_to_completion(&mut client, "1").await;
@@ -233,7 +233,7 @@ async fn keep_watching_follows_action_required_until_the_user_acts() {
 async fn a_workflow_blocked_past_the_watch_limit_ends_with_watch_expired() {
     let app = fast_app(&["--blocked-max-watch", "100ms"]).await;
     let mut client = watch_from_pending(&app, "demo-blocked.com", false).await;
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(15))
         .expect("the clock advances");
     loop {
@@ -280,7 +280,10 @@ async fn leaving_subscribers_release_the_poller_and_upstream_calls_stop() {
 
 #[tokio::test]
 async fn a_query_of_a_watched_registration_is_served_from_the_pollers_result() {
-    let app = spawn_app_with(&["--poll-initial", "1h", "--poll-max", "1h"]).await;
+    let app = TestApp::builder()
+        .args(&["--poll-initial", "1h", "--poll-max", "1h"])
+        .spawn()
+        .await;
     let mut client = connect_ready(&app).await;
     client.watch("1", "demo-pending.com", false).await;
     next_change(&mut client, "1").await;
@@ -306,20 +309,20 @@ async fn a_late_subscriber_to_a_finished_workflow_gets_it_from_cache_and_complet
 async fn an_upstream_outage_mid_stream_is_ridden_out() {
     let app = fast_app(&[]).await;
     let mut client = watch_from_pending(&app, "demo-succeeds.com", false).await;
-    app.simulator
+    app.simulator()
         .set_faults(Faults {
             error_share: 1.0,
             ..Default::default()
         })
         .unwrap();
     let failing_from = app.upstream_calls();
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(10))
         .expect("the clock advances");
     while app.upstream_calls() < failing_from + 3 {
         tokio::task::yield_now().await;
     }
-    app.simulator.set_faults(Faults::default()).unwrap();
+    app.simulator().set_faults(Faults::default()).unwrap();
     let change = next_change(&mut client, "1").await;
     assert_eq!(
         change["status"]["state"], "IN_PROGRESS",
@@ -331,7 +334,7 @@ async fn an_upstream_outage_mid_stream_is_ridden_out() {
 #[tokio::test]
 async fn subscribers_are_told_when_the_poller_gives_up() {
     let app = fast_app(&["--poll-max-failures", "3"]).await;
-    app.simulator
+    app.simulator()
         .set_faults(Faults {
             error_share: 1.0,
             ..Default::default()

@@ -12,15 +12,14 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::support::{
-    Canned, RunningGateway, STUB_ACCOUNT as ACCOUNT, Stub, UPSTREAM_EXAMPLES as EXAMPLES,
-    gateway_config, spawn_app, start_gateway,
+    Canned, STUB_ACCOUNT as ACCOUNT, Stub, TestApp, UPSTREAM_EXAMPLES as EXAMPLES,
 };
 
 /// The gateway in front of a stub, with registration enabled; stops when dropped.
 struct Gateway {
     address: SocketAddr,
     stub: Stub,
-    _running: RunningGateway,
+    _running: TestApp,
 }
 
 async fn gateway(extra: &[&str]) -> Gateway {
@@ -28,15 +27,13 @@ async fn gateway(extra: &[&str]) -> Gateway {
     let stub = Stub::default();
     let base_url = format!("http://{}/client/v4", listener.local_addr().unwrap());
     tokio::spawn(stub.clone().serve(listener));
-    let mut args = vec![
-        "--api-token",
-        "stub-token",
-        "--account-id",
-        ACCOUNT,
-        "--enable-registration",
-    ];
-    args.extend_from_slice(extra);
-    let running = start_gateway(&gateway_config(&base_url, &args)).await;
+    let running = TestApp::builder()
+        .upstream(&base_url)
+        .token("stub-token")
+        .args(&["--account-id", ACCOUNT, "--enable-registration"])
+        .args(extra)
+        .spawn()
+        .await;
     Gateway {
         address: running.address,
         stub,
@@ -451,7 +448,7 @@ fn the_list_example_decodes_with_the_clients_model() {
 /// examples do: state, completed, links, and each state's own fields.
 #[tokio::test]
 async fn the_simulators_independent_encoding_reads_like_the_examples() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let query = r#"query($domain: String!) { registrationStatus(domain: $domain) {
         domainName state rawState completed links { self resource }
         error { code message } actionRequired { action confirmationSentTo }
@@ -469,7 +466,7 @@ async fn the_simulators_independent_encoding_reads_like_the_examples() {
     // demos reach their waiting states 15 to 45 s of workflow time in.
     app.query(query, json!({ "domain": "demo-pending.com" }))
         .await;
-    app.simulator
+    app.simulator()
         .advance_clock(std::time::Duration::from_secs(20))
         .unwrap();
     for (domain, state, completed) in cases {

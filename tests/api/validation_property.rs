@@ -224,7 +224,7 @@ fn any_document_gets_a_bounded_answer_for_bounded_work() {
         .enable_all()
         .build()
         .unwrap();
-    let app = runtime.block_on(support::spawn_app());
+    let app = runtime.block_on(support::TestApp::builder().spawn());
     let worst: RefCell<Option<(Outcome, String)>> = RefCell::new(None);
     let mut runner = TestRunner::new(Config {
         cases: 96,

@@ -2,7 +2,7 @@
 //! `registrar_gateway_build_info` metric, the explorer's title, and a section of
 //! CHANGELOG.md.
 
-use crate::support::{scrape, spawn_app};
+use crate::support::{TestApp, scrape};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -18,7 +18,7 @@ async fn the_version_is_the_same_in_the_binary_the_metrics_the_explorer_and_the_
         format!("registrar-gateway {VERSION}")
     );
 
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let metrics = scrape(&app).await;
     assert_eq!(
         metrics.value("registrar_gateway_build_info", &[("version", VERSION)]),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::support::{TestApp, spawn_app, spawn_app_with};
+use crate::support::TestApp;
 
 /// `watch <domain>` against `app`, with `env` (and nothing else) and `args`.
 fn watch(app: &TestApp, domain: &str, env: &[(&str, &str)], args: &[&str]) -> Child {
@@ -50,7 +50,7 @@ async fn first_line(child: &mut Child) -> String {
 
 #[tokio::test]
 async fn a_succeeded_registration_exits_0_and_says_so() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (code, stdout, stderr) = finished(watch(&app, "demo-succeeded.com", &[], &[])).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("demo-succeeded.com SUCCEEDED"), "{stdout}");
@@ -62,7 +62,10 @@ async fn a_succeeded_registration_exits_0_and_says_so() {
 
 #[tokio::test]
 async fn failed_action_required_and_errors_exit_with_codes_of_their_own() {
-    let app = spawn_app_with(&["--poll-initial", "50ms", "--poll-max", "50ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--poll-initial", "50ms", "--poll-max", "50ms"])
+        .spawn()
+        .await;
     let (code, stdout, _) = finished(watch(&app, "demo-failed.com", &[], &["--json"])).await;
     assert_eq!(code, 3, "{stdout}");
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -77,7 +80,7 @@ async fn failed_action_required_and_errors_exit_with_codes_of_their_own() {
         first.contains("demo-action-required.com PENDING"),
         "{first}"
     );
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(20))
         .unwrap();
     let (code, stdout, _) = finished(child).await;
@@ -98,20 +101,22 @@ async fn failed_action_required_and_errors_exit_with_codes_of_their_own() {
 
 #[tokio::test]
 async fn a_workflow_blocked_past_the_limit_exits_5() {
-    let app = spawn_app_with(&[
-        "--poll-initial",
-        "50ms",
-        "--poll-max",
-        "50ms",
-        "--poll-blocked-initial",
-        "50ms",
-        "--blocked-max-watch",
-        "200ms",
-    ])
-    .await;
+    let app = TestApp::builder()
+        .args(&[
+            "--poll-initial",
+            "50ms",
+            "--poll-max",
+            "50ms",
+            "--poll-blocked-initial",
+            "50ms",
+            "--blocked-max-watch",
+            "200ms",
+        ])
+        .spawn()
+        .await;
     let mut child = watch(&app, "demo-blocked.com", &[], &[]);
     first_line(&mut child).await;
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(20))
         .unwrap();
     let (code, stdout, _) = finished(child).await;
@@ -121,7 +126,10 @@ async fn a_workflow_blocked_past_the_limit_exits_5() {
 
 #[tokio::test]
 async fn the_access_key_comes_from_gateway_access_key() {
-    let app = spawn_app_with(&["--access-key", "watch-key-0123"]).await;
+    let app = TestApp::builder()
+        .args(&["--access-key", "watch-key-0123"])
+        .spawn()
+        .await;
     let (code, _, stderr) = finished(watch(&app, "demo-succeeded.com", &[], &[])).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("refused the access key"), "{stderr}");

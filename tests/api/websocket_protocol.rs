@@ -5,13 +5,12 @@ use serde_json::{Value, json};
 
 use registrar_simulator::{SimulatorSettings, credential_tag};
 
-use crate::support::{WATCH, connect, connect_ready};
-use crate::support::{spawn_app, spawn_app_with, spawn_pass_through};
+use crate::support::{TestApp, WATCH, connect, connect_ready};
 use crate::support::{spawn_simulator, spawn_simulator_with};
 
 #[tokio::test]
 async fn the_modern_subprotocol_is_chosen_and_echoed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let client = connect(&app, "graphql-ws, graphql-transport-ws").await;
     assert_eq!(client.protocol.as_deref(), Some("graphql-transport-ws"));
     let legacy = connect(&app, "graphql-ws").await;
@@ -33,7 +32,7 @@ async fn the_modern_subprotocol_is_chosen_and_echoed() {
 
 #[tokio::test]
 async fn invalid_messages_close_with_4400() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for message in [
         "not json",
         r#"{"type":"shout"}"#,
@@ -52,7 +51,7 @@ async fn invalid_messages_close_with_4400() {
 
 #[tokio::test]
 async fn subscribing_before_the_ack_closes_with_4401() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect(&app, "graphql-transport-ws").await;
     client
         .send(json!({ "type": "subscribe", "id": "1", "payload": { "query": WATCH } }))
@@ -65,7 +64,7 @@ async fn subscribing_before_the_ack_closes_with_4401() {
 
 #[tokio::test]
 async fn a_second_init_closes_with_4429() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect_ready(&app).await;
     client.send(json!({ "type": "connection_init" })).await;
     assert_eq!(
@@ -76,7 +75,7 @@ async fn a_second_init_closes_with_4429() {
 
 #[tokio::test]
 async fn a_duplicate_active_id_closes_with_4409() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect_ready(&app).await;
     client.watch("same", "demo-pending.com", false).await;
     assert_eq!(client.recv().await["type"], "next");
@@ -89,7 +88,7 @@ async fn a_duplicate_active_id_closes_with_4409() {
 
 #[tokio::test]
 async fn an_id_can_be_reused_once_completed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect_ready(&app).await;
     client.watch("1", "demo-pending.com", false).await;
     assert_eq!(client.recv().await["type"], "next");
@@ -104,7 +103,10 @@ async fn an_id_can_be_reused_once_completed() {
 
 #[tokio::test]
 async fn no_connection_init_in_time_closes_with_4408() {
-    let app = spawn_app_with(&["--ws-init-timeout", "50ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--ws-init-timeout", "50ms"])
+        .spawn()
+        .await;
     let mut client = connect(&app, "graphql-transport-ws").await;
     assert_eq!(
         client.expect_close().await,
@@ -114,7 +116,10 @@ async fn no_connection_init_in_time_closes_with_4408() {
 
 #[tokio::test]
 async fn the_server_pings_idle_connections_and_answers_pings() {
-    let app = spawn_app_with(&["--ws-keepalive", "50ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--ws-keepalive", "50ms"])
+        .spawn()
+        .await;
     let mut client = connect_ready(&app).await;
     assert_eq!(client.recv().await, json!({ "type": "ping" }));
     client.send(json!({ "type": "ping" })).await;
@@ -129,7 +134,7 @@ async fn the_server_pings_idle_connections_and_answers_pings() {
 
 #[tokio::test]
 async fn an_operation_that_cannot_start_gets_an_error_message_not_next() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect_ready(&app).await;
     let payload = json!({ "query": "subscription { noSuchField }" });
     client
@@ -144,7 +149,7 @@ async fn an_operation_that_cannot_start_gets_an_error_message_not_next() {
 
 #[tokio::test]
 async fn queries_run_over_the_socket_too() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect_ready(&app).await;
     let payload =
         json!({ "query": r#"{ registrationStatus(domain: "demo-failed.com") { state } }"# });
@@ -164,7 +169,7 @@ async fn queries_run_over_the_socket_too() {
 
 #[tokio::test]
 async fn shutdown_closes_sockets_with_going_away() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect_ready(&app).await;
     drop(app);
     assert_eq!(client.expect_close().await.0, 1001);
@@ -172,7 +177,7 @@ async fn shutdown_closes_sockets_with_going_away() {
 
 #[tokio::test]
 async fn the_legacy_protocol_streams_changes_and_completes() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect(&app, "graphql-ws").await;
     client
         .send(json!({ "type": "connection_init", "payload": {} }))
@@ -195,7 +200,10 @@ async fn the_legacy_protocol_streams_changes_and_completes() {
 
 #[tokio::test]
 async fn connection_init_without_the_access_key_closes_with_4403() {
-    let app = spawn_app_with(&["--access-key", "gateway-key-1"]).await;
+    let app = TestApp::builder()
+        .args(&["--access-key", "gateway-key-1"])
+        .spawn()
+        .await;
     let mut refused = connect(&app, "graphql-transport-ws").await;
     refused
         .send(json!({ "type": "connection_init", "payload": {} }))
@@ -212,7 +220,10 @@ async fn connection_init_without_the_access_key_closes_with_4403() {
 
 #[tokio::test]
 async fn a_legacy_connection_init_without_the_access_key_is_refused_with_its_code() {
-    let app = spawn_app_with(&["--access-key", "gateway-key-1"]).await;
+    let app = TestApp::builder()
+        .args(&["--access-key", "gateway-key-1"])
+        .spawn()
+        .await;
     let mut refused = connect(&app, "graphql-ws").await;
     refused
         .send(json!({ "type": "connection_init", "payload": {} }))
@@ -230,7 +241,11 @@ async fn a_pass_through_credential_from_connection_init_reaches_the_upstream() {
     let simulator = spawn_simulator_with(SimulatorSettings::default().tag_credentials())
         .await
         .handle;
-    let app = spawn_pass_through(simulator, &[]).await;
+    let app = TestApp::builder()
+        .simulator(simulator)
+        .pass_through()
+        .spawn()
+        .await;
     for protocol in ["graphql-transport-ws", "graphql-ws"] {
         let token = format!("caller-token-{protocol}");
         let mut client = connect(&app, protocol).await;
@@ -253,7 +268,11 @@ async fn a_pass_through_credential_from_connection_init_reaches_the_upstream() {
 
 #[tokio::test]
 async fn pass_through_without_a_credential_is_unauthenticated_over_the_socket() {
-    let app = spawn_pass_through(spawn_simulator().await.handle, &[]).await;
+    let app = TestApp::builder()
+        .simulator(spawn_simulator().await.handle)
+        .pass_through()
+        .spawn()
+        .await;
     let mut client = connect_ready(&app).await;
     client.watch("1", "demo-pending.com", false).await;
     let message = client.recv().await;
@@ -266,7 +285,10 @@ async fn pass_through_without_a_credential_is_unauthenticated_over_the_socket() 
 
 #[tokio::test]
 async fn a_legacy_socket_without_connection_init_is_closed_in_time() {
-    let app = spawn_app_with(&["--ws-init-timeout", "50ms"]).await;
+    let app = TestApp::builder()
+        .args(&["--ws-init-timeout", "50ms"])
+        .spawn()
+        .await;
     let mut client = connect(&app, "graphql-ws").await;
     assert_eq!(
         client.expect_close().await,
@@ -276,7 +298,7 @@ async fn a_legacy_socket_without_connection_init_is_closed_in_time() {
 
 #[tokio::test]
 async fn a_credential_in_a_malformed_connection_init_is_not_echoed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect(&app, "graphql-transport-ws").await;
     let secret = "Bearer do-not-echo-this-token";
     client
@@ -289,7 +311,10 @@ async fn a_credential_in_a_malformed_connection_init_is_not_echoed() {
 
 #[tokio::test]
 async fn operations_per_connection_are_bounded_whatever_their_kind() {
-    let app = spawn_app_with(&["--max-subscriptions-per-connection", "1"]).await;
+    let app = TestApp::builder()
+        .args(&["--max-subscriptions-per-connection", "1"])
+        .spawn()
+        .await;
     let mut client = connect_ready(&app).await;
     client.watch("watch", "demo-pending.com", false).await;
     assert_eq!(client.recv().await["type"], "next");
@@ -307,7 +332,10 @@ async fn operations_per_connection_are_bounded_whatever_their_kind() {
 
 #[tokio::test]
 async fn legacy_operations_per_connection_are_bounded_whatever_their_kind() {
-    let app = spawn_app_with(&["--max-subscriptions-per-connection", "1"]).await;
+    let app = TestApp::builder()
+        .args(&["--max-subscriptions-per-connection", "1"])
+        .spawn()
+        .await;
     let mut client = connect(&app, "graphql-ws").await;
     client
         .send(json!({ "type": "connection_init", "payload": {} }))
@@ -352,7 +380,10 @@ async fn legacy_operations_per_connection_are_bounded_whatever_their_kind() {
 
 #[tokio::test]
 async fn operation_limits_hold_on_both_websocket_protocols() {
-    let app = spawn_app_with(&["--max-root-fields", "2"]).await;
+    let app = TestApp::builder()
+        .args(&["--max-root-fields", "2"])
+        .spawn()
+        .await;
     let aliased = r#"subscription { a: registrationStatusChanged(domain: "demo-pending.com") { sequence }
         b: registrationStatusChanged(domain: "demo-pending.com") { sequence }
         c: registrationStatusChanged(domain: "demo-pending.com") { sequence } }"#;
@@ -391,7 +422,7 @@ async fn operation_limits_hold_on_both_websocket_protocols() {
 
 #[tokio::test]
 async fn a_legacy_close_reason_fits_a_close_frame_whatever_the_client_sent() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let mut client = connect(&app, "graphql-ws").await;
     // async-graphql closes with the parse error, which quotes the unknown type.
     let long_type = "x".repeat(400);

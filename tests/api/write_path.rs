@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::support::{
-    Canned, RunningGateway, STUB_ACCOUNT, Stub, change, connect_ready_to, gateway_config,
-    spawn_app_with, spawn_simulator, start_gateway,
+    Canned, STUB_ACCOUNT, Stub, TestApp, change, connect_ready_to, spawn_simulator,
 };
 use registrar_simulator::Faults;
 
@@ -21,7 +20,7 @@ use registrar_simulator::Faults;
 struct Gateway {
     address: SocketAddr,
     stub: Stub,
-    _running: RunningGateway,
+    _running: TestApp,
 }
 
 async fn gateway(extra: &[&str]) -> Gateway {
@@ -33,15 +32,13 @@ async fn gateway(extra: &[&str]) -> Gateway {
 async fn gateway_at(listener: TcpListener, base_url: &str, extra: &[&str]) -> Gateway {
     let stub = Stub::default();
     tokio::spawn(stub.clone().serve(listener));
-    let mut args = vec![
-        "--api-token",
-        "stub-token",
-        "--account-id",
-        STUB_ACCOUNT,
-        "--enable-registration",
-    ];
-    args.extend_from_slice(extra);
-    let running = start_gateway(&gateway_config(base_url, &args)).await;
+    let running = TestApp::builder()
+        .upstream(base_url)
+        .token("stub-token")
+        .args(&["--account-id", STUB_ACCOUNT, "--enable-registration"])
+        .args(extra)
+        .spawn()
+        .await;
     Gateway {
         address: running.address,
         stub,
@@ -342,7 +339,10 @@ async fn account_ids_are_32_hex_characters_and_one_spelling() {
 /// then its answer comes too late, as a 502, or as a 409.
 #[tokio::test]
 async fn the_simulators_lost_create_answers_are_reconciled_with_one_create_each() {
-    let app = spawn_app_with(&["--enable-registration", "--upstream-timeout", "1s"]).await;
+    let app = TestApp::builder()
+        .args(&["--enable-registration", "--upstream-timeout", "1s"])
+        .spawn()
+        .await;
     let faults = [
         Faults {
             create_delay: Duration::from_secs(3),
@@ -359,15 +359,15 @@ async fn the_simulators_lost_create_answers_are_reconciled_with_one_create_each(
     ];
     for (index, fault) in faults.into_iter().enumerate() {
         let domain = format!("lost-{index}.example");
-        app.simulator.set_faults(fault).unwrap();
-        let creates_before = app.simulator.stats().creates;
+        app.simulator().set_faults(fault).unwrap();
+        let creates_before = app.simulator().stats().creates;
         let body = app.query(START, json!({ "domain": domain })).await;
         assert_eq!(
             body["data"]["startRegistration"]["state"], "PENDING",
             "{domain}: {body}"
         );
         assert_eq!(
-            app.simulator.stats().creates - creates_before,
+            app.simulator().stats().creates - creates_before,
             1,
             "{domain}"
         );
@@ -378,12 +378,15 @@ async fn the_simulators_lost_create_answers_are_reconciled_with_one_create_each(
 /// asks for one only with `retryFailed`.
 #[tokio::test]
 async fn a_failed_simulated_registration_is_retried_only_when_asked() {
-    let app = spawn_app_with(&["--enable-registration"]).await;
+    let app = TestApp::builder()
+        .args(&["--enable-registration"])
+        .spawn()
+        .await;
     let domain = "retry.example";
-    app.simulator
+    app.simulator()
         .add_workflow(crate::support::ACCOUNT, domain, "fails")
         .unwrap();
-    app.simulator
+    app.simulator()
         .advance_clock(Duration::from_secs(60))
         .unwrap();
     let plain = app.query(START, json!({ "domain": domain })).await;
@@ -391,7 +394,7 @@ async fn a_failed_simulated_registration_is_retried_only_when_asked() {
         plain["data"]["startRegistration"]["state"], "FAILED",
         "{plain}"
     );
-    assert_eq!(app.simulator.stats().creates, 0);
+    assert_eq!(app.simulator().stats().creates, 0);
     let retried = app
         .query(START, json!({ "domain": domain, "retryFailed": true }))
         .await;
@@ -399,5 +402,5 @@ async fn a_failed_simulated_registration_is_retried_only_when_asked() {
         retried["data"]["startRegistration"]["state"], "PENDING",
         "{retried}"
     );
-    assert_eq!(app.simulator.stats().creates, 1);
+    assert_eq!(app.simulator().stats().creates, 1);
 }

@@ -1,6 +1,6 @@
 // 1,000 subscribers (10 graphql-ws clients x 100 subscriptions) follow demo-succeeds.com through its
 // whole workflow (about 30 s) with the gateway's default poll settings; prints what they saw and how
-// many requests the upstream (the simulator) received. Run by thousand-subscribers.sh.
+// many requests the upstream (the simulator) received. Run by bench/thousand-subscribers.sh.
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 const gateway = process.env.GATEWAY_WS_URL, simulator = process.env.SIMULATOR_URL;

@@ -200,10 +200,27 @@ fn argument(
     }
 }
 
-/// A field of one of the output types, compiled from its name and selection.
-trait Planned: Sized + PartialEq {
-    /// The field `name` with `selection` (empty for a leaf), if the type has it.
-    fn field(name: &str, selection: &SelectionSet) -> Option<Self>;
+/// How a field is compiled from its selection (empty for a leaf); `None` when
+/// the selection does not fit.
+type Compile<F> = fn(&SelectionSet) -> Option<F>;
+
+/// One output type the compiled path serves: its fields, compiled from their
+/// names and selections.
+trait Planned: Sized + PartialEq + 'static {
+    /// The GraphQL type's name.
+    const TYPE: &'static str;
+
+    /// The one table of the type's fields: every field of the schema's type (and
+    /// `__typename`), each with how it compiles, or `None` for a field the compiled
+    /// path declines (a document selecting it runs through async-graphql). A field
+    /// added to the schema fails `tests/api/compiled_queries.rs` until it is here.
+    const FIELDS: &'static [(&'static str, Option<Compile<Self>>)];
+
+    /// The field `name` with `selection`, if the table compiles it.
+    fn field(name: &str, selection: &SelectionSet) -> Option<Self> {
+        let (_, compile) = Self::FIELDS.iter().find(|(field, _)| *field == name)?;
+        compile.and_then(|compile| compile(selection))
+    }
 
     /// Merges `other`, a later field under the same response key, into this one.
     /// A leaf keeps its first value: async-graphql checks overlapping fields per
@@ -212,6 +229,27 @@ trait Planned: Sized + PartialEq {
     fn merge(&mut self, _other: Self) -> Option<()> {
         Some(())
     }
+}
+
+/// The types the compiled path serves, by name, with their fields and whether
+/// each is compiled (`true`) or declined: [`Planned::FIELDS`], for the test that
+/// walks the schema.
+pub fn compiled_fields() -> Vec<(&'static str, Vec<(&'static str, bool)>)> {
+    fn of<F: Planned>() -> (&'static str, Vec<(&'static str, bool)>) {
+        let fields = F::FIELDS
+            .iter()
+            .map(|(name, compile)| (*name, compile.is_some()))
+            .collect();
+        (F::TYPE, fields)
+    }
+    vec![
+        of::<StatusField>(),
+        of::<LinksField>(),
+        of::<ErrorField>(),
+        of::<ActionRequiredField>(),
+        of::<BlockedField>(),
+        of::<RegistrationField>(),
+    ]
 }
 
 /// The fields of `set` by response key, merged; `None` outside the subset.
@@ -256,28 +294,32 @@ fn leaf<F>(selection: &SelectionSet, field: F) -> Option<F> {
 }
 
 impl Planned for StatusField {
-    fn field(name: &str, set: &SelectionSet) -> Option<Self> {
-        match name {
-            "__typename" => leaf(set, Self::Typename),
-            "domainName" => leaf(set, Self::DomainName),
-            "state" => leaf(set, Self::State),
-            "rawState" => leaf(set, Self::RawState),
-            "completed" => leaf(set, Self::Completed),
-            "createdAt" => leaf(set, Self::CreatedAt),
-            "updatedAt" => leaf(set, Self::UpdatedAt),
-            "links" => selection(set).map(Self::Links),
-            "context" => leaf(set, Self::Context),
-            "error" => selection(set).map(Self::Error),
-            "actionRequired" => selection(set).map(Self::ActionRequired),
-            "blocked" => selection(set).map(Self::Blocked),
-            "nextCheckAt" => leaf(set, Self::NextCheckAt),
-            "registration" => selection(set).map(Self::Registration),
-            "fetchedAt" => leaf(set, Self::FetchedAt),
-            "ageSeconds" => leaf(set, Self::AgeSeconds),
-            "stale" => leaf(set, Self::Stale),
-            _ => None,
-        }
-    }
+    const TYPE: &'static str = "RegistrationStatus";
+    const FIELDS: &'static [(&'static str, Option<Compile<Self>>)] = &[
+        ("__typename", Some(|set| leaf(set, Self::Typename))),
+        ("domainName", Some(|set| leaf(set, Self::DomainName))),
+        ("state", Some(|set| leaf(set, Self::State))),
+        ("rawState", Some(|set| leaf(set, Self::RawState))),
+        ("completed", Some(|set| leaf(set, Self::Completed))),
+        ("createdAt", Some(|set| leaf(set, Self::CreatedAt))),
+        ("updatedAt", Some(|set| leaf(set, Self::UpdatedAt))),
+        ("links", Some(|set| selection(set).map(Self::Links))),
+        ("context", Some(|set| leaf(set, Self::Context))),
+        ("error", Some(|set| selection(set).map(Self::Error))),
+        (
+            "actionRequired",
+            Some(|set| selection(set).map(Self::ActionRequired)),
+        ),
+        ("blocked", Some(|set| selection(set).map(Self::Blocked))),
+        ("nextCheckAt", Some(|set| leaf(set, Self::NextCheckAt))),
+        (
+            "registration",
+            Some(|set| selection(set).map(Self::Registration)),
+        ),
+        ("fetchedAt", Some(|set| leaf(set, Self::FetchedAt))),
+        ("ageSeconds", Some(|set| leaf(set, Self::AgeSeconds))),
+        ("stale", Some(|set| leaf(set, Self::Stale))),
+    ];
 
     fn merge(&mut self, other: Self) -> Option<()> {
         match (self, other) {
@@ -293,61 +335,54 @@ impl Planned for StatusField {
 }
 
 impl Planned for LinksField {
-    fn field(name: &str, set: &SelectionSet) -> Option<Self> {
-        match name {
-            "__typename" => leaf(set, Self::Typename),
-            "self" => leaf(set, Self::SelfLink),
-            "resource" => leaf(set, Self::Resource),
-            _ => None,
-        }
-    }
+    const TYPE: &'static str = "WorkflowLinks";
+    const FIELDS: &'static [(&'static str, Option<Compile<Self>>)] = &[
+        ("__typename", Some(|set| leaf(set, Self::Typename))),
+        ("self", Some(|set| leaf(set, Self::SelfLink))),
+        ("resource", Some(|set| leaf(set, Self::Resource))),
+    ];
 }
 
 impl Planned for ErrorField {
-    fn field(name: &str, set: &SelectionSet) -> Option<Self> {
-        match name {
-            "__typename" => leaf(set, Self::Typename),
-            "code" => leaf(set, Self::Code),
-            "message" => leaf(set, Self::Message),
-            _ => None,
-        }
-    }
+    const TYPE: &'static str = "WorkflowError";
+    const FIELDS: &'static [(&'static str, Option<Compile<Self>>)] = &[
+        ("__typename", Some(|set| leaf(set, Self::Typename))),
+        ("code", Some(|set| leaf(set, Self::Code))),
+        ("message", Some(|set| leaf(set, Self::Message))),
+    ];
 }
 
 impl Planned for ActionRequiredField {
-    fn field(name: &str, set: &SelectionSet) -> Option<Self> {
-        match name {
-            "__typename" => leaf(set, Self::Typename),
-            "action" => leaf(set, Self::Action),
-            "confirmationSentTo" => leaf(set, Self::ConfirmationSentTo),
-            _ => None,
-        }
-    }
+    const TYPE: &'static str = "ActionRequired";
+    const FIELDS: &'static [(&'static str, Option<Compile<Self>>)] = &[
+        ("__typename", Some(|set| leaf(set, Self::Typename))),
+        ("action", Some(|set| leaf(set, Self::Action))),
+        (
+            "confirmationSentTo",
+            Some(|set| leaf(set, Self::ConfirmationSentTo)),
+        ),
+    ];
 }
 
 impl Planned for BlockedField {
-    fn field(name: &str, set: &SelectionSet) -> Option<Self> {
-        match name {
-            "__typename" => leaf(set, Self::Typename),
-            "blockedBy" => leaf(set, Self::BlockedBy),
-            "detail" => leaf(set, Self::Detail),
-            _ => None,
-        }
-    }
+    const TYPE: &'static str = "Blocked";
+    const FIELDS: &'static [(&'static str, Option<Compile<Self>>)] = &[
+        ("__typename", Some(|set| leaf(set, Self::Typename))),
+        ("blockedBy", Some(|set| leaf(set, Self::BlockedBy))),
+        ("detail", Some(|set| leaf(set, Self::Detail))),
+    ];
 }
 
 impl Planned for RegistrationField {
-    fn field(name: &str, set: &SelectionSet) -> Option<Self> {
-        match name {
-            "__typename" => leaf(set, Self::Typename),
-            "domainName" => leaf(set, Self::DomainName),
-            "status" => leaf(set, Self::Status),
-            "createdAt" => leaf(set, Self::CreatedAt),
-            "expiresAt" => leaf(set, Self::ExpiresAt),
-            "autoRenew" => leaf(set, Self::AutoRenew),
-            "privacyMode" => leaf(set, Self::PrivacyMode),
-            "locked" => leaf(set, Self::Locked),
-            _ => None,
-        }
-    }
+    const TYPE: &'static str = "Registration";
+    const FIELDS: &'static [(&'static str, Option<Compile<Self>>)] = &[
+        ("__typename", Some(|set| leaf(set, Self::Typename))),
+        ("domainName", Some(|set| leaf(set, Self::DomainName))),
+        ("status", Some(|set| leaf(set, Self::Status))),
+        ("createdAt", Some(|set| leaf(set, Self::CreatedAt))),
+        ("expiresAt", Some(|set| leaf(set, Self::ExpiresAt))),
+        ("autoRenew", Some(|set| leaf(set, Self::AutoRenew))),
+        ("privacyMode", Some(|set| leaf(set, Self::PrivacyMode))),
+        ("locked", Some(|set| leaf(set, Self::Locked))),
+    ];
 }

@@ -1,5 +1,7 @@
-//! Starting the gateway for a test: a manual-clock simulator and the gateway on
-//! `127.0.0.1:0`, talking to each other over real sockets.
+//! Starting the gateway for a test, in-process: [`TestApp::builder`], by default a
+//! manual-clock simulator and the gateway on `127.0.0.1:0`, talking to each other
+//! over real sockets; the builder's options cover a shared simulator, another
+//! credential, pass-through, a stub upstream and sandbox mode.
 
 use std::net::SocketAddr;
 
@@ -18,20 +20,22 @@ use super::{ACCOUNT, TOKEN, logs, spawn_simulator};
 /// The spec's response media type.
 pub(crate) const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
-/// A running gateway and the simulator behind it; both stop when dropped.
+/// A running gateway (and the simulator behind it, if any); the gateway is told to
+/// stop when dropped, before the simulator goes. Built by [`TestApp::builder`].
 pub(crate) struct TestApp {
-    /// First, so the gateway is told to stop before the simulator goes.
-    gateway: RunningGateway,
     pub address: SocketAddr,
     /// Where `/metrics` is served apart (`--metrics-listen`).
     pub metrics_address: Option<SocketAddr>,
     /// Where `/healthz` and `/readyz` are served apart (`--health-listen`).
     pub health_address: Option<SocketAddr>,
-    pub simulator: SimulatorHandle,
     pub pollers: Pollers,
     /// The gateway's GraphQL schema, for running operations in-process.
     pub schema: GatewaySchema,
     pub http: reqwest::Client,
+    /// The test's simulator, the embedded one in sandbox mode, or none in front of a stub.
+    simulator: Option<SimulatorHandle>,
+    shutdown: CancellationToken,
+    run: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// Settings every test gateway gets unless the test sets its own: the test
@@ -51,57 +55,137 @@ const TEST_DEFAULTS: [(&str, &str); 8] = [
     ("--max-websockets-per-client", "1000000"),
 ];
 
-/// A gateway with default settings in front of a fresh simulator.
-pub(crate) async fn spawn_app() -> TestApp {
-    spawn_app_with(&[]).await
+/// The one way a test starts a gateway in-process. By default: presenting
+/// [`TOKEN`] (unless the test's arguments give an `--api-token-file`) to a fresh
+/// manual-clock simulator, with [`TEST_DEFAULTS`] unless the test's arguments set them.
+#[must_use = "a builder starts nothing until `spawn`"]
+pub(crate) struct TestAppBuilder {
+    upstream: Upstream,
+    credential: Credential,
+    args: Vec<String>,
 }
 
-/// A gateway with extra command-line settings in front of a fresh simulator.
-pub(crate) async fn spawn_app_with(extra_args: &[&str]) -> TestApp {
-    let simulator = spawn_simulator().await.handle;
-    spawn_gateway(simulator, TOKEN, extra_args).await
+/// What the gateway talks to.
+enum Upstream {
+    /// A simulator started for this gateway.
+    FreshSimulator,
+    /// A simulator the test started (and may share between gateways).
+    Simulator(SimulatorHandle),
+    /// Anything else serving the API at this base URL (a stub).
+    Url(String),
+    /// Nothing configured: sandbox mode, the embedded simulator.
+    Sandbox,
 }
 
-/// A gateway presenting `token` to an existing simulator.
-pub(crate) async fn spawn_gateway(
-    simulator: SimulatorHandle,
-    token: &str,
-    extra_args: &[&str],
-) -> TestApp {
-    let mut args = vec!["--api-token", token];
-    args.extend_from_slice(extra_args);
-    spawn_gateway_with_args(simulator, &args).await
+/// The credential the gateway presents upstream (a token unless the test's
+/// arguments name an `--api-token-file`).
+enum Credential {
+    /// `--api-token`.
+    Token(String),
+    /// None of its own: `--credential-mode pass-through`.
+    PassThrough,
 }
 
-/// A gateway without a credential of its own, passing callers' credentials through.
-pub(crate) async fn spawn_pass_through(simulator: SimulatorHandle, extra_args: &[&str]) -> TestApp {
-    let mut args = vec!["--credential-mode", "pass-through"];
-    args.extend_from_slice(extra_args);
-    spawn_gateway_with_args(simulator, &args).await
-}
-
-/// A gateway with exactly these settings (and [`TEST_DEFAULTS`]): no token of the tests'.
-pub(crate) async fn spawn_gateway_with_args(
-    simulator: SimulatorHandle,
-    extra_args: &[&str],
-) -> TestApp {
-    let config = gateway_config(&simulator.base_url(), extra_args);
-    let gateway = start_gateway(&config).await;
-    TestApp {
-        address: gateway.address,
-        metrics_address: gateway.metrics_address,
-        health_address: gateway.health_address,
-        pollers: gateway.pollers.clone(),
-        schema: gateway.schema.clone(),
-        gateway,
-        simulator,
-        http: reqwest::Client::new(),
+impl TestApp {
+    /// Starts describing a gateway; [`TestAppBuilder::spawn`] starts it.
+    pub(crate) fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            upstream: Upstream::FreshSimulator,
+            credential: Credential::Token(TOKEN.to_owned()),
+            args: Vec::new(),
+        }
     }
 }
 
-/// The one way a test gateway is configured: listening on `127.0.0.1:0`, in
-/// front of `base_url`, with [`TEST_DEFAULTS`] unless `extra_args` sets them.
-pub(crate) fn gateway_config(base_url: &str, extra_args: &[&str]) -> GatewayConfig {
+impl TestAppBuilder {
+    /// Extra command-line arguments, after the builder's own (so they override them).
+    pub(crate) fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|arg| (*arg).to_owned()));
+        self
+    }
+
+    /// Presents `token` instead of [`TOKEN`].
+    pub(crate) fn token(mut self, token: &str) -> Self {
+        self.credential = Credential::Token(token.to_owned());
+        self
+    }
+
+    /// No credential of its own, passing callers' credentials through.
+    pub(crate) fn pass_through(mut self) -> Self {
+        self.credential = Credential::PassThrough;
+        self
+    }
+
+    /// In front of a simulator the test started, instead of a fresh one.
+    pub(crate) fn simulator(mut self, simulator: SimulatorHandle) -> Self {
+        self.upstream = Upstream::Simulator(simulator);
+        self
+    }
+
+    /// In front of whatever serves the API at `base_url` (a stub); no simulator.
+    pub(crate) fn upstream(mut self, base_url: &str) -> Self {
+        self.upstream = Upstream::Url(base_url.to_owned());
+        self
+    }
+
+    /// Configured with nothing but its listen address (and the test's arguments):
+    /// sandbox mode, in front of its embedded simulator.
+    pub(crate) fn sandbox(mut self) -> Self {
+        self.upstream = Upstream::Sandbox;
+        self
+    }
+
+    /// Builds the gateway and runs it in a task.
+    pub(crate) async fn spawn(self) -> TestApp {
+        let (simulator, base_url) = match self.upstream {
+            Upstream::FreshSimulator => {
+                let simulator = spawn_simulator().await.handle;
+                let base_url = simulator.base_url();
+                (Some(simulator), Some(base_url))
+            }
+            Upstream::Simulator(simulator) => {
+                let base_url = simulator.base_url();
+                (Some(simulator), Some(base_url))
+            }
+            Upstream::Url(base_url) => (None, Some(base_url)),
+            Upstream::Sandbox => (None, None),
+        };
+        let token_file = self.args.iter().any(|arg| arg == "--api-token-file");
+        let mut args: Vec<&str> = match &self.credential {
+            Credential::Token(_) if token_file => Vec::new(),
+            Credential::Token(token) => vec!["--api-token", token],
+            Credential::PassThrough => vec!["--credential-mode", "pass-through"],
+        };
+        args.extend(self.args.iter().map(String::as_str));
+        let config = match &base_url {
+            Some(base_url) => gateway_config(base_url, &args),
+            None => {
+                let mut sandbox = vec!["registrar-gateway", "--listen", "127.0.0.1:0"];
+                sandbox.extend(self.args.iter().map(String::as_str));
+                GatewayConfig::from_args(sandbox).expect("the sandbox's settings parse")
+            }
+        };
+        logs::init();
+        let app = Application::build(&config)
+            .await
+            .expect("the gateway starts");
+        TestApp {
+            address: app.local_addr(),
+            metrics_address: app.metrics_addr(),
+            health_address: app.health_addr(),
+            pollers: app.pollers().clone(),
+            schema: app.schema().clone(),
+            http: reqwest::Client::new(),
+            simulator: simulator.or_else(|| app.simulator().cloned()),
+            shutdown: app.shutdown_token(),
+            run: Some(tokio::spawn(app.run_until_stopped())),
+        }
+    }
+}
+
+/// Listening on `127.0.0.1:0`, in front of `base_url`, with [`TEST_DEFAULTS`]
+/// unless `extra_args` sets them.
+fn gateway_config(base_url: &str, extra_args: &[&str]) -> GatewayConfig {
     let mut args = vec![
         "registrar-gateway",
         "--listen",
@@ -118,74 +202,35 @@ pub(crate) fn gateway_config(base_url: &str, extra_args: &[&str]) -> GatewayConf
     GatewayConfig::from_args(args).expect("test settings parse")
 }
 
-/// A gateway configured with nothing but its listen address: sandbox mode, in
-/// front of its embedded simulator.
-pub(crate) async fn spawn_sandbox() -> RunningGateway {
-    let args = ["registrar-gateway", "--listen", "127.0.0.1:0"];
-    start_gateway(&GatewayConfig::from_args(args).expect("the listen address parses")).await
-}
-
-/// A gateway started by [`start_gateway`]; told to stop when dropped.
-pub(crate) struct RunningGateway {
-    pub address: SocketAddr,
-    pub metrics_address: Option<SocketAddr>,
-    pub health_address: Option<SocketAddr>,
-    pub pollers: Pollers,
-    pub schema: GatewaySchema,
-    /// The embedded simulator, in sandbox mode.
-    pub sandbox: Option<SimulatorHandle>,
-    shutdown: CancellationToken,
-    run: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl Drop for RunningGateway {
+impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-    }
-}
-
-/// Builds the gateway from `config` and runs it in a task.
-pub(crate) async fn start_gateway(config: &GatewayConfig) -> RunningGateway {
-    logs::init();
-    let app = Application::build(config)
-        .await
-        .expect("the gateway starts");
-    RunningGateway {
-        address: app.local_addr(),
-        metrics_address: app.metrics_addr(),
-        health_address: app.health_addr(),
-        pollers: app.pollers().clone(),
-        schema: app.schema().clone(),
-        sandbox: app.simulator().cloned(),
-        shutdown: app.shutdown_token(),
-        run: Some(tokio::spawn(app.run_until_stopped())),
-    }
-}
-
-impl RunningGateway {
-    /// Starts the shutdown sequence, as SIGTERM does.
-    pub(crate) fn begin_shutdown(&self) {
-        self.shutdown.cancel();
-    }
-
-    /// Waits until the gateway's run ends; panics if it failed.
-    pub(crate) async fn stopped(&mut self) {
-        let run = self.run.take().expect("the gateway is awaited once");
-        run.await
-            .expect("the gateway's task completes")
-            .expect("the gateway stops cleanly");
     }
 }
 
 impl TestApp {
     /// Starts the gateway's shutdown sequence, as SIGTERM does.
     pub(crate) fn begin_shutdown(&self) {
-        self.gateway.begin_shutdown();
+        self.shutdown.cancel();
     }
 
     /// Waits until the gateway's run ends (then drops the simulator); panics if it failed.
     pub(crate) async fn stopped(mut self) {
-        self.gateway.stopped().await;
+        let run = self.run.take().expect("the gateway is awaited once");
+        run.await
+            .expect("the gateway's task completes")
+            .expect("the gateway stops cleanly");
+    }
+
+    /// The simulator behind the gateway, if any (none in front of a stub).
+    pub(crate) fn simulator_if_any(&self) -> Option<&SimulatorHandle> {
+        self.simulator.as_ref()
+    }
+
+    /// The simulator behind the gateway; panics in front of a stub.
+    pub(crate) fn simulator(&self) -> &SimulatorHandle {
+        self.simulator_if_any()
+            .expect("this gateway has a simulator behind it")
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -250,7 +295,7 @@ impl TestApp {
     pub(crate) async fn spend_upstream_request_elsewhere(&self) {
         let url = format!(
             "{}/accounts/{ACCOUNT}/registrar/registrations/demo-succeeded.com/registration-status",
-            self.simulator.base_url()
+            self.simulator().base_url()
         );
         let response = self
             .http
@@ -264,7 +309,7 @@ impl TestApp {
 
     /// Upstream requests the simulator has received so far.
     pub(crate) fn upstream_calls(&self) -> u64 {
-        self.simulator.stats().requests_total
+        self.simulator().stats().requests_total
     }
 }
 

@@ -1,5 +1,5 @@
-//! The one way tests start things: [`spawn_app`] (a gateway in front of a fresh
-//! manual-clock simulator, both on `127.0.0.1:0`) and its variants, [`spawn_simulator`]
+//! The one way tests start things: [`TestApp::builder`] (by default a gateway in front
+//! of a fresh manual-clock simulator, both on `127.0.0.1:0`), [`spawn_simulator`]
 //! for the simulator alone, a websocket client, and for scaling out a real
 //! `redis-server` ([`TestRedis`]) and gateway processes ([`spawn_replicas`]). Logs stay silent unless
 //! `TEST_LOG` is set (`TEST_LOG=1 cargo test --test api NAME -- --nocapture`;

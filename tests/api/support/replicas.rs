@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use super::{ACCOUNT, STATUS_QUERY, TOKEN, TestRedis};
 use registrar_simulator::SimulatorHandle;
 
-/// Settings every replica gets unless the test passes its own (as [`super::spawn_app`]'s).
+/// Settings every replica gets unless the test passes its own (as [`super::TestApp::builder`]'s).
 const REPLICA_DEFAULTS: [(&str, &str); 7] = [
     ("--upstream-retry-initial", "1ms"),
     ("--upstream-retry-max", "20ms"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders BENCHMARKS.md's plots from a `loadgen --json-out` file.
 
-Usage: python3 scripts/bench-plots.py bench.json docs/bench
+Usage: python3 bench/plots.py bench.json docs/bench
 Installs matplotlib with pip when it is missing. Plots only what the run measured:
 latency percentiles of the query scenario (gateway vs floor), the gateway's RSS
 over subscribers (fan-out) and over time (soak).

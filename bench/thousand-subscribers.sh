@@ -3,10 +3,13 @@
 # demo-succeeds.com from pending to succeeded, against a real-clock simulator and a gateway with
 # default settings (but one client's subscription cap); prints the simulator's request count.
 # Takes about 40 s; not part of CI.
-# Usage: tests/interop/thousand-subscribers.sh [path/to/registrar-gateway]   (default: target/release)
+# The client script, thousand-subscribers.mjs, stays in tests/interop: Node resolves its
+# graphql-ws import from the npm project beside it, and lib.sh's helpers expect that folder.
+# Usage: bench/thousand-subscribers.sh [path/to/registrar-gateway]   (default: target/release)
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-binary="$(realpath "${1:-$here/../../target/release/registrar-gateway}")"
+bench="$(cd "$(dirname "$0")" && pwd)"
+here="$bench/../tests/interop"
+binary="$(realpath "${1:-$bench/../target/release/registrar-gateway}")"
 source "$here/lib.sh"
 install_clients
 
