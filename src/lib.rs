@@ -14,7 +14,8 @@
 //! - [`cache`]: per-state TTL cache with single-flight loading and stale-if-error;
 //! - [`poller`]: one shared poller per watched registration (with [`store`], one across all
 //!   replicas: a lease, a fenced event stream, followers republishing it);
-//! - [`access`]: gateway access keys and whose Cloudflare credential a request uses;
+//! - [`access`]: gateway access keys (and the throttle on addresses guessing them) and whose
+//!   Cloudflare credential a request uses;
 //! - [`fair_share`]: who a client is, and its share of lookups, subscriptions, credentials,
 //!   connections and websockets;
 //! - [`registrations`]: the one read, watch and start path (credential, account, cache, pollers);

@@ -2,6 +2,8 @@
 //! (or the standalone simulator, or print the schema) until a shutdown signal.
 
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use registrar_gateway::cli::{self, Cli, Command};
 use registrar_gateway::config::LogFormat;
@@ -27,7 +29,8 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Simulate(args)) => {
-            with_telemetry(cli.gateway.log_format, simulate(args)).await
+            let deadline = Deadline::default();
+            with_telemetry(cli.gateway.log_format, &deadline, simulate(args)).await
         }
         Some(Command::Healthcheck {
             listen,
@@ -36,7 +39,11 @@ async fn main() -> ExitCode {
             .await
             .map_err(Into::into),
         Some(Command::Watch(args)) => return watch::run(args).await,
-        None => with_telemetry(cli.gateway.log_format, serve(cli.gateway)).await,
+        None => {
+            let deadline = Deadline::default();
+            let format = cli.gateway.log_format;
+            with_telemetry(format, &deadline, serve(cli.gateway, Arc::clone(&deadline))).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,24 +54,36 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Runs `work` with logs (and traces, when configured) set up, then flushes the traces.
+/// When the process must have exited: set when the shutdown signal comes, to
+/// `--shutdown-drain` + `--shutdown-timeout` later, as documented.
+type Deadline = Arc<OnceLock<Instant>>;
+
+/// Runs `work` with logs (and traces, when configured) set up, then flushes the
+/// traces in what is left before `deadline` (when set).
 async fn with_telemetry(
     format: LogFormat,
+    deadline: &Deadline,
     work: impl Future<Output = Result<(), Box<dyn std::error::Error>>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let telemetry = telemetry::init(format)?;
     let result = work.await;
-    tokio::task::block_in_place(|| telemetry.shutdown());
+    let left = deadline.get().map_or(Duration::MAX, |deadline| {
+        deadline.saturating_duration_since(Instant::now())
+    });
+    tokio::task::block_in_place(|| telemetry.shutdown(left));
     result
 }
 
 async fn serve(
     config: registrar_gateway::config::GatewayConfig,
+    deadline: Deadline,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let app = Application::build(&config).await?;
     let stop = app.shutdown_token();
+    let budget = config.http.shutdown_drain + config.http.shutdown_timeout;
     tokio::spawn(async move {
         shutdown_signal().await;
+        let _ = deadline.set(Instant::now() + budget);
         stop.cancel();
     });
     app.run_until_stopped().await?;

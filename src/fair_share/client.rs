@@ -61,6 +61,14 @@ impl ClientAddress {
     }
 }
 
+/// The address as counted (IPv6: its /64's first address), for the access key
+/// throttle, which counts wrong keys per client address.
+impl From<ClientAddress> for IpAddr {
+    fn from(address: ClientAddress) -> Self {
+        address.0
+    }
+}
+
 impl fmt::Display for ClientAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

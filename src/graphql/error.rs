@@ -123,12 +123,14 @@ pub const CLIENT_RATE_LIMITED: &str = "CLIENT_RATE_LIMITED";
 pub const TOO_MANY_CREDENTIALS: &str = "TOO_MANY_CREDENTIALS";
 
 impl GraphqlError {
-    /// Whole seconds until a refused fair share has room again.
-    fn share_retry_after(&self) -> Option<u64> {
+    /// Whole seconds until a refused client may come back: its fair share has
+    /// room again, or its wrong access keys' window has passed.
+    fn retry_after_seconds(&self) -> Option<u64> {
         match self {
             Self::Share(refused) => refused
                 .retry_after()
                 .map(|wait| wait.as_secs_f64().ceil().max(1.0) as u64),
+            Self::Access(refused) => refused.retry_after_seconds(),
             _ => None,
         }
     }
@@ -155,7 +157,7 @@ impl ErrorExtensions for GraphqlError {
     fn extend(&self) -> async_graphql::Error {
         async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| {
             extensions.set("code", self.code());
-            if let Some(retry_after) = self.share_retry_after() {
+            if let Some(retry_after) = self.retry_after_seconds() {
                 extensions.set("retryAfterSeconds", retry_after);
             }
             let (Self::Upstream(upstream) | Self::Registration(upstream)) = self else {

@@ -9,6 +9,7 @@
 //! and parsed here alike, then streamed by [`super::stream`]; a subscription
 //! without one is refused (406).
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
@@ -140,11 +141,11 @@ fn admit(
         return Err(Box::new(NotAcceptable.into_response()));
     }
     let services = state.schema.services();
+    let address = peer.address(&services.shares, headers);
     let admitted = services
         .access
-        .admit_headers(headers)
+        .admit_headers(headers, address.map(IpAddr::from))
         .map_err(|error| Box::new(refused(answer.media(), &error)))?;
-    let address = peer.address(&services.shares, headers);
     let client = client_id(admitted.access_key, address);
     Ok((answer, Caller { admitted, client }))
 }
@@ -192,15 +193,39 @@ pub(super) async fn get(
     }
 }
 
-/// 401 for a caller that is not admitted, with a GraphQL error body and a code.
+/// 401 for a caller that is not admitted (429 with `Retry-After` for one whose
+/// keys are throttled), with a GraphQL error body and a code (and, throttled,
+/// `retryAfterSeconds` beside it, as the fair shares' 429s carry).
 pub(super) fn refused(media: MediaType, error: &AccessError) -> Response {
-    let body = error_body(error.code(), &error.to_string());
-    let mut response = with_media_type(media, StatusCode::UNAUTHORIZED, body);
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"registrar-gateway\""),
-    );
+    let mut extensions = serde_json::json!({ "code": error.code() });
+    if let Some(seconds) = error.retry_after_seconds() {
+        extensions["retryAfterSeconds"] = seconds.into();
+    }
+    let error_json = serde_json::json!({ "message": error.to_string(), "extensions": extensions });
+    let body = serde_json::json!({ "errors": [error_json] }).to_string();
+    let mut response = with_media_type(media, StatusCode::UNAUTHORIZED, body.into_bytes());
+    access_refusal_headers(&mut response, error);
     response
+}
+
+/// Makes `response` (a 401 so far) the refusal of `error`: a 429 with `Retry-After`
+/// for a throttled client (no credential helps before then), else a 401 naming
+/// the scheme to authenticate with.
+pub(super) fn access_refusal_headers(response: &mut Response, error: &AccessError) {
+    match error.retry_after_seconds() {
+        Some(seconds) => {
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        None => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"registrar-gateway\""),
+            );
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

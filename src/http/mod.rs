@@ -321,7 +321,7 @@ async fn graphql_get_or_upgrade(State(state): State<AppState>, request: Request)
     let (mut parts, _body) = request.into_parts();
     if !websocket::is_upgrade(&parts.headers) {
         let query = RawQuery(parts.uri.query().map(str::to_owned));
-        let peer = peer::Peer::of(&parts);
+        let peer = peer::Peer::of(&parts.extensions);
         return graphql::get(State(state), peer, parts.headers, query).await;
     }
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {

@@ -7,8 +7,8 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 
 use crate::access::AccessKeyId;
 use crate::fair_share::{ClientAddress, ClientId, FairShare};
@@ -22,14 +22,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(Self::of(parts))
+        Ok(Self::of(&parts.extensions))
     }
 }
 
 impl Peer {
-    /// The peer recorded in a request's parts.
-    pub(super) fn of(parts: &Parts) -> Self {
-        let connected = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+    /// The peer recorded in a request's extensions.
+    pub(super) fn of(extensions: &Extensions) -> Self {
+        let connected = extensions.get::<ConnectInfo<SocketAddr>>();
         Self(connected.map(|ConnectInfo(address)| *address))
     }
 

@@ -7,6 +7,8 @@
 //! is served beside the explorer (off with `--disable-explorer`), under a CSP that
 //! allows only its own nonce-tagged script and style and connections to itself.
 
+use std::net::IpAddr;
+
 use async_graphql::{Request, Variables};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::graphql::Caller;
+use super::graphql::{Caller, access_refusal_headers};
 use super::peer::{Peer, client_id};
 use crate::domain::{AccountId, DomainName};
 
@@ -40,14 +42,20 @@ pub(super) async fn page(
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let admitted = match state.schema.services().access.admit_headers(&headers) {
+    let services = state.schema.services();
+    let address = peer.address(&services.shares, &headers);
+    let admitted = match services
+        .access
+        .admit_headers(&headers, address.map(IpAddr::from))
+    {
         Ok(admitted) => admitted,
-        Err(error) => return plain(StatusCode::UNAUTHORIZED, &error.to_string()),
+        Err(error) => {
+            let mut refused = plain(StatusCode::UNAUTHORIZED, &error.to_string());
+            access_refusal_headers(&mut refused, &error);
+            return refused;
+        }
     };
-    let client = client_id(
-        admitted.access_key,
-        peer.address(&state.schema.services().shares, &headers),
-    );
+    let client = client_id(admitted.access_key, address);
     let caller = Caller { admitted, client };
     let Ok(domain) = DomainName::parse(&domain) else {
         return plain(StatusCode::BAD_REQUEST, "not a valid domain name");

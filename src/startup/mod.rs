@@ -23,6 +23,7 @@ use crate::config::{ConfigError, GatewayConfig, MetricsExposition};
 use crate::credential::{Credential, FingerprintKey};
 use crate::fair_share::FairShare;
 use crate::graphql::{GatewaySchema, RegistrationPolicy, Services, build_schema};
+use crate::http::metrics::ScrapeAccess;
 use crate::http::{
     AppState, ConnectionSettings, ExampleDomains, Explorer, ExplorerSettings, health_router,
     router, serve,
@@ -159,7 +160,10 @@ impl Application {
             .websocket_settings(config.http.body_limit);
         // On the main listener with access keys on, `/metrics` wants a key too: it
         // names credentials' fingerprints and what is left of their budgets.
-        let metrics_access = (!access_keys.is_empty()).then(|| access.clone());
+        let metrics_access = (!access_keys.is_empty()).then(|| ScrapeAccess {
+            access: access.clone(),
+            shares: shares.clone(),
+        });
         let state = AppState::new(
             schema.clone(),
             explorer,
@@ -247,19 +251,22 @@ impl Application {
             false => tracing::info!(%address, "registrar-gateway listening"),
         }
         let shutdown = self.shutdown.clone();
+        // The side listeners run the same shutdown sequence at the same time, and
+        // are waited for: when this returns, every listener and connection is closed.
+        let mut side_listeners = tokio::task::JoinSet::new();
         if let Some((listener, router)) = self.metrics_listener {
             let address = listener.local_addr()?;
             tracing::info!(metrics_address = %address, "serving /metrics");
             // The same connection hygiene as the main listener: a slow scraper cannot hold it open.
             let (connections, shutdown) = (self.connections, shutdown.clone());
-            tokio::spawn(serve(listener, router, connections, None, shutdown));
+            side_listeners.spawn(serve(listener, router, connections, None, shutdown));
         }
         if let Some(listener) = self.health_listener {
             let address = listener.local_addr()?;
             tracing::info!(health_address = %address, "serving /healthz and /readyz");
             let router = health_router(shutdown.clone());
             let (connections, shutdown) = (self.connections, shutdown.clone());
-            tokio::spawn(serve(listener, router, connections, None, shutdown));
+            side_listeners.spawn(serve(listener, router, connections, None, shutdown));
         }
         let clients = Some(self.shares);
         serve(
@@ -270,6 +277,7 @@ impl Application {
             shutdown,
         )
         .await;
+        side_listeners.join_all().await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
@@ -293,7 +301,7 @@ async fn connect_store(
 /// `GET /metrics` alone: merged into the main router, or served on its own listener;
 /// for callers `access` admits with a key, when given. Scrapes skip the main router's
 /// layers (request ids, spans, CORS): nothing to trace.
-fn metrics_router(metrics: &Metrics, access: Option<AccessPolicy>) -> axum::Router {
+fn metrics_router(metrics: &Metrics, access: Option<ScrapeAccess>) -> axum::Router {
     crate::http::metrics::router(metrics.clone(), access)
 }
 

@@ -4,16 +4,24 @@
 //! pollers and one budget), and distinct credentials still get distinct ones: the
 //! key changes nothing about that, only which process picked it.
 
+use std::sync::LazyLock;
+
+use redis::Script;
+
 use super::{RedisStore, RedisStoreError};
 
 /// The key's name under the prefix.
 pub(super) const KEY: &str = "fingerprint-key";
 
 /// Stores `ARGV[1]` unless a key is there; answers the stored one.
-const CREATE_OR_READ: &str = r"
+static CREATE_OR_READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
-";
+",
+    )
+});
 
 /// The key stored in Redis, stored now when none is (`candidate`, this process's
 /// own random key, which the heartbeat restores if Redis loses the stored one).
@@ -24,7 +32,7 @@ pub(super) async fn shared_key(
     let key = store.key(KEY);
     let stored: Vec<u8> = store
         .run(|mut connection| async move {
-            redis::Script::new(CREATE_OR_READ)
+            CREATE_OR_READ
                 .key(key)
                 .arg(candidate.as_slice())
                 .invoke_async(&mut connection)

@@ -15,6 +15,8 @@
 
 mod propagation;
 
+use std::time::Duration;
+
 use clap::ValueEnum;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -55,11 +57,16 @@ pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
 }
 
+/// Longest a flush of buffered spans may block (the SDK's own default).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Telemetry {
-    /// Exports what is buffered and stops the exporter (blocks up to its timeout).
-    pub fn shutdown(self) {
+    /// Exports what is buffered and stops the exporter, blocking at most `within`
+    /// (and 5 s, the SDK's default): a collector that does not answer cannot keep the
+    /// process past its shutdown deadline.
+    pub fn shutdown(self, within: Duration) {
         if let Some(provider) = self.provider
-            && let Err(error) = provider.shutdown()
+            && let Err(error) = provider.shutdown_with_timeout(within.min(FLUSH_TIMEOUT))
         {
             eprintln!("warning: flushing OpenTelemetry traces failed: {error}");
         }

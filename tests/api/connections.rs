@@ -1,14 +1,17 @@
 //! Connection hygiene with real slow sockets and short configured timers: headers
 //! sent too slowly and idle keep-alive connections are closed, connections past
 //! `--max-connections` get a coded 503, and shutdown runs drain (readiness 503),
-//! listener closed, then a deadline for whatever is still open.
+//! listener closed, then a deadline for whatever is still open; websockets, event
+//! streams and idle keep-alive connections do not wait for that deadline.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, WATCH, connect, connect_ready};
 
 /// A test fails instead of hanging when the server never closes a socket.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -130,4 +133,69 @@ async fn shutdown_drains_with_readiness_503_then_closes_the_listener_then_drops_
         TcpStream::connect(address).await.is_err(),
         "the listener is closed"
     );
+}
+
+/// A keep-alive connection to `address` that has been answered once and is idle.
+async fn idle_keep_alive(address: SocketAddr) -> TcpStream {
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0; 64];
+    let read = tokio::time::timeout(PATIENCE, socket.read(&mut answer)).await;
+    let read = read.expect("an answer in time").unwrap();
+    assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+    socket
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_streams_and_keep_alive_connections_before_its_deadline() {
+    // A deadline far beyond the test's patience: the gateway stops in time only if
+    // nothing open waits for it.
+    let app = TestApp::builder()
+        .args(&[
+            "--shutdown-drain",
+            "100ms",
+            "--shutdown-timeout",
+            "300s",
+            "--health-listen",
+            "127.0.0.1:0",
+        ])
+        .spawn()
+        .await;
+    let mut modern = connect_ready(&app).await;
+    modern.watch("1", "demo-pending.com", false).await;
+    assert!(modern.recv().await["payload"]["data"].is_object());
+    let mut legacy = connect(&app, "graphql-ws").await;
+    legacy.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(legacy.recv().await["type"], "connection_ack");
+    let watch = json!({ "query": WATCH, "variables": { "domain": "demo-pending.com" } });
+    legacy.start("1", watch.clone()).await;
+    assert_eq!(legacy.recv().await["type"], "data");
+    let mut stream = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&watch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.chunk().await.unwrap().is_some(), "the first event");
+    let mut keep_alive = idle_keep_alive(app.address).await;
+    let mut health_keep_alive = idle_keep_alive(app.health_address.unwrap()).await;
+
+    app.begin_shutdown();
+    tokio::time::timeout(PATIENCE, app.stopped())
+        .await
+        .expect("the gateway stops without waiting for --shutdown-timeout");
+    assert_eq!(modern.expect_close().await.0, 1001);
+    assert_eq!(legacy.expect_close().await.0, 1001);
+    let ended = async { while stream.chunk().await.unwrap().is_some() {} };
+    tokio::time::timeout(PATIENCE, ended)
+        .await
+        .expect("the event stream has ended");
+    read_until_closed(&mut keep_alive).await;
+    read_until_closed(&mut health_keep_alive).await;
 }

@@ -70,10 +70,12 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
     for headers in [
         vec![("x-gateway-key", ACCESS_KEY)],
         vec![("authorization", &*format!("Bearer {ACCESS_KEY}"))],
-        vec![("x-gateway-key", WRONG_ACCESS_KEY)],
     ] {
         server.status_with(&headers, "demo-succeeded.com").await;
     }
+    server
+        .status_with(&[("x-gateway-key", WRONG_ACCESS_KEY)], "demo-succeeded.com")
+        .await;
 
     // Secrets from files, as container secret stores mount them (newline included).
     let secrets = std::env::temp_dir().join(format!("gw-secrets-{}", std::process::id()));
@@ -157,10 +159,25 @@ async fn no_token_key_or_email_appears_in_trace_logs() {
         .status_with(&[("authorization", bearer.as_str())], "demo-failed.com")
         .await;
 
+    // Last, as this client is refused from here on: wrong keys until it is throttled,
+    // then the right one, refused; the throttle's warning is captured too.
+    for _ in 0..registrar_gateway::access::MAX_WRONG_KEYS {
+        let wrong = [("x-gateway-key", WRONG_ACCESS_KEY)];
+        server.status_with(&wrong, "demo-succeeded.com").await;
+    }
+    let (status, _) = server
+        .status_with(&[("x-gateway-key", ACCESS_KEY)], "demo-succeeded.com")
+        .await;
+    assert_eq!(status, 429, "the client is throttled");
+
     let logs = captured.text();
     assert!(
         logs.contains("retrying an upstream call") && logs.contains("TRACE"),
         "the gateway's events at every level were captured"
+    );
+    assert!(
+        logs.contains("too many wrong access keys"),
+        "the throttle's warning is among the captured lines"
     );
     for secret in [
         SERVER_TOKEN,

@@ -18,6 +18,7 @@ mod graphql_http;
 mod hostile;
 mod http_streams;
 mod introspection;
+mod key_throttle;
 mod metrics;
 mod module_graph;
 mod origin;

@@ -386,3 +386,52 @@ impl Planned for RegistrationField {
         ("locked", Some(|set| leaf(set, Self::Locked))),
     ];
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::parser::parse_query;
+
+    use super::*;
+
+    /// A made-up type with one compiled field and one declined.
+    #[derive(Debug, PartialEq)]
+    enum Probe {
+        Kept,
+    }
+
+    impl Planned for Probe {
+        const TYPE: &'static str = "Probe";
+        const FIELDS: &'static [(&'static str, Option<Compile<Self>>)] = &[
+            ("kept", Some(|set| leaf(set, Self::Kept))),
+            ("declined", None),
+        ];
+    }
+
+    /// The selection set of `{ <fields> }`.
+    fn selection_of(fields: &str) -> SelectionSet {
+        let document = parse_query(format!("{{ {fields} }}")).unwrap();
+        let DocumentOperations::Single(operation) = document.operations else {
+            panic!("one operation");
+        };
+        operation.node.selection_set.node
+    }
+
+    #[test]
+    fn a_declined_field_leaves_the_whole_selection_to_async_graphql() {
+        let kept = selection::<Probe>(&selection_of("kept a: kept"));
+        let keys: Vec<_> = kept.unwrap().into_iter().map(|(key, _)| key).collect();
+        assert_eq!(keys, ["kept", "a"]);
+        assert_eq!(selection::<Probe>(&selection_of("kept declined")), None);
+        assert_eq!(selection::<Probe>(&selection_of("kept unknown")), None);
+    }
+
+    #[test]
+    fn every_table_names_each_field_once() {
+        for (type_name, fields) in compiled_fields() {
+            let mut names: Vec<_> = fields.iter().map(|(name, _)| *name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), fields.len(), "{type_name} lists a field twice");
+        }
+    }
+}

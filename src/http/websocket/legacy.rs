@@ -10,6 +10,7 @@
 //! each one to `--max-subscriptions-per-connection` operations at once, as the
 //! graphql-transport-ws side does.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -169,7 +170,8 @@ fn admit(
     move |payload| {
         Box::pin(async move {
             initialised.store(true, Ordering::Release);
-            let admitted = access.admit_init_payload(&payload).map_err(|error| {
+            let from = address.map(IpAddr::from);
+            let admitted = access.admit_init_payload(&payload, from).map_err(|error| {
                 let error = GraphqlError::from(error);
                 let _ = refusal.set(error.code());
                 error.extend()

@@ -88,7 +88,8 @@ pub(super) async fn upgrade(
     };
     // Who the client is, as far as the connection tells; its access key (if any)
     // comes with `connection_init`.
-    let address = Peer::of(parts).address(&state.schema.services().shares, &parts.headers);
+    let address =
+        Peer::of(&parts.extensions).address(&state.schema.services().shares, &parts.headers);
     // The client address's place among its websockets, held while the socket lives.
     let held = match address.map(|address| state.schema.services().shares.hold_websocket(address)) {
         Some(Err(refused)) => {

@@ -9,6 +9,7 @@
 //! subscriber is its frame; any other operation is a stream the task polls.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -302,7 +303,7 @@ impl Connection {
                     .schema
                     .services()
                     .access
-                    .admit_init_payload(&payload)
+                    .admit_init_payload(&payload, self.address.map(IpAddr::from))
                 {
                     Ok(admitted) => {
                         self.client = client_id(admitted.access_key, self.address);
@@ -310,7 +311,15 @@ impl Connection {
                         self.acknowledged = true;
                         self.send(ServerMessage::ConnectionAck).await
                     }
-                    Err(_) => Flow::Close(4403, "Forbidden".to_owned()),
+                    // The protocol's refusal of an init is 4403; a throttled
+                    // client is told why (its code) and when to come back.
+                    Err(error) => match error.retry_after_seconds() {
+                        Some(seconds) => Flow::Close(
+                            4403,
+                            format!("Forbidden: {}, retry in {seconds}s", error.code()),
+                        ),
+                        None => Flow::Close(4403, "Forbidden".to_owned()),
+                    },
                 }
             }
             ClientMessage::Ping {} => self.send(ServerMessage::Pong).await,

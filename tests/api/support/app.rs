@@ -60,13 +60,13 @@ const TEST_DEFAULTS: [(&str, &str); 8] = [
 /// manual-clock simulator, with [`TEST_DEFAULTS`] unless the test's arguments set them.
 #[must_use = "a builder starts nothing until `spawn`"]
 pub(crate) struct TestAppBuilder {
-    upstream: Upstream,
-    credential: Credential,
+    in_front_of: InFrontOf,
+    credential: OwnCredential,
     args: Vec<String>,
 }
 
 /// What the gateway talks to.
-enum Upstream {
+enum InFrontOf {
     /// A simulator started for this gateway.
     FreshSimulator,
     /// A simulator the test started (and may share between gateways).
@@ -79,7 +79,7 @@ enum Upstream {
 
 /// The credential the gateway presents upstream (a token unless the test's
 /// arguments name an `--api-token-file`).
-enum Credential {
+enum OwnCredential {
     /// `--api-token`.
     Token(String),
     /// None of its own: `--credential-mode pass-through`.
@@ -90,8 +90,8 @@ impl TestApp {
     /// Starts describing a gateway; [`TestAppBuilder::spawn`] starts it.
     pub(crate) fn builder() -> TestAppBuilder {
         TestAppBuilder {
-            upstream: Upstream::FreshSimulator,
-            credential: Credential::Token(TOKEN.to_owned()),
+            in_front_of: InFrontOf::FreshSimulator,
+            credential: OwnCredential::Token(TOKEN.to_owned()),
             args: Vec::new(),
         }
     }
@@ -106,55 +106,55 @@ impl TestAppBuilder {
 
     /// Presents `token` instead of [`TOKEN`].
     pub(crate) fn token(mut self, token: &str) -> Self {
-        self.credential = Credential::Token(token.to_owned());
+        self.credential = OwnCredential::Token(token.to_owned());
         self
     }
 
     /// No credential of its own, passing callers' credentials through.
     pub(crate) fn pass_through(mut self) -> Self {
-        self.credential = Credential::PassThrough;
+        self.credential = OwnCredential::PassThrough;
         self
     }
 
     /// In front of a simulator the test started, instead of a fresh one.
     pub(crate) fn simulator(mut self, simulator: SimulatorHandle) -> Self {
-        self.upstream = Upstream::Simulator(simulator);
+        self.in_front_of = InFrontOf::Simulator(simulator);
         self
     }
 
     /// In front of whatever serves the API at `base_url` (a stub); no simulator.
     pub(crate) fn upstream(mut self, base_url: &str) -> Self {
-        self.upstream = Upstream::Url(base_url.to_owned());
+        self.in_front_of = InFrontOf::Url(base_url.to_owned());
         self
     }
 
     /// Configured with nothing but its listen address (and the test's arguments):
     /// sandbox mode, in front of its embedded simulator.
     pub(crate) fn sandbox(mut self) -> Self {
-        self.upstream = Upstream::Sandbox;
+        self.in_front_of = InFrontOf::Sandbox;
         self
     }
 
     /// Builds the gateway and runs it in a task.
     pub(crate) async fn spawn(self) -> TestApp {
-        let (simulator, base_url) = match self.upstream {
-            Upstream::FreshSimulator => {
+        let (simulator, base_url) = match self.in_front_of {
+            InFrontOf::FreshSimulator => {
                 let simulator = spawn_simulator().await.handle;
                 let base_url = simulator.base_url();
                 (Some(simulator), Some(base_url))
             }
-            Upstream::Simulator(simulator) => {
+            InFrontOf::Simulator(simulator) => {
                 let base_url = simulator.base_url();
                 (Some(simulator), Some(base_url))
             }
-            Upstream::Url(base_url) => (None, Some(base_url)),
-            Upstream::Sandbox => (None, None),
+            InFrontOf::Url(base_url) => (None, Some(base_url)),
+            InFrontOf::Sandbox => (None, None),
         };
         let token_file = self.args.iter().any(|arg| arg == "--api-token-file");
         let mut args: Vec<&str> = match &self.credential {
-            Credential::Token(_) if token_file => Vec::new(),
-            Credential::Token(token) => vec!["--api-token", token],
-            Credential::PassThrough => vec!["--credential-mode", "pass-through"],
+            OwnCredential::Token(_) if token_file => Vec::new(),
+            OwnCredential::Token(token) => vec!["--api-token", token],
+            OwnCredential::PassThrough => vec!["--credential-mode", "pass-through"],
         };
         args.extend(self.args.iter().map(String::as_str));
         let config = match &base_url {

@@ -8,18 +8,26 @@
 //! header is not a Cloudflare credential there).
 //!
 //! HTTP headers and a websocket `connection_init` payload are read into the same
-//! [`Presented`] values and admitted by the same [`AccessPolicy::admit`]. Secrets are
-//! held as [`SecretString`]; access keys only as hashes. No error, log line or
-//! `Debug` output here contains a presented value.
+//! [`Presented`] values and admitted by the same [`AccessPolicy::admit`], which also
+//! throttles a client address that keeps presenting wrong access keys
+//! ([`MAX_WRONG_KEYS`] within [`WRONG_KEY_WINDOW`]: see `throttle.rs` for why the
+//! right key is refused too meanwhile). Secrets are held as [`SecretString`]; access keys only as hashes.
+//! No error, log line or `Debug` output here contains a presented value.
+
+mod throttle;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use clap::ValueEnum;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::credential::{Credential, CredentialSecret, FingerprintKey};
+use throttle::KeyThrottle;
+pub use throttle::{MAX_WRONG_KEYS, WINDOW as WRONG_KEY_WINDOW};
 
 /// Header carrying a gateway access key.
 pub const ACCESS_KEY_HEADER: &str = "x-gateway-key";
@@ -71,6 +79,13 @@ pub enum AccessError {
     /// The access key presented is not one of the configured keys.
     #[error("the gateway access key presented is not valid")]
     WrongAccessKey,
+    /// This client presented too many wrong access keys lately: every key it
+    /// presents is refused (unchecked) until `retry_after` has passed.
+    #[error("too many wrong gateway access keys from this client: every key it presents is refused for {}s", retry_after_seconds(*.retry_after))]
+    Throttled {
+        /// What is left of the client's window.
+        retry_after: Duration,
+    },
     /// A presented value is not well-formed (the name of the header or field).
     #[error(
         "the {0} credential is malformed: Authorization must be `Bearer <token>`, and every credential visible ASCII of at most 4096 characters"
@@ -92,9 +107,26 @@ impl AccessError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingAccessKey { .. } | Self::WrongAccessKey => "ACCESS_DENIED",
+            Self::Throttled { .. } => ACCESS_KEY_THROTTLED,
             Self::Malformed(_) | Self::IncompleteApiKey | Self::NoCredential => "UNAUTHENTICATED",
         }
     }
+
+    /// For [`AccessError::Throttled`], the whole seconds to wait (at least 1), as
+    /// `Retry-After` and `extensions.retryAfterSeconds` carry them.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after } => Some(retry_after_seconds(*retry_after)),
+            _ => None,
+        }
+    }
+}
+
+/// The `extensions.code` of [`AccessError::Throttled`].
+pub const ACCESS_KEY_THROTTLED: &str = "ACCESS_KEY_THROTTLED";
+
+fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// The auth values a caller presented, from HTTP headers or a `connection_init` payload.
@@ -235,6 +267,8 @@ struct AccessPolicyState {
     access_keys: Vec<blake3::Hash>,
     /// Fingerprints callers' credentials under the same key as the server's.
     fingerprint_key: FingerprintKey,
+    /// Wrong access keys per client address.
+    throttle: KeyThrottle,
 }
 
 impl fmt::Debug for AccessPolicy {
@@ -266,14 +300,23 @@ impl AccessPolicy {
                 server,
                 access_keys,
                 fingerprint_key,
+                throttle: KeyThrottle::new(),
             }),
         }
     }
 
     /// Checks the access key (when keys are configured) and returns which one it was
-    /// and the caller's own Cloudflare credential when the mode uses one and it was presented.
-    pub fn admit(&self, presented: &Presented) -> Result<AdmittedCaller, AccessError> {
-        let access_key = self.check_access_key(presented)?;
+    /// and the caller's own Cloudflare credential when the mode uses one and it was
+    /// presented. `from` is the client's address as fair shares count it (IPv6 per
+    /// /64, behind trusted proxies the forwarded client): one that presented
+    /// [`MAX_WRONG_KEYS`] wrong keys is refused [`AccessError::Throttled`] whatever
+    /// it presents, until its window passes; without an address nothing is throttled.
+    pub fn admit(
+        &self,
+        presented: &Presented,
+        from: Option<IpAddr>,
+    ) -> Result<AdmittedCaller, AccessError> {
+        let access_key = self.throttled_access_key(presented, from)?;
         let credential = self.callers_credential(presented)?;
         Ok(AdmittedCaller {
             credential,
@@ -303,19 +346,44 @@ impl AccessPolicy {
     }
 
     /// [`AccessPolicy::admit`] for an HTTP request's headers.
-    pub fn admit_headers(&self, headers: &HeaderMap) -> Result<AdmittedCaller, AccessError> {
-        self.admit(&Presented::from_headers(headers, self.credential_fields())?)
+    pub fn admit_headers(
+        &self,
+        headers: &HeaderMap,
+        from: Option<IpAddr>,
+    ) -> Result<AdmittedCaller, AccessError> {
+        let presented = Presented::from_headers(headers, self.credential_fields())?;
+        self.admit(&presented, from)
     }
 
     /// [`AccessPolicy::admit`] for a websocket `connection_init` payload.
     pub fn admit_init_payload(
         &self,
         payload: &serde_json::Value,
+        from: Option<IpAddr>,
     ) -> Result<AdmittedCaller, AccessError> {
-        self.admit(&Presented::from_init_payload(
-            payload,
-            self.credential_fields(),
-        )?)
+        let presented = Presented::from_init_payload(payload, self.credential_fields())?;
+        self.admit(&presented, from)
+    }
+
+    /// [`AccessPolicy::check_access_key`] behind the throttle: a throttled address
+    /// is refused before its key is compared, and a wrong key counts against it.
+    fn throttled_access_key(
+        &self,
+        presented: &Presented,
+        from: Option<IpAddr>,
+    ) -> Result<Option<AccessKeyId>, AccessError> {
+        let throttle = &self.inner.throttle;
+        let now = Instant::now();
+        if let Some(address) = from.filter(|_| !self.inner.access_keys.is_empty()) {
+            throttle
+                .check(address, now)
+                .map_err(|retry_after| AccessError::Throttled { retry_after })?;
+        }
+        let checked = self.check_access_key(presented);
+        if let (Err(AccessError::WrongAccessKey), Some(address)) = (&checked, from) {
+            throttle.wrong_key(address, now);
+        }
+        checked
     }
 
     /// Server mode never relays a caller's credential, so it ignores malformed ones.
@@ -397,9 +465,9 @@ mod tests {
     fn the_callers_credential_takes_precedence_only_in_the_pass_through_modes() {
         let token = payload(json!({ "Authorization": "Bearer client-token" }));
         let server = policy(CredentialMode::Server, &[]);
-        assert!(server.admit(&token).unwrap().credential.is_none());
+        assert!(server.admit(&token, None).unwrap().credential.is_none());
         let either = policy(CredentialMode::PassThroughOrServer, &[]);
-        let caller = either.admit(&token).unwrap().credential.unwrap();
+        let caller = either.admit(&token, None).unwrap().credential.unwrap();
         let used = either.credential_for(Some(&caller)).unwrap();
         assert_eq!(used.fingerprint(), caller.fingerprint());
         let fallback = either.credential_for(None).unwrap();
@@ -438,7 +506,7 @@ mod tests {
         ];
         for (value, expected) in cases {
             let error = Presented::from_init_payload(&value, CredentialFields::Used)
-                .and_then(|presented| pass_through.admit(&presented))
+                .and_then(|presented| pass_through.admit(&presented, None))
                 .unwrap_err();
             assert_eq!(error, expected, "{value}");
             assert!(
@@ -447,44 +515,79 @@ mod tests {
             );
         }
         let pair = payload(json!({ "x-auth-email": "me@example.com", "x-auth-key": "0123abcd" }));
-        assert!(pass_through.admit(&pair).unwrap().credential.is_some());
+        assert!(
+            pass_through
+                .admit(&pair, None)
+                .unwrap()
+                .credential
+                .is_some()
+        );
     }
 
     #[test]
     fn access_keys_are_read_from_their_header_or_in_server_mode_from_bearer() {
         let server = policy(CredentialMode::Server, &["key-one", "key-two"]);
         assert_eq!(
-            server.admit(&Presented::default()).unwrap_err(),
+            server.admit(&Presented::default(), None).unwrap_err(),
             AccessError::MissingAccessKey {
                 bearer_allowed: true
             }
         );
         let second = server
-            .admit(&payload(json!({ "X-Gateway-Key": "key-two" })))
+            .admit(&payload(json!({ "X-Gateway-Key": "key-two" })), None)
             .unwrap();
         assert_eq!(second.access_key.map(AccessKeyId::position), Some(2));
         assert!(
             server
-                .admit(&payload(json!({ "Authorization": "Bearer key-one" })))
+                .admit(&payload(json!({ "Authorization": "Bearer key-one" })), None)
                 .is_ok()
         );
         assert_eq!(
             server
-                .admit(&payload(json!({ "X-Gateway-Key": "key-three" })))
+                .admit(&payload(json!({ "X-Gateway-Key": "key-three" })), None)
                 .unwrap_err(),
             AccessError::WrongAccessKey
         );
         let pass_through = policy(CredentialMode::PassThrough, &["key-one"]);
         let bearer_only = payload(json!({ "Authorization": "Bearer key-one" }));
         assert_eq!(
-            pass_through.admit(&bearer_only).unwrap_err(),
+            pass_through.admit(&bearer_only, None).unwrap_err(),
             AccessError::MissingAccessKey {
                 bearer_allowed: false
             }
         );
         let both =
             payload(json!({ "Authorization": "Bearer cf-token", "X-Gateway-Key": "key-one" }));
-        assert!(pass_through.admit(&both).unwrap().credential.is_some());
+        assert!(
+            pass_through
+                .admit(&both, None)
+                .unwrap()
+                .credential
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn an_address_with_too_many_wrong_keys_is_refused_even_the_right_one_and_alone() {
+        let server = policy(CredentialMode::Server, &["key-one"]);
+        let (guesser, other): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let wrong = payload(json!({ "X-Gateway-Key": "guess" }));
+        let right = payload(json!({ "X-Gateway-Key": "key-one" }));
+        for _ in 0..MAX_WRONG_KEYS {
+            assert_eq!(
+                server.admit(&wrong, Some(guesser)).unwrap_err(),
+                AccessError::WrongAccessKey
+            );
+        }
+        let refused = server.admit(&right, Some(guesser)).unwrap_err();
+        assert_eq!(refused.code(), ACCESS_KEY_THROTTLED);
+        let wait = refused.retry_after_seconds().unwrap();
+        assert!((1..=WRONG_KEY_WINDOW.as_secs()).contains(&wait), "{wait}");
+        assert!(server.admit(&right, Some(other)).is_ok());
+        // Without keys configured there is nothing to guess, and nothing is throttled.
+        let open = policy(CredentialMode::Server, &[]);
+        assert!(open.admit(&wrong, Some(guesser)).is_ok());
     }
 
     #[test]
