@@ -18,18 +18,20 @@ use super::create;
 use super::edge::API_PREFIX;
 use super::list;
 use super::reply::{self, ApiError};
+use super::tokens;
 use super::workflow::Workflow;
 use crate::names::{AccountId, DomainName, InvalidName};
 
 /// The API routes, under both API families (`registrar` and Cloudflare's own
-/// `registrar-sandbox`, which has identical shapes); unknown paths get the
-/// platform's 7003 routing error.
+/// `registrar-sandbox`, which has identical shapes), and the token check
+/// (`tokens`); unknown paths get the platform's 7003 routing error.
 pub(super) fn router() -> Router<Arc<SimulatorState>> {
     ["registrar", "registrar-sandbox"]
         .into_iter()
         .fold(Router::new(), |router, family| {
             router.merge(family_routes(family))
         })
+        .route(tokens::VERIFY_PATH, get(tokens::verify))
         .fallback(unrouted)
 }
 

@@ -8,6 +8,11 @@ use std::time::Duration;
 use super::rate_limit::RateLimitPolicy;
 use super::scenario::{ScenarioError, ScenarioSet};
 
+/// How long an ended moving demo goes unread before it starts over, in the
+/// gateway's sandbox and `simulate` (`--demo-restart-after`): short enough that
+/// whoever looks a few seconds after the end sees it move again.
+pub const DEMO_RESTART_AFTER: Duration = Duration::from_secs(2);
+
 /// Everything a simulator needs to start.
 #[derive(Debug, Clone)]
 pub struct SimulatorSettings {
@@ -18,10 +23,13 @@ pub struct SimulatorSettings {
     pub(crate) sync_window: Duration,
     pub(crate) max_workflows: usize,
     pub(crate) tag_credentials: bool,
+    /// `None`: every demo stays where it ended.
+    pub(crate) demo_restart: Option<Duration>,
 }
 
 impl Default for SimulatorSettings {
-    /// Demo scenarios, real clock, any well-formed credential, 1200 requests / 300 s.
+    /// Demo scenarios, real clock, any well-formed credential, 1200 requests / 300 s,
+    /// demos that stay where they ended (tests and benchmarks count on it).
     fn default() -> Self {
         Self {
             manual_clock: false,
@@ -34,6 +42,7 @@ impl Default for SimulatorSettings {
             sync_window: Duration::from_secs(10),
             max_workflows: 100_000,
             tag_credentials: false,
+            demo_restart: None,
         }
     }
 }
@@ -72,6 +81,14 @@ impl SimulatorSettings {
     /// Most workflows stored in all (each account's demo set counts).
     pub fn max_workflows(mut self, max: usize) -> Self {
         self.max_workflows = max;
+        self
+    }
+
+    /// A moving demo (one of more than one step) starts over on its next read once it
+    /// has ended and gone unread for `idle` on the workflow clock (so a manual clock
+    /// restarts it only when advanced past that).
+    pub fn restart_demos_after(mut self, idle: Duration) -> Self {
+        self.demo_restart = Some(idle);
         self
     }
 
@@ -161,6 +178,10 @@ pub struct SimulatorConfig {
     /// Add `context.credential_tag` (a hash prefix of the token or API key) to every status.
     #[arg(long, env = "SIMULATOR_TAG_CREDENTIALS")]
     pub tag_credentials: bool,
+
+    /// How long an ended moving demo goes unread before its next read starts it over [default: 2s; off with --manual-clock unless given]; 0s keeps demos where they ended.
+    #[arg(long, env = "SIMULATOR_DEMO_RESTART_AFTER", value_parser = duration)]
+    pub demo_restart_after: Option<Duration>,
 }
 
 impl SimulatorConfig {
@@ -173,6 +194,15 @@ impl SimulatorConfig {
         settings.manual_clock = self.manual_clock;
         settings.refused_credentials = self.refuse_tokens;
         settings.tag_credentials = self.tag_credentials;
+        // A manual clock's users script every step, so demos start over only if asked.
+        let demo_restart = match (self.demo_restart_after, self.manual_clock) {
+            (Some(idle), _) => Some(idle).filter(|idle| !idle.is_zero()),
+            (None, false) => Some(DEMO_RESTART_AFTER),
+            (None, true) => None,
+        };
+        if let Some(idle) = demo_restart {
+            settings = settings.restart_demos_after(idle);
+        }
         if let Some(path) = self.scenarios {
             let json =
                 std::fs::read_to_string(&path).map_err(|source| SimulatorError::ReadScenarios {
@@ -245,6 +275,15 @@ mod tests {
         assert_eq!(config.sync_window, Duration::from_secs(2));
         assert_eq!(config.refused_credentials, ["a", "b"]);
         assert!(config.manual_clock);
+        assert_eq!(config.demo_restart, None, "off with a manual clock");
+        let restart = |args: &[&str]| {
+            let cli = Cli::parse_from([&["sim"], args].concat());
+            cli.args.into_settings().unwrap().demo_restart
+        };
+        assert_eq!(restart(&[]), Some(DEMO_RESTART_AFTER));
+        assert_eq!(restart(&["--demo-restart-after", "0s"]), None);
+        let asked = ["--manual-clock", "--demo-restart-after", "5s"];
+        assert_eq!(restart(&asked), Some(Duration::from_secs(5)));
     }
 
     #[test]

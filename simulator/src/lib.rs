@@ -11,7 +11,7 @@
 //!
 //! Layout: `config` (settings and flags) -> `server` (accept loop) -> `edge`
 //! (counting, faults, rate-limit headers) -> `admission` (route, auth, rate limit)
-//! -> `api` / `create` / `list` (routes) -> `store` of `workflow`s, each a
+//! -> `api` / `create` / `list` / `tokens` (routes) -> `store` of `workflow`s, each a
 //! `scenario` on the `clock`. `control` drives the same [`SimulatorHandle`] tests
 //! use in-process.
 
@@ -33,6 +33,7 @@ mod scenario;
 mod server;
 mod stats;
 mod store;
+mod tokens;
 mod wire;
 mod workflow;
 
@@ -51,7 +52,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::credential_tag;
 pub use clock::ClockError;
-pub use config::{SimulatorConfig, SimulatorError, SimulatorSettings};
+pub use config::{DEMO_RESTART_AFTER, SimulatorConfig, SimulatorError, SimulatorSettings};
 pub use faults::{Faults, FaultsError};
 pub use names::InvalidName;
 pub use scenario::{ScenarioError, ScenarioSet};
@@ -137,7 +138,7 @@ pub async fn spawn(
     };
     let shared = Arc::new(SimulatorState {
         clock,
-        store: Store::new(config.scenarios, config.max_workflows),
+        store: Store::new(config.scenarios, config.max_workflows, config.demo_restart),
         refused: RefusedCredentials::new(config.refused_credentials),
         forbidden_accounts: Default::default(),
         limiter: RateLimiter::new(config.rate_limit),

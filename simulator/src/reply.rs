@@ -40,6 +40,9 @@ pub(super) enum ApiError {
     Conflict(DomainName),
     /// 503: the simulator's own storage bound was reached.
     Capacity(String),
+    /// 401 / 1000 "Invalid API Token": `GET /user/tokens/verify` with a token the
+    /// simulator refuses.
+    InvalidToken,
 }
 
 /// `{success:false, errors}` only: the platform's auth errors omit `messages` and `result`.
@@ -53,6 +56,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Auth(AuthFailure::Refused | AuthFailure::Forbidden) => StatusCode::FORBIDDEN,
+            Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::WorkflowNotFound(_) | Self::DomainNotFound => StatusCode::NOT_FOUND,
             Self::Capacity(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -109,6 +113,7 @@ impl ApiError {
             Self::DomainNotFound => vec![ApiMessage::new(10000, "Domain not found")],
             Self::Validation(errors) => errors.clone(),
             Self::Capacity(reason) => vec![ApiMessage::new(10000, reason.clone())],
+            Self::InvalidToken => vec![ApiMessage::new(1000, "Invalid API Token")],
             Self::Conflict(domain) => vec![ApiMessage::new(
                 10000,
                 format!("A registration for {domain} is already in progress"),

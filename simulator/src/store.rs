@@ -1,5 +1,7 @@
 //! Every workflow the simulator knows, per account, with the demo workflows
 //! instantiated on an account's first touch and a bound on how much is stored.
+//! With a demo restart time set, a moving demo that ended and went unread that
+//! long starts over on its next read (`docs/simulator.md#demos-that-start-over`).
 //!
 //! One `parking_lot::RwLock` guards the map: it is held only for a lookup or an
 //! insert, never across an await, and reads (the hot path) share it.
@@ -10,7 +12,7 @@ use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockWriteGuard};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::scenario::{DEFAULT_CREATE_SCENARIO, ScenarioSet};
 use super::workflow::{NotAwaitingAction, RegistrationOrder, Workflow};
@@ -65,6 +67,9 @@ pub(super) struct Created {
 pub(super) struct Store {
     scenarios: ScenarioSet,
     max_workflows: usize,
+    /// How long an ended moving demo stays unread before it starts over; `None`
+    /// keeps every demo where it ended.
+    demo_restart: Option<TimeDelta>,
     inner: RwLock<Inner>,
 }
 
@@ -78,12 +83,32 @@ struct Inner {
 type Guard<'a> = RwLockWriteGuard<'a, Inner>;
 
 impl Store {
-    /// An empty store for these scenarios, holding at most `max_workflows`.
-    pub(super) fn new(scenarios: ScenarioSet, max_workflows: usize) -> Self {
+    /// An empty store for these scenarios, holding at most `max_workflows`, whose
+    /// moving demos start over after `demo_restart` ended and unread.
+    pub(super) fn new(
+        scenarios: ScenarioSet,
+        max_workflows: usize,
+        demo_restart: Option<std::time::Duration>,
+    ) -> Self {
         Self {
             scenarios,
             max_workflows,
+            demo_restart: demo_restart
+                .map(|idle| TimeDelta::from_std(idle).unwrap_or(TimeDelta::MAX)),
             inner: RwLock::default(),
+        }
+    }
+
+    /// Whether `workflow` starts over on a read at `now`.
+    fn restart_due(&self, workflow: &Workflow, now: DateTime<Utc>) -> bool {
+        self.demo_restart
+            .is_some_and(|idle| workflow.restart_due(now, idle))
+    }
+
+    /// Starts `workflow` over if it is due to.
+    fn restart_if_due(&self, workflow: &mut Workflow, now: DateTime<Utc>) {
+        if self.restart_due(workflow, now) {
+            *workflow = workflow.restarted(now);
         }
     }
 
@@ -92,7 +117,8 @@ impl Store {
         &self.scenarios
     }
 
-    /// Runs `read` on the workflow, instantiating the account's demos on first touch.
+    /// Runs `read` on the workflow (noting the read), instantiating the account's
+    /// demos on first touch and starting a demo over when it is due to.
     pub(super) fn read<R>(
         &self,
         account: &AccountId,
@@ -100,15 +126,26 @@ impl Store {
         now: DateTime<Utc>,
         read: impl FnOnce(&Workflow) -> R,
     ) -> Result<Option<R>, StoreError> {
+        let seen = |workflow: &Workflow| {
+            workflow.seen(now);
+            read(workflow)
+        };
         {
+            // The hot path shares the lock; only a first touch or a restart writes.
             let inner = self.inner.read();
             if let Some(workflows) = inner.accounts.get(account) {
-                return Ok(workflows.get(domain).map(read));
+                let workflow = workflows.get(domain);
+                if !workflow.is_some_and(|workflow| self.restart_due(workflow, now)) {
+                    return Ok(workflow.map(seen));
+                }
             }
         }
         let mut inner = self.write();
-        let workflows = self.touch(&mut inner, account, now)?;
-        Ok(workflows.get(domain).map(read))
+        let workflow = self.touch(&mut inner, account, now)?.get_mut(domain);
+        Ok(workflow.map(|workflow| {
+            self.restart_if_due(workflow, now);
+            seen(workflow)
+        }))
     }
 
     /// `create`: returns the domain's workflow, starting one if there is none or
@@ -125,6 +162,10 @@ impl Store {
             status: workflow.status(account, domain, now),
         };
         let workflows = self.touch(&mut inner, account, now)?;
+        if let Some(existing) = workflows.get_mut(domain) {
+            self.restart_if_due(existing, now);
+            existing.seen(now);
+        }
         // The simulator's choice for a repeat create (docs/simulator.md): the domain
         // is the idempotency key, so a running or succeeded workflow is answered
         // again; after `failed`, a create is a retry and starts a new workflow.
@@ -153,6 +194,10 @@ impl Store {
     ) -> Result<Vec<Registration>, StoreError> {
         let mut inner = self.write();
         let workflows = self.touch(&mut inner, account, now)?;
+        // The list shows demos as a read of each would; it is not a read of each.
+        for workflow in workflows.values_mut() {
+            self.restart_if_due(workflow, now);
+        }
         let mut registrations: Vec<Registration> = workflows
             .iter()
             .filter_map(|(domain, workflow)| workflow.registration(domain, now))

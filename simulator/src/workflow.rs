@@ -2,8 +2,14 @@
 //!
 //! The state is derived lazily from `(created_at, script, resolutions, now)`, so no
 //! task or timer runs per workflow; a status read is a short walk over the steps.
+//!
+//! A moving demo workflow (a demo whose script has more than one step) may start
+//! over once it has ended and nobody has read it for a while (the store decides
+//! when, [`Workflow::restart_due`]): a newcomer then sees it move from the start,
+//! however long ago the account's demos began. Each read is noted for that.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Months, SubsecRound, TimeDelta, Utc};
 use serde_json::{Map, Value};
@@ -11,6 +17,12 @@ use serde_json::{Map, Value};
 use super::scenario::{Scenario, StepEnd};
 use crate::names::{AccountId, DomainName};
 use crate::wire::{Links, Registration, WorkflowState, WorkflowStatus};
+
+/// How long an ended moving demo whose end nobody has read goes unread before it
+/// starts over: longer than a follower waits between reads (the gateway polls a
+/// moving workflow at least every 30 s and a blocked one every minute, by
+/// default), so a follower sees the end; a newcomer who looks later sees it move.
+pub(super) const UNSEEN_END_IDLE: TimeDelta = TimeDelta::seconds(120);
 
 /// What the registrant asked for in `create` (defaults for demo workflows).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +46,7 @@ impl Default for RegistrationOrder {
 }
 
 /// A running (or finished) workflow.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Workflow {
     scenario: Arc<Scenario>,
     created_at: DateTime<Utc>,
@@ -43,6 +55,9 @@ pub(super) struct Workflow {
     order: RegistrationOrder,
     /// Demo workflows do not count towards the account's 100-domain limit.
     demo: bool,
+    /// The workflow-clock time (Unix milliseconds) of its latest API read; an
+    /// atomic, so reads note it under the store's shared (read) lock.
+    seen_at_ms: AtomicI64,
 }
 
 /// Where a workflow is at some instant.
@@ -71,18 +86,58 @@ impl Workflow {
         demo: bool,
     ) -> Self {
         let steps = scenario.steps.len();
+        let created_at = now.trunc_subsecs(0);
         Self {
             scenario,
-            created_at: now.trunc_subsecs(0),
+            created_at,
             resolved_at: vec![None; steps],
             order,
             demo,
+            seen_at_ms: AtomicI64::new(created_at.timestamp_millis()),
         }
     }
 
     /// Whether this is a demo workflow.
     pub(super) fn is_demo(&self) -> bool {
         self.demo
+    }
+
+    /// Notes an API read at `now`: the workflow is not idle.
+    pub(super) fn seen(&self, now: DateTime<Utc>) {
+        self.seen_at_ms
+            .fetch_max(now.timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// Whether this is a moving demo (more than one step) that has ended and gone
+    /// unread long enough at `now` to start over: `idle` once a read saw the end,
+    /// [`UNSEEN_END_IDLE`] (or `idle`, if longer) while none has, so that whoever
+    /// follows it at a slow poll still sees it end. Fixed-state demos (one step)
+    /// and created workflows never start over.
+    pub(super) fn restart_due(&self, now: DateTime<Utc>, idle: TimeDelta) -> bool {
+        if !self.demo || self.scenario.steps.len() < 2 {
+            return false;
+        }
+        let position = self.position(now);
+        if !self.scenario.steps[position.index].completed {
+            return false;
+        }
+        let seen_at = DateTime::from_timestamp_millis(self.seen_at_ms.load(Ordering::Relaxed))
+            .unwrap_or(self.created_at);
+        let wait = match seen_at >= position.entered_at {
+            true => idle,
+            false => idle.max(UNSEEN_END_IDLE),
+        };
+        now - seen_at >= wait
+    }
+
+    /// The same script and order, started again at `now`.
+    pub(super) fn restarted(&self, now: DateTime<Utc>) -> Self {
+        Self::start(
+            Arc::clone(&self.scenario),
+            now,
+            self.order.clone(),
+            self.demo,
+        )
     }
 
     fn position(&self, now: DateTime<Utc>) -> Position {
@@ -248,5 +303,66 @@ mod tests {
             *workflow.state(late + TimeDelta::seconds(10)),
             WorkflowState::Succeeded
         );
+    }
+
+    #[test]
+    fn a_moving_demo_restarts_once_its_end_was_seen_and_it_went_unread() {
+        let idle = TimeDelta::seconds(2);
+        let (workflow, t0) = start("succeeds");
+        let ended = t0 + TimeDelta::seconds(30);
+        workflow.seen(ended - TimeDelta::seconds(3));
+        assert!(
+            !workflow.restart_due(ended - TimeDelta::seconds(1), idle),
+            "still moving"
+        );
+        assert!(
+            !workflow.restart_due(ended + TimeDelta::seconds(60), idle),
+            "nobody saw the end yet"
+        );
+        workflow.seen(ended + TimeDelta::seconds(5));
+        assert!(
+            !workflow.restart_due(ended + TimeDelta::seconds(6), idle),
+            "seen 1 s ago"
+        );
+        let later = ended + TimeDelta::seconds(7);
+        assert!(workflow.restart_due(later, idle));
+        let again = workflow.restarted(later);
+        assert_eq!(*again.state(later), WorkflowState::Pending);
+        let status = again.status(&account(), &domain("demo-succeeds.com"), later);
+        assert_eq!(status.created_at, later);
+        assert!(!again.restart_due(later + TimeDelta::seconds(29), idle));
+    }
+
+    #[test]
+    fn an_end_nobody_saw_restarts_once_unread_for_the_longer_idle_time() {
+        let idle = TimeDelta::seconds(2);
+        let (workflow, t0) = start("fails");
+        let last_read = t0 + TimeDelta::seconds(25);
+        workflow.seen(last_read);
+        assert!(!workflow.restart_due(last_read + UNSEEN_END_IDLE - TimeDelta::seconds(1), idle));
+        assert!(workflow.restart_due(last_read + UNSEEN_END_IDLE, idle));
+    }
+
+    #[test]
+    fn fixed_demos_and_created_workflows_never_restart() {
+        let idle = TimeDelta::seconds(2);
+        let (fixed, t0) = start("succeeded");
+        assert!(!fixed.restart_due(t0 + TimeDelta::days(1), idle));
+        let scenario = ScenarioSet::demo().get("succeeds").unwrap().clone();
+        let created = Workflow::start(scenario, t0, RegistrationOrder::default(), false);
+        assert!(!created.restart_due(t0 + TimeDelta::days(1), idle));
+        let (waiting, t0) = start("action-required");
+        assert!(
+            !waiting.restart_due(t0 + TimeDelta::days(1), idle),
+            "waits for the user"
+        );
+    }
+
+    fn account() -> AccountId {
+        AccountId::parse("abc").unwrap()
+    }
+
+    fn domain(name: &str) -> DomainName {
+        DomainName::parse(name).unwrap()
     }
 }

@@ -130,6 +130,8 @@ struct BudgetState {
     all: ReportingLimiter,
     /// The `all` quota: what a full budget holds and how fast it refills.
     quota: Quota,
+    /// The window the quota's allowance is admitted in (reported with the budget left).
+    window: Duration,
     background: DefaultKeyedRateLimiter<Fingerprint>,
     /// Credentials the upstream told to stop, until when.
     paused: Mutex<HashMap<Fingerprint, Instant>>,
@@ -160,6 +162,7 @@ impl Budget {
         let inner = BudgetState {
             all: RateLimiter::keyed(all).with_middleware::<StateInformationMiddleware>(),
             quota: all,
+            window: settings.window,
             background: DefaultKeyedRateLimiter::keyed(quota(background_limit, settings.window)),
             paused: Mutex::default(),
             clock: DefaultClock::default(),
@@ -386,10 +389,11 @@ impl Budget {
             capacity: self.inner.quota.burst_size().get(),
             refill: self.inner.quota.replenish_interval(),
             since,
+            window: self.inner.window,
         };
         self.inner
             .metrics
-            .budget_remaining(|| credential.short(), level);
+            .budget_level(|| credential.short(), level);
     }
 
     /// Stops every request of `credential` for `duration`, at most [`MAX_PAUSE`]:

@@ -23,9 +23,9 @@ pub struct CacheConfig {
     /// Freshness of blocked and action-required statuses.
     #[arg(long = "cache-ttl-waiting", env = "GATEWAY_CACHE_TTL_WAITING", default_value = "15s", value_parser = duration)]
     pub ttl_waiting: Duration,
-    /// Freshness of succeeded and failed statuses (they never change).
-    #[arg(long = "cache-ttl-terminal", env = "GATEWAY_CACHE_TTL_TERMINAL", default_value = "1h", value_parser = duration)]
-    pub ttl_terminal: Duration,
+    /// Freshness of succeeded and failed statuses (they never change) [default: 1h; 2s in sandbox mode, whose demos start over]
+    #[arg(long = "cache-ttl-terminal", env = "GATEWAY_CACHE_TTL_TERMINAL", value_parser = duration)]
+    pub ttl_terminal: Option<Duration>,
     /// Freshness of "no workflow for this domain".
     #[arg(long = "cache-ttl-not-found", env = "GATEWAY_CACHE_TTL_NOT_FOUND", default_value = "5s", value_parser = duration)]
     pub ttl_not_found: Duration,
@@ -37,15 +37,28 @@ pub struct CacheConfig {
     pub stale_if_error: Duration,
 }
 
+/// `--cache-ttl-terminal` against a real upstream: a completed workflow never changes.
+const TTL_TERMINAL: Duration = Duration::from_secs(3600);
+
+/// `--cache-ttl-terminal` in sandbox mode: the embedded simulator starts an ended
+/// moving demo over once nobody has read it for
+/// [`registrar_simulator::DEMO_RESTART_AFTER`], so an ended status is held no longer
+/// than that, and whoever looks again a few seconds later sees the demo move.
+const SANDBOX_TTL_TERMINAL: Duration = registrar_simulator::DEMO_RESTART_AFTER;
+
 impl CacheConfig {
-    /// The cache's settings.
-    pub fn settings(&self) -> CacheSettings {
+    /// The cache's settings; `sandbox` when the upstream is the embedded simulator.
+    pub fn settings(&self, sandbox: bool) -> CacheSettings {
+        let default_terminal = match sandbox {
+            true => SANDBOX_TTL_TERMINAL,
+            false => TTL_TERMINAL,
+        };
         CacheSettings {
             capacity: self.capacity,
             ttl: TtlPolicy {
                 active: self.ttl_active,
                 waiting: self.ttl_waiting,
-                terminal: self.ttl_terminal,
+                terminal: self.ttl_terminal.unwrap_or(default_terminal),
                 not_found: self.ttl_not_found,
             },
             stale_if_error: self.stale_if_error,

@@ -46,6 +46,9 @@ pub struct UpstreamConfig {
     /// Allow the `startRegistration` mutation with real Cloudflare credentials (registering costs money). Always on with the embedded simulator; without it, the mutation answers REGISTRATION_DISABLED.
     #[arg(long, env = "GATEWAY_ENABLE_REGISTRATION")]
     pub enable_registration: bool,
+    /// At start-up, check the API token with Cloudflare's token verification endpoint (GET /user/tokens/verify) and refuse to start unless it is active.
+    #[arg(long, env = "GATEWAY_VERIFY_CREDENTIALS")]
+    pub verify_credentials: bool,
     /// Account used when a query names none.
     #[arg(long, env = "CLOUDFLARE_ACCOUNT_ID", value_parser = account_id)]
     pub account_id: Option<AccountId>,
@@ -186,6 +189,14 @@ impl UpstreamConfig {
                 "CLOUDFLARE_API_KEY_FILE",
             )?,
         })
+    }
+
+    /// The variable the API token came from, to name it in messages.
+    pub fn token_variable(&self) -> &'static str {
+        match self.api_token_file {
+            Some(_) => "CLOUDFLARE_API_TOKEN_FILE",
+            None => "CLOUDFLARE_API_TOKEN",
+        }
     }
 
     /// The per-credential upstream budget.

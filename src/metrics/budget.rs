@@ -1,6 +1,11 @@
-//! `registrar_gateway_budget_remaining{credential}`: requests each credential may
-//! send to the upstream right now, computed at scrape time from the budget's last
-//! decision, so an idle credential is seen refilling without any request.
+//! Two gauges of what each credential's budget has left, named for what they hold:
+//! `registrar_gateway_budget_burst_remaining{credential}`, the requests it may send
+//! at once right now (at most the burst, a tenth of the allowance), and
+//! `registrar_gateway_budget_window_remaining{credential}`, the requests it may send
+//! over the next window (the burst left plus what refills meanwhile: the whole
+//! allowance, 1,080 of Cloudflare's 1,200 by default, when it is rested). Both are
+//! computed at scrape time from the budget's last decision, so an idle credential is
+//! seen refilling without any request.
 //!
 //! The label is a short keyed fingerprint, never the secret; and at most
 //! [`MAX_CREDENTIALS`] series exist (pass-through mode can see many credentials):
@@ -19,7 +24,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 pub(super) const MAX_CREDENTIALS: usize = 100;
 
 /// A credential's budget as of one moment: `remaining` requests, one more every
-/// `refill` after `since`, up to `capacity` (the budget's burst).
+/// `refill` after `since`, up to `capacity` (the budget's burst), in a budget
+/// that admits at most its allowance in any `window`.
 #[derive(Clone, Copy, Debug)]
 pub struct Level {
     /// Requests that could be sent at `since`.
@@ -30,14 +36,27 @@ pub struct Level {
     pub refill: Duration,
     /// When `remaining` held (in the future while the upstream has paused the credential).
     pub since: Instant,
+    /// The budget's window (`--upstream-budget-window`).
+    pub window: Duration,
 }
 
 impl Level {
+    /// The burst left at `now`: what may be sent at once.
     fn at(&self, now: Instant) -> u32 {
-        let elapsed = now.saturating_duration_since(self.since);
-        let regained = elapsed.as_nanos() / self.refill.as_nanos().max(1);
-        let regained = u32::try_from(regained).unwrap_or(u32::MAX);
+        let regained = self.regained(now.saturating_duration_since(self.since));
         self.remaining.saturating_add(regained).min(self.capacity)
+    }
+
+    /// What may be sent from `now` to one window later: the burst left, and what
+    /// refills in the window (after the pause, while the upstream has paused it).
+    fn within_window(&self, now: Instant) -> u32 {
+        let refilling = (now + self.window).saturating_duration_since(self.since.max(now));
+        self.at(now).saturating_add(self.regained(refilling))
+    }
+
+    fn regained(&self, over: Duration) -> u32 {
+        let regained = over.as_nanos() / self.refill.as_nanos().max(1);
+        u32::try_from(regained).unwrap_or(u32::MAX)
     }
 }
 
@@ -64,28 +83,58 @@ impl Remaining {
     }
 }
 
+/// One credential's series at a scrape.
+struct Left {
+    credential: String,
+    burst: u32,
+    window: u32,
+}
+
 impl Collector for Remaining {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let now = Instant::now();
-        let levels: Vec<(String, u32)> = {
+        let levels: Vec<Left> = {
             let levels = self.levels.lock().unwrap_or_else(PoisonError::into_inner);
             levels
                 .iter()
-                .map(|(credential, level)| (credential.clone(), level.at(now)))
+                .map(|(credential, level)| Left {
+                    credential: credential.clone(),
+                    burst: level.at(now),
+                    window: level.within_window(now),
+                })
                 .collect()
         };
-        let mut metric = encoder.encode_descriptor(
-            "budget_remaining",
-            "Upstream requests each credential (short keyed fingerprint) may send right now: the budget's burst left, refilling at limit/window; 0 while the upstream has paused it",
-            None,
-            MetricType::Gauge,
+        gauge(
+            &mut encoder,
+            "budget_burst_remaining",
+            "Upstream requests each credential (short keyed fingerprint) may send at once right now: the burst left (at most a tenth of the allowance), refilling evenly; 0 while the upstream has paused it",
+            &levels,
+            |left| left.burst,
         )?;
-        for (credential, remaining) in levels {
-            let labels = [("credential", credential.as_str())];
-            ConstGauge::new(i64::from(remaining)).encode(metric.encode_family(&labels)?)?;
-        }
-        Ok(())
+        gauge(
+            &mut encoder,
+            "budget_window_remaining",
+            "Upstream requests each credential (short keyed fingerprint) may send over the next budget window: the burst left plus what refills in the window; the whole allowance when rested",
+            &levels,
+            |left| left.window,
+        )
     }
+}
+
+/// One gauge family, a series per credential.
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    levels: &[Left],
+    value: impl Fn(&Left) -> u32,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for left in levels {
+        let labels = [("credential", left.credential.as_str())];
+        ConstGauge::new(i64::from(value(left))).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -100,11 +149,42 @@ mod tests {
             capacity: 10,
             refill: Duration::from_secs(1),
             since,
+            window: Duration::from_secs(90),
         };
         assert_eq!(level.at(since), 2);
         assert_eq!(level.at(since + Duration::from_millis(3500)), 5);
         assert_eq!(level.at(since + Duration::from_secs(60)), 10);
         assert_eq!(level.at(since - Duration::from_secs(5)), 2, "paused");
+    }
+
+    #[test]
+    fn the_window_left_is_the_burst_left_and_what_refills_in_a_window() {
+        // An allowance of 100 per 90 s: a burst of 10, then one a second.
+        let since = Instant::now();
+        let level = Level {
+            remaining: 2,
+            capacity: 10,
+            refill: Duration::from_secs(1),
+            since,
+            window: Duration::from_secs(90),
+        };
+        assert_eq!(level.within_window(since), 92);
+        assert_eq!(
+            level.within_window(since + Duration::from_secs(60)),
+            100,
+            "rested"
+        );
+        let paused_for_30s = since + Duration::from_secs(30);
+        let paused = Level {
+            since: paused_for_30s,
+            remaining: 0,
+            ..level
+        };
+        assert_eq!(
+            paused.within_window(since),
+            60,
+            "nothing refills during the pause"
+        );
     }
 
     #[test]
@@ -117,6 +197,7 @@ mod tests {
                 capacity: 1,
                 refill: Duration::from_secs(1),
                 since: start + Duration::from_millis(n as u64),
+                window: Duration::from_secs(1),
             };
             remaining.record(format!("c{n}"), level);
         }

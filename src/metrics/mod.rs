@@ -53,7 +53,7 @@ struct Instruments {
     websocket_connections_active: Gauge,
     events_published: Counter,
     events_delivered: Family<ProtocolLabel, Counter>,
-    budget_remaining: Arc<budget::Remaining>,
+    budget_level: Arc<budget::Remaining>,
     budget_refusals: Counter,
     graphql_requests: Family<GraphqlLabels, Counter>,
     graphql_duration: Family<TransportLabel, Histogram>,
@@ -128,7 +128,7 @@ impl Metrics {
             websocket_connections_active: Gauge::default(),
             events_published: Counter::default(),
             events_delivered: Family::default(),
-            budget_remaining: Arc::default(),
+            budget_level: Arc::default(),
             budget_refusals: Counter::default(),
             graphql_requests: Family::default(),
             graphql_duration: Family::new_with_constructor(graphql_buckets),
@@ -257,9 +257,9 @@ impl Metrics {
 
     /// The budget level of the credential whose short fingerprint `credential`
     /// gives (called only when metrics are on, so disabled metrics format nothing).
-    pub fn budget_remaining(&self, credential: impl FnOnce() -> String, level: BudgetLevel) {
+    pub fn budget_level(&self, credential: impl FnOnce() -> String, level: BudgetLevel) {
         if let Some(instruments) = &self.instruments {
-            instruments.budget_remaining.record(credential(), level);
+            instruments.budget_level.record(credential(), level);
         }
     }
 
@@ -459,7 +459,7 @@ impl Instruments {
             "Subscription events sent to subscribers, one per event each subscriber received, by protocol",
             self.events_delivered.clone(),
         );
-        registry.register_collector(Box::new(Arc::clone(&self.budget_remaining)));
+        registry.register_collector(Box::new(Arc::clone(&self.budget_level)));
         registry.register(
             "budget_refusals",
             "Upstream requests the gateway's own budget refused (nothing was sent)",

@@ -31,7 +31,7 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::poller::Pollers;
 use crate::store::{RedisStore, RedisStoreError};
-use crate::upstream::ApiBuildError;
+use crate::upstream::{ApiBuildError, TokenRejected};
 use registrar_simulator::SimulatorHandle;
 use upstream::Upstream;
 
@@ -50,6 +50,14 @@ pub enum StartupError {
     /// `--redis-url` is set but Redis could not be used.
     #[error(transparent)]
     Store(#[from] RedisStoreError),
+    /// `--verify-credentials`: the API token did not pass Cloudflare's check.
+    #[error("{variable} did not pass the check --verify-credentials asked for: {reason}")]
+    TokenRejected {
+        /// The variable the token came from.
+        variable: &'static str,
+        /// What Cloudflare said.
+        reason: TokenRejected,
+    },
     /// A listener could not be bound.
     #[error("could not listen on {address}: {source}")]
     Bind {

@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::poller::{Cluster, Pollers};
 use crate::registrations::RegistrationService;
 use crate::store::RedisStore;
-use crate::upstream::{ApiSettings, CloudflareApi};
+use crate::upstream::{ApiSettings, CloudflareApi, verify_token};
 use registrar_simulator::{self as simulator, SimulatorHandle, SimulatorSettings};
 
 /// The token the gateway presents to its embedded simulator.
@@ -47,6 +47,15 @@ impl Upstream {
                     registration_enabled = config.upstream.enable_registration,
                     "talking to the configured upstream"
                 );
+                if configured_account.is_none() {
+                    tracing::warn!(
+                        "CLOUDFLARE_ACCOUNT_ID is not set: every query must name its accountId, \
+                         or it is refused; set CLOUDFLARE_ACCOUNT_ID (--account-id) to give queries a default account"
+                    );
+                }
+                if config.upstream.verify_credentials {
+                    verify(config, &base_url, credentials.as_ref()).await?;
+                }
                 Ok(Self {
                     api: config.upstream.api_settings(base_url),
                     credentials,
@@ -62,9 +71,13 @@ impl Upstream {
                     .expect("the simulator's base URL is a valid URL");
                 let sandbox_account =
                     AccountId::parse(SANDBOX_ACCOUNT_ID).expect("a valid account id");
+                let credentials = CredentialSecret::ApiToken(SANDBOX_TOKEN.into());
+                if config.upstream.verify_credentials {
+                    verify(config, &base_url, Some(&credentials)).await?;
+                }
                 Ok(Self {
                     api: config.upstream.api_settings(base_url),
-                    credentials: Some(CredentialSecret::ApiToken(SANDBOX_TOKEN.into())),
+                    credentials: Some(credentials),
                     default_account: Some(configured_account.unwrap_or(sandbox_account)),
                     simulator: Some(simulator),
                 })
@@ -89,7 +102,7 @@ impl Upstream {
         );
         let api = CloudflareApi::new(&self.api, budget.clone(), metrics.clone())?;
         let cache = StatusCache::new(
-            &config.cache.settings(),
+            &config.cache.settings(self.simulator.is_some()),
             api,
             metrics.clone(),
             store.cloned(),
@@ -117,10 +130,38 @@ impl Upstream {
     }
 }
 
+/// `--verify-credentials`: checks the gateway's API token with the upstream's token
+/// verification endpoint; other credentials cannot be checked that way, so they
+/// are let through with a warning.
+async fn verify(
+    config: &GatewayConfig,
+    base_url: &reqwest::Url,
+    credentials: Option<&CredentialSecret>,
+) -> Result<(), StartupError> {
+    let variable = config.upstream.token_variable();
+    match credentials {
+        Some(token @ CredentialSecret::ApiToken(_)) => {
+            verify_token(base_url, token, config.upstream.request_timeout)
+                .await
+                .map_err(|reason| StartupError::TokenRejected { variable, reason })?;
+            tracing::info!(variable, "the API token passed Cloudflare's token check");
+        }
+        Some(CredentialSecret::GlobalApiKey { .. }) => tracing::warn!(
+            "--verify-credentials checks API tokens only; a global API key (CLOUDFLARE_API_KEY) is not checked"
+        ),
+        None => tracing::warn!(
+            "--verify-credentials has no token to check: in pass-through mode each caller brings their own"
+        ),
+    }
+    Ok(())
+}
+
 async fn start_sandbox_simulator() -> Result<SimulatorHandle, StartupError> {
     let address = SocketAddr::from(([127, 0, 0, 1], 0));
     let listener = bind(address).await?;
-    let simulator = simulator::spawn(SimulatorSettings::default(), listener)
+    // A newcomer finds the demos moving whenever they look (docs/simulator.md).
+    let settings = SimulatorSettings::default().restart_demos_after(simulator::DEMO_RESTART_AFTER);
+    let simulator = simulator::spawn(settings, listener)
         .await
         .map_err(|source| StartupError::Bind { address, source })?;
     tracing::warn!(

@@ -6,6 +6,7 @@ mod error;
 pub mod model;
 mod refused;
 mod retry;
+mod verify;
 
 pub use api::{ApiBuildError, ApiSettings, CloudflareApi, RegistrarApi};
 pub use error::UpstreamError;
@@ -14,3 +15,4 @@ pub use model::{
     RegistrationRequest, WorkflowError, WorkflowState, WorkflowStatus,
 };
 pub use retry::RetryPolicy;
+pub use verify::{TokenRejected, verify_token};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use reqwest::Response;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::support::{TestApp, header};
@@ -114,6 +114,15 @@ async fn the_opening_tabs_query_list_and_watch_and_run_as_they_are() {
             .as_str()
             .unwrap()
             .contains("\"example.com\"")
+    );
+    // The watch tab names the account, so a newcomer sees where a fresh one goes.
+    let watch: Value = serde_json::from_str(tabs[2]["variables"].as_str().unwrap()).unwrap();
+    assert_eq!(watch, json!({ "domain": "example.com", "accountId": null }));
+    assert!(
+        tabs[2]["query"]
+            .as_str()
+            .unwrap()
+            .contains("accountId: $accountId")
     );
     // Each tab runs as is: its query with its variables answers without errors.
     for tab in &tabs[..2] {

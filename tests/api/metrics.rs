@@ -82,20 +82,30 @@ async fn the_budget_left_is_labelled_by_a_short_fingerprint_and_refusals_are_cou
         metrics.value("registrar_gateway_budget_refusals_total", &[]),
         2.0
     );
-    let budget: Vec<_> = metrics
-        .samples
-        .iter()
-        .filter(|(name, _, _)| name == "registrar_gateway_budget_remaining")
-        .collect();
-    assert_eq!(budget.len(), 1, "one credential, one series");
-    let (_, labels, remaining) = budget[0];
-    let credential = &labels["credential"];
+    let series = |name: &str| -> Vec<(String, f64)> {
+        metrics
+            .samples
+            .iter()
+            .filter(|(sample, _, _)| sample == name)
+            .map(|(_, labels, value)| (labels["credential"].clone(), *value))
+            .collect()
+    };
+    let burst = series("registrar_gateway_budget_burst_remaining");
+    assert_eq!(burst.len(), 1, "one credential, one series");
+    let (credential, burst_left) = &burst[0];
     assert_eq!(credential.len(), 8, "{credential}");
     assert!(
         credential.chars().all(|c| c.is_ascii_hexdigit()),
         "{credential}"
     );
-    assert_eq!(*remaining, 0.0, "the burst is spent");
+    assert_eq!(*burst_left, 0.0, "the burst is spent");
+    // The other 18 of the hour's 20 refill over the window: one every 200 s.
+    let window = series("registrar_gateway_budget_window_remaining");
+    assert_eq!(window, [(credential.clone(), 18.0)]);
+    assert!(
+        !metrics.text.contains("registrar_gateway_budget_remaining"),
+        "the old name, which read as the window's, is gone"
+    );
     assert!(!metrics.text.contains(TOKEN), "the secret never appears");
 }
 

@@ -1,8 +1,10 @@
 //! With no settings at all, the gateway answers from its embedded simulator.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, spawn_process};
+use crate::support::{TestApp, WsClient, change, connect_ready_to, spawn_process};
 
 #[tokio::test]
 async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
@@ -38,6 +40,86 @@ async fn with_no_configuration_the_gateway_serves_the_demo_registrations() {
 
     app.begin_shutdown();
     app.stopped().await;
+}
+
+/// The demo is moving whenever someone looks: after `demo-succeeds.com` reached
+/// SUCCEEDED in a fresh sandbox, a new subscriber three seconds later sees it start
+/// again and reach SUCCEEDED within a minute, while a fixed-state demo stays put.
+/// The embedded simulator's clock is real, but a test may move it on, so the
+/// workflow's 30 s take none here; the three seconds are real time, since the
+/// gateway's cache keeps real time: they are the sentence under test, not a wait
+/// for something to happen.
+#[tokio::test]
+async fn a_new_subscriber_three_seconds_after_the_demo_succeeded_sees_it_start_again() {
+    let app = TestApp::builder().sandbox().spawn().await;
+    let simulator = app.simulator().clone();
+    let move_on = || {
+        simulator
+            .advance_clock(Duration::from_secs(30))
+            .expect("the clock advances")
+    };
+
+    let mut first = connect_ready_to(app.address).await;
+    first.watch("1", "demo-succeeds.com", false).await;
+    assert_eq!(states_until(&mut first, "1", 1).await, ["PENDING"]);
+    move_on();
+    let seen = states_until(&mut first, "1", usize::MAX).await;
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("SUCCEEDED"),
+        "{seen:?}"
+    );
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let looked = Instant::now();
+    let mut second = connect_ready_to(app.address).await;
+    second.watch("2", "demo-succeeds.com", false).await;
+    let restarted = states_until(&mut second, "2", 1).await;
+    assert!(
+        ["PENDING", "IN_PROGRESS"].contains(&restarted[0].as_str()),
+        "the demo starts again: {restarted:?}"
+    );
+    move_on();
+    let seen = states_until(&mut second, "2", usize::MAX).await;
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("SUCCEEDED"),
+        "{seen:?}"
+    );
+    assert!(
+        looked.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        looked.elapsed()
+    );
+
+    let mut fixed = connect_ready_to(app.address).await;
+    fixed.watch("3", "demo-succeeded.com", false).await;
+    let seen = states_until(&mut fixed, "3", usize::MAX).await;
+    assert_eq!(seen, ["SUCCEEDED"], "a fixed-state demo stays fixed");
+
+    app.begin_shutdown();
+    app.stopped().await;
+}
+
+/// The states `id` reports, until `count` of them or its `complete`; the sandbox's
+/// keep-alive pings are answered on the way, as a client does.
+async fn states_until(client: &mut WsClient, id: &str, count: usize) -> Vec<String> {
+    let mut states = Vec::new();
+    while states.len() < count {
+        let message = client.recv().await;
+        match message["type"].as_str() {
+            Some("next") => states.push(
+                change(&message, id)["status"]["state"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            Some("ping") => client.send(json!({ "type": "pong" })).await,
+            Some("complete") => break,
+            _ => panic!("unexpected message: {message}"),
+        }
+    }
+    states
 }
 
 /// What compose passes for unset optional settings (`CLOUDFLARE_API_TOKEN: ${CLOUDFLARE_API_TOKEN:-}`)

@@ -6,6 +6,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::{ACCOUNT, TOKEN, spawn_process, spawn_simulator};
+
 /// Runs the gateway with `env` (and nothing else) and `args`; returns its exit
 /// success and what it printed on stderr.
 async fn start(env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
@@ -104,4 +106,64 @@ async fn settings_given_both_ways_are_named_as_given() {
         stderr.contains("CLOUDFLARE_API_TOKEN and --api-token-file are both set"),
         "{stderr}"
     );
+}
+
+/// `--verify-credentials` asks the upstream's token check (the simulator's
+/// `GET /user/tokens/verify`) at start-up: a refused token stops the gateway with a
+/// message naming the variable it came from, never the token itself.
+#[tokio::test]
+async fn verify_credentials_stops_a_refused_token_naming_its_variable() {
+    let simulator = spawn_simulator().await;
+    let refused = "revoked-token-7f3a9c";
+    simulator.handle.refuse_credential(refused);
+    let base_url = simulator.handle.base_url();
+    let env = [
+        ("CLOUDFLARE_BASE_URL", base_url.as_str()),
+        ("CLOUDFLARE_API_TOKEN", refused),
+        ("CLOUDFLARE_ACCOUNT_ID", ACCOUNT),
+        ("GATEWAY_VERIFY_CREDENTIALS", "true"),
+    ];
+    let (ok, stderr) = start(&env, &[]).await;
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains(
+            "CLOUDFLARE_API_TOKEN did not pass the check GATEWAY_VERIFY_CREDENTIALS asked for"
+        ) && stderr.contains("HTTP 401: 1000 Invalid API Token"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(refused),
+        "the token is never printed: {stderr}"
+    );
+    simulator.stop().await;
+}
+
+/// A token the upstream accepts passes the check and the gateway serves; real
+/// credentials without `CLOUDFLARE_ACCOUNT_ID` start with a warning that every query
+/// must then name its account.
+#[tokio::test]
+async fn verify_credentials_lets_an_active_token_start_and_a_missing_account_is_warned_of() {
+    let simulator = spawn_simulator().await;
+    let base_url = simulator.handle.base_url();
+    let env = [
+        ("CLOUDFLARE_BASE_URL", base_url.as_str()),
+        ("CLOUDFLARE_API_TOKEN", TOKEN),
+        ("GATEWAY_VERIFY_CREDENTIALS", "true"),
+    ];
+    let gateway = spawn_process(&[], &env).await;
+    gateway
+        .log_line("the API token passed Cloudflare's token check", |line| {
+            line["variable"] == "CLOUDFLARE_API_TOKEN"
+        })
+        .await;
+    let warning = gateway
+        .log_line("CLOUDFLARE_ACCOUNT_ID is not set", |_| true)
+        .await;
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert_eq!(
+        simulator.handle.stats().requests_total,
+        1,
+        "one check, nothing else"
+    );
+    simulator.stop().await;
 }

@@ -5,7 +5,8 @@
 //! Layout: [`stack`] and [`processes`] start what is measured; [`clients`],
 //! [`load`] and [`pollers`] make the traffic; one module per scenario
 //! ([`collapse`], [`query`] with its [`floor`], [`fanout`], [`simulator`],
-//! [`soak`], [`budget`]); [`report`] prints and saves the figures.
+//! [`soak`], [`budget`]); [`progress`] says what runs meanwhile; [`report`]
+//! prints and saves the figures, and ends with a pass/fail line per target.
 
 mod budget;
 mod clients;
@@ -17,6 +18,7 @@ mod latency;
 mod load;
 mod pollers;
 mod processes;
+mod progress;
 mod query;
 mod report;
 mod simulator;
@@ -31,6 +33,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use error::BenchError;
+use progress::reported;
 use report::Report;
 use stack::{External, Setup};
 
@@ -115,6 +118,7 @@ async fn main() -> ExitCode {
     for report in &reports {
         print!("{}", report.table());
     }
+    print!("{}", report::targets(&reports));
     if let Some(path) = &cli.json_out {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         if let Err(error) = report::write_json(path, &command, &reports) {
@@ -284,36 +288,28 @@ impl Plan {
             }
         };
         if let Some(args) = self.collapse {
-            record("collapse", collapse::run(setup, &args).await);
+            let result = reported("collapse", collapse::run(setup, &args)).await;
+            record("collapse", result);
         }
         if let Some(args) = self.query {
-            record(
-                "query throughput",
-                query::run(setup, &args).await.map(|report| vec![report]),
-            );
+            let result = reported("query throughput", query::run(setup, &args)).await;
+            record("query throughput", result.map(|report| vec![report]));
         }
         if let Some(args) = self.fanout {
-            record("fan-out", fanout::run(setup, &args).await);
+            let result = reported("fan-out", fanout::run(setup, &args)).await;
+            record("fan-out", result);
         }
         if let Some(args) = self.simulator {
-            record(
-                "simulator",
-                simulator::run(setup, &args)
-                    .await
-                    .map(|report| vec![report]),
-            );
+            let result = reported("simulator", simulator::run(setup, &args)).await;
+            record("simulator", result.map(|report| vec![report]));
         }
         if let Some(args) = self.soak {
-            record(
-                "soak",
-                soak::run(setup, &args).await.map(|report| vec![report]),
-            );
+            let result = reported("soak", soak::run(setup, &args)).await;
+            record("soak", result.map(|report| vec![report]));
         }
         if let Some(args) = self.budget {
-            record(
-                "budget",
-                budget::run(setup, &args).await.map(|report| vec![report]),
-            );
+            let result = reported("budget", budget::run(setup, &args)).await;
+            record("budget", result.map(|report| vec![report]));
         }
         (reports, failed)
     }

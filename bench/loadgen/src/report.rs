@@ -1,5 +1,7 @@
 //! Results: one [`Report`] per scenario, printed as a table on stdout and
-//! gathered into one JSON document (`--json-out`) with the machine and commit.
+//! gathered into one JSON document (`--json-out`) with the machine and commit;
+//! then one line per target a figure is held to ([`targets`]): PASS, FAIL, or
+//! NOT JUDGED when there is no figure or the target is not a comparison.
 
 use std::path::Path;
 use std::process::Command;
@@ -81,6 +83,64 @@ impl Report {
     }
 }
 
+/// How a figure fares against its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Fail,
+    NotJudged,
+}
+
+/// The closing lines: one per target row of every report, with the figure and the target.
+pub(crate) fn targets(reports: &[Report]) -> String {
+    let mut out = String::from("\n== targets ==\n");
+    for report in reports {
+        for (name, value, target) in &report.rows {
+            let Some(target) = target else { continue };
+            let verdict = match judge(value, target) {
+                Verdict::Pass => "PASS",
+                Verdict::Fail => "FAIL",
+                Verdict::NotJudged => "NOT JUDGED",
+            };
+            out.push_str(&format!(
+                "{verdict:<10} {}: {name} = {} (target {target})\n",
+                report.scenario,
+                display(value)
+            ));
+        }
+    }
+    out
+}
+
+/// Judges `value` by the first clause of `target`: `<= N`, `>= N`, `~N` (within
+/// 10 %) or `N` (exactly). A note in parentheses (the load the target is set for,
+/// or why) is shown, not judged.
+fn judge(value: &Value, target: &str) -> Verdict {
+    let Some(value) = value.as_f64() else {
+        return Verdict::NotJudged;
+    };
+    let clause = target.split(", ").next().unwrap_or(target);
+    let clause = clause.split('(').next().unwrap_or(clause).trim();
+    let (compare, bound): (fn(f64, f64) -> bool, &str) =
+        if let Some(bound) = clause.strip_prefix("<=") {
+            (|value, bound| value <= bound, bound)
+        } else if let Some(bound) = clause.strip_prefix(">=") {
+            (|value, bound| value >= bound, bound)
+        } else if let Some(bound) = clause.strip_prefix('~') {
+            (
+                |value, bound| (value - bound).abs() <= bound.abs() * 0.1,
+                bound,
+            )
+        } else {
+            (|value, bound| value == bound, clause)
+        };
+    match bound.trim().replace(',', "").parse::<f64>() {
+        Ok(bound) if compare(value, bound) => Verdict::Pass,
+        Ok(_) => Verdict::Fail,
+        Err(_) => Verdict::NotJudged,
+    }
+}
+
 fn display(value: &Value) -> String {
     match value {
         Value::Number(number) => match number.as_f64() {
@@ -127,4 +187,46 @@ fn machine() -> Value {
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|kib| kib.parse::<u64>().ok());
     json!({ "cpus": cpus, "memory_kib": memory_kib })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_judged_by_their_first_comparison() {
+        let cases = [
+            (json!(1.01), "<= 1.02", Verdict::Pass),
+            (json!(1.5), "<= 1.02", Verdict::Fail),
+            (json!(1000), ">= 1000", Verdict::Pass),
+            (json!(0), "0", Verdict::Pass),
+            (json!(2), "0", Verdict::Fail),
+            (json!(1.08), "~1 (one poller each)", Verdict::Pass),
+            (json!(1.2), "~1 (one poller each)", Verdict::Fail),
+            (
+                json!(180.0),
+                "<= 100 (10k/100), <= 250 (50k/500)",
+                Verdict::Fail,
+            ),
+            (json!(1200), ">= 1,000", Verdict::Pass),
+            (Value::Null, "<= 25 (10k/100)", Verdict::NotJudged),
+            (json!(3), "fast", Verdict::NotJudged),
+        ];
+        for (value, target, verdict) in cases {
+            assert_eq!(judge(&value, target), verdict, "{value} against {target}");
+        }
+    }
+
+    #[test]
+    fn the_closing_lines_name_each_target_and_skip_plain_figures() {
+        let mut report = Report::new("collapse (in-progress)");
+        report
+            .metric("upstream calls", 12)
+            .against("ratio upstream / ideal", 1.0, "<= 1.02");
+        let lines = targets(&[report]);
+        assert_eq!(
+            lines,
+            "\n== targets ==\nPASS       collapse (in-progress): ratio upstream / ideal = 1.000 (target <= 1.02)\n"
+        );
+    }
 }

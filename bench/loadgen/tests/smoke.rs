@@ -1,6 +1,8 @@
 //! The benchmark harness cannot rot: `loadgen smoke` runs every scenario for a
 //! second or two with small numbers against the debug binaries and must finish
-//! with a table and a JSON file. No timing is asserted.
+//! with a table, a pass/fail line per target and a JSON file, having said on
+//! stderr what ran. No timing is asserted (nor whether a target passed: the
+//! smoke's numbers are not the targets' loads).
 //!
 //! The gateway is another package of the workspace, so Cargo gives this test no
 //! path to it: `cargo test` at the workspace root builds both into the same
@@ -45,6 +47,36 @@ fn the_loadgen_smoke_run_completes_and_prints_every_scenario() {
         "== budget",
     ] {
         assert!(stdout.contains(table), "no {table} table in:\n{stdout}");
+    }
+    for scenario in [
+        "collapse",
+        "query throughput",
+        "fan-out",
+        "simulator",
+        "soak",
+        "budget",
+    ] {
+        for said in [
+            format!("[loadgen] {scenario}: started"),
+            format!("[loadgen] {scenario}: finished in "),
+        ] {
+            assert!(stderr.contains(&said), "no {said:?} on stderr:\n{stderr}");
+        }
+    }
+    let targets = stdout
+        .split("\n== targets ==\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no targets section in:\n{stdout}"));
+    for judged in [
+        "collapse (moving states): ratio upstream / ideal = ",
+        "): upstream 429 responses = ",
+    ] {
+        let line = targets.lines().find(|line| line.contains(judged));
+        let line = line.unwrap_or_else(|| panic!("no {judged:?} line in:\n{targets}"));
+        assert!(
+            line.starts_with("PASS ") || line.starts_with("FAIL "),
+            "{line}"
+        );
     }
     let json = std::fs::read_to_string(&json_out).expect("the JSON file was written");
     let _ = std::fs::remove_file(&json_out);

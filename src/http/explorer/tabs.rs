@@ -85,9 +85,12 @@ query Dashboard($domains: [String!]!) {
 
 const WATCH: &str = "\
 # Every change of one registration as it happens (over a websocket), until its
-# workflow ends. The demo workflows move every few seconds.
-subscription Watch($domain: String!) {
-  registrationStatusChanged(domain: $domain) {
+# workflow ends. The demo workflows move every few seconds, and start over once
+# they have ended and nobody looked for 2 s: run it again to see one from the start.
+# accountId null is the gateway's account; in the sandbox, any other id (letters
+# and digits) has demos of its own, started on its first request.
+subscription Watch($domain: String!, $accountId: ID) {
+  registrationStatusChanged(domain: $domain, accountId: $accountId) {
     sequence
     previousState
     status { state completed updatedAt }
@@ -105,6 +108,9 @@ pub(super) fn tabs(domains: &ExampleDomains, headers: Option<&str>) -> Vec<Tab> 
     vec![
         tab(STATUS, json!({ "domain": domains.single })),
         tab(DASHBOARD, json!({ "domains": domains.dashboard })),
-        tab(WATCH, json!({ "domain": domains.watched })),
+        tab(
+            WATCH,
+            json!({ "domain": domains.watched, "accountId": null }),
+        ),
     ]
 }

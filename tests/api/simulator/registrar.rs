@@ -1,6 +1,6 @@
 //! The simulator's List route, 9109 for forbidden accounts, create refusals for
-//! missing contacts and unsupported extensions, and the `registrar-sandbox` family,
-//! checked against the shapes in `docs/upstream-api.md`.
+//! missing contacts and unsupported extensions, the `registrar-sandbox` family and
+//! the token check, against the shapes in `docs/upstream-api.md`.
 
 use serde_json::{Value, json};
 
@@ -146,6 +146,52 @@ async fn the_registrar_sandbox_family_has_the_same_routes_and_shapes() {
     assert_eq!(
         body["errors"][0]["message"],
         "No workflow found for nothing.com"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_token_check_answers_active_for_an_accepted_token_and_1000_for_a_refused_one() {
+    let sim = spawn_simulator().await;
+    sim.handle.refuse_credential("revoked-token");
+    let (status, body) = json(sim.get("/user/tokens/verify").await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["errors"], json!([]));
+    assert_eq!(body["result"]["status"], "active");
+    let id = body["result"]["id"].as_str().unwrap();
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+
+    let refused = sim
+        .client
+        .get(sim.url("/user/tokens/verify"))
+        .bearer_auth("revoked-token")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(refused).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        json!({ "success": false, "errors": [{ "code": 1000, "message": "Invalid API Token" }], "messages": [], "result": null })
+    );
+
+    let key_pair = sim
+        .client
+        .get(sim.url("/user/tokens/verify"))
+        .header("x-auth-email", "user@example.com")
+        .header("x-auth-key", "0123456789abcdef0123456789abcdef01234")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(key_pair).await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].clone()),
+        (400, json!(9106)),
+        "a key pair is no token"
     );
     sim.stop().await;
 }

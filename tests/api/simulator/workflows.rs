@@ -3,7 +3,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-use crate::support::{ACCOUNT, json, spawn_simulator};
+use std::time::Duration;
+
+use registrar_simulator::SimulatorSettings;
+
+use crate::support::{ACCOUNT, json, spawn_simulator, spawn_simulator_with};
 
 /// (seconds to advance before reading, expected state, updated_at offset from created_at).
 type Walk = &'static [(u64, &'static str, i64)];
@@ -268,6 +272,73 @@ async fn a_scenario_can_be_started_for_any_domain() {
     assert_eq!(
         unknown.unwrap_err().to_string(),
         "unknown scenario \"no-such-scenario\" (GET /__sim/scenarios lists them)"
+    );
+    sim.stop().await;
+}
+
+/// With a restart time (the sandbox's and `simulate`'s default), an ended moving demo
+/// that nobody read for that long starts over on its next read; a read keeps it
+/// ended a while longer; fixed-state demos stay fixed. All on the manual clock.
+#[tokio::test]
+async fn an_ended_moving_demo_starts_over_once_unread_for_the_restart_time() {
+    let settings = SimulatorSettings::default().restart_demos_after(Duration::from_secs(2));
+    let sim = spawn_simulator_with(settings).await;
+    let first = sim.status_result("demo-succeeds.com").await;
+    assert_eq!(first["state"], "pending");
+    assert_eq!(
+        sim.status_result("demo-failed.com").await["state"],
+        "failed"
+    );
+    sim.advance(30);
+    assert_eq!(
+        sim.status_result("demo-succeeds.com").await["state"],
+        "succeeded"
+    );
+    sim.advance(1);
+    assert_eq!(
+        sim.status_result("demo-succeeds.com").await["state"],
+        "succeeded",
+        "read 1 s after the last read: still ended"
+    );
+    sim.advance(2);
+    let again = sim.status_result("demo-succeeds.com").await;
+    assert_eq!(again["state"], "pending", "unread for 2 s: started over");
+    assert_eq!(
+        time(&again["created_at"]) - time(&first["created_at"]),
+        TimeDelta::seconds(33)
+    );
+    assert_eq!(again["updated_at"], again["created_at"]);
+    let (status, _) = json(
+        sim.get(&format!(
+            "/accounts/{ACCOUNT}/registrar/registrations/demo-succeeds.com"
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404, "no Registration while it runs again");
+    sim.advance(30);
+    assert_eq!(
+        sim.status_result("demo-succeeds.com").await["state"],
+        "succeeded"
+    );
+    assert_eq!(
+        sim.status_result("demo-failed.com").await["state"],
+        "failed",
+        "fixed demos stay fixed"
+    );
+    sim.stop().await;
+}
+
+/// Without one (tests, benchmarks), demos stay where they ended however long
+/// nobody reads them.
+#[tokio::test]
+async fn without_a_restart_time_an_ended_demo_stays_ended() {
+    let sim = spawn_simulator().await;
+    sim.status_result("demo-succeeds.com").await;
+    sim.advance(3600);
+    assert_eq!(
+        sim.status_result("demo-succeeds.com").await["state"],
+        "succeeded"
     );
     sim.stop().await;
 }
