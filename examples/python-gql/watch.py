@@ -1,7 +1,8 @@
 """Query and follow a registration from Python with gql, which fetches the
 gateway's schema first (introspection) and checks each document against it.
 
-Usage: python watch.py [domain]   (GATEWAY_URL defaults to http://127.0.0.1:8080)
+Usage: python watch.py [domain]   (GATEWAY_URL defaults to http://127.0.0.1:8080;
+ACCOUNT_ID, when set, names the account, else the gateway's default one)
 """
 
 import asyncio
@@ -13,16 +14,17 @@ from gql.transport.aiohttp import AIOHTTPTransport
 from gql.transport.websockets import WebsocketsTransport
 
 GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
-DOMAIN = sys.argv[1] if len(sys.argv) > 1 else "demo-succeeded.com"
+DOMAIN = sys.argv[1] if len(sys.argv) > 1 else "demo-succeeds.com"
+VARIABLES = {"domain": DOMAIN, "accountId": os.environ.get("ACCOUNT_ID") or None}
 
 STATUS = gql(
-    """query Status($domain: String!) {
-      registrationStatus(domain: $domain) { domainName state completed updatedAt }
+    """query Status($domain: String!, $accountId: ID) {
+      registrationStatus(domain: $domain, accountId: $accountId) { domainName state completed updatedAt }
     }"""
 )
 WATCH = gql(
-    """subscription Watch($domain: String!) {
-      registrationStatusChanged(domain: $domain) {
+    """subscription Watch($domain: String!, $accountId: ID) {
+      registrationStatusChanged(domain: $domain, accountId: $accountId) {
         sequence
         status { state completed actionRequired { action } error { code message } }
       }
@@ -33,14 +35,14 @@ WATCH = gql(
 async def main() -> int:
     http = AIOHTTPTransport(url=f"{GATEWAY}/graphql")
     async with Client(transport=http, fetch_schema_from_transport=True) as session:
-        answer = await session.execute(STATUS, variable_values={"domain": DOMAIN})
+        answer = await session.execute(STATUS, variable_values=VARIABLES)
         print("query:", answer["registrationStatus"])
 
     ws_url = GATEWAY.replace("http", "ws", 1) + "/graphql"
     websocket = WebsocketsTransport(url=ws_url)  # graphql-transport-ws
     state = None
     async with Client(transport=websocket) as session:
-        async for change in session.subscribe(WATCH, variable_values={"domain": DOMAIN}):
+        async for change in session.subscribe(WATCH, variable_values=VARIABLES):
             event = change["registrationStatusChanged"]
             state = event["status"]["state"]
             print(f"#{event['sequence']} {DOMAIN} {state}")

@@ -33,7 +33,7 @@ unset CLOUDFLARE_API_TOKEN CLOUDFLARE_ACCOUNT_ID CLOUDFLARE_BASE_URL CLOUDFLARE_
 install_podman
 configure_podman
 # Node clients and Chromium for the browser check.
-(here="$interop" && { [ -d "$interop/node_modules" ] || install_clients; } && install_chromium)
+install_clients && install_chromium
 
 single=(podman-compose -p rg-check-single -f "$repo/deploy/compose.yaml" -f "$here/compose.override.yaml")
 scale_out=(podman-compose -p rg-check-scale-out -f "$repo/deploy/scale-out/compose.yaml" -f "$here/scale-out.override.yaml")

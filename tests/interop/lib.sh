@@ -21,14 +21,21 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Installs the pinned client packages of a folder (default: this one's; and
-# Node.js itself where the machine lacks it).
+# The repository's root: its package.json holds every Node package of the examples and
+# of the interop clients in one lockfile (npm workspaces), installed in ./node_modules.
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+# Installs the pinned Node packages (`npm ci` at the repository's root; and Node.js itself
+# where the machine lacks it), unless an install newer than the lockfile is there.
 install_clients() {
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         # The machine image ships Node.js; a bare one gets Debian's.
         apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
     fi
-    (cd "$here/${1:-.}" && npm ci --no-audit --no-fund --loglevel=error)
+    if [ "$repo_root/node_modules/.package-lock.json" -nt "$repo_root/package-lock.json" ]; then
+        return 0
+    fi
+    (cd "$repo_root" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
 # Installs the pinned Python clients into tests/interop/.venv.

@@ -6,10 +6,12 @@
 # the committed SDL, Apollo Client and urql, GraphiQL in Debian's Chromium, and
 # the whole registration flow with graphql-ws, Apollo Client and urql;
 # subscriptions over HTTP (graphql-sse, Apollo Client's HttpLink, the live status
-# page in Chromium; their own package in streaming/); then federation/run.sh (a
-# supergraph served by Hive Gateway, its own packages), prometheus.sh (a real
-# Prometheus scraping a gateway of its own) and scale-out.sh (three replicas sharing
-# a real Redis behind nginx with deploy/scale-out/nginx.conf).
+# page in Chromium, in streaming/); the examples (examples/run.sh, against a
+# sandbox gateway of their own); then federation/run.sh (a supergraph served by
+# Hive Gateway), prometheus.sh (a real Prometheus scraping a gateway of its own)
+# and scale-out.sh (three replicas sharing a real Redis behind nginx with
+# deploy/scale-out/nginx.conf). The Node packages: one lockfile at the
+# repository's root (package.json there; this folder's package.json is a workspace).
 # Usage: tests/interop/run.sh [path/to/registrar-gateway]   (default: target/debug)
 # Screenshots of failed browser checks go to $ARTEFACTS (default tests/interop/artefacts).
 set -euo pipefail
@@ -17,7 +19,6 @@ here="$(cd "$(dirname "$0")" && pwd)"
 binary="$(realpath "${1:-$here/../../target/debug/registrar-gateway}")"
 source "$here/lib.sh"
 install_clients
-install_clients streaming
 install_python_clients
 install_chromium
 export ARTEFACTS="${ARTEFACTS:-$here/artefacts}"
@@ -36,7 +37,7 @@ for script in audit.mjs transport-ws.mjs legacy.cjs introspection.mjs clients.mj
     node "$script" || status=1
 done
 .venv/bin/python introspection.py || status=1
-"$here/../../examples/run.sh" || status=1
+"$here/../../examples/run.sh" "$binary" || status=1
 "$here/federation/run.sh" "$binary" || status=1
 "$here/prometheus.sh" "$binary" || status=1
 "$here/scale-out.sh" "$binary" || status=1

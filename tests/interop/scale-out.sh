@@ -14,7 +14,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 binary="$(realpath "${1:-$here/../../target/debug/registrar-gateway}")"
 source "$here/lib.sh"
-[ -d "$here/node_modules" ] || install_clients
+install_clients
 for tool in nginx redis-server; do
     if ! command -v "$tool" >/dev/null && [ ! -x "/usr/sbin/$tool" ]; then
         apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null

@@ -2,7 +2,7 @@
 # Federation interop: the gateway started with --federation (in front of its own
 # manual-clock simulator) composed into a supergraph with a tiny Domain subgraph and
 # served by Hive Gateway, all on loopback ports, all stopped at exit. Its Node
-# packages live here, apart from the other interop clients'.
+# packages are the interop clients' (tests/interop/package.json, one lockfile at the root).
 # Usage: tests/interop/federation/run.sh [path/to/registrar-gateway]   (default: target/debug)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
