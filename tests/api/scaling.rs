@@ -339,15 +339,13 @@ async fn a_query_storm_over_500_registrations_on_3_replicas_stays_within_one_bud
             }
         }
     }
-    // The storm did press on the budget: the gateways refused queries rather than
-    // overrun it, and called upstream near the budget's pace (3 + 27/s), not idly.
+    // The storm did press on the budget: the gateways called upstream at about the
+    // allowance's pace over the storm (3 + 27/s for 2.5 s), not idly. Queries past it
+    // wait their turn (up to 2 s) and only then are refused, so on a slow machine the
+    // storm may end with none refused: the pace, not the refusals, is the proof.
     assert!(
-        refused > 0,
-        "the budget never had to refuse: {answered} answers"
-    );
-    assert!(
-        stats.requests_total >= 35,
-        "only {} upstream calls",
+        stats.requests_total >= 56,
+        "only {} upstream calls for {answered} answers",
         stats.requests_total
     );
 }
