@@ -18,12 +18,12 @@
 //!   or paused workflows (the background class) also keep to that class's limit:
 //!   one it has no room for lets the next poll of a moving one go first.
 //!
-//! The first version placed a poll by its last poll alone and let the background
-//! class spend its limiter's burst from the line: hundreds of blocked registrations,
-//! polled long ago, came ahead of the moving ones however slow their cadence, and
-//! after a query storm (which left that burst unspent) took every request of the
-//! budget for a minute while the moving ones waited. Hence the due time, and the
-//! background class's pace in line (`Lines::next`).
+//! Why the due time and not the last poll: placed by their last poll alone, hundreds
+//! of blocked registrations polled long ago would come ahead of the moving ones
+//! however slow their cadence. Why the background class's pace in line
+//! (`Lines::next`): its limiter's burst, left unspent by a query storm, would
+//! otherwise take every request of a short budget for a minute while the moving
+//! ones waited.
 //!
 //! When the budget has room nobody waits: a request that finds the line empty and
 //! the budget with room goes at once, so within the budget nothing changes.
