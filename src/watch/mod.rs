@@ -41,7 +41,7 @@ const SUBSCRIPTION: &str = "subscription Watch($domain: String!, $accountId: ID)
 pub struct WatchArgs {
     /// The domain whose registration to follow.
     pub domain: String,
-    /// The gateway's GraphQL endpoint (http(s):// or ws(s)://).
+    /// The gateway's GraphQL endpoint (http(s):// or ws(s)://; its address alone means /graphql).
     #[arg(long, env = "GATEWAY_URL", default_value = "http://127.0.0.1:8080/graphql", value_parser = http_or_ws_url)]
     pub url: Url,
     /// The Cloudflare account the registration is in; the gateway's default account when omitted.
@@ -259,12 +259,17 @@ fn websocket_url(url: &Url) -> Url {
     url
 }
 
-/// An absolute `http(s)://` or `ws(s)://` URL.
+/// An absolute `http(s)://` or `ws(s)://` URL; the gateway's own address (no path,
+/// as it prints it at start-up) means its endpoint, `/graphql`.
 fn http_or_ws_url(value: &str) -> Result<Url, String> {
-    match Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "ws" | "wss") => Ok(url),
-        _ => http_url(value),
+    let mut url = match Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "ws" | "wss") => url,
+        _ => http_url(value)?,
+    };
+    if url.path() == "/" {
+        url.set_path("/graphql");
     }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -300,5 +305,20 @@ mod tests {
             "wss://api.example.com/graphql"
         );
         assert!(http_or_ws_url("api.example.com").is_err());
+    }
+
+    #[test]
+    fn the_gateways_address_alone_means_its_endpoint() {
+        let url = |text: &str| http_or_ws_url(text).unwrap().to_string();
+        assert_eq!(
+            url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/graphql"
+        );
+        assert_eq!(url("ws://127.0.0.1:8080/"), "ws://127.0.0.1:8080/graphql");
+        // Behind a proxy under a prefix, the endpoint given is the endpoint used.
+        assert_eq!(
+            url("https://example.com/registrar/graphql"),
+            "https://example.com/registrar/graphql"
+        );
     }
 }
