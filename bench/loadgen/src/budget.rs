@@ -83,8 +83,8 @@ pub(crate) struct BudgetArgs {
     #[arg(long, default_value_t = 0.02)]
     pub query_share: f64,
     /// Every registration changes at this moment of the run (scaled time), instead
-    /// of each at a random one: the case, where all turn `in_progress` at
-    /// once and the whole rotation must go round to show it.
+    /// of each at a random one: all turn `in_progress` at once, and the whole
+    /// rotation must go round to show it.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub change_at: Option<Duration>,
 }
@@ -321,7 +321,10 @@ pub(crate) async fn run(setup: &Setup, args: &BudgetArgs) -> Result<Report, Benc
         .metric("floor W / B (scaled seconds)", floor)
         .metric("B (polls/s the allowance sustains)", scale.rate)
         .against("registrations active", active as u64, &all_active)
-        .metric("registrations watched", state.len() as u64)
+        .metric(
+            "registrations watched",
+            domains.len().saturating_sub(refused.len()) as u64,
+        )
         .metric("subscribers with a status", state.len() as u64)
         .against("upstream 429 responses", stats.rate_limited, "0")
         .against("upstream lockouts", lockouts, "0")
